@@ -1,0 +1,269 @@
+"""Configuration: a commented TOML file, defaults for everything, DIGEST_* environment overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "digest.toml"
+
+
+@dataclass
+class StoreConfig:
+    archive_dir: str = "archive"
+    path: str = ""  # default: <archive_dir>/digest.sqlite
+    cache_dir: str = ""  # default: <archive_dir>/cache
+
+
+@dataclass
+class ArxivConfig:
+    rss_url: str = "https://rss.arxiv.org/rss/{categories}"
+    api_url: str = "https://export.arxiv.org/api/query"
+    pdf_url: str = "https://arxiv.org/pdf/{id}"
+    abs_url: str = "https://arxiv.org/abs/{id}"
+    api_delay_seconds: float = 3.0  # arXiv's terms: one API request every 3 s
+    api_page_size: int = 100
+
+
+@dataclass
+class SelectionConfig:
+    max_papers: int = 10
+    include_keywords: list[str] = field(default_factory=list)
+    exclude_keywords: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    announce_types: list[str] = field(default_factory=lambda: ["new", "cross"])
+    interests: str = ""
+    liked: list[str] = field(default_factory=list)  # list: specs of papers the owner liked
+
+
+@dataclass
+class LimitsConfig:
+    http_timeout: float = 30.0
+    pdf_max_mb: float = 50.0
+    pdf_download_timeout: float = 120.0
+    pdf_parse_timeout: float = 120.0
+    pdf_parse_memory_mb: int = 1536
+    workers: int = 2
+
+
+@dataclass
+class ModelConfig:
+    """Settings of one model; unknown models get these defaults."""
+
+    base_url: str = ""  # empty: OpenAI (or OPENAI_BASE_URL)
+    api_key_env: str = "OPENAI_API_KEY"
+    api_model: str = ""  # the name the server knows, when it differs from our id
+    context_window: int = 128_000
+    max_output_tokens: int = 4096
+    price_input: float = 0.0  # USD per million tokens
+    price_cached_input: float = 0.0
+    price_output: float = 0.0
+    rpm: int = 0  # requests per minute; 0 = unlimited
+    tpm: int = 0  # tokens per minute; 0 = unlimited
+    response_format: str = "json_schema"  # json_schema, json_object, none
+    encoding: str = ""  # tiktoken encoding; empty: guess from the model id
+    timeout: float = 120.0
+    temperature: float | None = 0.2
+    azure_api_version: str = ""  # set for Azure OpenAI
+
+
+@dataclass
+class LLMConfig:
+    model: str = "extractive"
+    concurrency: int = 8
+    max_cost: float = 2.0
+    max_retries: int = 5
+    unverified: str = "mark"  # mark or drop
+    prompts_dir: str = ""
+    keys_file: str = ""
+
+
+@dataclass
+class OutputConfig:
+    language: str = "en"
+    title: str = "Paper digest"
+    archive_url: str = ""  # public URL of the archive site, for links in mail and feeds
+
+
+@dataclass
+class MailConfig:
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"  # starttls, ssl, none
+    username: str = ""
+    password_env: str = "DIGEST_SMTP_PASSWORD"
+    sender: str = "Paper digest <digest@example.org>"
+    reply_to: str = ""
+    list_id: str = "paper-digest.example.org"
+    unsubscribe_mailto: str = ""
+    unsubscribe_url: str = ""  # e.g. https://digest.example.org/unsubscribe/{token}
+    per_minute: int = 60
+    bounce_after: int = 3
+    timeout: float = 30.0
+
+
+@dataclass
+class WebConfig:
+    host: str = "127.0.0.1"
+    port: int = 8025
+    public_url: str = ""  # base URL used in confirmation links
+
+
+@dataclass
+class Config:
+    store: StoreConfig = field(default_factory=StoreConfig)
+    sources: list[str] = field(default_factory=list)
+    arxiv: ArxivConfig = field(default_factory=ArxivConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    path: Path | None = None  # the file it was read from; relative paths are resolved against its folder
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def resolve(self, p: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else self.base_dir / q
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.resolve(self.store.archive_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return self.resolve(self.store.path) if self.store.path else self.archive_dir / "digest.sqlite"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.resolve(self.store.cache_dir) if self.store.cache_dir else self.archive_dir / "cache"
+
+    def model(self, model_id: str) -> ModelConfig:
+        """Settings for a model id; unknown ids get the defaults."""
+        return self.models.get(model_id) or ModelConfig()
+
+
+def _build(cls, data: dict[str, Any], where: str):
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for k, v in data.items():
+        if k not in known:
+            raise ConfigError(f"unknown setting '{where}.{k}'", hint="see `digest init` for the settings")
+        kwargs[k] = v
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"bad section [{where}]: {e}") from None
+
+
+_SECTIONS = {
+    "store": StoreConfig, "arxiv": ArxivConfig, "selection": SelectionConfig, "limits": LimitsConfig,
+    "llm": LLMConfig, "output": OutputConfig, "mail": MailConfig, "web": WebConfig,
+}
+
+# Environment variables that override settings, beside the generic DIGEST_<SECTION>_<KEY>.
+_SHORT_ENV = {
+    "DIGEST_MODEL": ("llm", "model"),
+    "DIGEST_LANGUAGE": ("output", "language"),
+    "DIGEST_STORE": ("store", "path"),
+    "DIGEST_ARCHIVE": ("store", "archive_dir"),
+}
+
+
+def _coerce(current: Any, raw: str, name: str) -> Any:
+    try:
+        if isinstance(current, bool):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+        if isinstance(current, list):
+            return [s.strip() for s in raw.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={raw!r} is not a valid value") from None
+    return raw
+
+
+def _apply_env(cfg: Config, env: dict[str, str]) -> None:
+    for name, (section, key) in _SHORT_ENV.items():
+        if env.get(name):
+            sec = getattr(cfg, section)
+            setattr(sec, key, _coerce(getattr(sec, key), env[name], name))
+    for name, raw in env.items():
+        if not name.startswith("DIGEST_") or name in _SHORT_ENV:
+            continue
+        rest = name[len("DIGEST_"):].lower()
+        for section in _SECTIONS:
+            if rest.startswith(section + "_"):
+                key = rest[len(section) + 1:]
+                sec = getattr(cfg, section)
+                if hasattr(sec, key):
+                    setattr(sec, key, _coerce(getattr(sec, key), raw, name))
+    if env.get("DIGEST_SOURCES"):
+        cfg.sources = [s.strip() for s in env["DIGEST_SOURCES"].split(";") if s.strip()]
+    # OPENAI_BASE_URL sets the endpoint of any model whose base_url is left empty.
+    base = env.get("OPENAI_BASE_URL")
+    if base:
+        for m in cfg.models.values():
+            m.base_url = m.base_url or base
+
+
+def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
+    """Build a Config from parsed TOML."""
+    cfg = Config(path=path)
+    for k, v in data.items():
+        if k in _SECTIONS:
+            if not isinstance(v, dict):
+                raise ConfigError(f"[{k}] must be a table")
+            setattr(cfg, k, _build(_SECTIONS[k], v, k))
+        elif k == "sources":
+            if isinstance(v, dict):
+                v = v.get("specs", [])
+            if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+                raise ConfigError("sources must be a list of strings like \"arxiv:cs.CL\"")
+            cfg.sources = v
+        elif k == "models":
+            cfg.models = {mid: _build(ModelConfig, mv, f"models.{mid}") for mid, mv in v.items()}
+        else:
+            raise ConfigError(f"unknown section [{k}] in {path or 'config'}")
+    if cfg.llm.unverified not in ("mark", "drop"):
+        raise ConfigError("llm.unverified must be 'mark' or 'drop'")
+    return cfg
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read the config (explicit path, $DIGEST_CONFIG, or ./digest.toml if present) and apply env overrides."""
+    env = dict(os.environ if env is None else env)
+    explicit = path or env.get("DIGEST_CONFIG")
+    p = Path(explicit) if explicit else Path(DEFAULT_CONFIG_NAME)
+    if p.exists():
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: {e}", hint="fix the TOML syntax") from None
+        cfg = parse_config(data, p.resolve())
+    elif explicit:
+        raise ConfigError(f"config file {p} not found", hint="create one with `digest init`")
+    else:
+        cfg = Config()
+    _apply_env(cfg, env)
+    return cfg
+
+
+def default_config_text() -> str:
+    """The commented digest.toml that `digest init` writes."""
+    return (Path(__file__).parent / "default_config.toml").read_text(encoding="utf-8")

@@ -1,0 +1,254 @@
+"""Append-only schema migrations: never edit one that has shipped, add m00N_ instead."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+MIGRATIONS: list[Callable[[], str]] = []
+
+
+def migration(fn: Callable[[], str]):
+    """Register a migration: a function returning the SQL it runs."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_papers_pages_feeds() -> str:
+    return (
+        """
+        CREATE TABLE papers (
+            key TEXT PRIMARY KEY,          -- arXiv ID without version, or url:/file: + hash
+            arxiv_id TEXT,
+            version INTEGER,               -- newest version seen
+            title TEXT NOT NULL,
+            authors TEXT NOT NULL DEFAULT '[]',
+            abstract TEXT NOT NULL DEFAULT '',
+            categories TEXT NOT NULL DEFAULT '[]',
+            primary_category TEXT,
+            published TEXT,
+            updated TEXT,
+            abs_url TEXT,
+            pdf_url TEXT,
+            announce_type TEXT,
+            license TEXT,
+            doi TEXT,
+            comment TEXT,
+            journal_ref TEXT,
+            source TEXT,
+            local_pdf TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            text_status TEXT NOT NULL DEFAULT 'pending',
+            text_error TEXT,
+            text_version INTEGER,          -- the version whose PDF the pages come from
+            pdf_path TEXT,
+            pdf_sha256 TEXT,
+            page_count INTEGER,
+            token_count INTEGER
+        );
+        CREATE INDEX papers_first_seen ON papers(first_seen);
+        CREATE TABLE pages (
+            paper_key TEXT NOT NULL REFERENCES papers(key) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            refs TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (paper_key, number)
+        );
+        CREATE TABLE feeds (
+            url TEXT PRIMARY KEY,
+            etag TEXT,
+            last_modified TEXT,
+            last_status INTEGER,
+            last_fetched TEXT
+        );
+        CREATE TABLE candidates (          -- the weekly selection: why each paper was taken or not
+            week TEXT NOT NULL,
+            paper_key TEXT NOT NULL REFERENCES papers(key) ON DELETE CASCADE,
+            version INTEGER,
+            score REAL NOT NULL DEFAULT 0,
+            selected INTEGER NOT NULL DEFAULT 0,
+            rank INTEGER,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (week, paper_key)
+        );
+        """
+    )
+
+
+@migration
+def m002_llm_calls_generations() -> str:
+    return (
+        """
+        CREATE TABLE llm_calls (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt_version TEXT,
+            purpose TEXT,
+            paper_key TEXT,
+            generation_key TEXT,
+            request_hash TEXT,             -- identical requests reuse a stored response (resume)
+            messages TEXT NOT NULL,
+            response TEXT,
+            status TEXT NOT NULL,          -- ok, error
+            error TEXT,
+            http_status INTEGER,
+            finish_reason TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            latency_ms INTEGER NOT NULL DEFAULT 0,
+            cost REAL NOT NULL DEFAULT 0,
+            batch_id TEXT
+        );
+        CREATE INDEX llm_calls_hash ON llm_calls(request_hash, status);
+        CREATE INDEX llm_calls_generation ON llm_calls(generation_key);
+        CREATE TABLE generations (
+            key TEXT PRIMARY KEY,          -- hash of paper version, prompt version, model, settings
+            paper_key TEXT NOT NULL REFERENCES papers(key) ON DELETE CASCADE,
+            version INTEGER,
+            model TEXT NOT NULL,
+            prompt_version TEXT NOT NULL,
+            language TEXT NOT NULL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL,          -- ok, abstract-only, fallback
+            note TEXT,
+            tldr TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            qa TEXT NOT NULL DEFAULT '[]',
+            n_answers INTEGER NOT NULL DEFAULT 0,
+            n_verified INTEGER NOT NULL DEFAULT 0,
+            n_dropped INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost REAL NOT NULL DEFAULT 0,
+            latency_ms INTEGER NOT NULL DEFAULT 0,
+            created TEXT NOT NULL
+        );
+        CREATE INDEX generations_paper ON generations(paper_key, model);
+        """
+    )
+
+
+@migration
+def m003_issues() -> str:
+    return (
+        """
+        CREATE TABLE issues (
+            id TEXT PRIMARY KEY,           -- ISO week, e.g. 2026-W47
+            week_start TEXT NOT NULL,
+            week_end TEXT NOT NULL,
+            language TEXT NOT NULL,
+            model TEXT NOT NULL,           -- the variant shown (send, archive)
+            intro TEXT NOT NULL DEFAULT '',
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL
+        );
+        CREATE TABLE issue_papers (
+            issue_id TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
+            paper_key TEXT NOT NULL REFERENCES papers(key),
+            version INTEGER,
+            position INTEGER NOT NULL,
+            is_update INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (issue_id, paper_key)
+        );
+        CREATE TABLE issue_generations (   -- every variant of every paper of an issue
+            issue_id TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
+            paper_key TEXT NOT NULL,
+            model TEXT NOT NULL,
+            generation_key TEXT NOT NULL REFERENCES generations(key),
+            PRIMARY KEY (issue_id, paper_key, model)
+        );
+        """
+    )
+
+
+@migration
+def m004_subscribers_deliveries() -> str:
+    return (
+        """
+        CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            name TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,          -- pending (double opt-in), active, unsubscribed, bounced
+            token TEXT NOT NULL UNIQUE,    -- unsubscribe token, unguessable
+            confirm_token TEXT UNIQUE,
+            bounces INTEGER NOT NULL DEFAULT 0,
+            created TEXT NOT NULL,
+            confirmed TEXT,
+            unsubscribed TEXT
+        );
+        CREATE TABLE deliveries (
+            issue_id TEXT NOT NULL,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,          -- sending, sent, failed, bounced
+            attempts INTEGER NOT NULL DEFAULT 0,
+            message_id TEXT,
+            last_error TEXT,
+            updated TEXT NOT NULL,
+            PRIMARY KEY (issue_id, subscriber_id)
+        );
+        """
+    )
+
+
+@migration
+def m005_batches() -> str:
+    return (
+        """
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,           -- the provider's batch id
+            model TEXT NOT NULL,
+            created TEXT NOT NULL,
+            status TEXT NOT NULL,
+            input_file_id TEXT,
+            output_file_id TEXT,
+            error_file_id TEXT,
+            meta TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE batch_requests (
+            batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+            custom_id TEXT NOT NULL,
+            request TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',   -- pending, done, failed
+            PRIMARY KEY (batch_id, custom_id)
+        );
+        """
+    )
+
+
+@migration
+def m006_search_index() -> str:
+    # Full-text search over what readers search for; rebuilt by the archive/search code.
+    return (
+        """
+        CREATE VIRTUAL TABLE search_fts USING fts5(
+            paper_key UNINDEXED, title, authors, summary, qa, tokenize='unicode61 remove_diacritics 2'
+        );
+        """
+    )
+
+
+def apply_migrations(db: sqlite3.Connection) -> int:
+    """Run the migrations not yet applied; return the schema version."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
+    done = {r[0] for r in db.execute("SELECT name FROM _migrations")}
+    known = {m.__name__ for m in MIGRATIONS}
+    if done - known:
+        from .errors import StoreError
+        raise StoreError(
+            "the database was written by a newer paper-digest", hint="upgrade paper-digest"
+        )
+    for m in MIGRATIONS:
+        if m.__name__ in done:
+            continue
+        # One script, one transaction: a crash mid-migration leaves the schema as it was.
+        db.executescript(
+            "BEGIN;\n" + m()
+            + f"\nINSERT INTO _migrations VALUES ('{m.__name__}', datetime('now'));\nCOMMIT;"
+        )
+    return len(MIGRATIONS)

@@ -1,0 +1,153 @@
+"""The records that flow between stages: plain dataclasses, no behaviour beyond small helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+# New-style IDs (0704.0001 .. 2609.26811) and old-style ones (quant-ph/0201082, math.GT/0309136).
+ARXIV_ID_RE = re.compile(
+    r"(?P<id>(?:\d{4}\.\d{4,5})|(?:[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7}))(?:v(?P<version>\d+))?"
+)
+
+
+def split_arxiv_id(text: str) -> tuple[str, int | None]:
+    """Split '2104.12255v1' into ('2104.12255', 1); a bare ID gives version None."""
+    m = ARXIV_ID_RE.fullmatch(text.strip())
+    if not m:
+        raise ValueError(f"not an arXiv ID: {text!r}")
+    v = m.group("version")
+    return m.group("id"), int(v) if v else None
+
+
+def url_key(url: str) -> str:
+    """Stable paper key for a non-arXiv paper known by its URL."""
+    return "url:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Paper:
+    """One paper as found by a source; `key` is the arXiv ID without version, or url:/file: + hash."""
+
+    key: str
+    title: str
+    arxiv_id: str | None = None
+    version: int | None = None
+    authors: list[str] = field(default_factory=list)
+    abstract: str = ""
+    categories: list[str] = field(default_factory=list)
+    primary_category: str | None = None
+    published: str | None = None  # ISO 8601 date-time, UTC
+    updated: str | None = None
+    abs_url: str | None = None
+    pdf_url: str | None = None
+    announce_type: str | None = None  # new, cross, replace, replace-cross (arXiv RSS)
+    license: str | None = None
+    doi: str | None = None
+    comment: str | None = None
+    journal_ref: str | None = None
+    source: str | None = None  # the source spec that found it
+    local_pdf: str | None = None  # dir: papers point at their file instead of a URL
+    # Filled by the store / later stages:
+    text_status: str = "pending"  # pending, ok, failed, abstract-only
+    text_error: str | None = None
+    page_count: int | None = None
+    token_count: int | None = None
+
+    @property
+    def versioned_id(self) -> str:
+        """'2104.12255v1' when the version is known, else the bare key."""
+        if self.arxiv_id and self.version:
+            return f"{self.arxiv_id}v{self.version}"
+        return self.arxiv_id or self.key
+
+    @property
+    def is_update(self) -> bool:
+        """True when the source announced this as a replacement of an earlier version."""
+        return (self.announce_type or "").startswith("replace")
+
+
+@dataclass
+class Page:
+    """Cleaned text of one PDF page; `refs` holds what follows the References heading."""
+
+    number: int  # 1-based, as printed in citations
+    body: str
+    refs: str = ""
+
+
+@dataclass
+class PageText:
+    """The result of extracting one PDF: pages, or a failure reason."""
+
+    ok: bool
+    pages: list[Page] = field(default_factory=list)
+    error: str | None = None  # short reason: encrypted, not-a-pdf, truncated, timeout, memory, ...
+    title: str | None = None  # from PDF metadata or the first page, for dir: sources
+    authors: list[str] = field(default_factory=list)
+    arxiv_id: str | None = None  # from the margin stamp, e.g. '2206.10883v3'
+
+
+@dataclass
+class QA:
+    """One question and its grounded answer."""
+
+    question: str
+    answer: str
+    pages: list[int] = field(default_factory=list)
+    quote: str = ""
+    verified: bool = False
+
+
+@dataclass
+class Generation:
+    """What one model wrote about one paper version under one prompt version."""
+
+    key: str
+    paper_key: str
+    version: int | None
+    model: str
+    prompt_version: str
+    language: str
+    tldr: str
+    summary: str
+    qa: list[QA] = field(default_factory=list)
+    status: str = "ok"  # ok, abstract-only (PDF failed), fallback (model failed)
+    note: str | None = None
+    n_dropped: int = 0
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    latency_ms: int = 0
+    created: str | None = None
+
+    @property
+    def n_verified(self) -> int:
+        """How many answers carry a quote that was found in the paper."""
+        return sum(1 for q in self.qa if q.verified)
+
+
+@dataclass
+class IssueEntry:
+    """One paper in an issue with the generation chosen for it."""
+
+    paper: Paper
+    generation: Generation | None
+    position: int
+    is_update: bool = False
+
+
+@dataclass
+class Issue:
+    """One week's issue: id like '2026-W47', its papers in order and the model chosen to show."""
+
+    id: str
+    week_start: str
+    week_end: str
+    language: str
+    model: str
+    created: str
+    entries: list[IssueEntry] = field(default_factory=list)
+    intro: str = ""

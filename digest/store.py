@@ -1,0 +1,340 @@
+"""The SQLite store: the single source of truth for papers, texts, generations, issues and mail."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import NotFoundError, StoreError
+from .migrations import apply_migrations
+from .records import QA, Generation, Issue, IssueEntry, Page, Paper
+
+
+def utcnow() -> str:
+    """Now as an ISO 8601 UTC string with seconds."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+_PAPER_JSON = ("authors", "categories")
+_PAPER_COLS = (
+    "key", "arxiv_id", "version", "title", "authors", "abstract", "categories", "primary_category",
+    "published", "updated", "abs_url", "pdf_url", "announce_type", "license", "doi", "comment",
+    "journal_ref", "source", "local_pdf",
+)
+
+
+class Store:
+    """One SQLite database; safe to share between threads (one connection, one lock)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            apply_migrations(self.db)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open the store {path}: {e}") from None
+        self.lock = threading.RLock()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; committed on exit, rolled back on error."""
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        """Run a read query and return all rows."""
+        with self.lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        """Run one write statement in its own transaction."""
+        with self.lock:
+            return self.db.execute(sql, params)
+
+    # ---- papers -------------------------------------------------------------------------
+
+    def upsert_paper(self, p: Paper) -> str:
+        """Store a paper's metadata; returns 'new', 'updated' (newer version) or 'seen'."""
+        now = utcnow()
+        row = self.query("SELECT version FROM papers WHERE key=?", (p.key,))
+        values = {c: getattr(p, c) for c in _PAPER_COLS}
+        for c in _PAPER_JSON:
+            values[c] = json.dumps(values[c], ensure_ascii=False)
+        if not row:
+            cols = ",".join(_PAPER_COLS)
+            marks = ",".join(f":{c}" for c in _PAPER_COLS)
+            with self.transaction() as db:
+                db.execute(
+                    f"INSERT INTO papers ({cols}, first_seen, last_seen) VALUES ({marks}, :now, :now)",
+                    {**values, "now": now},
+                )
+            return "new"
+        old_version = row[0]["version"]
+        newer = p.version is not None and (old_version is None or p.version > old_version)
+        if newer:
+            # Keep what the newer record lacks; its PDF must be fetched and parsed again.
+            sets = ",".join(
+                f"{c}=CASE WHEN :{c} IS NULL OR :{c} IN ('', '[]') THEN {c} ELSE :{c} END"
+                for c in _PAPER_COLS if c != "key"
+            )
+            with self.transaction() as db:
+                db.execute(
+                    f"UPDATE papers SET {sets}, last_seen=:now, text_status='pending' WHERE key=:key",
+                    {**values, "now": now},
+                )
+            return "updated"
+        # Same or older version: only fill what was missing (e.g. a list: entry later seen in a feed).
+        with self.transaction() as db:
+            for c in _PAPER_COLS:
+                if c in ("key", "version", "announce_type", "source"):
+                    continue
+                v = values[c]
+                if v in (None, "", "[]"):
+                    continue
+                db.execute(
+                    f"UPDATE papers SET {c}=? WHERE key=? AND ({c} IS NULL OR {c}='' OR {c}='[]')",
+                    (v, p.key),
+                )
+            db.execute("UPDATE papers SET last_seen=? WHERE key=?", (now, p.key))
+        return "seen"
+
+    def get_paper(self, key: str) -> Paper:
+        """A stored paper by key, arXiv ID (with or without version) or unique key prefix."""
+        rows = self.query("SELECT * FROM papers WHERE key=? OR arxiv_id=?", (key, key))
+        if not rows and "v" in key:
+            base = key.rsplit("v", 1)[0]
+            rows = self.query("SELECT * FROM papers WHERE key=?", (base,))
+        if not rows:
+            rows = self.query("SELECT * FROM papers WHERE key LIKE ? LIMIT 2", (key + "%",))
+            if len(rows) != 1:
+                raise NotFoundError(f"no paper {key!r} in the store", hint="see `digest papers list`")
+        return self.paper_from_row(rows[0])
+
+    @staticmethod
+    def paper_from_row(r: sqlite3.Row) -> Paper:
+        """Turn a papers row into a Paper."""
+        d: dict[str, Any] = {c: r[c] for c in _PAPER_COLS}
+        for c in _PAPER_JSON:
+            d[c] = json.loads(d[c] or "[]")
+        return Paper(
+            **d, text_status=r["text_status"], text_error=r["text_error"],
+            page_count=r["page_count"], token_count=r["token_count"],
+        )
+
+    def list_papers(self, limit: int = 50, since: str | None = None) -> list[Paper]:
+        """Papers newest first."""
+        rows = self.query(
+            "SELECT * FROM papers WHERE (? IS NULL OR first_seen >= ?) "
+            "ORDER BY first_seen DESC, key LIMIT ?",
+            (since, since, limit),
+        )
+        return [self.paper_from_row(r) for r in rows]
+
+    def pdf_row(self, key: str) -> sqlite3.Row | None:
+        """The PDF/text state of a paper (text_version, pdf_path, text_status)."""
+        rows = self.query(
+            "SELECT text_status, text_error, text_version, pdf_path, pdf_sha256, page_count "
+            "FROM papers WHERE key=?", (key,),
+        )
+        return rows[0] if rows else None
+
+    def save_pages(self, key: str, version: int | None, pages: list[Page], *, pdf_path: str | None,
+                   pdf_sha256: str | None, token_count: int | None) -> None:
+        """Replace a paper's page texts in one transaction and mark its text ok."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM pages WHERE paper_key=?", (key,))
+            db.executemany(
+                "INSERT INTO pages (paper_key, number, body, refs) VALUES (?,?,?,?)",
+                [(key, p.number, p.body, p.refs) for p in pages],
+            )
+            db.execute(
+                "UPDATE papers SET text_status='ok', text_error=NULL, text_version=?, pdf_path=?, "
+                "pdf_sha256=?, page_count=?, token_count=? WHERE key=?",
+                (version, pdf_path, pdf_sha256, len(pages), token_count, key),
+            )
+
+    def mark_text_failed(self, key: str, version: int | None, reason: str) -> None:
+        """Record why a paper has no page texts; later stages use its abstract."""
+        self.execute(
+            "UPDATE papers SET text_status='failed', text_error=?, text_version=? WHERE key=?",
+            (reason, version, key),
+        )
+
+    def pages(self, key: str) -> list[Page]:
+        """A paper's cleaned pages in order."""
+        rows = self.query("SELECT number, body, refs FROM pages WHERE paper_key=? ORDER BY number", (key,))
+        return [Page(number=r["number"], body=r["body"], refs=r["refs"]) for r in rows]
+
+    # ---- feeds ------------------------------------------------------------------------
+
+    def feed_state(self, url: str) -> dict[str, Any]:
+        """ETag / Last-Modified remembered for a feed URL."""
+        rows = self.query("SELECT * FROM feeds WHERE url=?", (url,))
+        return dict(rows[0]) if rows else {}
+
+    def save_feed_state(self, url: str, etag: str | None, last_modified: str | None, status: int) -> None:
+        """Remember a feed's validators for the next conditional GET."""
+        self.execute(
+            "INSERT INTO feeds (url, etag, last_modified, last_status, last_fetched) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(url) DO UPDATE SET etag=coalesce(excluded.etag, etag), "
+            "last_modified=coalesce(excluded.last_modified, last_modified), "
+            "last_status=excluded.last_status, last_fetched=excluded.last_fetched",
+            (url, etag, last_modified, status, utcnow()),
+        )
+
+    # ---- published papers ---------------------------------------------------------------
+
+    def published_versions(self, exclude_issue: str | None = None) -> dict[str, int | None]:
+        """Highest version of each paper already in an issue (other than `exclude_issue`)."""
+        rows = self.query(
+            "SELECT paper_key, max(coalesce(version, 0)) AS v FROM issue_papers "
+            "WHERE issue_id != coalesce(?, '') GROUP BY paper_key",
+            (exclude_issue,),
+        )
+        return {r["paper_key"]: r["v"] for r in rows}
+
+    # ---- generations ----------------------------------------------------------------------
+
+    def save_generation(self, g: Generation, settings: dict[str, Any]) -> None:
+        """Store a generation (replacing one with the same key)."""
+        qa = json.dumps([q.__dict__ for q in g.qa], ensure_ascii=False)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO generations (key, paper_key, version, model, prompt_version, "
+                "language, settings, status, note, tldr, summary, qa, n_answers, n_verified, n_dropped, "
+                "input_tokens, cached_tokens, output_tokens, cost, latency_ms, created) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (g.key, g.paper_key, g.version, g.model, g.prompt_version, g.language,
+                 json.dumps(settings, sort_keys=True), g.status, g.note, g.tldr, g.summary, qa,
+                 len(g.qa), g.n_verified, g.n_dropped, g.input_tokens, g.cached_tokens,
+                 g.output_tokens, g.cost, g.latency_ms, g.created or utcnow()),
+            )
+
+    def get_generation(self, key: str) -> Generation | None:
+        """A generation by key, or None."""
+        rows = self.query("SELECT * FROM generations WHERE key=?", (key,))
+        return self.generation_from_row(rows[0]) if rows else None
+
+    @staticmethod
+    def generation_from_row(r: sqlite3.Row) -> Generation:
+        """Turn a generations row into a Generation."""
+        return Generation(
+            key=r["key"], paper_key=r["paper_key"], version=r["version"], model=r["model"],
+            prompt_version=r["prompt_version"], language=r["language"], tldr=r["tldr"],
+            summary=r["summary"], qa=[QA(**q) for q in json.loads(r["qa"])], status=r["status"],
+            note=r["note"], n_dropped=r["n_dropped"], input_tokens=r["input_tokens"],
+            cached_tokens=r["cached_tokens"], output_tokens=r["output_tokens"], cost=r["cost"],
+            latency_ms=r["latency_ms"], created=r["created"],
+        )
+
+    def generations_for_paper(self, key: str) -> list[Generation]:
+        """Every generation of a paper, newest first."""
+        rows = self.query("SELECT * FROM generations WHERE paper_key=? ORDER BY created DESC", (key,))
+        return [self.generation_from_row(r) for r in rows]
+
+    # ---- issues ---------------------------------------------------------------------------
+
+    def save_issue(self, issue: Issue, generations: dict[str, Generation | None]) -> None:
+        """Store an issue, its papers in order, and the generation of each paper for issue.model."""
+        now = utcnow()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO issues (id, week_start, week_end, language, model, intro, created, updated) "
+                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET language=excluded.language, "
+                "model=excluded.model, intro=excluded.intro, updated=excluded.updated",
+                (issue.id, issue.week_start, issue.week_end, issue.language, issue.model, issue.intro,
+                 issue.created or now, now),
+            )
+            db.execute("DELETE FROM issue_papers WHERE issue_id=?", (issue.id,))
+            for e in issue.entries:
+                db.execute(
+                    "INSERT INTO issue_papers (issue_id, paper_key, version, position, is_update) "
+                    "VALUES (?,?,?,?,?)",
+                    (issue.id, e.paper.key, e.paper.version, e.position, int(e.is_update)),
+                )
+            for paper_key, g in generations.items():
+                if g is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO issue_generations VALUES (?,?,?,?)",
+                        (issue.id, paper_key, g.model, g.key),
+                    )
+
+    def add_issue_generation(self, issue_id: str, g: Generation) -> None:
+        """Attach another model's generation of a paper to an issue (rerun)."""
+        self.execute("INSERT OR REPLACE INTO issue_generations VALUES (?,?,?,?)",
+                     (issue_id, g.paper_key, g.model, g.key))
+
+    def set_issue_model(self, issue_id: str, model: str) -> None:
+        """Choose which model's variant an issue shows."""
+        self.execute("UPDATE issues SET model=?, updated=? WHERE id=?", (model, utcnow(), issue_id))
+
+    def issue_ids(self) -> list[str]:
+        """All issue ids, newest first."""
+        return [r["id"] for r in self.query("SELECT id FROM issues ORDER BY week_start DESC, id DESC")]
+
+    def issue_models(self, issue_id: str) -> list[str]:
+        """Models that have generations attached to an issue."""
+        rows = self.query("SELECT DISTINCT model FROM issue_generations WHERE issue_id=? ORDER BY model",
+                          (issue_id,))
+        return [r["model"] for r in rows]
+
+    def load_issue(self, issue_id: str | None = None, model: str | None = None) -> Issue:
+        """An issue with its papers and, per paper, the generation of `model` (default: the chosen one)."""
+        if issue_id is None:
+            ids = self.issue_ids()
+            if not ids:
+                raise NotFoundError("there is no issue yet", hint="run `digest run` first")
+            issue_id = ids[0]
+        rows = self.query("SELECT * FROM issues WHERE id=?", (issue_id,))
+        if not rows:
+            raise NotFoundError(f"no issue {issue_id!r}", hint="see `digest issues list`")
+        r = rows[0]
+        model = model or r["model"]
+        issue = Issue(id=r["id"], week_start=r["week_start"], week_end=r["week_end"],
+                      language=r["language"], model=model, created=r["created"], intro=r["intro"])
+        for ip in self.query(
+            "SELECT ip.*, p.* FROM issue_papers ip JOIN papers p ON p.key = ip.paper_key "
+            "WHERE ip.issue_id=? ORDER BY ip.position", (issue_id,),
+        ):
+            paper = self.paper_from_row(ip)
+            paper.version = ip["version"] if ip["version"] is not None else paper.version
+            g_rows = self.query(
+                "SELECT g.* FROM issue_generations ig JOIN generations g ON g.key = ig.generation_key "
+                "WHERE ig.issue_id=? AND ig.paper_key=? AND ig.model=?", (issue_id, paper.key, model),
+            )
+            gen = self.generation_from_row(g_rows[0]) if g_rows else None
+            issue.entries.append(IssueEntry(paper=paper, generation=gen, position=ip["position"],
+                                            is_update=bool(ip["is_update"])))
+        return issue
+
+    def issues_of_paper(self, key: str) -> list[str]:
+        """The issues a paper appeared in, newest first."""
+        rows = self.query(
+            "SELECT ip.issue_id FROM issue_papers ip JOIN issues i ON i.id = ip.issue_id "
+            "WHERE ip.paper_key=? ORDER BY i.week_start DESC", (key,),
+        )
+        return [r["issue_id"] for r in rows]

@@ -1,0 +1,46 @@
+"""Shared fixtures: the corpus in ../shared (skipped cleanly when absent), a fresh store and config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from digest.config import Config
+from digest.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("DIGEST_TEST_CORPUS", ROOT.parent / "shared" / "corpus"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def corpus_files(sub: str) -> list[Path]:
+    """Files of a corpus folder, for parametrize; empty when the corpus is absent."""
+    d = CORPUS / sub
+    return sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """The shared corpus folder; the test is skipped when it is not beside the checkout."""
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is not present")
+    return CORPUS
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """A config whose archive, store and cache live in a temporary folder."""
+    cfg = Config(path=tmp_path / "digest.toml")
+    cfg.store.archive_dir = str(tmp_path / "archive")
+    cfg.arxiv.api_delay_seconds = 0.0
+    return cfg
+
+
+@pytest.fixture
+def store(config: Config) -> Store:
+    """A fresh store at the config's location."""
+    s = Store(config.db_path)
+    yield s
+    s.close()

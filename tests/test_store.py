@@ -1,0 +1,24 @@
+"""The store: migrations, paper versions, page texts."""
+
+from digest.records import Page, Paper
+from digest.store import Store
+
+
+def test_migrations_are_idempotent(tmp_path):
+    path = tmp_path / "d.sqlite"
+    Store(path).close()
+    s = Store(path)
+    names = [r[0] for r in s.query("SELECT name FROM _migrations ORDER BY name")]
+    assert names[0] == "m001_papers_pages_feeds"
+    assert len(names) == len(set(names))
+
+
+def test_newer_version_keeps_known_fields_and_resets_text(store):
+    p = Paper(key="2104.12255", title="0", arxiv_id="2104.12255", version=1, authors=["A. Author"])
+    assert store.upsert_paper(p) == "new"
+    store.save_pages("2104.12255", 1, [Page(1, "body")], pdf_path=None, pdf_sha256=None, token_count=1)
+    assert store.upsert_paper(Paper(key="2104.12255", title="0", version=1)) == "seen"
+    assert store.get_paper("2104.12255").text_status == "ok"
+    assert store.upsert_paper(Paper(key="2104.12255", title="0", version=2)) == "updated"
+    got = store.get_paper("2104.12255v2")
+    assert (got.title, got.version, got.authors, got.text_status) == ("0", 2, ["A. Author"], "pending")
