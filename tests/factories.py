@@ -1,0 +1,67 @@
+"""Build stored papers, generations and issues for tests of the later stages (mail, archive, rerun)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from digest.records import QA, Generation, Issue, IssueEntry, Paper
+from digest.store import Store
+
+HOSTILE_TITLE = '<script>alert(1)</script> <img src=x onerror=alert(2)> Attention & "Quotes"'
+
+
+def make_paper(i: int, *, title: str | None = None, week: int = 0) -> Paper:
+    """A plausible arXiv paper record numbered i."""
+    aid = f"2611.{10000 + i:05d}"
+    return Paper(
+        key=aid, arxiv_id=aid, version=1 + i % 2,
+        title=title or f"Paper {i}: grounded summarisation of long documents",
+        authors=["Ada Lovelace", "山田 太郎", f"Author {i}"],
+        abstract=f"We study problem {i}. Our method improves ROUGE-L by {i}.5 points on arXiv-summ.",
+        categories=["cs.CL", "cs.LG"], primary_category="cs.CL",
+        published=f"2026-11-{16 - week * 7 if 16 - week * 7 > 0 else 1:02d}T00:00:00+00:00",
+        updated=f"2026-11-{17 - week * 7 if 17 - week * 7 > 0 else 2:02d}T00:00:00+00:00",
+        abs_url=f"https://arxiv.org/abs/{aid}", pdf_url=f"https://arxiv.org/pdf/{aid}",
+        announce_type="new", license="http://creativecommons.org/licenses/by/4.0/",
+    )
+
+
+def make_generation(paper: Paper, model: str = "test-model", language: str = "en",
+                    *, unique_word: str | None = None) -> Generation:
+    """A generation with 8 Q&A pairs, one of them unverified."""
+    qa = [
+        QA(question=f"What does question {j} ask about {paper.title}?",
+           answer=f"Answer {j}: the method reaches {j}0.5% accuracy on the benchmark"
+                  + (f" ({unique_word})" if unique_word and j == 3 else "") + ".",
+           pages=[1 + j % 3], quote=f"reaches {j}0.5% accuracy", verified=j != 7)
+        for j in range(8)
+    ]
+    return Generation(
+        key=f"{paper.key}-{model}-{language}", paper_key=paper.key, version=paper.version,
+        model=model, prompt_version="p1", language=language,
+        tldr=f"TL;DR of {paper.title}.", summary=f"Summary of {paper.title}: it works well.",
+        qa=qa, input_tokens=1000, cached_tokens=200, output_tokens=300, cost=0.001, latency_ms=900,
+    )
+
+
+def make_issue(store: Store, *, week: int = 0, n_papers: int = 3, language: str = "en",
+               model: str = "test-model", titles: list[str] | None = None,
+               unique_word: str | None = None) -> Issue:
+    """Store n papers, their generations and an issue for ISO week 2026-W47 minus `week`."""
+    start = date(2026, 11, 16) - timedelta(weeks=week)
+    iso = start.isocalendar()
+    issue = Issue(id=f"{iso.year}-W{iso.week:02d}", week_start=start.isoformat(),
+                  week_end=(start + timedelta(days=6)).isoformat(), language=language, model=model,
+                  created=f"{start.isoformat()}T08:00:00+00:00")
+    gens = {}
+    for i in range(n_papers):
+        n = week * 100 + i
+        title = titles[i] if titles and i < len(titles) else None
+        p = make_paper(n, title=title, week=week)
+        store.upsert_paper(p)
+        g = make_generation(p, model, language, unique_word=unique_word if i == 0 else None)
+        store.save_generation(g, {"model": model})
+        gens[p.key] = g
+        issue.entries.append(IssueEntry(paper=p, generation=g, position=i + 1))
+    store.save_issue(issue, gens)
+    return store.load_issue(issue.id)
