@@ -72,6 +72,169 @@ def init(path: str, force: bool) -> None:
     out.print(f"Wrote {p}. Edit its sources and interests, then run `digest fetch` or `digest run`.")
 
 
+class RichReporter:
+    """Progress bars on stderr for the pipeline's long steps (quiet when not a terminal)."""
+
+    def __init__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=False)
+        self.task = None
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def start(self, label: str, total: int) -> None:
+        self.task = self.progress.add_task(label, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, n)
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(message)
+
+
+def _fetch_table(rep) -> Table:
+    t = Table(title=f"Fetch {rep.week}", show_header=False)
+    for label, value in [("found", rep.found), ("new", rep.new), ("updated", rep.updated),
+                         ("candidates this week", rep.candidates), ("selected", len(rep.selected)),
+                         ("PDFs downloaded", rep.downloaded), ("PDFs from cache", rep.from_cache),
+                         ("pages extracted", rep.pages), ("failures", len(rep.failures))]:
+        t.add_row(label, str(value))
+    return t
+
+
+def _print_failures(rep) -> None:
+    for what, why in rep.failures:
+        console.print(f"[yellow]failed[/] {what}: {why}", highlight=False)
+    for w in rep.warnings:
+        console.print(f"[yellow]warning[/] {w}", highlight=False)
+
+
+def _print_explain(rep) -> None:
+    t = Table(title="Selection", show_lines=False)
+    t.add_column("#", justify="right")
+    t.add_column("paper")
+    t.add_column("score", justify="right")
+    t.add_column("why")
+    for c in rep.explain:
+        mark = "[green]✔[/]" if c.selected else "·"
+        t.add_row(mark, f"{c.paper.versioned_id} {c.paper.title[:60]}", f"{c.score:.2f}", "; ".join(c.reasons))
+    out.print(t)
+
+
+@cli.command()
+@click.option("--since", metavar="7d|DATE", help="Window of papers to consider (default 7d).")
+@click.option("--source", "sources", multiple=True, metavar="SPEC", help="A source instead of the configured ones (repeatable).")
+@click.option("--explain", is_flag=True, help="Show why each paper was chosen or left out.")
+@pass_app
+def fetch(app: App, since: str | None, sources: tuple[str, ...], explain: bool) -> None:
+    """Read the sources, select this week's papers, download and parse their PDFs."""
+    from .pipeline import fetch_week, parse_since
+    with RichReporter() as reporter:
+        rep = fetch_week(app.config, app.store, since=parse_since(since), sources=list(sources) or None,
+                         reporter=reporter)
+    if explain:
+        _print_explain(rep)
+    _print_failures(rep)
+    out.print(_fetch_table(rep))
+
+
+@cli.group()
+def papers() -> None:
+    """List and inspect stored papers."""
+
+
+@papers.command("list")
+@click.option("--limit", default=50, show_default=True)
+@pass_app
+def papers_list(app: App, limit: int) -> None:
+    """Papers in the store, newest first."""
+    t = Table()
+    for col in ("id", "title", "published", "text", "pages"):
+        t.add_column(col)
+    for p in app.store.list_papers(limit=limit):
+        t.add_row(p.versioned_id, p.title[:70], (p.published or "")[:10], p.text_status,
+                  str(p.page_count or ""))
+    out.print(t)
+
+
+@papers.command("show")
+@click.argument("paper_id")
+@pass_app
+def papers_show(app: App, paper_id: str) -> None:
+    """Metadata, text status, page and token counts of one paper."""
+    p = app.store.get_paper(paper_id)
+    t = Table(show_header=False, title=p.title)
+    rows = [("id", p.versioned_id), ("authors", ", ".join(p.authors)), ("published", p.published),
+            ("updated", p.updated), ("categories", ", ".join(p.categories)), ("primary", p.primary_category),
+            ("abs", p.abs_url), ("pdf", p.pdf_url or p.local_pdf), ("announce", p.announce_type),
+            ("licence", p.license), ("doi", p.doi), ("source", p.source),
+            ("text", p.text_status + (f" ({p.text_error})" if p.text_error else "")),
+            ("pages", p.page_count), ("tokens", p.token_count),
+            ("issues", ", ".join(app.store.issues_of_paper(p.key)))]
+    for k, v in rows:
+        if v not in (None, ""):
+            t.add_row(k, str(v))
+    out.print(t)
+    if p.abstract:
+        out.print(p.abstract, highlight=False)
+
+
+@cli.command()
+@click.option("--since", metavar="7d|DATE", help="Window of papers to consider (default 7d).")
+@click.option("--source", "sources", multiple=True, metavar="SPEC", help="A source instead of the configured ones.")
+@click.option("--model", help="Model id (default: llm.model; env DIGEST_MODEL).")
+@click.option("--language", help="Output language, e.g. en, ja (default: output.language).")
+@click.option("--yes", is_flag=True, help="Spend even above llm.max_cost.")
+@click.option("--dry-run", is_flag=True, help="Show planned calls, tokens and cost; call no model.")
+@click.option("--send", "send_mail", is_flag=True, help="Email the issue to subscribers afterwards.")
+@pass_app
+def run(app: App, since, sources, model, language, yes, dry_run, send_mail) -> None:
+    """Fetch, select, generate and write this week's issue (Markdown in the archive)."""
+    from .pipeline import parse_since, run_week
+    cfg = app.config
+    model_id = model or cfg.llm.model
+    if model_id == "extractive":
+        console.print("No LLM configured: using the built-in extractive model (sentences taken from the "
+                      "papers; set llm.model or --model for written summaries).")
+    with RichReporter() as reporter:
+        rep = run_week(cfg, app.store, since=parse_since(since), sources=list(sources) or None,
+                       model=model_id, language=language, yes=yes, dry_run=dry_run, reporter=reporter)
+    _print_failures(rep.fetch)
+    if dry_run:
+        _print_plan(rep)
+        return
+    n = len(rep.issue.entries) if rep.issue else 0
+    tokens = rep.input_tokens + rep.output_tokens
+    out.print(f"{n} papers, {rep.calls} LLM calls, {tokens:,} tokens, ${rep.cost:.4f}, "
+              f"{rep.seconds:.1f} s -> {rep.path}", highlight=False)
+    if send_mail and rep.issue:
+        from click import Context
+        ctx = click.get_current_context()
+        send_cmd = cli.get_command(ctx, "send")
+        if send_cmd is None:
+            raise DigestError("sending mail is not available in this installation")
+        ctx.invoke(send_cmd, issue_id=rep.issue.id)
+
+
+def _print_plan(rep) -> None:
+    t = Table(title=f"Planned calls ({rep.model})")
+    for col in ("paper", "mode", "calls", "input tokens", "cached", "output tokens", "est. cost"):
+        t.add_column(col)
+    for p, e in rep.estimate:
+        t.add_row(p.versioned_id, e.mode, str(e.calls), f"{e.input_tokens:,}", f"{e.cached_tokens:,}",
+                  f"{e.output_tokens:,}", f"${e.cost:.4f}")
+    total = sum(e.cost for _, e in rep.estimate)
+    out.print(t)
+    out.print(f"dry run: {sum(e.calls for _, e in rep.estimate)} calls, estimated ${total:.4f}; nothing sent.")
+
+
 def main() -> None:
     """Entry point: run the CLI, turning our errors into one line and exit status 1."""
     debug = "--debug" in sys.argv

@@ -1,0 +1,119 @@
+"""The built-in `extractive` model: no LLM; TL;DR, summary and answers are the paper's own sentences."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from .config import Config
+from .generate import Estimate, abstract_reason, add_usage, generation_key
+from .grounding import PageIndex
+from .records import QA, Generation, Page, Paper
+from .retrieval import PassageIndex, sentences, split_passages
+from .store import Store, utcnow
+
+MODEL_ID = "extractive"
+VERSION = "extractive-1"  # bump when the method changes, so stored generations are redone
+
+# (question per language, retrieval query in the papers' language)
+QUESTIONS: list[tuple[dict[str, str], str]] = [
+    ({"en": "What problem does the paper address?", "ja": "この論文はどのような問題に取り組んでいますか?"},
+     "problem challenge address motivation limitation of existing approaches we study"),
+    ({"en": "What method or approach does it propose?", "ja": "どのような手法やアプローチを提案していますか?"},
+     "we propose introduce method approach framework model architecture"),
+    ({"en": "What data or benchmarks does it use?", "ja": "どのようなデータやベンチマークを使っていますか?"},
+     "dataset datasets benchmark corpus data collected annotated evaluation set"),
+    ({"en": "What are the main results?", "ja": "主な結果は何ですか?"},
+     "results outperforms improvement improves accuracy achieves state-of-the-art score"),
+    ({"en": "What is it compared against?", "ja": "何と比較していますか?"},
+     "baseline baselines compared comparison prior work existing methods"),
+    ({"en": "What are the main contributions?", "ja": "主な貢献は何ですか?"},
+     "contributions we present our contributions main contribution"),
+    ({"en": "What are the limitations?", "ja": "限界や制約は何ですか?"},
+     "limitation limitations shortcoming however fails future work does not"),
+    ({"en": "What future work do the authors suggest?", "ja": "著者はどのような今後の課題を挙げていますか?"},
+     "future work directions plan to extend open question remains"),
+]
+_CUE = re.compile(r"\b(we (?:propose|present|introduce|show|develop|describe)|this (?:paper|work)|our (?:method|approach|model))\b", re.I)
+_RESULT = re.compile(r"\d|outperform|improv|state-of-the-art|achiev", re.I)
+_WORD = re.compile(r"\w+")
+
+
+def summarise_abstract(paper: Paper) -> tuple[str, str]:
+    """A TL;DR (the abstract's key sentence) and a summary (up to five sentences of it, in order)."""
+    sents = sentences(paper.abstract or "") or [paper.title]
+    key = next((s for s in sents if _CUE.search(s)), sents[0])
+    chosen = []
+    for s in sents:
+        if s is sents[0] or s is key or _RESULT.search(s) or _CUE.search(s):
+            chosen.append(s)
+    if len(chosen) < 3:
+        chosen = sents[:4]
+    return key, " ".join(chosen[:5])
+
+
+def _best_sentences(text: str, query: str, n: int) -> list[str]:
+    """The n sentences of a passage that share most words with the query, in reading order."""
+    q = {w.lower() for w in _WORD.findall(query)}
+    sents = [s for s in sentences(text) if len(s) > 30]
+    scored = sorted(range(len(sents)), key=lambda i: -len(q & {w.lower() for w in _WORD.findall(sents[i])}))
+    return [sents[i] for i in sorted(scored[:n])]
+
+
+class ExtractiveWriter:
+    """Writer without an LLM: answers are the best-matching passages, quoted with their pages."""
+
+    model_id = MODEL_ID
+    needs_key = False
+    key_env_var = None
+
+    def __init__(self, config: Config, store: Store, language: str):
+        self.config, self.store, self.language = config, store, language
+
+    def key(self, paper: Paper) -> str:
+        return generation_key(paper, MODEL_ID, VERSION, {}, self.language)
+
+    def existing(self, paper: Paper) -> Generation | None:
+        return self.store.get_generation(self.key(paper))
+
+    def estimate(self, paper: Paper) -> Estimate:
+        return Estimate(mode="extractive")
+
+    def generate(self, paper: Paper) -> Generation:
+        """Build (or return the stored) extractive generation of one paper."""
+        found = self.existing(paper)
+        if found:
+            return found
+        started = time.monotonic()
+        tldr, summary = summarise_abstract(paper)
+        pages = self.store.pages(paper.key) if paper.text_status == "ok" else []
+        lang = self.language if self.language in QUESTIONS[0][0] else "en"
+        g = Generation(key=self.key(paper), paper_key=paper.key, version=paper.version, model=MODEL_ID,
+                       prompt_version=VERSION, language=self.language, tldr=tldr, summary=summary,
+                       created=utcnow())
+        if not pages:
+            g.status, g.note = "abstract-only", abstract_reason(paper)
+        else:
+            g.qa, g.n_dropped = self.answers(pages, lang)
+        add_usage(g, [], started)
+        self.store.save_generation(g, {})
+        return g
+
+    def answers(self, pages: list[Page], lang: str) -> tuple[list[QA], int]:
+        """One answer per fixed question from a passage not used by an earlier answer."""
+        index = PassageIndex(split_passages(pages))
+        check = PageIndex(pages)
+        used: set[int] = set()
+        qa, dropped = [], 0
+        for question, query in QUESTIONS:
+            hit = next((p for p, _ in index.search(query, k=6) if p.index not in used), None)
+            best = _best_sentences(hit.text, query, 2) if hit else []
+            if not best:
+                dropped += 1
+                continue
+            used.add(hit.index)
+            quote = max(best, key=len)
+            found = check.find(quote, [hit.page])
+            qa.append(QA(question=question[lang], answer=" ".join(best), pages=found.pages,
+                         quote=quote, verified=found.verified))
+        return qa, dropped

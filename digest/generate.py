@@ -1,0 +1,384 @@
+"""Per paper: TL;DR, summary and grounded Q&A from a chat model in two calls, checked against the paper."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from .config import Config
+from .errors import DigestError, LLMError
+from .grounding import PageIndex, is_vacuous
+from .i18n import labels
+from .prompts import PromptSet
+from .records import QA, Generation, Page, Paper
+from .retrieval import Passage, PassageIndex, find_sections, split_passages
+from .store import Store, utcnow
+from .tokens import get_encoding
+
+log = logging.getLogger("digest")
+
+MIN_QUESTIONS, MAX_QUESTIONS = 8, 10
+OUTLINE_OUTPUT_TOKENS = 1500  # TL;DR + summary + 10 questions with search terms
+ANSWERS_OUTPUT_TOKENS = 4000  # 10 answers with quotes
+
+OUTLINE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "tldr": {"type": "string"},
+        "summary": {"type": "string"},
+        "questions": {
+            "type": "array", "minItems": MIN_QUESTIONS, "maxItems": MAX_QUESTIONS,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "question": {"type": "string"},
+                    "search_terms": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["question", "search_terms"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["tldr", "summary", "questions"],
+    "additionalProperties": False,
+}
+
+ANSWERS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "answers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "question_index": {"type": "integer"},
+                    "answer": {"type": "string"},
+                    "pages": {"type": "array", "items": {"type": "integer"}},
+                    "quote": {"type": "string"},
+                },
+                "required": ["question_index", "answer", "pages", "quote"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["answers"],
+    "additionalProperties": False,
+}
+
+
+class Writer(Protocol):
+    """What generate_many needs of a model: the built-in extractive one or a chat model."""
+
+    model_id: str
+
+    def generate(self, paper: Paper) -> Generation: ...
+
+    def existing(self, paper: Paper) -> Generation | None: ...
+
+    def estimate(self, paper: Paper) -> "Estimate": ...
+
+
+@dataclass
+class Block:
+    """A labelled piece of paper text in the prompt: '[page 3]' or '[abstract]'."""
+
+    label: str
+    text: str
+
+
+@dataclass
+class Estimate:
+    """Planned calls and tokens for one paper (zero when its generation already exists)."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    mode: str = ""
+
+
+@dataclass
+class PaperText:
+    """What the model is given about a paper: full text, a fitted part, or only the abstract."""
+
+    mode: str  # full, partial, abstract
+    blocks: list[Block]
+    pages: list[Page]
+    index: PassageIndex | None = None
+    used: set[int] = field(default_factory=set)  # passage indexes already in the prompt
+    reason: str = ""
+
+
+def generation_key(paper: Paper, model_id: str, prompt_version: str, settings: dict, language: str) -> str:
+    """The cache key of a generation: paper version, text state, prompt version, model and settings."""
+    payload = json.dumps(
+        [paper.key, paper.version, paper.text_status, prompt_version, model_id, settings, language],
+        sort_keys=True, ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def page_label(n: int) -> str:
+    return f"page {n}"
+
+
+def abstract_reason(paper: Paper) -> str:
+    """Why a paper has no page texts, in a few words."""
+    if paper.text_status == "failed":
+        return f"PDF unreadable: {paper.text_error or 'unknown error'}"
+    return "no PDF text available"
+
+
+class ChatWriter:
+    """Generations from a chat model: outline call, then answers call sharing the same prefix."""
+
+    def __init__(self, config: Config, store: Store, model, prompts: PromptSet, language: str):
+        self.config, self.store, self.model, self.prompts = config, store, model, prompts
+        self.language = language
+        self.model_id = model.model_id
+        self.settings = config.model(self.model_id)
+        from .llm import model_settings_fingerprint
+        self.fingerprint = model_settings_fingerprint(self.settings)
+        self.encoder = get_encoding(self.model_id, self.settings.encoding)
+        lab = labels(language)
+        self.common = dict(language=language, language_name=lab["language_name"],
+                           title=config.output.title)
+
+    # ---- keys and cache ----------------------------------------------------------------
+
+    def key(self, paper: Paper) -> str:
+        return generation_key(paper, self.model_id, self.prompts.version, self.fingerprint, self.language)
+
+    def existing(self, paper: Paper) -> Generation | None:
+        """The stored generation for this paper, model, prompts and settings (fallbacks are retried)."""
+        g = self.store.get_generation(self.key(paper))
+        return g if g and g.status != "fallback" else None
+
+    # ---- context fitting ---------------------------------------------------------------
+
+    def budget(self) -> int:
+        """Tokens of paper text that fit: the window less both replies and the prompt around it."""
+        s = self.settings
+        reserve = min(s.max_output_tokens, ANSWERS_OUTPUT_TOKENS) + OUTLINE_OUTPUT_TOKENS + 1500
+        return max(1000, s.context_window - reserve)
+
+    def paper_text(self, paper: Paper, budget: int | None = None) -> PaperText:
+        """Fit the paper to the budget: whole when it fits, else abstract/intro/conclusion."""
+        budget = budget or self.budget()
+        pages = self.store.pages(paper.key) if paper.text_status == "ok" else []
+        if not pages or not any(p.body.strip() for p in pages):
+            text = paper.abstract or paper.title
+            return PaperText("abstract", [Block("abstract", text)], [Page(0, text)],
+                             reason=abstract_reason(paper))
+        total = sum(self.encoder.count(p.body) for p in pages)
+        if total <= budget:
+            return PaperText("full", [Block(page_label(p.number), p.body) for p in pages if p.body.strip()],
+                             pages)
+        passages = split_passages(pages)
+        index = PassageIndex(passages)
+        sections = find_sections(pages)
+        chosen: list[Passage] = []
+        for name in ("abstract", "introduction", "conclusion"):
+            chosen.extend(sections.get(name, []))
+        if not chosen:  # no recognisable headings: the opening and the closing of the paper
+            chosen = passages[:8] + passages[-4:]
+        # The opening part may take 40% of the budget; the rest is for passages chosen per question.
+        picked, used = [], 0
+        for p in sorted({p.index: p for p in chosen}.values(), key=lambda p: p.index):
+            n = self.encoder.count(p.text)
+            if used + n > budget * 0.4:
+                break
+            picked.append(p)
+            used += n
+        pt = PaperText("partial", passage_blocks(picked), pages, index=index)
+        pt.used = {p.index for p in picked}
+        return pt
+
+    def extra_passages(self, pt: PaperText, questions: list[dict], budget: int) -> list[Block]:
+        """The passages most relevant to each question, in reading order, within the budget left."""
+        if pt.mode != "partial" or pt.index is None:
+            return []
+        room = budget - sum(self.encoder.count(b.text) for b in pt.blocks)
+        per_question = max(200, room // max(1, len(questions)))
+        picked: dict[int, Passage] = {}
+        for q in questions:
+            query = q["question"] + " " + " ".join(q.get("search_terms", []))
+            spent = 0
+            for passage, _score in pt.index.search(query, k=8):
+                if passage.index in pt.used or passage.index in picked:
+                    continue
+                n = self.encoder.count(passage.text)
+                if spent + n > per_question:
+                    break
+                picked[passage.index] = passage
+                spent += n
+        return passage_blocks(sorted(picked.values(), key=lambda p: p.index))
+
+    # ---- messages ----------------------------------------------------------------------
+
+    def outline_messages(self, paper: Paper, pt: PaperText) -> list[dict]:
+        """System, paper, task 1: the prefix that the answers call repeats byte for byte."""
+        r = self.prompts.render
+        return [
+            {"role": "system", "content": r("system.j2", **self.common)},
+            {"role": "user", "content": r("paper.j2", paper=paper, mode=pt.mode, blocks=pt.blocks,
+                                          reason=pt.reason)},
+            {"role": "user", "content": r("outline.j2", **self.common, min_questions=MIN_QUESTIONS,
+                                          max_questions=MAX_QUESTIONS, tldr_words=30, summary_sentences="4 to 6")},
+        ]
+
+    def answers_messages(self, outline_msgs: list[dict], outline_text: str, pt: PaperText,
+                         n_questions: int, extra: list[Block]) -> list[dict]:
+        """The outline call's messages and reply, then task 2 (with extra passages when the paper was cut)."""
+        task = self.prompts.render("answers.j2", **self.common, extra_blocks=extra, mode=pt.mode,
+                                   n_questions=n_questions)
+        return outline_msgs + [{"role": "assistant", "content": outline_text},
+                               {"role": "user", "content": task}]
+
+    # ---- the two calls -----------------------------------------------------------------
+
+    def estimate(self, paper: Paper) -> Estimate:
+        """Tokens and cost this paper will take (0 when already generated)."""
+        if self.existing(paper):
+            return Estimate(mode="cached")
+        pt = self.paper_text(paper)
+        prefix = sum(self.encoder.count(m["content"]) for m in self.outline_messages(paper, pt))
+        extra = int((self.budget() - prefix) * 0.5) if pt.mode == "partial" else 0
+        inp = prefix + (prefix + OUTLINE_OUTPUT_TOKENS // 2 + 600 + extra)
+        out = OUTLINE_OUTPUT_TOKENS // 2 + ANSWERS_OUTPUT_TOKENS // 2
+        cost = self.model.estimate_cost(inp, out, cached_tokens=prefix)
+        return Estimate(calls=2, input_tokens=inp, cached_tokens=prefix, output_tokens=out, cost=cost,
+                        mode=pt.mode)
+
+    def generate(self, paper: Paper) -> Generation:
+        """Generate (or return the stored) TL;DR, summary and checked Q&A for one paper."""
+        found = self.existing(paper)
+        if found:
+            return found
+        key = self.key(paper)
+        started = time.monotonic()
+        results = []
+        budget = self.budget()
+        try:
+            from .llm import LLMTruncated
+            pt = self.paper_text(paper, budget)
+            call = dict(generation_key=key, paper_key=paper.key, prompt_version=self.prompts.version)
+            msgs = self.outline_messages(paper, pt)
+            try:
+                outline = self.model.complete_json(msgs, OUTLINE_SCHEMA, schema_name="paper_outline",
+                                                   purpose="outline", max_tokens=OUTLINE_OUTPUT_TOKENS, **call)
+            except LLMTruncated:
+                # Less input leaves the model more room: retry once with half the budget.
+                budget //= 2
+                pt = self.paper_text(paper, budget)
+                msgs = self.outline_messages(paper, pt)
+                outline = self.model.complete_json(msgs, OUTLINE_SCHEMA, schema_name="paper_outline",
+                                                   purpose="outline", max_tokens=OUTLINE_OUTPUT_TOKENS, **call)
+            results.append(outline)
+            questions = outline.data["questions"][:MAX_QUESTIONS]
+            extra = self.extra_passages(pt, questions, budget)
+            amsgs = self.answers_messages(msgs, outline.text, pt, len(questions), extra)
+            answers = self.model.complete_json(amsgs, ANSWERS_SCHEMA, schema_name="paper_answers",
+                                               purpose="answers", max_tokens=ANSWERS_OUTPUT_TOKENS, **call)
+            results.append(answers)
+        except LLMError as e:
+            log.warning("%s: %s; using the abstract", paper.versioned_id, e)
+            return self.fallback(paper, key, f"the model failed ({e.message})", results, started)
+        qa, dropped = check_answers(questions, answers.data["answers"], pt.pages,
+                                    drop_unverified=self.config.llm.unverified == "drop")
+        g = Generation(
+            key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
+            prompt_version=self.prompts.version, language=self.language,
+            tldr=outline.data["tldr"].strip(), summary=outline.data["summary"].strip(), qa=qa,
+            status="ok" if pt.mode != "abstract" else "abstract-only",
+            note=pt.reason or None, n_dropped=dropped, created=utcnow(),
+        )
+        add_usage(g, results, started)
+        self.store.save_generation(g, self.fingerprint)
+        return g
+
+    def fallback(self, paper: Paper, key: str, reason: str, results: list, started: float) -> Generation:
+        """An abstract-only entry with a note, so the run completes; retried on the next run."""
+        from .extractive import summarise_abstract
+        tldr, summary = summarise_abstract(paper)
+        g = Generation(key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
+                       prompt_version=self.prompts.version, language=self.language, tldr=tldr,
+                       summary=summary, status="fallback", note=reason, created=utcnow())
+        add_usage(g, results, started)
+        self.store.save_generation(g, self.fingerprint)
+        return g
+
+
+def passage_blocks(passages: list[Passage]) -> list[Block]:
+    """Consecutive passages of one page become one block under one page marker."""
+    blocks: list[Block] = []
+    last_page = None
+    for p in passages:
+        if blocks and p.page == last_page:
+            blocks[-1].text += "\n" + p.text
+        else:
+            blocks.append(Block(page_label(p.page), p.text))
+        last_page = p.page
+    return blocks
+
+
+def check_answers(questions: list[dict], answers: list[dict], pages: list[Page], *,
+                  drop_unverified: bool) -> tuple[list[QA], int]:
+    """Pair answers with their questions, drop non-answers, and verify every quote on its pages."""
+    index = PageIndex(pages)
+    by_index = {}
+    for a in answers:
+        i = a.get("question_index")
+        if isinstance(i, int) and 1 <= i <= len(questions) and i not in by_index:
+            by_index[i] = a
+    qa: list[QA] = []
+    dropped = len(questions) - len(by_index)
+    for i in sorted(by_index):
+        a = by_index[i]
+        question = questions[i - 1]["question"].strip()
+        answer = a["answer"].strip()
+        if is_vacuous(question, answer):
+            dropped += 1
+            continue
+        cited = [p for p in a.get("pages", []) if isinstance(p, int)]
+        check = index.find(a.get("quote", ""), cited or [p.number for p in pages])
+        if not check.verified and drop_unverified:
+            dropped += 1
+            continue
+        shown_pages = [p for p in check.pages if p > 0]
+        qa.append(QA(question=question, answer=answer, pages=shown_pages, quote=a.get("quote", "").strip(),
+                     verified=check.verified))
+    return qa, dropped
+
+
+def add_usage(g: Generation, results: list, started: float) -> None:
+    """Sum tokens and cost of the calls behind a generation."""
+    g.input_tokens = sum(r.input_tokens for r in results)
+    g.cached_tokens = sum(r.cached_tokens for r in results)
+    g.output_tokens = sum(r.output_tokens for r in results)
+    g.cost = round(sum(r.cost for r in results), 6)
+    g.latency_ms = int((time.monotonic() - started) * 1000)
+
+
+def generate_many(papers: list[Paper], writer: Writer, *, concurrency: int,
+                  on_done: Callable[[Paper, Generation], None] | None = None) -> dict[str, Generation]:
+    """Generate for many papers at once (threads; the model's rate limiter paces them)."""
+    out: dict[str, Generation] = {}
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {pool.submit(writer.generate, p): p for p in papers}
+        for f in as_completed(futures):
+            p = futures[f]
+            try:
+                g = f.result()
+            except DigestError:
+                raise
+            out[p.key] = g
+            if on_done:
+                on_done(p, g)
+    return out

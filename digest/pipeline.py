@@ -1,0 +1,268 @@
+"""The weekly job in order: sources, selection, PDFs, page texts, generation, issue. No stage logic here."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Protocol
+
+from .config import Config
+from .errors import BudgetError, ConfigError, DigestError
+from .generate import Estimate, Writer, generate_many
+from .records import Generation, Issue, IssueEntry, Paper
+from .store import Store, utcnow
+
+log = logging.getLogger("digest")
+
+
+class Reporter(Protocol):
+    """Progress for long steps; the CLI shows bars, tests pass nothing."""
+
+    def start(self, label: str, total: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class SilentReporter:
+    def start(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        log.info(message)
+
+
+def parse_since(text: str | None, today: date | None = None) -> datetime:
+    """'7d', '2w', '36h' or an ISO date -> the UTC start of the window (default: 7 days ago)."""
+    now = datetime.combine(today, datetime.max.time(), timezone.utc) if today else datetime.now(timezone.utc)
+    if not text:
+        return now - timedelta(days=7)
+    m = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", text)
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        return now - {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+    try:
+        d = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--since {text!r}: use a duration like 7d, 2w, 36h or a date like 2026-11-16") from None
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+def iso_week(d: date) -> tuple[str, date, date]:
+    """('2026-W47', Monday, Sunday) of the ISO week containing d."""
+    y, w, wd = d.isocalendar()
+    start = d - timedelta(days=wd - 1)
+    return f"{y}-W{w:02d}", start, start + timedelta(days=6)
+
+
+@dataclass
+class FetchReport:
+    """What `digest fetch` did, for its closing table."""
+
+    week: str = ""
+    found: int = 0
+    new: int = 0
+    updated: int = 0
+    candidates: int = 0
+    selected: list[Paper] = field(default_factory=list)
+    downloaded: int = 0
+    from_cache: int = 0
+    pages: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    explain: list = field(default_factory=list)  # select.Candidate, for --explain
+
+
+@dataclass
+class RunReport:
+    """What `digest run` did, for its last line."""
+
+    fetch: FetchReport
+    issue: Issue | None = None
+    path: str | None = None
+    model: str = ""
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    seconds: float = 0.0
+    estimate: list[tuple[Paper, Estimate]] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
+               sources: list[str] | None = None, week: str | None = None,
+               reporter: Reporter | None = None) -> FetchReport:
+    """Read the sources, store the papers, select this week's, and store their page texts."""
+    from . import select, sources as src
+
+    reporter = reporter or SilentReporter()
+    since = since or parse_since(None)
+    specs = sources or config.sources
+    if not specs:
+        raise ConfigError("no sources configured", hint="add sources to digest.toml or pass --source")
+    week = week or iso_week(datetime.now(timezone.utc).date())[0]
+    rep = FetchReport(week=week)
+
+    reporter.start("sources", len(specs))
+    results, errors = src.fetch_sources(specs, config, store, since=since,
+                                        on_source=lambda *_: reporter.advance())
+    for e in errors:
+        rep.failures.append((e.source, e.message))
+    for r in results:
+        rep.warnings.extend(f"{r.source}: {w}" for w in r.warnings)
+        for p in r.papers:
+            rep.found += 1
+            state = store.upsert_paper(p)
+            rep.new += state == "new"
+            rep.updated += state == "updated"
+
+    liked: list[Paper] = []
+    for spec in config.selection.liked:
+        try:
+            liked.extend(src.fetch_source(spec, config, store).papers)
+        except DigestError as e:
+            rep.warnings.append(f"liked list {spec}: {e}")
+    window = store.query("SELECT * FROM papers WHERE last_seen >= ? ORDER BY key",
+                         (since.replace(microsecond=0).isoformat(),))
+    pool = [store.paper_from_row(r) for r in window]
+    rep.candidates = len(pool)
+    chosen = select.select_papers(pool, config.selection, liked=liked,
+                                  published=store.published_versions(exclude_issue=week))
+    select.save_selection(store, week, chosen)
+    rep.explain = chosen
+    rep.selected = [c.paper for c in chosen if c.selected]
+    store_page_texts(config, store, rep.selected, rep, reporter)
+    return rep
+
+
+def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: FetchReport,
+                     reporter: Reporter) -> None:
+    """Download (once) and parse the PDFs of papers whose text is missing or of an older version."""
+    from . import pdf
+    from .http import make_client
+    from .tokens import count_tokens
+
+    todo = []
+    for p in papers:
+        row = store.pdf_row(p.key)
+        if row and row["text_status"] == "ok" and row["text_version"] == p.version:
+            continue
+        todo.append(p)
+    if not todo:
+        return
+    reporter.start("PDFs", len(todo))
+    paths = {}
+    with make_client(config.limits.http_timeout) as client:
+        for p in todo:
+            try:
+                path, cached = pdf.fetch_pdf(p, config, client)
+                paths[path] = p
+                rep.from_cache += cached
+                rep.downloaded += not cached
+            except DigestError as e:
+                store.mark_text_failed(p.key, p.version, f"download: {e.message}")
+                rep.failures.append((p.versioned_id, f"download: {e.message}"))
+            reporter.advance()
+    reporter.start("page texts", len(paths))
+    for path, text in pdf.extract_many(list(paths), config):
+        p = paths[path]
+        if text.ok:
+            tokens = count_tokens("\n".join(pg.body for pg in text.pages))
+            store.save_pages(p.key, p.version, text.pages, pdf_path=str(path), pdf_sha256=None,
+                             token_count=tokens)
+            rep.pages += len(text.pages)
+        else:
+            store.mark_text_failed(p.key, p.version, text.error or "unreadable")
+            rep.failures.append((p.versioned_id, f"PDF: {text.error}"))
+        reporter.advance()
+
+
+def make_writer(config: Config, store: Store, model_id: str, language: str,
+                prompts_dir: str | None = None) -> Writer:
+    """The extractive writer, or a chat model writer for any other model id."""
+    if model_id == "extractive":
+        from .extractive import ExtractiveWriter
+        return ExtractiveWriter(config, store, language)
+    from .generate import ChatWriter
+    from .llm import get_model
+    from .prompts import PromptSet
+    return ChatWriter(config, store, get_model(model_id, config, store),
+                      PromptSet(prompts_dir or config.llm.prompts_dir or None), language)
+
+
+def estimate_papers(writer: Writer, papers: list[Paper]) -> list[tuple[Paper, Estimate]]:
+    """The planned calls, tokens and cost per paper."""
+    return [(p, writer.estimate(p)) for p in papers]
+
+
+def generate_papers(config: Config, store: Store, writer: Writer, papers: list[Paper], *,
+                    yes: bool, dry_run: bool, reporter: Reporter, report: RunReport) -> dict[str, Generation]:
+    """Estimate, check the budget, then generate; returns generations by paper key."""
+    report.estimate = estimate_papers(writer, papers)
+    total = sum(e.cost for _, e in report.estimate)
+    if dry_run:
+        report.dry_run = True
+        return {}
+    if total > config.llm.max_cost and not yes:
+        raise BudgetError(
+            f"estimated cost ${total:.2f} is above max_cost ${config.llm.max_cost:.2f}",
+            hint="pass --yes to spend it, raise llm.max_cost, or see --dry-run",
+        )
+    reporter.start(f"generating ({writer.model_id})", len(papers))
+    calls_before = store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"]
+    gens = generate_many(papers, writer, concurrency=config.llm.concurrency,
+                         on_done=lambda p, g: reporter.advance())
+    report.calls = store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] - calls_before
+    return gens
+
+
+def run_week(config: Config, store: Store, *, since: datetime | None = None, sources: list[str] | None = None,
+             model: str | None = None, language: str | None = None, yes: bool = False,
+             dry_run: bool = False, reporter: Reporter | None = None, today: date | None = None) -> RunReport:
+    """Fetch, select, generate and write this week's issue."""
+    started = time.monotonic()
+    reporter = reporter or SilentReporter()
+    week, start, end = iso_week(today or datetime.now(timezone.utc).date())
+    model_id = model or config.llm.model
+    language = language or config.output.language
+    writer = make_writer(config, store, model_id, language)
+    fetched = fetch_week(config, store, since=since, sources=sources, week=week, reporter=reporter)
+    report = RunReport(fetch=fetched, model=model_id)
+    papers = [store.get_paper(p.key) for p in fetched.selected]
+    gens = generate_papers(config, store, writer, papers, yes=yes, dry_run=dry_run, reporter=reporter,
+                           report=report)
+    if dry_run:
+        report.seconds = time.monotonic() - started
+        return report
+    published = store.published_versions(exclude_issue=week)
+    issue = Issue(id=week, week_start=start.isoformat(), week_end=end.isoformat(), language=language,
+                  model=model_id, created=utcnow())
+    for i, p in enumerate(papers, 1):
+        is_update = p.key in published and (p.version or 0) > (published[p.key] or 0)
+        issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=is_update))
+    report.issue = publish_issue(config, store, issue, gens)
+    report.path = str(config.archive_dir / f"{week}.md")
+    for g in gens.values():
+        report.input_tokens += g.input_tokens
+        report.output_tokens += g.output_tokens
+        report.cost += g.cost
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def publish_issue(config: Config, store: Store, issue: Issue, gens: dict[str, Generation]) -> Issue:
+    """Store the issue and write its Markdown (and the search index when available)."""
+    from .render import write_markdown
+
+    store.save_issue(issue, gens)
+    stored = store.load_issue(issue.id)
+    write_markdown(stored, config.archive_dir, title=config.output.title)
+    return stored

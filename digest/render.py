@@ -1,0 +1,89 @@
+"""Rendering an issue to Markdown from templates/; paper-derived text can never become markup."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import jinja2
+
+from .categories import category_name
+from .i18n import labels
+from .records import Issue, Paper
+from .resources import bundled_dir
+
+_SAFE_URL = re.compile(r"^https?://[^\s<>\"']+$")
+
+
+def safe_url(url: str | None) -> str:
+    """The URL when it is http(s), else empty: javascript:, data: and friends are never emitted."""
+    return url if url and _SAFE_URL.match(url) else ""
+
+
+def md_text(text: object) -> str:
+    """One line of paper-derived text for Markdown: HTML-escaped, whitespace folded."""
+    return html.escape(" ".join(str(text or "").split()), quote=False)
+
+
+def day(iso: str | None) -> str:
+    """'2026-11-20T17:59:00+00:00' -> '2026-11-20'."""
+    return (iso or "")[:10] or "—"
+
+
+def pages_label(pages: list[int], lab: dict[str, str]) -> str:
+    """'p. 3' or 'pp. 3, 5'."""
+    if not pages:
+        return ""
+    return f"{lab['page'] if len(pages) == 1 else lab['pages']} {', '.join(str(p) for p in pages)}"
+
+
+def paper_anchor(paper: Paper) -> str:
+    """A stable anchor id for a paper inside an issue page."""
+    return "paper-" + re.sub(r"[^A-Za-z0-9]+", "-", paper.key).strip("-")
+
+
+def paper_url(paper: Paper) -> str:
+    """The link shown for a paper: its versioned abs page, else its PDF."""
+    return safe_url(paper.abs_url) or safe_url(paper.pdf_url)
+
+
+def model_note(issue: Issue, lab: dict[str, str]) -> str:
+    """'Written by gpt-4o-mini.' or the extractive notice."""
+    if issue.model == "extractive":
+        return lab["extractive_note"]
+    return lab["model_note"].format(model=issue.model)
+
+
+def make_env(template_dir: Path | None = None, *, autoescape: bool = False) -> jinja2.Environment:
+    """A Jinja2 environment over templates/ with the filters every output template uses."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir or bundled_dir("templates"))),
+        undefined=jinja2.StrictUndefined, autoescape=autoescape, trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(md=md_text, day=day, category_name=category_name, safe_url=safe_url)
+    env.globals.update(anchor=paper_anchor, paper_url=paper_url)
+    return env
+
+
+def render_markdown(issue: Issue, *, title: str) -> str:
+    """The issue as Markdown, in the issue's language."""
+    lab = labels(issue.language)
+    text = make_env().get_template("issue.md.j2").render(
+        issue=issue, L=lab, title=title, model_note=model_note(issue, lab),
+        pages=lambda ps: pages_label(ps, lab),
+    )
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def write_markdown(issue: Issue, archive_dir: Path, *, title: str) -> Path:
+    """Write archive/<issue>.md (only when its content changed) and return the path."""
+    path = archive_dir / f"{issue.id}.md"
+    text = render_markdown(issue, title=title)
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        tmp = path.with_suffix(".md.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return path
