@@ -1,0 +1,466 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests: chat completions, models, files, batches.
+
+Use the `llm_server` fixture (import it into a test module or conftest), point a model's base_url at
+`llm_server.base_url`, and script misbehaviour with `llm_server.push(rate_limited(1), server_error(), ...)`:
+each pushed Step is consumed by the next chat completion request, in order. With nothing queued, the
+server answers normally: `responder(messages, schema)` (default: an object built from the JSON schema)
+after `latency` seconds. Every request is recorded in `llm_server.requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+Responder = Callable[[list[dict], "dict | None"], "dict | str"]
+
+
+@dataclass
+class Step:
+    """What the server does with one chat completion request."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float | None = None  # seconds before answering; None: the server's latency
+    content: str | None = None  # raw reply content instead of the responder's
+    finish_reason: str | None = None  # force a finish reason (e.g. "length")
+    body: dict | None = None  # the JSON body of an error reply
+
+
+def rate_limited(retry_after: float | str = 1, *, ms: float | None = None) -> Step:
+    """A 429 asking to retry after `retry_after` seconds (or an HTTP date), or `ms` milliseconds."""
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if ms is not None:
+        headers["retry-after-ms"] = str(ms)
+    return Step(status=429, headers=headers, body=_error("Rate limit reached. Please try again later.",
+                                                         "rate_limit_exceeded"))
+
+
+def server_error(status: int = 500) -> Step:
+    """A 5xx reply."""
+    return Step(status=status, body=_error("The server had an error while processing your request.",
+                                           "server_error"))
+
+
+def slow(seconds: float) -> Step:
+    """A normal reply after `seconds`."""
+    return Step(delay=seconds)
+
+
+def bad_json(content: str = '{"answer": "unterminated') -> Step:
+    """A 200 whose content is not valid JSON."""
+    return Step(content=content)
+
+
+def truncated(content: str | None = None) -> Step:
+    """A 200 with finish_reason=length."""
+    return Step(content=content, finish_reason="length")
+
+
+def _error(message: str, code: str, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+# ---- building a reply from a JSON schema ------------------------------------------------------------
+
+
+def example_from_schema(schema: dict, root: dict | None = None) -> Any:
+    """A value valid against a (simple) JSON schema: strings "text", arrays of minItems items, numbers at their minimum."""
+    root = root if root is not None else schema
+    if "$ref" in schema:
+        target: Any = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        return example_from_schema(target, root)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for alt in ("anyOf", "oneOf"):
+        if schema.get(alt):
+            options = [s for s in schema[alt] if s.get("type") != "null"] or schema[alt]
+            return example_from_schema(options[0], root)
+    if schema.get("allOf"):
+        merged: dict = {}
+        for s in schema["allOf"]:
+            merged.update(s)
+        return example_from_schema(merged, root)
+    t = schema.get("type")
+    if isinstance(t, list):
+        t = next((x for x in t if x != "null"), "null")
+    if t is None:
+        t = "object" if "properties" in schema else "array" if "items" in schema else "string"
+    if t == "object":
+        return {k: example_from_schema(v, root) for k, v in schema.get("properties", {}).items()}
+    if t == "array":
+        n = max(schema.get("minItems", 1), 1)
+        if "maxItems" in schema:
+            n = min(n, schema["maxItems"])
+        items = schema.get("items", {"type": "string"})
+        values = [example_from_schema(items, root) for _ in range(n)]
+        if schema.get("uniqueItems") and all(isinstance(v, str) for v in values):
+            values = [f"{v} {i + 1}" for i, v in enumerate(values)]
+        return values
+    if t == "string":
+        text = "text"
+        if schema.get("format") == "date":
+            text = "2024-01-01"
+        min_len = schema.get("minLength", 0)
+        if len(text) < min_len:
+            text = (text + " ") * (min_len // 5 + 1)
+        if "maxLength" in schema:
+            text = text[: schema["maxLength"]]
+        return text
+    if t in ("integer", "number"):
+        lo = schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1 if "exclusiveMinimum" in schema else 1)
+        if "maximum" in schema:
+            lo = min(lo, schema["maximum"])
+        return int(lo) if t == "integer" else float(lo)
+    if t == "boolean":
+        return True
+    return None
+
+
+def schema_from_messages(messages: list[dict]) -> dict | None:
+    """Like a real model, read the JSON schema a client put in its prompt (after the words 'JSON Schema')."""
+    for m in messages:
+        content = m.get("content")
+        if not isinstance(content, str):
+            continue
+        at = content.find("JSON Schema")
+        brace = content.find("{", at) if at >= 0 else -1
+        if brace >= 0:
+            try:
+                schema, _ = json.JSONDecoder().raw_decode(content[brace:])
+                if isinstance(schema, dict):
+                    return schema
+            except ValueError:
+                continue
+    return None
+
+
+def default_responder(messages: list[dict], schema: dict | None) -> dict:
+    """An object valid against the schema, or a fixed object when there is none."""
+    return example_from_schema(schema) if schema else {"answer": "text"}
+
+
+_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+
+
+def rough_tokens(text: str) -> list[str]:
+    """Words and punctuation: a stand-in for a tokenizer that keeps prefixes comparable."""
+    return _TOKEN_RE.findall(text)
+
+
+def _message_tokens(messages: list[dict]) -> list[str]:
+    seq: list[str] = []
+    for m in messages:
+        seq.append(f"<|{m.get('role', '')}|>")
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        seq.extend(rough_tokens(content or ""))
+    return seq
+
+
+@dataclass
+class Recorded:
+    """A request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+    at: float  # time.monotonic() on arrival
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
+        pass
+
+
+class LLMServer:
+    """An OpenAI-compatible server in a background thread; see the module docstring."""
+
+    def __init__(self, *, latency: float = 0.0, responder: Responder | None = None,
+                 models: tuple[str, ...] = ("test-model",), reject_json_schema: bool = False,
+                 reject_json_object: bool = False, api_key: str | None = None,
+                 cache_min_tokens: int = 0, batch_polls_before_done: int = 0):
+        self.latency = latency
+        self.responder: Responder = responder or default_responder
+        self.models = list(models)
+        self.reject_json_schema = reject_json_schema
+        self.reject_json_object = reject_json_object
+        self.api_key = api_key  # when set, other keys get a 401 that (like OpenAI's) quotes the key
+        self.cache_min_tokens = cache_min_tokens
+        self.batch_polls_before_done = batch_polls_before_done
+        self.requests: list[Recorded] = []
+        self.steps: deque[Step] = deque()
+        self.files: dict[str, dict] = {}
+        self.batches: dict[str, dict] = {}
+        self._prompts: dict[str, list[list[str]]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._counter = 0
+
+    # -- lifecycle
+
+    def start(self) -> "LLMServer":
+        """Listen on a free port of 127.0.0.1."""
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="llm-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; slow replies still waiting are cut short."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        """The base URL to configure (ends in /v1)."""
+        return f"http://127.0.0.1:{self._server.server_port}/v1"
+
+    # -- scripting and inspection
+
+    def push(self, *steps: Step) -> None:
+        """Queue behaviours for the next chat completion requests, in order."""
+        with self._lock:
+            self.steps.extend(steps)
+
+    def chat_requests(self) -> list[dict]:
+        """The JSON bodies of the chat completion requests received, in order."""
+        with self._lock:
+            return [r.json for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def chat_times(self) -> list[float]:
+        """Arrival times (time.monotonic) of the chat completion requests."""
+        with self._lock:
+            return [r.at for r in self.requests if r.path.endswith("/chat/completions")]
+
+    # -- the WSGI app
+
+    def _app(self, environ: dict, start_response: Callable) -> Any:
+        req = Request(environ)
+        body: Any = None
+        if req.mimetype == "application/json":
+            body = req.get_json(silent=True)
+        with self._lock:
+            self.requests.append(Recorded(req.method, req.path, dict(req.headers), body, time.monotonic()))
+        try:
+            resp = self._route(req, body)
+        except Exception as e:  # noqa: BLE001 - a bug in a test responder becomes a 500 the test can see
+            resp = _json(500, _error(f"test server error: {type(e).__name__}: {e}", "server_error"))
+        return resp(environ, start_response)
+
+    def _route(self, req: Request, body: Any) -> Response:
+        path = req.path.rstrip("/")
+        if self.api_key is not None:
+            auth = req.headers.get("Authorization", "")
+            if auth != f"Bearer {self.api_key}":
+                given = auth.removeprefix("Bearer ")
+                return _json(401, _error(f"Incorrect API key provided: {given}. You can find your API key "
+                                         "at https://platform.openai.com/account/api-keys.",
+                                         "invalid_api_key"))
+        if path == "/v1/chat/completions" and req.method == "POST":
+            return self._chat_http(body or {})
+        if path == "/v1/models" and req.method == "GET":
+            return _json(200, {"object": "list", "data": [
+                {"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in self.models]})
+        if path == "/v1/files" and req.method == "POST":
+            return self._upload(req)
+        m = re.fullmatch(r"/v1/files/([^/]+)(/content)?", path)
+        if m:
+            f = self.files.get(m.group(1))
+            if f is None:
+                return _json(404, _error("No such file", "not_found"))
+            if m.group(2):
+                return Response(f["data"], 200, mimetype="application/octet-stream")
+            if req.method == "DELETE":
+                del self.files[m.group(1)]
+                return _json(200, {"id": f["meta"]["id"], "object": "file", "deleted": True})
+            return _json(200, f["meta"])
+        if path == "/v1/batches" and req.method == "POST":
+            return self._create_batch(body or {})
+        if path == "/v1/batches" and req.method == "GET":
+            return _json(200, {"object": "list", "data": list(self.batches.values()), "has_more": False})
+        m = re.fullmatch(r"/v1/batches/([^/]+)(/cancel)?", path)
+        if m:
+            b = self.batches.get(m.group(1))
+            if b is None:
+                return _json(404, _error("No such batch", "not_found"))
+            if m.group(2):
+                b.update(status="cancelled", cancelled_at=int(time.time()))
+                return _json(200, b)
+            return _json(200, self._poll_batch(b))
+        return _json(404, _error(f"unknown endpoint {req.method} {path}", "not_found"))
+
+    # -- chat completions
+
+    def _chat_http(self, body: dict) -> Response:
+        with self._lock:
+            step = self.steps.popleft() if self.steps else Step()
+        delay = self.latency if step.delay is None else step.delay
+        if delay > 0:
+            self._stopping.wait(delay)
+        if step.status != 200:
+            return _json(step.status, step.body or _error(f"HTTP {step.status}", "error"), step.headers)
+        status, reply = self.complete(body, step)
+        return _json(status, reply, step.headers)
+
+    def complete(self, body: dict, step: Step | None = None) -> tuple[int, dict]:
+        """Answer one chat completion body (HTTP status, JSON reply); also used for batch lines."""
+        step = step or Step()
+        messages = body.get("messages") or []
+        fmt = (body.get("response_format") or {}).get("type", "text")
+        if fmt == "json_schema" and self.reject_json_schema:
+            return 400, _error("response_format of type json_schema is not supported by this server",
+                               "unsupported_parameter", "response_format")
+        if fmt == "json_object" and self.reject_json_object:
+            return 400, _error("response_format of type json_object is not supported by this server",
+                               "unsupported_parameter", "response_format")
+        if fmt == "json_schema":
+            schema = body["response_format"]["json_schema"].get("schema")
+        else:
+            schema = schema_from_messages(messages)
+        if step.content is not None:
+            content = step.content
+        else:
+            produced = self.responder(messages, schema)
+            content = produced if isinstance(produced, str) else json.dumps(produced, ensure_ascii=False)
+        finish = step.finish_reason or "stop"
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        out = rough_tokens(content)
+        if limit and len(out) > limit:
+            # Cut where a real model would have stopped: after `limit` tokens.
+            cut = [m.end() for m in _TOKEN_RE.finditer(content)][limit - 1]
+            content, finish = content[:cut], "length"
+        prompt, cached = self._prompt_usage(body.get("model", ""), messages)
+        with self._lock:
+            self._counter += 1
+            n = self._counter
+        return 200, {
+            "id": f"chatcmpl-{n}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", ""), "system_fingerprint": "fp_test",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
+                         "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": min(len(out), limit or len(out)),
+                      "total_tokens": prompt + min(len(out), limit or len(out)),
+                      "prompt_tokens_details": {"cached_tokens": cached}},
+        }
+
+    def _prompt_usage(self, model: str, messages: list[dict]) -> tuple[int, int]:
+        """Prompt tokens, and cached tokens: the longest prefix shared with an earlier prompt, in 128s."""
+        seq = _message_tokens(messages)
+        with self._lock:
+            earlier = self._prompts.setdefault(model, [])
+            best = 0
+            for old in earlier:
+                n = 0
+                for a, b in zip(old, seq):
+                    if a != b:
+                        break
+                    n += 1
+                best = max(best, n)
+            earlier.append(seq)
+        cached = best // 128 * 128
+        if cached < self.cache_min_tokens:
+            cached = 0
+        return len(seq) + 3, min(cached, len(seq))
+
+    # -- files and batches
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+    def _add_file(self, data: bytes, filename: str, purpose: str) -> dict:
+        meta = {"id": self._new_id("file"), "object": "file", "bytes": len(data), "created_at": int(time.time()),
+                "filename": filename, "purpose": purpose, "status": "processed"}
+        with self._lock:
+            self.files[meta["id"]] = {"meta": meta, "data": data}
+        return meta
+
+    def _upload(self, req: Request) -> Response:
+        f = req.files.get("file")
+        if f is None:
+            return _json(400, _error("missing file", "invalid_request"))
+        return _json(200, self._add_file(f.read(), f.filename or "upload", req.form.get("purpose", "batch")))
+
+    def _create_batch(self, body: dict) -> Response:
+        if body.get("input_file_id") not in self.files:
+            return _json(400, _error("input_file_id not found", "invalid_request", "input_file_id"))
+        b = {"id": self._new_id("batch"), "object": "batch", "endpoint": body.get("endpoint", ""),
+             "input_file_id": body["input_file_id"], "completion_window": body.get("completion_window", "24h"),
+             "status": "validating", "created_at": int(time.time()), "output_file_id": None,
+             "error_file_id": None, "errors": None, "metadata": body.get("metadata"),
+             "request_counts": {"total": 0, "completed": 0, "failed": 0},
+             "_polls": self.batch_polls_before_done}
+        with self._lock:
+            self.batches[b["id"]] = b
+        return _json(200, _public(b))
+
+    def _poll_batch(self, b: dict) -> dict:
+        if b["status"] in ("validating", "in_progress"):
+            if b["_polls"] > 0:
+                b["_polls"] -= 1
+                b["status"] = "in_progress"
+            else:
+                self._run_batch(b)
+        return _public(b)
+
+    def _run_batch(self, b: dict) -> None:
+        lines = self.files[b["input_file_id"]]["data"].decode("utf-8").splitlines()
+        out, errors, done, failed = [], [], 0, 0
+        for line in lines:
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            status, reply = self.complete(item.get("body") or {})
+            record = {"id": self._new_id("batch_req"), "custom_id": item.get("custom_id"),
+                      "response": {"status_code": status, "request_id": self._new_id("req"), "body": reply},
+                      "error": None}
+            if status == 200:
+                done += 1
+                out.append(record)
+            else:
+                failed += 1
+                errors.append(record)
+        if out:
+            b["output_file_id"] = self._add_file(
+                "".join(json.dumps(r) + "\n" for r in out).encode(), "batch_output.jsonl", "batch_output")["id"]
+        if errors:
+            b["error_file_id"] = self._add_file(
+                "".join(json.dumps(r) + "\n" for r in errors).encode(), "batch_errors.jsonl", "batch_output")["id"]
+        b.update(status="completed", completed_at=int(time.time()),
+                 request_counts={"total": done + failed, "completed": done, "failed": failed})
+
+
+def _public(b: dict) -> dict:
+    return {k: v for k, v in b.items() if not k.startswith("_")}
+
+
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(payload), status, headers=headers or {}, mimetype="application/json")
+
+
+@pytest.fixture
+def llm_server():
+    """A running LLMServer; stopped after the test."""
+    server = LLMServer().start()
+    yield server
+    server.stop()
