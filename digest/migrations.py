@@ -223,11 +223,21 @@ def m005_batches() -> str:
 
 @migration
 def m006_search_index() -> str:
-    # Full-text search over what readers search for; rebuilt by the archive/search code.
+    # Full-text search over what readers search for; rebuilt by digest/search.py.
+    # unicode61 ranks whole words well but keeps a run of Japanese/Chinese text as one token,
+    # so the same fields also go into a trigram table, used for queries with CJK characters.
+    # search_state remembers what the index was built from, so a stale index is rebuilt on use.
     return (
         """
         CREATE VIRTUAL TABLE search_fts USING fts5(
             paper_key UNINDEXED, title, authors, summary, qa, tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE VIRTUAL TABLE search_trigram USING fts5(
+            paper_key UNINDEXED, title, authors, summary, qa, tokenize='trigram'
+        );
+        CREATE TABLE search_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            signature TEXT NOT NULL
         );
         """
     )
