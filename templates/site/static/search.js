@@ -88,7 +88,7 @@
       a.href = "papers/" + encodeURIComponent(d[F.slug]) + ".html";
       li.appendChild(a);
       li.appendChild(el("span", "byline", d[F.authors]));
-      var sn = snippet(d[F.qa], ts) || snippet(d[F.summary], ts) || snippet(d[F.tldr], ts);
+      var sn = snippet(d[F.summary], ts) || snippet(d[F.qa], ts) || snippet(d[F.tldr], ts);
       if (sn) {
         var p = el("span", "snippet");
         p.setAttribute("lang", d[F.lang]);
