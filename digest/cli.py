@@ -223,6 +223,27 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail) -> N
         ctx.invoke(send_cmd, issue_id=rep.issue.id)
 
 
+@cli.command()
+@click.argument("issue_id", required=False)
+@pass_app
+def cost(app: App, issue_id: str | None) -> None:
+    """Tokens and money spent, per model (for one issue's papers when ISSUE is given)."""
+    from .llm import llm_cost_report
+    if issue_id:
+        app.store.load_issue(issue_id)  # a clear error for an unknown issue
+    rows = llm_cost_report(app.store, issue_id)
+    t = Table(title=f"LLM cost{' of ' + issue_id if issue_id else ''}")
+    for col in ("model", "papers", "calls", "failed", "input", "cached", "output", "USD"):
+        t.add_column(col, justify="right" if col != "model" else "left")
+    for r in rows:
+        t.add_row(r["model"], str(r["papers"]), str(r["calls"]), str(r["failed"]), f"{r['input_tokens']:,}",
+                  f"{r['cached_tokens']:,}", f"{r['output_tokens']:,}", f"{r['cost']:.4f}")
+    if not rows:
+        out.print("No LLM calls recorded yet.")
+        return
+    out.print(t)
+
+
 def _print_plan(rep) -> None:
     t = Table(title=f"Planned calls ({rep.model})")
     for col in ("paper", "mode", "calls", "input tokens", "cached", "output tokens", "est. cost"):

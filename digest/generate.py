@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -83,12 +84,19 @@ class Writer(Protocol):
     def estimate(self, paper: Paper) -> "Estimate": ...
 
 
+_DELIMITER = re.compile(r"<\s*(/?)\s*paper\s*>", re.IGNORECASE)
+
+
 @dataclass
 class Block:
     """A labelled piece of paper text in the prompt: '[page 3]' or '[abstract]'."""
 
     label: str
     text: str
+
+    def __post_init__(self):
+        # The paper is data inside <paper>...</paper>: a PDF must not be able to close the delimiter.
+        self.text = _DELIMITER.sub(lambda m: f"‹{m.group(1)}paper›", self.text)
 
 
 @dataclass
@@ -299,7 +307,7 @@ class ChatWriter:
             status="ok" if pt.mode != "abstract" else "abstract-only",
             note=pt.reason or None, n_dropped=dropped, created=utcnow(),
         )
-        add_usage(g, results, started)
+        add_usage(g, results, started, self.model.estimate_cost)
         self.store.save_generation(g, self.fingerprint)
         return g
 
@@ -310,22 +318,20 @@ class ChatWriter:
         g = Generation(key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
                        prompt_version=self.prompts.version, language=self.language, tldr=tldr,
                        summary=summary, status="fallback", note=reason, created=utcnow())
-        add_usage(g, results, started)
+        add_usage(g, results, started, self.model.estimate_cost)
         self.store.save_generation(g, self.fingerprint)
         return g
 
 
 def passage_blocks(passages: list[Passage]) -> list[Block]:
     """Consecutive passages of one page become one block under one page marker."""
-    blocks: list[Block] = []
-    last_page = None
+    groups: list[tuple[int, list[str]]] = []
     for p in passages:
-        if blocks and p.page == last_page:
-            blocks[-1].text += "\n" + p.text
+        if groups and groups[-1][0] == p.page:
+            groups[-1][1].append(p.text)
         else:
-            blocks.append(Block(page_label(p.page), p.text))
-        last_page = p.page
-    return blocks
+            groups.append((p.page, [p.text]))
+    return [Block(page_label(page), "\n".join(texts)) for page, texts in groups]
 
 
 def check_answers(questions: list[dict], answers: list[dict], pages: list[Page], *,
@@ -357,12 +363,15 @@ def check_answers(questions: list[dict], answers: list[dict], pages: list[Page],
     return qa, dropped
 
 
-def add_usage(g: Generation, results: list, started: float) -> None:
-    """Sum tokens and cost of the calls behind a generation."""
+def add_usage(g: Generation, results: list, started: float, price=None) -> None:
+    """Sum tokens and cost of the calls behind a generation (calls resumed from the log included)."""
     g.input_tokens = sum(r.input_tokens for r in results)
     g.cached_tokens = sum(r.cached_tokens for r in results)
     g.output_tokens = sum(r.output_tokens for r in results)
-    g.cost = round(sum(r.cost for r in results), 6)
+    if price is not None:  # a resumed call was paid for in an earlier run: price it from its tokens
+        g.cost = round(sum(price(r.input_tokens, r.output_tokens, r.cached_tokens) for r in results), 6)
+    else:
+        g.cost = round(sum(r.cost for r in results), 6)
     g.latency_ms = int((time.monotonic() - started) * 1000)
 
 

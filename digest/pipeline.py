@@ -217,10 +217,15 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
             hint="pass --yes to spend it, raise llm.max_cost, or see --dry-run",
         )
     reporter.start(f"generating ({writer.model_id})", len(papers))
-    calls_before = store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"]
+    last_id = store.query("SELECT coalesce(max(id), 0) AS n FROM llm_calls")[0]["n"]
     gens = generate_many(papers, writer, concurrency=config.llm.concurrency,
                          on_done=lambda p, g: reporter.advance())
-    report.calls = store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] - calls_before
+    # What this run spent: the calls it logged (calls resumed from an earlier run cost nothing now).
+    spent = store.query(
+        "SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS inp, coalesce(sum(output_tokens), 0) AS outp, "
+        "coalesce(sum(cost), 0) AS cost FROM llm_calls WHERE id > ?", (last_id,))[0]
+    report.calls, report.input_tokens = spent["calls"], spent["inp"]
+    report.output_tokens, report.cost = spent["outp"], spent["cost"]
     return gens
 
 
@@ -250,10 +255,6 @@ def run_week(config: Config, store: Store, *, since: datetime | None = None, sou
         issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=is_update))
     report.issue = publish_issue(config, store, issue, gens)
     report.path = str(config.archive_dir / f"{week}.md")
-    for g in gens.values():
-        report.input_tokens += g.input_tokens
-        report.output_tokens += g.output_tokens
-        report.cost += g.cost
     report.seconds = time.monotonic() - started
     return report
 

@@ -1,0 +1,100 @@
+"""A week of papers served like arXiv: an RSS listing (2024+ format) and PDFs, for end-to-end tests."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+
+@dataclass
+class Item:
+    """One listing entry and the PDF served for it."""
+
+    arxiv_id: str
+    version: int
+    title: str
+    abstract: str
+    pdf: Path
+    authors: list[str] = field(default_factory=lambda: ["Ada Lovelace", "Alan Turing"])
+    categories: list[str] = field(default_factory=lambda: ["cs.CL"])
+    announce: str = "new"
+
+
+def rss_listing(items: list[Item], categories: str = "cs.CL") -> str:
+    """An rss.arxiv.org listing in the 2024+ format, as in ../shared/corpus/arxiv_rss."""
+    parts = []
+    for it in items:
+        cats = "".join(f"<category>{c}</category>" for c in it.categories)
+        parts.append(
+            f"""<item><title>{escape(it.title)}</title><link>https://arxiv.org/abs/{it.arxiv_id}</link>
+<description>arXiv:{it.arxiv_id}v{it.version} Announce Type: {it.announce}
+Abstract: {escape(it.abstract)}</description>
+<guid isPermaLink="false">oai:arXiv.org:{it.arxiv_id}v{it.version}</guid>{cats}
+<pubDate>Thu, 19 Nov 2026 00:00:00 -0500</pubDate><arxiv:announce_type>{it.announce}</arxiv:announce_type>
+<dc:rights>http://creativecommons.org/licenses/by/4.0/</dc:rights>
+<dc:creator>{escape(", ".join(it.authors))}</dc:creator></item>""")
+    return f"""<?xml version='1.0' encoding='UTF-8'?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom" version="2.0">
+<channel><title>{categories} updates on arXiv.org</title><link>http://rss.arxiv.org/rss/{categories}</link>
+<description>{categories} updates on the arXiv.org e-print archive.</description>
+<lastBuildDate>Thu, 19 Nov 2026 08:58:05 +0000</lastBuildDate>
+{''.join(parts)}
+</channel></rss>"""
+
+
+def serve_week(httpserver, config, items: list[Item], categories: str = "cs.CL") -> None:
+    """Serve the listing and the PDFs, and point the config's arXiv endpoints at them."""
+    httpserver.expect_request(f"/rss/{categories}").respond_with_data(
+        rss_listing(items, categories), content_type="application/rss+xml")
+    for it in items:
+        httpserver.expect_request(f"/pdf/{it.arxiv_id}v{it.version}").respond_with_data(
+            it.pdf.read_bytes(), content_type="application/pdf")
+    config.arxiv.rss_url = httpserver.url_for("/rss/{categories}")
+    config.arxiv.pdf_url = httpserver.url_for("/pdf/{id}")
+    config.sources = [f"arxiv:{categories}"]
+
+
+_PAGE = re.compile(r"^\[page (\d+)\]\n(.*?)(?=^\[page \d+\]|^</paper>)", re.M | re.S)
+_SENT = re.compile(r"[^.!?]{40,300}[.!?]")
+
+
+def paper_pages(messages: list[dict]) -> dict[int, str]:
+    """The page texts a prompt carried, by page number."""
+    pages: dict[int, str] = {}
+    for m in messages:
+        for n, text in _PAGE.findall(m.get("content") or ""):
+            pages[int(n)] = pages.get(int(n), "") + " " + text
+    return pages
+
+
+def grounded_responder(made_up_for: str | None = None):
+    """A stand-in model that answers from the paper: quotes are real sentences of the pages it was given.
+
+    For a paper whose title contains `made_up_for`, the first answer's quote is invented.
+    """
+    def respond(messages: list[dict], schema: dict | None) -> dict:
+        props = (schema or {}).get("properties", {})
+        text = "\n".join(m.get("content") or "" for m in messages)
+        title = re.search(r"- Title: (.*)", text)
+        title = title.group(1) if title else "the paper"
+        if "questions" in props:
+            return {
+                "tldr": f"{title[:60]} reaches 42.0 F1 on the benchmark.",
+                "summary": f"The paper studies {title[:60]}. It reports concrete numbers and baselines.",
+                "questions": [{"question": f"Question {i} about {title[:40]}: what is result {i}?",
+                               "search_terms": ["result", "method", "dataset"]} for i in range(1, 9)],
+            }
+        pages = paper_pages(messages) or {0: ""}
+        sentences = [(n, " ".join(s.split())) for n, t in sorted(pages.items()) for s in _SENT.findall(t)]
+        answers = []
+        for i in range(1, 9):
+            page, sentence = sentences[(i * 3) % len(sentences)] if sentences else (0, "")
+            quote = " ".join(sentence.split()[:20])
+            if made_up_for and made_up_for in title and i == 1:
+                quote = "our quantum transformer solves every benchmark perfectly with zero training data"
+            answers.append({"question_index": i, "answer": f"Result {i}: the paper reports that {quote[:80]} "
+                                                         f"with 42.{i} points.", "pages": [page], "quote": quote})
+        return {"answers": answers}
+    return respond
