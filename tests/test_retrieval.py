@@ -1,0 +1,250 @@
+"""Passages, sections, sentences and BM25 retrieval, on real arXiv PDFs and small synthetic papers."""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from digest.records import Page
+from digest.retrieval import (
+    PassageIndex, find_sections, parse_heading, sentences, split_passages, stem, terms, tokenize,
+)
+
+from conftest import CORPUS
+
+
+@lru_cache(maxsize=None)
+def _real_pages(name: str) -> tuple[Page, ...]:
+    """Page texts of a corpus PDF, extracted here with pypdf; what follows 'References' goes to refs."""
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    path = next((CORPUS / "pdfs").glob(f"*/*{name}*.pdf"))
+    pages, in_refs = [], False
+    for i, pg in enumerate(PdfReader(path).pages, 1):
+        text = pg.extract_text() or ""
+        body, refs = text, ""
+        if in_refs:
+            body, refs = "", text
+        else:
+            m = re.search(r"^\s*(?:references|bibliography)\s*$", text, re.I | re.M)
+            if m:
+                body, refs, in_refs = text[: m.start()], text[m.end():], True
+        pages.append(Page(number=i, body=body, refs=refs))
+    return tuple(pages)
+
+
+def real_pages(corpus: Path, name: str) -> list[Page]:
+    return list(_real_pages(name))
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ---- sentences --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("We follow Smith et al. (2020) here. The results in Fig. 3 show a 1.5% gain, i.e. a small one. "
+     "See e.g. Table 2 for details.",
+     ["We follow Smith et al. (2020) here.",
+      "The results in Fig. 3 show a 1.5% gain, i.e. a small one.",
+      "See e.g. Table 2 for details."]),
+    ("This holds for J. Doe's model. Details are in Appendix A. We then test it.",
+     ["This holds for J. Doe's model.", "Details are in Appendix A.", "We then test it."]),
+    ("Is it good? Yes! It is.", ["Is it good?", "Yes!", "It is."]),
+    ('He said "stop." Then he left.', ['He said "stop."', "Then he left."]),
+    ("The U.S. government funds approx. 5 projects (cf. Sec. 4.2 and Eq. 7). It grew in 2020. "
+     "3D models followed.",
+     ["The U.S. government funds approx. 5 projects (cf. Sec. 4.2 and Eq. 7).", "It grew in 2020.",
+      "3D models followed."]),
+    ("Line one of a sentence\nthat wraps. And a second\n  one without an end", 
+     ["Line one of a sentence that wraps.", "And a second one without an end"]),
+    ("vs. baselines, accuracy rose by 2.5 pts. on average. we keep lowercase starts together.",
+     ["vs. baselines, accuracy rose by 2.5 pts. on average. we keep lowercase starts together."]),
+    ("", []),
+])
+def test_sentences(text, expected):
+    assert sentences(text) == expected
+
+
+def test_stem_and_tokenize():
+    assert stem("models") == stem("modeling") == stem("modelling") == stem("model")
+    assert stem("summarization") == stem("summarize") == stem("summarizing") == stem("summarized")
+    assert stem("datasets") == stem("dataset")
+    assert stem("analysis") == "analysis" and stem("corpus") == "corpus"
+    # Ligatures and accents fold; stopwords and bare numbers go; a word broken at a line end joins.
+    assert [w for _, w in terms("The eﬀective naïve informa- tion of 2020")] == ["effective", "naive", "information"]
+    assert tokenize("Models summarized") == [stem("model"), stem("summarize")]
+
+
+# ---- headings ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line, kind, level", [
+    ("1 Introduction", "introduction", 1),
+    ("I. INTRODUCTION", "introduction", 1),
+    ("8.4 Limitations", "limitations", 2),
+    ("4 Discussion and Conclusions", "conclusion", 1),
+    ("Conclusions", "conclusion", 1),
+    ("ABSTRACT", "abstract", 1),
+    ("Materials and methods", "other", 1),
+    ("A Implementation Details", "other", 1),
+])
+def test_headings(line, kind, level):
+    h = parse_heading(line)
+    assert h is not None and h.kind == kind and h.level == level
+
+
+@pytest.mark.parametrize("line", [
+    "1 Introduction 3",                      # a table-of-contents line
+    "7 Conclusions 42",
+    "A model of this kind is used in the",   # a wrapped sentence
+    "1 Institute for Research in Biomedicine (IRB Barcelona), The Barcelona Institute",
+    "summary to make quick judgements about the relevance of new",
+    "Table 7: Selector Evaluation.",
+    "2 shows the distribution",
+])
+def test_not_headings(line):
+    assert parse_heading(line) is None
+
+
+# ---- synthetic papers -------------------------------------------------------------------
+
+SYNTHETIC = [
+    Page(1, "A Tiny Paper on Tide Prediction\nAda Lovelace\nAbstract\n"
+            "We predict tides with a small recurrent model. It beats the harmonic baseline.\n"
+            "1 Introduction\n"
+            + " ".join(f"Coastal towns need tide forecasts number {i}." for i in range(60))
+            + "\nThe problem is that storms shift the tides."),
+    Page(2, "2 Method\nOur recurrent model reads hourly gauge levels. It is trained on ten years.\n"
+            "3 Results\nThe model reaches a mean error of 4.2 cm on the Brest gauge.\n"
+            "Limitations\nThe model fails during hurricanes because gauges break.\n"
+            "5 Conclusion\nSmall recurrent models forecast tides well.",
+         refs="[1] Doe, J. Tides and moons. Journal of Oceans, 2001. Unobtainium harmonic ledger."),
+    Page(3, "References\n[2] Roe, R. More tides. Unobtainium quarterly, 2003.\n"
+            "A Appendix Details\nThe gauge data come from the national archive."),
+]
+
+
+def test_split_passages_synthetic():
+    passages = split_passages(SYNTHETIC, target_words=40)
+    assert [p.index for p in passages] == list(range(len(passages)))
+    for p in passages:
+        assert p.text and p.text in flat(SYNTHETIC[p.page - 1].body)
+        assert len(p.text.split()) <= 60
+    text = " ".join(p.text for p in passages)
+    # Page.refs and a references section left in the body are never passages; the appendix after it is.
+    assert "Unobtainium" not in text
+    assert any("national archive" in p.text and p.page == 3 for p in passages)
+    # The 60-sentence introduction was cut at sentence ends into several passages, all on page 1.
+    intro = [p for p in passages if p.section == "1 Introduction"]
+    assert len(intro) >= 5 and {p.page for p in intro} == {1}
+    assert all(p.text.endswith(".") for p in intro)
+
+
+def test_find_sections_synthetic():
+    sections = find_sections(SYNTHETIC, target_words=40)
+    assert [p.text for p in sections["abstract"]] == [
+        "We predict tides with a small recurrent model. It beats the harmonic baseline."]
+    assert sections["introduction"][0].text.startswith("Coastal towns")
+    assert sections["introduction"][-1].text.endswith("storms shift the tides.")
+    assert [p.text for p in sections["conclusion"]] == ["Small recurrent models forecast tides well."]
+    # The same passage objects as split_passages: a caller can merge them with search hits by index.
+    by_index = {p.index: p for p in split_passages(SYNTHETIC, target_words=40)}
+    assert all(by_index[p.index] == p for ps in sections.values() for p in ps)
+
+
+def test_find_sections_missing():
+    pages = [Page(1, "Notes from a meeting\nWe talked about tides. Nobody wrote headings.")]
+    assert find_sections(pages) == {"abstract": [], "introduction": [], "conclusion": []}
+    assert find_sections([]) == {"abstract": [], "introduction": [], "conclusion": []}
+
+
+def test_search_synthetic():
+    index = PassageIndex(split_passages(SYNTHETIC, target_words=40))
+    hits = index.search("What mean error does the model reach on the Brest gauge?", k=3)
+    assert hits[0][0].page == 2 and "4.2 cm" in hits[0][0].text
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    # "limitations" finds the Limitations section although its text never says the word.
+    top, _ = index.search("What are the limitations?", k=1)[0]
+    assert top.section == "Limitations" and "hurricanes" in top.text
+    assert index.search("the of and", k=3) == []
+    assert index.search("zebra xylophone", k=3) == []
+    assert PassageIndex([]).search("tides") == []
+
+
+# ---- real papers ------------------------------------------------------------------------
+
+PAPERS = ["2501.10120", "2206.10883", "1111.2011", "2407.01603", "acl2020", "nar_gkae252", "2302.07302"]
+
+
+@pytest.mark.parametrize("name", PAPERS)
+def test_passages_real(corpus, name):
+    pages = real_pages(corpus, name)
+    passages = split_passages(pages)
+    assert len(passages) >= len([p for p in pages if p.body.strip()])
+    refs = " ".join(flat(p.refs) for p in pages)
+    for p in passages:
+        # Every passage is text of its own page's body, so none comes from the references.
+        assert p.text in flat(pages[p.page - 1].body)
+        assert len(p.text.split()) <= 270
+    words = [len(p.text.split()) for p in passages]
+    assert 60 <= sum(words) / len(words) <= 200
+    assert refs  # the loader did find a references section to keep out
+
+
+def test_find_sections_real(corpus):
+    s = find_sections(real_pages(corpus, "2501.10120"))
+    assert s["abstract"][0].text.startswith("We introduce PaSa, an advanced Paper Search")
+    assert {p.page for p in s["abstract"]} == {1}
+    assert s["introduction"][0].text.startswith("Academic paper search lies at the core")
+    assert s["conclusion"][0].page == 9 and s["conclusion"][0].text.startswith("In this paper, we introduce PaSa")
+    assert all(p.section == "6 Conclusion" for p in s["conclusion"])
+
+    # REVTeX: no "Abstract" heading; roman-numbered sections; "Discussion" stands for the conclusion.
+    s = find_sections(real_pages(corpus, "1111.2011"))
+    assert s["abstract"][0].text.startswith("Theoretical description of anisotropic systems")
+    assert s["introduction"][0].section == "I. INTRODUCTION"
+    assert s["conclusion"][0].section == "V. DISCUSSION" and s["conclusion"][0].page == 8
+
+    # A 79-page review with a table of contents: its "1 Introduction 3" line is not the heading.
+    s = find_sections(real_pages(corpus, "2407.01603"))
+    assert s["abstract"][0].page == 1
+    assert s["introduction"][0].page == 3 and s["conclusion"][0].section == "7 Conclusions"
+
+    # Unnumbered headings in a two-column journal layout.
+    s = find_sections(real_pages(corpus, "nar_gkae252"))
+    assert s["abstract"][0].text.startswith("Local mutation rates in human")
+    assert s["introduction"][0].section == "Introduction"
+    assert s["conclusion"][0].section == "Discussion" and s["conclusion"][0].page == 11
+
+    # The abstract on page 2 after a title page; "Discussion and Conclusions" as one heading.
+    s = find_sections(real_pages(corpus, "2201.09329"))
+    assert s["abstract"][0].page == 2 and s["abstract"][0].text.startswith("Applying AI power")
+    assert s["conclusion"][0].section == "4 Discussion and Conclusions"
+
+
+@pytest.mark.parametrize("name, question, page, answer", [
+    ("2501.10120", "What F1 score does the Selector achieve?", 9, "F1 score of 85%"),
+    ("2501.10120", "Which model are the Selector and Crawler based on?", 7, "Qwen2.5-7b"),
+    ("acl2020", "How many papers are in S2ORC?", 1, "81.1M"),
+    ("2206.10883", "How long does an expert take to write a typical summary?", 2, "1-4 hours"),
+])
+def test_search_real(corpus, name, question, page, answer):
+    index = PassageIndex(split_passages(real_pages(corpus, name)))
+    hits = index.search(question, k=3)
+    assert any(p.page == page and answer in p.text for p, _ in hits), [(p.page, p.text[:80]) for p, _ in hits]
+
+
+def test_search_standard_questions_real(corpus):
+    """The extractive model's questions land in the sections that answer them."""
+    index = PassageIndex(split_passages(real_pages(corpus, "eacl2023")))
+    top, _ = index.search("What are the limitations?", k=1)[0]
+    assert top.section == "Limitations"
+    top, _ = index.search("What problem does this paper address?", k=1)[0]
+    assert top.section in ("Abstract", "1 Introduction")
+    index = PassageIndex(split_passages(real_pages(corpus, "2501.10120")))
+    assert index.search("What are the main results?", k=1)[0][0].section == "5.3 Main results"
