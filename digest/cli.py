@@ -215,12 +215,8 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail) -> N
     out.print(f"{n} papers, {rep.calls} LLM calls, {tokens:,} tokens, ${rep.cost:.4f}, "
               f"{rep.seconds:.1f} s -> {rep.path}", highlight=False)
     if send_mail and rep.issue:
-        from click import Context
-        ctx = click.get_current_context()
-        send_cmd = cli.get_command(ctx, "send")
-        if send_cmd is None:
-            raise DigestError("sending mail is not available in this installation")
-        ctx.invoke(send_cmd, issue_id=rep.issue.id)
+        from .cli_mail import run_send
+        run_send(app, rep.issue.id)
 
 
 @cli.command()
@@ -254,6 +250,13 @@ def _print_plan(rep) -> None:
     total = sum(e.cost for _, e in rep.estimate)
     out.print(t)
     out.print(f"dry run: {sum(e.calls for _, e in rep.estimate)} calls, estimated ${total:.4f}; nothing sent.")
+
+
+# Commands of the later stages live in their own modules, each adding itself to the group.
+from . import cli_archive, cli_mail  # noqa: E402
+
+for _module in (cli_mail, cli_archive):
+    _module.register(cli)
 
 
 def main() -> None:

@@ -262,8 +262,10 @@ def run_week(config: Config, store: Store, *, since: datetime | None = None, sou
 def publish_issue(config: Config, store: Store, issue: Issue, gens: dict[str, Generation]) -> Issue:
     """Store the issue and write its Markdown (and the search index when available)."""
     from .render import write_markdown
+    from .search import reindex
 
     store.save_issue(issue, gens)
     stored = store.load_issue(issue.id)
     write_markdown(stored, config.archive_dir, title=config.output.title)
+    reindex(store)  # `digest search` finds this week's papers at once
     return stored
