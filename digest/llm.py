@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import json
 import logging
@@ -12,7 +11,6 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import jsonschema
@@ -20,12 +18,12 @@ import openai
 
 from .config import Config, ModelConfig
 from .errors import LLMError
+from .llm_support import NO_KEY, RateLimiter, Redactor, check_reply, read_keys_file, retry_after_seconds
 from .store import Store, utcnow
 from .tokens import count_message_tokens, get_encoding
 
 log = logging.getLogger("digest")
 
-NO_KEY = "sk-no-key"  # local servers ignore the key, but the client insists on one
 FORMAT_MODES = ("json_schema", "json_object", "none")
 MAX_RETRY_AFTER = 300.0  # a server asking us to wait longer than this is treated as a hard failure
 SCHEMA_INSTRUCTION = (
@@ -76,54 +74,6 @@ class _CallInfo:
     request_hash: str
 
 
-# ---- rate limiting ----------------------------------------------------------------------
-
-
-class _Bucket:
-    """A token bucket refilled continuously; a request bigger than the bucket may drive it negative."""
-
-    def __init__(self, per_minute: float, burst_seconds: float = 1.0):
-        self.rate = per_minute / 60.0
-        self.capacity = max(1.0, self.rate * burst_seconds)
-        self.level = self.capacity
-        self.stamp = time.monotonic()
-        self.lock = threading.Lock()
-
-    def acquire(self, amount: float) -> float:
-        """Block until `amount` may be spent; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-                self.stamp = now
-                need = min(amount, self.capacity)
-                if self.level >= need:
-                    self.level -= amount
-                    return waited
-                pause = (need - self.level) / self.rate
-            time.sleep(pause)
-            waited += pause
-
-
-class RateLimiter:
-    """Requests per minute and tokens per minute for one model, shared by every thread; 0 = unlimited."""
-
-    def __init__(self, rpm: int, tpm: int):
-        # Spread requests evenly (providers enforce limits over sub-minute windows too).
-        self.requests = _Bucket(rpm) if rpm > 0 else None
-        self.tokens = _Bucket(tpm) if tpm > 0 else None
-
-    def acquire(self, tokens: int) -> float:
-        """Block until one request of `tokens` tokens is allowed; returns the seconds waited."""
-        waited = 0.0
-        if self.requests:
-            waited += self.requests.acquire(1)
-        if self.tokens:
-            waited += self.tokens.acquire(tokens)
-        return waited
-
-
 _limiters: dict[tuple, RateLimiter] = {}
 _format_modes: dict[tuple, str] = {}  # downgrades remembered for the rest of the process
 _registry_lock = threading.Lock()
@@ -150,75 +100,6 @@ def model_settings_fingerprint(settings: ModelConfig) -> dict:
     }
 
 
-def retry_after_seconds(headers: Any) -> float | None:
-    """The wait a response asks for: retry-after-ms, or Retry-After in seconds or as an HTTP date."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if not ra:
-        return None
-    try:
-        return max(0.0, float(ra))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(ra)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def parse_json_content(text: str) -> Any:
-    """JSON from a model's reply, tolerating Markdown fences and prose around one object."""
-    s = text.strip()
-    try:
-        return json.loads(s)
-    except ValueError:
-        pass
-    fenced = re.search(r"```(?:json)?\s*(.*?)```", s, re.S)
-    if fenced:
-        try:
-            return json.loads(fenced.group(1))
-        except ValueError:
-            pass
-    start, end = s.find("{"), s.rfind("}")
-    if 0 <= start < end:
-        return json.loads(s[start:end + 1])
-    return json.loads(s)  # raises with the parser's message
-
-
-def _schema_problem(data: Any, validator: Any) -> str | None:
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return None
-    shown = []
-    for e in errors[:5]:
-        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
-        shown.append(f"at {where}: {e.message[:300]}")
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return "schema violation " + "; ".join(shown) + more
-
-
-def _check(content: str, validator: Any) -> tuple[Any, str | None]:
-    """(data, None) when content is a schema-valid JSON object, else (None, what is wrong)."""
-    try:
-        data = parse_json_content(content)
-    except ValueError as e:
-        return None, f"invalid JSON: {e}"
-    if not isinstance(data, dict):
-        return None, f"expected a JSON object, got {type(data).__name__}"
-    problem = _schema_problem(data, validator)
-    return (None, problem) if problem else (data, None)
-
-
 def _with_schema_instruction(messages: list[dict], schema: dict) -> list[dict]:
     """Add a system message describing the schema after the leading system messages."""
     note = {"role": "system", "content": SCHEMA_INSTRUCTION + json.dumps(schema, ensure_ascii=False)}
@@ -226,38 +107,6 @@ def _with_schema_instruction(messages: list[dict], schema: dict) -> list[dict]:
     while i < len(messages) and messages[i].get("role") in ("system", "developer"):
         i += 1
     return [*messages[:i], note, *messages[i:]]
-
-
-def _read_keys_file(path: os.PathLike | str) -> dict[str, str]:
-    keys: dict[str, str] = {}
-    try:
-        lines = open(path, encoding="utf-8").read().splitlines()
-    except OSError as e:
-        raise LLMError("keys", f"cannot read the keys file {path}: {e.strerror}",
-                       hint="fix llm.keys_file in the config") from None
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _, value = line.removeprefix("export ").partition("=")
-        keys[name.strip()] = value.strip().strip("'\"")
-    return keys
-
-
-class _Redactor:
-    """Removes the API key (and anything shaped like one) from text we store or raise."""
-
-    KEYISH = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_\-*]{6,}")
-
-    def __init__(self, secret: str | None):
-        self.secret = secret if secret and secret != NO_KEY else None
-
-    def __call__(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        if self.secret:
-            text = text.replace(self.secret, "[redacted]")
-        return self.KEYISH.sub("[redacted]", text)
 
 
 # ---- the model --------------------------------------------------------------------------------
@@ -282,7 +131,7 @@ class ChatModel:
         self.key_env_var = settings.api_key_env or None
         if self.needs_key and not api_key:
             raise LLMError(model_id, "no API key", hint=self._key_hint())
-        self._redact = _Redactor(api_key)
+        self._redact = Redactor(api_key)
         common = dict(api_key=api_key or NO_KEY, max_retries=0, timeout=settings.timeout)
         if settings.azure_api_version:
             self.client: Any = openai.AzureOpenAI(
@@ -373,7 +222,7 @@ class ChatModel:
             if a.finish_reason == "content_filter":
                 self._log(info, a, "error", "content filter", cost=cost)
                 raise LLMError(self.model_id, f"{purpose}: the reply was blocked by the content filter")
-            data, problem = _check(a.content, validator)
+            data, problem = check_reply(a.content, validator)
             if problem is None:
                 call_id = self._log(info, a, "ok", None, cost=cost)
                 return LLMResult(
@@ -403,7 +252,7 @@ class ChatModel:
         if not rows:
             return None
         r = rows[0]
-        data, problem = _check(r["response"] or "", validator)
+        data, problem = check_reply(r["response"] or "", validator)
         if problem:
             return None
         # Spent in an earlier run: the tokens stay visible, the cost is not charged again.
@@ -581,7 +430,7 @@ def get_model(model_id: str, config: Config, store: Store | None) -> ChatModel:
     if env_name:
         key = os.environ.get(env_name)
         if not key and config.llm.keys_file:
-            key = _read_keys_file(config.resolve(config.llm.keys_file)).get(env_name)
+            key = read_keys_file(config.resolve(config.llm.keys_file)).get(env_name)
     return ChatModel(model_id, settings, store, api_key=key or None, max_retries=config.llm.max_retries)
 
 

@@ -220,7 +220,8 @@ class LLMServer:
     def start(self) -> "LLMServer":
         """Listen on a free port of 127.0.0.1."""
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="llm-server", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="llm-server", daemon=True)
         self._thread.start()
         return self
 
@@ -271,13 +272,14 @@ class LLMServer:
     def _route(self, req: Request, body: Any) -> Response:
         path = req.path.rstrip("/")
         if self.api_key is not None:
-            auth = req.headers.get("Authorization", "")
-            if auth != f"Bearer {self.api_key}":
-                given = auth.removeprefix("Bearer ")
+            # OpenAI sends the key as a bearer token, Azure in an api-key header.
+            given = req.headers.get("api-key") or req.headers.get("Authorization", "").removeprefix("Bearer ")
+            if given != self.api_key:
                 return _json(401, _error(f"Incorrect API key provided: {given}. You can find your API key "
                                          "at https://platform.openai.com/account/api-keys.",
                                          "invalid_api_key"))
-        if path == "/v1/chat/completions" and req.method == "POST":
+        if req.method == "POST" and (path == "/v1/chat/completions"
+                                     or re.fullmatch(r"/openai/deployments/[^/]+/chat/completions", path)):
             return self._chat_http(body or {})
         if path == "/v1/models" and req.method == "GET":
             return _json(200, {"object": "list", "data": [

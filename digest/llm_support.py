@@ -1,0 +1,164 @@
+"""Pieces of the LLM stage that need no client: rate limiting, Retry-After, JSON replies, keys, redaction."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import re
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import LLMError
+
+NO_KEY = "sk-no-key"  # local servers ignore the key, but the client insists on one
+
+
+class Bucket:
+    """A token bucket refilled continuously; a request bigger than the bucket may drive it negative."""
+
+    def __init__(self, per_minute: float, burst_seconds: float = 1.0):
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, self.rate * burst_seconds)
+        self.level = self.capacity
+        self.stamp = time.monotonic()
+        self.lock = threading.Lock()
+
+    def acquire(self, amount: float) -> float:
+        """Block until `amount` may be spent; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+                self.stamp = now
+                need = min(amount, self.capacity)
+                if self.level >= need:
+                    self.level -= amount
+                    return waited
+                pause = (need - self.level) / self.rate
+            time.sleep(pause)
+            waited += pause
+
+
+class RateLimiter:
+    """Requests per minute and tokens per minute for one model, shared by every thread; 0 = unlimited."""
+
+    def __init__(self, rpm: int, tpm: int):
+        # Spread requests evenly (providers enforce limits over sub-minute windows too).
+        self.requests = Bucket(rpm) if rpm > 0 else None
+        self.tokens = Bucket(tpm) if tpm > 0 else None
+
+    def acquire(self, tokens: int) -> float:
+        """Block until one request of `tokens` tokens is allowed; returns the seconds waited."""
+        waited = 0.0
+        if self.requests:
+            waited += self.requests.acquire(1)
+        if self.tokens:
+            waited += self.tokens.acquire(tokens)
+        return waited
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The wait a response asks for: retry-after-ms, or Retry-After in seconds or as an HTTP date."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        return max(0.0, float(ra))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def parse_json_content(text: str) -> Any:
+    """JSON from a model's reply, tolerating Markdown fences and prose around one object."""
+    s = text.strip()
+    try:
+        return json.loads(s)
+    except ValueError:
+        pass
+    fenced = re.search(r"```(?:json)?\s*(.*?)```", s, re.S)
+    if fenced:
+        try:
+            return json.loads(fenced.group(1))
+        except ValueError:
+            pass
+    start, end = s.find("{"), s.rfind("}")
+    if 0 <= start < end:
+        return json.loads(s[start:end + 1])
+    return json.loads(s)  # raises with the parser's message
+
+
+def schema_problem(data: Any, validator: Any) -> str | None:
+    """What is wrong with data under the validator (first few errors), or None."""
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    shown = []
+    for e in errors[:5]:
+        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
+        shown.append(f"at {where}: {e.message[:300]}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "schema violation " + "; ".join(shown) + more
+
+
+def check_reply(content: str, validator: Any) -> tuple[Any, str | None]:
+    """(data, None) when content is a schema-valid JSON object, else (None, what is wrong)."""
+    try:
+        data = parse_json_content(content)
+    except ValueError as e:
+        return None, f"invalid JSON: {e}"
+    if not isinstance(data, dict):
+        return None, f"expected a JSON object, got {type(data).__name__}"
+    problem = schema_problem(data, validator)
+    return (None, problem) if problem else (data, None)
+
+
+def read_keys_file(path: os.PathLike | str) -> dict[str, str]:
+    """NAME=value lines of a keys file (comments, blank lines and `export ` allowed)."""
+    keys: dict[str, str] = {}
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as e:
+        raise LLMError("keys", f"cannot read the keys file {path}: {e.strerror}",
+                       hint="fix llm.keys_file in the config") from None
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        keys[name.strip()] = value.strip().strip("'\"")
+    return keys
+
+
+class Redactor:
+    """Removes the API key (and anything shaped like one) from text we store or raise."""
+
+    KEYISH = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_\-*]{6,}")
+
+    def __init__(self, secret: str | None):
+        self.secret = secret if secret and secret != NO_KEY else None
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        if self.secret:
+            text = text.replace(self.secret, "[redacted]")
+        return self.KEYISH.sub("[redacted]", text)
