@@ -1,0 +1,549 @@
+"""The issue by email: message building, SMTP sending, and delivery state kept exactly once per subscriber.
+
+Exactly-once design: for each (issue, subscriber) the row in `deliveries` goes
+none -> 'sending' -> 'sent' | 'deferred' | 'failed'. 'sending' is committed only once the
+server has answered 354 to DATA (before that nothing can have been delivered, so an
+interruption is safely retried), and 'sent' right after the server's reply to the message.
+A row still 'sending' on the next run is ambiguous: the process died while the message was
+in flight, perhaps after the server took it. Such rows are reported as "unknown" and not sent
+again unless `resend_unknown` is given: a subscriber may miss one issue, but never gets two.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Callable
+from urllib.parse import quote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from .config import Config, MailConfig
+from .errors import DigestError, MailError
+from .i18n import labels
+from .records import Issue
+from .resources import bundled_dir
+from .store import Store, utcnow
+from .subscribers import Subscriber, get_by_id, get_subscriber, list_subscribers, normalize_email
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Recipient:
+    """Who a message goes to; `subscriber_id` is None for a test copy (`--to` a non-subscriber)."""
+
+    email: str
+    name: str = ""
+    token: str | None = None
+    subscriber_id: int | None = None
+
+
+@dataclass
+class SendReport:
+    """The outcome of one `send_issue` call, per address."""
+
+    issue_id: str
+    dry_run: bool = False
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already sent by an earlier run
+    unknown: list[str] = field(default_factory=list)  # interrupted mid-message earlier; not resent
+    deferred: list[tuple[str, str]] = field(default_factory=list)  # temporary failure; next run retries
+    failed: list[tuple[str, str]] = field(default_factory=list)  # permanent failure (now or earlier)
+    bounced: list[str] = field(default_factory=list)  # marked bounced by this run
+    files: list[Path] = field(default_factory=list)  # dry run: .eml files and the preview
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed or was deferred."""
+        return not (self.deferred or self.failed)
+
+
+# ---- rendering ----------------------------------------------------------------------------------
+
+_ENV: Environment | None = None
+
+
+def template_env() -> Environment:
+    """The Jinja2 environment of the bundled templates (autoescape for .html.j2, strict undefined)."""
+    global _ENV
+    if _ENV is None:
+        _ENV = Environment(
+            loader=FileSystemLoader(str(bundled_dir("templates"))),
+            autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        )
+    return _ENV
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL when it is an absolute http(s) URL, else None (no javascript:, data:, relative...)."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
+        return None
+    return url
+
+
+def issue_url(config: Config, issue_id: str) -> str | None:
+    """The issue's page on the public archive site, when `output.archive_url` is set."""
+    base = safe_url(config.output.archive_url)
+    return f"{base.rstrip('/')}/issues/{quote(issue_id)}.html" if base else None
+
+
+def unsubscribe_url(config: Config, token: str | None) -> str | None:
+    """The subscriber's one-click unsubscribe link (mail.unsubscribe_url, else web.public_url)."""
+    if not token:
+        return None
+    template = config.mail.unsubscribe_url
+    if not template and config.web.public_url:
+        template = config.web.public_url.rstrip("/") + "/unsubscribe/{token}"
+    return safe_url(template.replace("{token}", quote(token))) if template else None
+
+
+def _cite(pages: list[int], L: dict[str, str]) -> str:
+    if not pages:
+        return ""
+    return (L["page"] if len(pages) == 1 else L["pages"]) + " " + ", ".join(str(p) for p in pages)
+
+
+def issue_context(config: Config, issue: Issue, unsubscribe: str | None) -> dict:
+    """What the email templates see: plain values, paper text untouched (templates escape it)."""
+    L = labels(issue.language)
+    entries = []
+    for e in issue.entries:
+        p, g = e.paper, e.generation
+        note = ""
+        if g is not None and g.status == "abstract-only":
+            note = L["abstract_only"].format(reason=g.note or "the PDF could not be read")
+        elif g is not None and g.note:
+            note = g.note
+        entries.append({
+            "n": len(entries) + 1,
+            "title": p.title or p.key,
+            "authors": ", ".join(p.authors),
+            "published": (p.published or "")[:10],
+            "updated": (p.updated or "")[:10] if (p.updated or "")[:10] != (p.published or "")[:10] else "",
+            "url": safe_url(p.abs_url) or safe_url(p.pdf_url),
+            "id": p.versioned_id,
+            "categories": ", ".join(p.categories),
+            "update_note": L["updated_paper"].format(version=p.version) if e.is_update and p.version else "",
+            "tldr": g.tldr if g else "",
+            "summary": g.summary if g else p.abstract,
+            "note": note,
+            "qa": [{"question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
+                    "quote": q.quote, "verified": q.verified} for q in (g.qa if g else [])],
+        })
+    model_note = L["extractive_note"] if issue.model == "extractive" else L["model_note"].format(model=issue.model)
+    return {
+        "L": L, "lang": issue.language, "title": config.output.title, "issue_id": issue.id,
+        "intro": L["intro"].format(count=len(entries), start=issue.week_start, end=issue.week_end),
+        "issue_intro": issue.intro, "model_note": model_note, "entries": entries,
+        "online_url": issue_url(config, issue.id), "unsubscribe_url": unsubscribe,
+        "footer": L["footer_reason"].format(title=config.output.title),
+        "unsubscribe_mailto": _unsubscribe_mailto(config.mail),
+    }
+
+
+def subject_for(config: Config, issue: Issue) -> str:
+    """'Paper digest 2026-W47: 9 papers', in the issue's language."""
+    L = labels(issue.language)
+    n = len(issue.entries)
+    key = "subject_one" if n == 1 else "subject"
+    return L[key].format(title=config.output.title, issue=issue.id, count=n)
+
+
+def render_parts(config: Config, issue: Issue, unsubscribe: str | None) -> tuple[str, str]:
+    """The (text, html) bodies of an issue's email."""
+    ctx = issue_context(config, issue, unsubscribe)
+    env = template_env()
+    return env.get_template("email.txt.j2").render(ctx), env.get_template("email.html.j2").render(ctx)
+
+
+# ---- messages -------------------------------------------------------------------------------------
+
+
+def _sender_address(mail: MailConfig) -> str:
+    addr = parseaddr(mail.sender)[1]
+    if not addr or "@" not in addr:
+        raise DigestError(f"mail.sender {mail.sender!r} has no email address",
+                          hint='set [mail] sender = "Paper digest <digest@example.org>"')
+    return addr
+
+
+def _unsubscribe_mailto(mail: MailConfig) -> str:
+    addr = mail.unsubscribe_mailto or parseaddr(mail.sender)[1]
+    return f"mailto:{addr}?subject=unsubscribe" if addr else ""
+
+
+def message_id(config: Config, issue_id: str, rcpt: Recipient) -> str:
+    """The same Message-ID every time for one (issue, subscriber), so a resend is recognisable."""
+    who = f"{rcpt.subscriber_id}:{rcpt.email.lower()}"
+    digest = hashlib.sha256(f"{issue_id}\0{who}".encode()).hexdigest()[:24]
+    domain = _sender_address(config.mail).rsplit("@", 1)[1]
+    return f"<{issue_id}.{digest}@{domain}>"
+
+
+def build_message(config: Config, issue: Issue, rcpt: Recipient, *,
+                  parts: tuple[str, str] | None = None, now: datetime | None = None) -> EmailMessage:
+    """The multipart/alternative message of an issue for one recipient (text first, then HTML)."""
+    mail = config.mail
+    unsub = unsubscribe_url(config, rcpt.token)
+    text, html = parts or render_parts(config, issue, unsub)
+    msg = EmailMessage(policy=SMTP_POLICY)
+    msg["Subject"] = subject_for(config, issue)
+    msg["From"] = mail.sender
+    local, _, domain = rcpt.email.rpartition("@")
+    msg["To"] = Address(display_name=rcpt.name, username=local, domain=domain)
+    if mail.reply_to:
+        msg["Reply-To"] = mail.reply_to
+    msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    msg["Message-ID"] = message_id(config, issue.id, rcpt)
+    msg["List-Id"] = f"{config.output.title} <{mail.list_id}>"
+    links = [f"<{u}>" for u in (_unsubscribe_mailto(mail), unsub) if u]
+    if links:
+        msg["List-Unsubscribe"] = ", ".join(links)
+    if unsub and unsub.lower().startswith("https://"):
+        # RFC 8058: mail clients may POST this body to the HTTPS link to unsubscribe in one click.
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if mail.list_id:
+        msg["Precedence"] = "bulk"
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    return msg
+
+
+def build_confirmation(config: Config, email: str, name: str, link: str, language: str) -> EmailMessage:
+    """The double opt-in mail carrying the confirmation link (nothing else goes to a pending address)."""
+    L = labels(language)
+    title = config.output.title
+    text = template_env().get_template("web/confirm_mail.txt.j2").render(
+        L=L, title=title, email=email, link=link)
+    msg = EmailMessage(policy=SMTP_POLICY)
+    msg["Subject"] = L["confirm_subject"].format(title=title)
+    msg["From"] = config.mail.sender
+    local, _, domain = email.rpartition("@")
+    msg["To"] = Address(display_name=name, username=local, domain=domain)
+    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg["Message-ID"] = f"<confirm.{hashlib.sha256(link.encode()).hexdigest()[:24]}@" \
+                        f"{_sender_address(config.mail).rsplit('@', 1)[1]}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    return msg
+
+
+# ---- SMTP ------------------------------------------------------------------------------------------
+
+
+class Mailer:
+    """One SMTP connection reused for many messages; reconnects after the server drops it."""
+
+    def __init__(self, mail: MailConfig, env: dict[str, str] | None = None):
+        self.mail = mail
+        self.env = os.environ if env is None else env
+        self.smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> "Mailer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def connect(self) -> smtplib.SMTP:
+        """Open (or reuse) the connection: TLS as configured, then login with the password from the env."""
+        if self.smtp is not None:
+            return self.smtp
+        m = self.mail
+        if m.security not in ("starttls", "ssl", "none"):
+            raise DigestError(f"mail.security is {m.security!r}", hint="use starttls, ssl or none")
+        password = None
+        if m.username:
+            password = self.env.get(m.password_env or "")
+            if not password:
+                raise MailError(f"mail.username is set but ${m.password_env} is empty",
+                                hint=f"export {m.password_env}=... before sending")
+        context = ssl.create_default_context()  # honours $SSL_CERT_FILE for a private CA
+        try:
+            if m.security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(m.host, m.port, timeout=m.timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(m.host, m.port, timeout=m.timeout)
+            smtp.ehlo()
+            if m.security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if m.username:
+                _login(smtp, m.username, password or "")
+        except smtplib.SMTPAuthenticationError as e:
+            raise MailError(f"SMTP login as {m.username!r} was refused ({e.smtp_code})",
+                            hint=f"check mail.username and ${m.password_env}") from None
+        except smtplib.SMTPNotSupportedError as e:
+            raise MailError(f"{m.host}:{m.port} does not support that: {e}",
+                            hint="check mail.security (starttls, ssl or none)") from None
+        except (OSError, smtplib.SMTPException) as e:
+            raise MailError(f"cannot connect to the SMTP server {m.host}:{m.port}: {e}",
+                            hint="check [mail] host, port and security") from None
+        self.smtp = smtp
+        return smtp
+
+    def close(self) -> None:
+        """Say QUIT when the connection still works; drop it either way."""
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self.smtp.close()
+            self.smtp = None
+
+    def send(self, sender: str, rcpt: str, data: bytes, committing: Callable[[], None] | None = None
+             ) -> tuple[str, str]:
+        """Send one message; returns (outcome, detail) with outcome sent/temporary/permanent/unknown.
+
+        `committing` runs after the server's 354 and before the message goes out: the caller
+        records "may have been sent" there.
+        """
+        smtp = self.connect()
+        try:
+            for step, args, ok in (("mail", (sender,), (250,)), ("rcpt", (rcpt,), (250, 251)),
+                                   ("docmd", ("DATA",), (354,))):
+                code, resp = getattr(smtp, step)(*args)
+                if code not in ok:
+                    self._reset()
+                    return _classify(code, resp)
+        except (OSError, smtplib.SMTPException) as e:
+            # Nothing of the message was sent yet: safe to try again later.
+            self._drop()
+            return "temporary", f"connection lost before the message: {e}"
+        if committing:
+            committing()
+        try:
+            smtp.send(_dot_stuff(data))
+            code, resp = smtp.getreply()
+        except (OSError, smtplib.SMTPException) as e:
+            self._drop()
+            return "unknown", f"connection lost while sending the message: {e}"
+        if code == 250:
+            return "sent", ""
+        return _classify(code, resp)
+
+    def _reset(self) -> None:
+        try:
+            self.smtp.rset()  # type: ignore[union-attr]
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    smtp.ehlo_or_helo_if_needed()
+    mechanisms = smtp.esmtp_features.get("auth", "").upper().split()
+    if "PLAIN" not in mechanisms:
+        if not (user + password).isascii():
+            raise smtplib.SMTPNotSupportedError("a non-ASCII login needs AUTH PLAIN, which the server lacks")
+        smtp.login(user, password)
+        return
+    # One AUTH PLAIN attempt, UTF-8 as RFC 4616 says (smtplib would encode ASCII only, and on a
+    # refusal it goes on trying other mechanisms).
+    blob = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
+    code, resp = smtp.docmd("AUTH", "PLAIN " + blob)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, resp)
+
+
+def _classify(code: int, resp: bytes | str) -> tuple[str, str]:
+    text = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+    detail = f"{code} {text}".strip()
+    if 400 <= code < 500 or code == -1:
+        return "temporary", detail
+    return "permanent", detail
+
+
+def _dot_stuff(data: bytes) -> bytes:
+    # RFC 5321 4.5.2: a line starting with '.' gets another '.'; the message ends with CRLF.CRLF.
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def send_confirmation(config: Config, email: str, name: str, link: str) -> None:
+    """Send the double opt-in confirmation mail now; raises MailError when the server refuses it."""
+    msg = build_confirmation(config, email, name, link, config.output.language)
+    with Mailer(config.mail) as mailer:
+        outcome, detail = mailer.send(_sender_address(config.mail), email, msg.as_bytes())
+    if outcome != "sent":
+        raise MailError(f"the confirmation mail to {email} was not accepted: {detail}")
+
+
+# ---- sending an issue -------------------------------------------------------------------------------
+
+
+def _recipients(store: Store, to: str | None) -> list[Recipient]:
+    if to is None:
+        return [Recipient(s.email, s.name, s.token, s.id) for s in list_subscribers(store, "active")]
+    address = normalize_email(to)
+    sub = get_subscriber(store, address)
+    if sub is None:
+        return [Recipient(address)]  # a test copy for the owner: not recorded, no unsubscribe token
+    if sub.status != "active":
+        raise DigestError(f"{address} is {sub.status}", hint="only active subscribers are mailed")
+    return [Recipient(sub.email, sub.name, sub.token, sub.id)]
+
+
+def _delivery(store: Store, issue_id: str, subscriber_id: int) -> tuple[str | None, str | None]:
+    rows = store.query("SELECT status, last_error FROM deliveries WHERE issue_id=? AND subscriber_id=?",
+                       (issue_id, subscriber_id))
+    return (rows[0]["status"], rows[0]["last_error"]) if rows else (None, None)
+
+
+def _record(store: Store, issue_id: str, subscriber_id: int, status: str, message_id: str,
+            error: str | None = None, attempt: bool = False) -> None:
+    store.execute(
+        "INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, message_id, last_error, updated) "
+        "VALUES (?,?,?,?,?,?,?) ON CONFLICT(issue_id, subscriber_id) DO UPDATE SET status=excluded.status, "
+        "attempts=attempts + ?, message_id=excluded.message_id, last_error=excluded.last_error, "
+        "updated=excluded.updated",
+        (issue_id, subscriber_id, status, int(attempt), message_id, error, utcnow(), int(attempt)),
+    )
+
+
+def _bounce(store: Store, subscriber_id: int, bounce_after: int) -> bool:
+    """Count a permanent failure; True when the address is now marked bounced."""
+    store.execute("UPDATE subscribers SET bounces=bounces+1 WHERE id=?", (subscriber_id,))
+    store.execute("UPDATE subscribers SET status='bounced' WHERE id=? AND status='active' AND bounces>=?",
+                  (subscriber_id, max(1, bounce_after)))
+    sub = get_by_id(store, subscriber_id)
+    return sub is not None and sub.status == "bounced"
+
+
+def _safe_filename(i: int, email: str) -> str:
+    return f"{i:04d}-" + re.sub(r"[^A-Za-z0-9@._-]", "_", email)[:80] + ".eml"
+
+
+def send_issue(config: Config, store: Store, issue_id: str | None = None, *, dry_run: bool = False,
+               to: str | None = None, out_dir: str | Path | None = None, progress: Progress | None = None,
+               resend_unknown: bool = False, retry_rounds: int = 1, retry_delay: float = 2.0) -> SendReport:
+    """Email an issue (default: the newest) to every active subscriber not yet sent it."""
+    issue = store.load_issue(issue_id)
+    report = SendReport(issue_id=issue.id, dry_run=dry_run)
+    recipients = _recipients(store, to)
+    sender = _sender_address(config.mail)
+    if dry_run:
+        return _dry_run(config, issue, recipients, report, out_dir, progress)
+
+    todo: list[Recipient] = []
+    for r in recipients:
+        status, error = _delivery(store, issue.id, r.subscriber_id) if r.subscriber_id else (None, None)
+        if status == "sent":
+            report.skipped.append(r.email)
+        elif status == "sending" and not resend_unknown:
+            report.unknown.append(r.email)
+        elif status == "failed":
+            report.failed.append((r.email, f"earlier: {error}"))
+        else:
+            todo.append(r)
+    total, done = len(todo), 0
+    interval = 60.0 / config.mail.per_minute if config.mail.per_minute > 0 else 0.0
+    next_at = 0.0
+    with Mailer(config.mail) as mailer:
+        for round_no in range(1 + max(0, retry_rounds)):
+            if round_no and todo:
+                time.sleep(retry_delay)
+            retry: list[Recipient] = []
+            for r in todo:
+                if r.subscriber_id is not None:
+                    # Unsubscribing takes effect at once, even in the middle of a send.
+                    sub = get_by_id(store, r.subscriber_id)
+                    if sub is None or sub.status != "active":
+                        done += 1
+                        continue
+                wait = next_at - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                next_at = time.monotonic() + interval
+                outcome, detail = _send_one(config, store, mailer, issue, r, sender)
+                if outcome == "temporary" and round_no < retry_rounds:
+                    retry.append(r)
+                    continue
+                done += 1
+                if outcome == "sent":
+                    report.sent.append(r.email)
+                elif outcome == "unknown":
+                    report.unknown.append(r.email)
+                elif outcome == "temporary":
+                    report.deferred.append((r.email, detail))
+                else:
+                    report.failed.append((r.email, detail))
+                    if r.subscriber_id is not None and _bounce(store, r.subscriber_id, config.mail.bounce_after):
+                        report.bounced.append(r.email)
+                if progress:
+                    progress(done, total)
+            todo = retry
+    return report
+
+
+def _send_one(config: Config, store: Store, mailer: Mailer, issue: Issue, r: Recipient,
+              sender: str) -> tuple[str, str]:
+    msg = build_message(config, issue, r)
+    mid = msg["Message-ID"]
+    data = msg.as_bytes()
+    sid = r.subscriber_id
+    if sid is None:
+        return mailer.send(sender, r.email, data)
+    reached_data = False
+
+    def committing() -> None:
+        nonlocal reached_data
+        reached_data = True
+        _record(store, issue.id, sid, "sending", mid, attempt=True)
+
+    outcome, detail = mailer.send(sender, r.email, data, committing)
+    if outcome == "sent":
+        _record(store, issue.id, sid, "sent", mid)
+        store.execute("UPDATE subscribers SET bounces=0 WHERE id=? AND bounces>0", (sid,))
+    elif outcome == "temporary":
+        _record(store, issue.id, sid, "deferred", mid, detail, attempt=not reached_data)
+    elif outcome == "permanent":
+        _record(store, issue.id, sid, "failed", mid, detail, attempt=not reached_data)
+    # "unknown" stays 'sending': the next run reports it and does not send it again.
+    return outcome, detail
+
+
+def _dry_run(config: Config, issue: Issue, recipients: list[Recipient], report: SendReport,
+             out_dir: str | Path | None, progress: Progress | None) -> SendReport:
+    folder = Path(out_dir) if out_dir else config.archive_dir / "outbox" / issue.id
+    folder.mkdir(parents=True, exist_ok=True)
+    # The preview shows a placeholder link rather than any subscriber's real token.
+    text, html = render_parts(config, issue, unsubscribe_url(config, "TOKEN"))
+    for name, body in (("preview.html", html), ("preview.txt", text)):
+        (folder / name).write_text(body, encoding="utf-8")
+        report.files.append(folder / name)
+    for i, r in enumerate(recipients, 1):
+        path = folder / _safe_filename(i, r.email)
+        path.write_bytes(build_message(config, issue, r).as_bytes())
+        report.files.append(path)
+        report.sent.append(r.email)
+        if progress:
+            progress(i, len(recipients))
+    return report

@@ -1,0 +1,406 @@
+"""The issue email against a real SMTP server (aiosmtpd): structure, headers, encoding, escaping, exactly once."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from email.header import decode_header, make_header
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from smtp_helpers import PASSWORD, USER, Inbox, free_port, make_cert, smtp_server
+
+from digest import cli_mail
+from digest.cli import cli
+from digest.errors import MailError
+from digest.mail import Recipient, message_id, safe_url, send_issue
+from digest.subscribers import add_subscriber, get_subscriber, list_subscribers, request_subscription
+from factories import HOSTILE_TITLE, make_issue
+
+ROOT = Path(__file__).resolve().parent.parent
+if "send" not in cli.commands:
+    cli_mail.register(cli)
+
+
+@pytest.fixture
+def cfg(config):
+    config.mail.host = "127.0.0.1"
+    config.mail.security = "none"
+    config.mail.per_minute = 0
+    config.mail.sender = "Paper digest <digest@example.org>"
+    config.mail.reply_to = "editor@example.org"
+    config.mail.list_id = "weekly.example.org"
+    config.mail.unsubscribe_mailto = "leave@example.org"
+    config.mail.unsubscribe_url = "https://digest.example.org/unsubscribe/{token}"
+    config.output.archive_url = "https://digest.example.org"
+    return config
+
+
+def _subscribe_three(store):
+    add_subscriber(store, "ada@example.org", "Ada Lovelace")
+    add_subscriber(store, "hanako@example.jp", "山田 花子")
+    add_subscriber(store, "bob@example.net")
+    return list_subscribers(store, "active")
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _check_html_is_inert(html: str) -> None:
+    p = _Tags()
+    p.feed(html)
+    names = {t for t, _ in p.tags}
+    assert not names & {"script", "img", "iframe", "object", "embed", "link", "form", "style"}
+    for _, attrs in p.tags:
+        assert not any(k.startswith("on") for k in attrs), attrs
+        href = attrs.get("href")
+        if href is not None:
+            assert href.startswith(("https://", "http://", "mailto:", "#")), href
+
+
+def _raw_headers(data: bytes) -> bytes:
+    return data.split(b"\r\n\r\n", 1)[0]
+
+
+def test_three_subscribers_get_one_correct_message_each_and_a_rerun_sends_none(cfg, store):
+    issue = make_issue(store, titles=[HOSTILE_TITLE])
+    subs = _subscribe_three(store)
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        report = send_issue(cfg, store)
+        assert sorted(report.sent) == sorted(s.email for s in subs) and report.ok
+        again = send_issue(cfg, store)
+    assert again.sent == [] and sorted(again.skipped) == sorted(report.sent)
+    assert len(inbox.messages) == 3
+    assert len({m.peer for m in inbox.messages}) == 1  # one connection for all recipients
+    by_rcpt = {m.rcpt_tos[0]: m for m in inbox.messages}
+    assert all(len(m.rcpt_tos) == 1 for m in inbox.messages)
+    for sub in subs:
+        got = by_rcpt[sub.email]
+        assert got.mail_from == "digest@example.org"
+        msg = got.msg
+        assert msg.get_content_type() == "multipart/alternative"
+        parts = list(msg.iter_parts())
+        assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+        assert all(p.get_content_charset() == "utf-8" for p in parts)
+        assert msg["Subject"] == "Paper digest 2026-W47: 3 papers"
+        assert msg["From"] == "Paper digest <digest@example.org>"
+        assert msg["Reply-To"] == "editor@example.org"
+        assert msg["To"].addresses[0].addr_spec == sub.email
+        assert msg["To"].addresses[0].display_name == sub.name
+        assert msg["Date"].datetime is not None
+        assert msg["Message-ID"] == message_id(cfg, issue.id, Recipient(sub.email, sub.name, sub.token, sub.id))
+        assert msg["List-Id"] == "Paper digest <weekly.example.org>"
+        unsub = msg["List-Unsubscribe"]
+        assert "<mailto:leave@example.org?subject=unsubscribe>" in unsub
+        assert f"<https://digest.example.org/unsubscribe/{sub.token}>" in unsub
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        # Headers are 7-bit on the wire, whatever the names are.
+        _raw_headers(got.data).decode("ascii")
+        text, html = (p.get_content() for p in parts)
+        for e in issue.entries:
+            for body in (text, html):
+                assert e.generation.tldr.split(" of ")[0] in body
+            assert e.paper.title in text
+            assert e.generation.summary in text
+            for q in e.generation.qa:
+                assert q.question in text and q.answer in text and q.quote in text
+            assert e.paper.abs_url in text and e.paper.abs_url in html
+        assert "(p. 2)" in text and "p. 2" in html
+        assert "quote not found in the paper" in text and "quote not found in the paper" in html
+        assert "https://digest.example.org/issues/2026-W47.html" in text
+        assert 'href="https://digest.example.org/issues/2026-W47.html"' in html
+        assert sub.token in text and sub.token in html
+        # The hostile title shows as text in HTML, and never as markup.
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html.lower()
+        assert "&lt;img src=x onerror=alert(2)&gt;" in html
+        _check_html_is_inert(html)
+    # The store says sent, once each.
+    rows = store.query("SELECT status, attempts FROM deliveries WHERE issue_id=?", (issue.id,))
+    assert [(r["status"], r["attempts"]) for r in rows] == [("sent", 1)] * 3
+
+
+def test_japanese_issue_is_encoded_and_localised(cfg, store):
+    cfg.output.title = "論文ダイジェスト"
+    cfg.mail.sender = "論文ダイジェスト <digest@example.org>"
+    issue = make_issue(store, language="ja", n_papers=2, titles=["大規模言語モデルの要約", "Second paper"])
+    add_subscriber(store, "hanako@example.jp", "山田 花子")
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        send_issue(cfg, store)
+    got = inbox.messages[0]
+    raw = _raw_headers(got.data).decode("ascii")
+    assert "=?utf-8?" in raw
+    msg = got.msg
+    assert msg["Subject"] == "論文ダイジェスト 2026-W47: 2本の論文"
+    assert str(make_header(decode_header(raw.split("Subject: ", 1)[1].split("\r\n")[0]))).startswith("論文")
+    assert msg["From"].addresses[0].display_name == "論文ダイジェスト"
+    assert msg["To"].addresses[0].display_name == "山田 花子"
+    assert msg["List-Id"] == "論文ダイジェスト <weekly.example.org>"
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    for body in (text, html):
+        assert "大規模言語モデルの要約" in body and "今週の論文" in body and "配信停止" in body
+    assert '<html lang="ja">' in html
+    assert issue.entries[0].generation.qa[0].answer in html
+
+
+def test_starttls_with_login(cfg, store, tmp_path, monkeypatch):
+    cert = make_cert(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))  # trust the test CA, as a private CA would be
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
+    make_issue(store)
+    add_subscriber(store, "ada@example.org")
+    cfg.mail.security, cfg.mail.username, cfg.mail.password_env = "starttls", USER, "TEST_SMTP_PASSWORD"
+    inbox = Inbox()
+    with smtp_server(inbox, security="starttls", auth=True, cert=cert) as port:
+        cfg.mail.port = port
+        report = send_issue(cfg, store)
+    assert report.sent == ["ada@example.org"]
+    assert inbox.messages[0].tls and inbox.messages[0].authenticated
+    assert PASSWORD.encode() not in inbox.messages[0].data
+
+
+def test_implicit_tls_without_login(cfg, store, tmp_path, monkeypatch):
+    cert = make_cert(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+    make_issue(store)
+    add_subscriber(store, "ada@example.org")
+    cfg.mail.security = "ssl"
+    inbox = Inbox()
+    with smtp_server(inbox, security="ssl", cert=cert) as port:
+        cfg.mail.port = port
+        assert send_issue(cfg, store).sent == ["ada@example.org"]
+    assert inbox.messages[0].tls and not inbox.messages[0].authenticated
+
+
+def test_bad_password_or_missing_password_stops_and_records_nothing(cfg, store, tmp_path, monkeypatch):
+    cert = make_cert(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+    make_issue(store)
+    add_subscriber(store, "ada@example.org")
+    cfg.mail.security, cfg.mail.username, cfg.mail.password_env = "starttls", USER, "TEST_SMTP_PASSWORD"
+    inbox = Inbox()
+    with smtp_server(inbox, security="starttls", auth=True, cert=cert) as port:
+        cfg.mail.port = port
+        monkeypatch.delenv("TEST_SMTP_PASSWORD", raising=False)
+        with pytest.raises(MailError, match="TEST_SMTP_PASSWORD"):
+            send_issue(cfg, store)
+        monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong-password-123")
+        with pytest.raises(MailError) as e:
+            send_issue(cfg, store)
+    assert "refused" in str(e.value) and "wrong-password-123" not in str(e.value)
+    assert inbox.messages == []
+    assert store.query("SELECT * FROM deliveries") == []
+
+
+def test_untrusted_certificate_is_refused(cfg, store, tmp_path):
+    cert = make_cert(tmp_path)
+    make_issue(store)
+    add_subscriber(store, "ada@example.org")
+    cfg.mail.security = "starttls"
+    inbox = Inbox()
+    with smtp_server(inbox, security="starttls", cert=cert) as port:
+        cfg.mail.port = port
+        with pytest.raises(MailError, match="CERTIFICATE_VERIFY_FAILED"):
+            send_issue(cfg, store)
+    assert inbox.messages == []
+
+
+def test_451_is_deferred_and_550_bounces(cfg, store):
+    issue = make_issue(store)
+    add_subscriber(store, "ok@example.org")
+    add_subscriber(store, "later@example.org")
+    add_subscriber(store, "nobody@example.org")
+    cfg.mail.bounce_after = 1
+    inbox = Inbox(rcpt_replies={"later@example.org": "451 4.2.1 Mailbox busy, try later",
+                                "nobody@example.org": "550 5.1.1 No such user"})
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        r = send_issue(cfg, store, retry_rounds=1, retry_delay=0)
+        assert r.sent == ["ok@example.org"]
+        assert [(a, why[:3]) for a, why in r.deferred] == [("later@example.org", "451")]
+        assert [(a, why[:3]) for a, why in r.failed] == [("nobody@example.org", "550")]
+        assert r.bounced == ["nobody@example.org"] and not r.ok
+        assert get_subscriber(store, "nobody@example.org").status == "bounced"
+        rows = {r["subscriber_id"]: (r["status"], r["attempts"]) for r in store.query("SELECT * FROM deliveries")}
+        later = get_subscriber(store, "later@example.org")
+        assert rows[later.id] == ("deferred", 2)  # tried, then retried once in the same run
+        # The server recovers: the next run sends to the deferred address only.
+        inbox.rcpt_replies.clear()
+        r2 = send_issue(cfg, store)
+    assert r2.sent == ["later@example.org"] and r2.skipped == ["ok@example.org"]
+    assert [inbox.count_for(a) for a in ("ok@example.org", "later@example.org", "nobody@example.org")] == [1, 1, 0]
+    assert store.query("SELECT status FROM deliveries WHERE subscriber_id=?", (later.id,))[0][0] == "sent"
+    assert issue.id == r2.issue_id
+
+
+def test_bounce_after_counts_permanent_failures_across_issues(cfg, store):
+    make_issue(store, week=1)
+    make_issue(store, week=0)
+    add_subscriber(store, "nobody@example.org")
+    cfg.mail.bounce_after = 2
+    inbox = Inbox(rcpt_replies={"nobody@example.org": "550 5.1.1 No such user"})
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        send_issue(cfg, store, "2026-W46")
+        assert get_subscriber(store, "nobody@example.org").status == "active"
+        again = send_issue(cfg, store, "2026-W46")  # a permanent failure is not retried for the same issue
+        assert again.failed[0][1].startswith("earlier: 550")
+        assert get_subscriber(store, "nobody@example.org").bounces == 1
+        r = send_issue(cfg, store, "2026-W47")
+    assert r.bounced == ["nobody@example.org"]
+    assert get_subscriber(store, "nobody@example.org").status == "bounced"
+
+
+class _DropOnce(Inbox):
+    """Closes the connection at the first RCPT it sees: the client must reconnect and retry."""
+
+    dropped = False
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if not self.dropped:
+            self.dropped = True
+            server.transport.close()
+            return "421 closing"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def test_dropped_connection_is_retried_on_a_new_connection(cfg, store):
+    make_issue(store)
+    _subscribe_three(store)
+    inbox = _DropOnce()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        r = send_issue(cfg, store, retry_delay=0)
+    assert sorted(r.sent) == ["ada@example.org", "bob@example.net", "hanako@example.jp"] and r.ok
+    assert sorted(m.rcpt_tos[0] for m in inbox.messages) == sorted(r.sent)
+
+
+def test_only_active_subscribers_are_mailed(cfg, store):
+    make_issue(store)
+    add_subscriber(store, "ada@example.org")
+    request_subscription(store, "pending@example.org")  # never confirmed
+    add_subscriber(store, "gone@example.org")
+    from digest.subscribers import remove_subscriber
+    remove_subscriber(store, "gone@example.org")
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        r = send_issue(cfg, store)
+    assert r.sent == ["ada@example.org"]
+    assert [m.rcpt_tos for m in inbox.messages] == [["ada@example.org"]]
+
+
+def test_to_a_non_subscriber_sends_an_unrecorded_test_copy(cfg, store):
+    make_issue(store)
+    add_subscriber(store, "ada@example.org")
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        r = send_issue(cfg, store, to="owner@example.org")
+        r2 = send_issue(cfg, store, to="owner@example.org")
+    assert r.sent == r2.sent == ["owner@example.org"]
+    assert [m.rcpt_tos for m in inbox.messages] == [["owner@example.org"]] * 2
+    msg = inbox.messages[0].msg
+    assert msg["List-Unsubscribe"] == "<mailto:leave@example.org?subject=unsubscribe>"
+    assert msg["List-Unsubscribe-Post"] is None
+    assert store.query("SELECT * FROM deliveries") == []
+
+
+def test_dry_run_writes_eml_and_preview_and_sends_nothing(cfg, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "hunter2-very-secret")
+    cfg.mail.username = "digest"
+    cfg.mail.port = free_port()  # nothing listens there: any connection attempt would fail
+    make_issue(store, titles=[HOSTILE_TITLE])
+    subs = _subscribe_three(store)
+    out = tmp_path / "outbox"
+    r = send_issue(cfg, store, dry_run=True, out_dir=out)
+    emls = sorted(out.glob("*.eml"))
+    assert len(emls) == 3 and (out / "preview.html").is_file() and (out / "preview.txt").is_file()
+    assert store.query("SELECT * FROM deliveries") == []
+    preview = (out / "preview.html").read_text(encoding="utf-8")
+    _check_html_is_inert(preview)
+    for f in out.iterdir():
+        data = f.read_bytes()
+        assert b"hunter2-very-secret" not in data
+    for s in subs:
+        assert s.token.encode() not in (out / "preview.html").read_bytes()
+    assert len(r.sent) == 3
+
+
+def test_rate_limit_spaces_messages(cfg, store):
+    make_issue(store, n_papers=1)
+    _subscribe_three(store)
+    cfg.mail.per_minute = 600  # one message per 0.1 s
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        t0 = time.monotonic()
+        send_issue(cfg, store)
+        elapsed = time.monotonic() - t0
+    assert len(inbox.messages) == 3 and elapsed >= 0.2
+
+
+def test_safe_url_allows_only_absolute_http_links():
+    assert safe_url("https://arxiv.org/abs/2611.10000") == "https://arxiv.org/abs/2611.10000"
+    for bad in ("javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x", "//evil.example/x",
+                "/relative", "ftp://x.org/a", "https://exa mple.org", "", None, "http://"):
+        assert safe_url(bad) is None
+
+
+def test_cli_as_a_new_user(cfg, store, tmp_path):
+    """subscribers add x3 (one Japanese name), send delivers three, a second send delivers none."""
+    make_issue(store)
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        conf = tmp_path / "digest.toml"
+        conf.write_text(
+            f'[store]\narchive_dir = "{cfg.archive_dir}"\n[mail]\nhost = "127.0.0.1"\nport = {port}\n'
+            'security = "none"\nper_minute = 0\n'
+            'unsubscribe_url = "https://digest.example.org/unsubscribe/{token}"\n', encoding="utf-8")
+        runner = CliRunner()
+        base = ["--config", str(conf)]
+        for args in (["ada@example.org", "--name", "Ada"], ["hanako@example.jp", "--name", "山田 花子"],
+                     ["bob@example.net"]):
+            res = runner.invoke(cli, base + ["subscribers", "add", *args], catch_exceptions=False)
+            assert res.exit_code == 0, res.output
+        res = runner.invoke(cli, base + ["subscribers", "list"], catch_exceptions=False)
+        assert "hanako@example.jp" in res.output and "3 active" in res.output
+        res = runner.invoke(cli, base + ["send"], catch_exceptions=False)
+        assert res.exit_code == 0 and "sent" in res.output
+        assert len(inbox.messages) == 3
+        res = runner.invoke(cli, base + ["send"], catch_exceptions=False)
+        assert res.exit_code == 0 and "already sent" in res.output
+        assert len(inbox.messages) == 3
+        res = runner.invoke(cli, base + ["subscribers", "export"], catch_exceptions=False)
+        assert res.output.splitlines()[0].startswith("email,name,status")
+        assert "hanako@example.jp,山田 花子,active" in res.output
+    names = {m.msg["To"].addresses[0].display_name for m in inbox.messages}
+    assert names == {"Ada", "山田 花子", ""}
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_html_part_fits_600_and_375_px_in_chromium(cfg, store, tmp_path):
+    make_issue(store, titles=[HOSTILE_TITLE + " " + "Supercalifragilistic" * 6])
+    _subscribe_three(store)
+    send_issue(cfg, store, dry_run=True, out_dir=tmp_path / "out")
+    eml = sorted((tmp_path / "out").glob("*.eml"))[0]
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_email_html.py"), str(eml),
+                          "--out", str(tmp_path / "shots")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "600px: ok" in res.stdout and "375px: ok" in res.stdout
+    assert (tmp_path / "shots" / "email-600.png").stat().st_size > 1000
+    assert (tmp_path / "shots" / "email-375.png").stat().st_size > 1000
