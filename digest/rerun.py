@@ -1,0 +1,144 @@
+"""Regenerate a past issue with another model (or prompts, or language) from the stored page texts.
+
+A rerun never downloads or parses: it reads the papers and their page texts from the store and
+calls only the model. Every variant of an issue is kept (issue_generations); the issue shows one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .config import Config
+from .errors import ConfigError, NotFoundError
+from .generate import Estimate
+from .pipeline import FetchReport, Reporter, RunReport, SilentReporter, generate_papers, make_writer
+from .records import Generation, Issue, Paper
+from .store import Store, utcnow
+
+
+@dataclass
+class RerunReport:
+    """What `digest rerun` did to one issue."""
+
+    issue_id: str
+    model: str
+    variant: str
+    papers: int = 0
+    reused: int = 0  # generations that already existed for this paper version, prompts, model, settings
+    fallbacks: list[str] = field(default_factory=list)  # papers the model failed on (abstract-only)
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    seconds: float = 0.0
+    estimate: list[tuple[Paper, Estimate]] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def variant_name(model_id: str, language: str, issue_language: str, prompts_tag: str | None = None) -> str:
+    """The name a variant of an issue is known by: the model id, marked when language or prompts differ."""
+    name = model_id
+    if language != issue_language:
+        name += f"@{language}"
+    if prompts_tag:
+        name += f"+prompts-{prompts_tag}"
+    return name
+
+
+def prompts_tag(config: Config, writer, prompts_dir: str | None) -> str | None:
+    """A short tag when --prompts gives templates other than the configured ones, else None."""
+    if not prompts_dir or not hasattr(writer, "prompts"):
+        return None
+    from .prompts import PromptSet
+    default = PromptSet(config.llm.prompts_dir or None).version
+    return writer.prompts.version[:6] if writer.prompts.version != default else None
+
+
+def attach_variant(store: Store, issue_id: str, variant: str, g: Generation) -> None:
+    """Record `g` as the `variant` generation of its paper in the issue (other variants are kept)."""
+    store.execute("INSERT OR REPLACE INTO issue_generations (issue_id, paper_key, model, generation_key) "
+                  "VALUES (?,?,?,?)", (issue_id, g.paper_key, variant, g.key))
+
+
+def issue_papers(issue: Issue) -> list[Paper]:
+    """The papers of an issue as published (the version the issue showed)."""
+    return [e.paper for e in issue.entries]
+
+
+def rerun_issue(config: Config, store: Store, issue_id: str, model_id: str, *, prompts_dir: str | None = None,
+                language: str | None = None, yes: bool = False, dry_run: bool = False,
+                reporter: Reporter | None = None) -> RerunReport:
+    """Generate every paper of a stored issue with `model_id` and attach the results as a new variant."""
+    started = time.monotonic()
+    reporter = reporter or SilentReporter()
+    issue = store.load_issue(issue_id)
+    language = language or issue.language
+    writer = make_writer(config, store, model_id, language, prompts_dir)
+    variant = variant_name(model_id, language, issue.language, prompts_tag(config, writer, prompts_dir))
+    papers = issue_papers(issue)
+    rep = RerunReport(issue_id=issue.id, model=model_id, variant=variant, papers=len(papers))
+    rep.reused = sum(1 for p in papers if writer.existing(p) is not None)
+    run = RunReport(fetch=FetchReport(week=issue.id), model=model_id)
+    gens = generate_papers(config, store, writer, papers, yes=yes, dry_run=dry_run, reporter=reporter,
+                           report=run)
+    rep.estimate, rep.dry_run = run.estimate, run.dry_run
+    rep.calls, rep.input_tokens, rep.output_tokens, rep.cost = (
+        run.calls, run.input_tokens, run.output_tokens, run.cost)
+    for p in papers:
+        g = gens.get(p.key)
+        if g is None:
+            continue
+        attach_variant(store, issue.id, variant, g)
+        if g.status == "fallback":
+            rep.fallbacks.append(f"{p.versioned_id}: {g.note}")
+    rep.seconds = time.monotonic() - started
+    return rep
+
+
+@dataclass
+class IssueSummary:
+    """One line of `digest issues list`."""
+
+    id: str
+    week_start: str
+    week_end: str
+    language: str
+    chosen: str
+    papers: int
+    variants: list[str]
+
+
+def list_issues(store: Store) -> list[IssueSummary]:
+    """Every issue, newest first, with its variants and the one it shows."""
+    rows = store.query(
+        "SELECT i.*, (SELECT count(*) FROM issue_papers ip WHERE ip.issue_id = i.id) AS n "
+        "FROM issues i ORDER BY i.week_start DESC, i.id DESC")
+    return [IssueSummary(id=r["id"], week_start=r["week_start"], week_end=r["week_end"], language=r["language"],
+                         chosen=r["model"], papers=r["n"], variants=store.issue_models(r["id"]))
+            for r in rows]
+
+
+def use_variant(config: Config, store: Store, issue_id: str, variant: str) -> Issue:
+    """Make an issue show another variant, and rewrite its Markdown; send and the archive follow it."""
+    from .render import write_markdown
+
+    issue = store.load_issue(issue_id)
+    variants = store.issue_models(issue.id)
+    if variant not in variants:
+        raise NotFoundError(
+            f"issue {issue.id} has no variant {variant!r} (it has: {', '.join(variants) or 'none'})",
+            hint=f"generate it with `digest rerun {issue.id} --model MODEL`; see `digest issues list`",
+        )
+    langs = {r["language"] for r in store.query(
+        "SELECT DISTINCT g.language FROM issue_generations ig JOIN generations g ON g.key = ig.generation_key "
+        "WHERE ig.issue_id=? AND ig.model=?", (issue.id, variant))}
+    if len(langs) > 1:
+        raise ConfigError(f"variant {variant} of {issue.id} mixes languages {sorted(langs)}")
+    with store.transaction() as db:
+        db.execute("UPDATE issues SET model=?, updated=? WHERE id=?", (variant, utcnow(), issue.id))
+        if langs:  # labels of the rendered issue follow the language the variant was written in
+            db.execute("UPDATE issues SET language=? WHERE id=?", (langs.pop(), issue.id))
+    chosen = store.load_issue(issue.id)
+    write_markdown(chosen, config.archive_dir, title=config.output.title)
+    return chosen

@@ -1,0 +1,142 @@
+"""Shared by the rerun, compare and batch tests: real PDFs behind a local server, a first issue, chat models.
+
+The chat model is tests/llm_server.py with a responder that reads the paper out of the prompt, the way a
+model would: its answers quote real sentences of the cited pages, so quote checking has real work to do.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from digest.config import Config, ModelConfig
+from digest.generate import generate_many
+from digest.pipeline import FetchReport, SilentReporter, make_writer, publish_issue, store_page_texts
+from digest.records import Issue, IssueEntry, Paper
+from digest.store import Store, utcnow
+from pdfmaker import make_pdf
+
+PDFS = {  # arXiv id -> corpus file (None: written by pdfmaker), version: short papers, so parsing stays fast
+    "1111.2011": ("arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf", 2),
+    "1903.10676": ("arxiv_1903.10676_scibert_single-page-excerpt.pdf", 1),
+    "2611.00042": (None, 1),
+}
+OWN_PAGES = [
+    ["Grounded digests of research papers.", "We propose a method that answers questions about a paper",
+     "and quotes the passage each answer rests on, so that a reader can check it.",
+     "Our evaluation covers two hundred papers from the computation and language category."],
+    ["Results.", "Grounded answers were verified for ninety one percent of the questions we asked.",
+     "The extractive baseline verified every quote but answered only half of the questions well.",
+     "Limitations remain for tables and equations, which the text extraction does not keep."],
+]
+ISSUE_ID = "2026-W47"
+
+_BLOCK = re.compile(r"\[page (\d+)\]\n(.*?)(?=\n\[page \d+\]|\n</paper>|\Z)", re.S)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def page_blocks(messages: list[dict]) -> dict[int, str]:
+    """The page texts a prompt carries, by page number."""
+    pages: dict[int, str] = {}
+    for m in messages:
+        if m.get("role") == "user":
+            for n, text in _BLOCK.findall(m.get("content") or ""):
+                pages.setdefault(int(n), text)
+    return pages
+
+
+def quotable(text: str) -> list[str]:
+    """Sentences of 8 to 40 words, as the prompt asks quotes to be."""
+    flat = " ".join(text.split())
+    return [s for s in _SENTENCE.split(flat) if 8 <= len(s.split()) <= 40]
+
+
+def make_responder(tag: str, *, broken: set[str] | None = None):
+    """A responder writing like a model named `tag`; papers whose title contains a `broken` word get junk."""
+
+    def respond(messages: list[dict], schema: dict | None):
+        prompt = "\n".join(m.get("content") or "" for m in messages)
+        if broken and any(word in prompt for word in broken):
+            return "I cannot answer in JSON today."
+        pages = page_blocks(messages) or {1: prompt[-2000:]}
+        props = (schema or {}).get("properties", {})
+        if "answers" in props:
+            n_questions = int(re.findall(r"Answer all (\d+) questions", prompt)[-1])
+            answers = []
+            numbers = sorted(pages)
+            for i in range(1, n_questions + 1):
+                page = numbers[(i - 1) % len(numbers)]
+                sents = quotable(pages[page]) or [" ".join(pages[page].split()[:12])]
+                quote = sents[(i * 3) % len(sents)]
+                answers.append({"question_index": i, "answer": f"{tag} answer {i}: {quote[:80]}",
+                                "pages": [page], "quote": quote})
+            return {"answers": answers}
+        first = sorted(pages)[0]
+        sents = quotable(" ".join(pages[n] for n in sorted(pages))) or ["No sentences."]
+        pick = sents[1::2] if tag.endswith("B") else sents[::2]
+        return {
+            "tldr": f"{tag} TL;DR: {pick[0]}",
+            "summary": f"{tag} summary. " + " ".join(pick[:4]),
+            "questions": [{"question": f"{tag} question {i} about page {first}?", "search_terms": ["method"]}
+                          for i in range(1, 9)],
+        }
+
+    return respond
+
+
+def add_chat_model(config: Config, model_id: str, server, **prices) -> None:
+    """Configure `model_id` to be served by an LLMServer on 127.0.0.1."""
+    config.models[model_id] = ModelConfig(
+        base_url=server.base_url, api_key_env="", context_window=128_000, max_output_tokens=8000,
+        price_input=prices.get("price_input", 1.0), price_cached_input=prices.get("price_cached_input", 0.5),
+        price_output=prices.get("price_output", 4.0), timeout=30,
+    )
+    config.llm.max_retries = 1
+
+
+def _own_pdf() -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        return make_pdf(Path(tmp) / "own.pdf", OWN_PAGES, title="Grounded digests").read_bytes()
+
+
+def serve_pdfs(httpserver, corpus: Path) -> list[Paper]:
+    """Papers whose PDFs pytest-httpserver serves (straight from the corpus)."""
+    papers = []
+    for aid, (name, version) in PDFS.items():
+        if name is None:
+            data = _own_pdf()
+        else:
+            data = (corpus / "pdfs" / "arxiv" / name).read_bytes()
+        httpserver.expect_request(f"/pdf/{aid}v{version}").respond_with_data(data, content_type="application/pdf")
+        papers.append(Paper(
+            key=aid, arxiv_id=aid, version=version, title=f"Paper {aid} from the corpus",
+            authors=["A. Author", "B. Author"], abstract=f"We study {aid}. Our method improves results.",
+            categories=["cs.CL"], primary_category="cs.CL", published="2026-11-16T00:00:00+00:00",
+            abs_url=f"https://arxiv.org/abs/{aid}v{version}", pdf_url=httpserver.url_for(f"/pdf/{aid}v{version}"),
+            announce_type="new",
+        ))
+    return papers
+
+
+def first_issue(config: Config, store: Store, papers: list[Paper], model: str = "extractive") -> Issue:
+    """What `digest run` leaves behind: papers, page texts from the downloaded PDFs, generations, issue."""
+    for p in papers:
+        store.upsert_paper(p)
+    rep = FetchReport(week=ISSUE_ID)
+    store_page_texts(config, store, papers, rep, SilentReporter())
+    assert not rep.failures, rep.failures
+    stored = [store.get_paper(p.key) for p in papers]
+    writer = make_writer(config, store, model, "en")
+    gens = generate_many(stored, writer, concurrency=2)
+    issue = Issue(id=ISSUE_ID, week_start="2026-11-16", week_end="2026-11-22", language="en", model=model,
+                  created=utcnow())
+    for i, p in enumerate(stored, 1):
+        issue.entries.append(IssueEntry(paper=p, generation=gens[p.key], position=i))
+    return publish_issue(config, store, issue, gens)
+
+
+def drop_pdf_cache(config: Config) -> None:
+    """Delete every cached PDF: from now on a download or a parse could not go unnoticed."""
+    shutil.rmtree(config.cache_dir, ignore_errors=True)

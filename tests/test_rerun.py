@@ -1,0 +1,116 @@
+"""Rerunning a past issue: only LLM calls (no download, no parse), variants kept side by side, cached reruns."""
+
+from __future__ import annotations
+
+import pytest
+
+from digest.errors import NotFoundError
+from digest.rerun import list_issues, rerun_issue, use_variant
+from llm_server import LLMServer
+from rerun_helpers import ISSUE_ID, add_chat_model, drop_pdf_cache, first_issue, make_responder, serve_pdfs
+
+
+@pytest.fixture
+def model_b(config):
+    server = LLMServer(responder=make_responder("model-B")).start()
+    add_chat_model(config, "model-B", server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def issue(corpus, config, store, httpserver):
+    """A first issue made with the extractive model; then the PDF cache is gone and the log cleared."""
+    issue = first_issue(config, store, serve_pdfs(httpserver, corpus))
+    assert len(httpserver.log) == len(issue.entries)  # each PDF was downloaded once
+    drop_pdf_cache(config)
+    httpserver.clear_log()
+    return issue
+
+
+def page_rows(store):
+    return [tuple(r) for r in store.query("SELECT paper_key, number, body FROM pages ORDER BY 1, 2")]
+
+
+def test_rerun_calls_only_the_model(config, store, issue, model_b, httpserver):
+    pages_before = page_rows(store)
+    original = {e.paper.key: e.generation.key for e in issue.entries}
+
+    rep = rerun_issue(config, store, ISSUE_ID, "model-B")
+
+    # No download (the PDF server saw nothing, and nothing was put back in the cache), no parse.
+    assert httpserver.log == []
+    assert not config.cache_dir.exists() or not any(config.cache_dir.iterdir())
+    assert page_rows(store) == pages_before
+    assert {r["text_status"] for r in store.query("SELECT text_status FROM papers")} == {"ok"}
+    # Two calls per paper, all to the model; the report says what was spent.
+    assert len(model_b.chat_requests()) == 2 * len(issue.entries) == rep.calls
+    assert rep.cost > 0 and rep.reused == 0 and rep.fallbacks == []
+    # The new generations sit beside the old ones; the issue still shows the original.
+    assert store.issue_models(ISSUE_ID) == ["extractive", "model-B"]
+    assert store.load_issue(ISSUE_ID).model == "extractive"
+    assert {e.paper.key: e.generation.key for e in store.load_issue(ISSUE_ID).entries} == original
+    rerun = store.load_issue(ISSUE_ID, model="model-B")
+    for e in rerun.entries:
+        g = e.generation
+        assert g.model == "model-B" and g.tldr.startswith("model-B TL;DR")
+        assert len(g.qa) == 8 and all(q.verified for q in g.qa)  # quotes from the stored page texts
+        assert g.key != original[e.paper.key] and store.get_generation(original[e.paper.key]) is not None
+
+
+def test_rerunning_the_same_model_makes_no_call(config, store, issue, model_b):
+    rerun_issue(config, store, ISSUE_ID, "model-B")
+    sent = len(model_b.chat_requests())
+    again = rerun_issue(config, store, ISSUE_ID, "model-B")
+    assert len(model_b.chat_requests()) == sent
+    assert again.calls == 0 and again.cost == 0 and again.reused == len(issue.entries)
+    # The extractive model regenerating its own issue is just as free.
+    assert rerun_issue(config, store, ISSUE_ID, "extractive").reused == len(issue.entries)
+
+
+def test_dry_run_estimates_without_calling(config, store, issue, model_b):
+    rep = rerun_issue(config, store, ISSUE_ID, "model-B", dry_run=True)
+    assert rep.dry_run and model_b.chat_requests() == []
+    assert [e.calls for _, e in rep.estimate] == [2] * len(issue.entries)
+    assert all(e.cost > 0 for _, e in rep.estimate)
+    assert store.issue_models(ISSUE_ID) == ["extractive"]
+
+
+def test_use_switches_the_variant_and_rewrites_the_markdown(config, store, issue, model_b):
+    md = config.archive_dir / f"{ISSUE_ID}.md"
+    assert "Written without an LLM" in md.read_text()
+    rerun_issue(config, store, ISSUE_ID, "model-B")
+    chosen = use_variant(config, store, ISSUE_ID, "model-B")
+    assert chosen.model == "model-B" and store.load_issue(ISSUE_ID).model == "model-B"
+    text = md.read_text()
+    assert "Written by model-B." in text and "model-B TL;DR" in text
+    summaries = list_issues(store)
+    assert [(s.id, s.chosen, s.papers, s.variants) for s in summaries] == [
+        (ISSUE_ID, "model-B", 3, ["extractive", "model-B"])]
+    use_variant(config, store, ISSUE_ID, "extractive")
+    assert "Written without an LLM" in md.read_text()
+    with pytest.raises(NotFoundError, match="no variant 'model-C'"):
+        use_variant(config, store, ISSUE_ID, "model-C")
+
+
+def test_other_language_and_prompts_are_new_variants(config, store, issue, model_b, tmp_path):
+    rerun_issue(config, store, ISSUE_ID, "model-B")
+    ja = rerun_issue(config, store, ISSUE_ID, "model-B", language="ja")
+    assert ja.variant == "model-B@ja" and ja.calls == 6
+    assert "日本語" in model_b.chat_requests()[-1]["messages"][0]["content"]
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "system.j2").write_text("You summarise papers for the Friday reading group, in {{ language_name }}."
+                                       " Reply with JSON only.")
+    own = rerun_issue(config, store, ISSUE_ID, "model-B", prompts_dir=str(prompts))
+    assert own.variant.startswith("model-B+prompts-") and own.calls == 6
+    assert "Friday reading group" in model_b.chat_requests()[-1]["messages"][0]["content"]
+    assert store.issue_models(ISSUE_ID) == sorted(["extractive", "model-B", "model-B@ja", own.variant])
+    chosen = use_variant(config, store, ISSUE_ID, "model-B@ja")
+    assert chosen.language == "ja" and all(e.generation.language == "ja" for e in chosen.entries)
+    assert "著者" in (config.archive_dir / f"{ISSUE_ID}.md").read_text()
+
+
+def test_unknown_issue_is_a_clear_error(config, store):
+    with pytest.raises(NotFoundError, match="no issue '2020-W01'"):
+        rerun_issue(config, store, "2020-W01", "extractive")
