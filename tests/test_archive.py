@@ -1,0 +1,363 @@
+"""The archive site, Atom feed, Markdown index and full-text search, built from a real store."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+import feedparser
+import pytest
+from click.testing import CliRunner
+
+from digest.archive import author_matches, build_archive, safe_url, slugify
+from digest.errors import DigestError
+from digest.records import Generation, Issue, IssueEntry
+from digest.search import ensure_index, query_terms, reindex, search
+from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under a folder with its bytes and modification time."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".sqlite" and "sqlite" not in p.name
+    }
+
+
+@pytest.fixture
+def two_weeks(config, store):
+    """Two issues of different weeks, the newer one with a hostile title and a word in one answer."""
+    make_issue(store, week=1, n_papers=2)
+    make_issue(store, week=0, n_papers=3, titles=[HOSTILE_TITLE], unique_word="xylophonic")
+    return config, store
+
+
+def test_build_writes_every_page(two_weeks):
+    config, store = two_weeks
+    result = build_archive(config, store)
+    site = config.archive_dir / "site"
+    assert result.site_dir == site and result.issues == 2 and result.papers == 5 and result.indexed == 5
+    for rel in ("index.html", "issues/2026-W47.html", "issues/2026-W46.html", "papers/2611.10000.html",
+                "papers/2611.10101.html", "categories/index.html", "categories/cs.CL.html",
+                "search.html", "search-index.js", "static/style.css", "static/search.js", "feed.xml"):
+        assert (site / rel).is_file(), rel
+    assert not (site / "authors").exists()  # no watch list, no author pages
+    index = (site / "index.html").read_text()
+    assert index.index("2026-W47") < index.index("2026-W46")
+    assert "3 papers" in index and "2 papers" in index and "TL;DR of Paper 1:" in index
+    # Only relative links: the site works from file:// and under any path of any host.
+    for page in site.rglob("*.html"):
+        for href in re.findall(r'(?:href|src|action)="([^"]*)"', page.read_text()):
+            assert not href.startswith("/"), (page, href)
+
+
+def test_issue_page_has_the_email_content_with_anchors(two_weeks):
+    config, store = two_weeks
+    build_archive(config, store)
+    html = (config.archive_dir / "site" / "issues" / "2026-W47.html").read_text()
+    assert '<html lang="en">' in html
+    for key in ("2611.10000", "2611.10001", "2611.10002"):
+        assert f'id="p-{key}"' in html and f'href="#p-{key}"' in html
+        assert f'href="../papers/{key}.html"' in html
+        assert f'href="https://arxiv.org/abs/{key}"' in html
+    assert "Summary of Paper 1" in html and "Answer 7:" in html
+    assert html.count("quote not found in the paper") == 3  # one unverified answer per paper
+    assert "7 of 8 answers verified" in html
+    assert 'rel="prev" href="2026-W46.html"' in html
+    assert "Written by test-model." in html
+
+
+def test_rebuild_with_nothing_new_changes_no_file(two_weeks):
+    config, store = two_weeks
+    build_archive(config, store)
+    before = snapshot(config.archive_dir)
+    again = build_archive(config, store)
+    assert again.written == 0 and again.removed == 0 and again.unchanged == len(before)
+    assert snapshot(config.archive_dir) == before  # same bytes and same mtimes
+
+
+def test_new_issue_keeps_permalinks_and_touches_only_what_changed(two_weeks):
+    config, store = two_weeks
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    before = snapshot(site)
+    make_issue(store, week=-1, n_papers=1)
+    result = build_archive(config, store)
+    after = snapshot(site)
+    assert set(before) <= set(after)  # every old permalink still exists
+    assert "issues/2026-W48.html" in after and "papers/2611.09900.html" in after
+    changed = {k for k in before if before[k][0] != after[k][0]}
+    # The newest old issue gains a "newer" link; old paper pages stay byte for byte.
+    assert "issues/2026-W47.html" in changed and "issues/2026-W46.html" not in changed
+    assert not any(k.startswith("papers/") for k in changed)
+    for k in before:
+        if k not in changed:
+            assert before[k][1] == after[k][1], f"{k} was rewritten without changing"
+    assert result.written == len(changed) + (len(after) - len(before)) + 1  # + archive/README.md
+
+
+def test_hostile_title_stays_inert_everywhere(two_weeks):
+    config, store = two_weeks
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(2)&gt;"
+    for page in list(site.rglob("*.html")):
+        text = page.read_text()
+        assert "<script>alert" not in text and "<img src=x" not in text, page
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), f"inline script in {page}"
+    assert escaped in (site / "issues" / "2026-W47.html").read_text()
+    assert escaped in (site / "papers" / "2611.10000.html").read_text()
+    assert escaped in (site / "categories" / "cs.CL.html").read_text()
+    js = (site / "search-index.js").read_text()
+    assert "<" not in js and ">" not in js
+    data = json.loads(js.removeprefix("window.DIGEST_SEARCH = ").rstrip().rstrip(";"))
+    assert HOSTILE_TITLE in [d[1] for d in data["docs"]]
+    feed = (site / "feed.xml").read_text()
+    assert "<script>" not in feed and "<img src=x" not in feed
+    readme = (config.archive_dir / "README.md").read_text()
+    assert "<script>" not in readme and "&lt;script&gt;alert\\(1\\)" in readme
+
+
+def test_only_http_links_from_paper_data(config, store):
+    paper = make_paper(1, title="Links")
+    paper = replace(paper, abs_url="javascript:alert(1)", pdf_url="data:text/html,<b>x</b>",
+                    license="javascript:void(0)", doi='10.1/"><script>')
+    store.upsert_paper(paper)
+    g = make_generation(paper)
+    store.save_generation(g, {})
+    store.save_issue(Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
+                           model="test-model", created="2026-11-16T08:00:00+00:00",
+                           entries=[IssueEntry(paper=paper, generation=g, position=1)]), {paper.key: g})
+    build_archive(config, store)
+    for page in (config.archive_dir / "site").rglob("*.html"):
+        hrefs = [h for h in re.findall(r'href="([^"]*)"', page.read_text()) if h != "data:,"]  # favicon
+        assert not [h for h in hrefs if re.match(r"(?i)\s*(javascript|data|vbscript):", h)], page
+        assert "<script>" not in page.read_text()
+    assert safe_url("https://arxiv.org/abs/1") == "https://arxiv.org/abs/1"
+    for bad in ("javascript:alert(1)", " JavaScript:x", "data:,x", "/relative", "ftp://x/y", "https://", "http://a b"):
+        assert safe_url(bad) == "", bad
+
+
+def test_paper_page_shows_every_generation_marked(config, store):
+    issue = make_issue(store, week=0, n_papers=2)
+    paper = issue.entries[0].paper
+    other = make_generation(paper, model="gpt-4o-mini")
+    other = replace(other, summary="The second model's view.", created="2026-11-23T00:00:00+00:00")
+    store.save_generation(other, {})
+    store.add_issue_generation(issue.id, other)
+    extractive = replace(make_generation(paper, model="extractive"), key="ex", summary="Extracted.",
+                         status="abstract-only", note="the PDF was encrypted",
+                         created="2026-11-24T00:00:00+00:00")
+    store.save_generation(extractive, {})
+    build_archive(config, store)
+    html = (config.archive_dir / "site" / "papers" / f"{paper.key}.html").read_text()
+    assert html.index("extractive") < html.index("gpt-4o-mini") < html.index("test-model")  # newest first
+    assert "The second model&#39;s view." in html and "Extracted." in html
+    assert "shown in 2026-W47" in html  # the chosen variant is marked
+    assert "Written without an LLM" in html
+    assert "Summarised from the abstract only: the PDF was encrypted." in html
+    issue_html = (config.archive_dir / "site" / "issues" / "2026-W47.html").read_text()
+    assert "Also written by: gpt-4o-mini." in issue_html
+    assert "The second model" not in issue_html  # the issue shows its chosen model only
+
+
+def test_extractive_issue_and_missing_generation(config, store):
+    paper = make_paper(5, title="No summary yet")
+    store.upsert_paper(paper)
+    g = replace(make_generation(make_paper(6), model="extractive"), paper_key="2611.10006")
+    p6 = make_paper(6)
+    store.upsert_paper(p6)
+    store.save_generation(g, {})
+    store.save_issue(Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
+                           model="extractive", created="2026-11-16T08:00:00+00:00",
+                           entries=[IssueEntry(paper=paper, generation=None, position=1),
+                                    IssueEntry(paper=p6, generation=g, position=2, is_update=True)]),
+                     {paper.key: None, p6.key: g})
+    build_archive(config, store)
+    html = (config.archive_dir / "site" / "issues" / "2026-W47.html").read_text()
+    assert "Written without an LLM (the built-in extractive model)" in html
+    assert "No summary was written for this paper." in html
+    assert "Updated: new version v1" in html
+
+
+def test_japanese_issue_is_labelled_and_searchable(config, store):
+    make_issue(store, week=0, n_papers=2, language="ja", titles=["大規模言語モデルによる論文要約"])
+    build_archive(config, store)
+    html = (config.archive_dir / "site" / "issues" / "2026-W47.html").read_text()
+    assert '<html lang="ja">' in html and "今週の論文" in html and "2本の論文" in html
+    assert [h.paper_key for h in search(store, "要約")] == ["2611.10000"]  # two characters: LIKE
+    assert [h.paper_key for h in search(store, "言語モデル")] == ["2611.10000"]  # trigram MATCH
+    assert [h.paper_key for h in search(store, "論文要約 grounded")] == []
+    assert {h.paper_key for h in search(store, "山田")} == {"2611.10000", "2611.10001"}
+
+
+def test_watched_authors_and_categories_pages(config, store):
+    config.selection.authors = ["lovelace", "Grace Hopper", "山田 太郎"]
+    make_issue(store, week=0, n_papers=2)
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    index = (site / "authors" / "index.html").read_text()
+    assert "lovelace" in index and "Grace Hopper" in index and "山田 太郎" in index
+    lovelace = (site / "authors" / f"{slugify('lovelace')}.html").read_text()
+    assert "2611.10000.html" in lovelace and "2611.10001.html" in lovelace
+    hopper = (site / "authors" / f"{slugify('Grace Hopper')}.html").read_text()
+    assert "papers/" not in hopper and "0 papers" in hopper
+    assert "2611.10000.html" in (site / "authors" / f"{slugify('山田 太郎')}.html").read_text()
+    assert "2611.10001.html" in (site / "categories" / "cs.LG.html").read_text()
+    assert author_matches("Lovelace", "Ada Lovelace") and author_matches("ada lovelace", "Ada LOVELACE")
+    assert author_matches("Müller", "Jan Muller") and not author_matches("Love", "Ada Lovelace")
+    assert slugify("cs.CL") == "cs.CL" and slugify("山田 太郎") != slugify("山田 次郎")
+
+
+def test_stale_pages_are_removed_and_user_files_kept(two_weeks):
+    config, store = two_weeks
+    config.selection.authors = ["Lovelace"]
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    (site / "papers" / "notes.txt").write_text("mine")
+    assert (site / "authors" / "Lovelace.html").exists()
+    config.selection.authors = []
+    result = build_archive(config, store)
+    assert result.removed == 2 and not (site / "authors" / "Lovelace.html").exists()
+    assert (site / "papers" / "notes.txt").read_text() == "mine"
+
+
+def test_atom_feed_is_valid_rfc4287(two_weeks):
+    config, store = two_weeks
+    config.output.archive_url = "https://digest.example.org/archive/"
+    build_archive(config, store)
+    raw = (config.archive_dir / "site" / "feed.xml").read_bytes()
+    feed = feedparser.parse(raw)
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert [e.link for e in feed.entries] == [
+        "https://digest.example.org/archive/issues/2026-W47.html",
+        "https://digest.example.org/archive/issues/2026-W46.html",
+    ]
+    root = ET.fromstring(raw)
+    assert root.tag == f"{ATOM}feed"
+    for child in ("id", "title", "updated", "author"):
+        assert root.find(f"{ATOM}{child}") is not None, child
+    stored = {r["id"]: r for r in store.query("SELECT id, created, updated FROM issues")}
+    entries = root.findall(f"{ATOM}entry")
+    ids = [e.find(f"{ATOM}id").text for e in entries]
+    assert len(set(ids)) == 2 and all(i.startswith("urn:uuid:") for i in ids)
+    for e, issue_id in zip(entries, ("2026-W47", "2026-W46")):
+        assert e.find(f"{ATOM}updated").text == stored[issue_id]["updated"].replace("+00:00", "Z")
+        assert e.find(f"{ATOM}published").text == stored[issue_id]["created"].replace("+00:00", "Z")
+        content = e.find(f"{ATOM}content")
+        assert content.get("type") == "html" and "Answer 7:" in content.text
+        assert 'href="https://digest.example.org/archive/papers/' in content.text
+    assert root.find(f"{ATOM}updated").text == max(e.find(f"{ATOM}updated").text for e in entries)
+    assert feed.entries[0].content[0].value.count("quote not found in the paper") == 3
+    # The ids do not depend on where the archive is hosted: moving it does not re-announce issues.
+    config.output.archive_url = ""
+    build_archive(config, store)
+    moved = ET.fromstring((config.archive_dir / "site" / "feed.xml").read_bytes())
+    assert [e.find(f"{ATOM}id").text for e in moved.findall(f"{ATOM}entry")] == ids
+
+
+def test_markdown_index_reads_well_on_a_git_host(two_weeks):
+    config, store = two_weeks
+    (config.archive_dir / "2026-W47.md").write_text("# issue\n")  # as the render step writes it
+    build_archive(config, store)
+    readme = (config.archive_dir / "README.md").read_text()
+    assert readme.index("## [2026-W47](2026-W47.md)") < readme.index("## 2026-W46")
+    assert "3 papers" in readme and "2 papers" in readme
+    assert "2. **Paper 1: grounded summarisation of long documents** — TL;DR of Paper 1" in readme
+    assert "[site/index.html](site/index.html)" in readme
+    assert "\n\n\n\n" not in readme
+
+
+def test_search_finds_a_word_that_occurs_only_in_one_answer(two_weeks):
+    config, store = two_weeks
+    hits = search(store, "xylophonic")  # the index is built on first use
+    assert [h.paper_key for h in hits] == ["2611.10000"]
+    assert hits[0].title == HOSTILE_TITLE and hits[0].issue_ids == ["2026-W47"]
+    assert "xylophonic" in hits[0].snippet
+    assert [h.paper_key for h in search(store, "XYLOPHON")] == ["2611.10000"]  # prefix, any case
+    assert len(search(store, "grounded summarisation")) == 4
+    assert len(search(store, '"long documents" paper', limit=2)) == 2
+    assert search(store, "lovelace attention")[0].paper_key == "2611.10000"
+    for odd in ('"', "AND OR NOT (", "*", "title:x", "NEAR(a b)", "-", "'; DROP TABLE papers; --"):
+        search(store, odd)  # user input never becomes FTS5 syntax
+    assert query_terms('a "b c" --') == ["a", "b c"]
+
+
+def test_search_index_follows_the_store(config, store):
+    make_issue(store, week=1, n_papers=1)
+    assert reindex(store) == 1
+    assert ensure_index(store) is False
+    assert search(store, "marimba") == []
+    make_issue(store, week=0, n_papers=1, unique_word="marimba")
+    assert [h.paper_key for h in search(store, "marimba")] == ["2611.10000"]  # rebuilt on its own
+    assert ensure_index(store) is False
+
+
+def test_empty_store_is_a_clear_error(config, store):
+    with pytest.raises(DigestError, match="no issue"):
+        build_archive(config, store)
+
+
+def test_cli_archive_build_and_search(tmp_path, two_weeks):
+    import click
+
+    from digest.cli_archive import register
+
+    config, store = two_weeks
+    (tmp_path / "digest.toml").write_text(f'[store]\narchive_dir = "{config.archive_dir}"\n')
+
+    class Obj:
+        def __init__(self):
+            from digest.config import load_config
+            self.config = load_config(tmp_path / "digest.toml", env={})
+            self.store = store
+
+    @click.group()
+    @click.pass_context
+    def cli(ctx):
+        ctx.obj = Obj()
+
+    register(cli)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["archive", "build"])
+    assert r.exit_code == 0, r.output
+    assert "2 issues, 5 papers" in r.output and (config.archive_dir / "site" / "index.html").is_file()
+    r = runner.invoke(cli, ["archive", "build"])
+    assert "0 files written" in r.output
+    r = runner.invoke(cli, ["search", "xylophonic"])
+    assert r.exit_code == 0 and HOSTILE_TITLE in r.output and "2026-W47" in r.output
+    r = runner.invoke(cli, ["search", "nothing-like-this"])
+    assert "No published paper matches" in r.output
+    r = runner.invoke(cli, ["archive", "build", "--help"])
+    assert "README.md" in r.output
+
+
+def test_real_arxiv_metadata_renders_and_feed_stays_valid(config, store, corpus):
+    """Titles, authors and abstracts from a real arXiv API response (LaTeX, accents, line breaks)."""
+    parsed = feedparser.parse((corpus / "arxiv_api" / "api2026_search_testing_100entries.xml").read_bytes())
+    issue = Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
+                  model="test-model", created="2026-11-16T08:00:00+00:00")
+    gens: dict[str, Generation | None] = {}
+    for n, e in enumerate(parsed.entries[:30]):
+        aid = e.id.rsplit("/abs/", 1)[-1].split("v")[0]
+        paper = replace(make_paper(n), key=aid, arxiv_id=aid, title=e.title, abstract=e.summary,
+                        authors=[a.name for a in e.authors], abs_url=e.link,
+                        categories=[t.term for t in e.tags])
+        store.upsert_paper(paper)
+        g = replace(make_generation(paper), summary=e.summary)
+        store.save_generation(g, {})
+        gens[aid] = g
+        issue.entries.append(IssueEntry(paper=paper, generation=g, position=n + 1))
+    store.save_issue(issue, gens)
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    assert not feedparser.parse((site / "feed.xml").read_bytes()).bozo
+    assert len(list((site / "papers").glob("*.html"))) == 30
+    first = parsed.entries[0]
+    assert search(store, first.title.split()[0])  # a real title word is found
+    assert len(list((site / "categories").glob("*.html"))) > 2
