@@ -242,6 +242,12 @@ def run_week(config: Config, store: Store, *, since: datetime | None = None, sou
     fetched = fetch_week(config, store, since=since, sources=sources, week=week, reporter=reporter)
     report = RunReport(fetch=fetched, model=model_id)
     papers = [store.get_paper(p.key) for p in fetched.selected]
+    if not papers:
+        failed = "; ".join(f"{what}: {why}" for what, why in fetched.failures[:3])
+        raise DigestError(
+            f"no new papers for {week}" + (f" ({failed})" if failed else ""),
+            hint="check the sources (`digest fetch --explain`) or widen --since",
+        )
     gens = generate_papers(config, store, writer, papers, yes=yes, dry_run=dry_run, reporter=reporter,
                            report=report)
     if dry_run:
