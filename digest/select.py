@@ -1,0 +1,330 @@
+"""Weekly selection: from hundreds of listed papers to the ten or so of an issue, with reasons.
+
+Filters (published versions, announce types, exclude/include keywords, categories) decide
+what may be taken; the watch list goes first; the rest is ranked by BM25 similarity of
+title + abstract to the owner's interests and liked papers. Every decision is written down
+in `reasons`, for `digest fetch --explain`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import SelectionConfig
+from .records import Paper
+from .retrieval import STOPWORDS, TermScorer, terms
+from .store import Store
+
+# Words every abstract uses; in a profile built from liked papers they would only add noise.
+PROFILE_STOPWORDS = STOPWORDS | {
+    "paper", "papers", "study", "studies", "propose", "proposed", "proposes", "approach",
+    "approaches", "method", "methods", "result", "results", "show", "shows", "shown", "new",
+    "novel", "work", "works", "present", "presents", "based", "demonstrate", "demonstrates",
+    "existing", "experiments", "experimental", "furthermore", "moreover", "significantly",
+    "achieve", "achieves", "performance", "problem", "problems", "task", "tasks", "first",
+    "introduce", "introduces", "effective", "different", "various", "including", "large",
+}
+_LIKED_WEIGHT = 0.5  # a term every liked paper shares counts half as much as one the owner wrote
+_MAX_PROFILE_TERMS = 200
+_TOP_TERMS_SHOWN = 3
+
+
+@dataclass
+class Candidate:
+    """One listed paper with the selection's decision about it and why."""
+
+    paper: Paper
+    score: float                 # ranking score (higher = closer to the owner's interests)
+    selected: bool
+    reasons: list[str] = field(default_factory=list)
+    is_update: bool = False      # newer version of a paper already published
+    rank: int | None = None      # 1-based among the papers that passed the filters
+
+
+# ---- matching ---------------------------------------------------------------------------
+
+def keyword_pattern(keyword: str) -> re.Pattern:
+    """Case-insensitive, whole-word pattern: 'LLM' matches 'LLMs' but not 'LLMOps'; 'summari*' is a prefix."""
+    words = keyword.strip().split()
+    parts = []
+    for w in words:
+        if w.endswith("*"):
+            parts.append(re.escape(w[:-1]) + r"\w*")
+        else:
+            parts.append(re.escape(w))
+    body = r"[\s\-]+".join(parts)  # "language model" also matches "language-model"
+    tail = "" if keyword.strip().endswith("*") else r"(?:s|es)?"
+    return re.compile(rf"(?<!\w){body}{tail}(?!\w)", re.IGNORECASE)
+
+
+def _fix_mojibake(text: str) -> str:
+    """'JosÃ© RaÃºl' (UTF-8 read as Latin-1, as some feeds have it) back to 'José Raúl'."""
+    if "Ã" not in text and "Â" not in text:
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+def _name_parts(name: str) -> tuple[list[str], str]:
+    """(given names and initials, family name), folded: 'Doe, Jane M.' -> (['jane', 'm'], 'doe')."""
+    name = _fix_mojibake(name)
+    if "," in name:
+        family, _, given = name.partition(",")
+        name = f"{given} {family}"
+    folded = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    words = re.findall(r"[^\W\d_]+", folded.lower())
+    if not words:
+        return [], ""
+    return words[:-1], words[-1]
+
+
+def same_author(watched: str, author: str) -> bool:
+    """Whether two spellings name the same person: case, accents and middle names/initials ignored."""
+    g1, f1 = _name_parts(watched)
+    g2, f2 = _name_parts(author)
+    if not f1 or f1 != f2:
+        return False
+    if not g1 or not g2:
+        return True
+    a, b = g1[0], g2[0]
+    return a == b or (len(a) == 1 and b.startswith(a)) or (len(b) == 1 and a.startswith(b))
+
+
+# ---- ranking ----------------------------------------------------------------------------
+
+@dataclass
+class _Profile:
+    weights: dict[str, float]          # stem -> query weight
+    surface: dict[str, str]            # stem -> the word to show for it
+
+
+def _profile(interests: str, liked: list[Paper]) -> _Profile:
+    weights: dict[str, float] = {}
+    seen: dict[str, Counter] = defaultdict(Counter)
+    for stem_, word in terms(interests, PROFILE_STOPWORDS):
+        weights[stem_] = 1.0
+        seen[stem_][word] += 1
+    if liked:
+        doc_freq: Counter = Counter()
+        for p in liked:
+            pairs = terms(f"{p.title}\n{p.abstract}", PROFILE_STOPWORDS)
+            doc_freq.update({s for s, _ in pairs})
+            for s, w in pairs:
+                seen[s][w] += 1
+        for s, df in doc_freq.items():
+            weights[s] = max(weights.get(s, 0.0), _LIKED_WEIGHT * df / len(liked))
+    if len(weights) > _MAX_PROFILE_TERMS:
+        # Keep the heaviest terms; ties by term so the profile does not depend on dict order.
+        keep = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:_MAX_PROFILE_TERMS]
+        weights = dict(keep)
+    surface = {s: seen[s].most_common(1)[0][0] for s in weights}
+    return _Profile(weights, surface)
+
+
+def _bm25_scores(papers: list[Paper], profile: _Profile) -> tuple[np.ndarray, list[list[str]]]:
+    """Each paper's similarity to the profile and its best-matching terms."""
+    docs = [[s for s, _ in terms(f"{p.title}\n{p.abstract}", PROFILE_STOPWORDS)] for p in papers]
+    scorer = TermScorer(docs)
+    n = len(papers)
+    total = np.zeros(n, dtype=np.float64)
+    contributions: list[tuple[str, np.ndarray]] = []
+    for term_, weight in sorted(profile.weights.items()):
+        if term_ not in scorer.vocab:
+            continue
+        c = weight * scorer.term_scores(term_).astype(np.float64)
+        total += c
+        contributions.append((term_, c))
+    top: list[list[str]] = []
+    for i in range(n):
+        hits = sorted(((float(c[i]), t) for t, c in contributions if c[i] > 0), key=lambda x: (-x[0], x[1]))
+        top.append([profile.surface[t] for _, t in hits[:_TOP_TERMS_SHOWN]])
+    return total, top
+
+
+# ---- selection --------------------------------------------------------------------------
+
+def _dedupe(papers: list[Paper]) -> tuple[list[Paper], dict[str, list[str]]]:
+    """One paper per key (the highest version; the first seen among equals)."""
+    best: dict[str, Paper] = {}
+    notes: dict[str, list[str]] = defaultdict(list)
+    for p in papers:
+        old = best.get(p.key)
+        if old is None:
+            best[p.key] = p
+            continue
+        if (p.version or 0) > (old.version or 0):
+            best[p.key] = p
+            notes[p.key].append(f"listed more than once; kept v{p.version} over v{old.version or '?'}")
+        else:
+            notes[p.key].append("listed more than once; kept the first listing")
+    return list(best.values()), notes
+
+
+def _published_reason(key: str, pv: int | None, published_in: dict[str, str]) -> str:
+    where = f" in {published_in[key]}" if key in published_in else ""
+    return f"already published{where}" + (f" (v{pv})" if pv else "")
+
+
+def select_papers(candidates: list[Paper], selection: SelectionConfig, *, liked: list[Paper] = (),
+                  published: dict[str, int | None] = {}, max_papers: int | None = None,
+                  published_in: dict[str, str] = {}) -> list[Candidate]:
+    """Every candidate with its decision and reasons, selected ones first in rank order.
+
+    `published` maps paper key -> highest published version (None or 0: unknown);
+    `published_in` optionally maps paper key -> the issue it appeared in, for the reasons.
+    """
+    limit = selection.max_papers if max_papers is None else max_papers
+    papers, notes = _dedupe(list(candidates))
+    allowed_types = {t.strip().lower() for t in selection.announce_types}
+    excludes = [(k, keyword_pattern(k)) for k in selection.exclude_keywords if k.strip()]
+    includes = [(k, keyword_pattern(k)) for k in selection.include_keywords if k.strip()]
+    wanted_categories = {c.strip() for c in selection.categories if c.strip()}
+
+    profile = _profile(selection.interests or "", list(liked))
+    if profile.weights and papers:
+        scores, top_terms = _bm25_scores(papers, profile)
+    else:
+        scores, top_terms = np.zeros(len(papers)), [[] for _ in papers]
+
+    decided: list[tuple[Candidate, bool, bool]] = []  # (candidate, passed the filters, watched)
+    for i, p in enumerate(papers):
+        c = Candidate(paper=p, score=round(float(scores[i]), 4), selected=False, reasons=list(notes[p.key]))
+        text = f"{p.title}\n{p.abstract}"
+        eligible = True
+        watched = next((w for w in selection.authors for a in p.authors if same_author(w, a)), None)
+        watched_as = next((a for a in p.authors if watched and same_author(watched, a)), None)
+
+        if p.key in published:
+            pv = published[p.key]
+            if p.version and pv and p.version > pv:
+                c.is_update = True
+                where = f" in {published_in[p.key]}" if p.key in published_in else ""
+                c.reasons.append(f"updated: v{p.version} (published v{pv}{where})")
+            else:
+                eligible = False
+                c.reasons.append(_published_reason(p.key, pv, published_in))
+        kind = (p.announce_type or "").lower()
+        if eligible and kind and kind not in allowed_types:
+            if c.is_update:
+                # The product promise: a published paper's new version is reported, whatever
+                # announce types the owner takes for papers never shown before.
+                c.reasons.append(f"announce type {kind} taken: it updates a published paper")
+            else:
+                eligible = False
+                c.reasons.append(f"announce type {kind} not taken")
+        if eligible:
+            hit = next((k for k, pat in excludes if pat.search(text)), None)
+            if hit:
+                eligible = False
+                c.reasons.append(f"excluded: keyword '{hit}'")
+        if eligible and wanted_categories and not watched:
+            cats = set(p.categories) | ({p.primary_category} if p.primary_category else set())
+            if not cats:
+                c.reasons.append("categories unknown; category filter not applied")
+            elif not cats & wanted_categories:
+                eligible = False
+                c.reasons.append(f"not in categories {', '.join(sorted(wanted_categories))}"
+                                 f" (has {', '.join(sorted(cats))})")
+        if eligible and includes:
+            hits = [k for k, pat in includes if pat.search(text)]
+            if hits:
+                c.reasons.extend(f"matches keyword '{k}'" for k in hits)
+            elif not watched:
+                eligible = False
+                c.reasons.append("no include keyword matched ("
+                                 + ", ".join(k for k, _ in includes) + ")")
+        if watched:
+            c.reasons.append(f"author on watch list: {_fix_mojibake(watched_as)}")
+        if profile.weights:
+            if top_terms[i]:
+                c.reasons.append(f"BM25 similarity {c.score:.2f} to interests"
+                                 f" (top terms: {', '.join(top_terms[i])})")
+            else:
+                c.reasons.append("BM25 similarity 0.00 to interests (no shared terms)")
+        decided.append((c, eligible, bool(watched)))
+
+    return _rank(decided, limit, bool(profile.weights))
+
+
+def _rank(decided: list[tuple[Candidate, bool, bool]], limit: int, by_profile: bool) -> list[Candidate]:
+    def recency(c: Candidate) -> tuple:
+        # ISO dates sort as strings; a paper without a date goes last. Ties: by key.
+        return (-_date_number(c.paper.published), c.paper.key)
+
+    def similarity(c: Candidate) -> tuple:
+        return (-c.score, c.paper.key)
+
+    order = similarity if by_profile else recency
+    eligible = [(c, w) for c, ok, w in decided if ok]
+    ranked = sorted((c for c, w in eligible if w), key=order) + sorted((c for c, w in eligible if not w), key=order)
+    for n, c in enumerate(ranked, 1):
+        c.rank = n
+        if not by_profile:
+            c.reasons.append(f"no interest profile: ranked by recency (published {c.paper.published or 'unknown'})")
+        if n <= limit:
+            c.selected = True
+            c.reasons.append(f"rank {n} of {len(ranked)}: selected")
+        else:
+            c.reasons.append(f"rank {n} > max_papers {limit}")
+    left_out = sorted((c for c, ok, _ in decided if not ok), key=lambda c: (-c.score, c.paper.key))
+    return ranked + left_out
+
+
+def _date_number(iso: str | None) -> int:
+    digits = re.sub(r"\D", "", (iso or "")[:19])
+    return int(digits.ljust(14, "0")) if digits else -1
+
+
+# ---- persistence ------------------------------------------------------------------------
+
+def save_selection(store: Store, week: str, candidates: list[Candidate]) -> None:
+    """Replace the stored selection of a week (papers are stored too, if they were not yet)."""
+    for c in candidates:
+        if not store.query("SELECT 1 FROM papers WHERE key=?", (c.paper.key,)):
+            store.upsert_paper(c.paper)
+    with store.transaction() as db:
+        db.execute("DELETE FROM candidates WHERE week=?", (week,))
+        db.executemany(
+            "INSERT INTO candidates (week, paper_key, version, score, selected, rank, reasons) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(week, c.paper.key, c.paper.version, c.score, int(c.selected), c.rank,
+              json.dumps(c.reasons, ensure_ascii=False)) for c in candidates],
+        )
+
+
+def published_issues(store: Store, exclude_issue: str | None = None) -> dict[str, str]:
+    """The latest issue each published paper appeared in (for select_papers' published_in)."""
+    rows = store.query(
+        "SELECT ip.paper_key, ip.issue_id FROM issue_papers ip JOIN issues i ON i.id = ip.issue_id "
+        "WHERE ip.issue_id != coalesce(?, '') ORDER BY i.week_start, ip.issue_id",
+        (exclude_issue,),
+    )
+    return {r["paper_key"]: r["issue_id"] for r in rows}
+
+
+def load_selection(store: Store, week: str) -> list[Candidate]:
+    """A week's stored selection, in the order it was decided (selected first, by rank)."""
+    rows = store.query(
+        "SELECT p.*, c.version AS considered_version, c.score, c.selected, c.rank, c.reasons "
+        "FROM candidates c JOIN papers p ON p.key = c.paper_key WHERE c.week=? "
+        "ORDER BY c.rank IS NULL, c.rank, c.score DESC, c.paper_key",
+        (week,),
+    )
+    out = []
+    for r in rows:
+        paper = store.paper_from_row(r)
+        paper.version = r["considered_version"]  # the version that was considered, not the newest seen since
+        reasons = json.loads(r["reasons"] or "[]")
+        out.append(Candidate(
+            paper=paper, score=r["score"], selected=bool(r["selected"]), reasons=reasons,
+            is_update=any(s.startswith("updated:") for s in reasons), rank=r["rank"],
+        ))
+    return out
