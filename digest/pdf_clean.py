@@ -10,9 +10,10 @@ from collections import Counter
 from .records import Page
 
 # "arXiv:2206.10883v3  [cs.CL]  22 Jul 2022" and old-style "arXiv:cond-mat/0601001v1 [cond-mat.str-el] 1 Jan 2006".
+# The date is required: a citation "arXiv:2005.14165 [cs.CL]" in the references is not a stamp.
 STAMP_RE = re.compile(
     r"arXiv:\s?(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?P<v>v\d+)?"
-    r"\s*\[[^\]\n]{1,30}\](?:\s*\d{1,2}\s+[A-Z][a-z]{2}\s+\d{4})?"
+    r"\s*\[[^\]\n]{1,30}\]\s*\d{1,2}\s*[A-Z][a-z]{2}\s*\d{4}"
 )
 
 # Spacing accents that TeX fonts emit before the letter they belong to ("Teˇsanovi´c").
@@ -21,6 +22,7 @@ _SPACING_ACCENTS = {"´": "\u0301", "ˇ": "\u030c", "¨": "\u0308", "˜": "\u030
 _ACCENT_RE = re.compile("(?<=[A-Za-z])([" + "".join(_SPACING_ACCENTS) + "])([A-Za-z])")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u00ad\u200b\ufeff]")
 _HYPHEN_BREAK_RE = re.compile(r"(?P<left>[^\W\d_]+)-[ \t]*\n[ \t]*(?P<right>[^\W\d_][\w]*)")
+_OTHER_HYPHEN_BREAK_RE = re.compile(r"(?<=\w)-[ \t]*\n[ \t]*(?=\w)")
 _WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
 _REFS_HEADING_RE = re.compile(
@@ -123,12 +125,19 @@ def join_hyphenated(text: str, words: set[str], compounds: set[str]) -> str:
             return left + right
         return f"{left}-{right}"
 
-    return _HYPHEN_BREAK_RE.sub(fix, text)
+    text = _HYPHEN_BREAK_RE.sub(fix, text)
+    # Whatever else breaks after a hyphen ('GPT-\n4', 'COVID-\n19') keeps the hyphen, loses the break.
+    return _OTHER_HYPHEN_BREAK_RE.sub("-", text)
 
 
 def _edge_key(line: str) -> str:
     """A line as compared across pages: digits masked so 'Page 3' and 'Page 4' match."""
     return re.sub(r"\d+", "#", re.sub(r"\s+", " ", line.strip().lower()))
+
+
+def _edge_size(n_lines: int) -> int:
+    """How many lines at each end of a page may be header/footer: fewer on short pages."""
+    return min(_EDGE_LINES, max(1, n_lines // 4))
 
 
 def _running_lines(pages: list[list[str]]) -> set[str]:
@@ -138,7 +147,8 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
     counts: Counter[str] = Counter()
     for lines in pages:
         nonblank = [ln for ln in lines if ln.strip()]
-        edge = nonblank[:_EDGE_LINES] + nonblank[-_EDGE_LINES:]
+        n = _edge_size(len(nonblank))
+        edge = nonblank[:n] + nonblank[-n:]
         counts.update({_edge_key(ln) for ln in edge})
     need = max(3, math.ceil(0.3 * len(pages)))
     return {k for k, n in counts.items() if n >= need and k.strip("# ")}
@@ -147,7 +157,8 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
 def _strip_edges(lines: list[str], running: set[str]) -> list[str]:
     """Drop running headers/footers and bare page numbers among the first and last lines of a page."""
     idx = [i for i, ln in enumerate(lines) if ln.strip()]
-    edge = set(idx[:_EDGE_LINES] + idx[-_EDGE_LINES:])
+    n = _edge_size(len(idx))
+    edge = set(idx[:n] + idx[-n:])
     return [ln for i, ln in enumerate(lines)
             if i not in edge or not (_edge_key(ln) in running or _PAGE_NUMBER_RE.match(ln.strip()))]
 
@@ -191,9 +202,9 @@ def clean_pages(raw_pages: list[str]) -> list[Page]:
     words, compounds = _vocabulary(texts)
     page_lines: list[list[str]] = []
     for text in texts:
-        text = STAMP_RE.sub("", text)
-        lines = _drop_vertical_stamp(text.split("\n"))
-        page_lines.append(lines)
+        lines = [STAMP_RE.sub("", ln) if "arXiv:" in ln else ln for ln in text.split("\n")]
+        lines = [ln for ln, orig in zip(lines, text.split("\n")) if ln.strip() or not orig.strip()]
+        page_lines.append(_drop_vertical_stamp(lines))
     running = _running_lines(page_lines)
     page_lines = [_strip_edges(lines, running) for lines in page_lines]
     pages = []

@@ -52,7 +52,12 @@ def worker_main(tasks: Connection, results: Connection, memory_mb: int) -> None:
         if msg is None:
             return
         task_id, path, mode = msg
-        result = extract_in_process(Path(path), mode)
+        try:
+            result = extract_in_process(Path(path), mode)
+        except MemoryError:
+            result = PageText(ok=False, error="memory")
+        except Exception as e:  # a bug of ours must cost one PDF, not the worker
+            result = PageText(ok=False, error=f"error:{type(e).__name__}")
         try:
             results.send((task_id, result))
         except MemoryError:

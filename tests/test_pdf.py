@@ -1,0 +1,419 @@
+"""The PDF stage: download cache over a real local HTTP server, extraction of the real corpus (good and
+malformed PDFs) in worker processes, time and memory limits, and the pure cleaning functions."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+from digest.errors import FetchError
+from digest.pdf import cached_pdf_path, extract_many, extract_pdf, fetch_pdf, identify_pdf
+from digest.pdf_clean import clean_pages, find_arxiv_stamp
+from digest.records import Paper
+
+from conftest import CORPUS, corpus_files
+
+LIGATURES = "\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
+STAMP = re.compile(r"arXiv:\S+\s*\[[^\]]+\]\s*\d{1,2} [A-Z][a-z]{2} \d{4}")
+
+# What each malformed corpus file must come back as (None: it opens and has text).
+MALFORMED = {
+    "broken_xref_js_openaction_pypdf-issue-297.pdf": None,  # strict=False recovers it
+    "corrupt_startxref_qpdf-bad2.pdf": "damaged",
+    "cyclic_page_tree_qpdf-pages-loop.pdf": "cyclic-page-tree",
+    "deeply_nested_array_recursion_qpdf-issue-146.pdf": "too-deep",
+    # The owner password is empty, so trying the empty password opens it.
+    "encrypted_aes256_r6_userpw-asdfzxcv_pypdf.pdf": None,
+    "encrypted_rc4_userpw-test_pypdf-encrypted-file.pdf": "encrypted",
+    "not_a_pdf_no_header_qpdf-bad1.pdf": "not-a-pdf",
+    "page_tree_too_deep_qpdf-deep-pages.pdf": "too-deep",
+    "truncated_no_eof_qpdf-fuzz-69969.pdf": "truncated",
+    "zero_byte_qpdf-fuzz-70245.pdf": "empty-file",
+}
+# Papers whose references have no heading to find (REVTeX numbered list) or that have none at all.
+NO_REFS_HEADING = {"arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf",
+                   "arxiv_1903.10676_scibert_single-page-excerpt.pdf"}
+GOOD = corpus_files("pdfs/arxiv") + corpus_files("pdfs/other")
+
+
+# --- PDFs made here ---------------------------------------------------------------------------------
+
+def make_pdf(path: Path, contents: list[bytes], *, title: str = "", author: str = "") -> Path:
+    """A PDF with one page per raw content stream (Helvetica as /F1), flate-compressed."""
+    w = PdfWriter()
+    font = w._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica")}))
+    for content in contents:
+        page = w.add_blank_page(612, 792)
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+        stream = DecodedStreamObject()
+        stream.set_data(content)
+        page[NameObject("/Contents")] = w._add_object(stream.flate_encode())
+    if title or author:
+        w.add_metadata({"/Title": title, "/Author": author})
+    buf = io.BytesIO()
+    w.write(buf)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def text_page(*lines: str) -> bytes:
+    ops = " ".join(f"({ln}) '" for ln in lines)
+    return f"BT /F1 10 Tf 12 TL 50 780 Td {ops} ET".encode("latin-1")
+
+
+def small_pdf(path: Path, word: str = "hello") -> Path:
+    return make_pdf(path, [text_page(f"A small {word} document", "with two lines")])
+
+
+# --- extraction of the corpus -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def malformed_results():
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is not present")
+    from digest.config import Config
+    return {p.name: r for p, r in extract_many(corpus_files("pdfs/malformed"), Config())}
+
+
+@pytest.fixture(scope="module")
+def good_results():
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is not present")
+    from digest.config import Config
+    return {p.name: r for p, r in extract_many(GOOD, Config(), workers=2)}
+
+
+@pytest.mark.parametrize("path", corpus_files("pdfs/malformed"), ids=lambda p: p.name)
+def test_malformed_pdf_gives_its_reason(path, malformed_results):
+    assert path.name in MALFORMED, "a new malformed corpus file needs its expected reason here"
+    result = malformed_results[path.name]
+    expected = MALFORMED[path.name]
+    if expected is None:
+        assert result.ok and result.error is None
+        assert "".join(p.body for p in result.pages).strip()
+    else:
+        assert (result.ok, result.error, result.pages) == (False, expected, [])
+
+
+@pytest.mark.parametrize("path", GOOD, ids=lambda p: p.name)
+def test_corpus_pdf_extracts_clean(path, good_results):
+    result = good_results[path.name]
+    assert result.ok, result.error
+    assert [p.number for p in result.pages] == list(range(1, len(PdfReader(path).pages) + 1))
+    assert sum(len(p.body) for p in result.pages) > 10_000 or "single-page" in path.name
+    text = "\n".join(p.body + "\n" + p.refs for p in result.pages)
+    assert not any(c in text for c in LIGATURES)
+    assert not STAMP.search(text), "the arXiv margin stamp must be gone"
+    if path.name not in NO_REFS_HEADING:
+        assert any(p.refs for p in result.pages), "the references section was not found"
+        first_ref = next(p for p in result.pages if p.refs)
+        assert first_ref.number > 1  # not a table of contents on page 1
+        assert re.search(r"\b(19|20)\d\d\b", first_ref.refs)  # citations have years
+    m = re.match(r"arxiv_(\d{4}\.\d{4,5}v\d+)_", path.name)
+    assert result.arxiv_id == (m.group(1) if m else None)
+
+
+def test_long_document_has_all_79_pages_and_appendix_back_in_body(good_results):
+    review = good_results["arxiv_2407.01603v3_llm-agents-chemistry-review_cs.LG_79pages.pdf"]
+    assert len(review.pages) == 79
+    lexsum = good_results["arxiv_2206.10883v3_multi-lexsum_cs.CL.pdf"]
+    refs_pages = [p.number for p in lexsum.pages if p.refs]
+    appendix = next(p for p in lexsum.pages if "A Multi-LexSum release" in p.body)
+    assert appendix.number >= refs_pages[-1] and "A Multi-LexSum release" not in appendix.refs
+
+
+def test_hyphenation_and_spaced_title_survive(good_results):
+    nar = good_results["nar_gkae252_nucleic-acids-research_two-column_CC-BY-4.0.pdf"]
+    body = "\n".join(p.body for p in nar.pages)
+    assert "methylation" in body and "methyla-\n" not in body
+    assert nar.title.startswith("Mutation rate heterogeneity")  # metadata beats the spaced-out page text
+
+
+def test_running_headers_are_dropped(good_results):
+    citesee = good_results["arxiv_2302.07302v1_citesee_cs.HC.pdf"]
+    assert not any("CHI ’23, April 23–28, 2023, Hamburg, Germany" in p.body for p in citesee.pages[1:])
+
+
+def test_identify_reads_stamp_and_title(corpus, config):
+    result = identify_pdf(corpus / "pdfs/arxiv/arxiv_2206.10883v3_multi-lexsum_cs.CL.pdf", config)
+    assert result.ok and result.arxiv_id == "2206.10883v3" and result.pages == []
+    assert result.title == "Multi-LexSum: Real-World Summaries of Civil Rights Lawsuits at Multiple Granularities"
+    acl = identify_pdf(corpus / "pdfs/other/acl2020_2020.acl-main.447_s2orc_two-column.pdf", config)
+    assert acl.title == "S2ORC: The Semantic Scholar Open Research Corpus"
+    assert acl.authors[:2] == ["Kyle Lo", "Lucy Lu Wang"] and acl.arxiv_id is None
+
+
+def test_identify_uses_metadata_and_is_safe_on_bad_files(tmp_path, config):
+    pdf = make_pdf(tmp_path / "m.pdf", [text_page("Body only")], title="A Made Up Title",
+                   author="Doe, Jane and Roe, Richard")
+    result = identify_pdf(pdf, config)
+    assert (result.title, result.authors) == ("A Made Up Title", ["Jane Doe", "Richard Roe"])
+    (tmp_path / "bad.pdf").write_bytes(b"<html>not a pdf</html>")
+    assert identify_pdf(tmp_path / "bad.pdf", config).error == "not-a-pdf"
+
+
+def test_pdf_without_text_layer_is_no_text(tmp_path, config):
+    w = PdfWriter()
+    w.add_blank_page(612, 792)
+    w.add_blank_page(612, 792)
+    w.write(tmp_path / "scan.pdf")
+    result = extract_pdf(tmp_path / "scan.pdf", config)
+    assert (result.ok, result.error) == (False, "no-text")
+
+
+def test_missing_file_is_reported_not_raised(tmp_path, config):
+    assert extract_pdf(tmp_path / "nope.pdf", config).error == "error:FileNotFoundError"
+
+
+# --- limits ---------------------------------------------------------------------------------------
+
+def test_slow_pdf_is_killed_and_the_batch_goes_on(tmp_path, config):
+    # ~5 million text operators: pypdf needs about a minute for this page.
+    slow = make_pdf(tmp_path / "slow.pdf", [b"BT /F1 12 Tf 72 700 Td " + b"(ab) Tj " * 5_000_000 + b"ET"])
+    fast = [small_pdf(tmp_path / f"fast{i}.pdf", f"word{i}") for i in range(3)]
+    config.limits.pdf_parse_timeout = 2.0
+    results = dict(extract_many([slow, *fast], config, workers=1))
+    assert results[slow].error == "timeout" and not results[slow].ok
+    for i, p in enumerate(fast):
+        assert results[p].ok, results[p].error
+        assert f"A small word{i} document" in results[p].pages[0].body
+
+
+def test_slow_pdf_with_two_workers_does_not_hold_up_the_other(tmp_path, config):
+    slow = make_pdf(tmp_path / "slow.pdf", [b"BT /F1 12 Tf 72 700 Td " + b"(ab) Tj " * 5_000_000 + b"ET"])
+    fast = small_pdf(tmp_path / "fast.pdf")
+    config.limits.pdf_parse_timeout = 2.0
+    order = [p for p, _ in extract_many([slow, fast], config, workers=2)]
+    assert order == [fast, slow]
+
+
+def test_memory_hungry_pdf_hits_the_memory_limit(tmp_path, config):
+    # One 70 MB string that flate squeezes into ~70 KB; parsing it needs several hundred MB.
+    bomb = make_pdf(tmp_path / "bomb.pdf", [b"BT /F1 12 Tf 72 700 Td (" + b"a" * 70_000_000 + b") Tj ET"])
+    after = small_pdf(tmp_path / "after.pdf")
+    config.limits.pdf_parse_memory_mb = 200
+    config.limits.pdf_parse_timeout = 60
+    results = dict(extract_many([bomb, after], config, workers=1))
+    assert results[bomb].error == "memory"
+    assert results[after].ok  # a fresh worker took over
+
+
+def test_stopping_early_leaves_no_worker_behind(tmp_path, config):
+    paths = [small_pdf(tmp_path / f"p{i}.pdf") for i in range(4)]
+    gen = extract_many(paths, config, workers=2)
+    first_path, first = next(gen)
+    assert first.ok
+    gen.close()  # the consumer gives up: the finally block must reap the workers
+    assert extract_pdf(paths[0], config).ok
+
+
+# --- download cache -------------------------------------------------------------------------------
+
+class _PdfServer:
+    """A local HTTP server whose behaviour per path is set by the test (full, cut off, html)."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+        self.modes: list[str] = []  # consumed one per request; "full" when empty
+        self.requests = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.requests += 1
+                mode = outer.modes.pop(0) if outer.modes else "full"
+                if mode == "html":
+                    page = b"<html><body>PDF is being generated</body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/pdf")
+                if mode != "no-length":
+                    self.send_header("Content-Length", str(len(outer.body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if mode == "cut":
+                    self.wfile.write(outer.body[: len(outer.body) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)  # drop the connection mid-body
+                    return
+                self.wfile.write(outer.body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def pdf_server(tmp_path):
+    body = small_pdf(tmp_path / "served.pdf").read_bytes() + b"%" + b"x" * 200_000 + b"\n"
+    server = _PdfServer(body)
+    yield server
+    server.close()
+
+
+def _cache_files(config) -> list[Path]:
+    return sorted(config.cache_dir.iterdir()) if config.cache_dir.is_dir() else []
+
+
+def test_interrupted_download_leaves_nothing_then_next_fetch_completes(pdf_server, config):
+    paper = Paper(key="2206.10883", title="t", arxiv_id="2206.10883", version=3,
+                  pdf_url=pdf_server.url("2206.10883v3"))
+    pdf_server.modes = ["cut"]
+    with pytest.raises(FetchError):
+        fetch_pdf(paper, config)
+    assert _cache_files(config) == []  # neither the PDF nor a .part- leftover
+    path, from_cache = fetch_pdf(paper, config)
+    assert (path, from_cache) == (config.cache_dir / "2206.10883v3.pdf", False)
+    assert path.read_bytes() == pdf_server.body
+    assert fetch_pdf(paper, config) == (path, True)
+    assert pdf_server.requests == 2
+    assert extract_pdf(path, config).ok
+
+
+@pytest.mark.parametrize("mode", ["full", "no-length"])
+def test_size_cap(pdf_server, config, mode):
+    config.limits.pdf_max_mb = 0.05  # 52 KB, the body is over 200 KB
+    pdf_server.modes = [mode]
+    paper = Paper(key="url:x", title="t", pdf_url=pdf_server.url("big.pdf"))
+    with pytest.raises(FetchError, match="too large"):
+        fetch_pdf(paper, config)
+    assert _cache_files(config) == []
+
+
+def test_html_instead_of_pdf_is_not_cached(pdf_server, config):
+    pdf_server.modes = ["html"]
+    paper = Paper(key="url:y", title="t", pdf_url=pdf_server.url("paper.pdf"))
+    with pytest.raises(FetchError, match="did not send a PDF"):
+        fetch_pdf(paper, config)
+    assert _cache_files(config) == []
+    path, from_cache = fetch_pdf(paper, config)
+    assert not from_cache and path.read_bytes().startswith(b"%PDF-")
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/paper.pdf", "data:,hello"])
+def test_only_http_urls_are_fetched(config, url):
+    with pytest.raises(FetchError, match="only http"):
+        fetch_pdf(Paper(key="url:z", title="t", pdf_url=url), config)
+    assert _cache_files(config) == []
+
+
+def test_local_pdf_is_used_in_place(tmp_path, config):
+    local = small_pdf(tmp_path / "mine.pdf")
+    assert fetch_pdf(Paper(key="file:1", title="t", local_pdf=str(local)), config) == (local, True)
+    with pytest.raises(FetchError, match="not found"):
+        fetch_pdf(Paper(key="file:2", title="t", local_pdf=str(tmp_path / "gone.pdf")), config)
+
+
+def test_cache_keys(config):
+    new = Paper(key="2206.10883", title="t", arxiv_id="2206.10883", version=3)
+    old = Paper(key="quant-ph/0201082", title="t", arxiv_id="quant-ph/0201082", version=1)
+    bare = Paper(key="2206.10883", title="t", arxiv_id="2206.10883")
+    by_url = Paper(key="url:a", title="t", pdf_url="https://example.org/a.pdf")
+    assert cached_pdf_path(new, config) == config.cache_dir / "2206.10883v3.pdf"
+    assert cached_pdf_path(old, config) == config.cache_dir / "quant-ph_0201082v1.pdf"
+    assert cached_pdf_path(bare, config).name == "2206.10883.pdf"
+    assert re.fullmatch(r"[0-9a-f]{64}\.pdf", cached_pdf_path(by_url, config).name)
+    with pytest.raises(FetchError):
+        cached_pdf_path(Paper(key="k", title="t"), config)
+
+
+def test_arxiv_paper_without_pdf_url_uses_configured_template(pdf_server, config):
+    config.arxiv.pdf_url = pdf_server.url("pdf/{id}")
+    paper = Paper(key="2304.02623", title="t", arxiv_id="2304.02623", version=1)
+    path, from_cache = fetch_pdf(paper, config)
+    assert path.name == "2304.02623v1.pdf" and not from_cache
+
+
+# --- cleaning -------------------------------------------------------------------------------------
+
+def bodies(raw: list[str]) -> list[str]:
+    return [p.body for p in clean_pages(raw)]
+
+
+def test_hyphenation_at_line_ends():
+    text = ("The summa-\nrization task. We study summarization.\n"
+            "A state-of-the-\nart model. A large-\nscale test of large-scale data.\n"
+            "We used GPT-\n4 and a pre-\ntrained encoder.")
+    out = bodies([text])[0]
+    assert "The summarization task." in out
+    assert "state-of-the-art model" in out
+    assert "A large-scale test" in out
+    assert "GPT-4" in out
+    assert "pretrained encoder" in out  # unknown to the document: a lowercase continuation is a syllable break
+
+
+def test_ligatures_accents_and_whitespace():
+    out = bodies(["The ﬁrst ﬂow is e\ufb03cient.\n\n\n\nNew   paragraph\t here.  \nTeˇsanovi´c wrote it."])[0]
+    assert out == "The first flow is efficient.\n\nNew paragraph here.\nTešanović wrote it."
+
+
+def test_running_headers_footers_and_page_numbers_are_dropped():
+    words = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    pages = [f"Journal of Examples, Vol. 3, 2024 {100 + i}\nThe {w} section starts.\nIt says {w} twice.\n"
+             f"Then it ends.\n{i}" for i, w in enumerate(words, 1)]
+    out = bodies(pages)
+    assert out[0] == "The alpha section starts.\nIt says alpha twice.\nThen it ends."
+    assert all("Journal of Examples" not in b for b in out)
+
+
+def test_margin_stamp_removed_as_line_or_vertical():
+    stamp = "arXiv:2206.10883v3  [cs.CL]  12 Oct 2022"
+    vertical = "\n".join(stamp.replace(" ", ""))
+    out = bodies([f"Title of paper\n{stamp}\nFirst sentence.", f"{vertical}\nSecond page."])
+    assert out == ["Title of paper\nFirst sentence.", "Second page."]
+    assert find_arxiv_stamp(stamp) == "2206.10883v3"
+    assert find_arxiv_stamp(vertical) == "2206.10883v3"
+    assert find_arxiv_stamp("arXiv:quant-ph/0201082v1 [quant-ph] 14 Jan 2002") == "quant-ph/0201082v1"
+    assert find_arxiv_stamp("as shown in arXiv:2005.14165") is None  # a citation is not a stamp
+
+
+def test_references_split_and_appendix_back_to_body():
+    pages = clean_pages([
+        "1 Introduction\nWe cite arXiv:2005.14165 here.",
+        "Conclusion text.\n7 References\n[1] A. Author. 2020. A paper. arXiv:2005.14165.",
+        "[2] B. Author. 2021. Another.\nA Additional Results\nMore tables.\nB Prompt Templates\nThe prompts.",
+    ])
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert pages[0].refs == "" and "arXiv:2005.14165" in pages[0].body
+    assert pages[1].body == "Conclusion text."
+    assert pages[1].refs.startswith("7 References\n[1] A. Author") and "arXiv:2005.14165" in pages[1].refs
+    assert pages[2].refs == "[2] B. Author. 2021. Another."
+    assert pages[2].body.startswith("A Additional Results")
+
+
+@pytest.mark.parametrize("heading", ["References", "REFERENCES", "Bibliography", "参考文献", "6. References"])
+def test_reference_headings(heading):
+    pages = clean_pages(["Body.", f"End of body.\n{heading}\n[1] Someone. 2020."])
+    assert pages[1].body == "End of body." and pages[1].refs.endswith("[1] Someone. 2020.")
+
+
+def test_no_heading_means_no_refs_and_empty_input():
+    assert clean_pages([]) == []
+    pages = clean_pages(["Text that mentions references in passing.", ""])
+    assert [(p.number, p.refs) for p in pages] == [(1, ""), (2, "")]
+    assert pages[1].body == ""
