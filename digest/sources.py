@@ -36,7 +36,8 @@ KINDS = {
     "list": "list:reading-list.md (arXiv IDs and URLs in a text file)",
     "dir": "dir:papers/ or dir:papers/** (local PDFs)",
 }
-_KINDS_HINT = "kinds: " + "; ".join(KINDS.values()) + "; or a path to a feed file"
+_KINDS_HINT = ("write kind:rest with kind one of " + ", ".join(f"{k}:" for k in KINDS)
+               + " (e.g. arxiv:cs.CL), or a path to a feed file; see `digest sources check --help`")
 
 
 @dataclass

@@ -45,6 +45,8 @@ class _ArxivClient(arxiv.Client):
         self.query_url_format = api_url + "?{}"
         self._session.headers["User-Agent"] = USER_AGENT
         self._session.hooks["response"].append(self._reject_client_errors)
+        # One search at a time: the delay is per client, and a requests Session is not thread-safe.
+        self.lock = threading.Lock()
 
     def _reject_client_errors(self, response: requests.Response, *args, **kwargs):
         rejected = 400 <= response.status_code < 500 and response.status_code != 429
@@ -120,6 +122,36 @@ class ApiAnswer:
     warnings: list[str] = field(default_factory=list)
 
 
+def _run_search(client: _ArxivClient, search: arxiv.Search, source: str, config: Config, answer: ApiAnswer,
+                *, since_iso: str | None) -> None:
+    """Collect one search's results into `answer`, turning the package's failures into SourceError."""
+    try:
+        for r in client.results(search):
+            if "/api/errors" in r.entry_id or (r.title.strip() == "Error" and "/abs/" not in r.entry_id):
+                raise SourceError(source, f"arXiv API error: {_clean(r.summary)}",
+                                  hint="check the query syntax (see arxiv.org/help/api)")
+            try:
+                p = paper_from_result(r, source, config)
+            except ValueError:
+                answer.warnings.append(f"skipped an entry with an unexpected id {r.entry_id!r}")
+                continue
+            if since_iso and p.published and p.published < since_iso:
+                break
+            answer.papers.append(p)
+    except ApiRejected as e:
+        msg = _api_error_message(e.body) or f"HTTP {e.status}"
+        raise SourceError(source, f"arXiv API rejected the request: {msg}",
+                          hint="check the query or the arXiv IDs") from None
+    except arxiv.HTTPError as e:
+        raise SourceError(source, f"arXiv API answered HTTP {e.status} after retries",
+                          hint="try again later") from None
+    except arxiv.UnexpectedEmptyPageError:
+        answer.warnings.append("the arXiv API returned an empty page; results are incomplete")
+    except requests.RequestException as e:
+        raise SourceError(source, f"arXiv API unreachable ({type(e).__name__})",
+                          hint=f"check the network and arxiv.api_url ({config.arxiv.api_url})") from None
+
+
 def query_api(config: Config, source: str, *, query: str = "", id_list: list[str] | None = None,
               since: datetime | None = None) -> ApiAnswer:
     """Run one arXiv API search or id_list look-up; raises SourceError when the API cannot answer."""
@@ -138,32 +170,9 @@ def query_api(config: Config, source: str, *, query: str = "", id_list: list[str
         searches = [arxiv.Search(query=query, max_results=page if since is None else page * 10,
                                  sort_by=arxiv.SortCriterion.SubmittedDate,
                                  sort_order=arxiv.SortOrder.Descending)]
-    for search in searches:
-        try:
-            for r in client.results(search):
-                if "/api/errors" in r.entry_id or (r.title.strip() == "Error" and "/abs/" not in r.entry_id):
-                    raise SourceError(source, f"arXiv API error: {_clean(r.summary)}",
-                                      hint="check the query syntax (see arxiv.org/help/api)")
-                try:
-                    p = paper_from_result(r, source, config)
-                except ValueError:
-                    answer.warnings.append(f"skipped an entry with an unexpected id {r.entry_id!r}")
-                    continue
-                if since_iso and not ids and p.published and p.published < since_iso:
-                    break
-                answer.papers.append(p)
-        except ApiRejected as e:
-            msg = _api_error_message(e.body) or f"HTTP {e.status}"
-            raise SourceError(source, f"arXiv API rejected the request: {msg}",
-                              hint="check the query or the arXiv IDs") from None
-        except arxiv.HTTPError as e:
-            raise SourceError(source, f"arXiv API answered HTTP {e.status} after retries",
-                              hint="try again later") from None
-        except arxiv.UnexpectedEmptyPageError:
-            answer.warnings.append("the arXiv API returned an empty page; results are incomplete")
-        except requests.RequestException as e:
-            raise SourceError(source, f"arXiv API unreachable ({type(e).__name__})",
-                              hint=f"check the network and arxiv.api_url ({config.arxiv.api_url})") from None
+    with client.lock:
+        for search in searches:
+            _run_search(client, search, source, config, answer, since_iso=None if ids else since_iso)
     if ids:
         found = {p.arxiv_id for p in answer.papers}
         missing = [i for i in ids if split_arxiv_id(i)[0] not in found]

@@ -160,11 +160,9 @@ def test_api_since_stops_at_older_submissions(cfg, store, httpserver, corpus):
     body = (corpus / "arxiv_api" / "api2026_search_testing_10entries.xml").read_bytes()
     httpserver.expect_request("/api/query").respond_with_data(body, content_type=ATOM)
     r = fetch_source("arxiv-query:testing", cfg, store, since=datetime(2022, 1, 1, tzinfo=timezone.utc))
-    # The first entry (2022-02-24) is kept; the second is from 2024 but the answer claims newest-first
-    # order, so the first older one (2012) ends the scan.
-    assert [p.published[:4] for p in r.papers] == [p.published[:4] for p in r.papers if p.published >= "2022"]
-    assert r.papers and r.papers[0].key == "2202.12139"
-    assert len(r.papers) < 10
+    # The answer claims newest-first order, so the first submission before `since` (2020-05-28,
+    # third entry) ends the scan; later entries are not looked at.
+    assert [p.key for p in r.papers] == ["2202.12139", "2405.13786"]
 
 
 def test_api_error_entry_with_http_200_is_an_error_not_a_paper(cfg, store, httpserver, corpus):
@@ -504,3 +502,37 @@ def test_merge_prefers_version_then_fills_gaps():
     new = Paper(key="1", arxiv_id="1", version=2, title="T2")
     m = merge_papers(old, new)
     assert (m.version, m.title, m.abstract, m.doi) == (2, "T2", "abs", "10.1/x")
+
+
+# ---- digest sources check ---------------------------------------------------------------------------
+
+def test_cli_sources_check(cfg, store, httpserver, corpus):
+    import click
+    from click.testing import CliRunner
+
+    from digest.cli_sources import register
+
+    cfg.arxiv.api_url = CLOSED_PORT_API
+    cfg.sources = [str(FEEDS / "arxiv_rdf_old_format.xml")]
+    listing = (corpus / "arxiv_rss" / "rss2_new-format_2026-09-24_cs.LG+cs.AI+cs.CL+stat.ML_4items.xml").read_bytes()
+    httpserver.expect_request("/rss/cs.LG").respond_with_data(listing, headers={"ETag": '"e1"'})
+
+    app = type("App", (), {"config": cfg, "store": store})()
+
+    @click.group()
+    @click.pass_context
+    def cli(ctx):
+        ctx.obj = app
+
+    register(cli)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["sources", "check"])  # the configured source
+    assert r.exit_code == 0, r.output
+    assert "2104.12255" in r.output and "Quan Thoi Minh Nguyen" in r.output
+    r = runner.invoke(cli, ["sources", "check", "--no-papers", "arxiv:cs.LG", "foo:[bold]x"])
+    assert r.exit_code == 1
+    assert "unknown source kind" in r.output and "foo:[bold]x" in r.output  # user text is not markup
+    assert "Random Polytope" not in r.output
+    assert store.feed_state(cfg.arxiv.rss_url.format(categories="cs.LG")) == {}  # nothing remembered
+    r = runner.invoke(cli, ["sources", "check", "--help"])
+    assert "arxiv-query:" in r.output and "dir:papers/" in r.output
