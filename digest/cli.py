@@ -55,9 +55,17 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     then `digest send` (email subscribers) and `digest archive build` (the HTML site).
     """
     ctx.obj = App(config_path, debug)
+    import logging
     if debug:
-        import logging
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        # Library warnings (an encoding fallback, a model downgrade) as one short line each.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logger = logging.getLogger("digest")
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
 
 
 @cli.command()

@@ -129,7 +129,9 @@ def _resolve(name: str) -> Encoder:
         enc = _load_tiktoken(name, LOAD_TIMEOUT)
         return Encoder(name, True, enc)
     except BaseException as e:  # noqa: BLE001 - offline, missing package, unknown name: fall back
-        reason = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        # Network errors carry a page of URL detail; a user needs only the gist.
+        offline = "connect" in type(e).__name__.lower() or "resolve" in str(e).lower()
+        reason = "cannot download it (offline?)" if offline else f"{type(e).__name__}: {e}".splitlines()[0][:120]
     if name != OFFLINE_ENCODING:
         try:
             enc = _load_tiktoken(OFFLINE_ENCODING, LOAD_TIMEOUT)
