@@ -208,6 +208,12 @@ class Heading:
     title: str   # without its number, lower case: "discussion & future work"
     level: int   # 1 for "8", 2 for "8.1"; unnumbered headings count as 1
     kind: str    # abstract, introduction, conclusion, discussion, summary, limitations, references, other
+    number: str = ""  # "8.1", "IV.", "A"; empty when unnumbered
+
+    @property
+    def is_appendix_style(self) -> bool:
+        """Lettered without a dot ("A Details"): only plausible once the body's numbered sections began."""
+        return bool(self.number) and self.number[0].isalpha() and not self.number.endswith(".")
 
 
 def _kind(title: str) -> str:
@@ -236,7 +242,7 @@ def parse_heading(line: str) -> Heading | None:
             if len(words) > 6 or any(w[0].islower() for w in words if len(w) > 3):
                 return None
         level = num.rstrip(".").count(".") + 1
-        return Heading(line, title.lower(), level, _kind(title.lower()))
+        return Heading(line, title.lower(), level, _kind(title.lower()), num)
     if not line[0].isupper():
         return None
     words = [w.strip(".:").lower() for w in line.split()]
@@ -297,6 +303,8 @@ def _paragraphs(pages: list[Page]) -> tuple[list[_Paragraph], list[Heading]]:
                 continue
             inline = _INLINE_ABSTRACT_RE.fullmatch(line)
             h = parse_heading(inline.group("head") if inline else line)
+            if h and h.is_appendix_style and not any(x.number[:1].isdigit() for x in headings):
+                h = None  # "A Survey of ..." as a title line, not an appendix
             if h:
                 close()
                 heading, heading_no, front = h, heading_no + 1, False

@@ -157,6 +157,18 @@ def test_find_sections_synthetic():
     assert all(by_index[p.index] == p for ps in sections.values() for p in ps)
 
 
+def test_title_starting_with_a_is_not_a_heading():
+    pages = [Page(1, "A Survey of Tide Models\nAda Lovelace\n"
+                     "Tides rise and fall twice a day. We survey forty models that predict them and compare "
+                     "their errors on ten gauges around the Atlantic coast of Europe. Recurrent models win on short "
+                     "horizons, while harmonic analysis still wins on long ones.\n"
+                     "1 Introduction\nTides matter to ports.\n2 Models\nThere are many.\n"
+                     "A Extra Tables\nMore numbers here.")]
+    sections = find_sections(pages)
+    assert sections["abstract"][0].text.startswith("Tides rise and fall")
+    assert split_passages(pages)[-1].section == "A Extra Tables"
+
+
 def test_find_sections_missing():
     pages = [Page(1, "Notes from a meeting\nWe talked about tides. Nobody wrote headings.")]
     assert find_sections(pages) == {"abstract": [], "introduction": [], "conclusion": []}
