@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from .config import Config
 from .errors import DigestError
 from .i18n import labels
-from .records import Generation, Issue, IssueEntry, Paper
+from .records import Generation, Issue, Paper
 from .resources import bundled_dir
 from .search import document_text, published_documents, reindex
 from .store import Store
@@ -222,13 +222,15 @@ def _pages_label(L: dict[str, str], pages: list[int]) -> str:
     return f"{L['pages'] if len(pages) > 1 else L['page']} {', '.join(str(p) for p in pages)}"
 
 
-def _intro(issue: Issue, L: dict[str, str]) -> str:
+def issue_intro(issue: Issue, L: dict[str, str]) -> str:
+    """The issue's stored intro, or the standard one for its language."""
     if issue.intro:
         return issue.intro
     return L["intro"].format(count=len(issue.entries), start=issue.week_start, end=issue.week_end)
 
 
-def _model_note(issue: Issue, L: dict[str, str]) -> str:
+def model_note(issue: Issue, L: dict[str, str]) -> str:
+    """Which model wrote the issue; the extractive model says it is not an LLM."""
     if issue.model == "extractive":
         return L["extractive_note"]
     return L["model_note"].format(model=issue.model)
@@ -303,7 +305,8 @@ class SiteBuilder:
 
     # ---- rendering --------------------------------------------------------------------
 
-    def _render(self, template: str, **ctx) -> str:
+    def render(self, template: str, **ctx) -> str:
+        """Render one site template with the site-wide values."""
         return self.env.get_template(template).render(
             site_title=self.title, pages_label=_pages_label, base_url=self.base_url, **ctx
         )
@@ -338,7 +341,7 @@ class SiteBuilder:
         years: dict[str, list[Issue]] = {}
         for issue in issues:
             years.setdefault(issue.id[:4], []).append(issue)
-        writer.write(out / "index.html", self._render(
+        writer.write(out / "index.html", self.render(
             "index.html", root="", lang=lang, L=L, years=years, meta=meta, page_title=self.title,
             **common,
         ))
@@ -347,38 +350,38 @@ class SiteBuilder:
             newer = issues[n - 1].id if n > 0 else None
             older = issues[n + 1].id if n + 1 < len(issues) else None
             other_models = [m for m in meta[issue.id]["models"] if m != issue.model]
-            writer.write(out / "issues" / f"{issue.id}.html", self._render(
+            writer.write(out / "issues" / f"{issue.id}.html", self.render(
                 "issue.html", root="../", lang=issue.language, L=IL, issue=issue, newer=newer,
-                older=older, intro=_intro(issue, IL), model_note=_model_note(issue, IL),
+                older=older, intro=issue_intro(issue, IL), model_note=model_note(issue, IL),
                 other_models=other_models, page_title=f"{self.title} {issue.id}", **common,
             ))
         for v in views.values():
             PL = site_labels(v.language)
-            writer.write(out / "papers" / f"{v.slug}.html", self._render(
+            writer.write(out / "papers" / f"{v.slug}.html", self.render(
                 "paper.html", root="../", lang=v.language, L=PL, v=v, page_title=v.paper.title,
                 **common,
             ))
-        writer.write(out / "categories" / "index.html", self._render(
+        writer.write(out / "categories" / "index.html", self.render(
             "groups.html", root="../", lang=lang, L=L, page_title=L["categories"], kind="categories",
             groups=[(c, slugify(c), len(vs)) for c, vs in sorted(categories.items())], **common,
         ))
         for c, vs in categories.items():
-            writer.write(out / "categories" / f"{slugify(c)}.html", self._render(
+            writer.write(out / "categories" / f"{slugify(c)}.html", self.render(
                 "listing.html", root="../", lang=lang, L=L, page_title=c, heading=c, papers=vs,
                 up=("categories/index.html", L["categories"]), **common,
             ))
         if watch:
-            writer.write(out / "authors" / "index.html", self._render(
+            writer.write(out / "authors" / "index.html", self.render(
                 "groups.html", root="../", lang=lang, L=L, page_title=L["site_watched_authors"],
                 kind="authors", groups=[(a, slugify(a), len(authors[a])) for a in watch], **common,
             ))
             for name in watch:
-                writer.write(out / "authors" / f"{slugify(name)}.html", self._render(
+                writer.write(out / "authors" / f"{slugify(name)}.html", self.render(
                     "listing.html", root="../", lang=lang, L=L, page_title=name, heading=name,
                     papers=authors[name], up=("authors/index.html", L["site_watched_authors"]),
                     **common,
                 ))
-        writer.write(out / "search.html", self._render(
+        writer.write(out / "search.html", self.render(
             "search.html", root="", lang=lang, L=L, page_title=L["search"], **common,
         ))
         writer.write(out / "search-index.js", _search_index_js(by_paper_newest, issue_titles))
@@ -388,7 +391,7 @@ class SiteBuilder:
                 writer.write(out / "static" / f.name, f.read_text(encoding="utf-8"))
         from .feed import render_feed
         writer.write(out / "feed.xml", render_feed(self, issues[:FEED_ENTRIES], meta, views))
-        writer.write(self.config.archive_dir / "README.md", self._render(
+        writer.write(self.config.archive_dir / "README.md", self.render(
             "archive_readme.md", L=L, issues=issues, site_dir=self._relative_site_dir(),
             md_exists={i.id: (self.config.archive_dir / f"{i.id}.md").is_file() for i in issues},
             lang=lang,
@@ -401,10 +404,6 @@ class SiteBuilder:
             return self.site_dir.resolve().relative_to(self.config.archive_dir.resolve()).as_posix()
         except ValueError:
             return ""
-
-    def entry_anchor(self, entry: IssueEntry) -> str:
-        """The anchor of a paper inside its issue page."""
-        return "p-" + slugify(entry.paper.key)
 
 
 def _remove_stale(site_dir: Path, produced: set[Path]) -> int:

@@ -34,7 +34,7 @@ def entry_id(list_id: str, issue_id: str) -> str:
 def render_feed(builder: SiteBuilder, issues: list[Issue], meta: dict[str, dict],
                 views: dict[str, PaperView]) -> str:
     """The feed document for these issues (newest first); <updated> comes from the stored issue times."""
-    from .archive import _intro, _model_note, site_labels
+    from .archive import issue_intro, model_note, site_labels
 
     list_id = builder.config.mail.list_id or builder.title
     base = builder.base_url
@@ -43,9 +43,9 @@ def render_feed(builder: SiteBuilder, issues: list[Issue], meta: dict[str, dict]
         L = site_labels(issue.language)
         # Links inside the content must work from a feed reader: absolute when the site URL is
         # known, otherwise relative to feed.xml (which sits at the site root).
-        content = builder._render(
+        content = builder.render(
             "feed_entry.html", root=(base + "/") if base else "", lang=issue.language, L=L,
-            issue=issue, intro=_intro(issue, L), model_note=_model_note(issue, L), views=views,
+            issue=issue, intro=issue_intro(issue, L), model_note=model_note(issue, L), views=views,
         )
         categories = sorted({c for e in issue.entries for c in e.paper.categories})
         entries.append({
@@ -58,7 +58,7 @@ def render_feed(builder: SiteBuilder, issues: list[Issue], meta: dict[str, dict]
             "content": content, "categories": categories,
         })
     updated = max((e["updated"] for e in entries), default="1970-01-01T00:00:00Z")
-    return builder._render(
+    return builder.render(
         "feed.xml", lang=builder.config.output.language, entries=entries, updated=updated,
         feed_id="urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"paper-digest:{list_id}:feed")),
     )
