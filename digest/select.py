@@ -100,6 +100,22 @@ def same_author(watched: str, author: str) -> bool:
 
 # ---- ranking ----------------------------------------------------------------------------
 
+_PHRASE_BREAK_RE = re.compile(r"[,.;:!?()\[\]\n]+")
+
+
+def _profile_terms(text: str) -> list[tuple[str, str]]:
+    """Words and adjacent word pairs of a text, as (stem, surface); pairs never cross punctuation.
+
+    Pairs let "retrieval-augmented generation" count for more than "generation" alone.
+    """
+    out: list[tuple[str, str]] = []
+    for phrase in _PHRASE_BREAK_RE.split(text):
+        words = terms(phrase, PROFILE_STOPWORDS)
+        out.extend(words)
+        out.extend((f"{a}_{b}", f"{x} {y}") for (a, x), (b, y) in zip(words, words[1:]))
+    return out
+
+
 @dataclass
 class _Profile:
     weights: dict[str, float]          # stem -> query weight
@@ -109,13 +125,13 @@ class _Profile:
 def _profile(interests: str, liked: list[Paper]) -> _Profile:
     weights: dict[str, float] = {}
     seen: dict[str, Counter] = defaultdict(Counter)
-    for stem_, word in terms(interests, PROFILE_STOPWORDS):
+    for stem_, word in _profile_terms(interests):
         weights[stem_] = 1.0
         seen[stem_][word] += 1
     if liked:
         doc_freq: Counter = Counter()
         for p in liked:
-            pairs = terms(f"{p.title}\n{p.abstract}", PROFILE_STOPWORDS)
+            pairs = _profile_terms(f"{p.title}\n{p.abstract}")
             doc_freq.update({s for s, _ in pairs})
             for s, w in pairs:
                 seen[s][w] += 1
@@ -131,7 +147,7 @@ def _profile(interests: str, liked: list[Paper]) -> _Profile:
 
 def _bm25_scores(papers: list[Paper], profile: _Profile) -> tuple[np.ndarray, list[list[str]]]:
     """Each paper's similarity to the profile and its best-matching terms."""
-    docs = [[s for s, _ in terms(f"{p.title}\n{p.abstract}", PROFILE_STOPWORDS)] for p in papers]
+    docs = [[s for s, _ in _profile_terms(f"{p.title}\n{p.abstract}")] for p in papers]
     scorer = TermScorer(docs)
     n = len(papers)
     total = np.zeros(n, dtype=np.float64)

@@ -78,6 +78,14 @@ def test_deterministic_ties_and_input_order():
     assert first[0].score == first[2].score
 
 
+def test_phrases_count_more_than_scattered_words():
+    listing = [paper("2611.00021", "Models of language acquisition in children", "Children acquire words."),
+               paper("2611.00022", "Language models for translation", "Translation of words.")]
+    cands = select_papers(listing, SelectionConfig(interests="large language models"))
+    assert cands[0].paper.key == "2611.00022" and cands[0].score > cands[1].score > 0
+    assert "(top terms: language models, " in next(r for r in cands[0].reasons if r.startswith("BM25"))
+
+
 def test_keywords():
     sel = SelectionConfig(interests=INTERESTS, exclude_keywords=["quantum", "graph neural network"],
                           include_keywords=["summari*", "LLM", "protein"], authors=[])
