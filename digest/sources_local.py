@@ -29,7 +29,7 @@ _TEXT_RE = re.compile(
     rf"(?:https?://)?(?:(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html|format)|huggingface\.co/papers"
     rf"|(?:www\.)?alphaxiv\.org/abs)/(?P<url_id>{ANY_ID})(?:v(?P<url_v>\d+))?"
     rf"|\barxiv:\s?(?P<tag_id>{ANY_ID})(?:v(?P<tag_v>\d+))?"
-    r"|(?P<pdf>https?://[^\s<>()\[\]{}\"'`|]+?\.pdf)(?![\w/])"
+    r"|(?P<pdf>https?://[^\s<>()\[\]{}\"'`|]+?\.pdf(?:\?[^\s<>()\[\]{}\"'`|]*[^\s<>()\[\]{}\"'`|.,;:!?])?)(?![\w/])"
     rf"|(?<![\w./-])(?P<bare_id>{_NEW_ID}|{_OLD_ID})(?:v(?P<bare_v>\d+))?(?![\w/]|\.\d)",
     re.IGNORECASE,
 )

@@ -16,7 +16,7 @@ from digest.records import url_key
 from digest.sources import fetch_source, fetch_sources, merge_papers, parse_feed_bytes, papers_from_text
 from digest.sources_local import identify_pdf, split_authors
 
-from conftest import CORPUS, FIXTURES, corpus_files
+from conftest import FIXTURES, corpus_files
 
 FEEDS = FIXTURES / "feeds"
 ATOM = "application/atom+xml"
@@ -142,12 +142,10 @@ def test_arxiv_api_corpus(path, cfg, store, httpserver):
         assert len({q.key for q in r.papers}) == len(r.papers)
 
 
-def test_api_request_uses_configured_endpoint_page_size_and_newest_first(cfg, store, httpserver):
+def test_api_request_uses_configured_endpoint_page_size_and_newest_first(cfg, store, httpserver, corpus):
     cfg.arxiv.api_page_size = 10
-    body = (CORPUS / "arxiv_api" / "api2016_search_au_del_maestro_10entries.xml") if CORPUS.is_dir() else None
-    if body is None:
-        pytest.skip("../shared/corpus is not present")
-    httpserver.expect_request("/api/query").respond_with_data(body.read_bytes(), content_type=ATOM)
+    body = (corpus / "arxiv_api" / "api2016_search_au_del_maestro_10entries.xml").read_bytes()
+    httpserver.expect_request("/api/query").respond_with_data(body, content_type=ATOM)
     fetch_source("arxiv-query:au:del_maestro", cfg, store)
     (args,) = _api_requests(httpserver)
     assert args["search_query"] == ["au:del_maestro"]
@@ -393,6 +391,8 @@ def test_list_without_api_keeps_ids_as_titles(cfg, store, tmp_path):
     ("not IDs: 2023.1234, 1399.99999, 0800.1234, 0703.1234, 1501.1234, 3.14159, foo/1234567", []),
     ("doi 10.1101/2023.12.16.571984v1", []),
     ("https://example.org/a/paper.pdf and https://example.org/a/paper.pdf", [url_key("https://example.org/a/paper.pdf")]),
+    ("get https://example.org/get.pdf?id=7&dl=1. Done", [url_key("https://example.org/get.pdf?id=7&dl=1")]),
+    ("ftp://example.org/a.pdf file:///etc/a.pdf", []),
 ])
 def test_papers_from_text(text, keys, cfg):
     assert [p.key for p in papers_from_text(text, "list:x", cfg)] == keys
