@@ -1,0 +1,136 @@
+"""The compare page: ROUGE-L and page overlap, per-model figures, escaping, and what a browser shows."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from digest.compare import compare_issue, jaccard, rouge_l, tokenize, write_compare
+from digest.errors import DigestError, NotFoundError
+from digest.records import QA
+from digest.rerun import attach_variant, rerun_issue
+from factories import HOSTILE_TITLE, make_generation, make_issue
+from llm_server import LLMServer
+from rerun_helpers import ISSUE_ID, add_chat_model, drop_pdf_cache, first_issue, make_responder, serve_pdfs
+
+
+def test_rouge_l():
+    assert rouge_l("the cat sat on the mat", "the cat sat on the mat") == 1.0
+    assert rouge_l("the cat sat on the mat", "the cat lay on the mat") == pytest.approx(5 / 6)
+    assert rouge_l("alpha beta", "gamma delta") == 0.0
+    assert rouge_l("", "anything") == 0.0
+    # Punctuation and case do not count; Japanese is compared per character.
+    assert rouge_l("The Cat, sat.", "the cat sat") == 1.0
+    assert tokenize("猫が座った model-2") == ["猫", "が", "座", "っ", "た", "model", "2"]
+    assert rouge_l("猫が座った", "猫が寝た") == pytest.approx(2 * 0.6 * 0.75 / 1.35)
+
+
+def test_jaccard():
+    assert jaccard({1, 2}, {2, 3}) == pytest.approx(1 / 3)
+    assert jaccard(set(), set()) is None
+
+
+def two_variants(store, titles=None):
+    """Issue with model A and a model B variant: B agrees on paper 0, differs on paper 1, has no paper 2."""
+    issue = make_issue(store, model="A", titles=titles)
+    for i, e in enumerate(issue.entries[:2]):
+        g = make_generation(e.paper, "B")
+        if i == 1:
+            g.summary = "Entirely different wording about unrelated matters."
+            g.qa = [QA(question="Q?", answer="A.", pages=[9], quote="x", verified=False)] * 4
+            g.n_dropped = 2
+            g.cost = 0.5
+        store.save_generation(g, {})
+        attach_variant(store, issue.id, "B", g)
+    return issue
+
+
+def test_comparison_figures(store):
+    issue = two_variants(store)
+    cmp = compare_issue(store, issue.id, ["A", "B"])
+    # Least agreeing first; the paper only one model wrote about comes last.
+    assert [p.paper.key for p in cmp.papers] == [issue.entries[1].paper.key, issue.entries[0].paper.key,
+                                                 issue.entries[2].paper.key]
+    assert cmp.papers[0].rouge_l < 0.2 and cmp.papers[1].rouge_l == 1.0 and cmp.papers[2].rouge_l is None
+    assert cmp.papers[0].page_overlap == 0.0 and cmp.papers[1].page_overlap == 1.0
+    a, b = cmp.stats
+    assert (a.papers, a.answers, a.verified, a.dropped) == (3, 24, 21, 0)
+    assert (b.papers, b.answers, b.verified, b.dropped) == (2, 12, 7, 2)
+    assert a.verified_rate == pytest.approx(21 / 24)
+    assert b.usage.cost == pytest.approx(0.501) and a.usage.input_tokens == 3000
+
+
+def test_missing_variant_and_single_model(store):
+    issue = two_variants(store)
+    with pytest.raises(NotFoundError, match="no variant C"):
+        compare_issue(store, issue.id, ["A", "C"])
+    with pytest.raises(DigestError, match="only A"):
+        compare_issue(store, issue.id, ["A"])
+    assert compare_issue(store, issue.id).models == ["A", "B"]  # default: every variant
+
+
+def test_paper_text_is_escaped_and_links_are_http_only(config, store):
+    issue = two_variants(store, titles=[HOSTILE_TITLE])
+    store.execute("UPDATE papers SET abs_url='javascript:alert(3)', pdf_url=NULL WHERE key=?",
+                  (issue.entries[1].paper.key,))
+    cmp, html_path, md_path = write_compare(config, store, issue.id)
+    html = html_path.read_text()
+    md = md_path.read_text()
+    assert html_path == config.archive_dir / "compare" / f"{issue.id}.html"
+    assert "<script" not in html and "<img" not in html and "javascript:" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in md and "<img" not in md and "javascript:" not in md
+    assert 'href="https://arxiv.org/abs/2611.10000"' in html
+    assert "<svg" in html and html.count('class="bar-cost"') == 2 and "http://www.w3.org/2000/svg" in html
+    assert not re.search(r"<[^>]*\s(src|srcset)=", html) and "<link" not in html  # nothing loaded from anywhere
+
+
+@pytest.fixture
+def compared(corpus, config, store, httpserver):
+    """`digest run` with the extractive model, then a rerun with model-B, then the compare page."""
+    server = LLMServer(responder=make_responder("model-B")).start()
+    add_chat_model(config, "model-B", server)
+    first_issue(config, store, serve_pdfs(httpserver, corpus))
+    drop_pdf_cache(config)
+    httpserver.clear_log()
+    rerun_issue(config, store, ISSUE_ID, "model-B")
+    yield write_compare(config, store, ISSUE_ID, ["extractive", "model-B"])
+    assert httpserver.log == []  # nothing but the model was contacted
+    server.stop()
+
+
+def test_compare_page_after_a_rerun(compared, store):
+    cmp, html_path, md_path = compared
+    extractive, b = cmp.stats
+    assert b.usage.calls == 6 and b.usage.cost > 0 and b.usage.input_tokens > 0
+    assert extractive.usage.cost == 0 and extractive.answers > 0
+    html, md = html_path.read_text(), md_path.read_text()
+    for text in (html, md):
+        assert "model-B TL;DR" in text
+        for p in cmp.papers:
+            for g in p.generations.values():
+                assert g.tldr[:40].replace("&", "&amp;") in text.replace("&#39;", "'")
+    assert f"{b.usage.cost:.4f}" in html and f"{b.usage.cost:.4f}" in md
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on this machine")
+def test_compare_page_in_a_browser(compared, tmp_path):
+    cmp, html_path, _ = compared
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", html_path.as_uri()], capture_output=True,
+                         text=True, timeout=90).stdout
+    assert "model-B TL;DR" in dom  # both models' text as the browser parsed it
+    extractive_tldr = cmp.papers[0].generations["extractive"].tldr
+    assert extractive_tldr[:30] in dom.replace("&amp;", "&")
+    assert '<svg id="chart"' in dom and dom.count('class="bar-rate"') == 2
+    shot = tmp_path / "compare.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=1400,1000", f"--screenshot={shot}", html_path.as_uri()],
+                   capture_output=True, timeout=90)
+    assert shot.is_file() and shot.stat().st_size > 10_000  # something was drawn
