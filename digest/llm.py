@@ -76,6 +76,7 @@ class _CallInfo:
 
 _limiters: dict[tuple, RateLimiter] = {}
 _format_modes: dict[tuple, str] = {}  # downgrades remembered for the rest of the process
+_adjusted: dict[tuple, set[str]] = {}  # request changes servers asked for, also for the process
 _registry_lock = threading.Lock()
 
 
@@ -101,12 +102,16 @@ def model_settings_fingerprint(settings: ModelConfig) -> dict:
 
 
 def _with_schema_instruction(messages: list[dict], schema: dict) -> list[dict]:
-    """Add a system message describing the schema after the leading system messages."""
-    note = {"role": "system", "content": SCHEMA_INSTRUCTION + json.dumps(schema, ensure_ascii=False)}
-    i = 0
-    while i < len(messages) and messages[i].get("role") in ("system", "developer"):
-        i += 1
-    return [*messages[:i], note, *messages[i:]]
+    """Describe the schema at the end of the last user message.
+
+    At the end, so the prefix the provider (or a local server's KV cache) has seen stays the same; in the
+    user message, because some chat templates refuse a system message anywhere but first.
+    """
+    note = SCHEMA_INSTRUCTION + json.dumps(schema, ensure_ascii=False)
+    if messages and messages[-1].get("role") == "user" and isinstance(messages[-1].get("content"), str):
+        last = messages[-1]
+        return [*messages[:-1], {**last, "content": last["content"] + "\n\n" + note}]
+    return [*messages, {"role": "user", "content": note}]
 
 
 # ---- the model --------------------------------------------------------------------------------
@@ -180,7 +185,10 @@ class ChatModel:
         nxt = FORMAT_MODES[FORMAT_MODES.index(mode) + 1] if mode != "none" else None
         if nxt:
             with _registry_lock:
-                _format_modes[self._format_key] = nxt
+                # Only ever downwards: a thread reporting a stale rejection must not undo a later one.
+                current = _format_modes.get(self._format_key, self.settings.response_format)
+                if current not in FORMAT_MODES or FORMAT_MODES.index(current) < FORMAT_MODES.index(nxt):
+                    _format_modes[self._format_key] = nxt
             log.warning("%s: the server rejected response_format %s; using %s from now on",
                         self.model_id, mode, nxt)
         return nxt
@@ -212,7 +220,7 @@ class ChatModel:
             for k, v in (("in", a.input_tokens), ("cached", a.cached_tokens), ("out", a.output_tokens),
                          ("cost", cost), ("ms", a.latency_ms)):
                 totals[k] += v
-            if a.finish_reason == "length":
+            if a.finish_reason == "length" and check_reply(a.content, validator)[1] is not None:
                 self._log(info, a, "error", "truncated: the reply hit max_tokens", cost=cost)
                 if limit < ceiling:
                     limit = ceiling  # one more try with all the room the model allows
@@ -262,11 +270,33 @@ class ChatModel:
             finish_reason=r["finish_reason"] or "stop", call_id=r["id"], from_cache=True,
         )
 
-    def _request(self, sent: list[dict], schema: dict, schema_name: str, mode: str, limit: int) -> dict:
-        kwargs: dict[str, Any] = {"model": self.api_model, "messages": sent}
+    def _adjustments(self) -> set[str]:
+        with _registry_lock:
+            return set(_adjusted.get(self._format_key, ()))
+
+    def _adjust(self, fix: str) -> bool:
+        """Remember a request change the server asked for; False when it was already made."""
+        with _registry_lock:
+            done = _adjusted.setdefault(self._format_key, set())
+            if fix in done:
+                return False
+            done.add(fix)
+        log.warning("%s: the server rejected a parameter; from now on: %s", self.model_id, fix.replace("_", " "))
+        return True
+
+    def _limit_param(self, adjustments: set[str]) -> str:
+        if "use_max_completion_tokens" in adjustments:
+            return "max_completion_tokens"
+        if "use_max_tokens" in adjustments:
+            return "max_tokens"
         # OpenAI's newer models reject max_tokens; other servers often only know max_tokens.
-        kwargs["max_completion_tokens" if self.is_openai else "max_tokens"] = limit
-        if self.settings.temperature is not None:
+        return "max_completion_tokens" if self.is_openai else "max_tokens"
+
+    def _request(self, sent: list[dict], schema: dict, schema_name: str, mode: str, limit: int) -> dict:
+        adjustments = self._adjustments()
+        kwargs: dict[str, Any] = {"model": self.api_model, "messages": sent}
+        kwargs[self._limit_param(adjustments)] = limit
+        if self.settings.temperature is not None and "no_temperature" not in adjustments:
             kwargs["temperature"] = self.settings.temperature
         if mode == "json_schema":
             name = re.sub(r"[^A-Za-z0-9_-]", "_", schema_name)[:64] or "reply"
@@ -293,8 +323,11 @@ class ChatModel:
             except openai.APIStatusError as e:
                 ms = int((time.monotonic() - t0) * 1000)
                 status = e.status_code
-                detail = self._redact(_error_text(e))
+                detail = self._redact.error(_error_text(e))
                 self._log_failure(info, sent, ms, status, detail)
+                fix = _parameter_fix(detail, self._limit_param(self._adjustments()))
+                if status == 400 and fix and self._adjust(fix):
+                    continue
                 if status == 400 and mode != "none" and _mentions_format(detail):
                     if self._downgrade(mode):
                         continue
@@ -306,7 +339,7 @@ class ChatModel:
             except openai.APIConnectionError as e:
                 ms = int((time.monotonic() - t0) * 1000)
                 what = "timeout" if isinstance(e, openai.APITimeoutError) else "connection error"
-                detail = self._redact(f"{what}: {e.__cause__ or e}")
+                detail = self._redact.error(f"{what}: {e.__cause__ or e}")
                 self._log_failure(info, sent, ms, None, detail)
                 if retries < self.max_retries:
                     self._pause(retries, None, what)
@@ -317,7 +350,7 @@ class ChatModel:
                                     "raise the model's timeout for slow servers") from None
             except Exception as e:  # noqa: BLE001 - the client can raise many things; each is one failure
                 ms = int((time.monotonic() - t0) * 1000)
-                detail = self._redact(f"{type(e).__name__}: {e}")
+                detail = self._redact.error(f"{type(e).__name__}: {e}")
                 self._log_failure(info, sent, ms, None, detail)
                 raise LLMError(self.model_id, f"unexpected reply: {detail}") from None
             ms = int((time.monotonic() - t0) * 1000)
@@ -393,7 +426,7 @@ class ChatModel:
             (utcnow(), self.model_id, info.prompt_version, info.purpose, info.paper_key,
              info.generation_key, info.request_hash,
              self._redact(json.dumps(sent, ensure_ascii=False, default=str)), self._redact(response),
-             status, self._redact(error), http_status, finish_reason, tin, tcached, tout, ms, cost),
+             status, error and self._redact.error(error), http_status, finish_reason, tin, tcached, tout, ms, cost),
         )
         return cur.lastrowid
 
@@ -408,6 +441,20 @@ def _error_text(e: openai.APIStatusError) -> str:
     if isinstance(body, str) and body:
         return body[:1000]
     return e.message
+
+
+def _parameter_fix(detail: str, limit_param: str) -> str | None:
+    """The change a 400 asks for: no temperature (reasoning models), or the other max-tokens parameter."""
+    d = detail.lower()
+    refused = any(w in d for w in ("unsupported", "not supported", "does not support", "unrecognized",
+                                   "unknown", "extra inputs", "not permitted", "only the default"))
+    if not refused:
+        return None
+    if "temperature" in d:
+        return "no_temperature"
+    if limit_param in d:
+        return "use_max_tokens" if limit_param == "max_completion_tokens" else "use_max_completion_tokens"
+    return None
 
 
 def _mentions_format(detail: str) -> bool:
@@ -431,7 +478,13 @@ def get_model(model_id: str, config: Config, store: Store | None) -> ChatModel:
         key = os.environ.get(env_name)
         if not key and config.llm.keys_file:
             key = read_keys_file(config.resolve(config.llm.keys_file)).get(env_name)
-    return ChatModel(model_id, settings, store, api_key=key or None, max_retries=config.llm.max_retries)
+    try:
+        return ChatModel(model_id, settings, store, api_key=key or None, max_retries=config.llm.max_retries)
+    except LLMError as e:
+        if model_id in config.models:
+            raise
+        raise LLMError(model_id, "is not configured and has no OpenAI API key", hint=(
+            f"add a [models.\"{model_id}\"] table (base_url for a local server) or set {env_name}")) from e
 
 
 def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:

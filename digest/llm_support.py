@@ -149,16 +149,19 @@ def read_keys_file(path: os.PathLike | str) -> dict[str, str]:
 
 
 class Redactor:
-    """Removes the API key (and anything shaped like one) from text we store or raise."""
+    """Removes the API key from text we store or raise; error texts also lose anything shaped like a key."""
 
+    # Servers echo (partly masked) keys in 401 messages, e.g. "Incorrect API key provided: sk-ab***yz".
     KEYISH = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_\-*]{6,}")
 
     def __init__(self, secret: str | None):
         self.secret = secret if secret and secret != NO_KEY else None
 
     def __call__(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        if self.secret:
-            text = text.replace(self.secret, "[redacted]")
-        return self.KEYISH.sub("[redacted]", text)
+        if text is None or not self.secret:
+            return text
+        return text.replace(self.secret, "[redacted]")
+
+    def error(self, text: str) -> str:
+        """An error message without the key or key-like strings (never applied to prompts or replies)."""
+        return self.KEYISH.sub("[redacted]", self(text) or "")

@@ -183,10 +183,18 @@ def test_length_gets_more_room_then_truncated(llm_server, store):
 
 def test_length_twice_raises_truncated(llm_server, store):
     model = make_model(llm_server, store, max_output_tokens=4096)
-    llm_server.push(truncated(), truncated())
+    llm_server.push(truncated('{"tldr": "cut'), truncated('{"tldr": "cut again'))
     with pytest.raises(LLMTruncated):
         call(model, max_tokens=100)
     assert [r["max_tokens"] for r in llm_server.chat_requests()] == [100, 4096]
+
+
+def test_length_with_a_complete_valid_object_is_accepted(llm_server, store):
+    model = make_model(llm_server, store)
+    llm_server.push(truncated())  # the responder's full, valid object, labelled "length"
+    result = call(model, max_tokens=1000)
+    jsonschema.validate(result.data, SCHEMA)
+    assert len(llm_server.chat_requests()) == 1 and result.finish_reason == "length"
 
 
 def test_server_without_json_schema_falls_back_and_remembers(store):
@@ -198,8 +206,11 @@ def test_server_without_json_schema_falls_back_and_remembers(store):
         first, second = server.chat_requests()
         assert first["response_format"]["type"] == "json_schema"
         assert second["response_format"] == {"type": "json_object"}
-        notes = [m for m in second["messages"] if m["role"] == "system" and "JSON Schema" in m["content"]]
-        assert len(notes) == 1
+        # The schema is described at the end, after the unchanged prefix the server may have cached.
+        assert second["messages"][:1] == messages()[:1]
+        last = second["messages"][-1]
+        assert last["role"] == "user" and last["content"].startswith("Summarise the paper.")
+        assert "JSON Schema" in last["content"] and json.dumps(SCHEMA) in last["content"]
         assert model.format_mode == "json_object"
         call(model, "A second paper.")
         assert server.chat_requests()[2]["response_format"] == {"type": "json_object"}
@@ -230,6 +241,27 @@ def test_server_reply_that_violates_schema_in_fallback_mode_is_caught(store):
             call(make_model(server, store))
     finally:
         server.stop()
+
+
+def test_unsupported_temperature_is_dropped_and_remembered(llm_server, store):
+    model = make_model(llm_server, store, temperature=0.2)
+    llm_server.push(Step(status=400, body={"error": {
+        "message": "Unsupported value: 'temperature' does not support 0.2 with this model. "
+                   "Only the default (1) value is supported.", "type": "invalid_request_error",
+        "param": "temperature", "code": "unsupported_value"}}))
+    call(model)
+    call(model, "Another paper.")
+    assert [("temperature" in r) for r in llm_server.chat_requests()] == [True, False, False]
+
+
+def test_rejected_max_tokens_switches_parameter(llm_server, store):
+    model = make_model(llm_server, store)
+    llm_server.push(Step(status=400, body={"error": {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                   "Use 'max_completion_tokens' instead.", "type": "invalid_request_error"}}))
+    call(model)
+    first, second = llm_server.chat_requests()
+    assert "max_tokens" in first and second["max_completion_tokens"] == 4096 and "max_tokens" not in second
 
 
 def test_slow_reply_times_out_and_is_retried(llm_server, store):
@@ -357,6 +389,8 @@ def test_get_model_keys(monkeypatch, config, store, tmp_path, llm_server):
     assert llm_server.requests[-1].headers["Authorization"] == "Bearer sk-no-key"
     config.models["gpt-4o-mini"].base_url = "https://api.openai.com/v1"
     assert get_model("gpt-4o-mini", config, store).needs_key
+    with pytest.raises(LLMError, match=r'models\."not-configured"'):
+        get_model("not-configured", config, store)
 
 
 def test_azure_deployment_with_max_completion_tokens(llm_server, store):
