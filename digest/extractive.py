@@ -15,24 +15,25 @@ from .store import Store, utcnow
 MODEL_ID = "extractive"
 VERSION = "extractive-1"  # bump when the method changes, so stored generations are redone
 
-# (question per language, retrieval query in the papers' language)
-QUESTIONS: list[tuple[dict[str, str], str]] = [
+# (question per language, retrieval query in the papers' language, sections to look in first)
+QUESTIONS: list[tuple[dict[str, str], str, tuple[str, ...]]] = [
     ({"en": "What problem does the paper address?", "ja": "この論文はどのような問題に取り組んでいますか?"},
-     "problem challenge address motivation limitation of existing approaches we study"),
+     "problem challenge address motivation limitation of existing approaches we study",
+     ("abstract", "introduction")),
     ({"en": "What method or approach does it propose?", "ja": "どのような手法やアプローチを提案していますか?"},
-     "we propose introduce method approach framework model architecture"),
+     "we propose introduce method approach framework model architecture", ()),
     ({"en": "What data or benchmarks does it use?", "ja": "どのようなデータやベンチマークを使っていますか?"},
-     "dataset datasets benchmark corpus data collected annotated evaluation set"),
+     "dataset datasets benchmark corpus data collected annotated evaluation set", ()),
     ({"en": "What are the main results?", "ja": "主な結果は何ですか?"},
-     "results outperforms improvement improves accuracy achieves state-of-the-art score"),
+     "results outperforms improvement improves accuracy achieves state-of-the-art score", ()),
     ({"en": "What is it compared against?", "ja": "何と比較していますか?"},
-     "baseline baselines compared comparison prior work existing methods"),
+     "baseline baselines compared comparison prior work existing methods", ()),
     ({"en": "What are the main contributions?", "ja": "主な貢献は何ですか?"},
-     "contributions we present our contributions main contribution"),
+     "contributions we present our contributions main contribution", ("introduction",)),
     ({"en": "What are the limitations?", "ja": "限界や制約は何ですか?"},
-     "limitation limitations shortcoming however fails future work does not"),
+     "limitation limitations shortcoming however fails future work does not", ()),
     ({"en": "What future work do the authors suggest?", "ja": "著者はどのような今後の課題を挙げていますか?"},
-     "future work directions plan to extend open question remains"),
+     "future work directions plan to extend open question remains", ("conclusion",)),
 ]
 _CUE = re.compile(r"\b(we (?:propose|present|introduce|show|develop|describe)|this (?:paper|work)|our (?:method|approach|model))\b", re.I)
 _RESULT = re.compile(r"\d|outperform|improv|state-of-the-art|achiev", re.I)
@@ -41,7 +42,7 @@ _WORD = re.compile(r"\w+")
 
 def summarise_abstract(paper: Paper) -> tuple[str, str]:
     """A TL;DR (the abstract's key sentence) and a summary (up to five sentences of it, in order)."""
-    sents = sentences(paper.abstract or "") or [paper.title]
+    sents = [s for s in sentences(paper.abstract or "") if not _FRONT_MATTER.search(s)] or [paper.title]
     key = next((s for s in sents if _CUE.search(s)), sents[0])
     chosen = []
     for s in sents:
@@ -52,12 +53,42 @@ def summarise_abstract(paper: Paper) -> tuple[str, str]:
     return key, " ".join(chosen[:5])
 
 
+_CAPTION = re.compile(r"^(?:fig(?:ure)?|table|tab|algorithm|listing)\.?\s*\d", re.I)
+
+
+def _readable(sentence: str) -> bool:
+    """A sentence worth showing: a whole sentence of prose, not a caption, a fragment or a table row."""
+    s = sentence.strip()
+    if len(s) < 40 or len(s) > 600 or not (s[0].isupper() or s[0].isdigit() or s[0] in "“\"("):
+        return False
+    if _CAPTION.match(s):
+        return False
+    words = s.split()
+    letters = sum(w.isalpha() for w in words)
+    return letters >= 0.6 * len(words)
+
+
 def _best_sentences(text: str, query: str, n: int) -> list[str]:
-    """The n sentences of a passage that share most words with the query, in reading order."""
+    """The n readable sentences of a passage that share most words with the query, in reading order."""
     q = {w.lower() for w in _WORD.findall(query)}
-    sents = [s for s in sentences(text) if len(s) > 30]
+    sents = [s for s in sentences(text) if _readable(s)]
     scored = sorted(range(len(sents)), key=lambda i: -len(q & {w.lower() for w in _WORD.findall(sents[i])}))
     return [sents[i] for i in sorted(scored[:n])]
+
+
+def abstract_from_pages(pages: list[Page]) -> str:
+    """The abstract as printed in the paper (for local PDFs, whose source gave none)."""
+    from .retrieval import find_sections
+    found = find_sections(pages).get("abstract") or []
+    text = " ".join(p.text for p in found).strip()
+    # Front matter that layouts print right after the abstract is not part of it.
+    cut = _FRONT_MATTER.search(text)
+    return text[:cut.start()].strip() if cut else text
+
+
+_FRONT_MATTER = re.compile(
+    r"\b(?:ACM Reference Format|CCS Concepts|Permission to make digital|Index Terms|Keywords\s*[:—-]"
+    r"|Additional Key Words|\d{4}\. In Proceedings of)", re.I)
 
 
 class ExtractiveWriter:
@@ -101,14 +132,27 @@ class ExtractiveWriter:
 
     def answers(self, pages: list[Page], lang: str) -> tuple[list[QA], int]:
         """One answer per fixed question from a passage not used by an earlier answer."""
+        from .retrieval import find_sections
         index = PassageIndex(split_passages(pages))
+        sections = {name: {p.index for p in ps} for name, ps in find_sections(pages).items()}
         check = PageIndex(pages)
         used: set[int] = set()
         qa, dropped = [], 0
-        for question, query in QUESTIONS:
-            hit = next((p for p, _ in index.search(query, k=6) if p.index not in used), None)
-            best = _best_sentences(hit.text, query, 2) if hit else []
-            if not best:
+        for question, query, prefer in QUESTIONS:
+            search = f"{question['en']} {query}"
+            hits = [p for p, _ in index.search(search, k=len(index.passages))]
+            preferred = set().union(*(sections.get(name, set()) for name in prefer))
+            if preferred:  # e.g. the problem is stated in the abstract and introduction
+                hits = [p for p in hits if p.index in preferred] + [p for p in hits if p.index not in preferred]
+            hit, best = None, []
+            for passage in hits[:12]:
+                if passage.index in used:
+                    continue
+                best = _best_sentences(passage.text, query, 2)
+                if best:
+                    hit = passage
+                    break
+            if hit is None:
                 dropped += 1
                 continue
             used.add(hit.index)

@@ -147,6 +147,7 @@ def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: Fet
                      reporter: Reporter) -> None:
     """Download (once) and parse the PDFs of papers whose text is missing or of an older version."""
     from . import pdf
+    from .extractive import abstract_from_pages
     from .http import make_client
     from .tokens import count_tokens
 
@@ -179,6 +180,8 @@ def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: Fet
             store.save_pages(p.key, p.version, text.pages, pdf_path=str(path), pdf_sha256=None,
                              token_count=tokens)
             rep.pages += len(text.pages)
+            if not p.abstract:  # local PDFs and unreachable metadata: take the abstract from the text
+                store.fill_missing(p.key, abstract=abstract_from_pages(text.pages))
         else:
             store.mark_text_failed(p.key, p.version, text.error or "unreadable")
             rep.failures.append((p.versioned_id, f"PDF: {text.error}"))

@@ -122,6 +122,13 @@ class Store:
             db.execute("UPDATE papers SET last_seen=? WHERE key=?", (now, p.key))
         return "seen"
 
+    def fill_missing(self, key: str, **values: str) -> None:
+        """Set metadata columns that are still empty (e.g. an abstract taken from the PDF text)."""
+        with self.transaction() as db:
+            for col, v in values.items():
+                if col in _PAPER_COLS and col not in _PAPER_JSON and v:
+                    db.execute(f"UPDATE papers SET {col}=? WHERE key=? AND ({col} IS NULL OR {col}='')", (v, key))
+
     def get_paper(self, key: str) -> Paper:
         """A stored paper by key, arXiv ID (with or without version) or unique key prefix."""
         rows = self.query("SELECT * FROM papers WHERE key=? OR arxiv_id=?", (key, key))
