@@ -68,6 +68,7 @@ def test_issue_page_has_the_email_content_with_anchors(two_weeks):
     assert "Summary of Paper 1" in html and "Answer 7:" in html
     assert html.count("quote not found in the paper") == 3  # one unverified answer per paper
     assert "7 of 8 answers verified" in html
+    assert html.count('<blockquote class="quote"') == 24 and "“reaches 30.5% accuracy”" in html
     assert 'rel="prev" href="2026-W46.html"' in html
     assert "Written by test-model." in html
 
