@@ -169,6 +169,15 @@ def test_title_starting_with_a_is_not_a_heading():
     assert split_passages(pages)[-1].section == "A Extra Tables"
 
 
+def test_inline_abstract_and_unnumbered_headings():
+    pages = [Page(1, "Tide Models\nAbstract—We compare tide models. Recurrent ones win.\n"
+                     "INTRODUCTION\nPorts need tides.\nCONCLUSIONS\nUse recurrent models.")]
+    s = find_sections(pages)
+    assert [p.text for p in s["abstract"]] == ["We compare tide models. Recurrent ones win."]
+    assert [p.text for p in s["introduction"]] == ["Ports need tides."]
+    assert [p.text for p in s["conclusion"]] == ["Use recurrent models."]
+
+
 def test_find_sections_missing():
     pages = [Page(1, "Notes from a meeting\nWe talked about tides. Nobody wrote headings.")]
     assert find_sections(pages) == {"abstract": [], "introduction": [], "conclusion": []}
