@@ -184,6 +184,13 @@ def _dedupe(papers: list[Paper]) -> tuple[list[Paper], dict[str, list[str]]]:
     return list(best.values()), notes
 
 
+def _type_allowed(kind: str, allowed: set[str]) -> bool:
+    """An arXiv announce type is taken when listed; replace-cross also when both parts are."""
+    if kind in allowed:
+        return True
+    return kind == "replace-cross" and {"replace", "cross"} <= allowed
+
+
 def _published_reason(key: str, pv: int | None, published_in: dict[str, str]) -> str:
     where = f" in {published_in[key]}" if key in published_in else ""
     return f"already published{where}" + (f" (v{pv})" if pv else "")
@@ -228,7 +235,7 @@ def select_papers(candidates: list[Paper], selection: SelectionConfig, *, liked:
                 eligible = False
                 c.reasons.append(_published_reason(p.key, pv, published_in))
         kind = (p.announce_type or "").lower()
-        if eligible and kind and kind not in allowed_types:
+        if eligible and kind and not _type_allowed(kind, allowed_types):
             if c.is_update:
                 # The product promise: a published paper's new version is reported, whatever
                 # announce types the owner takes for papers never shown before.

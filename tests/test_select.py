@@ -290,3 +290,11 @@ def test_real_rss_announce_types(corpus):
     assert sum(x.selected for x in cands) == 3
     taken = select_papers(listing, SelectionConfig(interests="", announce_types=["new", "cross", "replace"]))
     assert all(x.selected for x in taken)
+
+
+@pytest.mark.parametrize("types, taken", [
+    (["new", "cross"], False), (["new", "replace"], False), (["cross", "replace"], True), (["replace-cross"], True),
+])
+def test_replace_cross(types, taken):
+    p = paper("2611.00031", "Summarization", announce="replace-cross")
+    assert select_papers([p], SelectionConfig(interests=INTERESTS, announce_types=types))[0].selected is taken
