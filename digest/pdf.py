@@ -189,10 +189,18 @@ def _died_reason(w: _Worker) -> str:
     return "memory" if code == -signal.SIGKILL else f"error:WorkerDied({code})"
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _run(paths: list[Path], config: Config, *, workers: int | None, mode: str) -> Iterator[tuple[Path, PageText]]:
     limits = config.limits
     n_workers = max(1, min(workers or limits.workers or 1, len(paths)))
-    pending = deque(enumerate(paths))
+    # Biggest files first: with several workers the batch then ends sooner (longest-job-first).
+    pending = deque(sorted(enumerate(paths), key=lambda t: -_size(t[1])))
     in_flight = 0
     pool = _Pool(memory_mb=int(limits.pdf_parse_memory_mb), timeout=float(limits.pdf_parse_timeout))
     try:

@@ -417,3 +417,35 @@ def test_no_heading_means_no_refs_and_empty_input():
     pages = clean_pages(["Text that mentions references in passing.", ""])
     assert [(p.number, p.refs) for p in pages] == [(1, ""), (2, "")]
     assert pages[1].body == ""
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+def test_extract_command(tmp_path, config):
+    import click
+    from click.testing import CliRunner
+
+    from digest.cli_pdf import register
+    from digest.errors import DigestError
+
+    class Obj:
+        def __init__(self, config):
+            self.config = config
+
+    @click.group()
+    @click.pass_context
+    def cli(ctx):
+        ctx.obj = Obj(config)
+
+    register(cli)
+    good = make_pdf(tmp_path / "good.pdf", [text_page("Hello there"), text_page("References", "[1] X. 2020.")],
+                    title="Good Paper")
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"")
+    result = CliRunner().invoke(cli, ["extract", "--text", "--refs", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "ok, 2 pages (1 with references)" in result.output and "title: Good Paper" in result.output
+    assert "Hello there" in result.output and "[1] X. 2020." in result.output
+    result = CliRunner().invoke(cli, ["extract", str(good), str(bad)])
+    assert f"{bad}: FAILED (empty-file)" in result.output
+    assert isinstance(result.exception, DigestError)
