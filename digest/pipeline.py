@@ -123,6 +123,7 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
             state = store.upsert_paper(p)
             rep.new += state == "new"
             rep.updated += state == "updated"
+        src.remember_feed_state(store, r)
 
     liked: list[Paper] = []
     for spec in config.selection.liked:

@@ -49,6 +49,15 @@ class SourceResult:
     warnings: list[str] = field(default_factory=list)  # e.g. "ill-formed feed: <reason>; 3 entries read"
     not_modified: bool = False  # 304 to our conditional GET
     empty_listing: bool = False  # e.g. the arXiv listing on a weekend: nothing new, not an error
+    # (url, etag, last_modified, status) to remember once the papers are stored: remembering it
+    # earlier would make a run killed in between get a 304 next time and lose those papers.
+    feed_state: tuple[str, str | None, str | None, int] | None = None
+
+
+def remember_feed_state(store: Store, result: SourceResult) -> None:
+    """Store a feed's validators for the next conditional GET; call after its papers are stored."""
+    if result.feed_state:
+        store.save_feed_state(*result.feed_state)
 
 
 # ---- feeds ----------------------------------------------------------------------------------
@@ -252,16 +261,15 @@ def _fetch_feed(url: str, source: str, config: Config, store: Store, client: htt
         if own:
             client.close()
     if resp.not_modified:
-        if conditional:
-            store.save_feed_state(url, None, None, 304)
-        return SourceResult(source=source, not_modified=True)
+        return SourceResult(source=source, not_modified=True,
+                            feed_state=(url, None, None, 304) if conditional else None)
     if resp.status != 200:
         raise SourceError(source, f"HTTP {resp.status} from {url}",
                           hint="check the feed address" if resp.status in (403, 404, 410) else "try again later")
     result = parse_feed_bytes(resp.body, source, config, since=since, listing=listing)
-    # Validators are remembered only once the body was read, so a broken answer is fetched again.
+    # Validators only for a body that was read, so a broken answer is fetched again.
     if conditional:
-        store.save_feed_state(url, resp.etag, resp.last_modified, resp.status)
+        result.feed_state = (url, resp.etag, resp.last_modified, resp.status)
     return result
 
 

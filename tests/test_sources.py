@@ -13,7 +13,8 @@ from werkzeug import Request, Response
 
 from digest.errors import SourceError
 from digest.records import url_key
-from digest.sources import fetch_source, fetch_sources, merge_papers, parse_feed_bytes, papers_from_text
+from digest.sources import (fetch_source, fetch_sources, merge_papers, parse_feed_bytes, papers_from_text,
+                            remember_feed_state)
 from digest.sources_local import identify_pdf, split_authors
 
 from conftest import FIXTURES, corpus_files
@@ -268,10 +269,13 @@ def test_conditional_get_remembers_validators_and_honours_304(cfg, store, httpse
     first = fetch_source("arxiv:cs.LG", cfg, store)
     assert len(first.papers) == 4 and not first.not_modified
     url = cfg.arxiv.rss_url.format(categories="cs.LG")
+    assert store.feed_state(url) == {}  # not before the caller has stored the papers
+    remember_feed_state(store, first)
     state = store.feed_state(url)
     assert state["etag"] == etag and state["last_modified"] == "Thu, 24 Sep 2026 08:58:05 GMT"
     second = fetch_source("arxiv:cs.LG", cfg, store)
     assert second.not_modified and second.papers == [] and second.warnings == []
+    remember_feed_state(store, second)
     assert store.feed_state(url)["last_status"] == 304 and store.feed_state(url)["etag"] == etag
     sent = [req.headers.get("If-None-Match") for req, _ in httpserver.log]
     assert sent == [None, etag]
