@@ -261,9 +261,9 @@ def _print_plan(rep) -> None:
 
 
 # Commands of the later stages live in their own modules, each adding itself to the group.
-from . import cli_archive, cli_mail  # noqa: E402
+from . import cli_archive, cli_mail, cli_sources  # noqa: E402
 
-for _module in (cli_mail, cli_archive):
+for _module in (cli_sources, cli_mail, cli_archive):
     _module.register(cli)
 
 
