@@ -87,23 +87,30 @@ def retry_after_seconds(headers: Any) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+_THINK_RE = re.compile(r"<think>.*?</think>", re.S)  # reasoning models served locally print their thoughts
+
+
 def parse_json_content(text: str) -> Any:
-    """JSON from a model's reply, tolerating Markdown fences and prose around one object."""
-    s = text.strip()
+    """JSON from a model's reply, tolerating <think> blocks, Markdown fences and prose around one object."""
+    s = _THINK_RE.sub("", text).strip()
     try:
         return json.loads(s)
-    except ValueError:
-        pass
+    except ValueError as e:
+        first_error = e
     fenced = re.search(r"```(?:json)?\s*(.*?)```", s, re.S)
     if fenced:
         try:
             return json.loads(fenced.group(1))
         except ValueError:
             pass
-    start, end = s.find("{"), s.rfind("}")
-    if 0 <= start < end:
-        return json.loads(s[start:end + 1])
-    return json.loads(s)  # raises with the parser's message
+    decoder = json.JSONDecoder()
+    at = s.find("{")
+    while at >= 0:
+        try:
+            return decoder.raw_decode(s, at)[0]
+        except ValueError:
+            at = s.find("{", at + 1)
+    raise first_error
 
 
 def schema_problem(data: Any, validator: Any) -> str | None:

@@ -163,7 +163,8 @@ def test_schema_violation_after_repair_raises(llm_server, store):
 
 def test_fenced_json_is_accepted():
     assert parse_json_content('Here it is:\n```json\n{"a": 1}\n```') == {"a": 1}
-    assert parse_json_content('Sure! {"a": [1, 2]} Hope this helps.') == {"a": [1, 2]}
+    assert parse_json_content('Sure! {"a": [1, 2]} Hope this {helps}.') == {"a": [1, 2]}
+    assert parse_json_content('<think>maybe {"a": 0}? no</think>\n{"a": 3}') == {"a": 3}
     with pytest.raises(ValueError):
         parse_json_content("no json here")
 
