@@ -362,3 +362,26 @@ def test_real_arxiv_metadata_renders_and_feed_stays_valid(config, store, corpus)
     first = parsed.entries[0]
     assert search(store, first.title.split()[0])  # a real title word is found
     assert len(list((site / "categories").glob("*.html"))) > 2
+
+
+def test_old_style_and_url_keys_get_stable_file_names(config, store):
+    papers = [replace(make_paper(1), key="quant-ph/0201082", arxiv_id="quant-ph/0201082", title="Old style"),
+              replace(make_paper(2), key="url:0123456789abcdef", arxiv_id=None, title="From a feed")]
+    gens = {}
+    issue = Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
+                  model="test-model", created="2026-11-16T08:00:00+00:00")
+    for n, p in enumerate(papers, 1):
+        store.upsert_paper(p)
+        gens[p.key] = replace(make_generation(p), key=f"g{n}")
+        store.save_generation(gens[p.key], {})
+        issue.entries.append(IssueEntry(paper=p, generation=gens[p.key], position=n))
+    store.save_issue(issue, gens)
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    names = sorted(f.name for f in (site / "papers").iterdir())
+    assert len(names) == 2 and all("/" not in n and ":" not in n for n in names)
+    assert names == sorted(f"{slugify(p.key)}.html" for p in papers)
+    html = (site / "issues" / "2026-W47.html").read_text()
+    for p in papers:
+        assert f'href="../papers/{slugify(p.key)}.html"' in html and f'id="p-{slugify(p.key)}"' in html
+    assert slugify("quant-ph/0201082") == slugify("quant-ph/0201082") != slugify("quant-ph-0201082")

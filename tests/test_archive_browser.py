@@ -339,3 +339,46 @@ def test_atom_feed_parses_without_bozo(server):
     # feedparser sanitises content; the title markup must arrive as text, not as elements.
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in first.content[0].value
     assert "<script" not in first.content[0].value
+
+
+def test_after_two_weekly_runs_the_archive_shows_both_issues(corpus, tmp_path, browser):
+    """As a new user: two `digest run`s of different weeks (local PDFs, no LLM), then `digest archive build`."""
+    from datetime import date
+
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+    from digest.config import load_config
+    from digest.pipeline import run_week
+    from digest.store import Store
+
+    pdfs = corpus / "pdfs" / "arxiv"
+    for week, names in (("w1", ["arxiv_2206.10883v3_multi-lexsum_cs.CL.pdf"]),
+                        ("w2", ["arxiv_2501.10120v1_pasa_cs.IR.pdf", "arxiv_2201.09329v1_ulsa_cs.LG.pdf"])):
+        (tmp_path / week).mkdir()
+        for name in names:
+            shutil.copy(pdfs / name, tmp_path / week / name)
+    (tmp_path / "digest.toml").write_text('[llm]\nmodel = "extractive"\n')
+    config = load_config(tmp_path / "digest.toml", env={})
+    store = Store(config.db_path)
+    run_week(config, store, sources=[f"dir:{tmp_path / 'w1'}"], today=date(2026, 11, 10))
+    run_week(config, store, sources=[f"dir:{tmp_path / 'w2'}"], today=date(2026, 11, 18))
+    store.close()
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "digest.toml"), "archive", "build"])
+    assert result.exit_code == 0, result.output
+    site = tmp_path / "archive" / "site"
+    browser.open(site.as_uri() + "/index.html")
+    facts = browser.evaluate(PAGE_FACTS)
+    for issue_id in ("2026-W47", "2026-W46"):
+        assert site.as_uri() + f"/issues/{issue_id}.html" in facts["links"]
+    assert "Multi-LexSum" in facts["text"] and "PaSa" in facts["text"]
+    for link in facts["links"]:
+        path = Path(urllib.parse.unquote(urllib.parse.urlsplit(link).path))
+        if link.startswith("file:"):
+            assert path.is_file(), link
+    browser.open(site.as_uri() + "/search.html?q=" + urllib.parse.quote("civil rights"))
+    titles = browser.evaluate(
+        "Array.from(document.querySelectorAll('#search-results a.title')).map(a => a.textContent)"
+    )
+    assert any("Multi-LexSum" in t for t in titles)
+    assert browser.errors() == []
