@@ -477,6 +477,8 @@ def send_issue(config: Config, store: Store, issue_id: str | None = None, *, dry
                     sub = get_by_id(store, r.subscriber_id)
                     if sub is None or sub.status != "active":
                         done += 1
+                        if progress:
+                            progress(done, total)
                         continue
                 wait = next_at - time.monotonic()
                 if wait > 0:

@@ -70,7 +70,10 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
         return page("message", status, text=text, **ctx)
 
     def base_url() -> str:
-        return (config.web.public_url or request.host_url).rstrip("/")
+        # Never the request's Host header: anyone could make our confirmation mail link elsewhere.
+        if config.web.public_url:
+            return config.web.public_url.rstrip("/")
+        return f"http://{config.web.host}:{config.web.port}"
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Response:
@@ -122,7 +125,7 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
         sub = unsubscribe(store, token)
         if sub is None:
             return message(L["web_invalid_link"], 404)
-        return message(L["web_unsubscribed"].format(title=title), resubscribe=True)
+        return message(L["web_unsubscribed"].format(title=title), link=("/subscribe", L["web_resubscribe"]))
 
     @app.get("/")
     @app.get("/<path:path>")
@@ -130,7 +133,7 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
         if not (site / "index.html").is_file():
             if path:
                 abort(404)
-            return message(L["web_no_site"], resubscribe=True)
+            return message(L["web_no_site"], link=("/subscribe", L["web_subscribe_heading"].format(title=title)))
         target = site / path
         if path == "" or path.endswith("/") or target.is_dir():
             path = path.rstrip("/") + "/index.html" if path else "index.html"

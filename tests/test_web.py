@@ -45,6 +45,7 @@ def site(config, store, inbox):
     with smtp_server(inbox) as smtp_port:
         config.mail.port = smtp_port
         with web_server(config, store) as base:
+            config.web.public_url = base  # where confirmation links point
             with httpx.Client(base_url=base, timeout=10) as client:
                 yield client, base
 
@@ -106,7 +107,7 @@ def test_subscribe_confirm_then_unsubscribe(site, store, inbox, config):
     assert send_issue(config, store).sent == []
 
 
-def test_subscribe_answer_does_not_reveal_who_is_subscribed(site, store, inbox):
+def test_subscribe_answer_does_not_reveal_who_is_subscribed(site, store, inbox, config):
     client, _ = site
     add_subscriber(store, "known@example.org")
     known = client.post("/subscribe", data={"email": "known@example.org"})
@@ -114,9 +115,14 @@ def test_subscribe_answer_does_not_reveal_who_is_subscribed(site, store, inbox):
     assert known.status_code == new.status_code == 200 and known.text == new.text
     # Only the new address got a confirmation mail; the active one got nothing.
     assert [m.rcpt_tos for m in inbox.messages] == [["new@example.org"]]
+    # A forged Host header does not change where the confirmation link points.
+    config.web.public_url = ""
+    client.post("/subscribe", data={"email": "host@example.org"}, headers={"Host": "evil.example"})
+    link = _confirm_link(inbox, "host@example.org")
+    assert link.startswith(f"http://{config.web.host}:{config.web.port}/confirm/") and "evil" not in link
     # Asking again at once sends no second mail (the form cannot flood a mailbox).
     again = client.post("/subscribe", data={"email": "new@example.org"})
-    assert again.text == new.text and len(inbox.messages) == 1
+    assert again.text == new.text and len(inbox.messages) == 2  # new@ once, host@ once
     bad = client.post("/subscribe", data={"email": "not an address"})
     assert bad.status_code == 400 and "does not look like an email address" in bad.text
     assert get_subscriber(store, "not an address") is None
@@ -171,7 +177,7 @@ def test_one_click_unsubscribe_from_the_list_unsubscribe_header(store, config, i
 def test_serves_the_archive_site_and_nothing_outside_it(config, store):
     with web_server(config, store) as base, httpx.Client(base_url=base, timeout=10) as client:
         r = client.get("/")
-        assert r.status_code == 200 and "digest archive build" in r.text
+        assert r.status_code == 200 and "digest archive build" in r.text and 'href="/subscribe"' in r.text
         assert client.get("/issues/2026-W47.html").status_code == 404
         site = config.archive_dir / "site"
         (site / "issues").mkdir(parents=True)
