@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .config import DEFAULT_CONFIG_NAME, Config, default_config_text, load_config
@@ -132,7 +133,8 @@ def _print_explain(rep) -> None:
     t.add_column("why")
     for c in rep.explain:
         mark = "[green]✔[/]" if c.selected else "·"
-        t.add_row(mark, f"{c.paper.versioned_id} {c.paper.title[:60]}", f"{c.score:.2f}", "; ".join(c.reasons))
+        t.add_row(mark, escape(f"{c.paper.versioned_id} {c.paper.title[:60]}"), f"{c.score:.2f}",
+                  escape("; ".join(c.reasons)))
     out.print(t)
 
 
@@ -167,7 +169,7 @@ def papers_list(app: App, limit: int) -> None:
     for col in ("id", "title", "published", "text", "pages"):
         t.add_column(col)
     for p in app.store.list_papers(limit=limit):
-        t.add_row(p.versioned_id, p.title[:70], (p.published or "")[:10], p.text_status,
+        t.add_row(p.versioned_id, escape(p.title[:70]), (p.published or "")[:10], p.text_status,
                   str(p.page_count or ""))
     out.print(t)
 
@@ -178,7 +180,7 @@ def papers_list(app: App, limit: int) -> None:
 def papers_show(app: App, paper_id: str) -> None:
     """Metadata, text status, page and token counts of one paper."""
     p = app.store.get_paper(paper_id)
-    t = Table(show_header=False, title=p.title)
+    t = Table(show_header=False, title=escape(p.title))
     rows = [("id", p.versioned_id), ("authors", ", ".join(p.authors)), ("published", p.published),
             ("updated", p.updated), ("categories", ", ".join(p.categories)), ("primary", p.primary_category),
             ("abs", p.abs_url), ("pdf", p.pdf_url or p.local_pdf), ("announce", p.announce_type),
@@ -188,7 +190,7 @@ def papers_show(app: App, paper_id: str) -> None:
             ("issues", ", ".join(app.store.issues_of_paper(p.key)))]
     for k, v in rows:
         if v not in (None, ""):
-            t.add_row(k, str(v))
+            t.add_row(k, escape(str(v)))
     out.print(t)
     if p.abstract:
         out.print(p.abstract, highlight=False)

@@ -136,7 +136,8 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
     pool = [store.paper_from_row(r) for r in window]
     rep.candidates = len(pool)
     chosen = select.select_papers(pool, config.selection, liked=liked,
-                                  published=store.published_versions(exclude_issue=week))
+                                  published=store.published_versions(exclude_issue=week),
+                                  published_in=select.published_issues(store, exclude_issue=week))
     select.save_selection(store, week, chosen)
     rep.explain = chosen
     rep.selected = [c.paper for c in chosen if c.selected]
