@@ -17,7 +17,7 @@ import jsonschema
 import openai
 
 from .config import Config, ModelConfig
-from .errors import LLMError
+from .errors import ConfigError, LLMError
 from .llm_support import NO_KEY, RateLimiter, Redactor, check_reply, read_keys_file, retry_after_seconds
 from .store import Store, utcnow
 from .tokens import count_message_tokens, get_encoding
@@ -88,6 +88,17 @@ def _limiter_for(model_id: str, settings: ModelConfig) -> RateLimiter:
         return _limiters[key]
 
 
+def forget_endpoint(base_url: str) -> None:
+    """Drop what this process remembered about a server (format downgrades, parameter changes, rate state)."""
+    base = base_url.strip()
+    with _registry_lock:
+        for registry in (_format_modes, _adjusted):
+            for key in [k for k in registry if k[1] == base]:
+                del registry[key]
+        for key in [k for k in _limiters if k[1].strip() == base]:
+            del _limiters[key]
+
+
 # ---- helpers ---------------------------------------------------------------------------------
 
 
@@ -134,6 +145,9 @@ class ChatModel:
         self.is_openai = bool(settings.azure_api_version) or not base or "api.openai.com" in base
         self.needs_key = self.is_openai
         self.key_env_var = settings.api_key_env or None
+        if settings.response_format not in FORMAT_MODES:
+            raise ConfigError(f"models.{model_id}.response_format is {settings.response_format!r}",
+                              hint="use json_schema, json_object or none")
         if self.needs_key and not api_key:
             raise LLMError(model_id, "no API key", hint=self._key_hint())
         self._redact = Redactor(api_key)

@@ -229,6 +229,11 @@ class LLMServer:
         """Stop serving; slow replies still waiting are cut short."""
         self._stopping.set()
         if self._server is not None:
+            # A later server may get the same port: it must not inherit what clients learnt about this one.
+            from digest.llm import forget_endpoint
+
+            forget_endpoint(self.base_url)
+            forget_endpoint(self.base_url.removesuffix("/v1"))
             self._server.shutdown()
             self._server.server_close()
 

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from digest.config import ModelConfig
-from digest.errors import LLMError
+from digest.errors import ConfigError, LLMError
 from digest.llm import ChatModel, LLMTruncated, get_model, llm_cost_report, model_settings_fingerprint
 from digest.llm_support import parse_json_content, retry_after_seconds
 from llm_server import LLMServer, Step, bad_json, llm_server, rate_limited, server_error, slow, truncated  # noqa: F401
@@ -219,6 +219,8 @@ def test_server_without_json_schema_falls_back_and_remembers(store):
         assert make_model(server, store).format_mode == "json_object"
     finally:
         server.stop()
+    # A new server on that address is asked afresh.
+    assert make_model(server, store).format_mode == "json_schema"
 
 
 def test_server_without_any_response_format_gets_plain_instructions(store):
@@ -432,6 +434,11 @@ def test_estimate_cost(llm_server, store):
     assert model.estimate_cost(1_000_000, 1_000_000, 400_000) == pytest.approx(0.6 * 2.5 + 0.4 * 1.25 + 10.0)
     no_cached_price = make_model(llm_server, store, price_input=2.0)
     assert no_cached_price.estimate_cost(1_000_000, 0, 500_000) == pytest.approx(2.0)
+
+
+def test_unknown_response_format_is_a_config_error(llm_server, store):
+    with pytest.raises(ConfigError, match="response_format"):
+        make_model(llm_server, store, response_format="text")
 
 
 def test_fingerprint_names_the_output_settings():
