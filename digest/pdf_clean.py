@@ -19,7 +19,7 @@ STAMP_RE = re.compile(
 # Spacing accents that TeX fonts emit before the letter they belong to ("Teˇsanovi´c").
 _SPACING_ACCENTS = {"´": "\u0301", "ˇ": "\u030c", "¨": "\u0308", "˜": "\u0303", "ˆ": "\u0302",
                     "¸": "\u0327", "˚": "\u030a", "˘": "\u0306", "˝": "\u030b"}
-_ACCENT_RE = re.compile("(?<=[A-Za-z])([" + "".join(_SPACING_ACCENTS) + "])([A-Za-z])")
+_ACCENT_RE = re.compile("(?:(?<=[A-Za-z])|(?<!\\S))([" + "".join(_SPACING_ACCENTS) + "])([A-Za-z])")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u00ad\u200b\ufeff]")
 _HYPHEN_BREAK_RE = re.compile(r"(?P<left>[^\W\d_]+)-[ \t]*\n[ \t]*(?P<right>[^\W\d_][\w]*)")
 _OTHER_HYPHEN_BREAK_RE = re.compile(r"(?<=\w)-[ \t]*\n[ \t]*(?=\w)")
@@ -34,7 +34,8 @@ _REFS_HEADING_RE = re.compile(
 _APPENDIX_WORD_RE = re.compile(r"^(?:appendix|appendices|supplementary\s+(?:material|information))\b.{0,60}$",
                                re.IGNORECASE)
 _LETTER_HEADING_RE = re.compile(r"^(?P<letter>[A-H])\.?\s+[A-Z][^.]{2,70}$")
-_PAGE_NUMBER_RE = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s+(?:of|/)\s+\d{1,4})?$", re.IGNORECASE)
+_PAGE_NUMBER_RE = re.compile(r"^(?:(?i:page\s+)?\d{1,4}(?:\s+(?:of|/)\s+\d{1,4})?"
+                             r"|(?=[ivxlc]+$)c{0,3}(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3}))$")
 
 _EDGE_LINES = 3  # lines looked at for running headers/footers at each end of a page
 
