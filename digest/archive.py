@@ -29,6 +29,7 @@ from .store import Store
 SITE_LABELS: dict[str, dict[str, str]] = {
     "en": {
         "site_papers_count": "{count} papers",
+        "site_papers_count_one": "{count} paper",
         "site_all_issues": "All issues",
         "site_years": "Years",
         "site_appeared_in": "Appeared in",
@@ -60,6 +61,7 @@ SITE_LABELS: dict[str, dict[str, str]] = {
     },
     "ja": {
         "site_papers_count": "{count}本の論文",
+        "site_papers_count_one": "{count}本の論文",
         "site_all_issues": "すべての号",
         "site_years": "年",
         "site_appeared_in": "掲載号",
@@ -222,6 +224,11 @@ def _pages_label(L: dict[str, str], pages: list[int]) -> str:
     return f"{L['pages'] if len(pages) > 1 else L['page']} {', '.join(str(p) for p in pages)}"
 
 
+def count_papers(L: dict[str, str], count: int) -> str:
+    """'1 paper' / '3 papers' in the labels' language."""
+    return L["site_papers_count_one" if count == 1 else "site_papers_count"].format(count=count)
+
+
 def issue_intro(issue: Issue, L: dict[str, str]) -> str:
     """The issue's stored intro, or the standard one for its language."""
     if issue.intro:
@@ -308,7 +315,8 @@ class SiteBuilder:
     def render(self, template: str, **ctx) -> str:
         """Render one site template with the site-wide values."""
         return self.env.get_template(template).render(
-            site_title=self.title, pages_label=_pages_label, base_url=self.base_url, **ctx
+            site_title=self.title, pages_label=_pages_label, count_papers=count_papers,
+            base_url=self.base_url, **ctx
         )
 
     def build(self) -> BuildResult:

@@ -64,7 +64,7 @@ def search_command(app, query: tuple[str, ...], limit: int) -> None:
             out.print(f"  [cyan]{escape(', '.join(h.issue_ids))}[/]", highlight=False)
         if h.snippet:
             out.print(f"  [dim]{escape(h.snippet)}[/]", highlight=False)
-    out.print(f"{len(hits)} papers.", highlight=False)
+    out.print(f"{len(hits)} paper{'s' if len(hits) != 1 else ''}.", highlight=False)
 
 
 def register(cli: click.Group) -> None:

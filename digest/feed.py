@@ -34,7 +34,7 @@ def entry_id(list_id: str, issue_id: str) -> str:
 def render_feed(builder: SiteBuilder, issues: list[Issue], meta: dict[str, dict],
                 views: dict[str, PaperView]) -> str:
     """The feed document for these issues (newest first); <updated> comes from the stored issue times."""
-    from .archive import issue_intro, model_note, site_labels
+    from .archive import count_papers, issue_intro, model_note, site_labels
 
     list_id = builder.config.mail.list_id or builder.title
     base = builder.base_url
@@ -53,7 +53,7 @@ def render_feed(builder: SiteBuilder, issues: list[Issue], meta: dict[str, dict]
             "updated": rfc3339(meta[issue.id]["updated"]),
             "published": rfc3339(meta[issue.id]["created"]),
             "title": f"{builder.title} {issue.id}: "
-                     + L["site_papers_count"].format(count=len(issue.entries)),
+                     + count_papers(L, len(issue.entries)),
             "summary": " / ".join(e.generation.tldr for e in issue.entries if e.generation and e.generation.tldr),
             "content": content, "categories": categories,
         })

@@ -92,6 +92,7 @@ def test_new_issue_keeps_permalinks_and_touches_only_what_changed(two_weeks):
     after = snapshot(site)
     assert set(before) <= set(after)  # every old permalink still exists
     assert "issues/2026-W48.html" in after and "papers/2611.09900.html" in after
+    assert "· 1 paper</p>" in (site / "issues" / "2026-W48.html").read_text()
     changed = {k for k in before if before[k][0] != after[k][0]}
     # The newest old issue gains a "newer" link; old paper pages stay byte for byte.
     assert "issues/2026-W47.html" in changed and "issues/2026-W46.html" not in changed

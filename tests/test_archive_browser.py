@@ -276,6 +276,7 @@ def test_search_finds_a_paper_by_a_word_of_one_answer(browser, server):
     assert results[0]["href"] == server + "papers/2611.10000.html"
     assert results[0]["title"] == HOSTILE_TITLE
     assert results[0]["mark"].lower() == UNIQUE_WORD
+    assert browser.evaluate("document.getElementById('search-status').textContent") == "1 paper"
     assert browser.dialogs == [] and browser.evaluate("window.__xss === undefined")
     assert browser.errors() == []
 

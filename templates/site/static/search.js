@@ -79,7 +79,7 @@
       hits.push({ doc: doc.d, score: score, order: order });
     });
     hits.sort(function (a, b) { return b.score - a.score || a.order - b.order; });
-    var label = status.getAttribute("data-count-label") || "{count}";
+    var label = status.getAttribute(hits.length === 1 ? "data-count-one" : "data-count-label") || "{count}";
     status.textContent = label.replace("{count}", String(hits.length)) +
       (hits.length > MAX ? " (1–" + MAX + ")" : "");
     hits.slice(0, MAX).forEach(function (h) {
