@@ -36,7 +36,7 @@ from .i18n import labels
 from .records import Issue
 from .resources import bundled_dir
 from .store import Store, utcnow
-from .subscribers import Subscriber, get_by_id, get_subscriber, list_subscribers, normalize_email
+from .subscribers import get_by_id, get_subscriber, list_subscribers, normalize_email
 
 Progress = Callable[[int, int], None]
 
@@ -280,9 +280,10 @@ class Mailer:
                 raise MailError(f"mail.username is set but ${m.password_env} is empty",
                                 hint=f"export {m.password_env}=... before sending")
         context = ssl.create_default_context()  # honours $SSL_CERT_FILE for a private CA
+        smtp: smtplib.SMTP | None = None
         try:
             if m.security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(m.host, m.port, timeout=m.timeout, context=context)
+                smtp = smtplib.SMTP_SSL(m.host, m.port, timeout=m.timeout, context=context)
             else:
                 smtp = smtplib.SMTP(m.host, m.port, timeout=m.timeout)
             smtp.ehlo()
@@ -291,13 +292,15 @@ class Mailer:
                 smtp.ehlo()
             if m.username:
                 _login(smtp, m.username, password or "")
-        except smtplib.SMTPAuthenticationError as e:
-            raise MailError(f"SMTP login as {m.username!r} was refused ({e.smtp_code})",
-                            hint=f"check mail.username and ${m.password_env}") from None
-        except smtplib.SMTPNotSupportedError as e:
-            raise MailError(f"{m.host}:{m.port} does not support that: {e}",
-                            hint="check mail.security (starttls, ssl or none)") from None
         except (OSError, smtplib.SMTPException) as e:
+            if smtp is not None:
+                smtp.close()  # a half-open connection is not kept
+            if isinstance(e, smtplib.SMTPAuthenticationError):
+                raise MailError(f"SMTP login as {m.username!r} was refused ({e.smtp_code})",
+                                hint=f"check mail.username and ${m.password_env}") from None
+            if isinstance(e, smtplib.SMTPNotSupportedError):
+                raise MailError(f"{m.host}:{m.port} does not support that: {e}",
+                                hint="check mail.security (starttls, ssl or none)") from None
             raise MailError(f"cannot connect to the SMTP server {m.host}:{m.port}: {e}",
                             hint="check [mail] host, port and security") from None
         self.smtp = smtp
