@@ -404,3 +404,25 @@ def test_html_part_fits_600_and_375_px_in_chromium(cfg, store, tmp_path):
     assert "600px: ok" in res.stdout and "375px: ok" in res.stdout
     assert (tmp_path / "shots" / "email-600.png").stat().st_size > 1000
     assert (tmp_path / "shots" / "email-375.png").stat().st_size > 1000
+
+
+def test_extractive_abstract_only_missing_generation_and_updates_are_shown(cfg):
+    from digest.mail import render_parts
+    from digest.records import Issue, IssueEntry
+    from factories import make_generation, make_paper
+
+    p1, p2, p3 = make_paper(1), make_paper(2), make_paper(3, title="No generation at all")
+    g1 = make_generation(p1, "extractive")
+    g2 = make_generation(p2, "extractive")
+    g2.status, g2.note, g2.qa = "abstract-only", "the PDF is encrypted", []
+    issue = Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
+                  model="extractive", created="2026-11-16T08:00:00+00:00", entries=[
+                      IssueEntry(p1, g1, 1, is_update=True), IssueEntry(p2, g2, 2), IssueEntry(p3, None, 3)])
+    text, html = render_parts(cfg, issue, None)
+    for body in (text, html):
+        assert "Written without an LLM" in body
+        assert f"Updated: new version v{p1.version}" in body
+        assert "Summarised from the abstract only: the PDF is encrypted." in body
+        assert "No generation at all" in body and p3.abstract in body
+        assert "<mailto:" not in body and "mailto:leave@example.org?subject=unsubscribe" in body
+    assert text.count("-- Q&A --") == 1  # only the paper that has answers

@@ -191,3 +191,12 @@ def test_serves_the_archive_site_and_nothing_outside_it(config, store):
         for sneaky in ("/../digest.sqlite", "/%2e%2e/digest.sqlite", "/issues/..%2f..%2fdigest.sqlite"):
             r = client.get(sneaky)
             assert r.status_code == 404 and b"SQLite" not in r.content
+
+
+def test_pages_follow_the_output_language(config, store):
+    config.output.language = "ja"
+    with web_server(config, store) as base, httpx.Client(base_url=base, timeout=10) as client:
+        r = client.get("/subscribe")
+        assert '<html lang="ja">' in r.text and "購読する" in r.text
+        r = client.get("/unsubscribe/" + "x" * 43)
+        assert "配信を停止する" in r.text
