@@ -449,3 +449,47 @@ def test_extract_command(tmp_path, config):
     result = CliRunner().invoke(cli, ["extract", str(good), str(bad)])
     assert f"{bad}: FAILED (empty-file)" in result.output
     assert isinstance(result.exception, DigestError)
+
+
+def test_worker_killed_from_outside_costs_one_pdf(tmp_path, config):
+    import os
+    import signal
+    import time
+
+    slow = make_pdf(tmp_path / "slow.pdf", [b"BT /F1 12 Tf 72 700 Td " + b"(ab) Tj " * 5_000_000 + b"ET"])
+    fast = small_pdf(tmp_path / "fast.pdf")
+    config.limits.pdf_parse_timeout = 120
+
+    def our_workers() -> list[int]:
+        pids = []
+        for d in Path("/proc").iterdir():
+            try:
+                stat = (d / "stat").read_text()
+                cmd = (d / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"digest.pdf_worker" in cmd and int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                pids.append(int(d.name))
+        return pids
+
+    def cpu_seconds(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def kill_soon():
+        # Starting a worker costs well under a second of CPU; past 2 s it is busy with the slow PDF.
+        for _ in range(600):
+            time.sleep(0.1)
+            pids = our_workers()
+            if pids and cpu_seconds(pids[0]) > 2.0:
+                os.kill(pids[0], signal.SIGTERM)
+                return
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to find the worker")
+    killer = threading.Thread(target=kill_soon)
+    killer.start()
+    results = dict(extract_many([slow, fast], config, workers=1))
+    killer.join()
+    assert results[slow].error == f"error:WorkerDied({-signal.SIGTERM})"
+    assert results[fast].ok
