@@ -114,3 +114,60 @@ def test_other_language_and_prompts_are_new_variants(config, store, issue, model
 def test_unknown_issue_is_a_clear_error(config, store):
     with pytest.raises(NotFoundError, match="no issue '2020-W01'"):
         rerun_issue(config, store, "2020-W01", "extractive")
+
+
+def test_a_new_users_story_on_the_command_line(corpus, tmp_path, httpserver):
+    """`digest run --model A`, `digest rerun ISSUE --model B`, `digest compare ISSUE --models A B`."""
+    from click.testing import CliRunner
+
+    from digest import cli_rerun
+    from digest.cli import cli
+    from digest.config import Config
+    from weekfeed import Item, serve_week
+
+    if "rerun" not in cli.commands:  # until the lead wires cli_rerun into digest/cli.py
+        cli_rerun.register(cli)
+    served = Config()
+    serve_week(httpserver, served, [
+        Item("1111.2011", 2, "Quantum criticality of hot random spin chains",
+             "We study random quantum spin chains.",
+             corpus / "pdfs/arxiv/arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf"),
+        Item("1903.10676", 1, "SciBERT: A Pretrained Language Model for Scientific Text",
+             "We release SciBERT, a pretrained language model for scientific text.",
+             corpus / "pdfs/arxiv/arxiv_1903.10676_scibert_single-page-excerpt.pdf"),
+    ])
+    servers = {m: LLMServer(responder=make_responder(m)).start() for m in ("model-A", "model-B")}
+    models = "".join(
+        f'[models."{m}"]\nbase_url = "{s.base_url}"\napi_key_env = ""\nprice_input = 2.5\n'
+        f'price_cached_input = 1.25\nprice_output = 10.0\n\n' for m, s in servers.items())
+    (tmp_path / "digest.toml").write_text(
+        f'sources = {served.sources!r}\n\n[arxiv]\nrss_url = "{served.arxiv.rss_url}"\n'
+        f'pdf_url = "{served.arxiv.pdf_url}"\n\n[selection]\ninterests = ""\n\n[llm]\nmax_cost = 50.0\n\n'
+        f'[store]\narchive_dir = "archive"\n\n{models}'.replace("'", '"'), encoding="utf-8")
+    runner = CliRunner()
+
+    def digest(*args):
+        result = runner.invoke(cli, ["--config", str(tmp_path / "digest.toml"), *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    try:
+        digest("run", "--model", "model-A")
+        issue_id = next(p.stem for p in (tmp_path / "archive").glob("*-W*.md"))
+        after_run = len(httpserver.log)
+        out = digest("rerun", issue_id, "--model", "model-B")
+        assert "2 papers as variant model-B" in out and "4 LLM calls" in out
+        out = digest("compare", issue_id, "--models", "model-A", "model-B")
+        assert "compare" in out
+        assert len(httpserver.log) == after_run  # nothing but the LLM calls since the run
+        assert len(servers["model-B"].chat_requests()) == 4
+        html = (tmp_path / "archive" / "compare" / f"{issue_id}.html").read_text()
+        assert "model-A TL;DR" in html and "model-B TL;DR" in html and 'id="chart"' in html
+        assert html.count('class="model-row"') == 2
+        out = digest("issues", "list")
+        assert issue_id in out and "model-A, model-B" in out
+        digest("issues", "use", issue_id, "--model", "model-B")
+        assert "Written by model-B." in (tmp_path / "archive" / f"{issue_id}.md").read_text()
+    finally:
+        for s in servers.values():
+            s.stop()

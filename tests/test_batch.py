@@ -1,0 +1,159 @@
+"""The Batch API end to end against the test server: two phases, an interrupted collect, live fallbacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from digest.batch import batch_status, collect_all, submit_rerun
+from digest.errors import ConfigError
+from llm_server import LLMServer
+from rerun_helpers import ISSUE_ID, add_chat_model, drop_pdf_cache, first_issue, make_responder, serve_pdfs
+
+BROKEN_PAPER = "1903.10676"  # its outline comes back as junk from the batch, then works live
+
+
+class Interrupt:
+    """A progress reporter that stops the collect (like Ctrl-C) after `after` stored results."""
+
+    def __init__(self, after: int):
+        self.after, self.seen = after, 0
+
+    def start(self, label, total):
+        pass
+
+    def advance(self, n=1):
+        self.seen += n
+        if self.seen >= self.after:
+            raise KeyboardInterrupt
+
+    def note(self, message):
+        pass
+
+
+@pytest.fixture
+def batch_server(config):
+    broken = {f"arXiv: {BROKEN_PAPER}"}
+    server = LLMServer(responder=make_responder("model-B", broken=broken), batch_polls_before_done=1).start()
+    server.broken = broken
+    add_chat_model(config, "model-B", server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def issue(corpus, config, store, httpserver):
+    issue = first_issue(config, store, serve_pdfs(httpserver, corpus))
+    drop_pdf_cache(config)
+    httpserver.clear_log()
+    return issue
+
+
+def paths(server):
+    return [(r.method, r.path) for r in server.requests]
+
+
+def test_batch_end_to_end_with_interrupted_collect(config, store, issue, batch_server, httpserver):
+    sub = submit_rerun(config, store, [ISSUE_ID], "model-B")
+    assert sub.phase == "outline" and sub.requests == 3 and len(sub.batch_ids) == 1
+    assert paths(batch_server) == [("POST", "/v1/files"), ("POST", "/v1/batches")]
+    uploaded = next(iter(batch_server.files.values()))["data"].decode().splitlines()
+    lines = [json.loads(line) for line in uploaded]
+    assert {line["url"] for line in lines} == {"/v1/chat/completions"}
+    assert all(line["body"]["response_format"]["type"] == "json_schema" for line in lines)
+    assert batch_server.batches[sub.batch_ids[0]]["completion_window"] == "24h"
+
+    # Still running: nothing stored yet.
+    [first] = collect_all(config, store)
+    assert first.status == "in_progress" and first.stored == 0
+    assert store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] == 0
+
+    # Done: outlines stored (one came back as junk), answers submitted for the two good outlines.
+    [second] = collect_all(config, store)
+    assert (second.status, second.stored, second.failed) == ("completed", 2, 1)
+    assert second.next.phase == "answers" and second.next.requests == 2
+    answers_batch = second.next.batch_ids[0]
+
+    batch_server.broken.clear()  # the model works again: the live fallback will succeed
+    assert [r.status for r in collect_all(config, store)] == ["in_progress"]
+    with pytest.raises(KeyboardInterrupt):
+        collect_all(config, store, reporter=Interrupt(after=1))
+    states = [r["status"] for r in store.query("SELECT status FROM batch_requests WHERE batch_id=?", (answers_batch,))]
+    assert sorted(states) == ["done", "pending"]  # one stored, one left for the resumed collect
+
+    [resumed] = collect_all(config, store)
+    assert resumed.stored == 1 and resumed.next.finished
+    # The live path made only the failed paper's two calls; everything else came from the batches.
+    live = batch_server.chat_requests()
+    assert len(live) == 2 and all(BROKEN_PAPER in json.dumps(r["messages"]) for r in live)
+    # Each successful request is logged once, at batch price, with its batch id.
+    rows = store.query("SELECT request_hash, count(*) AS n, min(batch_id) AS b, sum(cost) AS cost FROM llm_calls "
+                       "WHERE status='ok' GROUP BY request_hash")
+    assert len(rows) == 6 and all(r["n"] == 1 for r in rows)
+    assert sum(1 for r in rows if r["b"]) == 4 and all(r["cost"] > 0 for r in rows)
+    # The rerun variant is there, complete and grounded; the issue still shows the original.
+    variant = store.load_issue(ISSUE_ID, model="model-B")
+    assert all(e.generation and e.generation.status == "ok" and len(e.generation.qa) == 8
+               and all(q.verified for q in e.generation.qa) for e in variant.entries)
+    assert store.load_issue(ISSUE_ID).model == "extractive"
+    assert httpserver.log == []  # no PDF downloaded
+    assert {r.status for r in batch_status(config, store)} == {"advanced"}
+
+    # Collecting again, or rerunning live, costs nothing and changes nothing.
+    calls = store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"]
+    assert collect_all(config, store) == []
+    from digest.rerun import rerun_issue
+    assert rerun_issue(config, store, ISSUE_ID, "model-B").calls == 0
+    assert store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] == calls
+    assert len(batch_server.chat_requests()) == 2
+
+
+def test_expired_batch_falls_back_to_live_calls(config, store, issue, batch_server):
+    batch_server.broken.clear()
+    sub = submit_rerun(config, store, [ISSUE_ID], "model-B")
+    batch_server.batches[sub.batch_ids[0]]["status"] = "expired"  # the 24 h window passed
+    [rep] = collect_all(config, store)
+    assert (rep.status, rep.stored, rep.failed) == ("expired", 0, 3) and rep.next.finished
+    assert len(batch_server.chat_requests()) == 6  # every paper made live, two calls each
+    assert all(e.generation for e in store.load_issue(ISSUE_ID, model="model-B").entries)
+
+
+def test_nothing_to_batch_when_every_call_is_logged(config, store, issue, batch_server):
+    batch_server.broken.clear()
+    from digest.rerun import rerun_issue
+    rerun_issue(config, store, ISSUE_ID, "model-B", language="ja")
+    sent = len(batch_server.requests)
+    rep = submit_rerun(config, store, [ISSUE_ID], "model-B", language="ja")
+    assert rep.finished and rep.batch_ids == [] and len(batch_server.requests) == sent
+
+
+def test_dry_run_and_extractive(config, store, issue, batch_server):
+    rep = submit_rerun(config, store, [ISSUE_ID], "model-B", dry_run=True)
+    assert rep.dry_run and rep.requests == 3 and rep.estimated_cost > 0 and batch_server.requests == []
+    with pytest.raises(ConfigError, match="nothing to batch"):
+        submit_rerun(config, store, [ISSUE_ID], "extractive")
+
+
+def test_run_batch_publishes_the_week_when_collected(corpus, config, store, httpserver, batch_server):
+    """`digest run --batch`: fetch and select now, generate through two batches, publish on the last collect."""
+    from digest.batch import submit_week
+    from weekfeed import Item, serve_week
+
+    batch_server.broken.clear()
+    serve_week(httpserver, config, [
+        Item("1111.2011", 2, "Quantum criticality of hot random spin chains", "We study random spin chains.",
+             corpus / "pdfs/arxiv/arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf"),
+        Item("1903.10676", 1, "SciBERT: A Pretrained Language Model for Scientific Text", "We release SciBERT.",
+             corpus / "pdfs/arxiv/arxiv_1903.10676_scibert_single-page-excerpt.pdf"),
+    ])
+    config.selection.interests = ""
+    fetched, sub = submit_week(config, store, model="model-B")
+    assert len(fetched.selected) == 2 and sub.requests == 2 and store.issue_ids() == []
+    for _ in range(4):  # running, outlines, running, answers
+        collect_all(config, store)
+    [issue_id] = store.issue_ids()
+    issue = store.load_issue(issue_id)
+    assert issue.model == "model-B" and all(e.generation.qa for e in issue.entries)
+    assert batch_server.chat_requests() == []  # every call went through the batches
+    assert "model-B TL;DR" in (config.archive_dir / f"{issue_id}.md").read_text()
