@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -71,7 +72,12 @@ def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: i
     """
     check_http_url(url)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-", suffix=dest.suffix)
+    prefix = f".{dest.name}.part-"
+    for stale in dest.parent.glob(prefix + "*"):  # left by a process killed mid-download
+        if time.time() - stale.stat().st_mtime > 3600:
+            stale.unlink(missing_ok=True)
+    # The temporary name never ends like the real file, so it can never be taken as cached.
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=prefix)
     digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as f:

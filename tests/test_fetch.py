@@ -1,0 +1,115 @@
+"""`digest fetch` end to end against a local arXiv listing + API + PDFs, including kill -9 and restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from werkzeug.wrappers import Response
+
+from weekfeed import Item, rss_listing
+
+PDFS = [
+    ("2304.02623", 1, "arxiv_2304.02623v1_beyond-summarization_cs.CL.pdf"),
+    ("1111.2011", 2, "arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf"),
+    ("2501.10120", 1, "arxiv_2501.10120v1_pasa_cs.IR.pdf"),
+    ("2302.07302", 1, "arxiv_2302.07302v1_citesee_cs.HC.pdf"),
+    ("2201.09329", 1, "arxiv_2201.09329v1_ulsa_cs.LG.pdf"),
+    ("2206.10883", 3, "arxiv_2206.10883v3_multi-lexsum_cs.CL.pdf"),
+]
+
+
+@pytest.fixture
+def arxiv_mirror(corpus, httpserver, tmp_path):
+    """A local stand-in for arXiv: the listing, the API (for a list: source) and slowly served PDFs."""
+    items = [Item(aid, v, f"Paper {aid}", f"Abstract of {aid} about summarization.", corpus / "pdfs/arxiv" / f)
+             for aid, v, f in PDFS]
+    served: list[str] = []
+    lock = threading.Lock()
+
+    def pdf_handler(request):
+        name = request.path.rsplit("/", 1)[1]
+        item = next(i for i in items if f"{i.arxiv_id}v{i.version}" == name)
+        time.sleep(0.4)  # slow enough to kill the fetch part-way
+        with lock:
+            served.append(name)
+        return Response(item.pdf.read_bytes(), content_type="application/pdf")
+
+    httpserver.expect_request("/rss/cs.CL").respond_with_data(rss_listing(items), content_type="application/rss+xml")
+    for it in items:
+        httpserver.expect_request(f"/pdf/{it.arxiv_id}v{it.version}").respond_with_handler(pdf_handler)
+    api = (corpus / "arxiv_api/api2016_id_list_1111.2011v2_single.xml").read_bytes()
+    httpserver.expect_request("/api/query").respond_with_data(api, content_type="application/atom+xml")
+    reading_list = tmp_path / "reading-list.md"
+    reading_list.write_text("Papers I liked:\n- https://arxiv.org/abs/1111.2011v2\n", encoding="utf-8")
+    cfg = tmp_path / "digest.toml"
+    cfg.write_text(
+        f'sources = ["arxiv:cs.CL"]\n'
+        f'[selection]\nmax_papers = 20\ninterests = "summarization"\nliked = ["list:{reading_list}"]\n'
+        f'[arxiv]\nrss_url = "{httpserver.url_for("/rss/{categories}")}"\n'
+        f'pdf_url = "{httpserver.url_for("/pdf/{id}")}"\napi_url = "{httpserver.url_for("/api/query")}"\n'
+        f'api_delay_seconds = 0\n[store]\narchive_dir = "{tmp_path / "archive"}"\n', encoding="utf-8")
+    return cfg, served, items
+
+
+def digest_cmd(cfg, *args):
+    return [sys.executable, "-m", "digest", "--config", str(cfg), *args]
+
+
+@pytest.mark.timeout(180)
+def test_fetch_killed_and_restarted_downloads_nothing_twice(arxiv_mirror, tmp_path):
+    cfg, served, items = arxiv_mirror
+    log = open(tmp_path / "first-run.log", "w")
+    proc = subprocess.Popen(digest_cmd(cfg, "fetch"), stdout=log, stderr=log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(served) < 2:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = list(served)
+    assert 0 < len(first) < len(items), (tmp_path / "first-run.log").read_text()
+    cache = tmp_path / "archive" / "cache"
+    by_name = {f"{i.arxiv_id}v{i.version}.pdf": i.pdf.read_bytes() for i in items}
+    for cached in cache.glob("*.pdf"):  # a file that counts as cached is always whole
+        assert cached.read_bytes() == by_name[cached.name]
+
+    completed_before = {n for n in first if (cache / f"{n}.pdf").exists()}
+
+    result = subprocess.run(digest_cmd(cfg, "fetch"), capture_output=True, text=True, timeout=150)
+    assert result.returncode == 0, result.stderr
+    again = served[len(first):]
+    assert not completed_before & set(again), "a PDF downloaded before the kill was downloaded again"
+    assert sorted(set(served)) == sorted(f"{i.arxiv_id}v{i.version}" for i in items)
+
+    from digest.store import Store
+    store = Store(tmp_path / "archive" / "digest.sqlite")
+    for it in items:
+        p = store.get_paper(it.arxiv_id)
+        assert p.text_status == "ok" and p.page_count and store.pages(p.key), it.arxiv_id
+    assert "selected" in result.stdout and "pages extracted" in result.stdout
+
+    # A third run: the feed is the same and every text is stored, so nothing is downloaded.
+    n = len(served)
+    subprocess.run(digest_cmd(cfg, "fetch"), capture_output=True, text=True, timeout=60, check=True)
+    assert len(served) == n
+
+
+def test_fetch_explain_and_papers_commands(arxiv_mirror):
+    cfg, served, items = arxiv_mirror
+    out = subprocess.run(digest_cmd(cfg, "fetch", "--explain"), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "BM25" in out.stdout or "similarity" in out.stdout
+    listing = subprocess.run(digest_cmd(cfg, "papers", "list"), capture_output=True, text=True, timeout=30)
+    assert "2304.02623v1" in listing.stdout
+    show = subprocess.run(digest_cmd(cfg, "papers", "show", "2206.10883"), capture_output=True, text=True,
+                          timeout=30)
+    assert show.returncode == 0 and "pages" in show.stdout and "tokens" in show.stdout
+    missing = subprocess.run(digest_cmd(cfg, "papers", "show", "9999.99999"), capture_output=True, text=True,
+                             timeout=30)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
