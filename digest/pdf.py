@@ -68,6 +68,7 @@ def fetch_pdf(paper: Paper, config: Config, client: httpx.Client | None = None) 
     dest = cached_pdf_path(paper, config)
     if dest.is_file() and dest.stat().st_size > 0:
         return dest, True
+    _drop_stale_parts(dest.parent)
     own = client is None
     client = client or make_client(config.limits.http_timeout)
     try:
@@ -84,6 +85,19 @@ def fetch_pdf(paper: Paper, config: Config, client: httpx.Client | None = None) 
         raise FetchError(url, "the server did not send a PDF", retry=True,
                          hint="open the URL in a browser to see what it returns")
     return dest, False
+
+
+def _drop_stale_parts(cache: Path, max_age: float = 24 * 3600) -> None:
+    """Remove partial downloads left by a killed process (fresh ones may belong to a running download)."""
+    if not cache.is_dir():
+        return
+    cutoff = time.time() - max_age
+    for part in cache.glob(".part-*"):
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+        except OSError:
+            pass
 
 
 def extract_pdf(path: Path, config: Config) -> PageText:

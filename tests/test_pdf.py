@@ -493,3 +493,18 @@ def test_worker_killed_from_outside_costs_one_pdf(tmp_path, config):
     killer.join()
     assert results[slow].error == f"error:WorkerDied({-signal.SIGTERM})"
     assert results[fast].ok
+
+
+def test_stale_partial_downloads_are_swept(pdf_server, config):
+    import os
+    import time
+
+    config.cache_dir.mkdir(parents=True)
+    stale = config.cache_dir / ".part-abc.pdf"
+    fresh = config.cache_dir / ".part-def.pdf"
+    stale.write_bytes(b"%PDF-1.4 half")
+    fresh.write_bytes(b"%PDF-1.4 half")
+    old = time.time() - 3 * 24 * 3600
+    os.utime(stale, (old, old))
+    fetch_pdf(Paper(key="url:s", title="t", pdf_url=pdf_server.url("s.pdf")), config)
+    assert not stale.exists() and fresh.exists()  # a fresh one may be another download in progress
