@@ -23,6 +23,8 @@ _ACCENT_RE = re.compile("(?:(?<=[A-Za-z])|(?<!\\S))([" + "".join(_SPACING_ACCENT
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u00ad\u200b\ufeff]")
 _HYPHEN_BREAK_RE = re.compile(r"(?P<left>[^\W\d_]+)-[ \t]*\n[ \t]*(?P<right>[^\W\d_][\w]*)")
 _OTHER_HYPHEN_BREAK_RE = re.compile(r"(?<=\w)-[ \t]*\n[ \t]*(?=\w)")
+# Words TeX does not split before a suffix, so a break right after them is a real hyphen ('self-\nattention').
+_COMPOUND_HEADS = {"self", "well", "half", "quasi"}
 _WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
 _REFS_HEADING_RE = re.compile(
@@ -108,8 +110,8 @@ def join_hyphenated(text: str, words: set[str], compounds: set[str]) -> str:
     """Rejoin words split at line ends: 'summa-\\nrization' -> 'summarization', 'large-\\nscale' kept hyphenated.
 
     The document itself is the dictionary: a joined form seen elsewhere wins, a hyphenated compound seen
-    elsewhere keeps its hyphen, a fragment of a longer compound ('state-of-the-\\nart') keeps it too, and
-    otherwise a lowercase continuation is taken as a syllable break (what LaTeX does).
+    elsewhere keeps its hyphen, a fragment of a longer compound ('state-of-the-\\nart') or a head like
+    'self-' keeps it too, and otherwise a lowercase continuation is a syllable break (what LaTeX does).
     """
 
     def fix(m: re.Match) -> str:
@@ -120,7 +122,7 @@ def join_hyphenated(text: str, words: set[str], compounds: set[str]) -> str:
             return f"{left}-{right}"
         if joined in words:
             return left + right
-        if f"{left}-{right}".lower() in compounds:
+        if f"{left}-{right}".lower() in compounds or left.lower() in _COMPOUND_HEADS:
             return f"{left}-{right}"
         if right[0].islower():
             return left + right

@@ -358,13 +358,14 @@ def bodies(raw: list[str]) -> list[str]:
 def test_hyphenation_at_line_ends():
     text = ("The summa-\nrization task. We study summarization.\n"
             "A state-of-the-\nart model. A large-\nscale test of large-scale data.\n"
-            "We used GPT-\n4 and a pre-\ntrained encoder.")
+            "We used GPT-\n4 and a pre-\ntrained encoder with self-\nattention.")
     out = bodies([text])[0]
     assert "The summarization task." in out
     assert "state-of-the-art model" in out
     assert "A large-scale test" in out
     assert "GPT-4" in out
     assert "pretrained encoder" in out  # unknown to the document: a lowercase continuation is a syllable break
+    assert "self-attention" in out
 
 
 def test_ligatures_accents_and_whitespace():
