@@ -431,8 +431,11 @@ def collect_batch(config: Config, store: Store, batch_id: str, *, reporter: Repo
                     paper_key=record["paper_key"], generation_key=record["generation_key"],
                     prompt_version=record["prompt_version"], batch_id=batch_id, error=error,
                     price_factor=BATCH_PRICE)
-                db.execute("UPDATE batch_requests SET status=? WHERE batch_id=? AND custom_id=?",
-                           ("done" if problem is None else "failed", batch_id, line["custom_id"]))
+                # The messages now live in llm_calls: keep only what identifies the request.
+                slim = {k: record[k] for k in ("purpose", "paper_key", "generation_key")}
+                db.execute("UPDATE batch_requests SET status=?, request=? WHERE batch_id=? AND custom_id=?",
+                           ("done" if problem is None else "failed", json.dumps(slim), batch_id,
+                            line["custom_id"]))
             if problem is None:
                 rep.stored += 1
             else:

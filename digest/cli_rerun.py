@@ -205,13 +205,10 @@ def register(cli: click.Group) -> None:
         if not rows:
             out.print("No batches yet: `digest rerun ISSUE --model M --batch` starts one.")
             return
-        t = Table()
-        for col in ("batch", "model", "phase", "status", "requests done", "failed", "pending", "issues", "created"):
-            t.add_column(col)
+        # One line per batch rather than a table: batch ids are long and must stay copyable.
         for r in rows:
-            t.add_row(r.id, r.model, r.phase, r.status, str(r.done), str(r.failed), str(r.pending),
-                      ", ".join(r.issues), r.created)
-        out.print(t)
+            out.print(f"{r.id}  {r.model}  {r.phase:<7}  {r.status:<11}  {r.done} done, {r.failed} failed, "
+                      f"{r.pending} pending  {', '.join(r.issues)}  (created {r.created})", highlight=False)
 
     @batch.command("collect")
     @click.argument("batch_id", required=False)

@@ -135,9 +135,8 @@ def test_dry_run_and_extractive(config, store, issue, batch_server):
         submit_rerun(config, store, [ISSUE_ID], "extractive")
 
 
-def test_run_batch_publishes_the_week_when_collected(corpus, config, store, httpserver, batch_server):
+def test_run_batch_publishes_the_week_when_collected(corpus, config, store, httpserver, batch_server, tmp_path):
     """`digest run --batch`: fetch and select now, generate through two batches, publish on the last collect."""
-    from digest.batch import submit_week
     from weekfeed import Item, serve_week
 
     batch_server.broken.clear()
@@ -147,13 +146,60 @@ def test_run_batch_publishes_the_week_when_collected(corpus, config, store, http
         Item("1903.10676", 1, "SciBERT: A Pretrained Language Model for Scientific Text", "We release SciBERT.",
              corpus / "pdfs/arxiv/arxiv_1903.10676_scibert_single-page-excerpt.pdf"),
     ])
-    config.selection.interests = ""
-    fetched, sub = submit_week(config, store, model="model-B")
-    assert len(fetched.selected) == 2 and sub.requests == 2 and store.issue_ids() == []
-    for _ in range(4):  # running, outlines, running, answers
-        collect_all(config, store)
+    digest = cli_runner(config, tmp_path, f'sources = ["{config.sources[0]}"]\n\n[arxiv]\n'
+                        f'rss_url = "{config.arxiv.rss_url}"\npdf_url = "{config.arxiv.pdf_url}"\n\n'
+                        '[selection]\ninterests = ""\n\n')
+    out = digest("run", "--batch", "--model", "model-B")
+    assert "Submitted 1 batch(es) of 2 outline requests for 2 papers" in out and store.issue_ids() == []
+    for _ in range(3):  # running, outlines stored, running
+        digest("batch", "collect")
+    assert "done: the issue updated" in digest("batch", "collect")
     [issue_id] = store.issue_ids()
     issue = store.load_issue(issue_id)
     assert issue.model == "model-B" and all(e.generation.qa for e in issue.entries)
     assert batch_server.chat_requests() == []  # every call went through the batches
     assert "model-B TL;DR" in (config.archive_dir / f"{issue_id}.md").read_text()
+
+
+def cli_runner(config, tmp_path, extra_toml: str = ""):
+    """Run `digest ...` in-process with a config file for this test's archive and model-B."""
+    from click.testing import CliRunner
+
+    from digest import cli_rerun
+    from digest.cli import cli
+
+    if "rerun" not in cli.commands:  # until the lead wires cli_rerun into digest/cli.py
+        cli_rerun.register(cli)
+    cfg = tmp_path / "digest.toml"
+    m = config.models["model-B"]
+    cfg.write_text(f'{extra_toml}[store]\narchive_dir = "{config.archive_dir}"\n\n[models."model-B"]\n'
+                   f'base_url = "{m.base_url}"\napi_key_env = ""\nprice_input = 1.0\nprice_output = 4.0\n',
+                   encoding="utf-8")
+    runner = CliRunner()
+
+    def digest(*args):
+        result = runner.invoke(cli, ["--config", str(cfg), *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return digest
+
+
+def test_batch_commands(config, store, issue, batch_server, tmp_path):
+    """`digest rerun ISSUE --model M --batch`, then `digest batch status` and `digest batch collect`."""
+    from digest.cli import cli
+
+    batch_server.broken.clear()
+    digest = cli_runner(config, tmp_path)
+    assert any(p.name == "batch" for p in cli.commands["run"].params)
+    out = digest("rerun", ISSUE_ID, "--model", "model-B", "--batch")
+    assert "Submitted 1 batch(es) of 3 outline requests for 3 papers" in out
+    assert "in_progress" in digest("batch", "status")  # asking the provider is a poll too
+    out = digest("batch", "collect")
+    assert "3 results stored" in out and "submitted 3 answers requests" in out
+    assert "in_progress" in digest("batch", "collect")
+    assert "done: 2026-W47 updated" in digest("batch", "collect")
+    status = digest("batch", "status")
+    assert status.count("advanced") == 2 and "outline" in status and "answers" in status
+    assert batch_server.chat_requests() == []
+    assert "model-B" in digest("issues", "list")
