@@ -108,8 +108,9 @@ def extract_pdf(path: Path, config: Config) -> PageText:
 
 
 def extract_many(paths: list[Path], config: Config, workers: int | None = None) -> Iterator[tuple[Path, PageText]]:
-    """Extract many PDFs over `workers` processes (default limits.workers); yields each as it finishes."""
-    return _run([Path(p) for p in paths], config, workers=workers, mode="full")
+    """Extract many PDFs over `workers` processes (default limits.workers); yields (the path as given,
+    result) as each finishes."""
+    return _run(list(paths), config, workers=workers, mode="full")
 
 
 def identify_pdf(path: Path, config: Config) -> PageText:
@@ -205,7 +206,7 @@ def _died_reason(w: _Worker) -> str:
 
 def _size(path: Path) -> int:
     try:
-        return path.stat().st_size
+        return Path(path).stat().st_size
     except OSError:
         return 0
 

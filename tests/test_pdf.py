@@ -509,3 +509,10 @@ def test_stale_partial_downloads_are_swept(pdf_server, config):
     os.utime(stale, (old, old))
     fetch_pdf(Paper(key="url:s", title="t", pdf_url=pdf_server.url("s.pdf")), config)
     assert not stale.exists() and fresh.exists()  # a fresh one may be another download in progress
+
+
+def test_results_come_back_under_the_paths_given(tmp_path, config):
+    a = small_pdf(tmp_path / "a.pdf")
+    b = str(small_pdf(tmp_path / "b.pdf"))
+    results = dict(extract_many([a, b], config))
+    assert set(results) == {a, b} and all(r.ok for r in results.values())
