@@ -184,7 +184,7 @@ def _sender_address(mail: MailConfig) -> str:
     addr = parseaddr(mail.sender)[1]
     if not addr or "@" not in addr:
         raise DigestError(f"mail.sender {mail.sender!r} has no email address",
-                          hint='set [mail] sender = "Paper digest <digest@example.org>"')
+                          hint='set mail.sender, e.g. "Paper digest <digest@example.org>"')
     return addr
 
 
@@ -302,7 +302,7 @@ class Mailer:
                 raise MailError(f"{m.host}:{m.port} does not support that: {e}",
                                 hint="check mail.security (starttls, ssl or none)") from None
             raise MailError(f"cannot connect to the SMTP server {m.host}:{m.port}: {e}",
-                            hint="check [mail] host, port and security") from None
+                            hint="check mail.host, mail.port and mail.security") from None
         self.smtp = smtp
         return smtp
 
