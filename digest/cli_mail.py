@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -53,15 +54,17 @@ def print_report(report: SendReport) -> None:
         d.add_column("address")
         d.add_column("outcome")
         d.add_column("reason")
+        # Server replies and addresses are data, not rich markup.
         for a in report.unknown:
-            d.add_row(a, "unknown", "interrupted while the message was in flight; it may have arrived")
+            d.add_row(escape(a), "unknown", "interrupted while the message was in flight; it may have arrived")
         for a, why in report.deferred:
-            d.add_row(a, "deferred", why)
+            d.add_row(escape(a), "deferred", escape(why))
         for a, why in report.failed:
-            d.add_row(a, "bounced" if a in report.bounced else "failed", why)
+            d.add_row(escape(a), "bounced" if a in report.bounced else "failed", escape(why))
         out.print(d)
     if report.dry_run and report.files:
-        out.print(f"Preview: {report.files[0]}  (and {len(report.files) - 1} more files beside it)")
+        out.print(f"Preview: {report.files[0]}  (and {len(report.files) - 1} more files beside it)",
+                  markup=False, highlight=False)
 
 
 def register(cli: click.Group) -> None:
@@ -80,9 +83,9 @@ def register(cli: click.Group) -> None:
         """Add an active subscriber (you vouch for the address; no confirmation mail)."""
         sub, created = add_subscriber(obj.store, email, name, reactivate=reactivate)
         if created:
-            out.print(f"Added {sub.email}.")
+            out.print(f"Added {sub.email}.", markup=False)
         elif sub.status == "active":
-            out.print(f"{sub.email} is subscribed.")
+            out.print(f"{sub.email} is subscribed.", markup=False)
         else:
             raise DigestError(f"{sub.email} is {sub.status}; not resubscribed",
                               hint="add --reactivate if they asked to be subscribed again")
@@ -94,7 +97,7 @@ def register(cli: click.Group) -> None:
     def remove(obj: Any, email: str, purge: bool) -> None:
         """Unsubscribe an address (kept as unsubscribed so it is never mailed again)."""
         sub = remove_subscriber(obj.store, email, purge=purge)
-        out.print(f"{'Deleted' if purge else 'Unsubscribed'} {sub.email}.")
+        out.print(f"{'Deleted' if purge else 'Unsubscribed'} {sub.email}.", markup=False)
 
     @subscribers.command("list")
     @click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
@@ -106,7 +109,7 @@ def register(cli: click.Group) -> None:
         for c in ("email", "name", "status", "since", "bounces"):
             t.add_column(c)
         for s in subs:
-            t.add_row(s.email, s.name, s.status, (s.confirmed or s.created)[:10], str(s.bounces))
+            t.add_row(escape(s.email), escape(s.name), s.status, (s.confirmed or s.created)[:10], str(s.bounces))
         out.print(t)
         counts = {st: sum(1 for s in subs if s.status == st) for st in STATUSES}
         out.print(", ".join(f"{n} {st}" for st, n in counts.items() if n) or "No subscribers yet.")

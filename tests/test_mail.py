@@ -426,3 +426,20 @@ def test_extractive_abstract_only_missing_generation_and_updates_are_shown(cfg):
         assert "No generation at all" in body and p3.abstract in body
         assert "<mailto:" not in body and "mailto:leave@example.org?subject=unsubscribe" in body
     assert text.count("-- Q&A --") == 1  # only the paper that has answers
+
+
+def test_cli_shows_names_and_server_replies_as_text(cfg, store, tmp_path):
+    make_issue(store, n_papers=1)
+    add_subscriber(store, "mal@example.org", "[/bold] [red]Mal")
+    add_subscriber(store, "nobody@example.org")
+    inbox = Inbox(rcpt_replies={"nobody@example.org": "550 5.1.1 [/nobody] unknown"})
+    with smtp_server(inbox) as port:
+        conf = tmp_path / "digest.toml"
+        conf.write_text(f'[store]\narchive_dir = "{cfg.archive_dir}"\n[mail]\nhost = "127.0.0.1"\n'
+                        f'port = {port}\nsecurity = "none"\nper_minute = 0\n', encoding="utf-8")
+        runner = CliRunner()
+        res = runner.invoke(cli, ["--config", str(conf), "subscribers", "list"], catch_exceptions=False)
+        assert "[/bold] [red]Mal" in res.output
+        res = runner.invoke(cli, ["--config", str(conf), "send"])
+    assert res.exit_code == 2, res.output  # something failed: a scheduler can notice
+    assert "[/nobody] unknown" in res.output and "failed" in res.output
