@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from email.header import decode_header, make_header
 from html.parser import HTMLParser
@@ -443,3 +444,19 @@ def test_cli_shows_names_and_server_replies_as_text(cfg, store, tmp_path):
         res = runner.invoke(cli, ["--config", str(conf), "send"])
     assert res.exit_code == 2, res.output  # something failed: a scheduler can notice
     assert "[/nobody] unknown" in res.output and "failed" in res.output
+
+
+def test_a_second_send_while_one_runs_is_refused(cfg, store):
+    make_issue(store, n_papers=1)
+    _subscribe_three(store)
+    inbox = Inbox(delay=0.5)
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        first: dict = {}
+        t = threading.Thread(target=lambda: first.update(r=send_issue(cfg, store)))
+        t.start()
+        inbox.received.wait(10)
+        with pytest.raises(MailError, match="another `digest send` is running"):
+            send_issue(cfg, store)
+        t.join(30)
+    assert len(first["r"].sent) == 3 and len(inbox.messages) == 3
