@@ -149,14 +149,15 @@ def register(cli: click.Group) -> None:
         from .compare import write_compare
         chosen = list(models) + list(more_models)
         cmp, html_path, md_path = write_compare(app.config, app.store, issue_id, chosen or None)
-        t = Table(title=f"{cmp.issue.id}: {' vs '.join(cmp.models)}")
-        for col in ("model", "papers", "answers", "verified", "dropped", "in tokens", "cached", "out tokens", "USD"):
-            t.add_column(col, justify="left" if col == "model" else "right")
-        for s in cmp.stats:
-            t.add_row(s.model, str(s.papers), str(s.answers), f"{s.verified_rate:.0%}", str(s.dropped),
-                      f"{s.usage.input_tokens:,}", f"{s.usage.cached_tokens:,}", f"{s.usage.output_tokens:,}",
-                      f"{s.usage.cost:.4f}")
-        out.print(t)
+        out.print(f"{cmp.issue.id}: {' vs '.join(cmp.models)}", highlight=False)
+        for st in cmp.stats:
+            u = st.usage
+            out.print(f"  {st.model}: {st.papers} papers, {st.verified}/{st.answers} quotes verified "
+                      f"({st.verified_rate:.0%}), {st.dropped} answers dropped, {u.input_tokens:,} in / "
+                      f"{u.cached_tokens:,} cached / {u.output_tokens:,} out tokens, ${u.cost:.4f}", highlight=False)
+        least = next((p for p in cmp.papers if p.rouge_l is not None), None)
+        if least:
+            out.print(f"  least agreement: {least.paper.versioned_id} (ROUGE-L {least.rouge_l:.2f})", highlight=False)
         out.print(f"-> {html_path}\n-> {md_path}", highlight=False)
 
     @cli.group()

@@ -158,7 +158,7 @@ def test_a_new_users_story_on_the_command_line(corpus, tmp_path, httpserver):
         out = digest("rerun", issue_id, "--model", "model-B")
         assert "2 papers as variant model-B" in out and "4 LLM calls" in out
         out = digest("compare", issue_id, "--models", "model-A", "model-B")
-        assert "compare" in out
+        assert "model-B: 2 papers, 16/16 quotes verified (100%)" in out and "compare/" in out
         assert len(httpserver.log) == after_run  # nothing but the LLM calls since the run
         assert len(servers["model-B"].chat_requests()) == 4
         html = (tmp_path / "archive" / "compare" / f"{issue_id}.html").read_text()
