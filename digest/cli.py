@@ -226,7 +226,8 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail) -> N
               f"{rep.seconds:.1f} s -> {rep.path}", highlight=False)
     if send_mail and rep.issue:
         from .cli_mail import run_send
-        run_send(app, rep.issue.id)
+        if not run_send(app, rep.issue.id).ok:
+            sys.exit(2)  # as `digest send`: some deliveries failed or were deferred
 
 
 @cli.command()
@@ -285,7 +286,7 @@ def main() -> None:
     except DigestError as e:
         if debug:
             raise
-        console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         console.print("Interrupted; what was finished is kept. Run the same command again to resume.")
@@ -293,6 +294,6 @@ def main() -> None:
     except Exception as e:  # noqa: BLE001 - the boundary: no traceback for users unless --debug
         if debug:
             raise
-        console.print(f"[bold red]internal error:[/] {type(e).__name__}: {e} (run again with --debug "
-                      "for a traceback)", highlight=False)
+        console.print(f"[bold red]internal error:[/] {escape(f'{type(e).__name__}: {e}')} (run again with "
+                      "--debug for a traceback)", highlight=False)
         sys.exit(1)

@@ -30,11 +30,14 @@ def arxiv_mirror(corpus, httpserver, tmp_path):
     items = [Item(aid, v, f"Paper {aid}", f"Abstract of {aid} about summarization.", corpus / "pdfs/arxiv" / f)
              for aid, v, f in PDFS]
     served: list[str] = []
+    requested: list[str] = []
     lock = threading.Lock()
 
     def pdf_handler(request):
         name = request.path.rsplit("/", 1)[1]
         item = next(i for i in items if f"{i.arxiv_id}v{i.version}" == name)
+        with lock:
+            requested.append(name)
         time.sleep(0.4)  # slow enough to kill the fetch part-way
         with lock:
             served.append(name)
@@ -54,7 +57,7 @@ def arxiv_mirror(corpus, httpserver, tmp_path):
         f'[arxiv]\nrss_url = "{httpserver.url_for("/rss/{categories}")}"\n'
         f'pdf_url = "{httpserver.url_for("/pdf/{id}")}"\napi_url = "{httpserver.url_for("/api/query")}"\n'
         f'api_delay_seconds = 0\n[store]\narchive_dir = "{tmp_path / "archive"}"\n', encoding="utf-8")
-    return cfg, served, items
+    return cfg, served, items, requested
 
 
 def digest_cmd(cfg, *args):
@@ -63,17 +66,17 @@ def digest_cmd(cfg, *args):
 
 @pytest.mark.timeout(180)
 def test_fetch_killed_and_restarted_downloads_nothing_twice(arxiv_mirror, tmp_path):
-    cfg, served, items = arxiv_mirror
+    cfg, served, items, requested = arxiv_mirror
     log = open(tmp_path / "first-run.log", "w")
     proc = subprocess.Popen(digest_cmd(cfg, "fetch"), stdout=log, stderr=log)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(served) < 2:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
+    while time.monotonic() < deadline and len(requested) < 2:  # downloads run one after another
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)  # while the second PDF is on its way
     proc.wait()
     first = list(served)
-    assert 0 < len(first) < len(items), (tmp_path / "first-run.log").read_text()
     cache = tmp_path / "archive" / "cache"
+    assert 0 < len(list(cache.glob("*.pdf"))) < len(items), (tmp_path / "first-run.log").read_text()
     by_name = {f"{i.arxiv_id}v{i.version}.pdf": i.pdf.read_bytes() for i in items}
     for cached in cache.glob("*.pdf"):  # a file that counts as cached is always whole
         assert cached.read_bytes() == by_name[cached.name]
@@ -100,7 +103,7 @@ def test_fetch_killed_and_restarted_downloads_nothing_twice(arxiv_mirror, tmp_pa
 
 
 def test_fetch_explain_and_papers_commands(arxiv_mirror):
-    cfg, served, items = arxiv_mirror
+    cfg, served, items, _ = arxiv_mirror
     out = subprocess.run(digest_cmd(cfg, "fetch", "--explain"), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "BM25" in out.stdout or "similarity" in out.stdout
