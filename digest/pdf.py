@@ -1,8 +1,9 @@
 """The PDF stage: a download cache, and text extraction in killable, memory-capped worker processes.
 
-pypdf runs only in child processes (spawned, never forked, so no threads or sqlite handles are
-inherited). A child that exceeds its time limit is killed and replaced; the address-space limit makes
-a decompression bomb fail with MemoryError inside the child instead of taking the machine down.
+pypdf runs only in child processes (`python -m digest.pdf_worker`, never forked, so no threads or
+sqlite handles are inherited). A child that exceeds its time limit is killed and replaced; its
+address-space limit (RLIMIT_AS) makes a decompression bomb fail with MemoryError inside the child
+instead of taking the machine down. Cleaning (digest.pdf_clean) runs in the child too.
 """
 
 from __future__ import annotations
