@@ -18,7 +18,7 @@ from .store import Store
 # separate their words, and a per-character LCS is what ROUGE-L does for them in practice.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\uff66-\uff9f"
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
-MAX_TOKENS = 3000  # longer texts are cut: LCS is quadratic
+MAX_TOKENS = 1000  # longer texts are cut: LCS is quadratic (summaries are a paragraph)
 
 
 def tokenize(text: str) -> list[str]:
