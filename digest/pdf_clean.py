@@ -184,10 +184,35 @@ def _is_appendix_start(lines: list[str], i: int) -> bool:
                for ln in lines[i + 1:])
 
 
+_NUMBERED_ITEM_RE = re.compile(r"^\[?(\d{1,3})[\].]?\s+\S")
+_YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def _numbered_refs_start(lines: list[str]) -> int | None:
+    """Where a heading-less reference list starts (REVTeX): '1 A. Author, ... (2010).' then 2, 3 soon after.
+
+    Only the second half of the document is searched, so a table of contents cannot match.
+    """
+    for k in range(len(lines) // 2, len(lines)):
+        m = _NUMBERED_ITEM_RE.match(lines[k])
+        if not m or m.group(1) != "1" or not _YEAR_RE.search(" ".join(lines[k:k + 3])):
+            continue
+        want, found = 2, 0
+        for ln in lines[k + 1:k + 13]:
+            n = _NUMBERED_ITEM_RE.match(ln)
+            if n and int(n.group(1)) == want:
+                want, found = want + 1, found + 1
+        if found >= 2:
+            return k
+    return None
+
+
 def _split_references(pages: list[list[str]]) -> list[tuple[str, str]]:
     """Per page (body, refs): lines from the References heading on are refs until an appendix heading."""
     flat = [(p, ln) for p, lines in enumerate(pages) for ln in lines]
     start = next((k for k, (_, ln) in enumerate(flat) if _REFS_HEADING_RE.match(ln.strip())), None)
+    if start is None:
+        start = _numbered_refs_start([ln.strip() for _, ln in flat])
     end = len(flat)
     if start is not None:
         rest = [ln for _, ln in flat]

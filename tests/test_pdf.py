@@ -37,9 +37,8 @@ MALFORMED = {
     "truncated_no_eof_qpdf-fuzz-69969.pdf": "truncated",
     "zero_byte_qpdf-fuzz-70245.pdf": "empty-file",
 }
-# Papers whose references have no heading to find (REVTeX numbered list) or that have none at all.
-NO_REFS_HEADING = {"arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf",
-                   "arxiv_1903.10676_scibert_single-page-excerpt.pdf"}
+# The one-page excerpt has no references (1111.2011's REVTeX list has no heading but is found anyway).
+NO_REFS_HEADING = {"arxiv_1903.10676_scibert_single-page-excerpt.pdf"}
 GOOD = corpus_files("pdfs/arxiv") + corpus_files("pdfs/other")
 
 
@@ -405,6 +404,16 @@ def test_references_split_and_appendix_back_to_body():
     assert pages[1].refs.startswith("7 References\n[1] A. Author") and "arXiv:2005.14165" in pages[1].refs
     assert pages[2].refs == "[2] B. Author. 2021. Another."
     assert pages[2].body.startswith("A Additional Results")
+
+
+def test_heading_less_numbered_references_are_found():
+    body = [f"Body line {i} about nodes and lattices." for i in range(30)]
+    refs = ["1 D. C. Johnston, Adv. Phys. 59, 803 (2010).", "2 D. Jerome and H. J. Schulz, Adv. Phys. 31, 299",
+            "(1982).", "3 A. Georges, Rev. Mod. Phys. 68, 13 (1996)."]
+    toc = ["1 Introduction 3", "2 Method 4", "3 Results 9"]  # numbered too, but in the first half
+    pages = clean_pages(["\n".join(toc + body[:15]), "\n".join(body[15:] + refs)])
+    assert pages[0].refs == ""
+    assert pages[1].refs.startswith("1 D. C. Johnston") and "Body line 29" in pages[1].body
 
 
 @pytest.mark.parametrize("heading", ["References", "REFERENCES", "Bibliography", "参考文献", "6. References"])
