@@ -6,16 +6,14 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .cli_common import RichReporter, console, out, plan_table, print_failures
 from .config import DEFAULT_CONFIG_NAME, Config, default_config_text, load_config
 from .errors import DigestError
 from .store import Store
 
-console = Console(stderr=True)
-out = Console()
 
 
 class App:
@@ -81,33 +79,6 @@ def init(path: str, force: bool) -> None:
     out.print(f"Wrote {p}. Edit its sources and interests, then run `digest fetch` or `digest run`.")
 
 
-class RichReporter:
-    """Progress bars on stderr for the pipeline's long steps (quiet when not a terminal)."""
-
-    def __init__(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=False)
-        self.task = None
-
-    def __enter__(self):
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.stop()
-
-    def start(self, label: str, total: int) -> None:
-        self.task = self.progress.add_task(label, total=total)
-
-    def advance(self, n: int = 1) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, n)
-
-    def note(self, message: str) -> None:
-        self.progress.console.print(message)
-
-
 def _fetch_table(rep) -> Table:
     t = Table(title=f"Fetch {rep.week}", show_header=False)
     for label, value in [("found", rep.found), ("new", rep.new), ("updated", rep.updated),
@@ -119,10 +90,7 @@ def _fetch_table(rep) -> Table:
 
 
 def _print_failures(rep) -> None:
-    for what, why in rep.failures:
-        console.print(f"[yellow]failed[/] {what}: {why}", highlight=False)
-    for w in rep.warnings:
-        console.print(f"[yellow]warning[/] {w}", highlight=False)
+    print_failures(rep.failures, rep.warnings)
 
 
 def _print_explain(rep) -> None:
@@ -204,11 +172,16 @@ def papers_show(app: App, paper_id: str) -> None:
 @click.option("--yes", is_flag=True, help="Spend even above llm.max_cost.")
 @click.option("--dry-run", is_flag=True, help="Show planned calls, tokens and cost; call no model.")
 @click.option("--send", "send_mail", is_flag=True, help="Email the issue to subscribers afterwards.")
+@click.option("--batch", is_flag=True,
+              help="Generate through the OpenAI Batch API (half price, within 24 h; then `digest batch collect`).")
 @pass_app
-def run(app: App, since, sources, model, language, yes, dry_run, send_mail) -> None:
+def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batch) -> None:
     """Fetch, select, generate and write this week's issue (Markdown in the archive)."""
     from .pipeline import parse_since, run_week
     cfg = app.config
+    if batch:
+        _run_batch(app, since, sources, model, language, yes, dry_run, send_mail)
+        return
     model_id = model or cfg.llm.model
     if model_id == "extractive":
         console.print("No LLM configured: using the built-in extractive model (sentences taken from the "
@@ -228,6 +201,20 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail) -> N
         from .cli_mail import run_send
         if not run_send(app, rep.issue.id).ok:
             sys.exit(2)  # as `digest send`: some deliveries failed or were deferred
+
+
+def _run_batch(app: App, since, sources, model, language, yes, dry_run, send_mail) -> None:
+    from .batch import submit_week
+    from .cli_rerun import print_submitted
+    from .pipeline import parse_since
+    if send_mail:
+        raise DigestError("--send cannot be used with --batch",
+                          hint="send after `digest batch collect` has published the issue")
+    with RichReporter() as reporter:
+        fetched, rep = submit_week(app.config, app.store, since=parse_since(since), sources=list(sources) or None,
+                                   model=model, language=language, yes=yes, dry_run=dry_run, reporter=reporter)
+    print_failures(fetched.failures)
+    print_submitted(rep)
 
 
 @cli.command()
@@ -252,21 +239,15 @@ def cost(app: App, issue_id: str | None) -> None:
 
 
 def _print_plan(rep) -> None:
-    t = Table(title=f"Planned calls ({rep.model})")
-    for col in ("paper", "mode", "calls", "input tokens", "cached", "output tokens", "est. cost"):
-        t.add_column(col)
-    for p, e in rep.estimate:
-        t.add_row(p.versioned_id, e.mode, str(e.calls), f"{e.input_tokens:,}", f"{e.cached_tokens:,}",
-                  f"{e.output_tokens:,}", f"${e.cost:.4f}")
+    out.print(plan_table(f"Planned calls ({rep.model})", rep.estimate))
     total = sum(e.cost for _, e in rep.estimate)
-    out.print(t)
     out.print(f"dry run: {sum(e.calls for _, e in rep.estimate)} calls, estimated ${total:.4f}; nothing sent.")
 
 
 # Commands of the later stages live in their own modules, each adding itself to the group.
-from . import cli_archive, cli_mail, cli_sources  # noqa: E402
+from . import cli_archive, cli_mail, cli_rerun, cli_sources  # noqa: E402
 
-for _module in (cli_sources, cli_mail, cli_archive):
+for _module in (cli_sources, cli_mail, cli_archive, cli_rerun):
     _module.register(cli)
 
 

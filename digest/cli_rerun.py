@@ -3,53 +3,11 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from .errors import DigestError
+from .cli_common import RichReporter, console, out, plan_table
 
-console = Console(stderr=True)
-out = Console(soft_wrap=True)  # long result lines stay whole (and greppable)
-
-
-class _Progress:
-    """Progress bars on stderr for long steps (the pipeline's Reporter)."""
-
-    def __init__(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console)
-        self.task = None
-
-    def __enter__(self):
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.stop()
-
-    def start(self, label: str, total: int) -> None:
-        self.task = self.progress.add_task(label, total=total)
-
-    def advance(self, n: int = 1) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, n)
-
-    def note(self, message: str) -> None:
-        self.progress.console.print(message)
-
-
-def _plan_table(title: str, estimate) -> Table:
-    t = Table(title=title)
-    for col in ("paper", "mode", "calls", "input tokens", "cached", "output tokens", "est. cost"):
-        t.add_column(col)
-    for p, e in estimate:
-        t.add_row(p.versioned_id, e.mode, str(e.calls), f"{e.input_tokens:,}", f"{e.cached_tokens:,}",
-                  f"{e.output_tokens:,}", f"${e.cost:.4f}")
-    return t
-
-
-def _print_submitted(rep) -> None:
+def print_submitted(rep) -> None:
     if rep.dry_run:
         out.print(f"dry run: {rep.requests} {rep.phase} requests for {rep.papers} papers, estimated "
                   f"${rep.estimated_cost:.4f} at batch prices; nothing sent.", highlight=False)
@@ -61,39 +19,6 @@ def _print_submitted(rep) -> None:
                   f"for {rep.papers} papers (estimated ${rep.estimated_cost:.4f}): {', '.join(rep.batch_ids)}. "
                   "Results come within 24 h: run `digest batch collect` (twice: outlines, then answers).",
                   highlight=False)
-
-
-def _rerun_batch_option(cli: click.Group) -> None:
-    """Give `digest run` a --batch flag that sends the week's generation through the Batch API."""
-    run_cmd = cli.commands.get("run")
-    if run_cmd is None or any(p.name == "batch" for p in run_cmd.params):
-        return
-    run_cmd.params.append(click.Option(
-        ["--batch"], is_flag=True,
-        help="Generate through the OpenAI Batch API (half price, results within 24 h; then `digest batch collect`)."))
-    live = run_cmd.callback
-
-    @click.pass_context
-    def callback(ctx: click.Context, batch: bool = False, **kwargs):
-        if not batch:
-            return ctx.invoke(live, **kwargs)
-        from .batch import submit_week
-        from .pipeline import parse_since
-        if kwargs.get("send_mail"):
-            raise DigestError("--send cannot be used with --batch",
-                              hint="send after `digest batch collect` has published the issue")
-        app = ctx.obj
-        with _Progress() as reporter:
-            fetched, rep = submit_week(app.config, app.store, since=parse_since(kwargs.get("since")),
-                                       sources=list(kwargs.get("sources") or ()) or None,
-                                       model=kwargs.get("model"), language=kwargs.get("language"),
-                                       yes=kwargs.get("yes", False), dry_run=kwargs.get("dry_run", False),
-                                       reporter=reporter)
-        for what, why in fetched.failures:
-            console.print(f"[yellow]failed[/] {what}: {why}", highlight=False)
-        _print_submitted(rep)
-
-    run_cmd.callback = callback
 
 
 def register(cli: click.Group) -> None:
@@ -116,18 +41,18 @@ def register(cli: click.Group) -> None:
         """
         if batch:
             from .batch import submit_rerun
-            with _Progress() as reporter:
+            with RichReporter() as reporter:
                 rep = submit_rerun(app.config, app.store, list(issue_ids), model_id, prompts_dir=prompts_dir,
                                    language=language, yes=yes, dry_run=dry_run, reporter=reporter)
-            _print_submitted(rep)
+            print_submitted(rep)
             return
         from .rerun import rerun_issue
         for issue_id in issue_ids:
-            with _Progress() as reporter:
+            with RichReporter() as reporter:
                 rep = rerun_issue(app.config, app.store, issue_id, model_id, prompts_dir=prompts_dir,
                                   language=language, yes=yes, dry_run=dry_run, reporter=reporter)
             if rep.dry_run:
-                out.print(_plan_table(f"Planned calls for {rep.issue_id} ({rep.model})", rep.estimate))
+                out.print(plan_table(f"Planned calls for {rep.issue_id} ({rep.model})", rep.estimate))
                 total = sum(e.cost for _, e in rep.estimate)
                 out.print(f"dry run: {sum(e.calls for _, e in rep.estimate)} calls, estimated ${total:.4f}; "
                           "nothing sent.", highlight=False)
@@ -217,7 +142,7 @@ def register(cli: click.Group) -> None:
     def batch_collect(app, batch_id) -> None:
         """Store the results of finished batches and move their jobs on (safe to run again at any time)."""
         from .batch import collect_all
-        with _Progress() as reporter:
+        with RichReporter() as reporter:
             reports = collect_all(app.config, app.store, batch_id, reporter=reporter)
         if not reports:
             out.print("No batches to collect.")
@@ -231,4 +156,3 @@ def register(cli: click.Group) -> None:
                 line += f"; done: {', '.join(r.next.issues) or 'the issue'} updated"
             out.print(line, highlight=False)
 
-    _rerun_batch_option(cli)

@@ -47,3 +47,6 @@ def store(config: Config) -> Store:
     s = Store(config.db_path)
     yield s
     s.close()
+
+
+from llm_server import llm_server  # noqa: E402,F401 - the OpenAI-compatible test server fixture

@@ -165,11 +165,8 @@ def cli_runner(config, tmp_path, extra_toml: str = ""):
     """Run `digest ...` in-process with a config file for this test's archive and model-B."""
     from click.testing import CliRunner
 
-    from digest import cli_rerun
     from digest.cli import cli
 
-    if "rerun" not in cli.commands:  # until the lead wires cli_rerun into digest/cli.py
-        cli_rerun.register(cli)
     cfg = tmp_path / "digest.toml"
     m = config.models["model-B"]
     cfg.write_text(f'{extra_toml}[store]\narchive_dir = "{config.archive_dir}"\n\n[models."model-B"]\n'

@@ -15,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 from smtp_helpers import PASSWORD, USER, Inbox, free_port, make_cert, smtp_server
 
-from digest import cli_mail
 from digest.cli import cli
 from digest.errors import MailError
 from digest.mail import Recipient, message_id, safe_url, send_issue
@@ -23,8 +22,6 @@ from digest.subscribers import add_subscriber, get_subscriber, list_subscribers,
 from factories import HOSTILE_TITLE, make_issue
 
 ROOT = Path(__file__).resolve().parent.parent
-if "send" not in cli.commands:
-    cli_mail.register(cli)
 
 
 @pytest.fixture

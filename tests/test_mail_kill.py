@@ -15,9 +15,7 @@ from digest.subscribers import add_subscriber
 from factories import make_issue
 
 ROOT = Path(__file__).resolve().parent.parent
-# Until the lead wires digest.cli_mail into digest.cli, register the commands in the child process.
-LAUNCH = ("from digest.cli import cli, main\nfrom digest import cli_mail\n"
-          "if 'send' not in cli.commands:\n    cli_mail.register(cli)\nmain()\n")
+LAUNCH = "from digest.cli import main\nmain()\n"
 
 
 def _digest(conf: Path, *args: str) -> subprocess.Popen:

@@ -120,13 +120,10 @@ def test_a_new_users_story_on_the_command_line(corpus, tmp_path, httpserver):
     """`digest run --model A`, `digest rerun ISSUE --model B`, `digest compare ISSUE --models A B`."""
     from click.testing import CliRunner
 
-    from digest import cli_rerun
     from digest.cli import cli
     from digest.config import Config
     from weekfeed import Item, serve_week
 
-    if "rerun" not in cli.commands:  # until the lead wires cli_rerun into digest/cli.py
-        cli_rerun.register(cli)
     served = Config()
     serve_week(httpserver, served, [
         Item("1111.2011", 2, "Quantum criticality of hot random spin chains",

@@ -10,7 +10,6 @@ import pytest
 from digest.config import ModelConfig
 from digest.errors import BudgetError
 from digest.pipeline import run_week
-from llm_server import llm_server  # noqa: F401 - the fixture
 from pdfmaker import make_pdf
 from weekfeed import Item, grounded_responder, serve_week
 
@@ -69,7 +68,7 @@ def test_run_with_a_local_model_writes_a_grounded_issue(week, config, store, llm
     by_title = {e.paper.title: e for e in issue.entries}
 
     good = by_title[week[0].title].generation
-    assert good.status == "ok" and len(good.qa) == 8
+    assert good.status == "ok" and len(good.qa) == 8, (good.note, store.get_paper(week[0].arxiv_id).text_status)
     assert all(q.verified and q.pages for q in good.qa), "real quotes on real pages are verified"
 
     invented = by_title[week[1].title].generation
