@@ -8,7 +8,6 @@ import logging
 import os
 import random
 import re
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,13 +17,21 @@ import openai
 
 from .config import Config, ModelConfig
 from .errors import ConfigError, LLMError
-from .llm_support import NO_KEY, RateLimiter, Redactor, check_reply, read_keys_file, retry_after_seconds
+from .llm_support import (
+    FORMAT_MODES, NO_KEY, Redactor, check_reply, downgrade_mode, error_text, forget_endpoint, is_retryable,
+    limiter_for, mentions_format, parameter_fix, read_keys_file, remember_adjustment, remembered_adjustments,
+    remembered_mode, retry_after_seconds,
+)
+
+__all__ = [  # forget_endpoint is re-exported: callers reach the whole stage through digest.llm
+    "ChatModel", "LLMResult", "LLMTruncated", "forget_endpoint", "get_model", "llm_cost_report",
+    "model_settings_fingerprint", "batch_request_body", "logged_reply", "record_batch_reply",
+]
 from .store import Store, utcnow
 from .tokens import count_message_tokens, get_encoding
 
 log = logging.getLogger("digest")
 
-FORMAT_MODES = ("json_schema", "json_object", "none")
 MAX_RETRY_AFTER = 300.0  # a server asking us to wait longer than this is treated as a hard failure
 SCHEMA_INSTRUCTION = (
     "Reply with one JSON object only: no prose, no Markdown fences. "
@@ -72,31 +79,6 @@ class _CallInfo:
     generation_key: str | None
     prompt_version: str | None
     request_hash: str
-
-
-_limiters: dict[tuple, RateLimiter] = {}
-_format_modes: dict[tuple, str] = {}  # downgrades remembered for the rest of the process
-_adjusted: dict[tuple, set[str]] = {}  # request changes servers asked for, also for the process
-_registry_lock = threading.Lock()
-
-
-def _limiter_for(model_id: str, settings: ModelConfig) -> RateLimiter:
-    key = (model_id, settings.base_url, settings.rpm, settings.tpm)
-    with _registry_lock:
-        if key not in _limiters:
-            _limiters[key] = RateLimiter(settings.rpm, settings.tpm)
-        return _limiters[key]
-
-
-def forget_endpoint(base_url: str) -> None:
-    """Drop what this process remembered about a server (format downgrades, parameter changes, rate state)."""
-    base = base_url.strip()
-    with _registry_lock:
-        for registry in (_format_modes, _adjusted):
-            for key in [k for k in registry if k[1] == base]:
-                del registry[key]
-        for key in [k for k in _limiters if k[1].strip() == base]:
-            del _limiters[key]
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -157,7 +139,8 @@ class ChatModel:
                 azure_endpoint=base, api_version=settings.azure_api_version, **common)
         else:
             self.client = openai.OpenAI(base_url=base or None, **common)
-        self.limiter = _limiter_for(model_id, settings)
+        self.limiter = limiter_for((model_id, settings.base_url.strip(), settings.rpm, settings.tpm),
+                                   settings.rpm, settings.tpm)
         self._format_key = (model_id, base)
         self.encoding = settings.encoding
 
@@ -191,18 +174,11 @@ class ChatModel:
     @property
     def format_mode(self) -> str:
         """The response_format mode in use (after any downgrade this process made)."""
-        with _registry_lock:
-            mode = _format_modes.get(self._format_key, self.settings.response_format)
-        return mode if mode in FORMAT_MODES else "json_schema"
+        return remembered_mode(self._format_key, self.settings.response_format)
 
     def _downgrade(self, mode: str) -> str | None:
-        nxt = FORMAT_MODES[FORMAT_MODES.index(mode) + 1] if mode != "none" else None
+        nxt = downgrade_mode(self._format_key, mode, self.settings.response_format)
         if nxt:
-            with _registry_lock:
-                # Only ever downwards: a thread reporting a stale rejection must not undo a later one.
-                current = _format_modes.get(self._format_key, self.settings.response_format)
-                if current not in FORMAT_MODES or FORMAT_MODES.index(current) < FORMAT_MODES.index(nxt):
-                    _format_modes[self._format_key] = nxt
             log.warning("%s: the server rejected response_format %s; using %s from now on",
                         self.model_id, mode, nxt)
         return nxt
@@ -285,16 +261,12 @@ class ChatModel:
         )
 
     def _adjustments(self) -> set[str]:
-        with _registry_lock:
-            return set(_adjusted.get(self._format_key, ()))
+        return remembered_adjustments(self._format_key)
 
     def _adjust(self, fix: str) -> bool:
         """Remember a request change the server asked for; False when it was already made."""
-        with _registry_lock:
-            done = _adjusted.setdefault(self._format_key, set())
-            if fix in done:
-                return False
-            done.add(fix)
+        if not remember_adjustment(self._format_key, fix):
+            return False
         log.warning("%s: the server rejected a parameter; from now on: %s", self.model_id, fix.replace("_", " "))
         return True
 
@@ -337,15 +309,15 @@ class ChatModel:
             except openai.APIStatusError as e:
                 ms = int((time.monotonic() - t0) * 1000)
                 status = e.status_code
-                detail = self._redact.error(_error_text(e))
+                detail = self._redact.error(error_text(e))
                 self._log_failure(info, sent, ms, status, detail)
-                fix = _parameter_fix(detail, self._limit_param(self._adjustments()))
+                fix = parameter_fix(detail, self._limit_param(self._adjustments()))
                 if status == 400 and fix and self._adjust(fix):
                     continue
-                if status == 400 and mode != "none" and _mentions_format(detail):
+                if status == 400 and mode != "none" and mentions_format(detail):
                     if self._downgrade(mode):
                         continue
-                if _is_retryable(status, e) and retries < self.max_retries:
+                if is_retryable(status, e) and retries < self.max_retries:
                     self._pause(retries, e.response.headers, f"HTTP {status}")
                     retries += 1
                     continue
@@ -443,44 +415,6 @@ class ChatModel:
              status, error and self._redact.error(error), http_status, finish_reason, tin, tcached, tout, ms, cost),
         )
         return cur.lastrowid
-
-
-def _error_text(e: openai.APIStatusError) -> str:
-    body = e.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        return json.dumps(body, ensure_ascii=False)[:1000]
-    if isinstance(body, str) and body:
-        return body[:1000]
-    return e.message
-
-
-def _parameter_fix(detail: str, limit_param: str) -> str | None:
-    """The change a 400 asks for: no temperature (reasoning models), or the other max-tokens parameter."""
-    d = detail.lower()
-    refused = any(w in d for w in ("unsupported", "not supported", "does not support", "unrecognized",
-                                   "unknown", "extra inputs", "not permitted", "only the default"))
-    if not refused:
-        return None
-    if "temperature" in d:
-        return "no_temperature"
-    if limit_param in d:
-        return "use_max_tokens" if limit_param == "max_completion_tokens" else "use_max_completion_tokens"
-    return None
-
-
-def _mentions_format(detail: str) -> bool:
-    d = detail.lower()
-    return any(w in d for w in ("response_format", "json_schema", "json_object", "structured output"))
-
-
-def _is_retryable(status: int, e: openai.APIStatusError) -> bool:
-    if status == 429:
-        # An exhausted quota does not come back by waiting.
-        return not (isinstance(e.body, dict) and "insufficient_quota" in json.dumps(e.body))
-    return status in (408, 409) or status >= 500
 
 
 def get_model(model_id: str, config: Config, store: Store | None) -> ChatModel:

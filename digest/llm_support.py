@@ -1,4 +1,5 @@
-"""Pieces of the LLM stage that need no client: rate limiting, Retry-After, JSON replies, keys, redaction."""
+"""Pieces of the LLM stage around the client: rate limits, Retry-After, JSON replies, keys, redaction, what the
+process learnt about each server, and the classification of API errors."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import threading
 import time
 from datetime import datetime, timezone
 from typing import Any
+
+import openai
 
 from .errors import LLMError
 
@@ -172,3 +175,110 @@ class Redactor:
     def error(self, text: str) -> str:
         """An error message without the key or key-like strings (never applied to prompts or replies)."""
         return self.KEYISH.sub("[redacted]", self(text) or "")
+
+
+# ---- what this process learnt about each endpoint, shared by every ChatModel and thread ------------
+
+FORMAT_MODES = ("json_schema", "json_object", "none")
+
+_limiters: dict[tuple, RateLimiter] = {}
+_format_modes: dict[tuple, str] = {}  # response_format downgrades
+_adjusted: dict[tuple, set[str]] = {}  # request changes servers asked for
+_registry_lock = threading.Lock()
+
+
+def limiter_for(key: tuple, rpm: int, tpm: int) -> RateLimiter:
+    """The one rate limiter of a (model, base_url, rpm, tpm) in this process."""
+    with _registry_lock:
+        if key not in _limiters:
+            _limiters[key] = RateLimiter(rpm, tpm)
+        return _limiters[key]
+
+
+def remembered_mode(key: tuple, configured: str) -> str:
+    """The response_format mode for a (model, base_url): the configured one unless downgraded."""
+    with _registry_lock:
+        mode = _format_modes.get(key, configured)
+    return mode if mode in FORMAT_MODES else "json_schema"
+
+
+def downgrade_mode(key: tuple, rejected: str, configured: str) -> str | None:
+    """Record that `rejected` failed; returns the next mode, or None when there is none."""
+    if rejected == FORMAT_MODES[-1]:
+        return None
+    nxt = FORMAT_MODES[FORMAT_MODES.index(rejected) + 1]
+    with _registry_lock:
+        # Only ever downwards: a thread reporting a stale rejection must not undo a later one.
+        current = _format_modes.get(key, configured)
+        if current not in FORMAT_MODES or FORMAT_MODES.index(current) < FORMAT_MODES.index(nxt):
+            _format_modes[key] = nxt
+    return nxt
+
+
+def remembered_adjustments(key: tuple) -> set[str]:
+    """Request changes made for a (model, base_url)."""
+    with _registry_lock:
+        return set(_adjusted.get(key, ()))
+
+
+def remember_adjustment(key: tuple, fix: str) -> bool:
+    """Record a request change; False when it was already made."""
+    with _registry_lock:
+        done = _adjusted.setdefault(key, set())
+        if fix in done:
+            return False
+        done.add(fix)
+        return True
+
+
+def forget_endpoint(base_url: str) -> None:
+    """Drop what this process remembered about a server (format downgrades, parameter changes, rate state)."""
+    base = base_url.strip()
+    with _registry_lock:
+        for registry in (_format_modes, _adjusted, _limiters):
+            for key in [k for k in registry if k[1] == base]:
+                del registry[key]
+
+
+# ---- classifying API errors -----------------------------------------------------------------------
+
+
+def error_text(e: openai.APIStatusError) -> str:
+    """The message of an API error body (OpenAI and most compatible servers nest it in error.message)."""
+    body = e.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        return json.dumps(body, ensure_ascii=False)[:1000]
+    if isinstance(body, str) and body:
+        return body[:1000]
+    return e.message
+
+
+def parameter_fix(detail: str, limit_param: str) -> str | None:
+    """The change a 400 asks for: no temperature (reasoning models), or the other max-tokens parameter."""
+    d = detail.lower()
+    refused = any(w in d for w in ("unsupported", "not supported", "does not support", "unrecognized",
+                                   "unknown", "extra inputs", "not permitted", "only the default"))
+    if not refused:
+        return None
+    if "temperature" in d:
+        return "no_temperature"
+    if limit_param in d:
+        return "use_max_tokens" if limit_param == "max_completion_tokens" else "use_max_completion_tokens"
+    return None
+
+
+def mentions_format(detail: str) -> bool:
+    """Whether a 400 is about response_format (the server lacks structured output)."""
+    d = detail.lower()
+    return any(w in d for w in ("response_format", "json_schema", "json_object", "structured output"))
+
+
+def is_retryable(status: int, e: openai.APIStatusError) -> bool:
+    """429 (unless the quota is gone), 408, 409 and 5xx are worth another try."""
+    if status == 429:
+        # An exhausted quota does not come back by waiting.
+        return not (isinstance(e.body, dict) and "insufficient_quota" in json.dumps(e.body))
+    return status in (408, 409) or status >= 500
