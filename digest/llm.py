@@ -436,7 +436,11 @@ def get_model(model_id: str, config: Config, store: Store | None) -> ChatModel:
 
 
 def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
-    """Calls, tokens and cost per model (only the papers of one issue when issue_id is given)."""
+    """Calls, tokens and cost per model (only the papers of one issue when issue_id is given).
+
+    Each dict: model, calls (HTTP attempts), ok, failed, input_tokens, cached_tokens, output_tokens, cost,
+    papers, and issue_id when asked for one. Replies served from the call log are not calls and cost nothing.
+    """
     where, params = "", ()
     if issue_id is not None:
         where = "WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=?)"
