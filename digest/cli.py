@@ -245,9 +245,9 @@ def _print_plan(rep) -> None:
 
 
 # Commands of the later stages live in their own modules, each adding itself to the group.
-from . import cli_archive, cli_mail, cli_rerun, cli_sources  # noqa: E402
+from . import cli_archive, cli_mail, cli_pdf, cli_rerun, cli_sources  # noqa: E402
 
-for _module in (cli_sources, cli_mail, cli_archive, cli_rerun):
+for _module in (cli_sources, cli_pdf, cli_mail, cli_archive, cli_rerun):
     _module.register(cli)
 
 

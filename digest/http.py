@@ -91,7 +91,11 @@ def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: i
                         raise FetchError(url, f"too large ({int(declared) // 2**20} MB > cap "
                                               f"{max_bytes // 2**20} MB)")
                     size = 0
-                    for chunk in r.iter_bytes(64 * 1024):
+                    # httpx's timeout is per read: a server trickling bytes would never trip it.
+                    deadline = time.monotonic() + timeout if timeout else None
+                    for chunk in r.iter_bytes():  # as the bytes arrive, so the deadline is checked
+                        if deadline and time.monotonic() > deadline:
+                            raise FetchError(url, f"download took longer than {timeout:.0f} s", retry=True)
                         size += len(chunk)
                         if size > max_bytes:
                             raise FetchError(url, f"too large (over the {max_bytes // 2**20} MB cap)")

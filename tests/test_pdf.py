@@ -525,3 +525,40 @@ def test_results_come_back_under_the_paths_given(tmp_path, config):
     b = str(small_pdf(tmp_path / "b.pdf"))
     results = dict(extract_many([a, b], config))
     assert set(results) == {a, b} and all(r.ok for r in results.values())
+
+
+def test_a_trickling_download_is_stopped_by_the_overall_deadline(tmp_path, config):
+    """httpx times out per read; a server sending a little every half second must still be cut off."""
+    import socket
+    import threading
+
+    from digest.errors import FetchError
+    from digest.http import download_to_file, make_client
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = srv.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: 100000\r\n\r\n%PDF-")
+        while not stop.is_set():
+            try:
+                conn.sendall(b"x" * 10)
+            except OSError:
+                break
+            stop.wait(0.2)
+        conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    dest = tmp_path / "slow.pdf"
+    try:
+        with make_client(5) as client, pytest.raises(FetchError, match="longer than"):
+            download_to_file(client, f"http://127.0.0.1:{srv.getsockname()[1]}/slow.pdf", dest,
+                             max_bytes=10**6, timeout=1.0)
+    finally:
+        stop.set()
+        srv.close()
+    assert not dest.exists()
