@@ -13,7 +13,6 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -21,6 +20,7 @@ from .config import Config
 from .errors import DigestError
 from .i18n import labels
 from .records import Generation, Issue, Paper
+from .render import issue_intro, md_text, model_note, pages_label, safe_url
 from .resources import bundled_dir
 from .search import document_text, published_documents, reindex
 from .store import Store
@@ -119,21 +119,6 @@ def slugify(text: str) -> str:
     return f"{ascii_part}-{digest}" if ascii_part else digest
 
 
-def safe_url(url: str | None) -> str:
-    """The URL if it is an absolute http(s) URL, else '' (paper-derived links never become javascript:)."""
-    if not url:
-        return ""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ""
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return ""
-    if any(c in url for c in "\x00\r\n\t "):
-        return ""
-    return url
-
 
 def _author_key(name: str) -> list[str]:
     folded = "".join(c for c in unicodedata.normalize("NFKD", name.casefold()) if not unicodedata.combining(c))
@@ -207,40 +192,13 @@ def _environment() -> Environment:
     env.filters["safe_url"] = safe_url
     env.filters["day"] = lambda s: (s or "")[:10]
     env.filters["slug"] = slugify
-    env.filters["md"] = md_escape
+    env.filters["md"] = md_text
     return env
-
-
-def md_escape(text: str | None) -> str:
-    """Text made inert in Markdown: no links, emphasis, headings or raw HTML."""
-    text = " ".join((text or "").split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
-
-
-def _pages_label(L: dict[str, str], pages: list[int]) -> str:
-    if not pages:
-        return ""
-    return f"{L['pages'] if len(pages) > 1 else L['page']} {', '.join(str(p) for p in pages)}"
 
 
 def count_papers(L: dict[str, str], count: int) -> str:
     """'1 paper' / '3 papers' in the labels' language."""
     return L["site_papers_count_one" if count == 1 else "site_papers_count"].format(count=count)
-
-
-def issue_intro(issue: Issue, L: dict[str, str]) -> str:
-    """The issue's stored intro, or the standard one for its language."""
-    if issue.intro:
-        return issue.intro
-    return L["intro"].format(count=len(issue.entries), start=issue.week_start, end=issue.week_end)
-
-
-def model_note(issue: Issue, L: dict[str, str]) -> str:
-    """Which model wrote the issue; the extractive model says it is not an LLM."""
-    if issue.model == "extractive":
-        return L["extractive_note"]
-    return L["model_note"].format(model=issue.model)
 
 
 def _search_index_js(views: list[PaperView], title_of_issue: dict[str, str]) -> str:
@@ -315,7 +273,7 @@ class SiteBuilder:
     def render(self, template: str, **ctx) -> str:
         """Render one site template with the site-wide values."""
         return self.env.get_template(template).render(
-            site_title=self.title, pages_label=_pages_label, count_papers=count_papers,
+            site_title=self.title, pages_label=lambda L, pages: pages_label(pages, L), count_papers=count_papers,
             base_url=self.base_url, **ctx
         )
 

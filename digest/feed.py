@@ -34,7 +34,8 @@ def entry_id(list_id: str, issue_id: str) -> str:
 def render_feed(builder: SiteBuilder, issues: list[Issue], meta: dict[str, dict],
                 views: dict[str, PaperView]) -> str:
     """The feed document for these issues (newest first); <updated> comes from the stored issue times."""
-    from .archive import count_papers, issue_intro, model_note, site_labels
+    from .archive import count_papers, site_labels
+    from .render import issue_intro, model_note
 
     list_id = builder.config.mail.list_id or builder.title
     base = builder.base_url

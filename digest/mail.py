@@ -28,7 +28,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -36,6 +36,7 @@ from .config import Config, MailConfig
 from .errors import DigestError, MailError
 from .i18n import labels
 from .records import Issue
+from .render import model_note, safe_url
 from .resources import bundled_dir
 from .store import Store, utcnow
 from .subscribers import get_by_id, get_subscriber, list_subscribers, normalize_email
@@ -90,20 +91,6 @@ def template_env() -> Environment:
     return _ENV
 
 
-def safe_url(url: str | None) -> str | None:
-    """The URL when it is an absolute http(s) URL, else None (no javascript:, data:, relative...)."""
-    if not url:
-        return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
-        return None
-    return url
-
-
 def issue_url(config: Config, issue_id: str) -> str | None:
     """The issue's page on the public archive site, when `output.archive_url` is set."""
     base = safe_url(config.output.archive_url)
@@ -117,7 +104,7 @@ def unsubscribe_url(config: Config, token: str | None) -> str | None:
     template = config.mail.unsubscribe_url
     if not template and config.web.public_url:
         template = config.web.public_url.rstrip("/") + "/unsubscribe/{token}"
-    return safe_url(template.replace("{token}", quote(token))) if template else None
+    return (safe_url(template.replace("{token}", quote(token))) or None) if template else None
 
 
 def _cite(pages: list[int], L: dict[str, str]) -> str:
@@ -153,11 +140,11 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None) -> dict
             "qa": [{"question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
                     "quote": q.quote, "verified": q.verified} for q in (g.qa if g else [])],
         })
-    model_note = L["extractive_note"] if issue.model == "extractive" else L["model_note"].format(model=issue.model)
+    written_by = model_note(issue, L)
     return {
         "L": L, "lang": issue.language, "title": config.output.title, "issue_id": issue.id,
         "intro": L["intro"].format(count=len(entries), start=issue.week_start, end=issue.week_end),
-        "issue_intro": issue.intro, "model_note": model_note, "entries": entries,
+        "issue_intro": issue.intro, "model_note": written_by, "entries": entries,
         "online_url": issue_url(config, issue.id), "unsubscribe_url": unsubscribe,
         "footer": L["footer_reason"].format(title=config.output.title),
         "unsubscribe_mailto": _unsubscribe_mailto(config.mail),

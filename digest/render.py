@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 
@@ -13,22 +13,39 @@ from .i18n import labels
 from .records import Issue, Paper
 from .resources import bundled_dir
 
-_SAFE_URL = re.compile(r"^https?://[^\s<>\"']+$")
-
-
 def safe_url(url: str | None) -> str:
-    """The URL when it is http(s), else empty: javascript:, data: and friends are never emitted."""
-    return url if url and _SAFE_URL.match(url) else ""
+    """The URL if it is an absolute http(s) URL, else '' (paper-derived links never become javascript:)."""
+    if not url:
+        return ""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    if any(c in url for c in "\x00\r\n\t "):
+        return ""
+    return url
 
 
 def md_text(text: object) -> str:
-    """One line of paper-derived text for Markdown: HTML-escaped, whitespace folded."""
-    return html.escape(" ".join(str(text or "").split()), quote=False)
+    """Paper-derived text made inert in Markdown: one line, no links, emphasis, headings or raw HTML."""
+    text = " ".join(str(text or "").split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
 
 
 def day(iso: str | None) -> str:
     """'2026-11-20T17:59:00+00:00' -> '2026-11-20'."""
     return (iso or "")[:10] or "—"
+
+
+def issue_intro(issue: Issue, lab: dict[str, str]) -> str:
+    """The issue's stored intro, or the standard one for its language."""
+    if issue.intro:
+        return issue.intro
+    return lab["intro"].format(count=len(issue.entries), start=issue.week_start, end=issue.week_end)
 
 
 def pages_label(pages: list[int], lab: dict[str, str]) -> str:
@@ -71,7 +88,7 @@ def render_markdown(issue: Issue, *, title: str) -> str:
     """The issue as Markdown, in the issue's language."""
     lab = labels(issue.language)
     text = make_env().get_template("issue.md.j2").render(
-        issue=issue, L=lab, title=title, model_note=model_note(issue, lab),
+        issue=issue, L=lab, title=title, model_note=model_note(issue, lab), intro=issue_intro(issue, lab),
         pages=lambda ps: pages_label(ps, lab),
     )
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
