@@ -26,86 +26,12 @@ from .search import document_text, published_documents, reindex
 from .store import Store
 
 # Labels of the site's own chrome; merged over digest.i18n.labels(language).
-SITE_LABELS: dict[str, dict[str, str]] = {
-    "en": {
-        "site_papers_count": "{count} papers",
-        "site_papers_count_one": "{count} paper",
-        "site_all_issues": "All issues",
-        "site_years": "Years",
-        "site_appeared_in": "Appeared in",
-        "site_generations": "Summaries by model",
-        "site_shown_in": "shown in",
-        "site_watched_authors": "Watched authors",
-        "site_search_placeholder": "Words from titles, authors, summaries, answers",
-        "site_search_needs_js": "Search runs in your browser and needs JavaScript.",
-        "site_feed": "Atom feed",
-        "site_older": "Older issue",
-        "site_newer": "Newer issue",
-        "site_pdf": "PDF",
-        "site_abs": "arXiv page",
-        "site_doi": "DOI",
-        "site_abstract": "Abstract",
-        "site_comment": "Comment",
-        "site_journal": "Journal reference",
-        "site_license": "License",
-        "site_version": "Version",
-        "site_no_summary": "No summary was written for this paper.",
-        "site_all_summaries": "All summaries of this paper",
-        "site_skip": "Skip to content",
-        "site_first_issue": "first in",
-        "site_markdown": "Markdown",
-        "site_note": "Note",
-        "site_other_models": "Also written by: {models}. Each paper page shows every version.",
-        "site_quote": "Quote",
-        "site_no_llm": "no LLM",
-    },
-    "ja": {
-        "site_papers_count": "{count}本の論文",
-        "site_papers_count_one": "{count}本の論文",
-        "site_all_issues": "すべての号",
-        "site_years": "年",
-        "site_appeared_in": "掲載号",
-        "site_generations": "モデル別の要約",
-        "site_shown_in": "掲載:",
-        "site_watched_authors": "注目の著者",
-        "site_search_placeholder": "タイトル・著者・要約・回答の語句",
-        "site_search_needs_js": "検索はブラウザ内で動作し、JavaScriptが必要です。",
-        "site_feed": "Atomフィード",
-        "site_older": "前の号",
-        "site_newer": "次の号",
-        "site_pdf": "PDF",
-        "site_abs": "arXivのページ",
-        "site_doi": "DOI",
-        "site_abstract": "アブストラクト",
-        "site_comment": "コメント",
-        "site_journal": "掲載誌",
-        "site_license": "ライセンス",
-        "site_version": "バージョン",
-        "site_no_summary": "この論文の要約はありません。",
-        "site_all_summaries": "この論文のすべての要約",
-        "site_skip": "本文へ移動",
-        "site_first_issue": "初出",
-        "site_markdown": "Markdown",
-        "site_note": "注記",
-        "site_other_models": "他のモデルによる要約: {models}。各論文のページにすべて掲載しています。",
-        "site_quote": "引用",
-        "site_no_llm": "LLM不使用",
-    },
-}
 
 FEED_ENTRIES = 20  # newest issues in the Atom feed; each carries its full content
 SITE_DIR_NAME = "site"
 _MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static")
 _MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def site_labels(language: str) -> dict[str, str]:
-    """Output labels plus the site's own, for a language (English for anything missing)."""
-    merged = labels(language)
-    merged.update(SITE_LABELS["en"])
-    merged.update(SITE_LABELS.get(language.split("-")[0].lower(), {}))
-    return merged
 
 
 def slugify(text: str) -> str:
@@ -285,7 +211,7 @@ class SiteBuilder:
         issues, meta, views = self.load()
         result.issues, result.papers = len(issues), len(views)
         lang = self.config.output.language
-        L = site_labels(lang)
+        L = labels(lang)
         watch = sorted({a.strip() for a in self.config.selection.authors if a.strip()}, key=str.casefold)
         by_paper_newest = sorted(
             views.values(),
@@ -312,7 +238,7 @@ class SiteBuilder:
             **common,
         ))
         for n, issue in enumerate(issues):
-            IL = site_labels(issue.language)
+            IL = labels(issue.language)
             newer = issues[n - 1].id if n > 0 else None
             older = issues[n + 1].id if n + 1 < len(issues) else None
             other_models = [m for m in meta[issue.id]["models"] if m != issue.model]
@@ -322,7 +248,7 @@ class SiteBuilder:
                 other_models=other_models, page_title=f"{self.title} {issue.id}", **common,
             ))
         for v in views.values():
-            PL = site_labels(v.language)
+            PL = labels(v.language)
             writer.write(out / "papers" / f"{v.slug}.html", self.render(
                 "paper.html", root="../", lang=v.language, L=PL, v=v, page_title=v.paper.title,
                 **common,

@@ -34,14 +34,15 @@ def entry_id(list_id: str, issue_id: str) -> str:
 def render_feed(builder: SiteBuilder, issues: list[Issue], meta: dict[str, dict],
                 views: dict[str, PaperView]) -> str:
     """The feed document for these issues (newest first); <updated> comes from the stored issue times."""
-    from .archive import count_papers, site_labels
+    from .archive import count_papers
+    from .i18n import labels
     from .render import issue_intro, model_note
 
     list_id = builder.config.mail.list_id or builder.title
     base = builder.base_url
     entries = []
     for issue in issues:
-        L = site_labels(issue.language)
+        L = labels(issue.language)
         # Links inside the content must work from a feed reader: absolute when the site URL is
         # known, otherwise relative to feed.xml (which sits at the site root).
         content = builder.render(
