@@ -32,6 +32,7 @@ class SourceError(DigestError):
     def __init__(self, source: str, message: str, *, hint: str | None = None):
         super().__init__(f"{source}: {message}", hint=hint)
         self.source = source
+        self.detail = message  # without the source, for tables that name it already
 
 
 class FetchError(DigestError):

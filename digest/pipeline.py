@@ -115,7 +115,7 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
     results, errors = src.fetch_sources(specs, config, store, since=since,
                                         on_source=lambda *_: reporter.advance())
     for e in errors:
-        rep.failures.append((e.source, e.message))
+        rep.failures.append((e.source, e.detail))
     for r in results:
         rep.warnings.extend(f"{r.source}: {w}" for w in r.warnings)
         for p in r.papers:
