@@ -19,6 +19,8 @@ LABELS: dict[str, dict[str, str]] = {
         "tldr_heading": "This week's papers",
         "intro": "{count} papers this week ({start} – {end}). Each answer cites the page it rests on "
                  "and quotes the paper; quotes are checked against the PDF text.",
+        "intro_one": "One paper this week ({start} – {end}). Each answer cites the page it rests on and "
+                     "quotes the paper; quotes are checked against the PDF text.",
         "unverified": "quote not found in the paper",
         "abstract_only": "Summarised from the abstract only: {reason}.",
         "updated_paper": "Updated: new version v{version}",
@@ -80,6 +82,8 @@ LABELS: dict[str, dict[str, str]] = {
         "tldr_heading": "今週の論文",
         "intro": "今週の論文は{count}本です({start}〜{end})。各回答には根拠となるページと論文からの引用を付け、"
                  "引用はPDFの本文と照合しています。",
+        "intro_one": "今週の論文は1本です({start}〜{end})。各回答には根拠となるページと論文からの引用を付け、"
+                     "引用はPDFの本文と照合しています。",
         "unverified": "引用が論文中に見つかりません",
         "abstract_only": "アブストラクトのみから要約しました: {reason}。",
         "updated_paper": "更新: 新しいバージョン v{version}",

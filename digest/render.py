@@ -45,7 +45,8 @@ def issue_intro(issue: Issue, lab: dict[str, str]) -> str:
     """The issue's stored intro, or the standard one for its language."""
     if issue.intro:
         return issue.intro
-    return lab["intro"].format(count=len(issue.entries), start=issue.week_start, end=issue.week_end)
+    key = "intro_one" if len(issue.entries) == 1 else "intro"
+    return lab[key].format(count=len(issue.entries), start=issue.week_start, end=issue.week_end)
 
 
 def pages_label(pages: list[int], lab: dict[str, str]) -> str:
