@@ -28,8 +28,8 @@ from .http import check_http_url, download_to_file, make_client
 from .pdf_clean import clean_pages
 from .records import Page, Paper, PageText
 
-__all__ = ["cached_pdf_path", "fetch_pdf", "extract_pdf", "extract_many", "identify_pdf", "clean_pages",
-           "Page", "PageText"]
+__all__ = ["cached_pdf_path", "fetch_pdf", "extract_pdf", "extract_many", "identify_pdf", "identify_many",
+           "clean_pages", "Page", "PageText"]
 
 _STARTUP_TIMEOUT = 60.0  # seconds a fresh worker may take to import pypdf and say it is ready
 _MAX_START_FAILURES = 3
@@ -115,10 +115,16 @@ def extract_many(paths: list[Path], config: Config, workers: int | None = None) 
 
 
 def identify_pdf(path: Path, config: Config) -> PageText:
-    """Title, authors and arXiv ID (margin stamp) of a PDF from its metadata and first page only."""
+    """Title, authors, arXiv ID and category (margin stamp) of a PDF from its metadata and first page only."""
     for _, result in _run([Path(path)], config, workers=1, mode="identify"):
         return result
     raise AssertionError("unreachable: one task gives one result")
+
+
+def identify_many(paths: list[Path], config: Config, workers: int | None = None) -> Iterator[tuple[Path, PageText]]:
+    """identify_pdf for many PDFs over `workers` processes (default limits.workers); yields (the path as
+    given, result) as each finishes."""
+    return _run(list(paths), config, workers=workers, mode="identify")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Cleaning of raw per-page PDF text: pure functions, no I/O (used by digest.pdf inside its workers)."""
+"""Cleaning of raw PDF text and metadata: pure functions, no I/O (used by digest.pdf inside its workers)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from typing import NamedTuple
 
 from .records import Page
 
@@ -13,8 +14,9 @@ from .records import Page
 # The date is required: a citation "arXiv:2005.14165 [cs.CL]" in the references is not a stamp.
 STAMP_RE = re.compile(
     r"arXiv:\s?(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?P<v>v\d+)?"
-    r"\s*\[[^\]\n]{1,30}\]\s*\d{1,2}\s*[A-Z][a-z]{2}\s*\d{4}"
+    r"\s*\[\s*(?P<cat>[^\]\n]{1,30}?)\s*\]\s*\d{1,2}\s*[A-Z][a-z]{2}\s*\d{4}"
 )
+_CATEGORY_RE = re.compile(r"[a-z][a-z\-]*(?:\.[A-Za-z\-]+)?")
 
 # Spacing accents that TeX fonts emit before the letter they belong to ("Teˇsanovi´c").
 _SPACING_ACCENTS = {"´": "\u0301", "ˇ": "\u030c", "¨": "\u0308", "˜": "\u0303", "ˆ": "\u0302",
@@ -42,12 +44,46 @@ _PAGE_NUMBER_RE = re.compile(r"^(?:(?i:page\s+)?\d{1,4}(?:\s+(?:of|/)\s+\d{1,4})
 _EDGE_LINES = 3  # lines looked at for running headers/footers at each end of a page
 
 
-def find_arxiv_stamp(text: str) -> str | None:
-    """The arXiv ID (with version when printed) from a margin stamp in `text`, also when one character per line."""
+class Stamp(NamedTuple):
+    """What an arXiv margin stamp says: the ID (with version when printed) and the primary category."""
+
+    id: str
+    category: str | None
+
+
+def find_arxiv_stamp(text: str) -> Stamp | None:
+    """The margin stamp ('arXiv:2206.10883v3 [cs.CL] 12 Oct 2022') in `text`, also when one character per line."""
     m = STAMP_RE.search(text)
     if not m:
         m = STAMP_RE.search(_collapse_vertical(text))
-    return (m.group("id") + (m.group("v") or "")) if m else None
+    if not m:
+        return None
+    cat = m.group("cat")
+    return Stamp(m.group("id") + (m.group("v") or ""), cat if _CATEGORY_RE.fullmatch(cat) else None)
+
+
+def split_authors(text: str) -> list[str]:
+    """Author names from 'A, B and C', 'A; B', or BibTeX 'Last, First and Last, First'."""
+    text = re.sub(r"<[^>]+>", "", text or "").strip()
+    if not text:
+        return []
+    if ";" in text:
+        parts = text.split(";")
+    elif re.search(r"\s+and\s+", text) and "," in text and all(
+            p.count(",") == 1 for p in re.split(r"\s+and\s+", text)):
+        # BibTeX style: every name is "Last, First".
+        parts = [" ".join(reversed([s.strip() for s in p.split(",", 1)]))
+                 for p in re.split(r"\s+and\s+", text)]
+    else:
+        parts = re.split(r",|\s+and\s+|&", text)
+    names: list[str] = []
+    for part in (re.sub(r"\s+", " ", p).strip(" ,") for p in parts):
+        if names and re.fullmatch(r"(?:[A-Z]\.\s?-?)+", part):
+            # bioRxiv style 'LAPALU, N., SIMON, A.': the initials belong to the name before them.
+            names[-1] = f"{part} {names[-1]}"
+        elif part:
+            names.append(part)
+    return names
 
 
 def _collapse_vertical(text: str) -> str:

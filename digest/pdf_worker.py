@@ -13,7 +13,7 @@ import warnings
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from .pdf_clean import clean_pages, find_arxiv_stamp, normalize_text
+from .pdf_clean import clean_pages, find_arxiv_stamp, normalize_text, split_authors
 from .records import PageText
 
 # Lines on a first page that are not the title: venue banners, copyright, dates, links.
@@ -23,7 +23,10 @@ _NOT_TITLE_RE = re.compile(
     re.IGNORECASE,
 )
 _TITLE_CONTINUATION_RE = re.compile(r"^[^\W\d_][\w\s\-:'’&()/?!]*$")
-_JUNK_TITLE_RE = re.compile(r"^(untitled|microsoft word|title)\b|\.(pdf|docx?|tex|dvi)$", re.IGNORECASE)
+# Metadata titles that name the authoring tool or the file instead of the paper.
+_JUNK_TITLE_RE = re.compile(r"^(?:microsoft word|untitled|title|document\d*)\b|^\S+\.(?:dvi|tex|docx?|pdf)\b"
+                            r"|\.(?:pdf|docx?|tex|dvi)$", re.IGNORECASE)
+_MAX_TITLE_CHARS = 300  # longer 'titles' are a whole page set in one font, or a metadata abstract
 
 
 def _limit_memory(memory_mb: int) -> None:
@@ -100,18 +103,60 @@ def _classify(exc: BaseException, path: Path) -> str:
     return f"error:{type(exc).__name__}"
 
 
-def _metadata_authors(raw: str) -> list[str]:
-    """Authors from a /Author entry: 'A ; B', 'Last, First and Last, First', or 'A, B'."""
-    raw = raw.strip()
-    if not raw:
-        return []
-    if ";" in raw:
-        parts = raw.split(";")
-    elif " and " in raw:
-        parts = [" ".join(reversed(p.split(",", 1))) if "," in p else p for p in raw.split(" and ")]
-    else:
-        parts = raw.split(",")
-    return [re.sub(r"\s+", " ", p).strip() for p in parts if p.strip()]
+def _plausible_title(text: str | None) -> str | None:
+    """The text as a title, or None when it is too short, too long, junk, or letter-spaced."""
+    t = re.sub(r"\s+", " ", normalize_text(text or "")).strip()
+    if not 8 <= len(t) <= _MAX_TITLE_CHARS or _JUNK_TITLE_RE.search(t):
+        return None
+    words = t.split()
+    # Letter-spaced headings come out as 'A R L L M'; reject those.
+    if len(words) < 2 or sum(len(w) for w in words) / len(words) < 3:
+        return None
+    return t
+
+
+class _FontRuns:
+    """A pypdf text visitor that keeps each upright text run's font size and baseline (for page 1's title)."""
+
+    def __init__(self, page) -> None:
+        self.runs: list[tuple[float, float, str]] = []  # (size, baseline y, text), in content order
+        try:
+            box = page.mediabox
+            self.middle = (float(box.bottom) + float(box.top)) / 2
+        except Exception:  # a broken /MediaBox: look at the whole page
+            self.middle = float("-inf")
+
+    def __call__(self, text, cm, tm, font, size) -> None:
+        try:
+            b = tm[0] * cm[1] + tm[1] * cm[3]
+            c = tm[2] * cm[0] + tm[3] * cm[2]
+            d = tm[2] * cm[1] + tm[3] * cm[3]
+            if abs(b) > 1e-3 or abs(c) > 1e-3:
+                return  # rotated text: the arXiv margin stamp, not the title
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            self.runs.append((round(float(size) * (c * c + d * d) ** 0.5, 1), float(y), str(text)))
+        except (TypeError, ValueError, OverflowError):
+            pass  # a matrix the file got wrong costs the title guess, not the page text
+
+    def largest_text(self) -> str | None:
+        """The lines that hold the largest font on the page, whole: small caps ('L' 'ONG' 'E' 'VAL') are
+        set in a smaller size on the same baseline."""
+        # A title sits in the upper half; big type lower down is a logo or a figure.
+        sized = [(s, y) for s, y, t in self.runs if t.strip() and y >= self.middle]
+        if not sized:
+            return None
+        top = max(s for s, _ in sized)
+        baselines = [y for s, y in sized if abs(s - top) < 0.5]
+        out: list[str] = []
+        last_y = None
+        for _, y, t in self.runs:
+            if not t or not any(abs(y - b) < 1.0 for b in baselines):
+                continue
+            # Within a line pypdf already emitted the spaces it saw; only separate lines need one.
+            gap = last_y is not None and abs(y - last_y) >= 1.0 and not (t[0].isspace() or out[-1][-1].isspace())
+            out.append(" " + t if gap else t)
+            last_y = y
+        return "".join(out)
 
 
 def _first_page_title(text: str) -> str | None:
@@ -129,18 +174,21 @@ def _first_page_title(text: str) -> str | None:
     return None
 
 
-def _identity(reader, first_page_raw: str) -> tuple[str | None, list[str], str | None]:
-    """(title, authors, arXiv ID) from the PDF metadata and the raw first page."""
-    meta = {}
+def _identity(reader, first_page_raw: str, runs: _FontRuns) -> PageText:
+    """Title, authors, arXiv ID and category from the PDF metadata and the first page (ok=True, no pages)."""
+    meta_title = meta_author = ""
     try:
-        meta = dict(reader.metadata or {})
+        info = reader.metadata
+        if info:
+            meta_title, meta_author = str(info.title or ""), str(info.author or "")
     except Exception:  # broken /Info dictionaries are common and not worth failing for
-        meta = {}
-    title = normalize_text(str(meta.get("/Title") or "")).strip()
-    if not title or _JUNK_TITLE_RE.search(title) or len(title) < 5:
-        title = _first_page_title(normalize_text(first_page_raw)) or ""
-    authors = _metadata_authors(normalize_text(str(meta.get("/Author") or "")))
-    return (re.sub(r"\s+", " ", title) or None), authors, find_arxiv_stamp(first_page_raw)
+        pass
+    # The metadata title when it is a real one, else the largest type on page 1, else its first title-like lines.
+    title = (_plausible_title(meta_title) or _plausible_title(runs.largest_text())
+             or _plausible_title(_first_page_title(normalize_text(first_page_raw))))
+    stamp = find_arxiv_stamp(first_page_raw)
+    return PageText(ok=True, title=title, authors=split_authors(normalize_text(meta_author)),
+                    arxiv_id=stamp.id if stamp else None, category=stamp.category if stamp else None)
 
 
 def extract_in_process(path: Path, mode: str) -> PageText:
@@ -165,11 +213,13 @@ def extract_in_process(path: Path, mode: str) -> PageText:
         if len(pages) == 0:
             return PageText(ok=False, error="damaged")
         wanted = [pages[0]] if mode == "identify" else list(pages)
+        runs = _FontRuns(wanted[0])
         raw: list[str] = []
         first_error: Exception | None = None
-        for page in wanted:
+        for i, page in enumerate(wanted):
             try:
-                raw.append(page.extract_text() or "")
+                # Page 1 is read once, collecting font sizes for the title as it goes.
+                raw.append((page.extract_text(visitor_text=runs) if i == 0 else page.extract_text()) or "")
             except (MemoryError, RecursionError):
                 raise
             except Exception as e:  # one bad page should not cost the whole paper
@@ -177,20 +227,21 @@ def extract_in_process(path: Path, mode: str) -> PageText:
                 raw.append("")
         if first_error is not None and not any(t.strip() for t in raw):
             raise first_error
-        title, authors, arxiv_id = _identity(reader, raw[0])
+        result = _identity(reader, raw[0], runs)
     except BaseException as e:  # broken PDFs raise anything; this is the boundary
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         return PageText(ok=False, error=_classify(e, path))
     if mode == "identify":
-        return PageText(ok=True, title=title, authors=authors, arxiv_id=arxiv_id)
+        return result
     if not any(t.strip() for t in raw):
-        return PageText(ok=False, error="no-text", title=title, authors=authors, arxiv_id=arxiv_id)
+        result.ok, result.error = False, "no-text"
+        return result
     try:
-        cleaned = clean_pages(raw)
+        result.pages = clean_pages(raw)
     except MemoryError:
         return PageText(ok=False, error="memory")
-    return PageText(ok=True, pages=cleaned, title=title, authors=authors, arxiv_id=arxiv_id)
+    return result
 
 
 if __name__ == "__main__":

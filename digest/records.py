@@ -87,6 +87,7 @@ class PageText:
     title: str | None = None  # from PDF metadata or the first page, for dir: sources
     authors: list[str] = field(default_factory=list)
     arxiv_id: str | None = None  # from the margin stamp, e.g. '2206.10883v3'
+    category: str | None = None  # from the margin stamp, e.g. 'cs.CL'
 
 
 @dataclass

@@ -17,11 +17,10 @@ import httpx
 from .config import Config
 from .errors import FetchError, SourceError
 from .http import get_feed, make_client
+from .pdf_clean import split_authors
 from .records import Paper, split_arxiv_id
 from .sources_api import query_api, utc_iso
-from .sources_local import (
-    ANY_ID, list_pdfs, paper_from_pdf, papers_from_text, split_authors, url_paper,
-)
+from .sources_local import ANY_ID, list_pdfs, papers_from_pdfs, papers_from_text, url_paper
 from .store import Store
 
 __all__ = [
@@ -366,12 +365,7 @@ def fetch_source(spec: str, config: Config, store: Store, client: httpx.Client |
     if not folder.is_dir():
         raise SourceError(spec, f"{folder} is not a folder", hint="write dir:path/to/pdfs")
     result = SourceResult(source=spec)
-    papers = []
-    for path in list_pdfs(folder, recursive):
-        p, warning = paper_from_pdf(path, spec, config)
-        papers.append(p)
-        if warning:
-            result.warnings.append(warning)
+    papers, result.warnings = papers_from_pdfs(list_pdfs(folder, recursive), spec, config)
     result.papers = merge_duplicates(papers)
     _enrich(result.papers, result, config)
     result.empty_listing = not result.papers

@@ -1,17 +1,15 @@
-"""Reading lists (list:) and folders of local PDFs (dir:): finding arXiv IDs, PDF URLs and PDF identities."""
+"""Reading lists (list:) and folders of local PDFs (dir:): arXiv IDs and PDF URLs in text, Papers for local PDFs."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .config import Config
-from .records import Paper, url_key
+from .pdf import identify_many
+from .records import PageText, Paper, split_arxiv_id, url_key
 
 _NEW_ID = r"\d{4}\.\d{4,5}"
 # Archive names of pre-2007 IDs; a bare "word/1234567" is taken as an ID only for these.
@@ -88,117 +86,6 @@ def papers_from_text(text: str, source: str, config: Config) -> list[Paper]:
 
 # ---- dir: ---------------------------------------------------------------------------------
 
-_STAMP_RE = re.compile(rf"arXiv:\s*(?P<id>{ANY_ID})(?:v(?P<v>\d+))?\s*\[(?P<cat>[^\]\s]+)\]")
-_JUNK_TITLE = re.compile(r"^(microsoft word|untitled|title|document\d*|\S+\.(?:dvi|tex|docx?|pdf))\b",
-                         re.IGNORECASE)
-
-
-@dataclass
-class PdfIdentity:
-    """What the metadata and first page of a local PDF say about it."""
-
-    title: str | None = None
-    authors: list[str] = field(default_factory=list)
-    arxiv_id: str | None = None
-    version: int | None = None
-    primary_category: str | None = None
-    error: str | None = None
-
-
-@contextmanager
-def _quiet_pypdf():
-    # pypdf logs a warning for every repaired defect; for identification they are noise.
-    logger = logging.getLogger("pypdf")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def split_authors(text: str) -> list[str]:
-    """Author names from 'A, B and C', 'A; B', or BibTeX 'Last, First and Last, First'."""
-    text = re.sub(r"<[^>]+>", "", text or "").strip()
-    if not text:
-        return []
-    if ";" in text:
-        parts = text.split(";")
-    elif re.search(r"\s+and\s+", text) and "," in text and all(
-            p.count(",") == 1 for p in re.split(r"\s+and\s+", text)):
-        # BibTeX style: every name is "Last, First".
-        parts = [" ".join(reversed([s.strip() for s in p.split(",", 1)]))
-                 for p in re.split(r"\s+and\s+", text)]
-    else:
-        parts = re.split(r",|\s+and\s+|&", text)
-    names: list[str] = []
-    for part in (re.sub(r"\s+", " ", p).strip(" ,") for p in parts):
-        if names and re.fullmatch(r"(?:[A-Z]\.\s?-?)+", part):
-            # bioRxiv style 'LAPALU, N., SIMON, A.': the initials belong to the name before them.
-            names[-1] = f"{part} {names[-1]}"
-        elif part:
-            names.append(part)
-    return names
-
-
-def _plausible_title(t: str | None) -> str | None:
-    t = re.sub(r"\s+", " ", t or "").strip()
-    if len(t) < 8 or _JUNK_TITLE.match(t):
-        return None
-    words = t.split()
-    # Small caps and letter-spaced headings come out as 'A R L L M'; reject those.
-    if len(words) < 2 or sum(len(w) for w in words) / len(words) < 3:
-        return None
-    return t
-
-
-def _largest_font_text(page) -> str | None:
-    runs: list[tuple[float, str]] = []
-
-    def visit(text, cm, tm, font, size):
-        a = tm[0] * cm[0] + tm[1] * cm[2]
-        b = tm[0] * cm[1] + tm[1] * cm[3]
-        c = tm[2] * cm[0] + tm[3] * cm[2]
-        d = tm[2] * cm[1] + tm[3] * cm[3]
-        if abs(b) > 1e-3 or abs(c) > 1e-3 or not text.strip():
-            return  # rotated text: the arXiv margin stamp, not the title
-        runs.append((round(size * (c * c + d * d) ** 0.5, 1), text.strip()))
-
-    page.extract_text(visitor_text=visit)
-    if not runs:
-        return None
-    top = max(s for s, _ in runs)
-    return " ".join(t for s, t in runs if abs(s - top) < 0.5)
-
-
-def identify_pdf(path: Path) -> PdfIdentity:
-    """Title, authors and arXiv ID of a local PDF from its metadata and first page; never raises."""
-    ident = PdfIdentity()
-    try:
-        from pypdf import PdfReader
-        with _quiet_pypdf():
-            reader = PdfReader(str(path), strict=False)
-            meta = reader.metadata
-            if meta:
-                ident.title = _plausible_title(meta.title)
-                ident.authors = split_authors(str(meta.author or ""))
-            page = reader.pages[0]
-            text = page.extract_text() or ""
-            m = _STAMP_RE.search(text)
-            if m:
-                ident.arxiv_id = m.group("id")
-                ident.version = int(m.group("v")) if m.group("v") else None
-                ident.primary_category = m.group("cat")
-            if ident.title is None:
-                ident.title = _plausible_title(_largest_font_text(page))
-            if ident.title is None:
-                lines = [ln for ln in text.splitlines() if ln.strip() and not _STAMP_RE.search(ln)]
-                ident.title = _plausible_title(lines[0]) if lines else None
-    except Exception as e:  # noqa: BLE001 - broken PDFs raise anything; the paper is kept regardless
-        ident.error = f"{type(e).__name__}: {e}"[:200]
-    return ident
-
-
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()
@@ -214,18 +101,35 @@ def list_pdfs(folder: Path, recursive: bool) -> list[Path]:
     return sorted(p for p in it if p.is_file() and p.suffix.lower() == ".pdf")
 
 
-def paper_from_pdf(path: Path, source: str, config: Config) -> tuple[Paper, str | None]:
-    """A Paper for a local PDF (kept even when the PDF is broken) and a warning, if any."""
+def paper_from_pdf(path: Path, ident: PageText, source: str, config: Config) -> tuple[Paper, str | None]:
+    """A Paper for a local PDF from its identity (kept even when the PDF is broken) and a warning, if any."""
     path = path.resolve()
-    ident = identify_pdf(path)
-    warning = f"{path.name}: unreadable PDF ({ident.error}); kept under its file name" if ident.error else None
-    if ident.arxiv_id:
-        p = placeholder_paper(ident.arxiv_id, ident.version, source, config)
-        p.primary_category = ident.primary_category
-        p.categories = [ident.primary_category] if ident.primary_category else []
+    warning = None
+    if not ident.ok:
+        warning = f"{path.name}: unreadable PDF ({ident.error}); kept under its file name"
+    if ident.ok and ident.arxiv_id:
+        aid, version = split_arxiv_id(ident.arxiv_id)
+        p = placeholder_paper(aid, version, source, config)
+        p.primary_category = ident.category
+        p.categories = [ident.category] if ident.category else []
     else:
         p = Paper(key="file:" + file_sha256(path)[:16], title="", source=source)
-    p.title = ident.title or path.stem
-    p.authors = ident.authors
+    p.title = (ident.title if ident.ok else None) or path.stem
+    p.authors = list(ident.authors) if ident.ok else []
     p.local_pdf = str(path)
     return p, warning
+
+
+def papers_from_pdfs(paths: list[Path], source: str, config: Config) -> tuple[list[Paper], list[str]]:
+    """Papers for local PDFs, in the order given, and warnings; all are identified in one batch of
+    time- and memory-limited worker processes, since a PDF in a folder may be hostile."""
+    paths = [p.resolve() for p in paths]
+    found = dict(identify_many(paths, config))
+    papers: list[Paper] = []
+    warnings: list[str] = []
+    for path in paths:
+        p, warning = paper_from_pdf(path, found[path], source, config)
+        papers.append(p)
+        if warning:
+            warnings.append(warning)
+    return papers, warnings

@@ -14,7 +14,7 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from digest.errors import FetchError
-from digest.pdf import cached_pdf_path, extract_many, extract_pdf, fetch_pdf, identify_pdf
+from digest.pdf import cached_pdf_path, extract_many, extract_pdf, fetch_pdf, identify_many, identify_pdf
 from digest.pdf_clean import clean_pages, find_arxiv_stamp
 from digest.records import Paper
 
@@ -145,11 +145,62 @@ def test_running_headers_are_dropped(good_results):
 
 def test_identify_reads_stamp_and_title(corpus, config):
     result = identify_pdf(corpus / "pdfs/arxiv/arxiv_2206.10883v3_multi-lexsum_cs.CL.pdf", config)
-    assert result.ok and result.arxiv_id == "2206.10883v3" and result.pages == []
+    assert result.ok and (result.arxiv_id, result.category) == ("2206.10883v3", "cs.CL") and result.pages == []
     assert result.title == "Multi-LexSum: Real-World Summaries of Civil Rights Lawsuits at Multiple Granularities"
     acl = identify_pdf(corpus / "pdfs/other/acl2020_2020.acl-main.447_s2orc_two-column.pdf", config)
     assert acl.title == "S2ORC: The Semantic Scholar Open Research Corpus"
-    assert acl.authors[:2] == ["Kyle Lo", "Lucy Lu Wang"] and acl.arxiv_id is None
+    assert acl.authors[:2] == ["Kyle Lo", "Lucy Lu Wang"] and (acl.arxiv_id, acl.category) == (None, None)
+
+
+# Titles of corpus PDFs without a metadata title: the largest type on page 1 (so not the journal
+# banner above it, nor the rotated stamp, nor the big logo at the foot of PaSa's page), small caps whole.
+LARGEST_FONT_TITLES = {
+    "arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf":
+        "Quantum Criticality for Extended Nodes on a Bethe Lattice in the Large Connectivity Limit",
+    "arxiv_2201.09329v1_ulsa_cs.LG.pdf":
+        "ULSA: Unified Language of Synthesis Actions for Representation of Synthesis Protocols",
+    "arxiv_2501.10120v1_pasa_cs.IR.pdf": "PaSa: An LLM Agent for Comprehensive Academic Paper Search",
+    "eacl2023_2023.eacl-main.121_longeval_two-column.pdf":
+        "LONGEVAL: Guidelines for Human Evaluation of Faithfulness in Long-form Summarization",
+}
+
+
+def test_identify_many_corpus_titles_and_categories(corpus, config):
+    results = {p.name: r for p, r in identify_many(GOOD, config, workers=2)}
+    assert set(results) == {p.name for p in GOOD}
+    for name, result in results.items():
+        assert result.ok and result.pages == [], name
+        m = re.match(r"arxiv_(\d{4}\.\d{4,5}v\d+)_", name)
+        assert result.arxiv_id == (m.group(1) if m else None), name
+    for name, title in LARGEST_FONT_TITLES.items():
+        assert results[name].title == title
+    # The category is the stamp's: the file names end in it, 1111.2011 is cond-mat.str-el.
+    assert {n: r.category for n, r in results.items() if r.arxiv_id} == {
+        "arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf": "cond-mat.str-el",
+        "arxiv_2201.09329v1_ulsa_cs.LG.pdf": "cs.LG",
+        "arxiv_2203.00130v1_paper-plain_cs.HC.pdf": "cs.HC",
+        "arxiv_2206.10883v3_multi-lexsum_cs.CL.pdf": "cs.CL",
+        "arxiv_2302.07302v1_citesee_cs.HC.pdf": "cs.HC",
+        "arxiv_2304.02623v1_beyond-summarization_cs.CL.pdf": "cs.CL",
+        "arxiv_2407.01603v3_llm-agents-chemistry-review_cs.LG_79pages.pdf": "cs.LG",
+        "arxiv_2501.10120v1_pasa_cs.IR.pdf": "cs.IR",
+    }
+    # Metadata beats the page: NAR's big type comes out letter-spaced ('Mutation r at e').
+    assert results["nar_gkae252_nucleic-acids-research_two-column_CC-BY-4.0.pdf"].title.startswith(
+        "Mutation rate heterogeneity")
+
+
+def test_identify_title_from_largest_upright_type(tmp_path, config):
+    pdf = make_pdf(tmp_path / "t.pdf", [
+        b"BT /F1 9 Tf 50 760 Td (Lecture Notes of a Made Up Series) Tj ET "
+        b"BT /F1 20 Tf 50 700 Td (S) Tj /F1 15 Tf (MALL) Tj /F1 20 Tf (-C) Tj /F1 15 Tf (APS) Tj "
+        b"/F1 20 Tf (: A Title in Big Type) Tj ET "
+        b"BT /F1 9 Tf 50 670 Td (Jane Doe and Richard Roe) Tj ET "
+        b"BT /F1 30 Tf 0 1 -1 0 30 420 Tm (arXiv:2101.00001v2 [math.AG] 3 Jan 2021) Tj ET "
+        b"BT /F1 40 Tf 50 60 Td (Big Logo Text) Tj ET"])
+    result = identify_pdf(pdf, config)
+    assert result.title == "SMALL-CAPS: A Title in Big Type"
+    assert (result.arxiv_id, result.category, result.authors) == ("2101.00001v2", "math.AG", [])
 
 
 def test_identify_uses_metadata_and_is_safe_on_bad_files(tmp_path, config):
@@ -386,9 +437,11 @@ def test_margin_stamp_removed_as_line_or_vertical():
     vertical = "\n".join(stamp.replace(" ", ""))
     out = bodies([f"Title of paper\n{stamp}\nFirst sentence.", f"{vertical}\nSecond page."])
     assert out == ["Title of paper\nFirst sentence.", "Second page."]
-    assert find_arxiv_stamp(stamp) == "2206.10883v3"
-    assert find_arxiv_stamp(vertical) == "2206.10883v3"
-    assert find_arxiv_stamp("arXiv:quant-ph/0201082v1 [quant-ph] 14 Jan 2002") == "quant-ph/0201082v1"
+    assert find_arxiv_stamp(stamp) == ("2206.10883v3", "cs.CL")
+    assert find_arxiv_stamp(vertical) == ("2206.10883v3", "cs.CL")
+    assert find_arxiv_stamp("arXiv:quant-ph/0201082v1 [quant-ph] 14 Jan 2002") == ("quant-ph/0201082v1", "quant-ph")
+    old = find_arxiv_stamp("arXiv:cond-mat/0601001v1 [ cond-mat.str-el ] 1 Jan 2006")
+    assert (old.id, old.category) == ("cond-mat/0601001v1", "cond-mat.str-el")
     assert find_arxiv_stamp("as shown in arXiv:2005.14165") is None  # a citation is not a stamp
 
 

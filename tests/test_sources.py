@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -15,7 +17,8 @@ from digest.errors import SourceError
 from digest.records import url_key
 from digest.sources import (fetch_source, fetch_sources, merge_papers, parse_feed_bytes, papers_from_text,
                             remember_feed_state)
-from digest.sources_local import identify_pdf, split_authors
+from digest.pdf_clean import split_authors
+from digest.sources_local import papers_from_pdfs
 
 from conftest import FIXTURES, corpus_files
 
@@ -443,19 +446,55 @@ def test_dir_identifies_pdfs_and_keeps_broken_ones(cfg, store, httpserver, corpu
     assert b.title == "Beyond Summarization: Designing AI Support for Real-World Expository Writing Tasks"
     assert c.key.startswith("file:") and len(c.key) == 5 + 16 and c.arxiv_id is None
     assert broken.key.startswith("file:") and broken.title == "broken"
-    assert any(w.startswith("broken.pdf: unreadable PDF") for w in r.warnings)
+    assert "broken.pdf: unreadable PDF (not-a-pdf); kept under its file name" in r.warnings
     assert "1 of 2 IDs not found on arXiv: 2304.02623v1" in r.warnings
     recursive = fetch_source(f"dir:{folder}/**", cfg, store)
     assert len(recursive.papers) == 4  # sub/dup.pdf is the same paper as B.PDF
 
 
-def test_identify_pdf_stamp_and_metadata(corpus):
-    ident = identify_pdf(corpus / "pdfs" / "arxiv" / "arxiv_2407.01603v3_llm-agents-chemistry-review_cs.LG_79pages.pdf")
-    assert (ident.arxiv_id, ident.version, ident.primary_category) == ("2407.01603", 3, "cs.LG")
-    assert ident.title == "A Review of Large Language Models and Autonomous Agents in Chemistry"
-    assert ident.authors == ["Mayk Caldas Ramos", "Christopher J Collison", "Andrew D White"]
-    empty = identify_pdf(corpus / "pdfs" / "malformed" / "zero_byte_qpdf-fuzz-70245.pdf")
-    assert empty.error and empty.title is None
+def test_dir_paper_from_stamp_and_metadata(cfg, corpus):
+    review = corpus / "pdfs" / "arxiv" / "arxiv_2407.01603v3_llm-agents-chemistry-review_cs.LG_79pages.pdf"
+    empty = corpus / "pdfs" / "malformed" / "zero_byte_qpdf-fuzz-70245.pdf"
+    (p, e), warnings = papers_from_pdfs([review, empty], "dir:x", cfg)  # one batch, in the order given
+    assert (p.key, p.version, p.primary_category, p.categories) == ("2407.01603", 3, "cs.LG", ["cs.LG"])
+    assert p.title == "A Review of Large Language Models and Autonomous Agents in Chemistry"
+    assert p.authors == ["Mayk Caldas Ramos", "Christopher J Collison", "Andrew D White"]
+    assert (e.key, e.title, e.authors) == ("file:" + hashlib.sha256(b"").hexdigest()[:16], "zero_byte_qpdf-fuzz-70245", [])
+    assert warnings == ["zero_byte_qpdf-fuzz-70245.pdf: unreadable PDF (empty-file); kept under its file name"]
+
+
+def _slow_pdf(path: Path) -> Path:
+    """A one-page PDF with 5 million text operators: pypdf works on its page for seconds."""
+    body = zlib.compress(b"BT /F1 12 Tf 72 700 Td " + b"(ab) Tj " * 5_000_000 + b"ET")
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+            b" /Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(body) + body + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, obj in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def test_dir_pdf_that_hangs_the_parser_is_cut_off_and_kept(cfg, store, corpus, tmp_path):
+    # The PDF is parsed in a killable worker, never in this process: the source answers within the limit.
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    _slow_pdf(folder / "slow.pdf")
+    shutil.copy(corpus / "pdfs" / "arxiv" / "arxiv_2304.02623v1_beyond-summarization_cs.CL.pdf", folder / "ok.pdf")
+    cfg.arxiv.api_url = CLOSED_PORT_API
+    cfg.limits.pdf_parse_timeout = 1.0  # pypdf needs seconds for slow.pdf, ~50 ms for ok.pdf's first page
+    r = fetch_source(f"dir:{folder}", cfg, store)
+    ok, slow = sorted(r.papers, key=lambda p: p.local_pdf)
+    assert slow.key.startswith("file:") and slow.title == "slow"
+    assert "slow.pdf: unreadable PDF (timeout); kept under its file name" in r.warnings
+    assert (ok.key, ok.primary_category) == ("2304.02623", "cs.CL")
 
 
 def test_split_authors():
