@@ -228,3 +228,47 @@ def test_interrupted_run_resumes_without_repeating_calls(week, config, store, ll
     assert total - first <= 8 - len(done), "no completed call was sent again"
     md = list(config.archive_dir.glob("*-W*.md"))
     assert md and "Q1." in md[0].read_text(encoding="utf-8")
+
+
+def test_unverified_answers_can_be_dropped(week, config, store, llm_server):
+    llm_server.responder = grounded_responder(made_up_for="Quantum criticality")
+    use_server(config, llm_server)
+    config.llm.unverified = "drop"
+    rep = run_week(config, store, yes=True)
+    invented = next(e for e in rep.issue.entries if e.paper.title == week[1].title).generation
+    assert len(invented.qa) == 7 and invented.n_dropped == 1 and all(q.verified for q in invented.qa)
+    text = (config.archive_dir / f"{rep.issue.id}.md").read_text(encoding="utf-8")
+    assert "quote not found in the paper" not in text
+
+
+def test_cli_dry_run_then_run_then_cost(week, config, llm_server, tmp_path):
+    """The commands a new user types: the plan, the run with its last line, the cost report."""
+    import re
+    import subprocess
+    import sys
+
+    llm_server.responder = grounded_responder()
+    cfg = tmp_path / "digest.toml"
+    cfg.write_text(
+        f'sources = ["arxiv:cs.CL"]\n[llm]\nmodel = "test-model"\nmax_cost = 100\n'
+        f'[models."test-model"]\nbase_url = "{llm_server.base_url}"\napi_key_env = ""\nprice_input = 1.0\n'
+        f'price_output = 4.0\n[arxiv]\nrss_url = "{config.arxiv.rss_url}"\npdf_url = "{config.arxiv.pdf_url}"\n'
+        f'[store]\narchive_dir = "{tmp_path / "cli-archive"}"\n[selection]\ninterests = ""\n', encoding="utf-8")
+
+    def digest(*args):
+        return subprocess.run([sys.executable, "-m", "digest", "--config", str(cfg), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    plan = digest("run", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert "dry run: 8 calls, estimated $" in plan.stdout and llm_server.chat_requests() == []
+
+    done = digest("run", "--yes")
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    m = re.match(r"4 papers, 8 LLM calls, ([\d,]+) tokens, \$([\d.]+), [\d.]+ s -> (.*\.md)$", last)
+    assert m, last
+    assert float(m.group(2)) > 0 and (tmp_path / "cli-archive").exists()
+
+    cost = digest("cost", re.search(r"(\d{4}-W\d\d)\.md$", last).group(1))
+    assert cost.returncode == 0 and "test-model" in cost.stdout
