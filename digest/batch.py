@@ -313,14 +313,13 @@ def submit_week(config: Config, store: Store, *, since: datetime | None = None, 
                 model: str | None = None, language: str | None = None, yes: bool = False, dry_run: bool = False,
                 reporter: Reporter | None = None, today=None) -> tuple[Any, SubmitReport]:
     """`digest run --batch`: fetch and select this week's papers, then generate them through the Batch API."""
-    from datetime import timezone
-
-    from .pipeline import fetch_week, iso_week
+    from .pipeline import fetch_week, issue_week, parse_since
 
     model_id = model or config.llm.model
     _chat_model(config, store, model_id)
     language = language or config.output.language
-    week, start, end = iso_week(today or datetime.now(timezone.utc).date())
+    since = since or parse_since(None, today)
+    week, start, end = issue_week(since, today)
     fetched = fetch_week(config, store, since=since, sources=sources, week=week, reporter=reporter)
     items = [{"issue": None, "paper": p.key, "version": store.get_paper(p.key).version, "language": language}
              for p in fetched.selected]

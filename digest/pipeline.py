@@ -55,6 +55,16 @@ def parse_since(text: str | None, today: date | None = None) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
 
+def issue_week(since: datetime | None, today: date | None = None) -> tuple[str, date, date]:
+    """The ISO week an issue covering [since, now] belongs to: the week of the window's middle.
+
+    A run early on Monday is about the week that just ended, not the one that is starting.
+    """
+    now = datetime.combine(today, datetime.max.time(), timezone.utc) if today else datetime.now(timezone.utc)
+    since = since or parse_since(None, today)
+    return iso_week((since + (now - since) / 2).date())
+
+
 def iso_week(d: date) -> tuple[str, date, date]:
     """('2026-W47', Monday, Sunday) of the ISO week containing d."""
     y, w, wd = d.isocalendar()
@@ -108,7 +118,7 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
     specs = sources or config.sources
     if not specs:
         raise ConfigError("no sources configured", hint="add sources to digest.toml or pass --source")
-    week = week or iso_week(datetime.now(timezone.utc).date())[0]
+    week = week or issue_week(since)[0]
     rep = FetchReport(week=week)
 
     reporter.start("sources", len(specs))
@@ -240,7 +250,8 @@ def run_week(config: Config, store: Store, *, since: datetime | None = None, sou
     """Fetch, select, generate and write this week's issue."""
     started = time.monotonic()
     reporter = reporter or SilentReporter()
-    week, start, end = iso_week(today or datetime.now(timezone.utc).date())
+    since = since or parse_since(None, today)
+    week, start, end = issue_week(since, today)
     model_id = model or config.llm.model
     language = language or config.output.language
     writer = make_writer(config, store, model_id, language)

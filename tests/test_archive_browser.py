@@ -362,8 +362,8 @@ def test_after_two_weekly_runs_the_archive_shows_both_issues(corpus, tmp_path, b
     (tmp_path / "digest.toml").write_text('[llm]\nmodel = "extractive"\n')
     config = load_config(tmp_path / "digest.toml", env={})
     store = Store(config.db_path)
-    run_week(config, store, sources=[f"dir:{tmp_path / 'w1'}"], today=date(2026, 11, 10))
-    run_week(config, store, sources=[f"dir:{tmp_path / 'w2'}"], today=date(2026, 11, 18))
+    run_week(config, store, sources=[f"dir:{tmp_path / 'w1'}"], today=date(2026, 11, 13))
+    run_week(config, store, sources=[f"dir:{tmp_path / 'w2'}"], today=date(2026, 11, 20))
     store.close()
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "digest.toml"), "archive", "build"])
     assert result.exit_code == 0, result.output
