@@ -272,3 +272,17 @@ def test_cli_dry_run_then_run_then_cost(week, config, llm_server, tmp_path):
 
     cost = digest("cost", re.search(r"(\d{4}-W\d\d)\.md$", last).group(1))
     assert cost.returncode == 0 and "test-model" in cost.stdout
+
+
+def test_a_rejected_key_stops_the_run_instead_of_falling_back(week, config, store):
+    from digest.errors import LLMError
+    from llm_server import LLMServer
+
+    server = LLMServer(api_key="sk-the-right-one").start()
+    try:
+        use_server(config, server)
+        with pytest.raises(LLMError, match="401"):
+            run_week(config, store, yes=True)
+    finally:
+        server.stop()
+    assert store.issue_ids() == []  # no issue of abstract-only entries pretending all is well
