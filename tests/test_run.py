@@ -286,3 +286,21 @@ def test_a_rejected_key_stops_the_run_instead_of_falling_back(week, config, stor
     finally:
         server.stop()
     assert store.issue_ids() == []  # no issue of abstract-only entries pretending all is well
+
+
+def test_a_real_paper_without_the_corpus(tmp_path, config, store):
+    """A real CC BY paper shipped in tests/fixtures, through dir:, with no LLM: runs anywhere."""
+    from conftest import FIXTURES
+
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "papers" / "2023.eacl-main.121.pdf", folder)
+    config.selection.interests = ""
+    rep = run_week(config, store, sources=[f"dir:{folder}"])
+    (entry,) = rep.issue.entries
+    assert entry.paper.title.lower().startswith("longeval: guidelines") and entry.paper.page_count == 20
+    g = entry.generation
+    assert "faithfulness" in (g.tldr + g.summary).lower()
+    assert len(g.qa) >= 6 and all(q.verified and q.pages for q in g.qa)
+    text = (config.archive_dir / f"{rep.issue.id}.md").read_text(encoding="utf-8")
+    assert "LONGEVAL" in text and "(p. " in text
