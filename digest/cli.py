@@ -195,7 +195,7 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
         return
     n = len(rep.issue.entries) if rep.issue else 0
     tokens = rep.input_tokens + rep.output_tokens
-    out.print(f"{n} papers, {rep.calls} LLM calls, {tokens:,} tokens, ${rep.cost:.4f}, "
+    out.print(f"{n} paper{'s' if n != 1 else ''}, {rep.calls} LLM calls, {tokens:,} tokens, ${rep.cost:.4f}, "
               f"{rep.seconds:.1f} s -> {rep.path}", highlight=False)
     if send_mail and rep.issue:
         from .cli_mail import run_send
