@@ -36,7 +36,7 @@ from .config import Config, MailConfig
 from .errors import DigestError, MailError
 from .i18n import labels
 from .records import Issue
-from .render import model_note, safe_url
+from .render import model_note, safe_url, standard_intro
 from .resources import bundled_dir
 from .store import Store, utcnow
 from .subscribers import get_by_id, get_subscriber, list_subscribers, normalize_email
@@ -143,7 +143,7 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None) -> dict
     written_by = model_note(issue, L)
     return {
         "L": L, "lang": issue.language, "title": config.output.title, "issue_id": issue.id,
-        "intro": L["intro"].format(count=len(entries), start=issue.week_start, end=issue.week_end),
+        "intro": standard_intro(issue, L),
         "issue_intro": issue.intro, "model_note": written_by, "entries": entries,
         "online_url": issue_url(config, issue.id), "unsubscribe_url": unsubscribe,
         "footer": L["footer_reason"].format(title=config.output.title),

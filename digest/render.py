@@ -41,12 +41,15 @@ def day(iso: str | None) -> str:
     return (iso or "")[:10] or "—"
 
 
-def issue_intro(issue: Issue, lab: dict[str, str]) -> str:
-    """The issue's stored intro, or the standard one for its language."""
-    if issue.intro:
-        return issue.intro
+def standard_intro(issue: Issue, lab: dict[str, str]) -> str:
+    """'9 papers this week (dates). Each answer cites...' in the issue's language."""
     key = "intro_one" if len(issue.entries) == 1 else "intro"
     return lab[key].format(count=len(issue.entries), start=issue.week_start, end=issue.week_end)
+
+
+def issue_intro(issue: Issue, lab: dict[str, str]) -> str:
+    """The issue's stored intro, or the standard one for its language."""
+    return issue.intro or standard_intro(issue, lab)
 
 
 def pages_label(pages: list[int], lab: dict[str, str]) -> str:
