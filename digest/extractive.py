@@ -13,7 +13,7 @@ from .retrieval import PassageIndex, sentences, split_passages
 from .store import Store, utcnow
 
 MODEL_ID = "extractive"
-VERSION = "extractive-1"  # bump when the method changes, so stored generations are redone
+VERSION = "extractive-2"  # bump when the method changes, so stored generations are redone
 
 # (question per language, retrieval query in the papers' language, sections to look in first)
 QUESTIONS: list[tuple[dict[str, str], str, tuple[str, ...]]] = [
@@ -44,13 +44,27 @@ def summarise_abstract(paper: Paper) -> tuple[str, str]:
     """A TL;DR (the abstract's key sentence) and a summary (up to five sentences of it, in order)."""
     sents = [s for s in sentences(paper.abstract or "") if not _FRONT_MATTER.search(s)] or [paper.title]
     key = next((s for s in sents if _CUE.search(s)), sents[0])
+    tldr = _one_line(key)
     chosen = []
     for s in sents:
         if s is sents[0] or s is key or _RESULT.search(s) or _CUE.search(s):
             chosen.append(s)
     if len(chosen) < 3:
         chosen = sents[:4]
-    return key, " ".join(chosen[:5])
+    return tldr, " ".join(chosen[:5])
+
+
+def _one_line(sentence: str, max_words: int = 35) -> str:
+    """A TL;DR is one line: a long sentence is cut at a colon or semicolon, else after max_words."""
+    words = sentence.split()
+    if len(words) <= max_words:
+        return sentence
+    head = " ".join(words[:max_words])
+    for mark in (":", ";", " - ", " — "):
+        cut = head.find(mark, len(" ".join(words[:10])))
+        if cut > 0:
+            return head[:cut].rstrip(" ,") + "."
+    return head.rstrip(" ,;:") + "…"
 
 
 _CAPTION = re.compile(r"^(?:fig(?:ure)?|table|tab|algorithm|listing)\.?\s*\d", re.I)
