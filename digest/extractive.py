@@ -9,7 +9,8 @@ from .config import Config
 from .generate import Estimate, abstract_reason, add_usage, generation_key
 from .grounding import PageIndex
 from .records import QA, Generation, Page, Paper
-from .retrieval import PassageIndex, sentences, split_passages
+from .retrieval import PassageIndex, split_passages
+from .text import sentences
 from .store import Store, utcnow
 
 MODEL_ID = "extractive"

@@ -18,7 +18,7 @@ import numpy as np
 
 from .config import SelectionConfig
 from .records import Paper
-from .retrieval import STOPWORDS, TermScorer, terms
+from .text import STOPWORDS, TermScorer, terms
 from .store import Store
 
 # Words every abstract uses; in a profile built from liked papers they would only add noise.

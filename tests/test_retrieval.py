@@ -11,9 +11,8 @@ import pytest
 from pypdf import PdfReader
 
 from digest.records import Page
-from digest.retrieval import (
-    PassageIndex, find_sections, parse_heading, sentences, split_passages, stem, terms, tokenize,
-)
+from digest.retrieval import PassageIndex, find_sections, parse_heading, split_passages
+from digest.text import sentences, stem, terms, tokenize
 
 from conftest import CORPUS
 

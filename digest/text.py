@@ -1,0 +1,163 @@
+"""Words and sentences of scientific English: tokenizer, suffix-stripping stemmer, sentence splitter.
+
+Shared by selection (ranking papers) and retrieval (finding passages), so that a word means the
+same thing to both.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import bm25s
+import numpy as np
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+# ---- words ------------------------------------------------------------------------------
+
+STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {
+    "also", "however", "thus", "therefore", "hence", "may", "might", "could", "would", "can",
+    "use", "used", "uses", "using", "via", "et", "al", "eg", "ie", "etc", "within", "without",
+    "among", "upon", "whether", "yet", "shall", "must", "us", "one", "let", "like", "well",
+}
+
+_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+# A word broken at a line end ("informa-\ntion", or "informa- tion" once lines are joined).
+_BROKEN_WORD_RE = re.compile(r"(?<=[a-z])-\s+(?=[a-z])")
+
+
+def _fold(text: str) -> str:
+    """Lower-case, ligatures expanded (NFKD) and accents dropped, so 'Eﬀective' == 'effective'."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+_VOWELS = set("aeiouy")
+
+
+def stem(word: str) -> str:
+    """A tiny suffix stripper: models/modeling/modelled -> model, summarization/summarize -> summariz.
+
+    Far cruder than Porter, but enough to let plurals and -ing/-ed/-ation forms meet, and it
+    needs no dependency. Words of four letters or fewer are left alone.
+    """
+    w = word
+    if len(w) <= 4 or not w.isalpha():
+        return w
+    if w.endswith("sses"):
+        w = w[:-2]
+    elif w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    for suffix, repl in (("izations", "ize"), ("ization", "ize"), ("isation", "ize"),
+                         ("ations", "ate"), ("ation", "ate")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)] + repl
+            break
+    else:
+        for suffix in ("ing", "ed"):
+            base = w[: -len(suffix)]
+            if w.endswith(suffix) and len(base) >= 3 and _VOWELS & set(base):
+                w = base
+                # running -> run, modelling -> model
+                if len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "aeiousz":
+                    w = w[:-1]
+                break
+    if w.endswith("e") and len(w) > 4:
+        w = w[:-1]
+    if w.endswith("y") and len(w) > 4:
+        w = w[:-1] + "i"
+    return w
+
+
+def terms(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[tuple[str, str]]:
+    """(stem, surface word) pairs of a text, stopwords and bare numbers left out."""
+    text = _BROKEN_WORD_RE.sub("", _fold(text))
+    out = []
+    for w in _WORD_RE.findall(text):
+        if len(w) < 2 or w.isdigit() or w in stopwords:
+            continue
+        out.append((stem(w), w))
+    return out
+
+
+def tokenize(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
+    """The stems BM25 indexes and queries with."""
+    return [s for s, _ in terms(text, stopwords)]
+
+
+class TermScorer:
+    """A bm25s index over token lists, scoring documents one query term at a time."""
+
+    def __init__(self, docs: list[list[str]]):
+        self.n_docs = len(docs)
+        self.bm25 = bm25s.BM25()
+        self.vocab: set[str] = set()
+        if docs and any(docs):
+            self.bm25.index(docs, show_progress=False)
+            self.vocab = {t for t in self.bm25.vocab_dict if t}
+
+    def term_scores(self, term: str) -> np.ndarray:
+        """BM25 contribution of one term to every document (zeros for an unknown term)."""
+        if term not in self.vocab:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        return np.asarray(self.bm25.get_scores([term]), dtype=np.float32)
+
+
+# ---- sentences --------------------------------------------------------------------------
+
+# Tokens that end with a period without ending a sentence ("et al.", "Fig. 3", "e.g.").
+_ABBREVIATIONS = {
+    "al", "e.g", "i.e", "cf", "vs", "viz", "fig", "figs", "eq", "eqs", "eqn", "sec", "secs", "tab",
+    "ref", "refs", "no", "nos", "vol", "pp", "p", "ch", "chap", "app", "appx", "thm", "def", "lem",
+    "prop", "cor", "alg", "approx", "resp", "ca", "est", "dr", "mr", "mrs", "ms", "prof", "st", "jr",
+    "sr", "inc", "ltd", "co", "corp", "dept", "univ", "w.r.t", "a.k.a", "u.s", "u.k", "ph.d", "jan",
+    "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "ed", "eds",
+    "ex", "min", "max", "avg", "std", "incl", "esp", "ibid", "op", "sq", "hr", "yr",
+}
+# After these words a single capital letter is a label ("Appendix A."), not an initial ("J. Doe").
+_LABEL_WORDS = {"appendix", "section", "table", "figure", "part", "case", "model", "type", "group",
+                "class", "step", "phase", "setting", "condition", "option", "variant", "set"}
+_BOUNDARY_RE = re.compile(r"([.!?]+)([\"'”’)\]]*)(\s+)")
+_STARTS_SENTENCE_RE = re.compile(r"[\"'“‘(\[]?[A-Z0-9\u00C0-\u024F\u0370-\u03FF]")
+
+
+def _ends_sentence(text: str, m: re.Match) -> bool:
+    punct = m.group(1)
+    rest = text[m.end():]
+    if not rest:
+        return True
+    if not _STARTS_SENTENCE_RE.match(rest):
+        return False  # next word in lower case: "e.g. the", "approx. twice"
+    if punct != ".":
+        return True
+    before = text[: m.start()]
+    token = re.split(r"[\s(\[]", before)[-1] if before else ""
+    word = token.lower().lstrip("\"'“‘")
+    if word in _ABBREVIATIONS:
+        return False
+    if re.fullmatch(r"[A-Za-z]", word) or re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word):
+        # "J. Doe", "U.S.", but "in Appendix A. We" does end a sentence.
+        prev = re.findall(r"[A-Za-z]+", before[: -len(token)] if token else before)
+        return bool(prev) and prev[-1].lower() in _LABEL_WORDS
+    return True
+
+
+def sentences(text: str) -> list[str]:
+    """Split scientific English into sentences (knows et al., Fig. 3, e.g., i.e., 1.5%, initials).
+
+    Sentences come back with runs of whitespace collapsed to one space.
+    """
+    text = " ".join(text.split())
+    out, start = [], 0
+    for m in _BOUNDARY_RE.finditer(text):
+        if _ends_sentence(text, m):
+            piece = text[start: m.start(3)].strip()
+            if piece:
+                out.append(piece)
+            start = m.end()
+    tail = text[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
