@@ -16,7 +16,8 @@ from werkzeug.exceptions import HTTPException
 from .config import Config
 from .errors import DigestError, MailError
 from .i18n import labels
-from .mail import send_confirmation, template_env
+from .mail import send_confirmation
+from .message import template_env
 from .store import Store
 from .subscribers import confirm_subscription, normalize_email, request_subscription, unsubscribe
 

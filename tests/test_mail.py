@@ -17,7 +17,8 @@ from smtp_helpers import PASSWORD, USER, Inbox, free_port, make_cert, smtp_serve
 
 from digest.cli import cli
 from digest.errors import MailError
-from digest.mail import Recipient, message_id, send_issue
+from digest.mail import send_issue
+from digest.message import Recipient, message_id
 from digest.subscribers import add_subscriber, get_subscriber, list_subscribers, request_subscription
 from factories import HOSTILE_TITLE, make_issue
 
@@ -398,7 +399,7 @@ def test_html_part_fits_600_and_375_px_in_chromium(cfg, store, tmp_path):
 
 
 def test_extractive_abstract_only_missing_generation_and_updates_are_shown(cfg):
-    from digest.mail import render_parts
+    from digest.message import render_parts
     from digest.records import Issue, IssueEntry
     from factories import make_generation, make_paper
 
