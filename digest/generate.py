@@ -242,10 +242,10 @@ class ChatWriter:
         ]
 
     def answers_messages(self, outline_msgs: list[dict], outline_text: str, pt: PaperText,
-                         n_questions: int, extra: list[Block]) -> list[dict]:
+                         n_questions: int, extra: list[Block], *, concise: bool = False) -> list[dict]:
         """The outline call's messages and reply, then task 2 (with extra passages when the paper was cut)."""
         task = self.prompts.render("answers.j2", **self.common, extra_blocks=extra, mode=pt.mode,
-                                   n_questions=n_questions)
+                                   n_questions=n_questions, concise=concise)
         return outline_msgs + [{"role": "assistant", "content": outline_text},
                                {"role": "user", "content": task}]
 
@@ -292,8 +292,14 @@ class ChatWriter:
             questions = outline.data["questions"][:MAX_QUESTIONS]
             extra = self.extra_passages(pt, questions, budget)
             amsgs = self.answers_messages(msgs, outline.text, pt, len(questions), extra)
-            answers = self.model.complete_json(amsgs, ANSWERS_SCHEMA, schema_name="paper_answers",
-                                               purpose="answers", max_tokens=ANSWERS_OUTPUT_TOKENS, **call)
+            try:
+                answers = self.model.complete_json(amsgs, ANSWERS_SCHEMA, schema_name="paper_answers",
+                                                   purpose="answers", max_tokens=ANSWERS_OUTPUT_TOKENS, **call)
+            except LLMTruncated:
+                # The third and last call: the same questions, asked for shorter answers and quotes.
+                amsgs = self.answers_messages(msgs, outline.text, pt, len(questions), extra, concise=True)
+                answers = self.model.complete_json(amsgs, ANSWERS_SCHEMA, schema_name="paper_answers",
+                                                   purpose="answers", max_tokens=ANSWERS_OUTPUT_TOKENS, **call)
             results.append(answers)
         except LLMError as e:
             if e.status in (401, 403, 404):  # a wrong key or model name: every paper would fail the same way

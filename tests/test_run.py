@@ -304,3 +304,27 @@ def test_a_real_paper_without_the_corpus(tmp_path, config, store):
     assert len(g.qa) >= 6 and all(q.verified and q.pages for q in g.qa)
     text = (config.archive_dir / f"{rep.issue.id}.md").read_text(encoding="utf-8")
     assert "LONGEVAL" in text and "(p. " in text
+
+
+def test_answers_cut_off_for_length_are_asked_again_shorter(week, config, store, llm_server):
+    """finish_reason=length on the answers: more room first (llm), then a concise third call."""
+    base = grounded_responder()
+
+    def verbose(messages, schema):
+        reply = base(messages, schema)
+        if "answers" in reply and "cut off for length" not in messages[-1]["content"]:
+            for a in reply["answers"]:
+                a["answer"] = a["answer"] + " More detail." * 400  # far beyond max_output_tokens
+        return reply
+
+    llm_server.responder = verbose
+    use_server(config, llm_server)
+    rep = run_week(config, store, yes=True)
+    g = next(e for e in rep.issue.entries if e.paper.title == week[0].title).generation
+    assert g.status == "ok" and len(g.qa) == 8 and all(q.verified for q in g.qa)
+    purposes = [r["purpose"] for r in store.query(
+        "SELECT purpose FROM llm_calls WHERE paper_key=? AND status='ok' ORDER BY id", (week[0].arxiv_id,))]
+    assert purposes == ["outline", "answers"]  # the concise answers call is the one that succeeded
+    failed = store.query("SELECT count(*) AS n FROM llm_calls WHERE paper_key=? AND status='error' AND "
+                         "error LIKE 'truncated%'", (week[0].arxiv_id,))[0]["n"]
+    assert failed >= 1
