@@ -26,7 +26,7 @@ from .config import Config
 from .errors import BudgetError, ConfigError, LLMError, NotFoundError
 from .generate import (ANSWERS_OUTPUT_TOKENS, ANSWERS_SCHEMA, MAX_QUESTIONS, OUTLINE_OUTPUT_TOKENS,
                        OUTLINE_SCHEMA, ChatWriter, generate_many)
-from .llm import batch_request_body, get_model, logged_reply, record_batch_reply
+from .llm import get_model
 from .pipeline import Reporter, SilentReporter, make_writer
 from .records import Generation, Issue, IssueEntry, Paper
 from .store import Store, utcnow
@@ -138,22 +138,22 @@ def _plan(config: Config, store: Store, job: dict, phase: str) -> tuple[list[Pla
         pt = writer.paper_text(paper, budget)
         msgs = writer.outline_messages(paper, pt)
         if phase == "outline":
-            if logged_reply(model, msgs, OUTLINE_SCHEMA) is not None:
+            if model.logged_reply(msgs, OUTLINE_SCHEMA) is not None:
                 continue
         else:
-            outline = logged_reply(model, msgs, OUTLINE_SCHEMA)
+            outline = model.logged_reply(msgs, OUTLINE_SCHEMA)
             if outline is None:  # its outline failed in the batch: the live path will do this paper
                 continue
             questions = outline.data["questions"][:MAX_QUESTIONS]
             extra = writer.extra_passages(pt, questions, budget)
             msgs = writer.answers_messages(msgs, outline.text, pt, len(questions), extra)
-            if logged_reply(model, msgs, ANSWERS_SCHEMA) is not None:
+            if model.logged_reply(msgs, ANSWERS_SCHEMA) is not None:
                 continue
         schema, name, max_tokens = SCHEMAS[phase]
         h = model.request_hash(msgs, schema)
         if h in planned:  # the same paper in two issues of the job: one request
             continue
-        body = batch_request_body(model, msgs, schema, schema_name=name, max_tokens=max_tokens)
+        body = model.batch_request_body(msgs, schema, schema_name=name, max_tokens=max_tokens)
         record = {"purpose": phase, "paper_key": paper.key, "generation_key": writer.key(paper),
                   "prompt_version": writer.prompts.version, "messages": msgs}
         if body["messages"] != msgs:
@@ -424,8 +424,8 @@ def collect_batch(config: Config, store: Store, batch_id: str, *, reporter: Repo
             error = _line_error(line)
             schema = SCHEMAS[record["purpose"]][0]
             with store.transaction() as db:
-                problem = record_batch_reply(
-                    model, record["messages"], schema, record.get("sent", record["messages"]),
+                problem = model.record_batch_reply(
+                    record["messages"], schema, record.get("sent", record["messages"]),
                     None if error else line["response"]["body"], purpose=record["purpose"],
                     paper_key=record["paper_key"], generation_key=record["generation_key"],
                     prompt_version=record["prompt_version"], batch_id=batch_id, error=error,

@@ -25,7 +25,7 @@ from .llm_support import (
 
 __all__ = [  # forget_endpoint is re-exported: callers reach the whole stage through digest.llm
     "ChatModel", "LLMResult", "LLMTruncated", "forget_endpoint", "get_model", "llm_cost_report",
-    "model_settings_fingerprint", "batch_request_body", "logged_reply", "record_batch_reply",
+    "model_settings_fingerprint",
 ]
 from .store import Store, utcnow
 from .tokens import count_message_tokens, get_encoding
@@ -416,6 +416,56 @@ class ChatModel:
         )
         return cur.lastrowid
 
+    # -- the Batch API: the same requests, sent in bulk, logged as the live calls would be
+
+    def batch_request_body(self, messages: list[dict], schema: dict, *, schema_name: str,
+                           max_tokens: int | None = None) -> dict:
+        """The chat completion body complete_json would send now, for one line of a Batch API input file."""
+        mode = self.format_mode
+        sent = messages if mode == "json_schema" else _with_schema_instruction(messages, schema)
+        ceiling = self.settings.max_output_tokens
+        limit = min(max_tokens, ceiling) if max_tokens else ceiling
+        return self._request(sent, schema, schema_name, mode, limit)
+
+
+    def logged_reply(self, messages: list[dict], schema: dict) -> LLMResult | None:
+        """The stored successful reply to exactly this request (made live or by a batch), else None."""
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        return self._from_log(self.request_hash(messages, schema), validator)
+
+
+    def record_batch_reply(self, messages: list[dict], schema: dict, sent: list[dict],
+                           reply: dict | None, *, purpose: str, paper_key: str | None, generation_key: str | None,
+                           prompt_version: str | None, batch_id: str, error: str | None = None,
+                           price_factor: float = 0.5) -> str | None:
+        """Log one Batch API result as the live call would be logged; returns what is wrong, or None when ok.
+
+        An ok row carries the request hash of `messages`, so complete_json later serves it without HTTP.
+        The Batch API bills half the live price, hence price_factor.
+        """
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        info = _CallInfo(purpose, paper_key, generation_key, prompt_version, self.request_hash(messages, schema))
+        choice = ((reply or {}).get("choices") or [None])[0] or {}
+        content = (choice.get("message") or {}).get("content") or ""
+        finish = choice.get("finish_reason") or "stop"
+        usage = (reply or {}).get("usage") or {}
+        tin, tout = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        cost = self.estimate_cost(tin, tout, cached) * price_factor
+        problem = error
+        if problem is None:
+            _, problem = check_reply(content, validator) if reply else (None, "no reply")
+            if problem and finish == "length":
+                problem = "truncated: the reply hit max_tokens"
+            elif finish == "content_filter":
+                problem = "content filter"
+        a = _Attempt(sent=sent, content=content, finish_reason=finish, input_tokens=tin, cached_tokens=cached,
+                     output_tokens=tout, latency_ms=0)
+        call_id = self._log(info, a, "ok" if problem is None else "error", problem, cost=cost)
+        if call_id is not None:
+            self.store.execute("UPDATE llm_calls SET batch_id=? WHERE id=?", (batch_id, call_id))
+        return problem
+
 
 def get_model(model_id: str, config: Config, store: Store | None) -> ChatModel:
     """The configured model, its API key from the environment (settings.api_key_env) or llm.keys_file."""
@@ -466,50 +516,3 @@ def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
 # ---- the Batch API: the same requests as the live path, sent in bulk (used by digest/batch.py) ----------
 
 
-def batch_request_body(model: ChatModel, messages: list[dict], schema: dict, *, schema_name: str,
-                       max_tokens: int | None = None) -> dict:
-    """The chat completion body complete_json would send now, for one line of a Batch API input file."""
-    mode = model.format_mode
-    sent = messages if mode == "json_schema" else _with_schema_instruction(messages, schema)
-    ceiling = model.settings.max_output_tokens
-    limit = min(max_tokens, ceiling) if max_tokens else ceiling
-    return model._request(sent, schema, schema_name, mode, limit)
-
-
-def logged_reply(model: ChatModel, messages: list[dict], schema: dict) -> LLMResult | None:
-    """The stored successful reply to exactly this request (made live or by a batch), else None."""
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    return model._from_log(model.request_hash(messages, schema), validator)
-
-
-def record_batch_reply(model: ChatModel, messages: list[dict], schema: dict, sent: list[dict],
-                       reply: dict | None, *, purpose: str, paper_key: str | None, generation_key: str | None,
-                       prompt_version: str | None, batch_id: str, error: str | None = None,
-                       price_factor: float = 0.5) -> str | None:
-    """Log one Batch API result as the live call would be logged; returns what is wrong, or None when ok.
-
-    An ok row carries the request hash of `messages`, so complete_json later serves it without HTTP.
-    The Batch API bills half the live price, hence price_factor.
-    """
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    info = _CallInfo(purpose, paper_key, generation_key, prompt_version, model.request_hash(messages, schema))
-    choice = ((reply or {}).get("choices") or [None])[0] or {}
-    content = (choice.get("message") or {}).get("content") or ""
-    finish = choice.get("finish_reason") or "stop"
-    usage = (reply or {}).get("usage") or {}
-    tin, tout = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    cost = model.estimate_cost(tin, tout, cached) * price_factor
-    problem = error
-    if problem is None:
-        _, problem = check_reply(content, validator) if reply else (None, "no reply")
-        if problem and finish == "length":
-            problem = "truncated: the reply hit max_tokens"
-        elif finish == "content_filter":
-            problem = "content filter"
-    a = _Attempt(sent=sent, content=content, finish_reason=finish, input_tokens=tin, cached_tokens=cached,
-                 output_tokens=tout, latency_ms=0)
-    call_id = model._log(info, a, "ok" if problem is None else "error", problem, cost=cost)
-    if call_id is not None:
-        model.store.execute("UPDATE llm_calls SET batch_id=? WHERE id=?", (batch_id, call_id))
-    return problem
