@@ -11,6 +11,7 @@ Last line: `generate: <x>x faster than sequential, <y>x the ideal, <calls> calls
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,9 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from llm_server import LLMServer  # noqa: E402
-from weekfeed import grounded_responder  # noqa: E402
-
 from digest.config import Config, ModelConfig  # noqa: E402
 from digest.generate import generate_many  # noqa: E402
 from digest.pdf import extract_many  # noqa: E402
@@ -31,6 +29,16 @@ from digest.records import Paper  # noqa: E402
 from digest.store import Store  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "pdfs"
+# The server runs in a process of its own, so its work does not compete with ours for the GIL.
+SERVE = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from llm_server import LLMServer
+from weekfeed import grounded_responder
+server = LLMServer(latency={latency}, responder=grounded_responder()).start()
+print(server.base_url, flush=True)
+sys.stdin.read()
+"""
 
 
 def load_papers(store: Store, config: Config, n: int) -> list[Paper]:
@@ -53,6 +61,7 @@ def load_papers(store: Store, config: Config, n: int) -> list[Paper]:
 
 def timed_run(papers, config, store, concurrency) -> tuple[float, int, int]:
     """Seconds, calls and input tokens of generating every paper at the given concurrency."""
+    config.llm.concurrency = concurrency  # calls in flight, as `digest run` would use it
     writer = make_writer(config, store, "bench-model", "en")
     store.execute("DELETE FROM generations")
     store.execute("DELETE FROM llm_calls")  # no resume from the previous run: every call is made
@@ -68,17 +77,19 @@ def main() -> None:
     ap.add_argument("--papers", type=int, default=20)
     ap.add_argument("--latency", type=float, default=1.0)
     args = ap.parse_args()
-    server = LLMServer(latency=args.latency, responder=grounded_responder()).start()
+    server = subprocess.Popen([sys.executable, "-c", SERVE.format(tests=str(ROOT / "tests"), latency=args.latency)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    base_url = server.stdout.readline().strip()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             config = Config(path=Path(tmp) / "digest.toml")
             config.store.archive_dir = tmp
-            config.models["bench-model"] = ModelConfig(base_url=server.base_url, api_key_env="",
+            config.models["bench-model"] = ModelConfig(base_url=base_url, api_key_env="",
                                                        context_window=128_000, price_input=0.15,
                                                        price_output=0.6)
             store = Store(config.db_path)
             papers = load_papers(store, config, args.papers)
-            conc = config.llm.concurrency
+            conc = config.llm.concurrency  # the default
             par_wall, calls, tokens = timed_run(papers, config, store, conc)
             print(f"concurrency {conc}: {par_wall:.1f} s for {len(papers)} papers, {calls} calls")
             seq_wall, _, _ = timed_run(papers, config, store, 1)
@@ -88,7 +99,8 @@ def main() -> None:
             print(f"generate: {seq_wall / par_wall:.1f}x faster than sequential, {par_wall / ideal:.2f}x the ideal, "
                   f"{calls / len(papers):.1f} calls/paper, {tokens / len(papers):,.0f} input tokens/paper")
     finally:
-        server.stop()
+        server.kill()
+        server.wait()
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -143,6 +145,32 @@ def abstract_reason(paper: Paper) -> str:
     return "no PDF text available"
 
 
+class CallSlots:
+    """At most n model calls in flight. A paper's answers call goes before another paper's first
+    call, so the slots stay full while papers finish as early as possible."""
+
+    def __init__(self, n: int):
+        self.free = max(1, n)
+        self.waiting_answers = 0
+        self.cond = threading.Condition()
+
+    @contextmanager
+    def slot(self, *, answers: bool):
+        """Hold one slot for the duration of a call."""
+        with self.cond:
+            self.waiting_answers += answers
+            while self.free == 0 or (not answers and self.waiting_answers):
+                self.cond.wait()
+            self.waiting_answers -= answers
+            self.free -= 1
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.free += 1
+                self.cond.notify_all()
+
+
 class ChatWriter:
     """Generations from a chat model: outline call, then answers call sharing the same prefix."""
 
@@ -154,6 +182,10 @@ class ChatWriter:
         from .llm import model_settings_fingerprint
         self.fingerprint = model_settings_fingerprint(self.settings)
         self.encoder = get_encoding(self.model_id, self.settings.encoding)
+        # `concurrency` counts calls, not papers: with twice as many papers under way, a paper
+        # waiting for its answers never leaves a slot idle (each paper's two calls are sequential).
+        self.slots = CallSlots(config.llm.concurrency)
+        self.papers_in_flight = 2 * max(1, config.llm.concurrency)
         lab = labels(language)
         self.common = dict(language=language, language_name=lab["language_name"],
                            title=config.output.title)
@@ -279,27 +311,23 @@ class ChatWriter:
             call = dict(generation_key=key, paper_key=paper.key, prompt_version=self.prompts.version)
             msgs = self.outline_messages(paper, pt)
             try:
-                outline = self.model.complete_json(msgs, OUTLINE_SCHEMA, schema_name="paper_outline",
-                                                   purpose="outline", max_tokens=OUTLINE_OUTPUT_TOKENS, **call)
+                outline = self.call(msgs, OUTLINE_SCHEMA, "paper_outline", "outline", call)
             except LLMTruncated:
                 # Less input leaves the model more room: retry once with half the budget.
                 budget //= 2
                 pt = self.paper_text(paper, budget)
                 msgs = self.outline_messages(paper, pt)
-                outline = self.model.complete_json(msgs, OUTLINE_SCHEMA, schema_name="paper_outline",
-                                                   purpose="outline", max_tokens=OUTLINE_OUTPUT_TOKENS, **call)
+                outline = self.call(msgs, OUTLINE_SCHEMA, "paper_outline", "outline", call)
             results.append(outline)
             questions = outline.data["questions"][:MAX_QUESTIONS]
             extra = self.extra_passages(pt, questions, budget)
             amsgs = self.answers_messages(msgs, outline.text, pt, len(questions), extra)
             try:
-                answers = self.model.complete_json(amsgs, ANSWERS_SCHEMA, schema_name="paper_answers",
-                                                   purpose="answers", max_tokens=ANSWERS_OUTPUT_TOKENS, **call)
+                answers = self.call(amsgs, ANSWERS_SCHEMA, "paper_answers", "answers", call)
             except LLMTruncated:
                 # The third and last call: the same questions, asked for shorter answers and quotes.
                 amsgs = self.answers_messages(msgs, outline.text, pt, len(questions), extra, concise=True)
-                answers = self.model.complete_json(amsgs, ANSWERS_SCHEMA, schema_name="paper_answers",
-                                                   purpose="answers", max_tokens=ANSWERS_OUTPUT_TOKENS, **call)
+                answers = self.call(amsgs, ANSWERS_SCHEMA, "paper_answers", "answers", call)
             results.append(answers)
         except LLMError as e:
             if e.status in (401, 403, 404):  # a wrong key or model name: every paper would fail the same way
@@ -318,6 +346,13 @@ class ChatWriter:
         add_usage(g, results, started, self.model.estimate_cost)
         self.store.save_generation(g, self.fingerprint)
         return g
+
+    def call(self, messages: list[dict], schema: dict, schema_name: str, purpose: str, context: dict):
+        """One model call in a free slot."""
+        max_tokens = OUTLINE_OUTPUT_TOKENS if purpose == "outline" else ANSWERS_OUTPUT_TOKENS
+        with self.slots.slot(answers=purpose == "answers"):
+            return self.model.complete_json(messages, schema, schema_name=schema_name, purpose=purpose,
+                                            max_tokens=max_tokens, **context)
 
     def fallback(self, paper: Paper, key: str, reason: str, results: list, started: float) -> Generation:
         """An abstract-only entry with a note, so the run completes; retried on the next run."""
@@ -387,7 +422,8 @@ def generate_many(papers: list[Paper], writer: Writer, *, concurrency: int,
                   on_done: Callable[[Paper, Generation], None] | None = None) -> dict[str, Generation]:
     """Generate for many papers at once (threads; the model's rate limiter paces them)."""
     out: dict[str, Generation] = {}
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    workers = getattr(writer, "papers_in_flight", concurrency)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {pool.submit(writer.generate, p): p for p in papers}
         for f in as_completed(futures):
             p = futures[f]

@@ -328,3 +328,33 @@ def test_answers_cut_off_for_length_are_asked_again_shorter(week, config, store,
     failed = store.query("SELECT count(*) AS n FROM llm_calls WHERE paper_key=? AND status='error' AND "
                          "error LIKE 'truncated%'", (week[0].arxiv_id,))[0]["n"]
     assert failed >= 1
+
+
+def test_call_slots_give_answers_calls_priority():
+    """With every slot taken, a waiting answers call goes before a waiting first call."""
+    import threading
+    import time
+
+    from digest.generate import CallSlots
+
+    slots = CallSlots(1)
+    order: list[str] = []
+    holder = threading.Event()
+
+    def take(kind: str, hold: float = 0.0):
+        with slots.slot(answers=kind == "answers"):
+            order.append(kind)
+            holder.set()
+            time.sleep(hold)
+
+    first = threading.Thread(target=take, args=("outline", 0.3))
+    first.start()
+    holder.wait()
+    waiting_outline = threading.Thread(target=take, args=("outline",))
+    waiting_outline.start()
+    time.sleep(0.05)  # the outline call queues first ...
+    waiting_answers = threading.Thread(target=take, args=("answers",))
+    waiting_answers.start()  # ... but the answers call is served first
+    for t in (first, waiting_outline, waiting_answers):
+        t.join(5)
+    assert order == ["outline", "answers", "outline"]
