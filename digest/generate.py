@@ -135,6 +135,7 @@ def generation_key(paper: Paper, model_id: str, prompt_version: str, settings: d
 
 
 def page_label(n: int) -> str:
+    """The marker a page's text carries in the prompt, and that answers cite."""
     return f"page {n}"
 
 
@@ -223,21 +224,23 @@ class ChatWriter:
         passages = split_passages(pages)
         index = PassageIndex(passages)
         sections = find_sections(pages)
+        # In order of priority: a long introduction must not crowd out the conclusion.
         chosen: list[Passage] = []
-        for name in ("abstract", "introduction", "conclusion"):
+        for name in ("abstract", "conclusion", "introduction"):
             chosen.extend(sections.get(name, []))
         if not chosen:  # no recognisable headings: the opening and the closing of the paper
             chosen = passages[:8] + passages[-4:]
-        # The opening part may take 40% of the budget; the rest is for passages chosen per question.
-        picked, used = [], 0
-        for p in sorted({p.index: p for p in chosen}.values(), key=lambda p: p.index):
+        # These may take 40% of the budget; the rest is for the passages chosen per question.
+        picked: dict[int, Passage] = {}
+        used = 0
+        for p in chosen:
             n = self.encoder.count(p.text)
-            if used + n > budget * 0.4:
-                break
-            picked.append(p)
-            used += n
-        pt = PaperText("partial", passage_blocks(picked), pages, index=index)
-        pt.used = {p.index for p in picked}
+            if p.index not in picked and used + n <= budget * 0.4:
+                picked[p.index] = p
+                used += n
+        pt = PaperText("partial", passage_blocks(sorted(picked.values(), key=lambda p: p.index)), pages,
+                       index=index)
+        pt.used = set(picked)
         return pt
 
     def extra_passages(self, pt: PaperText, questions: list[dict], budget: int) -> list[Block]:
@@ -247,6 +250,7 @@ class ChatWriter:
         room = budget - sum(self.encoder.count(b.text) for b in pt.blocks)
         per_question = max(200, room // max(1, len(questions)))
         picked: dict[int, Passage] = {}
+        total = 0
         for q in questions:
             query = q["question"] + " " + " ".join(q.get("search_terms", []))
             spent = 0
@@ -254,10 +258,12 @@ class ChatWriter:
                 if passage.index in pt.used or passage.index in picked:
                     continue
                 n = self.encoder.count(passage.text)
-                if spent + n > per_question:
+                # Every question gets its best passage if the room allows, more within its share.
+                if (spent and spent + n > per_question) or total + n > room:
                     break
                 picked[passage.index] = passage
                 spent += n
+                total += n
         return passage_blocks(sorted(picked.values(), key=lambda p: p.index))
 
     # ---- messages ----------------------------------------------------------------------
@@ -369,11 +375,14 @@ class ChatWriter:
 def passage_blocks(passages: list[Passage]) -> list[Block]:
     """Consecutive passages of one page become one block under one page marker."""
     groups: list[tuple[int, list[str]]] = []
+    last = None
     for p in passages:
         if groups and groups[-1][0] == p.page:
-            groups[-1][1].append(p.text)
+            # Text left out between two passages is marked, so nobody quotes across the gap.
+            groups[-1][1].append(p.text if last is not None and p.index == last + 1 else "[…] " + p.text)
         else:
             groups.append((p.page, [p.text]))
+        last = p.index
     return [Block(page_label(page), "\n".join(texts)) for page, texts in groups]
 
 

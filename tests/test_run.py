@@ -175,16 +175,20 @@ def test_long_paper_is_fitted_with_page_labelled_passages(corpus, tmp_path, http
                                          "Agents in Chemistry", "LLMs in chemistry.", long_pdf)])
     llm_server.responder = grounded_responder()
     use_server(config, llm_server)
-    config.models["test-model"].context_window = 16_000
+    config.models["test-model"].context_window = 10_000
     rep = run_week(config, store, yes=True)
     g = rep.issue.entries[0].generation
-    assert g.status == "ok" and g.qa and all(q.verified for q in g.qa)
+    assert g.status == "ok" and g.qa and all(q.verified for q in g.qa), [(q.quote, q.pages) for q in g.qa if not q.verified]
     reqs = llm_server.chat_requests()
     outline, answers = reqs[0], reqs[1]
     assert "too long to give in full" in outline["messages"][1]["content"]
+    from digest.retrieval import find_sections
+    sections = find_sections(store.pages("2407.01603"))
+    for name in ("abstract", "conclusion"):  # a long introduction must not crowd these out
+        assert sections[name] and sections[name][0].text[:200] in outline["messages"][1]["content"], name
     assert "more passages from the paper" in answers["messages"][-1]["content"]
     assert "[page " in answers["messages"][-1]["content"]
-    assert len(json.dumps(answers)) < 16_000 * 6  # stayed near the budget
+    assert len(json.dumps(answers)) < 10_000 * 6  # stayed near the budget
 
 
 @pytest.mark.timeout(120)

@@ -60,13 +60,9 @@ _PAGE = re.compile(r"^\[page (\d+)\]\n(.*?)(?=^\[page \d+\]|^</paper>)", re.M | 
 _SENT = re.compile(r"[^.!?]{40,300}[.!?]")
 
 
-def paper_pages(messages: list[dict]) -> dict[int, str]:
-    """The page texts a prompt carried, by page number."""
-    pages: dict[int, str] = {}
-    for m in messages:
-        for n, text in _PAGE.findall(m.get("content") or ""):
-            pages[int(n)] = pages.get(int(n), "") + " " + text
-    return pages
+def paper_pages(messages: list[dict]) -> list[tuple[int, str]]:
+    """The blocks of page text a prompt carried, each with its page number (a page may come in pieces)."""
+    return [(int(n), text) for m in messages for n, text in _PAGE.findall(m.get("content") or "")]
 
 
 def grounded_responder(made_up_for: str | None = None):
@@ -86,8 +82,8 @@ def grounded_responder(made_up_for: str | None = None):
                 "questions": [{"question": f"Question {i} about {title[:40]}: what is result {i}?",
                                "search_terms": ["result", "method", "dataset"]} for i in range(1, 9)],
             }
-        pages = paper_pages(messages) or {0: ""}
-        sentences = [(n, " ".join(s.split())) for n, t in sorted(pages.items()) for s in _SENT.findall(t)]
+        blocks = paper_pages(messages) or [(0, "")]
+        sentences = [(n, " ".join(s.split())) for n, t in blocks for s in _SENT.findall(t)]
         answers = []
         for i in range(1, 9):
             page, sentence = sentences[(i * 3) % len(sentences)] if sentences else (0, "")
