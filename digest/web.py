@@ -138,7 +138,9 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
         target = site / path
         if path == "" or path.endswith("/") or target.is_dir():
             path = path.rstrip("/") + "/index.html" if path else "index.html"
-        return send_from_directory(site, path)  # safe_join: no way out of the site folder
+        # safe_join: no way out of the site folder. The feed says what it is, for feed readers.
+        kind = "application/atom+xml" if path.rsplit("/", 1)[-1] == "feed.xml" else None
+        return send_from_directory(site, path, mimetype=kind)
 
     return app
 

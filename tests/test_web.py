@@ -187,6 +187,8 @@ def test_serves_the_archive_site_and_nothing_outside_it(config, store):
         assert "Index of issues" in client.get("/").text
         assert "Issue 2026-W47" in client.get("/issues/2026-W47.html").text
         assert "All issues" in client.get("/issues/").text
+        (site / "feed.xml").write_text('<feed xmlns="http://www.w3.org/2005/Atom"/>', encoding="utf-8")
+        assert client.get("/feed.xml").headers["content-type"].startswith("application/atom+xml")
         assert client.get("/missing.html").status_code == 404
         for sneaky in ("/../digest.sqlite", "/%2e%2e/digest.sqlite", "/issues/..%2f..%2fdigest.sqlite"):
             r = client.get(sneaky)
