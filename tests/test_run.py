@@ -362,3 +362,30 @@ def test_call_slots_give_answers_calls_priority():
     for t in (first, waiting_outline, waiting_answers):
         t.join(5)
     assert order == ["outline", "answers", "outline"]
+
+
+def test_a_published_paper_comes_back_only_as_an_update(corpus, httpserver, config, store):
+    """Week 1 publishes v1; week 2 lists it again (v1: left out) and then as v2 (an update, said so)."""
+    from datetime import date
+
+    pdf = corpus / "pdfs/arxiv/arxiv_2304.02623v1_beyond-summarization_cs.CL.pdf"
+    other = corpus / "pdfs/arxiv/arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf"
+    config.selection.interests = ""
+    paper = dict(arxiv_id="2304.02623", title="Beyond Summarization", abstract="Writing support.", pdf=pdf)
+    serve_week(httpserver, config, [Item(version=1, **paper)])
+    first = run_week(config, store, today=date(2026, 11, 13))
+    assert [e.paper.versioned_id for e in first.issue.entries] == ["2304.02623v1"]
+
+    httpserver.clear()
+    serve_week(httpserver, config, [Item(version=1, **paper),
+                                    Item("1111.2011", 2, "Quantum criticality", "Spin chains.", other)])
+    again = run_week(config, store, today=date(2026, 11, 20))
+    assert [e.paper.versioned_id for e in again.issue.entries] == ["1111.2011v2"]  # no repeat
+
+    httpserver.clear()
+    serve_week(httpserver, config, [Item(version=2, announce="replace", **paper)])
+    updated = run_week(config, store, today=date(2026, 11, 20))
+    entry = next(e for e in updated.issue.entries if e.paper.key == "2304.02623")
+    assert entry.is_update and entry.paper.version == 2
+    text = (config.archive_dir / f"{updated.issue.id}.md").read_text(encoding="utf-8")
+    assert "Updated: new version v2" in text
