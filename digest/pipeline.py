@@ -56,13 +56,14 @@ def parse_since(text: str | None, today: date | None = None) -> datetime:
 
 
 def issue_week(since: datetime | None, today: date | None = None) -> tuple[str, date, date]:
-    """The ISO week an issue covering [since, now] belongs to: the week of the window's middle.
+    """The ISO week an issue covering [since, now] belongs to: the week most of its last 7 days fall in.
 
-    A run early on Monday is about the week that just ended, not the one that is starting.
+    A run early on Monday is about the week that just ended, not the one that is starting; a
+    longer window (catching up) still makes this week's issue.
     """
     now = datetime.combine(today, datetime.max.time(), timezone.utc) if today else datetime.now(timezone.utc)
-    since = since or parse_since(None, today)
-    return iso_week((since + (now - since) / 2).date())
+    start = max(since or parse_since(None, today), now - timedelta(days=7))
+    return iso_week((start + (now - start) / 2).date())
 
 
 def iso_week(d: date) -> tuple[str, date, date]:

@@ -234,6 +234,9 @@ def parse_feed_bytes(body: bytes, source: str, config: Config, *, since: datetim
     result.papers = list(seen.values())
     if skipped:
         result.warnings.append(f"{skipped} of {len(d.entries)} items skipped: no arXiv or PDF link")
+    if old:  # said, so that "found 0" in a feed of old items is not a mystery
+        result.warnings.append(f"{old} of {len(d.entries)} items published before {since_iso[:10]} left out "
+                               "(see --since)")
     result.empty_listing = not d.entries
     return result
 
@@ -285,6 +288,11 @@ def split_spec(spec: str) -> tuple[str, str]:
     if spec.startswith("file://") or not m:
         return "file", spec
     raise SourceError(spec, f"unknown source kind '{m.group(1)}'", hint=_KINDS_HINT)
+
+
+def _has_arxiv_metadata(p: Paper) -> bool:
+    """An entry written by arXiv itself (it names a primary category), with abstract and authors."""
+    return bool(p.primary_category and p.abstract and p.authors)
 
 
 def _enrich(papers: list[Paper], result: SourceResult, config: Config) -> None:
@@ -350,8 +358,8 @@ def fetch_source(spec: str, config: Config, store: Store, client: httpx.Client |
                                  conditional=conditional)
         else:
             result = parse_feed_bytes(_read_local(rest, spec, config), spec, config, since=since)
-        # Items of an arXiv listing already carry full metadata; links from other feeds do not.
-        _enrich([p for p in result.papers if not p.announce_type], result, config)
+        # Items of an arXiv listing or API answer already carry full metadata; links from other feeds do not.
+        _enrich([p for p in result.papers if not p.announce_type and not _has_arxiv_metadata(p)], result, config)
         return result
     if kind == "list":
         text = _read_local(rest, spec, config).decode("utf-8", errors="replace")

@@ -30,3 +30,9 @@ def test_since_date_and_nonsense():
 ])
 def test_issue_week_is_the_week_most_of_the_window_falls_in(today, week):
     assert issue_week(parse_since(None, today), today)[0] == week
+
+
+def test_a_long_window_still_makes_this_weeks_issue():
+    today = date(2026, 11, 20)
+    assert issue_week(parse_since("2000-01-01"), today)[0] == "2026-W47"
+    assert issue_week(parse_since("2d", today), today)[0] == "2026-W47"

@@ -332,7 +332,8 @@ def test_blog_feed_links_become_papers_with_api_metadata(cfg, store, httpserver,
     assert report.title == "A technical report" and report.pdf_url == "https://reports.example.org/files/tr-42.pdf"
     assert report.authors == ["Ada Lovelace", "Charles Babbage"] and report.arxiv_id is None
     assert report.abs_url == "https://reports.example.org/tr-42"
-    assert r.warnings == ["1 of 6 items skipped: no arXiv or PDF link"]  # the 2012 item fell before `since`
+    assert r.warnings == ["1 of 6 items skipped: no arXiv or PDF link",
+                          "1 of 6 items published before 2026-09-01 left out (see --since)"]  # the 2012 item
     (args,) = _api_requests(httpserver)  # one batched look-up
     assert args["id_list"] == ["2104.12255v1,quant-ph/0201082v1,1707.08567v1"]
 
