@@ -232,8 +232,6 @@ def advance(config: Config, store: Store, job: dict, phase: str, *, parent: str 
 
 def finish_job(config: Config, store: Store, job: dict, *, reporter: Reporter | None = None) -> dict[str, Generation]:
     """Generate every paper of the job the normal way (stored calls cost nothing) and attach or publish it."""
-    from .rerun import attach_variant
-
     reporter = reporter or SilentReporter()
     writers = _writers(config, store, job)
     gens_by_lang: dict[str, dict[str, Generation]] = {}
@@ -248,7 +246,7 @@ def finish_job(config: Config, store: Store, job: dict, *, reporter: Reporter | 
     for it in job["items"]:
         g = gens_by_lang[it["language"]].get(it["paper"])
         if g is not None:
-            attach_variant(store, it["issue"], it["variant"], g)
+            store.add_issue_generation(it["issue"], g, it["variant"])
             gens[f"{it['issue']}/{it['paper']}"] = g
     return gens
 

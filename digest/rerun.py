@@ -13,7 +13,7 @@ from .config import Config
 from .errors import ConfigError, NotFoundError
 from .generate import Estimate
 from .pipeline import FetchReport, Reporter, RunReport, SilentReporter, generate_papers, make_writer
-from .records import Generation, Issue, Paper
+from .records import Issue, Paper
 from .store import Store, utcnow
 
 
@@ -55,12 +55,6 @@ def prompts_tag(config: Config, writer, prompts_dir: str | None) -> str | None:
     return writer.prompts.version[:6] if writer.prompts.version != default else None
 
 
-def attach_variant(store: Store, issue_id: str, variant: str, g: Generation) -> None:
-    """Record `g` as the `variant` generation of its paper in the issue (other variants are kept)."""
-    store.execute("INSERT OR REPLACE INTO issue_generations (issue_id, paper_key, model, generation_key) "
-                  "VALUES (?,?,?,?)", (issue_id, g.paper_key, variant, g.key))
-
-
 def issue_papers(issue: Issue) -> list[Paper]:
     """The papers of an issue as published (the version the issue showed)."""
     return [e.paper for e in issue.entries]
@@ -89,7 +83,7 @@ def rerun_issue(config: Config, store: Store, issue_id: str, model_id: str, *, p
         g = gens.get(p.key)
         if g is None:
             continue
-        attach_variant(store, issue.id, variant, g)
+        store.add_issue_generation(issue.id, g, variant)
         if g.status == "fallback":
             rep.fallbacks.append(f"{p.versioned_id}: {g.note}")
     rep.seconds = time.monotonic() - started

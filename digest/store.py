@@ -290,14 +290,10 @@ class Store:
                         (issue.id, paper_key, g.model, g.key),
                     )
 
-    def add_issue_generation(self, issue_id: str, g: Generation) -> None:
-        """Attach another model's generation of a paper to an issue (rerun)."""
+    def add_issue_generation(self, issue_id: str, g: Generation, variant: str | None = None) -> None:
+        """Attach a generation of a paper to an issue as `variant` (default: its model); others are kept."""
         self.execute("INSERT OR REPLACE INTO issue_generations VALUES (?,?,?,?)",
-                     (issue_id, g.paper_key, g.model, g.key))
-
-    def set_issue_model(self, issue_id: str, model: str) -> None:
-        """Choose which model's variant an issue shows."""
-        self.execute("UPDATE issues SET model=?, updated=? WHERE id=?", (model, utcnow(), issue_id))
+                     (issue_id, g.paper_key, variant or g.model, g.key))
 
     def issue_ids(self) -> list[str]:
         """All issue ids, newest first."""

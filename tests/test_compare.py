@@ -11,7 +11,7 @@ import pytest
 from digest.compare import compare_issue, jaccard, rouge_l, tokenize, write_compare
 from digest.errors import DigestError, NotFoundError
 from digest.records import QA
-from digest.rerun import attach_variant, rerun_issue
+from digest.rerun import rerun_issue
 from factories import HOSTILE_TITLE, make_generation, make_issue
 from llm_server import LLMServer
 from rerun_helpers import ISSUE_ID, add_chat_model, drop_pdf_cache, first_issue, make_responder, serve_pdfs
@@ -44,7 +44,7 @@ def two_variants(store, titles=None):
             g.n_dropped = 2
             g.cost = 0.5
         store.save_generation(g, {})
-        attach_variant(store, issue.id, "B", g)
+        store.add_issue_generation(issue.id, g, "B")
     return issue
 
 
