@@ -74,7 +74,9 @@ def init(path: str, force: bool) -> None:
     """Write a commented config file to start from."""
     p = Path(path)
     if p.exists() and not force:
-        raise DigestError(f"{p} already exists", hint="use --force to overwrite it")
+        # Not an error: the README's one-line start can be run again without losing your edits.
+        console.print(f"{p} already exists; keeping it (use --force to write a fresh one).")
+        return
     p.write_text(default_config_text(), encoding="utf-8")
     out.print(f"Wrote {p}. Edit its sources and interests, then run `digest fetch` or `digest run`.")
 

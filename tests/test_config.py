@@ -16,9 +16,14 @@ def test_init_writes_a_config_that_loads(tmp_path):
     cfg = load_config(tmp_path / "digest.toml", env={})
     assert cfg.sources == ["arxiv-query:cat:cs.CL"] and cfg.llm.model == "extractive"
     assert cfg.model("gpt-4o-mini").price_input > 0 and cfg.selection.max_papers == 10
+    (tmp_path / "digest.toml").write_text('sources = ["dir:papers"]\n', encoding="utf-8")  # the user's edit
     again = subprocess.run([sys.executable, "-m", "digest", "init"], cwd=tmp_path, capture_output=True,
                            text=True, timeout=60)
-    assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
+    assert again.returncode == 0 and "--force" in again.stderr  # so `init && run` can be repeated
+    assert (tmp_path / "digest.toml").read_text(encoding="utf-8") == 'sources = ["dir:papers"]\n'
+    forced = subprocess.run([sys.executable, "-m", "digest", "init", "--force"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert forced.returncode == 0 and "arxiv-query:cat:cs.CL" in (tmp_path / "digest.toml").read_text()
 
 
 def test_environment_overrides_the_file(tmp_path):
