@@ -337,8 +337,9 @@ def test_rpm_limit_spaces_requests(llm_server, store):
     with ThreadPoolExecutor(5) as pool:
         list(pool.map(lambda i: call(model, f"Paper {i}"), range(5)))
     times = sorted(llm_server.chat_times())
-    # The first 2 go at once; each further request waits half a second for its slot.
-    assert times[-1] - times[0] >= 1.5 - 0.05
+    # The first 2 go at once; each further request waits half a second for its slot (1.5 s in all).
+    # Arrival times also carry connection set-up jitter, hence the margin; unlimited, the span is ~0.
+    assert times[-1] - times[0] >= 1.2
 
 
 def test_tpm_limit_spaces_requests(llm_server, store):
@@ -346,7 +347,7 @@ def test_tpm_limit_spaces_requests(llm_server, store):
     call(model, "Paper A")
     call(model, "Paper B")
     first, second = llm_server.chat_times()
-    assert second - first >= 0.9  # each request needs ~215 tokens (input + max output)
+    assert second - first >= 0.7  # ~215 tokens each (input + max output): ~1.07 s apart, less arrival jitter
 
 
 def test_api_key_never_reaches_the_call_log(store):
