@@ -1,6 +1,6 @@
 """Benchmark (not a test): 16 calls against the test server with 1 s latency, 1 vs 8 threads, then resumed.
 
-Run: .venv/bin/python tests/bench_llm.py
+Run: .venv/bin/python bench/llm.py
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test server
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.config import ModelConfig  # noqa: E402
