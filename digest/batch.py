@@ -23,7 +23,7 @@ from typing import Any
 import openai
 
 from .config import Config
-from .errors import BudgetError, ConfigError, LLMError, NotFoundError
+from .errors import BudgetError, ConfigError, DigestError, LLMError, NotFoundError
 from .generate import (ANSWERS_OUTPUT_TOKENS, ANSWERS_SCHEMA, MAX_QUESTIONS, OUTLINE_OUTPUT_TOKENS,
                        OUTLINE_SCHEMA, ChatWriter, generate_many)
 from .llm import get_model
@@ -476,8 +476,11 @@ def _advance_group(config: Config, store: Store, meta: dict, reporter: Reporter)
 def collect_all(config: Config, store: Store, batch_id: str | None = None, *,
                 reporter: Reporter | None = None) -> list[CollectReport]:
     """Collect one batch, or every batch not yet moved on (oldest first, so phases follow each other)."""
-    if batch_id:
-        return [collect_batch(config, store, batch_id, reporter=reporter)]
-    ids = [r["id"] for r in store.query(
-        "SELECT id FROM batches WHERE status != ? ORDER BY created, rowid", (ADVANCED,))]
-    return [collect_batch(config, store, i, reporter=reporter) for i in ids]
+    # Two collects at once could both submit a job's answers phase.
+    busy = DigestError("another `digest batch collect` is running on this store", hint="wait for it to finish")
+    with store.exclusive("batch-collect", busy):
+        if batch_id:
+            return [collect_batch(config, store, batch_id, reporter=reporter)]
+        ids = [r["id"] for r in store.query(
+            "SELECT id FROM batches WHERE status != ? ORDER BY created, rowid", (ADVANCED,))]
+        return [collect_batch(config, store, i, reporter=reporter) for i in ids]

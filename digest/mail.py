@@ -12,16 +12,14 @@ again unless `resend_unknown` is given: a subscriber may miss one issue, but nev
 from __future__ import annotations
 
 import base64
-import fcntl
 import os
 import re
 import smtplib
 import ssl
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from .config import Config, MailConfig
 from .errors import DigestError, MailError
@@ -259,27 +257,12 @@ def send_issue(config: Config, store: Store, issue_id: str | None = None, *, dry
     sender = sender_address(config.mail)
     if dry_run:
         return _dry_run(config, issue, recipients, report, out_dir, progress)
-    with _send_lock(config):
+    # Two sends at once (cron and a manual run) would both see "not sent yet" for the same subscriber.
+    busy = MailError("another `digest send` is running on this store",
+                     hint="wait for it to finish; it sends to everyone not yet sent")
+    with store.exclusive("send", busy):
         return _send(config, store, issue, recipients, sender, report, progress=progress,
                      resend_unknown=resend_unknown, retry_rounds=retry_rounds, retry_delay=retry_delay)
-
-
-@contextmanager
-def _send_lock(config: Config) -> Iterator[None]:
-    # Two sends at once (cron and a manual run) would both see "not sent yet" for the same
-    # subscriber. The kernel drops the lock when the process dies, even by kill -9.
-    path = config.db_path.parent / "send.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MailError("another `digest send` is running on this store",
-                            hint="wait for it to finish; it sends to everyone not yet sent") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _send(config: Config, store: Store, issue: Issue, recipients: list[Recipient], sender: str,

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import NotFoundError, StoreError
+from .errors import DigestError, NotFoundError, StoreError
 from .migrations import apply_migrations
 from .records import QA, Generation, Issue, IssueEntry, Page, Paper
 
@@ -51,6 +51,26 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    @contextmanager
+    def exclusive(self, name: str, error: DigestError) -> Iterator[None]:
+        """Hold `<name>.lock` beside the database for a job two processes must not run at once.
+
+        Raises `error` at once if another process holds it; the kernel releases it when the holder
+        dies, even by kill -9.
+        """
+        import fcntl
+
+        path = self.path.parent / f"{name}.lock"
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise error from None
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -22,3 +22,19 @@ def test_newer_version_keeps_known_fields_and_resets_text(store):
     assert store.upsert_paper(Paper(key="2104.12255", title="0", version=2)) == "updated"
     got = store.get_paper("2104.12255v2")
     assert (got.title, got.version, got.authors, got.text_status) == ("0", 2, ["A. Author"], "pending")
+
+
+def test_exclusive_jobs_refuse_a_second_holder(store):
+    import pytest
+
+    from digest.errors import DigestError
+
+    busy = DigestError("busy")
+    with store.exclusive("send", busy):
+        with pytest.raises(DigestError, match="busy"):
+            with store.exclusive("send", busy):
+                pass
+        with store.exclusive("batch-collect", busy):  # another job's lock is independent
+            pass
+    with store.exclusive("send", busy):  # released on exit
+        pass
