@@ -91,14 +91,10 @@ class FetchReport:
     explain: list = field(default_factory=list)  # select.Candidate, for --explain
 
 
-@dataclass
-class RunReport:
-    """What `digest run` did, for its last line."""
+@dataclass(kw_only=True)
+class Spend:
+    """What generating took: calls, tokens, money and time; the plan per paper, and whether it was a dry run."""
 
-    fetch: FetchReport
-    issue: Issue | None = None
-    path: str | None = None
-    model: str = ""
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -106,6 +102,16 @@ class RunReport:
     seconds: float = 0.0
     estimate: list[tuple[Paper, Estimate]] = field(default_factory=list)
     dry_run: bool = False
+
+
+@dataclass(kw_only=True)
+class RunReport(Spend):
+    """What `digest run` did, for its last line."""
+
+    fetch: FetchReport
+    issue: Issue | None = None
+    path: str | None = None
+    model: str = ""
 
 
 def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
@@ -220,7 +226,7 @@ def estimate_papers(writer: Writer, papers: list[Paper]) -> list[tuple[Paper, Es
 
 
 def generate_papers(config: Config, store: Store, writer: Writer, papers: list[Paper], *,
-                    yes: bool, dry_run: bool, reporter: Reporter, report: RunReport) -> dict[str, Generation]:
+                    yes: bool, dry_run: bool, reporter: Reporter, report: Spend) -> dict[str, Generation]:
     """Estimate, check the budget, then generate; returns generations by paper key."""
     report.estimate = estimate_papers(writer, papers)
     total = sum(e.cost for _, e in report.estimate)

@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 
 from .config import Config
 from .errors import ConfigError, NotFoundError
-from .generate import Estimate
-from .pipeline import FetchReport, Reporter, RunReport, SilentReporter, generate_papers, make_writer
+from .pipeline import Reporter, SilentReporter, Spend, generate_papers, make_writer
 from .records import Issue, Paper
 from .store import Store, utcnow
 
 
-@dataclass
-class RerunReport:
+@dataclass(kw_only=True)
+class RerunReport(Spend):
     """What `digest rerun` did to one issue."""
 
     issue_id: str
@@ -27,13 +26,6 @@ class RerunReport:
     papers: int = 0
     reused: int = 0  # generations that already existed for this paper version, prompts, model, settings
     fallbacks: list[str] = field(default_factory=list)  # papers the model failed on (abstract-only)
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
-    seconds: float = 0.0
-    estimate: list[tuple[Paper, Estimate]] = field(default_factory=list)
-    dry_run: bool = False
 
 
 def variant_name(model_id: str, language: str, issue_language: str, prompts_tag: str | None = None) -> str:
@@ -73,12 +65,8 @@ def rerun_issue(config: Config, store: Store, issue_id: str, model_id: str, *, p
     papers = issue_papers(issue)
     rep = RerunReport(issue_id=issue.id, model=model_id, variant=variant, papers=len(papers))
     rep.reused = sum(1 for p in papers if writer.existing(p) is not None)
-    run = RunReport(fetch=FetchReport(week=issue.id), model=model_id)
     gens = generate_papers(config, store, writer, papers, yes=yes, dry_run=dry_run, reporter=reporter,
-                           report=run)
-    rep.estimate, rep.dry_run = run.estimate, run.dry_run
-    rep.calls, rep.input_tokens, rep.output_tokens, rep.cost = (
-        run.calls, run.input_tokens, run.output_tokens, run.cost)
+                           report=rep)
     for p in papers:
         g = gens.get(p.key)
         if g is None:
