@@ -16,7 +16,9 @@ from digest.generate import generate_many
 from digest.pipeline import FetchReport, SilentReporter, make_writer, publish_issue, store_page_texts
 from digest.records import Issue, IssueEntry, Paper
 from digest.store import Store, utcnow
+import pytest
 from pdfmaker import make_pdf
+from weekfeed import paper_pages
 
 PDFS = {  # arXiv id -> corpus file (None: written by pdfmaker), version: short papers, so parsing stays fast
     "1111.2011": ("arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf", 2),
@@ -33,17 +35,14 @@ OWN_PAGES = [
 ]
 ISSUE_ID = "2026-W47"
 
-_BLOCK = re.compile(r"\[page (\d+)\]\n(.*?)(?=\n\[page \d+\]|\n</paper>|\Z)", re.S)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def page_blocks(messages: list[dict]) -> dict[int, str]:
-    """The page texts a prompt carries, by page number."""
+    """The page texts a prompt carries, by page number (the first block of each page)."""
     pages: dict[int, str] = {}
-    for m in messages:
-        if m.get("role") == "user":
-            for n, text in _BLOCK.findall(m.get("content") or ""):
-                pages.setdefault(int(n), text)
+    for n, text in paper_pages(messages):
+        pages.setdefault(n, text)
     return pages
 
 
@@ -86,13 +85,11 @@ def make_responder(tag: str, *, broken: set[str] | None = None):
     return respond
 
 
-def add_chat_model(config: Config, model_id: str, server, **prices) -> None:
-    """Configure `model_id` to be served by an LLMServer on 127.0.0.1."""
-    config.models[model_id] = ModelConfig(
-        base_url=server.base_url, api_key_env="", context_window=128_000, max_output_tokens=8000,
-        price_input=prices.get("price_input", 1.0), price_cached_input=prices.get("price_cached_input", 0.5),
-        price_output=prices.get("price_output", 4.0), timeout=30,
-    )
+def add_chat_model(config: Config, model_id: str, server, **settings) -> None:
+    """Configure `model_id` to be served by an LLMServer on 127.0.0.1 (settings override the defaults)."""
+    defaults = dict(base_url=server.base_url, api_key_env="", context_window=128_000, max_output_tokens=8000,
+                    price_input=1.0, price_cached_input=0.5, price_output=4.0, timeout=30)
+    config.models[model_id] = ModelConfig(**{**defaults, **settings})
     config.llm.max_retries = 1
 
 
@@ -140,3 +137,13 @@ def first_issue(config: Config, store: Store, papers: list[Paper], model: str = 
 def drop_pdf_cache(config: Config) -> None:
     """Delete every cached PDF: from now on a download or a parse could not go unnoticed."""
     shutil.rmtree(config.cache_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def issue(corpus, config, store, httpserver):
+    """A first issue made with the extractive model; then the PDF cache is gone and the server log cleared."""
+    issue = first_issue(config, store, serve_pdfs(httpserver, corpus))
+    assert len(httpserver.log) == len(issue.entries)  # each PDF was downloaded once
+    drop_pdf_cache(config)
+    httpserver.clear_log()
+    return issue

@@ -9,7 +9,7 @@ import pytest
 from digest.batch import batch_status, collect_all, submit_rerun
 from digest.errors import ConfigError
 from llm_server import LLMServer
-from rerun_helpers import ISSUE_ID, add_chat_model, drop_pdf_cache, first_issue, make_responder, serve_pdfs
+from rerun_helpers import ISSUE_ID, add_chat_model, issue, make_responder  # noqa: F401 - issue is a fixture
 
 BROKEN_PAPER = "1903.10676"  # its outline comes back as junk from the batch, then works live
 
@@ -40,14 +40,6 @@ def batch_server(config):
     add_chat_model(config, "model-B", server)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def issue(corpus, config, store, httpserver):
-    issue = first_issue(config, store, serve_pdfs(httpserver, corpus))
-    drop_pdf_cache(config)
-    httpserver.clear_log()
-    return issue
 
 
 def paths(server):

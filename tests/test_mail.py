@@ -156,9 +156,16 @@ def test_japanese_issue_is_encoded_and_localised(cfg, store):
     assert issue.entries[0].generation.qa[0].answer in html
 
 
-def test_starttls_with_login(cfg, store, tmp_path, monkeypatch):
+@pytest.fixture
+def trusted_cert(tmp_path, monkeypatch):
+    """A test CA's certificate for the SMTP server, trusted the way a private CA would be."""
     cert = make_cert(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))  # trust the test CA, as a private CA would be
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+    return cert
+
+
+def test_starttls_with_login(cfg, store, trusted_cert, monkeypatch):
+    cert = trusted_cert
     monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
     make_issue(store)
     add_subscriber(store, "ada@example.org")
@@ -172,9 +179,8 @@ def test_starttls_with_login(cfg, store, tmp_path, monkeypatch):
     assert PASSWORD.encode() not in inbox.messages[0].data
 
 
-def test_implicit_tls_without_login(cfg, store, tmp_path, monkeypatch):
-    cert = make_cert(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+def test_implicit_tls_without_login(cfg, store, trusted_cert, monkeypatch):
+    cert = trusted_cert
     make_issue(store)
     add_subscriber(store, "ada@example.org")
     cfg.mail.security = "ssl"
@@ -185,9 +191,8 @@ def test_implicit_tls_without_login(cfg, store, tmp_path, monkeypatch):
     assert inbox.messages[0].tls and not inbox.messages[0].authenticated
 
 
-def test_bad_password_or_missing_password_stops_and_records_nothing(cfg, store, tmp_path, monkeypatch):
-    cert = make_cert(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+def test_bad_password_or_missing_password_stops_and_records_nothing(cfg, store, trusted_cert, monkeypatch):
+    cert = trusted_cert
     make_issue(store)
     add_subscriber(store, "ada@example.org")
     cfg.mail.security, cfg.mail.username, cfg.mail.password_env = "starttls", USER, "TEST_SMTP_PASSWORD"

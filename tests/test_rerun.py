@@ -7,7 +7,7 @@ import pytest
 from digest.errors import NotFoundError
 from digest.rerun import list_issues, rerun_issue, use_variant
 from llm_server import LLMServer
-from rerun_helpers import ISSUE_ID, add_chat_model, drop_pdf_cache, first_issue, make_responder, serve_pdfs
+from rerun_helpers import ISSUE_ID, add_chat_model, issue, make_responder  # noqa: F401 - issue is a fixture
 
 
 @pytest.fixture
@@ -16,16 +16,6 @@ def model_b(config):
     add_chat_model(config, "model-B", server)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def issue(corpus, config, store, httpserver):
-    """A first issue made with the extractive model; then the PDF cache is gone and the log cleared."""
-    issue = first_issue(config, store, serve_pdfs(httpserver, corpus))
-    assert len(httpserver.log) == len(issue.entries)  # each PDF was downloaded once
-    drop_pdf_cache(config)
-    httpserver.clear_log()
-    return issue
 
 
 def page_rows(store):

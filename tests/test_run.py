@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from digest.config import ModelConfig
 from digest.errors import BudgetError
 from digest.pipeline import run_week
 from pdfmaker import make_pdf
+from rerun_helpers import add_chat_model
 from weekfeed import Item, grounded_responder, serve_week
 
 INJECTION = [
@@ -50,9 +50,7 @@ def week(corpus, tmp_path, httpserver, config):
 
 def use_server(config, server, **settings):
     """Point the config at the test server as model 'test-model'."""
-    config.models["test-model"] = ModelConfig(
-        base_url=server.base_url, api_key_env="", context_window=128_000, max_output_tokens=4096,
-        price_input=1.0, price_cached_input=0.5, price_output=4.0, **settings)
+    add_chat_model(config, "test-model", server, max_output_tokens=4096, **settings)
     config.llm.model = "test-model"
     config.llm.max_retries = 2
 
@@ -199,8 +197,6 @@ def test_interrupted_run_resumes_without_repeating_calls(week, config, store, ll
     import subprocess
     import sys
     import time
-
-    import tomllib  # noqa: F401 - the config below must stay valid TOML
 
     llm_server.responder = grounded_responder()
     llm_server.latency = 0.4
