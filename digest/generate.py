@@ -187,6 +187,7 @@ class ChatWriter:
         # waiting for its answers never leaves a slot idle (each paper's two calls are sequential).
         self.slots = CallSlots(config.llm.concurrency)
         self.papers_in_flight = 2 * max(1, config.llm.concurrency)
+        self._fitted: dict[tuple, PaperText] = {}
         lab = labels(language)
         self.common = dict(language=language, language_name=lab["language_name"],
                            title=config.output.title)
@@ -210,8 +211,18 @@ class ChatWriter:
         return max(1000, s.context_window - reserve)
 
     def paper_text(self, paper: Paper, budget: int | None = None) -> PaperText:
-        """Fit the paper to the budget: whole when it fits, else abstract/intro/conclusion."""
+        """Fit the paper to the budget: whole when it fits, else abstract/intro/conclusion.
+
+        Kept per paper and budget: the estimate and the generation of a run need the same one.
+        """
         budget = budget or self.budget()
+        key = (paper.key, paper.version, paper.text_status, budget)
+        if key not in self._fitted:
+            self._fitted[key] = self._fit(paper, budget)
+        pt = self._fitted[key]
+        return PaperText(pt.mode, pt.blocks, pt.pages, pt.index, set(pt.used), pt.reason)
+
+    def _fit(self, paper: Paper, budget: int) -> PaperText:
         pages = self.store.pages(paper.key) if paper.text_status == "ok" else []
         if not pages or not any(p.body.strip() for p in pages):
             text = paper.abstract or paper.title
