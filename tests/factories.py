@@ -27,8 +27,9 @@ def make_paper(i: int, *, title: str | None = None, week: int = 0) -> Paper:
 
 
 def make_generation(paper: Paper, model: str = "test-model", language: str = "en",
-                    *, unique_word: str | None = None) -> Generation:
-    """A generation with 8 Q&A pairs, one of them unverified."""
+                    *, unique_word: str | None = None,
+                    created: str = "2026-11-16T08:00:00+00:00") -> Generation:
+    """A generation with 8 Q&A pairs, one of them unverified, written at a fixed `created` time."""
     qa = [
         QA(question=f"What does question {j} ask about {paper.title}?",
            answer=f"Answer {j}: the method reaches {j}0.5% accuracy on the benchmark"
@@ -41,6 +42,7 @@ def make_generation(paper: Paper, model: str = "test-model", language: str = "en
         model=model, prompt_version="p1", language=language,
         tldr=f"TL;DR of {paper.title}.", summary=f"Summary of {paper.title}: it works well.",
         qa=qa, input_tokens=1000, cached_tokens=200, output_tokens=300, cost=0.001, latency_ms=900,
+        created=created,
     )
 
 
@@ -59,7 +61,8 @@ def make_issue(store: Store, *, week: int = 0, n_papers: int = 3, language: str 
         title = titles[i] if titles and i < len(titles) else None
         p = make_paper(n, title=title, week=week)
         store.upsert_paper(p)
-        g = make_generation(p, model, language, unique_word=unique_word if i == 0 else None)
+        g = make_generation(p, model, language, unique_word=unique_word if i == 0 else None,
+                            created=issue.created)
         store.save_generation(g, {"model": model})
         gens[p.key] = g
         issue.entries.append(IssueEntry(paper=p, generation=g, position=i + 1))
