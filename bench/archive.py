@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from factories import make_issue  # noqa: E402
 
-from digest.archive import build_archive  # noqa: E402
+from digest.archive.site import build_archive  # noqa: E402
 from digest.config import Config  # noqa: E402
 from digest.store import Store  # noqa: E402
 

@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from digest.config import Config, ModelConfig  # noqa: E402
-from digest.generate import generate_many  # noqa: E402
-from digest.pdf import extract_many  # noqa: E402
+from digest.pdf.pool import extract_many  # noqa: E402
 from digest.pipeline import make_writer  # noqa: E402
 from digest.records import Paper  # noqa: E402
 from digest.store import Store  # noqa: E402
+from digest.writers.base import generate_many  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "pdfs"
 # The server runs in a process of its own, so its work does not compete with ours for the GIL.

@@ -14,10 +14,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test server
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest.config import ModelConfig  # noqa: E402
-from digest.llm import ChatModel  # noqa: E402
-from digest.store import Store  # noqa: E402
 from llm_server import LLMServer  # noqa: E402
+
+from digest.config import ModelConfig  # noqa: E402
+from digest.llm.client import ChatModel  # noqa: E402
+from digest.store import Store  # noqa: E402
 
 SCHEMA = {"type": "object", "properties": {"tldr": {"type": "string"}}, "required": ["tldr"]}
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest.config import Config  # noqa: E402
-from digest.pdf import extract_many  # noqa: E402
+from digest.pdf.pool import extract_many  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "pdfs"
 

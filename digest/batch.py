@@ -22,14 +22,22 @@ from typing import Any
 
 import openai
 
-from .config import Config
-from .errors import BudgetError, ConfigError, DigestError, LLMError, NotFoundError
-from .generate import (ANSWERS_OUTPUT_TOKENS, ANSWERS_SCHEMA, MAX_QUESTIONS, OUTLINE_OUTPUT_TOKENS,
-                       OUTLINE_SCHEMA, ChatWriter, generate_many)
-from .llm import get_model
-from .pipeline import Reporter, SilentReporter, make_writer
-from .records import Generation, Issue, IssueEntry, Paper
-from .store import Store, utcnow
+from digest.config import Config
+from digest.errors import BudgetError, ConfigError, DigestError, LLMError, NotFoundError
+from digest.llm.client import get_model
+from digest.pipeline import Reporter, SilentReporter, fetch_week, issue_week, make_writer, parse_since, publish_issue
+from digest.records import Generation, Issue, IssueEntry, Paper
+from digest.rerun import prompts_tag, variant_name
+from digest.store import Store, utcnow
+from digest.writers.base import generate_many
+from digest.writers.chat import (
+    ANSWERS_OUTPUT_TOKENS,
+    ANSWERS_SCHEMA,
+    MAX_QUESTIONS,
+    OUTLINE_OUTPUT_TOKENS,
+    OUTLINE_SCHEMA,
+    ChatWriter,
+)
 
 log = logging.getLogger("digest")
 
@@ -253,7 +261,6 @@ def finish_job(config: Config, store: Store, job: dict, *, reporter: Reporter | 
 
 def _publish_week(config: Config, store: Store, job: dict, gens_by_lang: dict) -> dict[str, Generation]:
     """The week's issue of `digest run --batch`, stored and written as `digest run` does."""
-    from .pipeline import publish_issue
 
     week = job["week"]
     gens = gens_by_lang[week["language"]]
@@ -292,7 +299,6 @@ def submit_rerun(config: Config, store: Store, issue_ids: list[str], model_id: s
                  prompts_dir: str | None = None, language: str | None = None, yes: bool = False,
                  dry_run: bool = False, reporter: Reporter | None = None) -> SubmitReport:
     """Rerun issues through the Batch API; `digest batch collect` later stores the results."""
-    from .rerun import prompts_tag, variant_name
 
     _chat_model(config, store, model_id)
     items = []
@@ -311,7 +317,6 @@ def submit_week(config: Config, store: Store, *, since: datetime | None = None, 
                 model: str | None = None, language: str | None = None, yes: bool = False, dry_run: bool = False,
                 reporter: Reporter | None = None, today=None) -> tuple[Any, SubmitReport]:
     """`digest run --batch`: fetch and select this week's papers, then generate them through the Batch API."""
-    from .pipeline import fetch_week, issue_week, parse_since
 
     model_id = model or config.llm.model
     _chat_model(config, store, model_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from digest.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "digest.toml"
 

@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 
 import httpx
 
-from . import USER_AGENT
-from .errors import FetchError
+from digest import USER_AGENT
+from digest.errors import FetchError
 
 
 def check_http_url(url: str) -> None:

@@ -131,7 +131,7 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
-# Labels of the email footer, the confirmation mail and the subscribe/unsubscribe pages (digest/web.py).
+# Labels of the email footer, the confirmation mail and the subscribe/unsubscribe pages (digest/mail/web.py).
 LABELS["en"].update({
     "subject_one": "{title} {issue}: 1 paper",
     "footer_reason": "You receive this email because you subscribed to {title}.",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
+
+from digest.errors import StoreError
 
 MIGRATIONS: list[Callable[[], str]] = []
 
@@ -223,7 +225,7 @@ def m005_batches() -> str:
 
 @migration
 def m006_search_index() -> str:
-    # Full-text search over what readers search for; rebuilt by digest/search.py.
+    # Full-text search over what readers search for; rebuilt by digest/archive/search.py.
     # unicode61 ranks whole words well but keeps a run of Japanese/Chinese text as one token,
     # so the same fields also go into a trigram table, used for queries with CJK characters.
     # search_state remembers what the index was built from, so a stale index is rebuilt on use.
@@ -249,7 +251,6 @@ def apply_migrations(db: sqlite3.Connection) -> int:
     done = {r[0] for r in db.execute("SELECT name FROM _migrations")}
     known = {m.__name__ for m in MIGRATIONS}
     if done - known:
-        from .errors import StoreError
         raise StoreError(
             "the database was written by a newer paper-digest", hint="upgrade paper-digest"
         )

@@ -6,14 +6,26 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-from .config import Config
-from .errors import BudgetError, ConfigError, DigestError
-from .generate import Estimate, Writer, generate_many
-from .records import Generation, Issue, IssueEntry, Paper
-from .store import Store, utcnow
+from digest import select
+from digest.archive.search import reindex
+from digest.config import Config
+from digest.errors import BudgetError, ConfigError, DigestError
+from digest.http import make_client
+from digest.llm.client import get_model
+from digest.llm.tokens import count_tokens
+from digest.pdf.download import fetch_pdf
+from digest.pdf.pool import extract_many
+from digest.records import Generation, Issue, IssueEntry, Paper
+from digest.render import write_markdown
+from digest.sources import registry as src
+from digest.store import Store, utcnow
+from digest.writers.base import Estimate, Writer, generate_many
+from digest.writers.chat import ChatWriter
+from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
+from digest.writers.prompts import PromptSet
 
 log = logging.getLogger("digest")
 
@@ -41,7 +53,7 @@ class SilentReporter:
 
 def parse_since(text: str | None, today: date | None = None) -> datetime:
     """'7d', '2w', '36h' or an ISO date -> the UTC start of the window (default: 7 days ago)."""
-    now = datetime.combine(today, datetime.max.time(), timezone.utc) if today else datetime.now(timezone.utc)
+    now = datetime.combine(today, datetime.max.time(), UTC) if today else datetime.now(UTC)
     if not text:
         return now - timedelta(days=7)
     m = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", text)
@@ -52,7 +64,7 @@ def parse_since(text: str | None, today: date | None = None) -> datetime:
         d = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"--since {text!r}: use a duration like 7d, 2w, 36h or a date like 2026-11-16") from None
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
 def issue_week(since: datetime | None, today: date | None = None) -> tuple[str, date, date]:
@@ -61,7 +73,7 @@ def issue_week(since: datetime | None, today: date | None = None) -> tuple[str, 
     A run early on Monday is about the week that just ended, not the one that is starting; a
     longer window (catching up) still makes this week's issue.
     """
-    now = datetime.combine(today, datetime.max.time(), timezone.utc) if today else datetime.now(timezone.utc)
+    now = datetime.combine(today, datetime.max.time(), UTC) if today else datetime.now(UTC)
     start = max(since or parse_since(None, today), now - timedelta(days=7))
     return iso_week((start + (now - start) / 2).date())
 
@@ -118,7 +130,6 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
                sources: list[str] | None = None, week: str | None = None,
                reporter: Reporter | None = None) -> FetchReport:
     """Read the sources, store the papers, select this week's, and store their page texts."""
-    from . import select, sources as src
 
     reporter = reporter or SilentReporter()
     since = since or parse_since(None)
@@ -165,10 +176,6 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
 def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: FetchReport,
                      reporter: Reporter) -> None:
     """Download (once) and parse the PDFs of papers whose text is missing or of an older version."""
-    from . import pdf
-    from .extractive import abstract_from_pages
-    from .http import make_client
-    from .tokens import count_tokens
 
     todo = []
     for p in papers:
@@ -183,7 +190,7 @@ def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: Fet
     with make_client(config.limits.http_timeout) as client:
         for p in todo:
             try:
-                path, cached = pdf.fetch_pdf(p, config, client)
+                path, cached = fetch_pdf(p, config, client)
                 paths[path] = p
                 rep.from_cache += cached
                 rep.downloaded += not cached
@@ -192,7 +199,7 @@ def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: Fet
                 rep.failures.append((p.versioned_id, f"download: {e.message}"))
             reporter.advance()
     reporter.start("page texts", len(paths))
-    for path, text in pdf.extract_many(list(paths), config):
+    for path, text in extract_many(list(paths), config):
         p = paths[path]
         if text.ok:
             tokens = count_tokens("\n".join(pg.body for pg in text.pages))
@@ -211,11 +218,7 @@ def make_writer(config: Config, store: Store, model_id: str, language: str,
                 prompts_dir: str | None = None) -> Writer:
     """The extractive writer, or a chat model writer for any other model id."""
     if model_id == "extractive":
-        from .extractive import ExtractiveWriter
         return ExtractiveWriter(config, store, language)
-    from .generate import ChatWriter
-    from .llm import get_model
-    from .prompts import PromptSet
     return ChatWriter(config, store, get_model(model_id, config, store),
                       PromptSet(prompts_dir or config.llm.prompts_dir or None), language)
 
@@ -290,8 +293,6 @@ def run_week(config: Config, store: Store, *, since: datetime | None = None, sou
 
 def publish_issue(config: Config, store: Store, issue: Issue, gens: dict[str, Generation]) -> Issue:
     """Store the issue and write its Markdown (and the search index when available)."""
-    from .render import write_markdown
-    from .search import reindex
 
     store.save_issue(issue, gens)
     stored = store.load_issue(issue.id)

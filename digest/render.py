@@ -8,10 +8,11 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from .categories import category_name
-from .i18n import labels
-from .records import Issue, Paper
-from .resources import bundled_dir
+from digest.categories import category_name
+from digest.i18n import labels
+from digest.records import Issue, Paper
+from digest.resources import bundled_dir
+
 
 def safe_url(url: str | None) -> str:
     """The URL if it is an absolute http(s) URL, else '' (paper-derived links never become javascript:)."""
@@ -108,3 +109,8 @@ def write_markdown(issue: Issue, archive_dir: Path, *, title: str) -> Path:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     return path
+
+
+def count_papers(L: dict[str, str], count: int) -> str:
+    """'1 paper' / '3 papers' in the labels' language."""
+    return L["site_papers_count_one" if count == 1 else "site_papers_count"].format(count=count)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .config import Config
-from .errors import ConfigError, NotFoundError
-from .pipeline import Reporter, SilentReporter, Spend, generate_papers, make_writer
-from .records import Issue, Paper
-from .store import Store, utcnow
+from digest.config import Config
+from digest.errors import ConfigError, NotFoundError
+from digest.pipeline import Reporter, SilentReporter, Spend, generate_papers, make_writer
+from digest.records import Issue, Paper
+from digest.render import write_markdown
+from digest.store import Store, utcnow
+from digest.writers.prompts import PromptSet
 
 
 @dataclass(kw_only=True)
@@ -42,7 +44,6 @@ def prompts_tag(config: Config, writer, prompts_dir: str | None) -> str | None:
     """A short tag when --prompts gives templates other than the configured ones, else None."""
     if not prompts_dir or not hasattr(writer, "prompts"):
         return None
-    from .prompts import PromptSet
     default = PromptSet(config.llm.prompts_dir or None).version
     return writer.prompts.version[:6] if writer.prompts.version != default else None
 
@@ -103,7 +104,6 @@ def list_issues(store: Store) -> list[IssueSummary]:
 
 def use_variant(config: Config, store: Store, issue_id: str, variant: str) -> Issue:
     """Make an issue show another variant, and rewrite its Markdown; send and the archive follow it."""
-    from .render import write_markdown
 
     issue = store.load_issue(issue_id)
     variants = store.issue_models(issue.id)

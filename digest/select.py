@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import SelectionConfig
-from .records import Paper
-from .text import STOPWORDS, TermScorer, terms
-from .store import Store
+from digest.config import SelectionConfig
+from digest.records import Paper
+from digest.store import Store
+from digest.text import STOPWORDS, TermScorer, terms
 
 # Words every abstract uses; in a profile built from liked papers they would only add noise.
 PROFILE_STOPWORDS = STOPWORDS | {
@@ -197,13 +197,15 @@ def _published_reason(key: str, pv: int | None, published_in: dict[str, str]) ->
 
 
 def select_papers(candidates: list[Paper], selection: SelectionConfig, *, liked: list[Paper] = (),
-                  published: dict[str, int | None] = {}, max_papers: int | None = None,
-                  published_in: dict[str, str] = {}) -> list[Candidate]:
+                  published: dict[str, int | None] | None = None, max_papers: int | None = None,
+                  published_in: dict[str, str] | None = None) -> list[Candidate]:
     """Every candidate with its decision and reasons, selected ones first in rank order.
 
     `published` maps paper key -> highest published version (None or 0: unknown);
     `published_in` optionally maps paper key -> the issue it appeared in, for the reasons.
     """
+    published = published or {}
+    published_in = published_in or {}
     limit = selection.max_papers if max_papers is None else max_papers
     papers, notes = _dedupe(list(candidates))
     allowed_types = {t.strip().lower() for t in selection.announce_types}

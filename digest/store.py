@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from .errors import DigestError, NotFoundError, StoreError
-from .migrations import apply_migrations
-from .records import QA, Generation, Issue, IssueEntry, Page, Paper
+from digest.errors import DigestError, NotFoundError, StoreError
+from digest.migrations import apply_migrations
+from digest.records import QA, Generation, Issue, IssueEntry, Page, Paper
 
 
 def utcnow() -> str:
     """Now as an ISO 8601 UTC string with seconds."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 _PAPER_JSON = ("authors", "categories")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from digest.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("DIGEST_TEST_CORPUS", ROOT.parent / "shared" / "corpus"))
-import sys
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/factories.py, tests/llm_server.py
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

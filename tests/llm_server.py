@@ -15,8 +15,9 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -217,7 +218,7 @@ class LLMServer:
 
     # -- lifecycle
 
-    def start(self) -> "LLMServer":
+    def start(self) -> LLMServer:
         """Listen on a free port of 127.0.0.1."""
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -230,7 +231,7 @@ class LLMServer:
         self._stopping.set()
         if self._server is not None:
             # A later server may get the same port: it must not inherit what clients learnt about this one.
-            from digest.llm import forget_endpoint
+            from digest.llm.client import forget_endpoint
 
             forget_endpoint(self.base_url)
             forget_endpoint(self.base_url.removesuffix("/v1"))

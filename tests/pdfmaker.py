@@ -22,7 +22,7 @@ def make_pdf(path: Path, pages: list[list[str]], *, title: str = "", author: str
     page_ids = []
     pages_id = len(objects) + 1 + 2 * len(pages)
     for lines in pages:
-        text = "BT /F1 10 Tf 12 TL 50 780 Td " + " ".join(f"({_escape(l)}) '" for l in lines) + " ET"
+        text = "BT /F1 10 Tf 12 TL 50 780 Td " + " ".join(f"({_escape(line)}) '" for line in lines) + " ET"
         stream = text.encode("latin-1")
         content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
         page_ids.append(add(

@@ -11,14 +11,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from digest.config import Config, ModelConfig
-from digest.generate import generate_many
-from digest.pipeline import FetchReport, SilentReporter, make_writer, publish_issue, store_page_texts
-from digest.records import Issue, IssueEntry, Paper
-from digest.store import Store, utcnow
 import pytest
 from pdfmaker import make_pdf
 from weekfeed import paper_pages
+
+from digest.config import Config, ModelConfig
+from digest.pipeline import FetchReport, SilentReporter, make_writer, publish_issue, store_page_texts
+from digest.records import Issue, IssueEntry, Paper
+from digest.store import Store, utcnow
+from digest.writers.base import generate_many
 
 PDFS = {  # arXiv id -> corpus file (None: written by pdfmaker), version: short papers, so parsing stays fast
     "1111.2011": ("arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf", 2),

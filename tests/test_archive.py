@@ -11,12 +11,12 @@ from pathlib import Path
 import feedparser
 import pytest
 from click.testing import CliRunner
+from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 
-from digest.archive import author_matches, build_archive, slugify
+from digest.archive.search import ensure_index, query_terms, reindex, search
+from digest.archive.site import author_matches, build_archive, slugify
 from digest.errors import DigestError
 from digest.records import Generation, Issue, IssueEntry
-from digest.search import ensure_index, query_terms, reindex, search
-from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -305,7 +305,7 @@ def test_empty_store_is_a_clear_error(config, store):
 def test_cli_archive_build_and_search(tmp_path, two_weeks):
     import click
 
-    from digest.cli_archive import register
+    from digest.cli.archive import register
 
     config, store = two_weeks
     (tmp_path / "digest.toml").write_text(f'[store]\narchive_dir = "{config.archive_dir}"\n')

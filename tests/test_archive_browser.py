@@ -23,9 +23,9 @@ from pathlib import Path
 
 import feedparser
 import pytest
-
-from digest.archive import build_archive
 from factories import HOSTILE_TITLE, make_issue
+
+from digest.archive.site import build_archive
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed")
 CHROMIUM = os.environ.get("DIGEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -348,7 +348,7 @@ def test_after_two_weekly_runs_the_archive_shows_both_issues(corpus, tmp_path, b
 
     from click.testing import CliRunner
 
-    from digest.cli import cli
+    from digest.cli.main import cli
     from digest.config import load_config
     from digest.pipeline import run_week
     from digest.store import Store

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from llm_server import LLMServer
+from rerun_helpers import ISSUE_ID, add_chat_model, issue, make_responder  # noqa: F401 - issue is a fixture
 
 from digest.batch import batch_status, collect_all, submit_rerun
 from digest.errors import ConfigError
-from llm_server import LLMServer
-from rerun_helpers import ISSUE_ID, add_chat_model, issue, make_responder  # noqa: F401 - issue is a fixture
 
 BROKEN_PAPER = "1903.10676"  # its outline comes back as junk from the batch, then works live
 
@@ -157,7 +157,7 @@ def cli_runner(config, tmp_path, extra_toml: str = ""):
     """Run `digest ...` in-process with a config file for this test's archive and model-B."""
     from click.testing import CliRunner
 
-    from digest.cli import cli
+    from digest.cli.main import cli
 
     cfg = tmp_path / "digest.toml"
     m = config.models["model-B"]
@@ -176,7 +176,7 @@ def cli_runner(config, tmp_path, extra_toml: str = ""):
 
 def test_batch_commands(config, store, issue, batch_server, tmp_path):
     """`digest rerun ISSUE --model M --batch`, then `digest batch status` and `digest batch collect`."""
-    from digest.cli import cli
+    from digest.cli.main import cli
 
     batch_server.broken.clear()
     digest = cli_runner(config, tmp_path)

@@ -7,14 +7,14 @@ import shutil
 import subprocess
 
 import pytest
-
-from digest.compare import compare_issue, jaccard, rouge_l, tokenize, write_compare
-from digest.errors import DigestError, NotFoundError
-from digest.records import QA
-from digest.rerun import rerun_issue
 from factories import HOSTILE_TITLE, make_generation, make_issue
 from llm_server import LLMServer
 from rerun_helpers import ISSUE_ID, add_chat_model, drop_pdf_cache, first_issue, make_responder, serve_pdfs
+
+from digest.archive.compare import compare_issue, jaccard, rouge_l, tokenize, write_compare
+from digest.errors import DigestError, NotFoundError
+from digest.records import QA
+from digest.rerun import rerun_issue
 
 
 def test_rouge_l():

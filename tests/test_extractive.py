@@ -1,7 +1,7 @@
 """The extractive model's pieces: TL;DR and summary from the abstract, the abstract from the text."""
 
-from digest.extractive import _one_line, abstract_from_pages, summarise_abstract
 from digest.records import Page, Paper
+from digest.writers.extractive import _one_line, abstract_from_pages, summarise_abstract
 
 ABSTRACT = ("Large language models are hard to evaluate on long documents. Existing metrics miss "
             "unfaithful claims. We propose FaithScore, a metric that checks each claim against the source. "

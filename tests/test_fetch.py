@@ -9,9 +9,8 @@ import threading
 import time
 
 import pytest
-from werkzeug.wrappers import Response
-
 from weekfeed import Item, rss_listing
+from werkzeug.wrappers import Response
 
 PDFS = [
     ("2304.02623", 1, "arxiv_2304.02623v1_beyond-summarization_cs.CL.pdf"),
@@ -66,7 +65,7 @@ def digest_cmd(cfg, *args):
 @pytest.mark.timeout(180)
 def test_fetch_killed_and_restarted_downloads_nothing_twice(arxiv_mirror, tmp_path):
     cfg, served, items, requested = arxiv_mirror
-    log = open(tmp_path / "first-run.log", "w")
+    log = open(tmp_path / "first-run.log", "w")  # noqa: SIM115 - the child writes to it while we poll
     proc = subprocess.Popen(digest_cmd(cfg, "fetch"), stdout=log, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(requested) < 2:  # downloads run one after another

@@ -2,8 +2,8 @@
 
 import pytest
 
-from digest.grounding import PageIndex, is_vacuous, normalise
 from digest.records import Page
+from digest.writers.grounding import PageIndex, is_vacuous, normalise
 
 PAGES = [
     Page(1, "We propose summa-\nrization with ﬁne-tuning.\nResults: ROUGE-L of 45.2 on arXiv-summ, beating "

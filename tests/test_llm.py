@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import jsonschema
 import openai
 import pytest
+from factories import make_issue
+from llm_server import LLMServer, Step, bad_json, llm_server, rate_limited, server_error, slow, truncated  # noqa: F401
 
 from digest.config import ModelConfig
 from digest.errors import ConfigError, LLMError
-from digest.llm import ChatModel, LLMTruncated, get_model, llm_cost_report, model_settings_fingerprint
-from digest.llm_support import parse_json_content, retry_after_seconds
-from llm_server import LLMServer, Step, bad_json, llm_server, rate_limited, server_error, slow, truncated  # noqa: F401
-from factories import make_issue
+from digest.llm.client import ChatModel, LLMTruncated, get_model, llm_cost_report, model_settings_fingerprint
+from digest.llm.support import parse_json_content, retry_after_seconds
 
 SCHEMA = {
     "type": "object",

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from factories import HOSTILE_TITLE, make_issue
 from smtp_helpers import PASSWORD, USER, Inbox, free_port, make_cert, smtp_server
 
-from digest.cli import cli
+from digest.cli.main import cli
 from digest.errors import MailError
-from digest.mail import send_issue
-from digest.message import Recipient, message_id
-from digest.subscribers import add_subscriber, get_subscriber, list_subscribers, request_subscription
-from factories import HOSTILE_TITLE, make_issue
+from digest.mail.delivery import send_issue
+from digest.mail.message import Recipient, message_id
+from digest.mail.subscribers import add_subscriber, get_subscriber, list_subscribers, request_subscription
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -298,7 +298,7 @@ def test_only_active_subscribers_are_mailed(cfg, store):
     add_subscriber(store, "ada@example.org")
     request_subscription(store, "pending@example.org")  # never confirmed
     add_subscriber(store, "gone@example.org")
-    from digest.subscribers import remove_subscriber
+    from digest.mail.subscribers import remove_subscriber
     remove_subscriber(store, "gone@example.org")
     inbox = Inbox()
     with smtp_server(inbox) as port:
@@ -404,9 +404,10 @@ def test_html_part_fits_600_and_375_px_in_chromium(cfg, store, tmp_path):
 
 
 def test_extractive_abstract_only_missing_generation_and_updates_are_shown(cfg):
-    from digest.message import render_parts
-    from digest.records import Issue, IssueEntry
     from factories import make_generation, make_paper
+
+    from digest.mail.message import render_parts
+    from digest.records import Issue, IssueEntry
 
     p1, p2, p3 = make_paper(1), make_paper(2), make_paper(3, title="No generation at all")
     g1 = make_generation(p1, "extractive")

@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from factories import make_issue
 from smtp_helpers import Inbox, smtp_server
 
-from digest.subscribers import add_subscriber
-from factories import make_issue
+from digest.mail.subscribers import add_subscriber
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = "from digest.cli import main\nmain()\n"

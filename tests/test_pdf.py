@@ -10,15 +10,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, corpus_files
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from digest.errors import FetchError
-from digest.pdf import cached_pdf_path, extract_many, extract_pdf, fetch_pdf, identify_many, identify_pdf
-from digest.pdf_clean import clean_pages, find_arxiv_stamp
+from digest.pdf.clean import clean_pages, find_arxiv_stamp
+from digest.pdf.download import cached_pdf_path, fetch_pdf
+from digest.pdf.pool import extract_many, extract_pdf, identify_many, identify_pdf
 from digest.records import Paper
-
-from conftest import CORPUS, corpus_files
 
 LIGATURES = "\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
 STAMP = re.compile(r"arXiv:\S+\s*\[[^\]]+\]\s*\d{1,2} [A-Z][a-z]{2} \d{4}")
@@ -488,7 +488,7 @@ def test_extract_command(tmp_path, config):
     import click
     from click.testing import CliRunner
 
-    from digest.cli_pdf import register
+    from digest.cli.pdf import register
     from digest.errors import DigestError
 
     class Obj:
@@ -531,7 +531,7 @@ def test_worker_killed_from_outside_costs_one_pdf(tmp_path, config):
                 cmd = (d / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"digest.pdf_worker" in cmd and int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+            if b"digest.pdf.worker" in cmd and int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
                 pids.append(int(d.name))
         return pids
 

@@ -1,6 +1,6 @@
 """The weekly window: --since parsing and which ISO week an issue belongs to."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -12,12 +12,12 @@ from digest.pipeline import issue_week, parse_since
                                          ("36h", timedelta(hours=36)), (None, timedelta(days=7))])
 def test_since_durations(text, delta):
     today = date(2026, 11, 22)
-    end = datetime.combine(today, datetime.max.time(), timezone.utc)
+    end = datetime.combine(today, datetime.max.time(), UTC)
     assert parse_since(text, today) == end - delta
 
 
 def test_since_date_and_nonsense():
-    assert parse_since("2026-11-16") == datetime(2026, 11, 16, tzinfo=timezone.utc)
+    assert parse_since("2026-11-16") == datetime(2026, 11, 16, tzinfo=UTC)
     with pytest.raises(ConfigError, match="7d"):
         parse_since("last tuesday")
 

@@ -1,7 +1,8 @@
 """The Markdown issue: seed 004's structure, labels per language, escaping of paper-derived text."""
 
-from digest.render import render_markdown, safe_url, write_markdown
 from factories import HOSTILE_TITLE, make_issue
+
+from digest.render import render_markdown, safe_url, write_markdown
 
 
 def test_structure_follows_the_seed(store):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from llm_server import LLMServer
+from rerun_helpers import ISSUE_ID, add_chat_model, issue, make_responder  # noqa: F401 - issue is a fixture
 
 from digest.errors import NotFoundError
 from digest.rerun import list_issues, rerun_issue, use_variant
-from llm_server import LLMServer
-from rerun_helpers import ISSUE_ID, add_chat_model, issue, make_responder  # noqa: F401 - issue is a fixture
 
 
 @pytest.fixture
@@ -109,10 +109,10 @@ def test_unknown_issue_is_a_clear_error(config, store):
 def test_a_new_users_story_on_the_command_line(corpus, tmp_path, httpserver):
     """`digest run --model A`, `digest rerun ISSUE --model B`, `digest compare ISSUE --models A B`."""
     from click.testing import CliRunner
-
-    from digest.cli import cli
-    from digest.config import Config
     from weekfeed import Item, serve_week
+
+    from digest.cli.main import cli
+    from digest.config import Config
 
     served = Config()
     serve_week(httpserver, served, [

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS
 from pypdf import PdfReader
 
 from digest.records import Page
-from digest.retrieval import PassageIndex, find_sections, parse_heading, split_passages
 from digest.text import sentences, stem, terms, tokenize
+from digest.writers.retrieval import PassageIndex, find_sections, parse_heading, split_passages
 
-from conftest import CORPUS
 
-
-@lru_cache(maxsize=None)
+@cache
 def _real_pages(name: str) -> tuple[Page, ...]:
     """Page texts of a corpus PDF, extracted here with pypdf; what follows 'References' goes to refs."""
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -60,7 +59,7 @@ def flat(text: str) -> str:
      "3D models followed.",
      ["The U.S. government funds approx. 5 projects (cf. Sec. 4.2 and Eq. 7).", "It grew in 2020.",
       "3D models followed."]),
-    ("Line one of a sentence\nthat wraps. And a second\n  one without an end", 
+    ("Line one of a sentence\nthat wraps. And a second\n  one without an end",
      ["Line one of a sentence that wraps.", "And a second one without an end"]),
     ("vs. baselines, accuracy rose by 2.5 pts. on average. we keep lowercase starts together.",
      ["vs. baselines, accuracy rose by 2.5 pts. on average. we keep lowercase starts together."]),

@@ -6,12 +6,12 @@ import json
 import shutil
 
 import pytest
-
-from digest.errors import BudgetError
-from digest.pipeline import run_week
 from pdfmaker import make_pdf
 from rerun_helpers import add_chat_model
 from weekfeed import Item, grounded_responder, serve_week
+
+from digest.errors import BudgetError
+from digest.pipeline import run_week
 
 INJECTION = [
     "Prompt Injection Study: A Harmless Test Paper",
@@ -180,7 +180,7 @@ def test_long_paper_is_fitted_with_page_labelled_passages(corpus, tmp_path, http
     reqs = llm_server.chat_requests()
     outline, answers = reqs[0], reqs[1]
     assert "too long to give in full" in outline["messages"][1]["content"]
-    from digest.retrieval import find_sections
+    from digest.writers.retrieval import find_sections
     sections = find_sections(store.pages("2407.01603"))
     for name in ("abstract", "conclusion"):  # a long introduction must not crowd these out
         assert sections[name] and sections[name][0].text[:200] in outline["messages"][1]["content"], name
@@ -275,8 +275,9 @@ def test_cli_dry_run_then_run_then_cost(week, config, llm_server, tmp_path):
 
 
 def test_a_rejected_key_stops_the_run_instead_of_falling_back(week, config, store):
-    from digest.errors import LLMError
     from llm_server import LLMServer
+
+    from digest.errors import LLMError
 
     server = LLMServer(api_key="sk-the-right-one").start()
     try:
@@ -335,7 +336,7 @@ def test_call_slots_give_answers_calls_priority():
     import threading
     import time
 
-    from digest.generate import CallSlots
+    from digest.writers.chat import CallSlots
 
     slots = CallSlots(1)
     order: list[str] = []

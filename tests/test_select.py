@@ -7,16 +7,21 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from factories import make_issue
 from pypdf import PdfReader
 
 from digest.config import SelectionConfig
 from digest.records import Page, Paper, split_arxiv_id
-from digest.retrieval import find_sections
 from digest.select import (
-    Candidate, keyword_pattern, load_selection, published_issues, same_author, save_selection,
+    Candidate,
+    keyword_pattern,
+    load_selection,
+    published_issues,
+    same_author,
+    save_selection,
     select_papers,
 )
-from factories import make_issue
+from digest.writers.retrieval import find_sections
 
 
 def paper(key: str, title: str, abstract: str = "", *, version: int | None = 1,

@@ -6,21 +6,26 @@ import hashlib
 import re
 import shutil
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+from conftest import FIXTURES, corpus_files
 from werkzeug import Request, Response
 
 from digest.errors import SourceError
+from digest.pdf.clean import split_authors
 from digest.records import url_key
-from digest.sources import (fetch_source, fetch_sources, merge_papers, parse_feed_bytes, papers_from_text,
-                            remember_feed_state)
-from digest.pdf_clean import split_authors
-from digest.sources_local import papers_from_pdfs
-
-from conftest import FIXTURES, corpus_files
+from digest.sources.local import papers_from_pdfs
+from digest.sources.registry import (
+    fetch_source,
+    fetch_sources,
+    merge_papers,
+    papers_from_text,
+    parse_feed_bytes,
+    remember_feed_state,
+)
 
 FEEDS = FIXTURES / "feeds"
 ATOM = "application/atom+xml"
@@ -161,7 +166,7 @@ def test_api_since_stops_at_older_submissions(cfg, store, httpserver, corpus):
     cfg.arxiv.api_page_size = 10
     body = (corpus / "arxiv_api" / "api2026_search_testing_10entries.xml").read_bytes()
     httpserver.expect_request("/api/query").respond_with_data(body, content_type=ATOM)
-    r = fetch_source("arxiv-query:testing", cfg, store, since=datetime(2022, 1, 1, tzinfo=timezone.utc))
+    r = fetch_source("arxiv-query:testing", cfg, store, since=datetime(2022, 1, 1, tzinfo=UTC))
     # The answer claims newest-first order, so the first submission before `since` (2020-05-28,
     # third entry) ends the scan; later entries are not looked at.
     assert [p.key for p in r.papers] == ["2202.12139", "2405.13786"]
@@ -243,7 +248,7 @@ def test_arxiv_listing_fields(cfg, store, httpserver, corpus):
     body = (corpus / "arxiv_rss" / "rss2_new-format_2026-09-24_cs.LG+cs.AI+cs.CL+stat.ML_4items.xml").read_bytes()
     httpserver.expect_request("/rss/cs.LG+cs.AI+cs.CL+stat.ML").respond_with_data(body, content_type="application/rss+xml")
     r = fetch_source("arxiv:cs.LG+cs.AI+cs.CL+stat.ML", cfg, store,
-                     since=datetime(2026, 12, 1, tzinfo=timezone.utc))  # a daily listing ignores `since`
+                     since=datetime(2026, 12, 1, tzinfo=UTC))  # a daily listing ignores `since`
     assert [(p.key, p.version, p.announce_type) for p in r.papers] == [
         ("2609.26811", 1, "new"), ("2609.26820", 1, "new"), ("2205.06398", 2, "cross"), ("2009.13987", 3, "replace")]
     a, b, c, d = r.papers
@@ -321,7 +326,7 @@ def test_blog_feed_links_become_papers_with_api_metadata(cfg, store, httpserver,
     serve_id_lookups(httpserver)
     httpserver.expect_request("/blog.xml").respond_with_data((FEEDS / "blog_rss2.xml").read_bytes())
     spec = "rss:" + httpserver.url_for("/blog.xml")
-    r = fetch_source(spec, cfg, store, since=datetime(2026, 9, 1, tzinfo=timezone.utc))
+    r = fetch_source(spec, cfg, store, since=datetime(2026, 9, 1, tzinfo=UTC))
     assert [p.key for p in r.papers] == ["2104.12255", "quant-ph/0201082", "1707.08567",
                                          url_key("https://reports.example.org/files/tr-42.pdf")]
     zero, quantum, proceedings, report = r.papers
@@ -554,7 +559,7 @@ def test_cli_sources_check(cfg, store, httpserver, corpus):
     import click
     from click.testing import CliRunner
 
-    from digest.cli_sources import register
+    from digest.cli.sources import register
 
     cfg.arxiv.api_url = CLOSED_PORT_API
     cfg.sources = [str(FEEDS / "arxiv_rdf_old_format.xml")]

@@ -31,9 +31,8 @@ def test_exclusive_jobs_refuse_a_second_holder(store):
 
     busy = DigestError("busy")
     with store.exclusive("send", busy):
-        with pytest.raises(DigestError, match="busy"):
-            with store.exclusive("send", busy):
-                pass
+        with pytest.raises(DigestError, match="busy"), store.exclusive("send", busy):
+            pass
         with store.exclusive("batch-collect", busy):  # another job's lock is independent
             pass
     with store.exclusive("send", busy):  # released on exit

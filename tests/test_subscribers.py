@@ -7,9 +7,19 @@ import io
 import pytest
 
 from digest.errors import DigestError, NotFoundError
-from digest.subscribers import (add_subscriber, confirm_subscription, export_csv, find_by_token,
-                                get_subscriber, import_csv, list_subscribers, normalize_email,
-                                remove_subscriber, request_subscription, unsubscribe)
+from digest.mail.subscribers import (
+    add_subscriber,
+    confirm_subscription,
+    export_csv,
+    find_by_token,
+    get_subscriber,
+    import_csv,
+    list_subscribers,
+    normalize_email,
+    remove_subscriber,
+    request_subscription,
+    unsubscribe,
+)
 
 
 @pytest.mark.parametrize("bad", ["", "plain", "a@", "@example.org", "a b@example.org", "a@exa mple.org",

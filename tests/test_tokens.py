@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.tokens import Encoder, count_message_tokens, count_tokens, get_encoding, guess_encoding_name
+from digest.llm.tokens import Encoder, count_message_tokens, count_tokens, get_encoding, guess_encoding_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ class Keep(logging.Handler):
     def emit(self, record):
         warnings.append(record.getMessage())
 logging.getLogger("digest").addHandler(Keep())
-from digest.tokens import get_encoding
+from digest.llm.tokens import get_encoding
 t = time.monotonic()
 first = get_encoding("gpt-4o")
 second = get_encoding("gpt-4o")

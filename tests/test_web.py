@@ -9,12 +9,12 @@ from contextlib import contextmanager
 import httpx
 import pytest
 import waitress
+from factories import make_issue
 from smtp_helpers import Inbox, smtp_server
 
-from digest.mail import send_issue
-from digest.subscribers import add_subscriber, get_subscriber
-from digest.web import create_app
-from factories import make_issue
+from digest.mail.delivery import send_issue
+from digest.mail.subscribers import add_subscriber, get_subscriber
+from digest.mail.web import create_app
 
 
 @contextmanager

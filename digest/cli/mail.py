@@ -1,0 +1,173 @@
+"""Commands of the email side: `digest subscribers ...`, `digest send`, `digest serve`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from digest.errors import DigestError
+from digest.mail.delivery import SendReport, send_issue
+from digest.mail.subscribers import (
+    STATUSES,
+    add_subscriber,
+    export_csv,
+    import_csv,
+    list_subscribers,
+    remove_subscriber,
+)
+
+console = Console(stderr=True)
+out = Console()
+
+
+def run_send(obj: Any, issue_id: str | None = None, *, dry_run: bool = False, to: str | None = None,
+             out_dir: str | None = None, resend_unknown: bool = False) -> SendReport:
+    """Send with a progress bar and print the final table; for `digest send` and `digest run --send`."""
+    with Progress(TextColumn("[bold]sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("send", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = send_issue(obj.config, obj.store, issue_id, dry_run=dry_run, to=to, out_dir=out_dir,
+                            progress=progress, resend_unknown=resend_unknown)
+    print_report(report)
+    return report
+
+
+def print_report(report: SendReport) -> None:
+    """The final table of a send: counts per outcome, then the addresses that need attention."""
+    t = Table(title=f"Issue {report.issue_id}" + (" (dry run: nothing sent)" if report.dry_run else ""))
+    t.add_column("outcome")
+    t.add_column("count", justify="right")
+    t.add_row("written as .eml" if report.dry_run else "sent", str(len(report.sent)))
+    if not report.dry_run:
+        t.add_row("skipped, already sent", str(len(report.skipped)))
+        t.add_row("unknown, not resent (use --resend-unknown)", str(len(report.unknown)))
+        t.add_row("deferred, temporary failure (retried by the next send)", str(len(report.deferred)))
+        t.add_row("failed, permanent", str(len(report.failed)))
+        t.add_row("marked bounced", str(len(report.bounced)))
+    out.print(t)
+    if report.unknown or report.deferred or report.failed:
+        d = Table(title="Needs attention")
+        d.add_column("address")
+        d.add_column("outcome")
+        d.add_column("reason")
+        # Server replies and addresses are data, not rich markup.
+        for a in report.unknown:
+            d.add_row(escape(a), "unknown", "interrupted while the message was in flight; it may have arrived")
+        for a, why in report.deferred:
+            d.add_row(escape(a), "deferred", escape(why))
+        for a, why in report.failed:
+            d.add_row(escape(a), "bounced" if a in report.bounced else "failed", escape(why))
+        out.print(d)
+    if report.dry_run and report.files:
+        out.print(f"Preview: {report.files[0]}  (and {len(report.files) - 1} more files beside it)",
+                  markup=False, highlight=False)
+
+
+def register(cli: click.Group) -> None:
+    """Add the mail commands to the `digest` group."""
+
+    @cli.group()
+    def subscribers() -> None:
+        """Manage the people who receive the weekly email."""
+
+    @subscribers.command("add")
+    @click.argument("email")
+    @click.option("--name", default="", help="Display name, e.g. \"山田 花子\".")
+    @click.option("--reactivate", is_flag=True, help="Also resubscribe an address that unsubscribed or bounced.")
+    @click.pass_obj
+    def add(obj: Any, email: str, name: str, reactivate: bool) -> None:
+        """Add an active subscriber (you vouch for the address; no confirmation mail)."""
+        sub, created = add_subscriber(obj.store, email, name, reactivate=reactivate)
+        if created:
+            out.print(f"Added {sub.email}.", markup=False)
+        elif sub.status == "active":
+            out.print(f"{sub.email} is subscribed.", markup=False)
+        else:
+            raise DigestError(f"{sub.email} is {sub.status}; not resubscribed",
+                              hint="add --reactivate if they asked to be subscribed again")
+
+    @subscribers.command("remove")
+    @click.argument("email")
+    @click.option("--purge", is_flag=True, help="Delete the record entirely (it could then be re-imported).")
+    @click.pass_obj
+    def remove(obj: Any, email: str, purge: bool) -> None:
+        """Unsubscribe an address (kept as unsubscribed so it is never mailed again)."""
+        sub = remove_subscriber(obj.store, email, purge=purge)
+        out.print(f"{'Deleted' if purge else 'Unsubscribed'} {sub.email}.", markup=False)
+
+    @subscribers.command("list")
+    @click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+    @click.pass_obj
+    def list_(obj: Any, status: str | None) -> None:
+        """Show subscribers with their status."""
+        subs = list_subscribers(obj.store, status)
+        t = Table()
+        for c in ("email", "name", "status", "since", "bounces"):
+            t.add_column(c)
+        for s in subs:
+            t.add_row(escape(s.email), escape(s.name), s.status, (s.confirmed or s.created)[:10], str(s.bounces))
+        out.print(t)
+        counts = {st: sum(1 for s in subs if s.status == st) for st in STATUSES}
+        out.print(", ".join(f"{n} {st}" for st, n in counts.items() if n) or "No subscribers yet.")
+
+    @subscribers.command("import")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @click.pass_obj
+    def import_(obj: Any, file: str) -> None:
+        """Add the addresses of a CSV file (columns email[,name]; header optional)."""
+        r = import_csv(obj.store, file)
+        out.print(f"Added {len(r.added)}, already known {len(r.existing)}, invalid {len(r.invalid)}.")
+        for line, text, why in r.invalid:
+            console.print(f"  line {line}: {text!r}: {why}", highlight=False, markup=False)
+
+    @subscribers.command("export")
+    @click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+    @click.pass_obj
+    def export(obj: Any, status: str | None) -> None:
+        """Write subscribers as CSV to standard output."""
+        export_csv(obj.store, sys.stdout, status)
+
+    @cli.command()
+    @click.argument("issue", required=False)
+    @click.option("--dry-run", is_flag=True, help="Write one .eml per recipient and an HTML preview; send nothing.")
+    @click.option("--to", "to", metavar="ADDRESS", help="Send only to this address (a test copy if not a subscriber).")
+    @click.option("--out", "out_dir", metavar="DIR", help="Folder for --dry-run files (default archive/outbox/ISSUE).")
+    @click.option("--resend-unknown", is_flag=True,
+                  help="Also send to recipients whose earlier send was interrupted mid-message (may duplicate).")
+    @click.pass_obj
+    def send(obj: Any, issue: str | None, dry_run: bool, to: str | None, out_dir: str | None,
+             resend_unknown: bool) -> None:
+        """Email an issue (default: the newest) to subscribers not yet sent it.
+
+        Each (issue, subscriber) is delivered at most once, across crashes and re-runs:
+        run it again after an interruption and it continues where it stopped.
+        SMTP settings come from [mail]; the password from the variable named by mail.password_env.
+        """
+        report = run_send(obj, issue, dry_run=dry_run, to=to, out_dir=out_dir, resend_unknown=resend_unknown)
+        if not report.ok:
+            sys.exit(2)
+
+    @cli.command()
+    @click.option("--host", help="Interface to listen on (default: web.host).")
+    @click.option("--port", type=int, help="Port (default: web.port).")
+    @click.pass_obj
+    def serve(obj: Any, host: str | None, port: int | None) -> None:
+        """Run the web app: subscribe/confirm/unsubscribe pages and the archive site."""
+        from digest.mail.web import serve as run_server
+
+        cfg = obj.config
+        cfg.web.host = host or cfg.web.host
+        cfg.web.port = port or cfg.web.port
+        console.print(f"Serving on http://{cfg.web.host}:{cfg.web.port}/ (subscribe at /subscribe); "
+                      "Ctrl-C stops.", highlight=False)
+        run_server(cfg, obj.store)

@@ -1,0 +1,285 @@
+"""The `digest` command: a thin layer over the library; DigestError becomes a one-line message here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from digest.cli.common import RichReporter, console, out, plan_table, print_failures
+from digest.config import DEFAULT_CONFIG_NAME, Config, default_config_text, load_config
+from digest.errors import DigestError
+from digest.store import Store
+
+
+class App:
+    """What every command needs: the config and, opened on first use, the store."""
+
+    def __init__(self, config_path: str | None, debug: bool):
+        self.config_path = config_path
+        self.debug = debug
+        self._config: Config | None = None
+        self._store: Store | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.config.db_path)
+        return self._store
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", envvar="DIGEST_CONFIG",
+              help="Config file (default: ./digest.toml; env DIGEST_CONFIG).")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.version_option(package_name="paper-digest")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """paper-digest: find this week's papers, summarise them with grounded Q&A, publish the issue.
+
+    Typical week: `digest run` (fetch, select, generate, write the Markdown issue),
+    then `digest send` (email subscribers) and `digest archive build` (the HTML site).
+    """
+    ctx.obj = App(config_path, debug)
+    import logging
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        # Library warnings (an encoding fallback, a model downgrade) as one short line each.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logger = logging.getLogger("digest")
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+
+
+@cli.command()
+@click.option("--path", "path", default=DEFAULT_CONFIG_NAME, show_default=True, help="Where to write it.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: str, force: bool) -> None:
+    """Write a commented config file to start from."""
+    p = Path(path)
+    if p.exists() and not force:
+        # Not an error: the README's one-line start can be run again without losing your edits.
+        console.print(f"{p} already exists; keeping it (use --force to write a fresh one).")
+        return
+    p.write_text(default_config_text(), encoding="utf-8")
+    out.print(f"Wrote {p}. Edit its sources and interests, then run `digest fetch` or `digest run`.")
+
+
+def _fetch_table(rep) -> Table:
+    t = Table(title=f"Fetch {rep.week}", show_header=False)
+    for label, value in [("found", rep.found), ("new", rep.new), ("updated", rep.updated),
+                         ("candidates this week", rep.candidates), ("selected", len(rep.selected)),
+                         ("PDFs downloaded", rep.downloaded), ("PDFs from cache", rep.from_cache),
+                         ("pages extracted", rep.pages), ("failures", len(rep.failures))]:
+        t.add_row(label, str(value))
+    return t
+
+
+def _print_failures(rep) -> None:
+    print_failures(rep.failures, rep.warnings)
+
+
+def _print_explain(rep) -> None:
+    t = Table(title="Selection", show_lines=False)
+    t.add_column("#", justify="right")
+    t.add_column("paper")
+    t.add_column("score", justify="right")
+    t.add_column("why")
+    for c in rep.explain:
+        mark = "[green]✔[/]" if c.selected else "·"
+        t.add_row(mark, escape(f"{c.paper.versioned_id} {c.paper.title[:60]}"), f"{c.score:.2f}",
+                  escape("; ".join(c.reasons)))
+    out.print(t)
+
+
+@cli.command()
+@click.option("--since", metavar="7d|DATE", help="Window of papers to consider (default 7d).")
+@click.option("--source", "sources", multiple=True, metavar="SPEC", help="A source instead of the configured ones (repeatable).")
+@click.option("--explain", is_flag=True, help="Show why each paper was chosen or left out.")
+@pass_app
+def fetch(app: App, since: str | None, sources: tuple[str, ...], explain: bool) -> None:
+    """Read the sources, select this week's papers, download and parse their PDFs."""
+    from digest.pipeline import fetch_week, parse_since
+    with RichReporter() as reporter:
+        rep = fetch_week(app.config, app.store, since=parse_since(since), sources=list(sources) or None,
+                         reporter=reporter)
+    if explain:
+        _print_explain(rep)
+    _print_failures(rep)
+    out.print(_fetch_table(rep))
+
+
+@cli.group()
+def papers() -> None:
+    """List and inspect stored papers."""
+
+
+@papers.command("list")
+@click.option("--limit", default=50, show_default=True)
+@pass_app
+def papers_list(app: App, limit: int) -> None:
+    """Papers in the store, newest first."""
+    t = Table()
+    for col in ("id", "title", "published", "text", "pages"):
+        t.add_column(col)
+    for p in app.store.list_papers(limit=limit):
+        t.add_row(p.versioned_id, escape(p.title[:70]), (p.published or "")[:10], p.text_status,
+                  str(p.page_count or ""))
+    out.print(t)
+
+
+@papers.command("show")
+@click.argument("paper_id")
+@pass_app
+def papers_show(app: App, paper_id: str) -> None:
+    """Metadata, text status, page and token counts of one paper."""
+    p = app.store.get_paper(paper_id)
+    t = Table(show_header=False, title=escape(p.title))
+    rows = [("id", p.versioned_id), ("authors", ", ".join(p.authors)), ("published", p.published),
+            ("updated", p.updated), ("categories", ", ".join(p.categories)), ("primary", p.primary_category),
+            ("abs", p.abs_url), ("pdf", p.pdf_url or p.local_pdf), ("announce", p.announce_type),
+            ("licence", p.license), ("doi", p.doi), ("source", p.source),
+            ("text", p.text_status + (f" ({p.text_error})" if p.text_error else "")),
+            ("pages", p.page_count), ("tokens", p.token_count),
+            ("issues", ", ".join(app.store.issues_of_paper(p.key)))]
+    for k, v in rows:
+        if v not in (None, ""):
+            t.add_row(k, escape(str(v)))
+    out.print(t)
+    if p.abstract:
+        out.print(p.abstract, highlight=False)
+
+
+@cli.command()
+@click.option("--since", metavar="7d|DATE", help="Window of papers to consider (default 7d).")
+@click.option("--source", "sources", multiple=True, metavar="SPEC", help="A source instead of the configured ones.")
+@click.option("--model", help="Model id (default: llm.model; env DIGEST_MODEL).")
+@click.option("--language", help="Output language, e.g. en, ja (default: output.language).")
+@click.option("--yes", is_flag=True, help="Spend even above llm.max_cost.")
+@click.option("--dry-run", is_flag=True, help="Show planned calls, tokens and cost; call no model.")
+@click.option("--send", "send_mail", is_flag=True, help="Email the issue to subscribers afterwards.")
+@click.option("--batch", is_flag=True,
+              help="Generate through the OpenAI Batch API (half price, within 24 h; then `digest batch collect`).")
+@pass_app
+def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batch) -> None:
+    """Fetch, select, generate and write this week's issue (Markdown in the archive)."""
+    from digest.pipeline import parse_since, run_week
+    cfg = app.config
+    if batch:
+        _run_batch(app, since, sources, model, language, yes, dry_run, send_mail)
+        return
+    model_id = model or cfg.llm.model
+    if model_id == "extractive":
+        console.print("No LLM configured: using the built-in extractive model (sentences taken from the "
+                      "papers; set llm.model or --model for written summaries).")
+    with RichReporter() as reporter:
+        rep = run_week(cfg, app.store, since=parse_since(since), sources=list(sources) or None,
+                       model=model_id, language=language, yes=yes, dry_run=dry_run, reporter=reporter)
+    _print_failures(rep.fetch)
+    if dry_run:
+        _print_plan(rep)
+        return
+    n = len(rep.issue.entries) if rep.issue else 0
+    tokens = rep.input_tokens + rep.output_tokens
+    out.print(f"{n} paper{'s' if n != 1 else ''}, {rep.calls} LLM calls, {tokens:,} tokens, ${rep.cost:.4f}, "
+              f"{rep.seconds:.1f} s -> {rep.path}", highlight=False)
+    if send_mail and rep.issue:
+        from digest.cli.mail import run_send
+        if not run_send(app, rep.issue.id).ok:
+            sys.exit(2)  # as `digest send`: some deliveries failed or were deferred
+
+
+def _run_batch(app: App, since, sources, model, language, yes, dry_run, send_mail) -> None:
+    from digest.batch import submit_week
+    from digest.cli.rerun import print_submitted
+    from digest.pipeline import parse_since
+    if send_mail:
+        raise DigestError("--send cannot be used with --batch",
+                          hint="send after `digest batch collect` has published the issue")
+    with RichReporter() as reporter:
+        fetched, rep = submit_week(app.config, app.store, since=parse_since(since), sources=list(sources) or None,
+                                   model=model, language=language, yes=yes, dry_run=dry_run, reporter=reporter)
+    print_failures(fetched.failures)
+    print_submitted(rep)
+
+
+@cli.command()
+@click.argument("issue_id", required=False)
+@pass_app
+def cost(app: App, issue_id: str | None) -> None:
+    """Tokens and money spent, per model (for one issue's papers when ISSUE is given)."""
+    from digest.llm.client import llm_cost_report
+    if issue_id:
+        app.store.load_issue(issue_id)  # a clear error for an unknown issue
+    rows = llm_cost_report(app.store, issue_id)
+    t = Table(title=f"LLM cost{' of ' + issue_id if issue_id else ''}")
+    for col in ("model", "papers", "calls", "failed", "input", "cached", "output", "USD"):
+        t.add_column(col, justify="right" if col != "model" else "left")
+    for r in rows:
+        t.add_row(r["model"], str(r["papers"]), str(r["calls"]), str(r["failed"]), f"{r['input_tokens']:,}",
+                  f"{r['cached_tokens']:,}", f"{r['output_tokens']:,}", f"{r['cost']:.4f}")
+    if not rows:
+        out.print("No LLM calls recorded yet.")
+        return
+    out.print(t)
+
+
+def _print_plan(rep) -> None:
+    out.print(plan_table(f"Planned calls ({rep.model})", rep.estimate))
+    total = sum(e.cost for _, e in rep.estimate)
+    out.print(f"dry run: {sum(e.calls for _, e in rep.estimate)} calls, estimated ${total:.4f}; nothing sent.")
+
+
+# Commands of the later stages live in their own modules, each adding itself to the group.
+from digest.cli import archive as cli_archive  # noqa: E402
+from digest.cli import mail as cli_mail  # noqa: E402
+from digest.cli import pdf as cli_pdf  # noqa: E402
+from digest.cli import rerun as cli_rerun  # noqa: E402
+from digest.cli import sources as cli_sources  # noqa: E402
+
+for _module in (cli_sources, cli_pdf, cli_mail, cli_archive, cli_rerun):
+    _module.register(cli)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning our errors into one line and exit status 1."""
+    debug = "--debug" in sys.argv
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        console.print("Aborted.")
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except DigestError as e:
+        if debug:
+            raise
+        console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console.print("Interrupted; what was finished is kept. Run the same command again to resume.")
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the boundary: no traceback for users unless --debug
+        if debug:
+            raise
+        console.print(f"[bold red]internal error:[/] {escape(f'{type(e).__name__}: {e}')} (run again with "
+                      "--debug for a traceback)", highlight=False)
+        sys.exit(1)

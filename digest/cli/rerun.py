@@ -1,0 +1,159 @@
+"""Commands: rerun, compare, issues list/use, batch status/collect (and --batch for run)."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from digest.cli.common import RichReporter, console, out, plan_table
+
+
+def print_submitted(rep) -> None:
+    if rep.dry_run:
+        out.print(f"dry run: {rep.requests} {rep.phase} requests for {rep.papers} papers, estimated "
+                  f"${rep.estimated_cost:.4f} at batch prices; nothing sent.", highlight=False)
+    elif rep.finished:
+        out.print(f"Nothing to send: every call was already made; {', '.join(rep.issues) or 'the issue'} "
+                  "updated.", highlight=False)
+    else:
+        out.print(f"Submitted {len(rep.batch_ids)} batch(es) of {rep.requests} {rep.phase} requests "
+                  f"for {rep.papers} papers (estimated ${rep.estimated_cost:.4f}): {', '.join(rep.batch_ids)}. "
+                  "Results come within 24 h: run `digest batch collect` (twice: outlines, then answers).",
+                  highlight=False)
+
+
+def register(cli: click.Group) -> None:
+    """Add rerun, compare, issues and batch to the `digest` group."""
+
+    @cli.command()
+    @click.argument("issue_ids", nargs=-1, required=True, metavar="ISSUE...")
+    @click.option("--model", "model_id", required=True, help="The model to regenerate with (a [models.*] id or extractive).")
+    @click.option("--prompts", "prompts_dir", metavar="DIR", help="A folder of prompt templates overriding prompts/.")
+    @click.option("--language", help="Write in another language (default: the issue's).")
+    @click.option("--batch", is_flag=True, help="Send the calls through the OpenAI Batch API (half price, within 24 h).")
+    @click.option("--yes", is_flag=True, help="Spend even above llm.max_cost.")
+    @click.option("--dry-run", is_flag=True, help="Show planned calls and cost; call no model.")
+    @click.pass_obj
+    def rerun(app, issue_ids, model_id, prompts_dir, language, batch, yes, dry_run) -> None:
+        """Regenerate past issues with another model from the stored page texts (no download, no parse).
+
+        The new variant is kept beside the old one; the issue keeps showing its chosen variant until
+        `digest issues use ISSUE --model MODEL`. Compare them with `digest compare ISSUE`.
+        """
+        if batch:
+            from digest.batch import submit_rerun
+            with RichReporter() as reporter:
+                rep = submit_rerun(app.config, app.store, list(issue_ids), model_id, prompts_dir=prompts_dir,
+                                   language=language, yes=yes, dry_run=dry_run, reporter=reporter)
+            print_submitted(rep)
+            return
+        from digest.rerun import rerun_issue
+        for issue_id in issue_ids:
+            with RichReporter() as reporter:
+                rep = rerun_issue(app.config, app.store, issue_id, model_id, prompts_dir=prompts_dir,
+                                  language=language, yes=yes, dry_run=dry_run, reporter=reporter)
+            if rep.dry_run:
+                out.print(plan_table(f"Planned calls for {rep.issue_id} ({rep.model})", rep.estimate))
+                total = sum(e.cost for _, e in rep.estimate)
+                out.print(f"dry run: {sum(e.calls for _, e in rep.estimate)} calls, estimated ${total:.4f}; "
+                          "nothing sent.", highlight=False)
+                continue
+            for f in rep.fallbacks:
+                console.print(f"[yellow]model failed[/] {f} (abstract-only; run again to retry)", highlight=False)
+            out.print(f"{rep.issue_id}: {rep.papers} papers as variant {rep.variant} ({rep.reused} already done), "
+                      f"{rep.calls} LLM calls, {rep.input_tokens + rep.output_tokens:,} tokens, ${rep.cost:.4f}, "
+                      f"{rep.seconds:.1f} s. Compare: digest compare {rep.issue_id}", highlight=False)
+
+    @cli.command()
+    @click.argument("issue_id")
+    @click.option("--models", "models", multiple=True, metavar="MODEL",
+                  help="Variants to compare (repeat, or give several after one --models); default: all.")
+    @click.argument("more_models", nargs=-1, metavar="[MODEL...]")
+    @click.pass_obj
+    def compare(app, issue_id, models, more_models) -> None:
+        """Write archive/compare/ISSUE.html and .md: the models' outputs side by side, costs, agreement."""
+        from digest.archive.compare import write_compare
+        chosen = list(models) + list(more_models)
+        cmp, html_path, md_path = write_compare(app.config, app.store, issue_id, chosen or None)
+        out.print(f"{cmp.issue.id}: {' vs '.join(cmp.models)}", highlight=False)
+        for st in cmp.stats:
+            u = st.usage
+            out.print(f"  {st.model}: {st.papers} papers, {st.verified}/{st.answers} quotes verified "
+                      f"({st.verified_rate:.0%}), {st.dropped} answers dropped, {u.input_tokens:,} in / "
+                      f"{u.cached_tokens:,} cached / {u.output_tokens:,} out tokens, ${u.cost:.4f}", highlight=False)
+        least = next((p for p in cmp.papers if p.rouge_l is not None), None)
+        if least:
+            out.print(f"  least agreement: {least.paper.versioned_id} (ROUGE-L {least.rouge_l:.2f})", highlight=False)
+        out.print(f"-> {html_path}\n-> {md_path}", highlight=False)
+
+    @cli.group()
+    def issues() -> None:
+        """List issues and choose which variant (model) each shows."""
+
+    @issues.command("list")
+    @click.pass_obj
+    def issues_list(app) -> None:
+        """Every issue with its papers, variants and the variant shown."""
+        from digest.rerun import list_issues
+        rows = list_issues(app.store)
+        if not rows:
+            out.print("No issues yet: run `digest run`.")
+            return
+        t = Table()
+        for col in ("issue", "week", "papers", "language", "shows", "variants"):
+            t.add_column(col)
+        for s in rows:
+            t.add_row(s.id, f"{s.week_start} – {s.week_end}", str(s.papers), s.language, s.chosen,
+                      ", ".join(s.variants))
+        out.print(t)
+
+    @issues.command("use")
+    @click.argument("issue_id")
+    @click.option("--model", "variant", required=True, help="The variant to show (see `digest issues list`).")
+    @click.pass_obj
+    def issues_use(app, issue_id, variant) -> None:
+        """Make an issue show another variant; send and the archive use it from now on."""
+        from digest.rerun import use_variant
+        issue = use_variant(app.config, app.store, issue_id, variant)
+        out.print(f"{issue.id} now shows {issue.model}; rewrote {app.config.archive_dir / (issue.id + '.md')}. "
+                  "Rebuild the site with `digest archive build`.", highlight=False)
+
+    @cli.group()
+    def batch() -> None:
+        """OpenAI Batch API jobs started by `rerun --batch` or `run --batch`."""
+
+    @batch.command("status")
+    @click.option("--offline", is_flag=True, help="Show what the store knows without asking the provider.")
+    @click.pass_obj
+    def batch_status_cmd(app, offline) -> None:
+        """The state of every batch (asks the provider about those still running)."""
+        from digest.batch import batch_status
+        rows = batch_status(app.config, app.store, refresh=not offline)
+        if not rows:
+            out.print("No batches yet: `digest rerun ISSUE --model M --batch` starts one.")
+            return
+        # One line per batch rather than a table: batch ids are long and must stay copyable.
+        for r in rows:
+            out.print(f"{r.id}  {r.model}  {r.phase:<7}  {r.status:<11}  {r.done} done, {r.failed} failed, "
+                      f"{r.pending} pending  {', '.join(r.issues)}  (created {r.created})", highlight=False)
+
+    @batch.command("collect")
+    @click.argument("batch_id", required=False)
+    @click.pass_obj
+    def batch_collect(app, batch_id) -> None:
+        """Store the results of finished batches and move their jobs on (safe to run again at any time)."""
+        from digest.batch import collect_all
+        with RichReporter() as reporter:
+            reports = collect_all(app.config, app.store, batch_id, reporter=reporter)
+        if not reports:
+            out.print("No batches to collect.")
+        for r in reports:
+            line = f"{r.batch_id}: {r.status}"
+            if r.stored or r.failed:
+                line += f", {r.stored} results stored, {r.failed} failed (those are made live)"
+            if r.next and r.next.batch_ids:
+                line += f"; submitted {r.next.requests} {r.next.phase} requests: {', '.join(r.next.batch_ids)}"
+            elif r.next and r.next.finished:
+                line += f"; done: {', '.join(r.next.issues) or 'the issue'} updated"
+            out.print(line, highlight=False)
+

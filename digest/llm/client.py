@@ -1,0 +1,530 @@
+"""Chat models behind the openai client: schema-valid JSON, our own retries, rate limits, call log and resume."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import openai
+
+from digest.config import Config, ModelConfig
+from digest.errors import ConfigError, LLMError
+from digest.llm.support import (
+    FORMAT_MODES,
+    NO_KEY,
+    Redactor,
+    check_reply,
+    downgrade_mode,
+    error_text,
+    forget_endpoint,
+    is_retryable,
+    limiter_for,
+    mentions_format,
+    parameter_fix,
+    read_keys_file,
+    remember_adjustment,
+    remembered_adjustments,
+    remembered_mode,
+    retry_after_seconds,
+)
+
+__all__ = [  # forget_endpoint is re-exported: callers reach the whole stage through digest.llm
+    "ChatModel", "LLMResult", "LLMTruncated", "forget_endpoint", "get_model", "llm_cost_report",
+    "model_settings_fingerprint",
+]
+from digest.llm.tokens import count_message_tokens, get_encoding
+from digest.store import Store, utcnow
+
+log = logging.getLogger("digest")
+
+MAX_RETRY_AFTER = 300.0  # a server asking us to wait longer than this is treated as a hard failure
+SCHEMA_INSTRUCTION = (
+    "Reply with one JSON object only: no prose, no Markdown fences. "
+    "It must validate against this JSON Schema:\n"
+)
+
+
+class LLMTruncated(LLMError):
+    """The reply hit the output limit even with the most room allowed; send less input."""
+
+
+@dataclass
+class LLMResult:
+    """The outcome of complete_json: valid data plus what it cost (summed over every attempt)."""
+
+    data: dict
+    text: str
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    cost: float
+    latency_ms: int
+    finish_reason: str
+    call_id: int | None
+    from_cache: bool
+
+
+@dataclass
+class _Attempt:
+    """One HTTP exchange that produced a completion."""
+
+    sent: list[dict]
+    content: str
+    finish_reason: str
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    latency_ms: int
+
+
+@dataclass
+class _CallInfo:
+    purpose: str
+    paper_key: str | None
+    generation_key: str | None
+    prompt_version: str | None
+    request_hash: str
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def model_settings_fingerprint(settings: ModelConfig) -> dict:
+    """The settings that change a model's output, for generation keys and request hashes."""
+    return {
+        "api_model": settings.api_model,
+        "temperature": settings.temperature,
+        "response_format": settings.response_format,
+        "max_output_tokens": settings.max_output_tokens,
+    }
+
+
+def _with_schema_instruction(messages: list[dict], schema: dict) -> list[dict]:
+    """Describe the schema at the end of the last user message.
+
+    At the end, so the prefix the provider (or a local server's KV cache) has seen stays the same; in the
+    user message, because some chat templates refuse a system message anywhere but first.
+    """
+    note = SCHEMA_INSTRUCTION + json.dumps(schema, ensure_ascii=False)
+    if messages and messages[-1].get("role") == "user" and isinstance(messages[-1].get("content"), str):
+        last = messages[-1]
+        return [*messages[:-1], {**last, "content": last["content"] + "\n\n" + note}]
+    return [*messages, {"role": "user", "content": note}]
+
+
+# ---- the model --------------------------------------------------------------------------------
+
+
+class ChatModel:
+    """A model reached through the openai client at any base URL (OpenAI, Azure, Ollama, vLLM, llama.cpp, LM Studio)."""
+
+    def __init__(self, model_id: str, settings: ModelConfig, store: Store | None, *,
+                 api_key: str | None = None, max_retries: int = 5, backoff_base: float = 1.0,
+                 backoff_max: float = 60.0):
+        self.model_id = model_id
+        self.settings = settings
+        self.store = store
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.api_model = settings.api_model or model_id
+        base = settings.base_url.strip()
+        self.is_openai = bool(settings.azure_api_version) or not base or "api.openai.com" in base
+        self.needs_key = self.is_openai
+        self.key_env_var = settings.api_key_env or None
+        if settings.response_format not in FORMAT_MODES:
+            raise ConfigError(f"models.{model_id}.response_format is {settings.response_format!r}",
+                              hint="use json_schema, json_object or none")
+        if self.needs_key and not api_key:
+            raise LLMError(model_id, "no API key", hint=self._key_hint())
+        self._redact = Redactor(api_key)
+        common = dict(api_key=api_key or NO_KEY, max_retries=0, timeout=settings.timeout)
+        if settings.azure_api_version:
+            self.client: Any = openai.AzureOpenAI(
+                azure_endpoint=base, api_version=settings.azure_api_version, **common)
+        else:
+            self.client = openai.OpenAI(base_url=base or None, **common)
+        self.limiter = limiter_for((model_id, settings.base_url.strip(), settings.rpm, settings.tpm),
+                                   settings.rpm, settings.tpm)
+        self._format_key = (model_id, base)
+        self.encoding = settings.encoding
+
+    def __repr__(self) -> str:
+        return f"ChatModel({self.model_id!r})"
+
+    def _key_hint(self) -> str:
+        if self.key_env_var:
+            return f"set the environment variable {self.key_env_var} (or put it in llm.keys_file)"
+        return f"set api_key_env for [models.\"{self.model_id}\"] in the config"
+
+    # -- costs and hashes
+
+    def estimate_cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+        """USD for a call; cached input falls back to the full input price when no cached price is set."""
+        s = self.settings
+        cached_price = s.price_cached_input if s.price_cached_input > 0 else s.price_input
+        cached = min(cached_tokens, input_tokens)
+        return ((input_tokens - cached) * s.price_input + cached * cached_price
+                + output_tokens * s.price_output) / 1_000_000
+
+    def request_hash(self, messages: list[dict], schema: dict) -> str:
+        """Identity of a request for resume: model, settings that change output, messages, schema."""
+        blob = json.dumps(
+            {"model": self.model_id, "api_model": self.api_model,
+             "settings": model_settings_fingerprint(self.settings), "messages": messages, "schema": schema},
+            sort_keys=True, ensure_ascii=False, default=str,
+        )
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    @property
+    def format_mode(self) -> str:
+        """The response_format mode in use (after any downgrade this process made)."""
+        return remembered_mode(self._format_key, self.settings.response_format)
+
+    def _downgrade(self, mode: str) -> str | None:
+        nxt = downgrade_mode(self._format_key, mode, self.settings.response_format)
+        if nxt:
+            log.warning("%s: the server rejected response_format %s; using %s from now on",
+                        self.model_id, mode, nxt)
+        return nxt
+
+    # -- the call
+
+    def complete_json(self, messages: list[dict], schema: dict, *, schema_name: str, purpose: str,
+                      paper_key: str | None = None, generation_key: str | None = None,
+                      prompt_version: str | None = None, max_tokens: int | None = None) -> LLMResult:
+        """A schema-valid JSON object from the model (from the call log when this exact request succeeded before)."""
+        try:
+            validator = jsonschema.validators.validator_for(schema)(schema)
+            validator.check_schema(schema)
+        except jsonschema.SchemaError as e:
+            raise LLMError(self.model_id, f"invalid JSON schema {schema_name}: {e.message}") from None
+        info = _CallInfo(purpose, paper_key, generation_key, prompt_version,
+                         self.request_hash(messages, schema))
+        cached = self._from_log(info.request_hash, validator)
+        if cached:
+            return cached
+        ceiling = self.settings.max_output_tokens
+        limit = min(max_tokens, ceiling) if max_tokens else ceiling
+        totals = {"in": 0, "cached": 0, "out": 0, "cost": 0.0, "ms": 0}
+        convo = list(messages)
+        repaired = False
+        while True:
+            a = self._send(convo, schema, schema_name, limit, info)
+            cost = self.estimate_cost(a.input_tokens, a.output_tokens, a.cached_tokens)
+            for k, v in (("in", a.input_tokens), ("cached", a.cached_tokens), ("out", a.output_tokens),
+                         ("cost", cost), ("ms", a.latency_ms)):
+                totals[k] += v
+            if a.finish_reason == "length" and check_reply(a.content, validator)[1] is not None:
+                self._log(info, a, "error", "truncated: the reply hit max_tokens", cost=cost)
+                if limit < ceiling:
+                    limit = ceiling  # one more try with all the room the model allows
+                    continue
+                raise LLMTruncated(self.model_id, f"{purpose}: the reply was cut at {limit} tokens",
+                                   hint="send less input or raise max_output_tokens")
+            if a.finish_reason == "content_filter":
+                self._log(info, a, "error", "content filter", cost=cost)
+                raise LLMError(self.model_id, f"{purpose}: the reply was blocked by the content filter")
+            data, problem = check_reply(a.content, validator)
+            if problem is None:
+                call_id = self._log(info, a, "ok", None, cost=cost)
+                return LLMResult(
+                    data=data, text=a.content, input_tokens=totals["in"], cached_tokens=totals["cached"],
+                    output_tokens=totals["out"], cost=totals["cost"], latency_ms=totals["ms"],
+                    finish_reason=a.finish_reason, call_id=call_id, from_cache=False,
+                )
+            self._log(info, a, "error", problem, cost=cost)
+            if repaired:
+                raise LLMError(self.model_id, f"{purpose}: {problem} (after one repair attempt)",
+                               hint="try another model or response_format")
+            repaired = True
+            log.info("%s: %s reply was not valid (%s); asking for a repair", self.model_id, purpose,
+                     problem[:120])
+            convo = [*messages, {"role": "assistant", "content": a.content}, {"role": "user", "content": (
+                f"Your reply was not valid: {problem}\n"
+                "Reply again with only the corrected JSON object, valid against the schema, nothing else.")}]
+
+    def _from_log(self, request_hash: str, validator: Any) -> LLMResult | None:
+        if self.store is None:
+            return None
+        rows = self.store.query(
+            "SELECT id, response, finish_reason, input_tokens, cached_tokens, output_tokens, latency_ms "
+            "FROM llm_calls WHERE request_hash=? AND status='ok' ORDER BY id DESC LIMIT 1",
+            (request_hash,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        data, problem = check_reply(r["response"] or "", validator)
+        if problem:
+            return None
+        # Spent in an earlier run: the tokens stay visible, the cost is not charged again.
+        return LLMResult(
+            data=data, text=r["response"], input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
+            output_tokens=r["output_tokens"], cost=0.0, latency_ms=r["latency_ms"],
+            finish_reason=r["finish_reason"] or "stop", call_id=r["id"], from_cache=True,
+        )
+
+    def _adjustments(self) -> set[str]:
+        return remembered_adjustments(self._format_key)
+
+    def _adjust(self, fix: str) -> bool:
+        """Remember a request change the server asked for; False when it was already made."""
+        if not remember_adjustment(self._format_key, fix):
+            return False
+        log.warning("%s: the server rejected a parameter; from now on: %s", self.model_id, fix.replace("_", " "))
+        return True
+
+    def _limit_param(self, adjustments: set[str]) -> str:
+        if "use_max_completion_tokens" in adjustments:
+            return "max_completion_tokens"
+        if "use_max_tokens" in adjustments:
+            return "max_tokens"
+        # OpenAI's newer models reject max_tokens; other servers often only know max_tokens.
+        return "max_completion_tokens" if self.is_openai else "max_tokens"
+
+    def _request(self, sent: list[dict], schema: dict, schema_name: str, mode: str, limit: int) -> dict:
+        adjustments = self._adjustments()
+        kwargs: dict[str, Any] = {"model": self.api_model, "messages": sent}
+        kwargs[self._limit_param(adjustments)] = limit
+        if self.settings.temperature is not None and "no_temperature" not in adjustments:
+            kwargs["temperature"] = self.settings.temperature
+        if mode == "json_schema":
+            name = re.sub(r"[^A-Za-z0-9_-]", "_", schema_name)[:64] or "reply"
+            kwargs["response_format"] = {
+                "type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+        elif mode == "json_object":
+            kwargs["response_format"] = {"type": "json_object"}
+        return kwargs
+
+    def _send(self, convo: list[dict], schema: dict, schema_name: str, limit: int,
+              info: _CallInfo) -> _Attempt:
+        """One completion, retrying 429/5xx/connection errors and downgrading response_format as needed."""
+        retries = 0
+        while True:
+            mode = self.format_mode
+            sent = convo if mode == "json_schema" else _with_schema_instruction(convo, schema)
+            if self.limiter.tokens:
+                self.limiter.acquire(count_message_tokens(sent, self.model_id, self.encoding) + limit)
+            else:
+                self.limiter.acquire(0)
+            t0 = time.monotonic()
+            try:
+                resp = self.client.chat.completions.create(**self._request(sent, schema, schema_name, mode, limit))
+            except openai.APIStatusError as e:
+                ms = int((time.monotonic() - t0) * 1000)
+                status = e.status_code
+                detail = self._redact.error(error_text(e))
+                self._log_failure(info, sent, ms, status, detail)
+                fix = parameter_fix(detail, self._limit_param(self._adjustments()))
+                if status == 400 and fix and self._adjust(fix):
+                    continue
+                if status == 400 and mode != "none" and mentions_format(detail) and self._downgrade(mode):
+                    continue
+                if is_retryable(status, e) and retries < self.max_retries:
+                    self._pause(retries, e.response.headers, f"HTTP {status}")
+                    retries += 1
+                    continue
+                raise self._status_error(status, detail, retries) from None
+            except openai.APIConnectionError as e:
+                ms = int((time.monotonic() - t0) * 1000)
+                what = "timeout" if isinstance(e, openai.APITimeoutError) else "connection error"
+                detail = self._redact.error(f"{what}: {e.__cause__ or e}")
+                self._log_failure(info, sent, ms, None, detail)
+                if retries < self.max_retries:
+                    self._pause(retries, None, what)
+                    retries += 1
+                    continue
+                raise LLMError(self.model_id, f"{detail} (after {retries} retries)", retry=True,
+                               hint=f"is the server at {self.settings.base_url or 'api.openai.com'} up? "
+                                    "raise the model's timeout for slow servers") from None
+            except Exception as e:  # noqa: BLE001 - the client can raise many things; each is one failure
+                ms = int((time.monotonic() - t0) * 1000)
+                detail = self._redact.error(f"{type(e).__name__}: {e}")
+                self._log_failure(info, sent, ms, None, detail)
+                raise LLMError(self.model_id, f"unexpected reply: {detail}") from None
+            ms = int((time.monotonic() - t0) * 1000)
+            try:
+                return self._attempt(resp, sent, ms)
+            except LLMError as e:
+                self._log_failure(info, sent, ms, 200, e.message)
+                raise
+
+    def _attempt(self, resp: Any, sent: list[dict], ms: int) -> _Attempt:
+        choice = resp.choices[0] if getattr(resp, "choices", None) else None
+        if choice is None:
+            raise LLMError(self.model_id, "the server returned no choices")
+        msg = choice.message
+        content = msg.content or ""
+        if not content and getattr(msg, "refusal", None):
+            content = json.dumps({"refusal": msg.refusal})
+        usage = getattr(resp, "usage", None)
+        if usage is not None and usage.prompt_tokens is not None:
+            details = getattr(usage, "prompt_tokens_details", None)
+            cached = (getattr(details, "cached_tokens", None) or 0) if details else 0
+            tin, tout = usage.prompt_tokens or 0, usage.completion_tokens or 0
+        else:  # some local servers report no usage: count it ourselves
+            tin = count_message_tokens(sent, self.model_id, self.encoding)
+            tout = get_encoding(self.model_id, self.encoding).count(content)
+            cached = 0
+        return _Attempt(sent=sent, content=content, finish_reason=choice.finish_reason or "stop",
+                        input_tokens=tin, cached_tokens=cached, output_tokens=tout, latency_ms=ms)
+
+    def _pause(self, retries: int, headers: Any, why: str) -> None:
+        wait = retry_after_seconds(headers)
+        if wait is not None and wait > MAX_RETRY_AFTER:
+            raise LLMError(self.model_id, f"{why}: the server asks to wait {wait:.0f} s", retry=True,
+                           hint="try again later")
+        backoff = min(self.backoff_max, self.backoff_base * 2 ** retries) * random.uniform(0.5, 1.0)
+        # The server's Retry-After is a minimum; a little jitter keeps threads from retrying in lockstep.
+        wait = wait + random.uniform(0, 0.1 * max(wait, self.backoff_base)) if wait is not None else backoff
+        log.info("%s: %s; retry %d/%d in %.1f s", self.model_id, why, retries + 1, self.max_retries, wait)
+        time.sleep(wait)
+
+    def _status_error(self, status: int, detail: str, retries: int) -> LLMError:
+        hints = {
+            401: self._key_hint() if self.needs_key else "check the API key the server expects",
+            403: "the key has no access to this model",
+            404: f"check the model name ({self.api_model}) and base_url",
+            429: "the rate limit or quota is exhausted; lower rpm/tpm or wait",
+        }
+        hint = hints.get(status) or ("the server is failing; try again later" if status >= 500 else None)
+        suffix = f" (after {retries} retries)" if retries else ""
+        return LLMError(self.model_id, f"HTTP {status}: {detail[:500]}{suffix}", status=status,
+                        retry=status == 429 or status >= 500, hint=hint)
+
+    # -- the call log
+
+    def _log_failure(self, info: _CallInfo, sent: list[dict], ms: int, status: int | None, error: str) -> None:
+        if self.store is None:
+            return
+        self._insert(info, sent, None, "error", error, status, None, 0, 0, 0, ms, 0.0)
+
+    def _log(self, info: _CallInfo, a: _Attempt, status: str, error: str | None, *, cost: float) -> int | None:
+        if self.store is None:
+            return None
+        return self._insert(info, a.sent, a.content, status, error, 200, a.finish_reason, a.input_tokens,
+                            a.cached_tokens, a.output_tokens, a.latency_ms, cost)
+
+    def _insert(self, info: _CallInfo, sent: list[dict], response: str | None, status: str,
+                error: str | None, http_status: int | None, finish_reason: str | None, tin: int,
+                tcached: int, tout: int, ms: int, cost: float) -> int:
+        cur = self.store.execute(
+            "INSERT INTO llm_calls (ts, model, prompt_version, purpose, paper_key, generation_key, "
+            "request_hash, messages, response, status, error, http_status, finish_reason, input_tokens, "
+            "cached_tokens, output_tokens, latency_ms, cost) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (utcnow(), self.model_id, info.prompt_version, info.purpose, info.paper_key,
+             info.generation_key, info.request_hash,
+             self._redact(json.dumps(sent, ensure_ascii=False, default=str)), self._redact(response),
+             status, error and self._redact.error(error), http_status, finish_reason, tin, tcached, tout, ms, cost),
+        )
+        return cur.lastrowid
+
+    # -- the Batch API: the same requests, sent in bulk, logged as the live calls would be
+
+    def batch_request_body(self, messages: list[dict], schema: dict, *, schema_name: str,
+                           max_tokens: int | None = None) -> dict:
+        """The chat completion body complete_json would send now, for one line of a Batch API input file."""
+        mode = self.format_mode
+        sent = messages if mode == "json_schema" else _with_schema_instruction(messages, schema)
+        ceiling = self.settings.max_output_tokens
+        limit = min(max_tokens, ceiling) if max_tokens else ceiling
+        return self._request(sent, schema, schema_name, mode, limit)
+
+
+    def logged_reply(self, messages: list[dict], schema: dict) -> LLMResult | None:
+        """The stored successful reply to exactly this request (made live or by a batch), else None."""
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        return self._from_log(self.request_hash(messages, schema), validator)
+
+
+    def record_batch_reply(self, messages: list[dict], schema: dict, sent: list[dict],
+                           reply: dict | None, *, purpose: str, paper_key: str | None, generation_key: str | None,
+                           prompt_version: str | None, batch_id: str, error: str | None = None,
+                           price_factor: float = 0.5) -> str | None:
+        """Log one Batch API result as the live call would be logged; returns what is wrong, or None when ok.
+
+        An ok row carries the request hash of `messages`, so complete_json later serves it without HTTP.
+        The Batch API bills half the live price, hence price_factor.
+        """
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        info = _CallInfo(purpose, paper_key, generation_key, prompt_version, self.request_hash(messages, schema))
+        choice = ((reply or {}).get("choices") or [None])[0] or {}
+        content = (choice.get("message") or {}).get("content") or ""
+        finish = choice.get("finish_reason") or "stop"
+        usage = (reply or {}).get("usage") or {}
+        tin, tout = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        cost = self.estimate_cost(tin, tout, cached) * price_factor
+        problem = error
+        if problem is None:
+            _, problem = check_reply(content, validator) if reply else (None, "no reply")
+            if problem and finish == "length":
+                problem = "truncated: the reply hit max_tokens"
+            elif finish == "content_filter":
+                problem = "content filter"
+        a = _Attempt(sent=sent, content=content, finish_reason=finish, input_tokens=tin, cached_tokens=cached,
+                     output_tokens=tout, latency_ms=0)
+        call_id = self._log(info, a, "ok" if problem is None else "error", problem, cost=cost)
+        if call_id is not None:
+            self.store.execute("UPDATE llm_calls SET batch_id=? WHERE id=?", (batch_id, call_id))
+        return problem
+
+
+def get_model(model_id: str, config: Config, store: Store | None) -> ChatModel:
+    """The configured model, its API key from the environment (settings.api_key_env) or llm.keys_file."""
+    settings = config.model(model_id)
+    key = None
+    env_name = settings.api_key_env
+    if env_name:
+        key = os.environ.get(env_name)
+        if not key and config.llm.keys_file:
+            key = read_keys_file(config.resolve(config.llm.keys_file)).get(env_name)
+    try:
+        return ChatModel(model_id, settings, store, api_key=key or None, max_retries=config.llm.max_retries)
+    except LLMError as e:
+        if model_id in config.models:
+            raise
+        raise LLMError(model_id, "is not configured and has no OpenAI API key", hint=(
+            f"add a [models.\"{model_id}\"] table (base_url for a local server) or set {env_name}")) from e
+
+
+def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
+    """Calls, tokens and cost per model (only the papers of one issue when issue_id is given).
+
+    Each dict: model, calls (HTTP attempts), ok, failed, input_tokens, cached_tokens, output_tokens, cost,
+    papers, and issue_id when asked for one. Replies served from the call log are not calls and cost nothing.
+    """
+    where, params = "", ()
+    if issue_id is not None:
+        where = "WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=?)"
+        params = (issue_id,)
+    rows = store.query(
+        "SELECT c.model AS model, count(*) AS calls, sum(c.status='ok') AS ok, "
+        "sum(c.status!='ok') AS failed, sum(c.input_tokens) AS input_tokens, "
+        "sum(c.cached_tokens) AS cached_tokens, sum(c.output_tokens) AS output_tokens, "
+        "sum(c.cost) AS cost, count(DISTINCT c.paper_key) AS papers "
+        f"FROM llm_calls c {where} GROUP BY c.model ORDER BY c.model",
+        params,
+    )
+    report = []
+    for r in rows:
+        d = dict(r)
+        d["cost"] = round(d["cost"] or 0.0, 6)
+        if issue_id is not None:
+            d["issue_id"] = issue_id
+        report.append(d)
+    return report
+
+
+# ---- the Batch API: the same requests as the live path, sent in bulk (used by digest/batch.py) ----------
+
+

@@ -1,0 +1,1 @@
+"""Email: the message, SMTP delivery with its ledger, subscribers, and the web endpoints for them."""

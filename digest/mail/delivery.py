@@ -1,0 +1,374 @@
+"""The issue by email: SMTP sending, and delivery state kept exactly once per subscriber.
+
+Exactly-once design: for each (issue, subscriber) the row in `deliveries` goes
+none -> 'sending' -> 'sent' | 'deferred' | 'failed'. 'sending' is committed only once the
+server has answered 354 to DATA (before that nothing can have been delivered, so an
+interruption is safely retried), and 'sent' right after the server's reply to the message.
+A row still 'sending' on the next run is ambiguous: the process died while the message was
+in flight, perhaps after the server took it. Such rows are reported as "unknown" and not sent
+again unless `resend_unknown` is given: a subscriber may miss one issue, but never gets two.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from digest.config import Config, MailConfig
+from digest.errors import DigestError, MailError
+from digest.mail.message import (
+    Recipient,
+    build_confirmation,
+    build_message,
+    render_parts,
+    sender_address,
+    unsubscribe_url,
+)
+from digest.mail.subscribers import get_by_id, get_subscriber, list_subscribers, normalize_email
+from digest.records import Issue
+from digest.store import Store, utcnow
+
+Progress = Callable[[int, int], None]
+
+
+
+@dataclass
+class SendReport:
+    """The outcome of one `send_issue` call, per address."""
+
+    issue_id: str
+    dry_run: bool = False
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already sent by an earlier run
+    unknown: list[str] = field(default_factory=list)  # interrupted mid-message earlier; not resent
+    deferred: list[tuple[str, str]] = field(default_factory=list)  # temporary failure; next run retries
+    failed: list[tuple[str, str]] = field(default_factory=list)  # permanent failure (now or earlier)
+    bounced: list[str] = field(default_factory=list)  # marked bounced by this run
+    files: list[Path] = field(default_factory=list)  # dry run: .eml files and the preview
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed or was deferred."""
+        return not (self.deferred or self.failed)
+
+
+# ---- SMTP ------------------------------------------------------------------------------------------
+
+
+class Mailer:
+    """One SMTP connection reused for many messages; reconnects after the server drops it."""
+
+    def __init__(self, mail: MailConfig, env: dict[str, str] | None = None):
+        self.mail = mail
+        self.env = os.environ if env is None else env
+        self.smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Mailer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def connect(self) -> smtplib.SMTP:
+        """Open (or reuse) the connection: TLS as configured, then login with the password from the env."""
+        if self.smtp is not None:
+            return self.smtp
+        m = self.mail
+        if m.security not in ("starttls", "ssl", "none"):
+            raise DigestError(f"mail.security is {m.security!r}", hint="use starttls, ssl or none")
+        password = None
+        if m.username:
+            password = self.env.get(m.password_env or "")
+            if not password:
+                raise MailError(f"mail.username is set but ${m.password_env} is empty",
+                                hint=f"export {m.password_env}=... before sending")
+        context = ssl.create_default_context()  # honours $SSL_CERT_FILE for a private CA
+        smtp: smtplib.SMTP | None = None
+        try:
+            if m.security == "ssl":
+                smtp = smtplib.SMTP_SSL(m.host, m.port, timeout=m.timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(m.host, m.port, timeout=m.timeout)
+            smtp.ehlo()
+            if m.security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if m.username:
+                _login(smtp, m.username, password or "")
+        except (OSError, smtplib.SMTPException) as e:
+            if smtp is not None:
+                smtp.close()  # a half-open connection is not kept
+            if isinstance(e, smtplib.SMTPAuthenticationError):
+                raise MailError(f"SMTP login as {m.username!r} was refused ({e.smtp_code})",
+                                hint=f"check mail.username and ${m.password_env}") from None
+            if isinstance(e, smtplib.SMTPNotSupportedError):
+                raise MailError(f"{m.host}:{m.port} does not support that: {e}",
+                                hint="check mail.security (starttls, ssl or none)") from None
+            raise MailError(f"cannot connect to the SMTP server {m.host}:{m.port}: {e}",
+                            hint="check mail.host, mail.port and mail.security") from None
+        self.smtp = smtp
+        return smtp
+
+    def close(self) -> None:
+        """Say QUIT when the connection still works; drop it either way."""
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self.smtp.close()
+            self.smtp = None
+
+    def send(self, sender: str, rcpt: str, data: bytes, committing: Callable[[], None] | None = None
+             ) -> tuple[str, str]:
+        """Send one message; returns (outcome, detail) with outcome sent/temporary/permanent/unknown.
+
+        `committing` runs after the server's 354 and before the message goes out: the caller
+        records "may have been sent" there.
+        """
+        smtp = self.connect()
+        try:
+            for step, args, ok in (("mail", (sender,), (250,)), ("rcpt", (rcpt,), (250, 251)),
+                                   ("docmd", ("DATA",), (354,))):
+                code, resp = getattr(smtp, step)(*args)
+                if code not in ok:
+                    self._reset()
+                    return _classify(code, resp)
+        except (OSError, smtplib.SMTPException) as e:
+            # Nothing of the message was sent yet: safe to try again later.
+            self._drop()
+            return "temporary", f"connection lost before the message: {e}"
+        if committing:
+            committing()
+        try:
+            smtp.send(_dot_stuff(data))
+            code, resp = smtp.getreply()
+        except (OSError, smtplib.SMTPException) as e:
+            self._drop()
+            return "unknown", f"connection lost while sending the message: {e}"
+        if code == 250:
+            return "sent", ""
+        return _classify(code, resp)
+
+    def _reset(self) -> None:
+        try:
+            self.smtp.rset()  # type: ignore[union-attr]
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    smtp.ehlo_or_helo_if_needed()
+    mechanisms = smtp.esmtp_features.get("auth", "").upper().split()
+    if "PLAIN" not in mechanisms:
+        if not (user + password).isascii():
+            raise smtplib.SMTPNotSupportedError("a non-ASCII login needs AUTH PLAIN, which the server lacks")
+        smtp.login(user, password)
+        return
+    # One AUTH PLAIN attempt, UTF-8 as RFC 4616 says (smtplib would encode ASCII only, and on a
+    # refusal it goes on trying other mechanisms).
+    blob = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
+    code, resp = smtp.docmd("AUTH", "PLAIN " + blob)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, resp)
+
+
+def _classify(code: int, resp: bytes | str) -> tuple[str, str]:
+    text = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+    detail = f"{code} {text}".strip()
+    if 400 <= code < 500 or code == -1:
+        return "temporary", detail
+    return "permanent", detail
+
+
+def _dot_stuff(data: bytes) -> bytes:
+    # RFC 5321 4.5.2: a line starting with '.' gets another '.'; the message ends with CRLF.CRLF.
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def send_confirmation(config: Config, email: str, name: str, link: str) -> None:
+    """Send the double opt-in confirmation mail now; raises MailError when the server refuses it."""
+    msg = build_confirmation(config, email, name, link, config.output.language)
+    with Mailer(config.mail) as mailer:
+        outcome, detail = mailer.send(sender_address(config.mail), email, msg.as_bytes())
+    if outcome != "sent":
+        raise MailError(f"the confirmation mail to {email} was not accepted: {detail}")
+
+
+# ---- sending an issue -------------------------------------------------------------------------------
+
+
+def _recipients(store: Store, to: str | None) -> list[Recipient]:
+    if to is None:
+        return [Recipient(s.email, s.name, s.token, s.id) for s in list_subscribers(store, "active")]
+    address = normalize_email(to)
+    sub = get_subscriber(store, address)
+    if sub is None:
+        return [Recipient(address)]  # a test copy for the owner: not recorded, no unsubscribe token
+    if sub.status != "active":
+        raise DigestError(f"{address} is {sub.status}", hint="only active subscribers are mailed")
+    return [Recipient(sub.email, sub.name, sub.token, sub.id)]
+
+
+def _delivery(store: Store, issue_id: str, subscriber_id: int) -> tuple[str | None, str | None]:
+    rows = store.query("SELECT status, last_error FROM deliveries WHERE issue_id=? AND subscriber_id=?",
+                       (issue_id, subscriber_id))
+    return (rows[0]["status"], rows[0]["last_error"]) if rows else (None, None)
+
+
+def _record(store: Store, issue_id: str, subscriber_id: int, status: str, message_id: str,
+            error: str | None = None, attempt: bool = False) -> None:
+    store.execute(
+        "INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, message_id, last_error, updated) "
+        "VALUES (?,?,?,?,?,?,?) ON CONFLICT(issue_id, subscriber_id) DO UPDATE SET status=excluded.status, "
+        "attempts=attempts + ?, message_id=excluded.message_id, last_error=excluded.last_error, "
+        "updated=excluded.updated",
+        (issue_id, subscriber_id, status, int(attempt), message_id, error, utcnow(), int(attempt)),
+    )
+
+
+def _bounce(store: Store, subscriber_id: int, bounce_after: int) -> bool:
+    """Count a permanent failure; True when the address is now marked bounced."""
+    store.execute("UPDATE subscribers SET bounces=bounces+1 WHERE id=?", (subscriber_id,))
+    store.execute("UPDATE subscribers SET status='bounced' WHERE id=? AND status='active' AND bounces>=?",
+                  (subscriber_id, max(1, bounce_after)))
+    sub = get_by_id(store, subscriber_id)
+    return sub is not None and sub.status == "bounced"
+
+
+def _safe_filename(i: int, email: str) -> str:
+    return f"{i:04d}-" + re.sub(r"[^A-Za-z0-9@._-]", "_", email)[:80] + ".eml"
+
+
+def send_issue(config: Config, store: Store, issue_id: str | None = None, *, dry_run: bool = False,
+               to: str | None = None, out_dir: str | Path | None = None, progress: Progress | None = None,
+               resend_unknown: bool = False, retry_rounds: int = 1, retry_delay: float = 2.0) -> SendReport:
+    """Email an issue (default: the newest) to every active subscriber not yet sent it."""
+    issue = store.load_issue(issue_id)
+    report = SendReport(issue_id=issue.id, dry_run=dry_run)
+    recipients = _recipients(store, to)
+    sender = sender_address(config.mail)
+    if dry_run:
+        return _dry_run(config, issue, recipients, report, out_dir, progress)
+    # Two sends at once (cron and a manual run) would both see "not sent yet" for the same subscriber.
+    busy = MailError("another `digest send` is running on this store",
+                     hint="wait for it to finish; it sends to everyone not yet sent")
+    with store.exclusive("send", busy):
+        return _send(config, store, issue, recipients, sender, report, progress=progress,
+                     resend_unknown=resend_unknown, retry_rounds=retry_rounds, retry_delay=retry_delay)
+
+
+def _send(config: Config, store: Store, issue: Issue, recipients: list[Recipient], sender: str,
+          report: SendReport, *, progress: Progress | None, resend_unknown: bool, retry_rounds: int,
+          retry_delay: float) -> SendReport:
+    todo: list[Recipient] = []
+    for r in recipients:
+        status, error = _delivery(store, issue.id, r.subscriber_id) if r.subscriber_id else (None, None)
+        if status == "sent":
+            report.skipped.append(r.email)
+        elif status == "sending" and not resend_unknown:
+            report.unknown.append(r.email)
+        elif status == "failed":
+            report.failed.append((r.email, f"earlier: {error}"))
+        else:
+            todo.append(r)
+    total, done = len(todo), 0
+    interval = 60.0 / config.mail.per_minute if config.mail.per_minute > 0 else 0.0
+    next_at = 0.0
+    with Mailer(config.mail) as mailer:
+        for round_no in range(1 + max(0, retry_rounds)):
+            if round_no and todo:
+                time.sleep(retry_delay)
+            retry: list[Recipient] = []
+            for r in todo:
+                if r.subscriber_id is not None:
+                    # Unsubscribing takes effect at once, even in the middle of a send.
+                    sub = get_by_id(store, r.subscriber_id)
+                    if sub is None or sub.status != "active":
+                        done += 1
+                        if progress:
+                            progress(done, total)
+                        continue
+                wait = next_at - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                next_at = time.monotonic() + interval
+                outcome, detail = _send_one(config, store, mailer, issue, r, sender)
+                if outcome == "temporary" and round_no < retry_rounds:
+                    retry.append(r)
+                    continue
+                done += 1
+                if outcome == "sent":
+                    report.sent.append(r.email)
+                elif outcome == "unknown":
+                    report.unknown.append(r.email)
+                elif outcome == "temporary":
+                    report.deferred.append((r.email, detail))
+                else:
+                    report.failed.append((r.email, detail))
+                    if r.subscriber_id is not None and _bounce(store, r.subscriber_id, config.mail.bounce_after):
+                        report.bounced.append(r.email)
+                if progress:
+                    progress(done, total)
+            todo = retry
+    return report
+
+
+def _send_one(config: Config, store: Store, mailer: Mailer, issue: Issue, r: Recipient,
+              sender: str) -> tuple[str, str]:
+    msg = build_message(config, issue, r)
+    mid = msg["Message-ID"]
+    data = msg.as_bytes()
+    sid = r.subscriber_id
+    if sid is None:
+        return mailer.send(sender, r.email, data)
+    reached_data = False
+
+    def committing() -> None:
+        nonlocal reached_data
+        reached_data = True
+        _record(store, issue.id, sid, "sending", mid, attempt=True)
+
+    outcome, detail = mailer.send(sender, r.email, data, committing)
+    if outcome == "sent":
+        _record(store, issue.id, sid, "sent", mid)
+        store.execute("UPDATE subscribers SET bounces=0 WHERE id=? AND bounces>0", (sid,))
+    elif outcome == "temporary":
+        _record(store, issue.id, sid, "deferred", mid, detail, attempt=not reached_data)
+    elif outcome == "permanent":
+        _record(store, issue.id, sid, "failed", mid, detail, attempt=not reached_data)
+    # "unknown" stays 'sending': the next run reports it and does not send it again.
+    return outcome, detail
+
+
+def _dry_run(config: Config, issue: Issue, recipients: list[Recipient], report: SendReport,
+             out_dir: str | Path | None, progress: Progress | None) -> SendReport:
+    folder = Path(out_dir) if out_dir else config.archive_dir / "outbox" / issue.id
+    folder.mkdir(parents=True, exist_ok=True)
+    # The preview shows a placeholder link rather than any subscriber's real token.
+    text, html = render_parts(config, issue, unsubscribe_url(config, "TOKEN"))
+    for name, body in (("preview.html", html), ("preview.txt", text)):
+        (folder / name).write_text(body, encoding="utf-8")
+        report.files.append(folder / name)
+    for i, r in enumerate(recipients, 1):
+        path = folder / _safe_filename(i, r.email)
+        path.write_bytes(build_message(config, issue, r).as_bytes())
+        report.files.append(path)
+        report.sent.append(r.email)
+        if progress:
+            progress(i, len(recipients))
+    return report

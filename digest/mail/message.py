@@ -1,0 +1,195 @@
+"""The email message of an issue: both parts rendered from templates/, and every header a list mail needs."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, parseaddr
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from digest.config import Config, MailConfig
+from digest.errors import DigestError
+from digest.i18n import labels
+from digest.records import Issue
+from digest.render import model_note, safe_url, standard_intro
+from digest.resources import bundled_dir
+
+
+@dataclass
+class Recipient:
+    """Who a message goes to; `subscriber_id` is None for a test copy (`--to` a non-subscriber)."""
+
+    email: str
+    name: str = ""
+    token: str | None = None
+    subscriber_id: int | None = None
+
+
+# ---- rendering ----------------------------------------------------------------------------------
+
+_ENV: Environment | None = None
+
+
+def template_env() -> Environment:
+    """The Jinja2 environment of the bundled templates (autoescape for .html.j2, strict undefined)."""
+    global _ENV
+    if _ENV is None:
+        _ENV = Environment(
+            loader=FileSystemLoader(str(bundled_dir("templates"))),
+            autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        )
+    return _ENV
+
+
+def issue_url(config: Config, issue_id: str) -> str | None:
+    """The issue's page on the public archive site, when `output.archive_url` is set."""
+    base = safe_url(config.output.archive_url)
+    return f"{base.rstrip('/')}/issues/{quote(issue_id)}.html" if base else None
+
+
+def unsubscribe_url(config: Config, token: str | None) -> str | None:
+    """The subscriber's one-click unsubscribe link (mail.unsubscribe_url, else web.public_url)."""
+    if not token:
+        return None
+    template = config.mail.unsubscribe_url
+    if not template and config.web.public_url:
+        template = config.web.public_url.rstrip("/") + "/unsubscribe/{token}"
+    return (safe_url(template.replace("{token}", quote(token))) or None) if template else None
+
+
+def _cite(pages: list[int], L: dict[str, str]) -> str:
+    if not pages:
+        return ""
+    return (L["page"] if len(pages) == 1 else L["pages"]) + " " + ", ".join(str(p) for p in pages)
+
+
+def issue_context(config: Config, issue: Issue, unsubscribe: str | None) -> dict:
+    """What the email templates see: plain values, paper text untouched (templates escape it)."""
+    L = labels(issue.language)
+    entries = []
+    for e in issue.entries:
+        p, g = e.paper, e.generation
+        note = ""
+        if g is not None and g.status == "abstract-only":
+            note = L["abstract_only"].format(reason=g.note or "the PDF could not be read")
+        elif g is not None and g.note:
+            note = g.note
+        entries.append({
+            "n": len(entries) + 1,
+            "title": p.title or p.key,
+            "authors": ", ".join(p.authors),
+            "published": (p.published or "")[:10],
+            "updated": (p.updated or "")[:10] if (p.updated or "")[:10] != (p.published or "")[:10] else "",
+            "url": safe_url(p.abs_url) or safe_url(p.pdf_url),
+            "id": p.versioned_id,
+            "categories": ", ".join(p.categories),
+            "update_note": L["updated_paper"].format(version=p.version) if e.is_update and p.version else "",
+            "tldr": g.tldr if g else "",
+            "summary": g.summary if g else p.abstract,
+            "note": note,
+            "qa": [{"question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
+                    "quote": q.quote, "verified": q.verified} for q in (g.qa if g else [])],
+        })
+    written_by = model_note(issue, L)
+    return {
+        "L": L, "lang": issue.language, "title": config.output.title, "issue_id": issue.id,
+        "intro": standard_intro(issue, L),
+        "issue_intro": issue.intro, "model_note": written_by, "entries": entries,
+        "online_url": issue_url(config, issue.id), "unsubscribe_url": unsubscribe,
+        "footer": L["footer_reason"].format(title=config.output.title),
+        "unsubscribe_mailto": _unsubscribe_mailto(config.mail),
+    }
+
+
+def subject_for(config: Config, issue: Issue) -> str:
+    """'Paper digest 2026-W47: 9 papers', in the issue's language."""
+    L = labels(issue.language)
+    n = len(issue.entries)
+    key = "subject_one" if n == 1 else "subject"
+    return L[key].format(title=config.output.title, issue=issue.id, count=n)
+
+
+def render_parts(config: Config, issue: Issue, unsubscribe: str | None) -> tuple[str, str]:
+    """The (text, html) bodies of an issue's email."""
+    ctx = issue_context(config, issue, unsubscribe)
+    env = template_env()
+    return env.get_template("email.txt.j2").render(ctx), env.get_template("email.html.j2").render(ctx)
+
+
+# ---- messages -------------------------------------------------------------------------------------
+
+
+def sender_address(mail: MailConfig) -> str:
+    addr = parseaddr(mail.sender)[1]
+    if not addr or "@" not in addr:
+        raise DigestError(f"mail.sender {mail.sender!r} has no email address",
+                          hint='set mail.sender, e.g. "Paper digest <digest@example.org>"')
+    return addr
+
+
+def _unsubscribe_mailto(mail: MailConfig) -> str:
+    addr = mail.unsubscribe_mailto or parseaddr(mail.sender)[1]
+    return f"mailto:{addr}?subject=unsubscribe" if addr else ""
+
+
+def message_id(config: Config, issue_id: str, rcpt: Recipient) -> str:
+    """The same Message-ID every time for one (issue, subscriber), so a resend is recognisable."""
+    who = f"{rcpt.subscriber_id}:{rcpt.email.lower()}"
+    digest = hashlib.sha256(f"{issue_id}\0{who}".encode()).hexdigest()[:24]
+    domain = sender_address(config.mail).rsplit("@", 1)[1]
+    return f"<{issue_id}.{digest}@{domain}>"
+
+
+def build_message(config: Config, issue: Issue, rcpt: Recipient, *,
+                  parts: tuple[str, str] | None = None, now: datetime | None = None) -> EmailMessage:
+    """The multipart/alternative message of an issue for one recipient (text first, then HTML)."""
+    mail = config.mail
+    unsub = unsubscribe_url(config, rcpt.token)
+    text, html = parts or render_parts(config, issue, unsub)
+    msg = EmailMessage(policy=SMTP_POLICY)
+    msg["Subject"] = subject_for(config, issue)
+    msg["From"] = mail.sender
+    local, _, domain = rcpt.email.rpartition("@")
+    msg["To"] = Address(display_name=rcpt.name, username=local, domain=domain)
+    if mail.reply_to:
+        msg["Reply-To"] = mail.reply_to
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    msg["Message-ID"] = message_id(config, issue.id, rcpt)
+    msg["List-Id"] = f"{config.output.title} <{mail.list_id}>"
+    links = [f"<{u}>" for u in (_unsubscribe_mailto(mail), unsub) if u]
+    if links:
+        msg["List-Unsubscribe"] = ", ".join(links)
+    if unsub and unsub.lower().startswith("https://"):
+        # RFC 8058: mail clients may POST this body to the HTTPS link to unsubscribe in one click.
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if mail.list_id:
+        msg["Precedence"] = "bulk"
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    return msg
+
+
+def build_confirmation(config: Config, email: str, name: str, link: str, language: str) -> EmailMessage:
+    """The double opt-in mail carrying the confirmation link (nothing else goes to a pending address)."""
+    L = labels(language)
+    title = config.output.title
+    text = template_env().get_template("web/confirm_mail.txt.j2").render(
+        L=L, title=title, email=email, link=link)
+    msg = EmailMessage(policy=SMTP_POLICY)
+    msg["Subject"] = L["confirm_subject"].format(title=title)
+    msg["From"] = config.mail.sender
+    local, _, domain = email.rpartition("@")
+    msg["To"] = Address(display_name=name, username=local, domain=domain)
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = f"<confirm.{hashlib.sha256(link.encode()).hexdigest()[:24]}@" \
+                        f"{sender_address(config.mail).rsplit('@', 1)[1]}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    return msg

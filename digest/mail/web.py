@@ -1,0 +1,158 @@
+"""`digest serve`: subscribe with double opt-in, confirm, unsubscribe (RFC 8058 one-click), and the archive site.
+
+A Flask app served by waitress. Tokens travel only in URL paths of pages that send
+`Referrer-Policy: no-referrer`, so they do not leak to other sites.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from flask import Flask, Response, abort, request, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from digest.config import Config
+from digest.errors import DigestError, MailError
+from digest.i18n import labels
+from digest.mail.delivery import send_confirmation
+from digest.mail.message import template_env
+from digest.mail.subscribers import confirm_subscription, normalize_email, request_subscription, unsubscribe
+from digest.store import Store
+
+# One confirmation mail per address per this many seconds: the form cannot be used to flood someone.
+CONFIRM_INTERVAL = 600.0
+
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+class _Throttle:
+    """Remembers when each address was last sent a confirmation (in memory, per process)."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self.last: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            if now - self.last.get(key, -1e18) < self.interval:
+                return False
+            self.last[key] = now
+            if len(self.last) > 10_000:  # forget the oldest half rather than grow without bound
+                for k in sorted(self.last, key=self.last.get)[:5_000]:
+                    del self.last[k]
+            return True
+
+
+def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIRM_INTERVAL) -> Flask:
+    """The WSGI app of `digest serve` for one config and store."""
+    app = Flask("digest.mail.web", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    L = labels(config.output.language)
+    title = config.output.title
+    throttle = _Throttle(confirm_interval)
+    site = config.archive_dir / "site"
+
+    def page(template: str, status: int = 200, **ctx) -> Response:
+        html = template_env().get_template(f"web/{template}.html.j2").render(
+            L=L, lang=config.output.language, title=title, **ctx)
+        return Response(html, status=status, mimetype="text/html", headers=_PAGE_HEADERS)
+
+    def message(text: str, status: int = 200, **ctx) -> Response:
+        return page("message", status, text=text, **ctx)
+
+    def base_url() -> str:
+        # Never the request's Host header: anyone could make our confirmation mail link elsewhere.
+        if config.web.public_url:
+            return config.web.public_url.rstrip("/")
+        return f"http://{config.web.host}:{config.web.port}"
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> Response:
+        return message(f"{e.code} {e.name}", e.code or 500)
+
+    @app.get("/subscribe")
+    def subscribe_form() -> Response:
+        return page("subscribe", email="", name="", error="")
+
+    @app.post("/subscribe")
+    def subscribe() -> Response:
+        email = request.form.get("email", "")[:320]
+        name = request.form.get("name", "")[:200]
+        try:
+            address = normalize_email(email)
+        except DigestError:
+            return page("subscribe", 400, email=email, name=name, error=L["web_invalid_email"])
+        # The same answer whether the address is new, pending or already subscribed:
+        # the form must not tell a stranger who is on the list.
+        if throttle.allow(address.lower()):
+            sub, token = request_subscription(store, address, name)
+            if token is not None:
+                try:
+                    send_confirmation(config, sub.email, sub.name, f"{base_url()}/confirm/{token}")
+                except MailError:
+                    app.logger.exception("confirmation mail to a subscriber failed")
+                    abort(503)
+        return message(L["web_check_inbox"])
+
+    @app.get("/confirm/<token>")
+    def confirm_form(token: str) -> Response:
+        return page("confirm", token=token)
+
+    @app.post("/confirm/<token>")
+    def confirm(token: str) -> Response:
+        sub = confirm_subscription(store, token)
+        if sub is None or sub.status != "active":
+            return message(L["web_invalid_link"], 404)
+        return message(L["web_confirmed"])
+
+    @app.get("/unsubscribe/<token>")
+    def unsubscribe_form(token: str) -> Response:
+        # The same page for every token: a GET (often a link scanner) changes nothing and reveals nothing.
+        return page("unsubscribe", token=token)
+
+    @app.post("/unsubscribe/<token>")
+    def unsubscribe_post(token: str) -> Response:
+        # Both the page's button and RFC 8058 one-click (body List-Unsubscribe=One-Click) land here.
+        sub = unsubscribe(store, token)
+        if sub is None:
+            return message(L["web_invalid_link"], 404)
+        return message(L["web_unsubscribed"].format(title=title), link=("/subscribe", L["web_resubscribe"]))
+
+    @app.get("/")
+    @app.get("/<path:path>")
+    def archive_site(path: str = "") -> Response:
+        if not (site / "index.html").is_file():
+            if path:
+                abort(404)
+            return message(L["web_no_site"], link=("/subscribe", L["web_subscribe_heading"].format(title=title)))
+        target = site / path
+        if path == "" or path.endswith("/") or target.is_dir():
+            path = path.rstrip("/") + "/index.html" if path else "index.html"
+        # safe_join: no way out of the site folder. The feed says what it is, for feed readers.
+        kind = "application/atom+xml" if path.rsplit("/", 1)[-1] == "feed.xml" else None
+        return send_from_directory(site, path, mimetype=kind)
+
+    return app
+
+
+def serve(config: Config, store: Store, *, threads: int = 4) -> None:
+    """Run the app under waitress until interrupted."""
+    import waitress
+
+    app = create_app(config, store)
+    waitress.serve(app, host=config.web.host, port=config.web.port, threads=threads, ident="paper-digest")
+
+
+def site_dir(config: Config) -> Path:
+    """Where `digest serve` looks for the built archive site."""
+    return config.archive_dir / "site"

@@ -1,0 +1,279 @@
+"""Cleaning of raw PDF text and metadata: pure functions, no I/O (used by digest.pdf inside its workers)."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from typing import NamedTuple
+
+from digest.records import Page
+
+# "arXiv:2206.10883v3  [cs.CL]  22 Jul 2022" and old-style "arXiv:cond-mat/0601001v1 [cond-mat.str-el] 1 Jan 2006".
+# The date is required: a citation "arXiv:2005.14165 [cs.CL]" in the references is not a stamp.
+STAMP_RE = re.compile(
+    r"arXiv:\s?(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?P<v>v\d+)?"
+    r"\s*\[\s*(?P<cat>[^\]\n]{1,30}?)\s*\]\s*\d{1,2}\s*[A-Z][a-z]{2}\s*\d{4}"
+)
+_CATEGORY_RE = re.compile(r"[a-z][a-z\-]*(?:\.[A-Za-z\-]+)?")
+
+# Spacing accents that TeX fonts emit before the letter they belong to ("Teˇsanovi´c").
+_SPACING_ACCENTS = {"´": "\u0301", "ˇ": "\u030c", "¨": "\u0308", "˜": "\u0303", "ˆ": "\u0302",
+                    "¸": "\u0327", "˚": "\u030a", "˘": "\u0306", "˝": "\u030b"}
+_ACCENT_RE = re.compile("(?:(?<=[A-Za-z])|(?<!\\S))([" + "".join(_SPACING_ACCENTS) + "])([A-Za-z])")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u00ad\u200b\ufeff]")
+_HYPHEN_BREAK_RE = re.compile(r"(?P<left>[^\W\d_]+)-[ \t]*\n[ \t]*(?P<right>[^\W\d_][\w]*)")
+_OTHER_HYPHEN_BREAK_RE = re.compile(r"(?<=\w)-[ \t]*\n[ \t]*(?=\w)")
+# Words TeX does not split before a suffix, so a break right after them is a real hyphen ('self-\nattention').
+_COMPOUND_HEADS = {"self", "well", "half", "quasi"}
+_WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+
+_REFS_HEADING_RE = re.compile(
+    r"^(?:(?:\d{1,2}|[IVX]{1,5})\.?\s+)?(?:references(?:\s+cited)?|bibliography|literature\s+cited|"
+    r"works\s+cited|参考文献)\s*:?$",
+    re.IGNORECASE,
+)
+# After the references, an appendix heading sends the text back to the body.
+_APPENDIX_WORD_RE = re.compile(r"^(?:appendix|appendices|supplementary\s+(?:material|information))\b.{0,60}$",
+                               re.IGNORECASE)
+_LETTER_HEADING_RE = re.compile(r"^(?P<letter>[A-H])\.?\s+[A-Z][^.]{2,70}$")
+_PAGE_NUMBER_RE = re.compile(r"^(?:(?i:page\s+)?\d{1,4}(?:\s+(?:of|/)\s+\d{1,4})?"
+                             r"|(?=[ivxlc]+$)c{0,3}(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3}))$")
+
+_EDGE_LINES = 3  # lines looked at for running headers/footers at each end of a page
+
+
+class Stamp(NamedTuple):
+    """What an arXiv margin stamp says: the ID (with version when printed) and the primary category."""
+
+    id: str
+    category: str | None
+
+
+def find_arxiv_stamp(text: str) -> Stamp | None:
+    """The margin stamp ('arXiv:2206.10883v3 [cs.CL] 12 Oct 2022') in `text`, also when one character per line."""
+    m = STAMP_RE.search(text)
+    if not m:
+        m = STAMP_RE.search(_collapse_vertical(text))
+    if not m:
+        return None
+    cat = m.group("cat")
+    return Stamp(m.group("id") + (m.group("v") or ""), cat if _CATEGORY_RE.fullmatch(cat) else None)
+
+
+def split_authors(text: str) -> list[str]:
+    """Author names from 'A, B and C', 'A; B', or BibTeX 'Last, First and Last, First'."""
+    text = re.sub(r"<[^>]+>", "", text or "").strip()
+    if not text:
+        return []
+    if ";" in text:
+        parts = text.split(";")
+    elif re.search(r"\s+and\s+", text) and "," in text and all(
+            p.count(",") == 1 for p in re.split(r"\s+and\s+", text)):
+        # BibTeX style: every name is "Last, First".
+        parts = [" ".join(reversed([s.strip() for s in p.split(",", 1)]))
+                 for p in re.split(r"\s+and\s+", text)]
+    else:
+        parts = re.split(r",|\s+and\s+|&", text)
+    names: list[str] = []
+    for part in (re.sub(r"\s+", " ", p).strip(" ,") for p in parts):
+        if names and re.fullmatch(r"(?:[A-Z]\.\s?-?)+", part):
+            # bioRxiv style 'LAPALU, N., SIMON, A.': the initials belong to the name before them.
+            names[-1] = f"{part} {names[-1]}"
+        elif part:
+            names.append(part)
+    return names
+
+
+def _collapse_vertical(text: str) -> str:
+    """Join runs of one-character lines (rotated margin text) into words, both reading directions."""
+    out, run = [], []
+    for line in text.split("\n") + [""]:
+        s = line.strip()
+        if len(s) <= 2 and s:
+            run.append(s)
+            continue
+        if len(run) >= 8:
+            joined = "".join(run)
+            out.extend([joined, joined[::-1]])
+        run = []
+    return "\n".join(out)
+
+
+def _drop_vertical_stamp(lines: list[str]) -> list[str]:
+    """Remove a run of one-character lines that spells the arXiv stamp."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and 0 < len(lines[j].strip()) <= 2:
+            j += 1
+        if j - i >= 8:
+            joined = "".join(s.strip() for s in lines[i:j])
+            if STAMP_RE.search(joined) or STAMP_RE.search(joined[::-1]):
+                i = j
+                continue
+        out.extend(lines[i:max(j, i + 1)])
+        i = max(j, i + 1)
+    return out
+
+
+def normalize_text(text: str) -> str:
+    """NFKC (ligatures, full-width forms), TeX spacing accents merged, control characters removed."""
+    text = _CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _ACCENT_RE.sub(lambda m: m.group(2) + _SPACING_ACCENTS[m.group(1)], text)
+    text = unicodedata.normalize("NFKC", text)
+    return unicodedata.normalize("NFC", text)
+
+
+def _vocabulary(pages: list[str]) -> tuple[set[str], set[str]]:
+    """Words of the document, and its hyphenated compounds that are not broken at a line end."""
+    words: set[str] = set()
+    compounds: set[str] = set()
+    for text in pages:
+        for w in _WORD_RE.findall(text):
+            w = w.lower()
+            if "-" in w:
+                compounds.add(w)
+                words.update(w.split("-"))
+            else:
+                words.add(w)
+    return words, compounds
+
+
+def join_hyphenated(text: str, words: set[str], compounds: set[str]) -> str:
+    """Rejoin words split at line ends: 'summa-\\nrization' -> 'summarization', 'large-\\nscale' kept hyphenated.
+
+    The document itself is the dictionary: a joined form seen elsewhere wins, a hyphenated compound seen
+    elsewhere keeps its hyphen, a fragment of a longer compound ('state-of-the-\\nart') or a head like
+    'self-' keeps it too, and otherwise a lowercase continuation is a syllable break (what LaTeX does).
+    """
+
+    def fix(m: re.Match) -> str:
+        left, right = m.group("left"), m.group("right")
+        before = text[m.start() - 1] if m.start() > 0 else ""
+        joined = (left + right).lower()
+        if before == "-":
+            return f"{left}-{right}"
+        if joined in words:
+            return left + right
+        if f"{left}-{right}".lower() in compounds or left.lower() in _COMPOUND_HEADS:
+            return f"{left}-{right}"
+        if right[0].islower():
+            return left + right
+        return f"{left}-{right}"
+
+    text = _HYPHEN_BREAK_RE.sub(fix, text)
+    # Whatever else breaks after a hyphen ('GPT-\n4', 'COVID-\n19') keeps the hyphen, loses the break.
+    return _OTHER_HYPHEN_BREAK_RE.sub("-", text)
+
+
+def _edge_key(line: str) -> str:
+    """A line as compared across pages: digits masked so 'Page 3' and 'Page 4' match."""
+    return re.sub(r"\d+", "#", re.sub(r"\s+", " ", line.strip().lower()))
+
+
+def _edge_size(n_lines: int) -> int:
+    """How many lines at each end of a page may be header/footer: fewer on short pages."""
+    return min(_EDGE_LINES, max(1, n_lines // 4))
+
+
+def _running_lines(pages: list[list[str]]) -> set[str]:
+    """Keys of lines that appear at the top or bottom of many pages (running headers and footers)."""
+    if len(pages) < 3:
+        return set()
+    counts: Counter[str] = Counter()
+    for lines in pages:
+        nonblank = [ln for ln in lines if ln.strip()]
+        n = _edge_size(len(nonblank))
+        edge = nonblank[:n] + nonblank[-n:]
+        counts.update({_edge_key(ln) for ln in edge})
+    need = max(3, math.ceil(0.3 * len(pages)))
+    return {k for k, n in counts.items() if n >= need and k.strip("# ")}
+
+
+def _strip_edges(lines: list[str], running: set[str]) -> list[str]:
+    """Drop running headers/footers and bare page numbers among the first and last lines of a page."""
+    idx = [i for i, ln in enumerate(lines) if ln.strip()]
+    n = _edge_size(len(idx))
+    edge = set(idx[:n] + idx[-n:])
+    return [ln for i, ln in enumerate(lines)
+            if i not in edge or not (_edge_key(ln) in running or _PAGE_NUMBER_RE.match(ln.strip()))]
+
+
+def _tidy_whitespace(text: str) -> str:
+    """One space between words, no trailing blanks, at most one blank line (a paragraph break)."""
+    lines = [re.sub(r"[ \t\u00a0\u2000-\u200a\u3000]+", " ", ln).strip() for ln in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _is_appendix_start(lines: list[str], i: int) -> bool:
+    """True when line i opens an appendix: 'Appendix ...', or 'A Title' followed later by 'B Title'."""
+    s = lines[i].strip()
+    if _APPENDIX_WORD_RE.match(s) and not s.endswith("."):
+        return True
+    m = _LETTER_HEADING_RE.match(s)
+    if not m or m.group("letter") != "A" or "," in s:
+        return False
+    return any((n := _LETTER_HEADING_RE.match(ln.strip())) and n.group("letter") == "B" and "," not in ln
+               for ln in lines[i + 1:])
+
+
+_NUMBERED_ITEM_RE = re.compile(r"^\[?(\d{1,3})[\].]?\s+\S")
+_YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def _numbered_refs_start(lines: list[str]) -> int | None:
+    """Where a heading-less reference list starts (REVTeX): '1 A. Author, ... (2010).' then 2, 3 soon after.
+
+    Only the second half of the document is searched, so a table of contents cannot match.
+    """
+    for k in range(len(lines) // 2, len(lines)):
+        m = _NUMBERED_ITEM_RE.match(lines[k])
+        if not m or m.group(1) != "1" or not _YEAR_RE.search(" ".join(lines[k:k + 3])):
+            continue
+        want, found = 2, 0
+        for ln in lines[k + 1:k + 13]:
+            n = _NUMBERED_ITEM_RE.match(ln)
+            if n and int(n.group(1)) == want:
+                want, found = want + 1, found + 1
+        if found >= 2:
+            return k
+    return None
+
+
+def _split_references(pages: list[list[str]]) -> list[tuple[str, str]]:
+    """Per page (body, refs): lines from the References heading on are refs until an appendix heading."""
+    flat = [(p, ln) for p, lines in enumerate(pages) for ln in lines]
+    start = next((k for k, (_, ln) in enumerate(flat) if _REFS_HEADING_RE.match(ln.strip())), None)
+    if start is None:
+        start = _numbered_refs_start([ln.strip() for _, ln in flat])
+    end = len(flat)
+    if start is not None:
+        rest = [ln for _, ln in flat]
+        end = next((k for k in range(start + 1, len(flat)) if _is_appendix_start(rest, k)), len(flat))
+    body: list[list[str]] = [[] for _ in pages]
+    refs: list[list[str]] = [[] for _ in pages]
+    for k, (p, ln) in enumerate(flat):
+        (refs if start is not None and start <= k < end else body)[p].append(ln)
+    return [("\n".join(b), "\n".join(r)) for b, r in zip(body, refs)]
+
+
+def clean_pages(raw_pages: list[str]) -> list[Page]:
+    """Turn pypdf's raw page texts into cleaned Pages (1-based numbers, references set aside)."""
+    texts = [normalize_text(t or "") for t in raw_pages]
+    words, compounds = _vocabulary(texts)
+    page_lines: list[list[str]] = []
+    for text in texts:
+        lines = [STAMP_RE.sub("", ln) if "arXiv:" in ln else ln for ln in text.split("\n")]
+        lines = [ln for ln, orig in zip(lines, text.split("\n")) if ln.strip() or not orig.strip()]
+        page_lines.append(_drop_vertical_stamp(lines))
+    running = _running_lines(page_lines)
+    page_lines = [_strip_edges(lines, running) for lines in page_lines]
+    pages = []
+    for number, (body, refs) in enumerate(_split_references(page_lines), start=1):
+        body = _tidy_whitespace(join_hyphenated(body, words, compounds))
+        refs = _tidy_whitespace(join_hyphenated(refs, words, compounds))
+        pages.append(Page(number=number, body=body, refs=refs))
+    return pages

@@ -1,0 +1,182 @@
+"""The arXiv API (arxiv-query: sources and metadata look-ups) through the `arxiv` package's Client."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import arxiv
+import feedparser
+import requests
+
+from digest import USER_AGENT
+from digest.config import Config
+from digest.errors import SourceError
+from digest.records import Paper, split_arxiv_id
+
+log = logging.getLogger(__name__)
+
+
+class ApiRejected(Exception):
+    """The API refused the request (a 4xx, or an error entry): retrying cannot help, the body says why."""
+
+    def __init__(self, status: int, body: bytes):
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+
+
+class _ArxivClient(arxiv.Client):
+    """arxiv.Client pointed at config.arxiv.api_url, failing fast on 4xx with the API's message.
+
+    arxiv 4.x lets the endpoint be set through the `query_url_format` attribute, so no URL code is
+    overridden. The subclass exists only because the package turns every non-200 answer into an
+    HTTPError without the body (so the API's "incorrect id format" message is lost) and retries it
+    num_retries times, each after the 3 s delay, though a 400 will never succeed. A requests
+    response hook raises ApiRejected first; that exception is not one the package retries.
+    """
+
+    def __init__(self, api_url: str, page_size: int, delay_seconds: float):
+        super().__init__(page_size=page_size, delay_seconds=delay_seconds, num_retries=3)
+        self.query_url_format = api_url + "?{}"
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._session.hooks["response"].append(self._reject_client_errors)
+        # One search at a time: the delay is per client, and a requests Session is not thread-safe.
+        self.lock = threading.Lock()
+
+    def _reject_client_errors(self, response: requests.Response, *args, **kwargs):
+        rejected = 400 <= response.status_code < 500 and response.status_code != 429
+        # Older API versions answer 200 with the same error entry, which the package silently skips.
+        if rejected or (response.status_code == 200 and b"/api/errors#" in response.content):
+            # The package records the request time only after a successful get; keep the delay honest.
+            self._last_request_dt = datetime.now()
+            raise ApiRejected(response.status_code, response.content)
+        return response
+
+
+# One client per endpoint and settings, shared by every source in the process, so the
+# delay between requests holds across sources (arXiv's terms: one request every 3 s).
+_clients: dict[tuple, _ArxivClient] = {}
+_clients_lock = threading.Lock()
+
+
+def api_client(config: Config) -> _ArxivClient:
+    """The shared arXiv API client for this config's endpoint, page size and delay."""
+    a = config.arxiv
+    key = (a.api_url, a.api_page_size, a.api_delay_seconds)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _ArxivClient(a.api_url, a.api_page_size, a.api_delay_seconds)
+        return _clients[key]
+
+
+def utc_iso(dt: datetime | None) -> str | None:
+    """A datetime as ISO 8601 UTC with seconds ('2021-04-20T16:07:14+00:00'); naive means UTC."""
+    if dt is None or dt.replace(tzinfo=None) == datetime.min:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def _clean(text: str | None) -> str:
+    return re.sub(r"\s+", " ", text or "").strip()
+
+
+def paper_from_result(r: arxiv.Result, source: str, config: Config) -> Paper:
+    """Map one arxiv.Result to a Paper (ValueError when its entry id is not an arXiv ID)."""
+    aid, version = split_arxiv_id(r.get_short_id())
+    vid = f"{aid}v{version}" if version else aid
+    return Paper(
+        key=aid, arxiv_id=aid, version=version,
+        title=_clean(r.title),
+        authors=[_clean(a.name) for a in r.authors if _clean(a.name)],
+        abstract=_clean(r.summary),
+        categories=list(dict.fromkeys(r.categories)),
+        primary_category=r.primary_category or (r.categories[0] if r.categories else None),
+        published=utc_iso(r.published), updated=utc_iso(r.updated),
+        abs_url=config.arxiv.abs_url.format(id=vid), pdf_url=config.arxiv.pdf_url.format(id=vid),
+        doi=_clean(r.doi) or None, comment=_clean(r.comment) or None,
+        journal_ref=_clean(r.journal_ref) or None, source=source,
+    )
+
+
+def _api_error_message(body: bytes) -> str | None:
+    """The text of the API's error entry ('incorrect id format for abc'), if the body has one."""
+    d = feedparser.parse(io.BytesIO(body))
+    for e in d.entries:
+        if e.get("title", "").strip() == "Error" or "/api/errors" in e.get("id", ""):
+            return _clean(e.get("summary")) or _clean(e.get("id"))
+    return None
+
+
+@dataclass
+class ApiAnswer:
+    """Papers from one API search, plus warnings (skipped entries, IDs not found, short pages)."""
+
+    papers: list[Paper] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _run_search(client: _ArxivClient, search: arxiv.Search, source: str, config: Config, answer: ApiAnswer,
+                *, since_iso: str | None) -> None:
+    """Collect one search's results into `answer`, turning the package's failures into SourceError."""
+    try:
+        for r in client.results(search):
+            if "/api/errors" in r.entry_id or (r.title.strip() == "Error" and "/abs/" not in r.entry_id):
+                raise SourceError(source, f"arXiv API error: {_clean(r.summary)}",
+                                  hint="check the query syntax (see arxiv.org/help/api)")
+            try:
+                p = paper_from_result(r, source, config)
+            except ValueError:
+                answer.warnings.append(f"skipped an entry with an unexpected id {r.entry_id!r}")
+                continue
+            if since_iso and p.published and p.published < since_iso:
+                break
+            answer.papers.append(p)
+    except ApiRejected as e:
+        msg = _api_error_message(e.body) or f"HTTP {e.status}"
+        raise SourceError(source, f"arXiv API rejected the request: {msg}",
+                          hint="check the query or the arXiv IDs") from None
+    except arxiv.HTTPError as e:
+        raise SourceError(source, f"arXiv API answered HTTP {e.status} after retries",
+                          hint="try again later") from None
+    except arxiv.UnexpectedEmptyPageError:
+        answer.warnings.append("the arXiv API returned an empty page; results are incomplete")
+    except requests.RequestException as e:
+        raise SourceError(source, f"arXiv API unreachable ({type(e).__name__})",
+                          hint=f"check the network and arxiv.api_url ({config.arxiv.api_url})") from None
+
+
+def query_api(config: Config, source: str, *, query: str = "", id_list: list[str] | None = None,
+              since: datetime | None = None) -> ApiAnswer:
+    """Run one arXiv API search or id_list look-up; raises SourceError when the API cannot answer."""
+    client = api_client(config)
+    page = max(1, config.arxiv.api_page_size)
+    answer = ApiAnswer()
+    ids = list(id_list or [])
+    since_iso = utc_iso(since)
+    if ids:
+        # The API takes long id_lists, but keep each request to one page of results.
+        searches = [arxiv.Search(id_list=ids[i:i + page], max_results=len(ids[i:i + page]))
+                    for i in range(0, len(ids), page)]
+    else:
+        # Newest submissions first: a digest wants this week's papers; with `since` we page
+        # back until older ones appear (bounded, so a broad query cannot run for hours).
+        searches = [arxiv.Search(query=query, max_results=page if since is None else page * 10,
+                                 sort_by=arxiv.SortCriterion.SubmittedDate,
+                                 sort_order=arxiv.SortOrder.Descending)]
+    with client.lock:
+        for search in searches:
+            _run_search(client, search, source, config, answer, since_iso=None if ids else since_iso)
+    if ids:
+        found = {p.arxiv_id for p in answer.papers}
+        missing = [i for i in ids if split_arxiv_id(i)[0] not in found]
+        if missing:
+            answer.warnings.append(f"{len(missing)} of {len(ids)} IDs not found on arXiv: "
+                                   + ", ".join(missing))
+    return answer

@@ -1,0 +1,85 @@
+"""What every writer shares: the Writer protocol, estimates, generation keys, usage, running many papers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Protocol
+
+from digest.errors import DigestError
+from digest.records import Generation, Paper
+
+
+class Writer(Protocol):
+    """What generate_many needs of a model: the built-in extractive one or a chat model."""
+
+    model_id: str
+
+    def generate(self, paper: Paper) -> Generation: ...
+
+    def existing(self, paper: Paper) -> Generation | None: ...
+
+    def estimate(self, paper: Paper) -> Estimate: ...
+
+
+@dataclass
+class Estimate:
+    """Planned calls and tokens for one paper (zero when its generation already exists)."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    mode: str = ""
+
+
+def generation_key(paper: Paper, model_id: str, prompt_version: str, settings: dict, language: str) -> str:
+    """The cache key of a generation: paper version, text state, prompt version, model and settings."""
+    payload = json.dumps(
+        [paper.key, paper.version, paper.text_status, prompt_version, model_id, settings, language],
+        sort_keys=True, ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def abstract_reason(paper: Paper) -> str:
+    """Why a paper has no page texts, in a few words."""
+    if paper.text_status == "failed":
+        return f"PDF unreadable: {paper.text_error or 'unknown error'}"
+    return "no PDF text available"
+
+
+def add_usage(g: Generation, results: list, started: float, price=None) -> None:
+    """Sum tokens and cost of the calls behind a generation (calls resumed from the log included)."""
+    g.input_tokens = sum(r.input_tokens for r in results)
+    g.cached_tokens = sum(r.cached_tokens for r in results)
+    g.output_tokens = sum(r.output_tokens for r in results)
+    if price is not None:  # a resumed call was paid for in an earlier run: price it from its tokens
+        g.cost = round(sum(price(r.input_tokens, r.output_tokens, r.cached_tokens) for r in results), 6)
+    else:
+        g.cost = round(sum(r.cost for r in results), 6)
+    g.latency_ms = int((time.monotonic() - started) * 1000)
+
+
+def generate_many(papers: list[Paper], writer: Writer, *, concurrency: int,
+                  on_done: Callable[[Paper, Generation], None] | None = None) -> dict[str, Generation]:
+    """Generate for many papers at once (threads; the model's rate limiter paces them)."""
+    out: dict[str, Generation] = {}
+    workers = getattr(writer, "papers_in_flight", concurrency)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(writer.generate, p): p for p in papers}
+        for f in as_completed(futures):
+            p = futures[f]
+            try:
+                g = f.result()
+            except DigestError:
+                raise
+            out[p.key] = g
+            if on_done:
+                on_done(p, g)
+    return out

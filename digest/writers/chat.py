@@ -1,0 +1,382 @@
+"""Per paper: TL;DR, summary and grounded Q&A from a chat model in two calls, checked against the paper."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from digest.config import Config
+from digest.errors import LLMError
+from digest.i18n import labels
+from digest.llm.client import LLMTruncated, model_settings_fingerprint
+from digest.llm.tokens import get_encoding
+from digest.records import QA, Generation, Page, Paper
+from digest.store import Store, utcnow
+from digest.writers.base import Estimate, abstract_reason, add_usage, generation_key
+from digest.writers.extractive import summarise_abstract
+from digest.writers.grounding import PageIndex, is_vacuous
+from digest.writers.prompts import PromptSet
+from digest.writers.retrieval import Passage, PassageIndex, find_sections, split_passages
+
+log = logging.getLogger("digest")
+
+MIN_QUESTIONS, MAX_QUESTIONS = 8, 10
+OUTLINE_OUTPUT_TOKENS = 1500  # TL;DR + summary + 10 questions with search terms
+ANSWERS_OUTPUT_TOKENS = 4000  # 10 answers with quotes
+
+OUTLINE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "tldr": {"type": "string"},
+        "summary": {"type": "string"},
+        "questions": {
+            "type": "array", "minItems": MIN_QUESTIONS, "maxItems": MAX_QUESTIONS,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "question": {"type": "string"},
+                    "search_terms": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["question", "search_terms"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["tldr", "summary", "questions"],
+    "additionalProperties": False,
+}
+
+ANSWERS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "answers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "question_index": {"type": "integer"},
+                    "answer": {"type": "string"},
+                    "pages": {"type": "array", "items": {"type": "integer"}},
+                    "quote": {"type": "string"},
+                },
+                "required": ["question_index", "answer", "pages", "quote"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["answers"],
+    "additionalProperties": False,
+}
+
+
+_DELIMITER = re.compile(r"<\s*(/?)\s*paper\s*>", re.IGNORECASE)
+
+
+@dataclass
+class Block:
+    """A labelled piece of paper text in the prompt: '[page 3]' or '[abstract]'."""
+
+    label: str
+    text: str
+
+    def __post_init__(self):
+        # The paper is data inside <paper>...</paper>: a PDF must not be able to close the delimiter.
+        self.text = _DELIMITER.sub(lambda m: f"‹{m.group(1)}paper›", self.text)
+
+
+@dataclass
+class PaperText:
+    """What the model is given about a paper: full text, a fitted part, or only the abstract."""
+
+    mode: str  # full, partial, abstract
+    blocks: list[Block]
+    pages: list[Page]
+    index: PassageIndex | None = None
+    used: set[int] = field(default_factory=set)  # passage indexes already in the prompt
+    reason: str = ""
+
+
+def page_label(n: int) -> str:
+    """The marker a page's text carries in the prompt, and that answers cite."""
+    return f"page {n}"
+
+
+class CallSlots:
+    """At most n model calls in flight. A paper's answers call goes before another paper's first
+    call, so the slots stay full while papers finish as early as possible."""
+
+    def __init__(self, n: int):
+        self.free = max(1, n)
+        self.waiting_answers = 0
+        self.cond = threading.Condition()
+
+    @contextmanager
+    def slot(self, *, answers: bool):
+        """Hold one slot for the duration of a call."""
+        with self.cond:
+            self.waiting_answers += answers
+            while self.free == 0 or (not answers and self.waiting_answers):
+                self.cond.wait()
+            self.waiting_answers -= answers
+            self.free -= 1
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.free += 1
+                self.cond.notify_all()
+
+
+class ChatWriter:
+    """Generations from a chat model: outline call, then answers call sharing the same prefix."""
+
+    def __init__(self, config: Config, store: Store, model, prompts: PromptSet, language: str):
+        self.config, self.store, self.model, self.prompts = config, store, model, prompts
+        self.language = language
+        self.model_id = model.model_id
+        self.settings = config.model(self.model_id)
+        self.fingerprint = model_settings_fingerprint(self.settings)
+        self.encoder = get_encoding(self.model_id, self.settings.encoding)
+        # `concurrency` counts calls, not papers: with twice as many papers under way, a paper
+        # waiting for its answers never leaves a slot idle (each paper's two calls are sequential).
+        self.slots = CallSlots(config.llm.concurrency)
+        self.papers_in_flight = 2 * max(1, config.llm.concurrency)
+        self._fitted: dict[tuple, PaperText] = {}
+        lab = labels(language)
+        self.common = dict(language=language, language_name=lab["language_name"],
+                           title=config.output.title)
+
+    # ---- keys and cache ----------------------------------------------------------------
+
+    def key(self, paper: Paper) -> str:
+        return generation_key(paper, self.model_id, self.prompts.version, self.fingerprint, self.language)
+
+    def existing(self, paper: Paper) -> Generation | None:
+        """The stored generation for this paper, model, prompts and settings (fallbacks are retried)."""
+        g = self.store.get_generation(self.key(paper))
+        return g if g and g.status != "fallback" else None
+
+    # ---- context fitting ---------------------------------------------------------------
+
+    def budget(self) -> int:
+        """Tokens of paper text that fit: the window less both replies and the prompt around it."""
+        s = self.settings
+        reserve = min(s.max_output_tokens, ANSWERS_OUTPUT_TOKENS) + OUTLINE_OUTPUT_TOKENS + 1500
+        return max(1000, s.context_window - reserve)
+
+    def paper_text(self, paper: Paper, budget: int | None = None) -> PaperText:
+        """Fit the paper to the budget: whole when it fits, else abstract/intro/conclusion.
+
+        Kept per paper and budget: the estimate and the generation of a run need the same one.
+        """
+        budget = budget or self.budget()
+        key = (paper.key, paper.version, paper.text_status, budget)
+        if key not in self._fitted:
+            self._fitted[key] = self._fit(paper, budget)
+        pt = self._fitted[key]
+        return PaperText(pt.mode, pt.blocks, pt.pages, pt.index, set(pt.used), pt.reason)
+
+    def _fit(self, paper: Paper, budget: int) -> PaperText:
+        pages = self.store.pages(paper.key) if paper.text_status == "ok" else []
+        if not pages or not any(p.body.strip() for p in pages):
+            text = paper.abstract or paper.title
+            return PaperText("abstract", [Block("abstract", text)], [Page(0, text)],
+                             reason=abstract_reason(paper))
+        total = sum(self.encoder.count(p.body) for p in pages)
+        if total <= budget:
+            return PaperText("full", [Block(page_label(p.number), p.body) for p in pages if p.body.strip()],
+                             pages)
+        passages = split_passages(pages)
+        index = PassageIndex(passages)
+        sections = find_sections(pages)
+        # In order of priority: a long introduction must not crowd out the conclusion.
+        chosen: list[Passage] = []
+        for name in ("abstract", "conclusion", "introduction"):
+            chosen.extend(sections.get(name, []))
+        if not chosen:  # no recognisable headings: the opening and the closing of the paper
+            chosen = passages[:8] + passages[-4:]
+        # These may take 40% of the budget; the rest is for the passages chosen per question.
+        picked: dict[int, Passage] = {}
+        used = 0
+        for p in chosen:
+            n = self.encoder.count(p.text)
+            if p.index not in picked and used + n <= budget * 0.4:
+                picked[p.index] = p
+                used += n
+        pt = PaperText("partial", passage_blocks(sorted(picked.values(), key=lambda p: p.index)), pages,
+                       index=index)
+        pt.used = set(picked)
+        return pt
+
+    def extra_passages(self, pt: PaperText, questions: list[dict], budget: int) -> list[Block]:
+        """The passages most relevant to each question, in reading order, within the budget left."""
+        if pt.mode != "partial" or pt.index is None:
+            return []
+        room = budget - sum(self.encoder.count(b.text) for b in pt.blocks)
+        per_question = max(200, room // max(1, len(questions)))
+        picked: dict[int, Passage] = {}
+        total = 0
+        for q in questions:
+            query = q["question"] + " " + " ".join(q.get("search_terms", []))
+            spent = 0
+            for passage, _score in pt.index.search(query, k=8):
+                if passage.index in pt.used or passage.index in picked:
+                    continue
+                n = self.encoder.count(passage.text)
+                # Every question gets its best passage if the room allows, more within its share.
+                if (spent and spent + n > per_question) or total + n > room:
+                    break
+                picked[passage.index] = passage
+                spent += n
+                total += n
+        return passage_blocks(sorted(picked.values(), key=lambda p: p.index))
+
+    # ---- messages ----------------------------------------------------------------------
+
+    def outline_messages(self, paper: Paper, pt: PaperText) -> list[dict]:
+        """System, paper, task 1: the prefix that the answers call repeats byte for byte."""
+        r = self.prompts.render
+        return [
+            {"role": "system", "content": r("system.j2", **self.common)},
+            {"role": "user", "content": r("paper.j2", paper=paper, mode=pt.mode, blocks=pt.blocks,
+                                          reason=pt.reason)},
+            {"role": "user", "content": r("outline.j2", **self.common, min_questions=MIN_QUESTIONS,
+                                          max_questions=MAX_QUESTIONS, tldr_words=30, summary_sentences="4 to 6")},
+        ]
+
+    def answers_messages(self, outline_msgs: list[dict], outline_text: str, pt: PaperText,
+                         n_questions: int, extra: list[Block], *, concise: bool = False) -> list[dict]:
+        """The outline call's messages and reply, then task 2 (with extra passages when the paper was cut)."""
+        task = self.prompts.render("answers.j2", **self.common, extra_blocks=extra, mode=pt.mode,
+                                   n_questions=n_questions, concise=concise)
+        return outline_msgs + [{"role": "assistant", "content": outline_text},
+                               {"role": "user", "content": task}]
+
+    # ---- the two calls -----------------------------------------------------------------
+
+    def estimate(self, paper: Paper) -> Estimate:
+        """Tokens and cost this paper will take (0 when already generated)."""
+        if self.existing(paper):
+            return Estimate(mode="cached")
+        pt = self.paper_text(paper)
+        prefix = sum(self.encoder.count(m["content"]) for m in self.outline_messages(paper, pt))
+        extra = int((self.budget() - prefix) * 0.5) if pt.mode == "partial" else 0
+        inp = prefix + (prefix + OUTLINE_OUTPUT_TOKENS // 2 + 600 + extra)
+        out = OUTLINE_OUTPUT_TOKENS // 2 + ANSWERS_OUTPUT_TOKENS // 2
+        cost = self.model.estimate_cost(inp, out, cached_tokens=prefix)
+        return Estimate(calls=2, input_tokens=inp, cached_tokens=prefix, output_tokens=out, cost=cost,
+                        mode=pt.mode)
+
+    def generate(self, paper: Paper) -> Generation:
+        """Generate (or return the stored) TL;DR, summary and checked Q&A for one paper."""
+        found = self.existing(paper)
+        if found:
+            return found
+        key = self.key(paper)
+        started = time.monotonic()
+        results = []
+        budget = self.budget()
+        try:
+            pt = self.paper_text(paper, budget)
+            call = dict(generation_key=key, paper_key=paper.key, prompt_version=self.prompts.version)
+            msgs = self.outline_messages(paper, pt)
+            try:
+                outline = self.call(msgs, OUTLINE_SCHEMA, "paper_outline", "outline", call)
+            except LLMTruncated:
+                # Less input leaves the model more room: retry once with half the budget.
+                budget //= 2
+                pt = self.paper_text(paper, budget)
+                msgs = self.outline_messages(paper, pt)
+                outline = self.call(msgs, OUTLINE_SCHEMA, "paper_outline", "outline", call)
+            results.append(outline)
+            questions = outline.data["questions"][:MAX_QUESTIONS]
+            extra = self.extra_passages(pt, questions, budget)
+            amsgs = self.answers_messages(msgs, outline.text, pt, len(questions), extra)
+            try:
+                answers = self.call(amsgs, ANSWERS_SCHEMA, "paper_answers", "answers", call)
+            except LLMTruncated:
+                # The third and last call: the same questions, asked for shorter answers and quotes.
+                amsgs = self.answers_messages(msgs, outline.text, pt, len(questions), extra, concise=True)
+                answers = self.call(amsgs, ANSWERS_SCHEMA, "paper_answers", "answers", call)
+            results.append(answers)
+        except LLMError as e:
+            if e.status in (401, 403, 404):  # a wrong key or model name: every paper would fail the same way
+                raise
+            log.warning("%s: %s; using the abstract", paper.versioned_id, e)
+            return self.fallback(paper, key, f"the model failed ({e.message})", results, started)
+        qa, dropped = check_answers(questions, answers.data["answers"], pt.pages,
+                                    drop_unverified=self.config.llm.unverified == "drop")
+        g = Generation(
+            key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
+            prompt_version=self.prompts.version, language=self.language,
+            tldr=outline.data["tldr"].strip(), summary=outline.data["summary"].strip(), qa=qa,
+            status="ok" if pt.mode != "abstract" else "abstract-only",
+            note=pt.reason or None, n_dropped=dropped, created=utcnow(),
+        )
+        add_usage(g, results, started, self.model.estimate_cost)
+        self.store.save_generation(g, self.fingerprint)
+        return g
+
+    def call(self, messages: list[dict], schema: dict, schema_name: str, purpose: str, context: dict):
+        """One model call in a free slot."""
+        max_tokens = OUTLINE_OUTPUT_TOKENS if purpose == "outline" else ANSWERS_OUTPUT_TOKENS
+        with self.slots.slot(answers=purpose == "answers"):
+            return self.model.complete_json(messages, schema, schema_name=schema_name, purpose=purpose,
+                                            max_tokens=max_tokens, **context)
+
+    def fallback(self, paper: Paper, key: str, reason: str, results: list, started: float) -> Generation:
+        """An abstract-only entry with a note, so the run completes; retried on the next run."""
+        tldr, summary = summarise_abstract(paper)
+        g = Generation(key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
+                       prompt_version=self.prompts.version, language=self.language, tldr=tldr,
+                       summary=summary, status="fallback", note=reason, created=utcnow())
+        add_usage(g, results, started, self.model.estimate_cost)
+        self.store.save_generation(g, self.fingerprint)
+        return g
+
+
+def passage_blocks(passages: list[Passage]) -> list[Block]:
+    """Consecutive passages of one page become one block under one page marker."""
+    groups: list[tuple[int, list[str]]] = []
+    last = None
+    for p in passages:
+        if groups and groups[-1][0] == p.page:
+            # Text left out between two passages is marked, so nobody quotes across the gap.
+            groups[-1][1].append(p.text if last is not None and p.index == last + 1 else "[…] " + p.text)
+        else:
+            groups.append((p.page, [p.text]))
+        last = p.index
+    return [Block(page_label(page), "\n".join(texts)) for page, texts in groups]
+
+
+def check_answers(questions: list[dict], answers: list[dict], pages: list[Page], *,
+                  drop_unverified: bool) -> tuple[list[QA], int]:
+    """Pair answers with their questions, drop non-answers, and verify every quote on its pages."""
+    index = PageIndex(pages)
+    by_index = {}
+    for a in answers:
+        i = a.get("question_index")
+        if isinstance(i, int) and 1 <= i <= len(questions) and i not in by_index:
+            by_index[i] = a
+    qa: list[QA] = []
+    dropped = len(questions) - len(by_index)
+    for i in sorted(by_index):
+        a = by_index[i]
+        question = questions[i - 1]["question"].strip()
+        answer = a["answer"].strip()
+        if is_vacuous(question, answer):
+            dropped += 1
+            continue
+        cited = [p for p in a.get("pages", []) if isinstance(p, int)]
+        check = index.find(a.get("quote", ""), cited or [p.number for p in pages])
+        if not check.verified and drop_unverified:
+            dropped += 1
+            continue
+        shown_pages = [p for p in check.pages if p > 0]
+        qa.append(QA(question=question, answer=answer, pages=shown_pages, quote=a.get("quote", "").strip(),
+                     verified=check.verified))
+    return qa, dropped

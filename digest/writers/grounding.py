@@ -1,0 +1,109 @@
+"""Checking answers against the paper: is the quote really there, and does the answer say anything?"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from digest.records import Page
+
+# Dashes, quotes and other characters that PDF extraction and models render differently.
+_TRANSLATE = str.maketrans({
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u00ad": None,
+})
+_HYPHEN_BREAK = re.compile(r"(\w)-\s+(\w)")
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_ELLIPSIS = re.compile(r"\s*(?:\.\s*\.\s*\.|\u2026|\[\.\.\.\]|\[…\])\s*")
+MIN_QUOTE_CHARS = 20  # normalised characters: shorter quotes match almost anywhere
+
+
+def normalise(text: str) -> str:
+    """Fold a text to letters and digits only, so whitespace, hyphenation, ligature and
+    punctuation differences between the model's quote and the PDF text do not matter."""
+    t = unicodedata.normalize("NFKC", text).translate(_TRANSLATE).casefold()
+    t = _HYPHEN_BREAK.sub(r"\1\2", t)
+    return _NON_WORD.sub("", t)
+
+
+@dataclass
+class QuoteCheck:
+    """Where a quote was found: on the cited pages, elsewhere, or not at all."""
+
+    verified: bool
+    pages: list[int]
+    reason: str = ""
+
+
+class PageIndex:
+    """Normalised page texts, built once per paper and used for every quote."""
+
+    def __init__(self, pages: list[Page]):
+        self.pages = {p.number: normalise(p.body + " " + p.refs) for p in pages}
+        # A quote may run across a page break; keep page pairs joined as well.
+        numbers = sorted(self.pages)
+        self.joined = {
+            (a, b): self.pages[a] + self.pages[b] for a, b in zip(numbers, numbers[1:]) if b == a + 1
+        }
+
+    def find(self, quote: str, cited: list[int]) -> QuoteCheck:
+        """Look a quote up on the cited pages first, then anywhere in the paper."""
+        segments = [normalise(s) for s in _ELLIPSIS.split(quote) if normalise(s)]
+        total = sum(len(s) for s in segments)
+        if total < MIN_QUOTE_CHARS:
+            return QuoteCheck(False, cited, "quote too short to check")
+
+        def on(text: str) -> bool:
+            pos = 0
+            for seg in segments:  # segments of an elided quote must appear in order
+                pos = text.find(seg, pos)
+                if pos < 0:
+                    return False
+                pos += len(seg)
+            return True
+
+        hits = [n for n in cited if n in self.pages and on(self.pages[n])]
+        if hits:
+            return QuoteCheck(True, hits)
+        anywhere = [n for n, text in sorted(self.pages.items()) if on(text)]
+        if anywhere:
+            return QuoteCheck(True, anywhere[:2], "found on another page than cited")
+        for (a, b), text in self.joined.items():
+            if on(text):
+                return QuoteCheck(True, [a, b], "found across a page break")
+        return QuoteCheck(False, cited, "quote not found in the paper")
+
+
+_NO_ANSWER = re.compile(
+    r"(?:not (?:explicitly )?(?:mentioned|specified|stated|provided|discussed|described|given|reported|clear)"
+    r"|does not (?:say|mention|specify|state|provide|discuss|report|describe)"
+    r"|no (?:information|details?) (?:is|are) (?:given|provided)"
+    r"|cannot be determined|is unclear from the paper"
+    r"|記載(?:されて)?(?:い)?ません|言及(?:されて)?(?:い)?ません|明記されて(?:い)?ません|不明です|述べられて(?:い)?ません)",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOP = set(
+    ["a", "an", "the", "of", "in", "on", "for", "to", "and", "or", "is", "are", "was", "were", "be", "been", "by", "with", "as", "at", "from", "this", "that", "these", "those", "it", "its", "what", "which", "how", "why", "who", "whom", "does", "do", "did", "paper", "authors", "author", "study", "work", "they", "their", "there", "proposed", "propose", "use", "used", "using", "about", "into", "than", "then", "also", "can", "could", "would", "should"]
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(unicodedata.normalize("NFKC", text).casefold()) if w not in _STOP}
+
+
+def is_vacuous(question: str, answer: str) -> str | None:
+    """Why an answer says nothing worth showing (a non-answer or a restatement), or None if it is fine."""
+    a = answer.strip()
+    if len(normalise(a)) < 12:
+        return "answer too short"
+    if _NO_ANSWER.search(a) and len(a) < 200:
+        return "the paper does not answer it"
+    q_words, a_words = _content_words(question), _content_words(a)
+    new = a_words - q_words
+    # CJK text has few spaces, so count characters there instead of words.
+    if not re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", a) and len(new) < 3:
+        return "answer only restates the question"
+    return None
