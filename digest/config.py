@@ -81,6 +81,7 @@ class LLMConfig:
     max_cost: float = 2.0
     max_retries: int = 5
     unverified: str = "mark"  # mark or drop
+    max_failed_share: float = 0.5  # more papers than this failed by the model: the issue is a draft, not sent
     prompts_dir: str = ""
     keys_file: str = ""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 
 class DigestError(Exception):
     """Base of every error paper-digest raises on purpose.
@@ -75,3 +77,18 @@ class MailError(DigestError):
 
 class NotFoundError(DigestError):
     """A paper, issue or subscriber named on the command line does not exist."""
+
+
+class QualityGateError(DigestError):
+    """The model failed for too many of an issue's papers: the issue is kept as a draft, nothing is sent."""
+
+
+class ExitStatus(IntEnum):
+    """The exit codes of every `digest` command, for cron and CI (docs/exit-codes.md)."""
+
+    SUCCESS = 0  # everything asked for was done
+    ERROR = 1  # nothing useful was done: bad config, unreachable source, rejected key, a failed send
+    USAGE = 2  # the command line itself is wrong (click's own code)
+    PARTIAL = 3  # done, but not all of it: a source failed, deliveries deferred or unknown
+    QUALITY_GATE = 4  # the issue was written but held as a draft: the model failed for too many papers
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM; what was finished is kept

@@ -245,6 +245,12 @@ def m006_search_index() -> str:
     )
 
 
+@migration
+def m007_issue_status() -> str:
+    # An issue the quality gate held back is a draft: kept, never mailed or shown in the archive.
+    return "ALTER TABLE issues ADD COLUMN status TEXT NOT NULL DEFAULT 'published';"
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")

@@ -7,6 +7,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from digest import select
@@ -18,6 +19,7 @@ from digest.llm.client import get_model
 from digest.llm.tokens import count_tokens
 from digest.pdf.download import fetch_pdf
 from digest.pdf.pool import extract_many
+from digest.quality import Verdict, judge_issue
 from digest.records import Generation, Issue, IssueEntry, Paper
 from digest.render import write_markdown
 from digest.sources import registry as src
@@ -124,6 +126,7 @@ class RunReport(Spend):
     issue: Issue | None = None
     path: str | None = None
     model: str = ""
+    verdict: Verdict | None = None  # the quality gate's; a failed one means the issue is a draft
 
 
 def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
@@ -285,10 +288,17 @@ def run_week(config: Config, store: Store, *, since: datetime | None = None, sou
     for i, p in enumerate(papers, 1):
         is_update = p.key in published and (p.version or 0) > (published[p.key] or 0)
         issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=is_update))
+    report.verdict = judge_issue(issue, max_failed_share=config.llm.max_failed_share)
+    issue.status = "published" if report.verdict.passed else "draft"
     report.issue = publish_issue(config, store, issue, gens)
-    report.path = str(config.archive_dir / f"{week}.md")
+    report.path = str(markdown_dir(config, issue) / f"{week}.md")
     report.seconds = time.monotonic() - started
     return report
+
+
+def markdown_dir(config: Config, issue: Issue) -> Path:
+    """Where an issue's Markdown goes: the archive, or archive/drafts/ for a draft."""
+    return config.archive_dir / "drafts" if issue.status == "draft" else config.archive_dir
 
 
 def publish_issue(config: Config, store: Store, issue: Issue, gens: dict[str, Generation]) -> Issue:
@@ -296,6 +306,6 @@ def publish_issue(config: Config, store: Store, issue: Issue, gens: dict[str, Ge
 
     store.save_issue(issue, gens)
     stored = store.load_issue(issue.id)
-    write_markdown(stored, config.archive_dir, title=config.output.title)
+    write_markdown(stored, markdown_dir(config, stored), title=config.output.title)
     reindex(store)  # `digest search` finds this week's papers at once
     return stored

@@ -152,3 +152,4 @@ class Issue:
     created: str
     entries: list[IssueEntry] = field(default_factory=list)
     intro: str = ""
+    status: str = "published"  # or "draft": held by the quality gate, never sent

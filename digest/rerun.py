@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from digest.config import Config
 from digest.errors import ConfigError, NotFoundError
-from digest.pipeline import Reporter, SilentReporter, Spend, generate_papers, make_writer
+from digest.pipeline import Reporter, SilentReporter, Spend, generate_papers, make_writer, markdown_dir
+from digest.quality import judge_issue
 from digest.records import Issue, Paper
 from digest.render import write_markdown
 from digest.store import Store, utcnow
@@ -117,10 +118,13 @@ def use_variant(config: Config, store: Store, issue_id: str, variant: str) -> Is
         "WHERE ig.issue_id=? AND ig.model=?", (issue.id, variant))}
     if len(langs) > 1:
         raise ConfigError(f"variant {variant} of {issue.id} mixes languages {sorted(langs)}")
+    # The quality gate judges the variant now shown: a rerun with a working model publishes a draft.
+    verdict = judge_issue(store.load_issue(issue.id, model=variant), max_failed_share=config.llm.max_failed_share)
     with store.transaction() as db:
-        db.execute("UPDATE issues SET model=?, updated=? WHERE id=?", (variant, utcnow(), issue.id))
+        db.execute("UPDATE issues SET model=?, updated=?, status=? WHERE id=?",
+                   (variant, utcnow(), "published" if verdict.passed else "draft", issue.id))
         if langs:  # labels of the rendered issue follow the language the variant was written in
             db.execute("UPDATE issues SET language=? WHERE id=?", (langs.pop(), issue.id))
     chosen = store.load_issue(issue.id)
-    write_markdown(chosen, config.archive_dir, title=config.output.title)
+    write_markdown(chosen, markdown_dir(config, chosen), title=config.output.title)
     return chosen

@@ -329,7 +329,7 @@ def published_issues(store: Store, exclude_issue: str | None = None) -> dict[str
     """The latest issue each published paper appeared in (for select_papers' published_in)."""
     rows = store.query(
         "SELECT ip.paper_key, ip.issue_id FROM issue_papers ip JOIN issues i ON i.id = ip.issue_id "
-        "WHERE ip.issue_id != coalesce(?, '') ORDER BY i.week_start, ip.issue_id",
+        "WHERE ip.issue_id != coalesce(?, '') AND i.status = 'published' ORDER BY i.week_start, ip.issue_id",
         (exclude_issue,),
     )
     return {r["paper_key"]: r["issue_id"] for r in rows}

@@ -240,7 +240,8 @@ class Store:
         """Highest version of each paper already in an issue (other than `exclude_issue`)."""
         rows = self.query(
             "SELECT paper_key, max(coalesce(version, 0)) AS v FROM issue_papers "
-            "WHERE issue_id != coalesce(?, '') GROUP BY paper_key",
+            "WHERE issue_id != coalesce(?, '') AND issue_id IN (SELECT id FROM issues WHERE status = 'published') "
+            "GROUP BY paper_key",
             (exclude_issue,),
         )
         return {r["paper_key"]: r["v"] for r in rows}
@@ -291,11 +292,11 @@ class Store:
         now = utcnow()
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO issues (id, week_start, week_end, language, model, intro, created, updated) "
-                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET language=excluded.language, "
-                "model=excluded.model, intro=excluded.intro, updated=excluded.updated",
+                "INSERT INTO issues (id, week_start, week_end, language, model, intro, created, updated, status) "
+                "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET language=excluded.language, "
+                "model=excluded.model, intro=excluded.intro, updated=excluded.updated, status=excluded.status",
                 (issue.id, issue.week_start, issue.week_end, issue.language, issue.model, issue.intro,
-                 issue.created or now, now),
+                 issue.created or now, now, issue.status),
             )
             db.execute("DELETE FROM issue_papers WHERE issue_id=?", (issue.id,))
             for e in issue.entries:
@@ -316,9 +317,10 @@ class Store:
         self.execute("INSERT OR REPLACE INTO issue_generations VALUES (?,?,?,?)",
                      (issue_id, g.paper_key, variant or g.model, g.key))
 
-    def issue_ids(self) -> list[str]:
-        """All issue ids, newest first."""
-        return [r["id"] for r in self.query("SELECT id FROM issues ORDER BY week_start DESC, id DESC")]
+    def issue_ids(self, *, drafts: bool = False) -> list[str]:
+        """Issue ids, newest first: the published ones, and the drafts too when asked."""
+        where = "" if drafts else "WHERE status = 'published' "
+        return [r["id"] for r in self.query(f"SELECT id FROM issues {where}ORDER BY week_start DESC, id DESC")]
 
     def issue_models(self, issue_id: str) -> list[str]:
         """Models that have generations attached to an issue."""
@@ -339,7 +341,8 @@ class Store:
         r = rows[0]
         model = model or r["model"]
         issue = Issue(id=r["id"], week_start=r["week_start"], week_end=r["week_end"],
-                      language=r["language"], model=model, created=r["created"], intro=r["intro"])
+                      language=r["language"], model=model, created=r["created"], intro=r["intro"],
+                      status=r["status"])
         for ip in self.query(
             "SELECT ip.*, p.* FROM issue_papers ip JOIN papers p ON p.key = ip.paper_key "
             "WHERE ip.issue_id=? ORDER BY ip.position", (issue_id,),

@@ -66,7 +66,8 @@ def published_documents(store: Store) -> list[SearchDoc]:
     papers = {
         r["key"]: store.paper_from_row(r)
         for r in store.query(
-            "SELECT * FROM papers WHERE key IN (SELECT paper_key FROM issue_papers) ORDER BY key"
+            "SELECT * FROM papers WHERE key IN (SELECT paper_key FROM issue_papers WHERE issue_id IN "
+            "(SELECT id FROM issues WHERE status = 'published')) ORDER BY key"
         )
     }
     gens: dict[str, list[Generation]] = {}

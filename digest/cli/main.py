@@ -11,7 +11,7 @@ from rich.table import Table
 
 from digest.cli.common import RichReporter, console, out, plan_table, print_failures
 from digest.config import DEFAULT_CONFIG_NAME, Config, default_config_text, load_config
-from digest.errors import DigestError
+from digest.errors import DigestError, ExitStatus, QualityGateError
 from digest.store import Store
 
 
@@ -198,6 +198,14 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
     tokens = rep.input_tokens + rep.output_tokens
     out.print(f"{n} paper{'s' if n != 1 else ''}, {rep.calls} LLM calls, {tokens:,} tokens, ${rep.cost:.4f}, "
               f"{rep.seconds:.1f} s -> {rep.path}", highlight=False)
+    if rep.verdict and rep.verdict.failed and rep.verdict.passed:
+        console.print(f"warning: {len(rep.verdict.failed)} of {rep.verdict.papers} papers were summarised from "
+                      f"their abstract because the model failed ({escape(rep.verdict.cause())}): "
+                      f"{escape(', '.join(rep.verdict.failed))}", highlight=False)
+    if rep.verdict and not rep.verdict.passed:
+        raise QualityGateError(
+            f"{rep.issue.id} is kept as a draft and was not sent: {rep.verdict.message()}",
+            hint="fix the model or its endpoint and run again; llm.max_failed_share sets the threshold")
     if send_mail and rep.issue:
         from digest.cli.mail import run_send
         if not run_send(app, rep.issue.id).ok:
@@ -273,7 +281,7 @@ def main() -> None:
         if debug:
             raise
         console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
-        sys.exit(1)
+        sys.exit(ExitStatus.QUALITY_GATE if isinstance(e, QualityGateError) else ExitStatus.ERROR)
     except KeyboardInterrupt:
         console.print("Interrupted; what was finished is kept. Run the same command again to resume.")
         sys.exit(130)

@@ -306,7 +306,7 @@ class ChatWriter:
         except LLMError as e:
             if e.status in (401, 403, 404):  # a wrong key or model name: every paper would fail the same way
                 raise
-            log.warning("%s: %s; using the abstract", paper.versioned_id, e)
+            log.info("%s: %s; using the abstract", paper.versioned_id, e)
             return self.fallback(paper, key, f"the model failed ({e.message})", results, started)
         qa, dropped = check_answers(questions, answers.data["answers"], pt.pages,
                                     drop_unverified=self.config.llm.unverified == "drop")

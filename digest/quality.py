@@ -1,0 +1,65 @@
+"""The quality gate: an issue in which the model failed for most papers is held as a draft, never sent."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from digest.records import Issue
+
+# What a failure note looks like once the per-paper detail is gone, for naming the cause once.
+_NOISE = re.compile(r"\b(line|column|char|pos)\s+\d+|\(char \d+\)|\d+(\.\d+)?\s*s\b")
+
+
+@dataclass
+class Verdict:
+    """How an issue's generations went, and whether it may be published."""
+
+    papers: int
+    failed: list[str] = field(default_factory=list)  # paper ids whose generation the model did not write
+    without_answers: list[str] = field(default_factory=list)  # written, but no Q&A survived the checks
+    causes: Counter = field(default_factory=Counter)
+    max_failed_share: float = 0.5
+
+    @property
+    def failed_share(self) -> float:
+        """The share of papers the model failed on (0 for an empty issue)."""
+        return len(self.failed) / self.papers if self.papers else 0.0
+
+    @property
+    def passed(self) -> bool:
+        """True when the issue may be published and sent."""
+        return self.failed_share <= self.max_failed_share
+
+    def cause(self) -> str:
+        """The most frequent failure, said once (not the raw parser message per paper)."""
+        if not self.causes:
+            return "no reason recorded"
+        text, n = self.causes.most_common(1)[0]
+        return text if n == len(self.failed) else f"{text} ({n} of {len(self.failed)})"
+
+    def message(self) -> str:
+        """One line for the run's report."""
+        return (f"the model failed for {len(self.failed)} of {self.papers} papers "
+                f"(more than {self.max_failed_share:.0%}): {self.cause()}")
+
+
+def failure_cause(note: str | None) -> str:
+    """A failure note without the numbers that differ per paper, so equal causes count as one."""
+    text = (note or "").strip()
+    text = re.sub(r"^the model failed \((.*)\)$", r"\1", text)
+    return " ".join(_NOISE.sub("", text).split()).strip(" :;,") or "unknown error"
+
+
+def judge_issue(issue: Issue, *, max_failed_share: float) -> Verdict:
+    """Count the papers the model failed on; extractive and abstract-only (unreadable PDF) entries pass."""
+    v = Verdict(papers=len(issue.entries), max_failed_share=max_failed_share)
+    for e in issue.entries:
+        g = e.generation
+        if g is None or g.status == "fallback":
+            v.failed.append(e.paper.versioned_id)
+            v.causes[failure_cause(g.note if g else "no generation was written")] += 1
+        elif g.status == "ok" and not g.qa and g.model != "extractive":
+            v.without_answers.append(e.paper.versioned_id)
+    return v
