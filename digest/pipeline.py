@@ -13,7 +13,7 @@ from typing import Protocol
 from digest import select
 from digest.archive.search import reindex
 from digest.config import Config
-from digest.errors import BudgetError, ConfigError, DigestError
+from digest.errors import BudgetError, ConfigError, DigestError, SourceError
 from digest.http import make_client
 from digest.llm.client import get_model
 from digest.llm.tokens import count_tokens
@@ -92,6 +92,8 @@ class FetchReport:
     """What `digest fetch` did, for its closing table."""
 
     week: str = ""
+    sources: int = 0  # how many sources were read, and how many of them failed
+    sources_failed: int = 0
     found: int = 0
     new: int = 0
     updated: int = 0
@@ -145,6 +147,7 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
     reporter.start("sources", len(specs))
     results, errors = src.fetch_sources(specs, config, store, since=since,
                                         on_source=lambda *_: reporter.advance())
+    rep.sources, rep.sources_failed = len(specs), len(errors)
     for e in errors:
         rep.failures.append((e.source, e.detail))
     for r in results:
@@ -270,6 +273,12 @@ def run_week(config: Config, store: Store, *, since: datetime | None = None, sou
     writer = make_writer(config, store, model_id, language)
     fetched = fetch_week(config, store, since=since, sources=sources, week=week, reporter=reporter)
     report = RunReport(fetch=fetched, model=model_id)
+    if fetched.sources and fetched.sources_failed == fetched.sources:
+        # Older candidates from earlier fetches must not make an issue that looks like this week's.
+        failed = "; ".join(f"{what}: {why}" for what, why in fetched.failures[:3])
+        raise SourceError("every source", f"could not be read ({failed})",
+                          hint="see `digest sources check`; offline, run on local PDFs: "
+                               "digest run --source dir:path/to/pdfs")
     papers = [store.get_paper(p.key) for p in fetched.selected]
     if not papers:
         failed = "; ".join(f"{what}: {why}" for what, why in fetched.failures[:3])

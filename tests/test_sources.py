@@ -579,7 +579,7 @@ def test_cli_sources_check(cfg, store, httpserver, corpus):
     assert r.exit_code == 0, r.output
     assert "2104.12255" in r.output and "Quan Thoi Minh Nguyen" in r.output
     r = runner.invoke(cli, ["sources", "check", "--no-papers", "arxiv:cs.LG", "foo:[bold]x"])
-    assert r.exit_code == 1
+    assert r.exit_code == 3  # one of two failed: partial (tests/test_exit_codes.py runs the real process)
     assert "unknown source kind" in r.output and "foo:[bold]x" in r.output  # user text is not markup
     assert "Random Polytope" not in r.output
     assert store.feed_state(cfg.arxiv.rss_url.format(categories="cs.LG")) == {}  # nothing remembered

@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from digest.errors import ExitStatus
+
 console = Console(stderr=True)
 out = Console(soft_wrap=True)  # long result lines stay whole (and greppable)
 
@@ -54,3 +56,10 @@ def print_failures(failures, warnings=()) -> None:
         console.print(f"[yellow]failed[/] {escape(str(what))}: {escape(str(why))}", highlight=False)
     for w in warnings:
         console.print(f"[yellow]warning[/] {escape(w)}", highlight=False)
+
+
+def sources_status(failed: int, total: int) -> ExitStatus:
+    """SUCCESS when every source was read, ERROR when none was, PARTIAL in between."""
+    if not failed:
+        return ExitStatus.SUCCESS
+    return ExitStatus.ERROR if failed >= total else ExitStatus.PARTIAL

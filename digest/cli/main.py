@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from digest.cli.common import RichReporter, console, out, plan_table, print_failures
+from digest.cli.common import RichReporter, console, out, plan_table, print_failures, sources_status
 from digest.config import DEFAULT_CONFIG_NAME, Config, default_config_text, load_config
 from digest.errors import DigestError, ExitStatus, QualityGateError
 from digest.store import Store
@@ -122,6 +122,7 @@ def fetch(app: App, since: str | None, sources: tuple[str, ...], explain: bool) 
         _print_explain(rep)
     _print_failures(rep)
     out.print(_fetch_table(rep))
+    click.get_current_context().exit(sources_status(rep.sources_failed, rep.sources))
 
 
 @cli.group()
@@ -209,7 +210,8 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
     if send_mail and rep.issue:
         from digest.cli.mail import run_send
         if not run_send(app, rep.issue.id).ok:
-            sys.exit(2)  # as `digest send`: some deliveries failed or were deferred
+            sys.exit(ExitStatus.PARTIAL)  # as `digest send`: some deliveries failed or were deferred
+    click.get_current_context().exit(sources_status(rep.fetch.sources_failed, rep.fetch.sources))
 
 
 def _run_batch(app: App, since, sources, model, language, yes, dry_run, send_mail) -> None:
@@ -268,7 +270,9 @@ def main() -> None:
     """Entry point: run the CLI, turning our errors into one line and exit status 1."""
     debug = "--debug" in sys.argv
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns the code of ctx.exit(N) instead of exiting with it.
+        code = cli.main(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else ExitStatus.SUCCESS)
     except click.exceptions.Abort:
         console.print("Aborted.")
         sys.exit(130)

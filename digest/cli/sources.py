@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from digest.cli.common import sources_status
 from digest.errors import SourceError
 from digest.sources.registry import KINDS, SourceResult, fetch_sources
 
@@ -16,7 +17,7 @@ _err = Console(stderr=True)
 _CHECK_HELP = (
     "Read SPECs (default: the configured sources) and show their papers and warnings.\n\n"
     "Nothing is stored, and no ETag/Last-Modified is sent or remembered, so the next "
-    "`digest fetch` still reads every feed in full. Exit status 1 if a source failed.\n\n"
+    "`digest fetch` still reads every feed in full. Exit status 3 if a source failed, 1 if all did.\n\n"
     "\b\nKinds:\n" + "\n".join(f"  {v}" for v in KINDS.values())
     + "\n  or a path to a local RSS/Atom file"
 )
@@ -68,5 +69,4 @@ def register(cli: click.Group) -> None:
                     authors = ", ".join(p.authors[:3]) + (" et al." if len(p.authors) > 3 else "")
                     t.add_row(Text(p.key), str(p.version or ""), Text(p.title), Text(authors), p.announce_type or "")
                 _out.print(t)
-        if errors:
-            ctx.exit(1)
+        ctx.exit(sources_status(len(errors), len(specs_list)))

@@ -1,0 +1,46 @@
+"""Exit codes as cron sees them: the real `digest` process, not click's test runner (which hides them)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from digest.errors import ExitStatus
+
+FEEDS = Path(__file__).resolve().parent / "fixtures" / "feeds"
+
+
+def digest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    cfg = tmp_path / "digest.toml"
+    if not cfg.exists():  # arXiv (metadata, PDFs) is a closed port here: nothing leaves the machine
+        cfg.write_text(f'[store]\narchive_dir = "{tmp_path / "archive"}"\n[arxiv]\n'
+                       'api_url = "http://127.0.0.1:9/api"\npdf_url = "http://127.0.0.1:9/pdf/{id}"\n',
+                       encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "digest", "--config", str(cfg), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_sources_check_says_which_sources_failed_in_its_exit_code(tmp_path):
+    good, missing = str(FEEDS / "blog_rss2.xml"), str(tmp_path / "no-such-feed.xml")
+    assert digest(tmp_path, "sources", "check", good).returncode == ExitStatus.SUCCESS
+    assert digest(tmp_path, "sources", "check", good, missing).returncode == ExitStatus.PARTIAL
+    assert digest(tmp_path, "sources", "check", missing).returncode == ExitStatus.ERROR
+
+
+def test_fetch_whose_only_source_failed_is_an_error(tmp_path):
+    assert digest(tmp_path, "fetch", "--source", str(FEEDS / "blog_rss2.xml")).returncode == ExitStatus.SUCCESS
+    failed = digest(tmp_path, "fetch", "--source", "arxvi:cs.CL")
+    assert failed.returncode == ExitStatus.ERROR, failed.stdout + failed.stderr
+
+
+def test_a_mistyped_source_does_not_rewrite_the_issue_from_older_candidates(tmp_path):
+    first = digest(tmp_path, "run", "--since", "2000-01-01", "--source", str(FEEDS / "blog_rss2.xml"))
+    issues = list((tmp_path / "archive").glob("*.md"))
+    assert len(issues) == 1, first.stdout + first.stderr
+    before = issues[0].read_bytes()
+    typo = digest(tmp_path, "run", "--since", "2000-01-01", "--source", "arxvi:cs.CL")
+    said = " ".join((typo.stdout + typo.stderr).split())
+    assert typo.returncode == ExitStatus.ERROR, said
+    assert "every source" in said and "arxvi" in said
+    assert issues[0].read_bytes() == before
