@@ -263,7 +263,17 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
 def run_week(config: Config, store: Store, *, since: datetime | None = None, sources: list[str] | None = None,
              model: str | None = None, language: str | None = None, yes: bool = False,
              dry_run: bool = False, reporter: Reporter | None = None, today: date | None = None) -> RunReport:
-    """Fetch, select, generate and write this week's issue."""
+    """Fetch, select, generate and write this week's issue (one run at a time per store)."""
+    busy = DigestError("another `digest run` is working on this store",
+                       hint="wait for it to finish; running the same week again afterwards makes no new calls")
+    with store.exclusive("run", busy):
+        return _run_week(config, store, since=since, sources=sources, model=model, language=language, yes=yes,
+                         dry_run=dry_run, reporter=reporter, today=today)
+
+
+def _run_week(config: Config, store: Store, *, since: datetime | None, sources: list[str] | None,
+              model: str | None, language: str | None, yes: bool, dry_run: bool, reporter: Reporter | None,
+              today: date | None) -> RunReport:
     started = time.monotonic()
     reporter = reporter or SilentReporter()
     since = since or parse_since(None, today)

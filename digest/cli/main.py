@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -273,9 +274,8 @@ def main() -> None:
         # Without standalone mode click returns the code of ctx.exit(N) instead of exiting with it.
         code = cli.main(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else ExitStatus.SUCCESS)
-    except click.exceptions.Abort:
-        console.print("Aborted.")
-        sys.exit(130)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _interrupted()
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
@@ -286,12 +286,19 @@ def main() -> None:
             raise
         console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(ExitStatus.QUALITY_GATE if isinstance(e, QualityGateError) else ExitStatus.ERROR)
-    except KeyboardInterrupt:
-        console.print("Interrupted; what was finished is kept. Run the same command again to resume.")
-        sys.exit(130)
     except Exception as e:  # noqa: BLE001 - the boundary: no traceback for users unless --debug
         if debug:
             raise
         console.print(f"[bold red]internal error:[/] {escape(f'{type(e).__name__}: {e}')} (run again with "
                       "--debug for a traceback)", highlight=False)
         sys.exit(1)
+
+
+def _interrupted() -> None:
+    """Ctrl-C: say what happens to the work, and exit now rather than after the calls in flight."""
+    console.print("Interrupted: every finished step is stored (papers, page texts, each paper's "
+                  "generation); run the same command again to resume.")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # sys.exit would wait for the worker threads' model calls in flight (up to their timeout).
+    os._exit(ExitStatus.INTERRUPTED)

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Protocol
 
-from digest.errors import DigestError
 from digest.records import Generation, Paper
 
 
@@ -71,15 +70,19 @@ def generate_many(papers: list[Paper], writer: Writer, *, concurrency: int,
     """Generate for many papers at once (threads; the model's rate limiter paces them)."""
     out: dict[str, Generation] = {}
     workers = getattr(writer, "papers_in_flight", concurrency)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(writer.generate, p): p for p in papers}
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    futures = {pool.submit(writer.generate, p): p for p in papers}
+    try:
         for f in as_completed(futures):
             p = futures[f]
-            try:
-                g = f.result()
-            except DigestError:
-                raise
+            g = f.result()
             out[p.key] = g
             if on_done:
                 on_done(p, g)
+    except BaseException:
+        # Ctrl-C or a run-stopping error: start no further paper; the ones in flight finish or are
+        # abandoned with the process, and every finished generation is already stored.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return out
