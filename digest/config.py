@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from digest.errors import ConfigError
 
@@ -157,17 +160,39 @@ class Config:
         return self.models.get(model_id) or ModelConfig()
 
 
+# Settings that must be positive (a zero or negative value would hang, divide by zero or do nothing).
+_POSITIVE = {"max_papers", "concurrency", "workers", "http_timeout", "pdf_max_mb", "pdf_download_timeout",
+             "pdf_parse_timeout", "pdf_parse_memory_mb", "context_window", "max_output_tokens", "timeout",
+             "api_page_size", "port"}
+_SHARES = {"max_failed_share"}
+
+
+@functools.cache
+def _adapter(cls) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
 def _build(cls, data: dict[str, Any], where: str):
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for k, v in data.items():
+    """A settings dataclass from a TOML table, type-checked: a wrong value names its key."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    for k in data:
         if k not in known:
             raise ConfigError(f"unknown setting '{where}.{k}'", hint="see `digest init` for the settings")
-        kwargs[k] = v
     try:
-        return cls(**kwargs)
-    except TypeError as e:
-        raise ConfigError(f"bad section [{where}]: {e}") from None
+        built = _adapter(cls).validate_python(data, strict=False)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in (where, *err["loc"]))
+        raise ConfigError(f"setting '{key}' = {err.get('input')!r}: {err['msg'].lower()}",
+                          hint="fix it in the config file (`digest init` writes one with every setting)") from None
+    for k in known & _POSITIVE:
+        v = getattr(built, k)
+        if isinstance(v, (int, float)) and v <= 0:
+            raise ConfigError(f"setting '{where}.{k}' = {v!r}: must be greater than 0")
+    for k in known & _SHARES:
+        if not 0 <= getattr(built, k) <= 1:
+            raise ConfigError(f"setting '{where}.{k}' = {getattr(built, k)!r}: must be between 0 and 1")
+    return built
 
 
 _SECTIONS = {
