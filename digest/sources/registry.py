@@ -256,9 +256,10 @@ def _fetch_feed(url: str, source: str, config: Config, store: Store, client: htt
     own = client is None
     client = client or make_client(config.limits.http_timeout)
     try:
-        resp = get_feed(client, url, etag=state.get("etag"), last_modified=state.get("last_modified"))
+        resp = get_feed(client, url, etag=state.get("etag"), last_modified=state.get("last_modified"),
+                        deadline=config.limits.http_deadline, max_bytes=int(config.limits.feed_max_mb * 2**20))
     except FetchError as e:
-        raise SourceError(source, e.message, hint="check the network and the feed address") from None
+        raise SourceError(source, e.message, hint=e.hint or "check the network and the feed address") from None
     finally:
         if own:
             client.close()
