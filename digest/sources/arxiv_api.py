@@ -22,7 +22,16 @@ from digest.records import Paper, split_arxiv_id
 log = logging.getLogger(__name__)
 
 # What to do when the arXiv API cannot be reached at all, e.g. on a machine with no network.
-OFFLINE_HINT = "offline, run on local PDFs: digest run --source dir:path/to/pdfs"
+OFFLINE_ADVICE = "offline, run on local PDFs: digest run --source dir:path/to/pdfs"
+
+
+class ApiUnreachable(SourceError):
+    """The arXiv API's host could not be reached at all; the message says how to run offline."""
+
+    def __init__(self, source: str, host: str, reason: str):
+        self.short = f"arXiv API unreachable ({host}): {reason}"
+        # The advice is in the message itself: `digest run` reports a failed source by its message alone.
+        super().__init__(source, f"{self.short}; {OFFLINE_ADVICE}", hint="check the network and arxiv.api_url")
 
 
 class ApiRejected(Exception):
@@ -223,7 +232,7 @@ def _run_search(client: _ArxivClient, search: arxiv.Search, source: str, config:
     except arxiv.UnexpectedEmptyPageError:
         answer.warnings.append("the arXiv API returned an empty page; results are incomplete")
     except UnreachableError as e:
-        raise SourceError(source, f"arXiv API unreachable ({client.host}): {e.reason}", hint=OFFLINE_HINT) from None
+        raise ApiUnreachable(source, client.host, e.reason) from None
     except FetchError as e:
         raise SourceError(source, f"arXiv API ({client.host}) failed: {e.message.removeprefix(e.url + ': ')}",
                           hint=e.hint or "try again later") from None
