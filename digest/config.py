@@ -48,7 +48,11 @@ class SelectionConfig:
 
 @dataclass
 class LimitsConfig:
-    http_timeout: float = 30.0
+    http_timeout: float = 30.0  # seconds to connect, and per read
+    # Seconds a whole feed or arXiv API request may take, body and retries included: a server that
+    # trickles bytes never trips the per-read timeout.
+    http_deadline: float = 60.0
+    feed_max_mb: float = 50.0  # decompressed size cap of a feed or an arXiv API answer
     pdf_max_mb: float = 50.0
     pdf_download_timeout: float = 120.0
     pdf_parse_timeout: float = 120.0

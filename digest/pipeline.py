@@ -292,6 +292,9 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
     papers = [store.get_paper(p.key) for p in fetched.selected]
     if not papers:
         failed = "; ".join(f"{what}: {why}" for what, why in fetched.failures[:3])
+        if fetched.failures and not fetched.found:
+            # No source could be read: their messages say why (and what to do); --since is not the cause.
+            raise DigestError(failed)
         raise DigestError(
             f"no new papers for {week}" + (f" ({failed})" if failed else ""),
             hint="check the sources (`digest fetch --explain`) or widen --since",

@@ -558,6 +558,66 @@ def test_worker_killed_from_outside_costs_one_pdf(tmp_path, config):
     assert results[fast].ok
 
 
+_PARENT_SCRIPT = """
+import sys
+from pathlib import Path
+from digest.config import Config
+cfg = Config()
+cfg.limits.pdf_parse_timeout = 600
+from digest.pdf.pool import extract_many
+for _ in extract_many([Path(sys.argv[1])], cfg, workers=1):
+    pass
+"""
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first), or None when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def test_worker_dies_with_its_parent_killed_with_sigkill(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to find the worker")
+    slow = make_pdf(tmp_path / "slow.pdf", [b"BT /F1 12 Tf 72 700 Td " + b"(ab) Tj " * 5_000_000 + b"ET"])
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT_SCRIPT, str(slow)], stdin=subprocess.DEVNULL)
+    try:
+        worker = None
+        for _ in range(600):  # the worker imports pypdf, then works on the page for about a minute
+            time.sleep(0.1)
+            for d in Path("/proc").iterdir():
+                fields = _proc_stat(int(d.name)) if d.name.isdigit() else None
+                if fields and int(fields[1]) == parent.pid:
+                    ticks = int(fields[11]) + int(fields[12])
+                    if ticks / os.sysconf("SC_CLK_TCK") > 1.5:  # busy on the PDF, past its imports
+                        worker = int(d.name)
+            if worker:
+                break
+        assert worker, "the worker never got busy"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        for _ in range(100):
+            fields = _proc_stat(worker)
+            if fields is None or fields[0] in ("Z", "X"):  # gone, or dead and awaiting a reaper
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            pytest.fail("the worker outlived its parent by 10 s")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+
+
 def test_stale_partial_downloads_are_swept(pdf_server, config):
     import os
     import time

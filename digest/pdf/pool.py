@@ -3,7 +3,9 @@
 pypdf runs only in child processes (`python -m digest.pdf.worker`, never forked, so no threads or
 sqlite handles are inherited). A child that exceeds its time limit is killed and replaced; its
 address-space limit (RLIMIT_AS) makes a decompression bomb fail with MemoryError inside the child
-instead of taking the machine down. Cleaning (digest.pdf.clean) runs in the child too.
+instead of taking the machine down. A child dies with its parent, even one killed with -9 (see
+digest.pdf.worker), so no orphan keeps a CPU busy on a hostile PDF. Cleaning (digest.pdf.clean)
+runs in the child too.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ class _Pool:
 
     Workers are plain `python -m digest.pdf.worker` subprocesses talking over two pipes: unlike
     multiprocessing's spawn they never re-run the caller's __main__, and unlike fork they inherit
-    no threads, locks or sqlite handles.
+    no threads, locks or sqlite handles. Linux's parent-death signal follows the thread that started
+    a child, so a pool is started and consumed by one thread that outlives it.
     """
 
     memory_mb: int
@@ -92,7 +95,8 @@ class _Pool:
         result_r, result_w = os.pipe()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "digest.pdf.worker", str(task_r), str(result_w), str(self.memory_mb)],
+                [sys.executable, "-m", "digest.pdf.worker", str(task_r), str(result_w), str(self.memory_mb),
+                 str(os.getpid())],
                 pass_fds=(task_r, result_w), env=_child_env(), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:

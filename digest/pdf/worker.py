@@ -5,10 +5,15 @@ Every failure becomes a short reason in PageText.error; only the parent decides 
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import re
 import resource
+import signal
 import sys
+import threading
+import time
 import warnings
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -39,8 +44,37 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def worker_main(tasks: Connection, results: Connection, memory_mb: int) -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_PARENT_CHECK_SECONDS = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make sure this worker does not outlive the process that started it (even one killed with -9).
+
+    On Linux the kernel sends SIGKILL when the parent goes (PR_SET_PDEATHSIG). Everywhere, a daemon
+    thread notices that the parent changed (the worker was re-parented) and exits; it runs while
+    pypdf is busy on a hostile page, which a check between tasks alone would not.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl in this libc: the thread below still applies
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_CHECK_SECONDS)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def worker_main(tasks: Connection, results: Connection, memory_mb: int, parent_pid: int | None = None) -> None:
     """Child loop: say 'ready', then answer (task_id, path, mode) with (task_id, PageText) until told to stop."""
+    _die_with_parent(parent_pid or os.getppid())
     import pypdf  # noqa: F401  imported before the limit so the limit is spent on PDFs, not on imports
 
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)
@@ -52,7 +86,7 @@ def worker_main(tasks: Connection, results: Connection, memory_mb: int) -> None:
             msg = tasks.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
-        if msg is None:
+        if msg is None or (parent_pid and os.getppid() != parent_pid):
             return
         task_id, path, mode = msg
         try:
@@ -251,6 +285,6 @@ def extract_in_process(path: Path, mode: str) -> PageText:
 
 
 if __name__ == "__main__":
-    # Started by digest.pdf.pool as: python -m digest.pdf.worker <task fd> <result fd> <memory MB>
+    # Started by digest.pdf.pool as: python -m digest.pdf.worker <task fd> <result fd> <memory MB> [<parent pid>]
     worker_main(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False),
-                int(sys.argv[3]))
+                int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None)

@@ -6,19 +6,32 @@ import io
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlparse
 
 import arxiv
 import feedparser
-import requests
 
-from digest import USER_AGENT
-from digest.config import Config
-from digest.errors import SourceError
+from digest.config import Config, LimitsConfig
+from digest.errors import FetchError, SourceError
+from digest.http import UnreachableError, fetch, make_client, retry_after_seconds
 from digest.records import Paper, split_arxiv_id
 
 log = logging.getLogger(__name__)
+
+# What to do when the arXiv API cannot be reached at all, e.g. on a machine with no network.
+OFFLINE_ADVICE = "offline, run on local PDFs: digest run --source dir:path/to/pdfs"
+
+
+class ApiUnreachable(SourceError):
+    """The arXiv API's host could not be reached at all; the message says how to run offline."""
+
+    def __init__(self, source: str, host: str, reason: str):
+        self.short = f"arXiv API unreachable ({host}): {reason}"
+        # The advice is in the message itself: `digest run` reports a failed source by its message alone.
+        super().__init__(source, f"{self.short}; {OFFLINE_ADVICE}", hint="check the network and arxiv.api_url")
 
 
 class ApiRejected(Exception):
@@ -30,32 +43,96 @@ class ApiRejected(Exception):
         self.body = body
 
 
+class ApiBusy(Exception):
+    """The API asked (Retry-After) for a wait that would pass the deadline: waiting cannot help this run."""
+
+    def __init__(self, status: int, wait: float):
+        super().__init__(f"HTTP {status}, Retry-After {wait:.0f} s")
+        self.status = status
+        self.wait = wait
+
+
+class ApiTimeUp(Exception):
+    """The deadline of one API request, its retries included, passed before an answer came."""
+
+
+@dataclass
+class _PackageResponse:
+    """The part of a requests.Response that arxiv.Client reads."""
+
+    status_code: int
+    content: bytes
+
+
+class _Session:
+    """Stands in for the requests.Session of arxiv.Client, whose only call is `get(url, headers=...)`."""
+
+    def __init__(self, client: _ArxivClient):
+        self.client = client
+
+    def get(self, url: str, headers: dict[str, str] | None = None, **_) -> _PackageResponse:
+        """One API request through digest.http (the package's own User-Agent header is not sent)."""
+        return self.client.request(url)
+
+
 class _ArxivClient(arxiv.Client):
-    """arxiv.Client pointed at config.arxiv.api_url, failing fast on 4xx with the API's message.
+    """arxiv.Client pointed at config.arxiv.api_url, with our HTTP limits, failing fast on 4xx with the API's message.
 
     arxiv 4.x lets the endpoint be set through the `query_url_format` attribute, so no URL code is
-    overridden. The subclass exists only because the package turns every non-200 answer into an
+    overridden. The package's requests.Session has no timeout at all (a server that accepts and never
+    answers hangs it for good), so its session is replaced by one that goes through digest.http:
+    connect/read timeouts, a deadline per API page that covers the package's retries, a cap on the
+    decompressed answer, and Retry-After honoured. The package turns every non-200 answer into an
     HTTPError without the body (so the API's "incorrect id format" message is lost) and retries it
-    num_retries times, each after the 3 s delay, though a 400 will never succeed. A requests
-    response hook raises ApiRejected first; that exception is not one the package retries.
+    num_retries times, each after the 3 s delay, though a 400 will never succeed: ApiRejected is raised
+    first, and like every exception of ours it is not one the package retries.
     """
 
-    def __init__(self, api_url: str, page_size: int, delay_seconds: float):
+    def __init__(self, api_url: str, page_size: int, delay_seconds: float, limits: LimitsConfig):
         super().__init__(page_size=page_size, delay_seconds=delay_seconds, num_retries=3)
         self.query_url_format = api_url + "?{}"
-        self._session.headers["User-Agent"] = USER_AGENT
-        self._session.hooks["response"].append(self._reject_client_errors)
-        # One search at a time: the delay is per client, and a requests Session is not thread-safe.
+        self.host = urlparse(api_url).netloc or api_url
+        self.deadline = float(limits.http_deadline)
+        self.max_bytes = int(limits.feed_max_mb * 2**20)
+        self.http = make_client(limits.http_timeout)
+        self._session = _Session(self)
+        self._until = 0.0  # monotonic time the current page must be answered by
+        self._not_before = 0.0  # monotonic time before which the server asked not to be called again
+        # One search at a time: the delay and the deadline are per client.
         self.lock = threading.Lock()
 
-    def _reject_client_errors(self, response: requests.Response, *args, **kwargs):
-        rejected = 400 <= response.status_code < 500 and response.status_code != 429
-        # Older API versions answer 200 with the same error entry, which the package silently skips.
-        if rejected or (response.status_code == 200 and b"/api/errors#" in response.content):
-            # The package records the request time only after a successful get; keep the delay honest.
+    def _parse_feed(self, url: str, first_page: bool = True, _try_index: int = 0):
+        # The package retries a page by calling this again with _try_index + 1: one deadline covers them all.
+        if _try_index == 0:
+            self._until = time.monotonic() + self.deadline
+        return super()._parse_feed(url, first_page=first_page, _try_index=_try_index)
+
+    def request(self, url: str) -> _PackageResponse:
+        """GET one API page within what is left of the deadline; raises FetchError, ApiRejected, ApiBusy, ApiTimeUp."""
+        if self._not_before > self._until:
+            raise ApiBusy(503, self._not_before - time.monotonic())
+        pause = self._not_before - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        left = self._until - time.monotonic()
+        if left <= 0:
+            raise ApiTimeUp()
+        try:
+            r = fetch(self.http, url, deadline=left, max_bytes=self.max_bytes)
+        finally:
+            # The package records the request time only after a get that returns; keep the delay honest.
             self._last_request_dt = datetime.now()
-            raise ApiRejected(response.status_code, response.content)
-        return response
+        rejected = 400 <= r.status < 500 and r.status != 429
+        # Older API versions answer 200 with the same error entry, which the package silently skips.
+        if rejected or (r.status == 200 and b"/api/errors#" in r.body):
+            raise ApiRejected(r.status, r.body)
+        wait = retry_after_seconds(r.headers) if r.status in (429, 503) else None
+        if wait is not None:
+            # Waiting the asked time is polite; waiting past the deadline would only hang the run.
+            if time.monotonic() + max(wait, self.delay_seconds) > self._until:
+                raise ApiBusy(r.status, wait)
+            self._not_before = time.monotonic() + wait
+        return _PackageResponse(r.status, r.body)
 
 
 # One client per endpoint and settings, shared by every source in the process, so the
@@ -65,12 +142,12 @@ _clients_lock = threading.Lock()
 
 
 def api_client(config: Config) -> _ArxivClient:
-    """The shared arXiv API client for this config's endpoint, page size and delay."""
-    a = config.arxiv
-    key = (a.api_url, a.api_page_size, a.api_delay_seconds)
+    """The shared arXiv API client for this config's endpoint, page size, delay and HTTP limits."""
+    a, lim = config.arxiv, config.limits
+    key = (a.api_url, a.api_page_size, a.api_delay_seconds, lim.http_timeout, lim.http_deadline, lim.feed_max_mb)
     with _clients_lock:
         if key not in _clients:
-            _clients[key] = _ArxivClient(a.api_url, a.api_page_size, a.api_delay_seconds)
+            _clients[key] = _ArxivClient(a.api_url, a.api_page_size, a.api_delay_seconds, lim)
         return _clients[key]
 
 
@@ -142,14 +219,23 @@ def _run_search(client: _ArxivClient, search: arxiv.Search, source: str, config:
         msg = _api_error_message(e.body) or f"HTTP {e.status}"
         raise SourceError(source, f"arXiv API rejected the request: {msg}",
                           hint="check the query or the arXiv IDs") from None
+    except ApiBusy as e:
+        raise SourceError(source, f"arXiv API ({client.host}) busy: HTTP {e.status} asking to wait {e.wait:.0f} s "
+                                  f"(Retry-After), past the {client.deadline:.0f} s deadline (limits.http_deadline); "
+                                  "gave up", hint="try again later") from None
+    except ApiTimeUp:
+        raise SourceError(source, f"arXiv API ({client.host}) gave no answer within {client.deadline:.0f} s, "
+                                  "retries included (limits.http_deadline)", hint="try again later") from None
     except arxiv.HTTPError as e:
-        raise SourceError(source, f"arXiv API answered HTTP {e.status} after retries",
+        raise SourceError(source, f"arXiv API ({client.host}) answered HTTP {e.status} after retries",
                           hint="try again later") from None
     except arxiv.UnexpectedEmptyPageError:
         answer.warnings.append("the arXiv API returned an empty page; results are incomplete")
-    except requests.RequestException as e:
-        raise SourceError(source, f"arXiv API unreachable ({type(e).__name__})",
-                          hint=f"check the network and arxiv.api_url ({config.arxiv.api_url})") from None
+    except UnreachableError as e:
+        raise ApiUnreachable(source, client.host, e.reason) from None
+    except FetchError as e:
+        raise SourceError(source, f"arXiv API ({client.host}) failed: {e.message.removeprefix(e.url + ': ')}",
+                          hint=e.hint or "try again later") from None
 
 
 def query_api(config: Config, source: str, *, query: str = "", id_list: list[str] | None = None,

@@ -19,7 +19,7 @@ from digest.errors import FetchError, SourceError
 from digest.http import get_feed, make_client
 from digest.pdf.clean import split_authors
 from digest.records import Paper, split_arxiv_id
-from digest.sources.arxiv_api import query_api, utc_iso
+from digest.sources.arxiv_api import ApiUnreachable, query_api, utc_iso
 from digest.sources.local import ANY_ID, list_pdfs, papers_from_pdfs, papers_from_text, url_paper
 from digest.store import Store
 
@@ -256,9 +256,10 @@ def _fetch_feed(url: str, source: str, config: Config, store: Store, client: htt
     own = client is None
     client = client or make_client(config.limits.http_timeout)
     try:
-        resp = get_feed(client, url, etag=state.get("etag"), last_modified=state.get("last_modified"))
+        resp = get_feed(client, url, etag=state.get("etag"), last_modified=state.get("last_modified"),
+                        deadline=config.limits.http_deadline, max_bytes=int(config.limits.feed_max_mb * 2**20))
     except FetchError as e:
-        raise SourceError(source, e.message, hint="check the network and the feed address") from None
+        raise SourceError(source, e.message, hint=e.hint or "check the network and the feed address") from None
     finally:
         if own:
             client.close()
@@ -303,8 +304,9 @@ def _enrich(papers: list[Paper], result: SourceResult, config: Config) -> None:
     try:
         answer = query_api(config, result.source, id_list=[p.versioned_id for p in wanted])
     except SourceError as e:
+        why = e.short if isinstance(e, ApiUnreachable) else e.detail  # offline advice is no help to dir:
         result.warnings.append(f"arXiv metadata look-up failed for {len(wanted)} paper(s) "
-                               f"({e.message.split(': ', 1)[-1]}); they keep what the source gave")
+                               f"({why}); they keep what the source gave")
         return
     result.warnings += answer.warnings
     found = {p.arxiv_id: p for p in answer.papers}
