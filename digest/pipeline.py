@@ -286,9 +286,8 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
     if fetched.sources and fetched.sources_failed == fetched.sources:
         # Older candidates from earlier fetches must not make an issue that looks like this week's.
         failed = "; ".join(f"{what}: {why}" for what, why in fetched.failures[:3])
-        raise SourceError("every source", f"could not be read ({failed})",
-                          hint="see `digest sources check`; offline, run on local PDFs: "
-                               "digest run --source dir:path/to/pdfs")
+        offline = "" if "offline" in failed else "; offline, run on local PDFs: digest run --source dir:path/to/pdfs"
+        raise SourceError("no source could be read", failed, hint="see `digest sources check`" + offline)
     papers = [store.get_paper(p.key) for p in fetched.selected]
     if not papers:
         failed = "; ".join(f"{what}: {why}" for what, why in fetched.failures[:3])

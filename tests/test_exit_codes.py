@@ -42,5 +42,5 @@ def test_a_mistyped_source_does_not_rewrite_the_issue_from_older_candidates(tmp_
     typo = digest(tmp_path, "run", "--since", "2000-01-01", "--source", "arxvi:cs.CL")
     said = " ".join((typo.stdout + typo.stderr).split())
     assert typo.returncode == ExitStatus.ERROR, said
-    assert "every source" in said and "arxvi" in said
+    assert "no source could be read" in said and "arxvi" in said
     assert issues[0].read_bytes() == before
