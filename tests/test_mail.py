@@ -17,9 +17,9 @@ from factories import HOSTILE_TITLE, make_issue
 from smtp_helpers import PASSWORD, USER, Inbox, free_port, make_cert, smtp_server
 
 from digest.cli.main import cli
-from digest.errors import MailError
+from digest.errors import DigestError, MailError
 from digest.mail.delivery import send_issue
-from digest.mail.message import Recipient, message_id
+from digest.mail.message import Recipient, list_unsubscribe_value, message_id
 from digest.mail.subscribers import add_subscriber, get_subscriber, list_subscribers, request_subscription
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,6 +306,52 @@ def test_only_active_subscribers_are_mailed(cfg, store):
         r = send_issue(cfg, store)
     assert r.sent == ["ada@example.org"]
     assert [m.rcpt_tos for m in inbox.messages] == [["ada@example.org"]]
+
+
+def _raw_field(data: bytes, name: bytes) -> list[bytes]:
+    """The physical lines of one header field exactly as they came over the wire (first line + folds)."""
+    lines = _raw_headers(data).split(b"\r\n")
+    for i, line in enumerate(lines):
+        if line.lower().startswith(name.lower() + b":"):
+            end = i + 1
+            while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+                end += 1
+            return lines[i:end]
+    raise AssertionError(f"no {name!r} header in {data[:2000]!r}")
+
+
+def test_list_unsubscribe_is_written_as_plain_urls_on_the_wire(cfg, store):
+    """RFC 2369/8058: angle-bracketed URLs, folded only between entries; never an RFC 2047 encoded-word."""
+    cfg.mail.unsubscribe_url = ""  # the link comes from web.public_url, as in a default setup
+    cfg.web.public_url = "https://newsletters.research-group.example.university.edu/paper-digest/weekly-issue"
+    make_issue(store, n_papers=1)
+    sub, _ = add_subscriber(store, "ada@example.org", "Ada Lovelace")
+    token = "tok_" + "Zx9-" * 24  # longer than the default tokens: the link alone is over 78 characters
+    store.execute("UPDATE subscribers SET token=? WHERE id=?", (token, sub.id))
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        send_issue(cfg, store)
+    data = inbox.messages[0].data
+    https = f"https://newsletters.research-group.example.university.edu/paper-digest/weekly-issue/unsubscribe/{token}"
+    lines = _raw_field(data, b"List-Unsubscribe")
+    assert all(b"=?" not in line for line in lines), lines
+    assert all(len(line) <= 998 for line in lines)
+    # Unfolding (RFC 5322 2.2.3: remove the CRLF before the whitespace) gives the field as written.
+    assert b"\r\n".join(lines).replace(b"\r\n", b"").decode("ascii") == (
+        f"List-Unsubscribe: <mailto:leave@example.org?subject=unsubscribe>, <{https}>")
+    assert _raw_field(data, b"List-Unsubscribe-Post") == [b"List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
+    assert inbox.messages[0].msg["List-Unsubscribe"] == f"<mailto:leave@example.org?subject=unsubscribe>, <{https}>"
+
+
+def test_list_unsubscribe_urls_cannot_leave_their_brackets():
+    assert list_unsubscribe_value(["mailto:退会@example.jp?subject=unsubscribe"]) == (
+        "<mailto:%E9%80%80%E4%BC%9A@example.jp?subject=unsubscribe>")
+    assert list_unsubscribe_value(["mailto:a@example.org>\r\nBcc: x@example.org"]) == (
+        "<mailto:a@example.org%3E%0D%0ABcc:%20x@example.org>")
+    assert list_unsubscribe_value(["https://example.org/u/a%2Fb"]) == "<https://example.org/u/a%2Fb>"
+    with pytest.raises(DigestError, match="too long for a mail header"):
+        list_unsubscribe_value(["https://example.org/" + "a" * 1000])
 
 
 def test_to_a_non_subscriber_sends_an_unrecorded_test_copy(cfg, store):
