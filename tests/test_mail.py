@@ -1,4 +1,4 @@
-"""The issue email against a real SMTP server (aiosmtpd): structure, headers, encoding, escaping, exactly once."""
+"""The issue email against a real SMTP server (aiosmtpd): structure, headers, encoding, escaping, delivery state."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from digest.config import Config, MailConfig
-from digest.errors import DigestError
+from digest.errors import ConfigError, DigestError
 from digest.i18n import labels
 from digest.records import Issue
 from digest.render import model_note, safe_url, standard_intro
@@ -156,7 +156,7 @@ def list_unsubscribe_value(urls: list[str]) -> str:
         return one_line
     value = ",\r\n ".join(entries)
     if len("List-Unsubscribe: ") + max(len(e) + 2 for e in entries) > _MAX_LINE:
-        raise DigestError(f"the unsubscribe link is too long for a mail header ({max(map(len, entries))} chars)",
+        raise ConfigError(f"the unsubscribe link is too long for a mail header ({max(map(len, entries))} chars)",
                           hint="shorten mail.unsubscribe_url or web.public_url")
     return value
 
