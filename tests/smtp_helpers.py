@@ -77,7 +77,11 @@ class Inbox:
 
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> e.g. "451 4.2.1 later"
     delay: float = 0.0  # seconds slept after a message is received, before the 250 reply
+    # A server that takes responsibility for a message only once it has answered 250 (RFC 5321 6.1):
+    # when the client goes away during `delay`, the message moves from `messages` to `lost`.
+    lose_unanswered: bool = False
     messages: list[Received] = field(default_factory=list)
+    lost: list[Received] = field(default_factory=list)
     received: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -89,15 +93,21 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        got = Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, bool(session.authenticated),
+                       session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
+                       tuple(session.peer))
         with self.lock:
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
-                                          bool(session.authenticated),
-                                          session.ssl is not None
-                                          or server.transport.get_extra_info("ssl_object") is not None,
-                                          tuple(session.peer)))
+            self.messages.append(got)
         self.received.set()
         if self.delay:
-            await asyncio.sleep(self.delay)
+            try:
+                await asyncio.sleep(self.delay)
+            except asyncio.CancelledError:  # aiosmtpd cancels the handler when the client disconnects
+                if self.lose_unanswered:
+                    with self.lock:
+                        self.messages.remove(got)
+                        self.lost.append(got)
+                raise
         return "250 2.0.0 OK"
 
     def count_for(self, address: str) -> int:

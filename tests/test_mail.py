@@ -1,4 +1,4 @@
-"""The issue email against a real SMTP server (aiosmtpd): structure, headers, encoding, escaping, exactly once."""
+"""The issue email against a real SMTP server (aiosmtpd): structure, headers, encoding, escaping, delivery state."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from factories import HOSTILE_TITLE, make_issue
 from smtp_helpers import PASSWORD, USER, Inbox, free_port, make_cert, smtp_server
 
 from digest.cli.main import cli
-from digest.errors import MailError
+from digest.errors import DigestError, MailError
 from digest.mail.delivery import send_issue
-from digest.mail.message import Recipient, message_id
+from digest.mail.message import Recipient, list_unsubscribe_value, message_id
 from digest.mail.subscribers import add_subscriber, get_subscriber, list_subscribers, request_subscription
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,7 +262,7 @@ def test_bounce_after_counts_permanent_failures_across_issues(cfg, store):
         send_issue(cfg, store, "2026-W46")
         assert get_subscriber(store, "nobody@example.org").status == "active"
         again = send_issue(cfg, store, "2026-W46")  # a permanent failure is not retried for the same issue
-        assert again.failed[0][1].startswith("earlier: 550")
+        assert again.failed == [] and again.failed_earlier[0][1].startswith("550") and again.ok
         assert get_subscriber(store, "nobody@example.org").bounces == 1
         r = send_issue(cfg, store, "2026-W47")
     assert r.bounced == ["nobody@example.org"]
@@ -293,6 +293,50 @@ def test_dropped_connection_is_retried_on_a_new_connection(cfg, store):
     assert sorted(m.rcpt_tos[0] for m in inbox.messages) == sorted(r.sent)
 
 
+class _LoseAfterData(Inbox):
+    """Takes the message data, then closes the connection without answering and without keeping it."""
+
+    losses = 1
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.losses:
+            self.losses -= 1
+            server.transport.close()
+            return "421 closing"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_connection_lost_mid_message_is_resent_with_the_same_message_id(cfg, store):
+    make_issue(store)
+    _subscribe_three(store)
+    inbox = _LoseAfterData()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        r = send_issue(cfg, store, retry_delay=0)
+    assert sorted(r.sent) == ["ada@example.org", "bob@example.net", "hanako@example.jp"] and r.ok
+    assert r.resent == ["ada@example.org"] and r.unknown == []
+    assert sorted(m.rcpt_tos[0] for m in inbox.messages) == sorted(r.sent)
+    rows = store.query("SELECT status, attempts FROM deliveries ORDER BY subscriber_id")
+    assert [(row["status"], row["attempts"]) for row in rows] == [("sent", 2), ("sent", 1), ("sent", 1)]
+
+
+def test_unknown_left_by_one_send_is_resent_by_the_next(cfg, store):
+    """Without a retry round the outcome stays unknown: not ok, and the next send delivers it."""
+    issue = make_issue(store)
+    add_subscriber(store, "ada@example.org", "Ada")
+    inbox = _LoseAfterData()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        r = send_issue(cfg, store, retry_rounds=0)
+        assert r.unknown == ["ada@example.org"] and r.sent == [] and not r.ok
+        assert store.query("SELECT status FROM deliveries")[0][0] == "sending"
+        r2 = send_issue(cfg, store)
+    assert r2.sent == r2.resent == ["ada@example.org"] and r2.ok
+    sub = get_subscriber(store, "ada@example.org")
+    assert inbox.messages[0].msg["Message-ID"] == message_id(cfg, issue.id, Recipient(sub.email, sub.name,
+                                                                                       sub.token, sub.id))
+
+
 def test_only_active_subscribers_are_mailed(cfg, store):
     make_issue(store)
     add_subscriber(store, "ada@example.org")
@@ -306,6 +350,52 @@ def test_only_active_subscribers_are_mailed(cfg, store):
         r = send_issue(cfg, store)
     assert r.sent == ["ada@example.org"]
     assert [m.rcpt_tos for m in inbox.messages] == [["ada@example.org"]]
+
+
+def _raw_field(data: bytes, name: bytes) -> list[bytes]:
+    """The physical lines of one header field exactly as they came over the wire (first line + folds)."""
+    lines = _raw_headers(data).split(b"\r\n")
+    for i, line in enumerate(lines):
+        if line.lower().startswith(name.lower() + b":"):
+            end = i + 1
+            while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+                end += 1
+            return lines[i:end]
+    raise AssertionError(f"no {name!r} header in {data[:2000]!r}")
+
+
+def test_list_unsubscribe_is_written_as_plain_urls_on_the_wire(cfg, store):
+    """RFC 2369/8058: angle-bracketed URLs, folded only between entries; never an RFC 2047 encoded-word."""
+    cfg.mail.unsubscribe_url = ""  # the link comes from web.public_url, as in a default setup
+    cfg.web.public_url = "https://newsletters.research-group.example.university.edu/paper-digest/weekly-issue"
+    make_issue(store, n_papers=1)
+    sub, _ = add_subscriber(store, "ada@example.org", "Ada Lovelace")
+    token = "tok_" + "Zx9-" * 24  # longer than the default tokens: the link alone is over 78 characters
+    store.execute("UPDATE subscribers SET token=? WHERE id=?", (token, sub.id))
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        send_issue(cfg, store)
+    data = inbox.messages[0].data
+    https = f"https://newsletters.research-group.example.university.edu/paper-digest/weekly-issue/unsubscribe/{token}"
+    lines = _raw_field(data, b"List-Unsubscribe")
+    assert all(b"=?" not in line for line in lines), lines
+    assert all(len(line) <= 998 for line in lines)
+    # Unfolding (RFC 5322 2.2.3: remove the CRLF before the whitespace) gives the field as written.
+    assert b"\r\n".join(lines).replace(b"\r\n", b"").decode("ascii") == (
+        f"List-Unsubscribe: <mailto:leave@example.org?subject=unsubscribe>, <{https}>")
+    assert _raw_field(data, b"List-Unsubscribe-Post") == [b"List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
+    assert inbox.messages[0].msg["List-Unsubscribe"] == f"<mailto:leave@example.org?subject=unsubscribe>, <{https}>"
+
+
+def test_list_unsubscribe_urls_cannot_leave_their_brackets():
+    assert list_unsubscribe_value(["mailto:退会@example.jp?subject=unsubscribe"]) == (
+        "<mailto:%E9%80%80%E4%BC%9A@example.jp?subject=unsubscribe>")
+    assert list_unsubscribe_value(["mailto:a@example.org>\r\nBcc: x@example.org"]) == (
+        "<mailto:a@example.org%3E%0D%0ABcc:%20x@example.org>")
+    assert list_unsubscribe_value(["https://example.org/u/a%2Fb"]) == "<https://example.org/u/a%2Fb>"
+    with pytest.raises(DigestError, match="too long for a mail header"):
+        list_unsubscribe_value(["https://example.org/" + "a" * 1000])
 
 
 def test_to_a_non_subscriber_sends_an_unrecorded_test_copy(cfg, store):
@@ -439,8 +529,32 @@ def test_cli_shows_names_and_server_replies_as_text(cfg, store, tmp_path):
         res = runner.invoke(cli, ["--config", str(conf), "subscribers", "list"], catch_exceptions=False)
         assert "[/bold] [red]Mal" in res.output
         res = runner.invoke(cli, ["--config", str(conf), "send"])
-    assert res.exit_code == 2, res.output  # something failed: a scheduler can notice
+    assert res.exit_code == 3, res.output  # something failed: a scheduler can notice
     assert "[/nobody] unknown" in res.output and "failed" in res.output
+
+
+def test_send_exit_status_tells_a_scheduler_what_needs_attention(cfg, store, tmp_path):
+    """3 while a delivery is deferred or newly failed; 0 once everyone has it or failed in an earlier send."""
+    make_issue(store, n_papers=1)
+    for a in ("ok@example.org", "later@example.org", "nobody@example.org"):
+        add_subscriber(store, a)
+    inbox = Inbox(rcpt_replies={"later@example.org": "451 4.2.1 Mailbox busy, try later",
+                                "nobody@example.org": "550 5.1.1 No such user"})
+    with smtp_server(inbox) as port:
+        conf = tmp_path / "digest.toml"
+        conf.write_text(f'[store]\narchive_dir = "{cfg.archive_dir}"\n[mail]\nhost = "127.0.0.1"\n'
+                        f'port = {port}\nsecurity = "none"\nper_minute = 0\nbounce_after = 3\n', encoding="utf-8")
+        runner = CliRunner()
+        first = runner.invoke(cli, ["--config", str(conf), "send"])
+        inbox.rcpt_replies.pop("later@example.org")  # the server recovers; the 550 address stays unknown
+        second = runner.invoke(cli, ["--config", str(conf), "send"])
+        third = runner.invoke(cli, ["--config", str(conf), "send", "--resend-unknown"])  # old flag: accepted
+    assert first.exit_code == 3, first.output
+    assert "deferred" in first.output and "451 4.2.1" in first.output and "550 5.1.1" in first.output
+    assert second.exit_code == 0, second.output
+    assert "failed in an earlier send" in second.output and "550 5.1.1" in second.output
+    assert third.exit_code == 0, third.output
+    assert [inbox.count_for(a) for a in ("ok@example.org", "later@example.org", "nobody@example.org")] == [1, 1, 0]
 
 
 def test_a_second_send_while_one_runs_is_refused(cfg, store):

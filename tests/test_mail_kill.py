@@ -1,4 +1,9 @@
-"""`digest send` killed with SIGKILL mid-send and started again: every subscriber has exactly one message."""
+"""`digest send` killed with SIGKILL mid-send and started again: every subscriber gets the issue.
+
+The message in flight at the kill is sent again with the same Message-ID: whether the server kept it
+(the receiver then sees one Message-ID twice and may drop the copy) or lost it (the subscriber would
+otherwise never get the issue), the rerun exits 0 only when everyone has it.
+"""
 
 from __future__ import annotations
 
@@ -39,58 +44,76 @@ def _wait_for(cond, timeout: float = 30.0) -> None:
         time.sleep(0.005)
 
 
-def test_kill_9_mid_send_then_rerun_delivers_exactly_once(config, store, tmp_path):
-    make_issue(store, n_papers=2)
-    emails = [f"reader{i}@example.org" for i in range(8)]
+def _kill_mid_message(conf: Path, inbox: Inbox, nth: int) -> None:
+    """Start `digest send` and SIGKILL it while the server holds the nth message, before its 250 reply."""
+    proc = _digest(conf, "send")
+    # The ambiguous moment a real crash can hit: the data went out, the answer did not come back.
+    _wait_for(lambda: len(inbox.messages) + len(inbox.lost) >= nth or proc.poll() is not None)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout.read()
+
+
+def _subscribe(store, n: int) -> list[str]:
+    emails = [f"reader{i}@example.org" for i in range(n)]
     for i, e in enumerate(emails):
         add_subscriber(store, e, "山田 花子" if i == 0 else f"Reader {i}")
+    return emails
+
+
+def test_kill_9_while_the_server_loses_the_message_then_rerun_delivers_it(config, store, tmp_path):
+    """The server drops the unanswered message: the rerun must send it, or that subscriber gets nothing."""
+    make_issue(store, n_papers=2)
+    emails = _subscribe(store, 8)
     conf = tmp_path / "digest.toml"
-    inbox = Inbox(delay=0.4)  # a slow server: each message waits before its 250
+    inbox = Inbox(delay=0.4, lose_unanswered=True)
     with smtp_server(inbox) as port:
         _write_config(conf, config.archive_dir, port)
-        proc = _digest(conf, "send")
-        # Kill while the server holds the 4th message, after it received the data but before it answered:
-        # the ambiguous moment a real crash can hit.
-        _wait_for(lambda: len(inbox.messages) >= 4 or proc.poll() is not None)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        assert proc.returncode == -signal.SIGKILL, proc.stdout.read()
-        got_before = len(inbox.messages)
-        assert 4 <= got_before < len(emails)
+        _kill_mid_message(conf, inbox, 4)
+        _wait_for(lambda: len(inbox.lost) == 1)
+        assert len(inbox.messages) == 3
 
         inbox.delay = 0.0
         rerun = _digest(conf, "send")
         output, _ = rerun.communicate(timeout=60)
         assert rerun.returncode == 0, output
-        assert "unknown, not resent" in output
+        assert {e: inbox.count_for(e) for e in emails} == {e: 1 for e in emails}, output
+        assert "resent after an interrupted send" in output
         third = _digest(conf, "send")
         output3, _ = third.communicate(timeout=60)
         assert third.returncode == 0, output3
+        assert "skipped, already sent" in output3
 
-    counts = {e: inbox.count_for(e) for e in emails}
-    assert counts == {e: 1 for e in emails}, counts
-    rows = store.query("SELECT status, count(*) AS n FROM deliveries GROUP BY status")
-    states = {r["status"]: r["n"] for r in rows}
-    # The message in flight at the kill stays 'sending' (delivered, but we could not know): never resent.
-    assert states == {"sent": len(emails) - 1, "sending": 1}
-    assert "skipped, already sent" in output3
+    assert {e: inbox.count_for(e) for e in emails} == {e: 1 for e in emails}
+    lost = inbox.lost[0]
+    again = next(m for m in inbox.messages if m.rcpt_tos == lost.rcpt_tos)
+    assert again.msg["Message-ID"] == lost.msg["Message-ID"]
+    assert [r[0] for r in store.query("SELECT status FROM deliveries")] == ["sent"] * len(emails)
 
 
-def test_resend_unknown_sends_the_interrupted_message_again(config, store, tmp_path):
-    """The owner may choose to resend the ambiguous one: that one subscriber may then have two."""
+def test_kill_9_after_the_server_kept_the_message_resends_it_with_the_same_message_id(config, store, tmp_path):
+    """Nobody can tell the server kept it: one subscriber gets a copy with the same Message-ID, nobody none."""
     make_issue(store, n_papers=1)
-    emails = [f"early{i}@example.org" for i in range(3)]
-    for e in emails:
-        add_subscriber(store, e)
+    emails = _subscribe(store, 5)
     conf = tmp_path / "digest.toml"
     inbox = Inbox(delay=0.4)
     with smtp_server(inbox) as port:
         _write_config(conf, config.archive_dir, port)
-        proc = _digest(conf, "send")
-        _wait_for(lambda: len(inbox.messages) >= 1 or proc.poll() is not None)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        _kill_mid_message(conf, inbox, 2)
+        got_before = len(inbox.messages)
+        assert 2 <= got_before < len(emails)
+
         inbox.delay = 0.0
-        out, _ = _digest(conf, "send", "--resend-unknown").communicate(timeout=60)
-    assert sorted(inbox.count_for(e) for e in emails) == [1, 1, 2], out
-    assert [r[0] for r in store.query("SELECT status FROM deliveries")] == ["sent"] * 3
+        rerun = _digest(conf, "send")
+        output, _ = rerun.communicate(timeout=60)
+        assert rerun.returncode == 0, output
+        third = _digest(conf, "send")
+        output3, _ = third.communicate(timeout=60)
+        assert third.returncode == 0, output3
+
+    counts = sorted(inbox.count_for(e) for e in emails)
+    assert counts == [1] * (len(emails) - 1) + [2], counts
+    twice = next(e for e in emails if inbox.count_for(e) == 2)
+    ids = {m.msg["Message-ID"] for m in inbox.messages if m.rcpt_tos == [twice]}
+    assert len(ids) == 1  # a receiver that already has it can recognise the copy
+    assert [r[0] for r in store.query("SELECT status FROM deliveries")] == ["sent"] * len(emails)

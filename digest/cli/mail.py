@@ -25,9 +25,17 @@ from digest.mail.subscribers import (
 console = Console(stderr=True)
 out = Console()
 
+# Exit statuses of a send, the numbers of digest.errors.ExitStatus (SUCCESS, PARTIAL) once it lands.
+SEND_SUCCESS, SEND_PARTIAL = 0, 3
+
+
+def send_exit_status(report: SendReport) -> int:
+    """0 when every recipient has the issue (or failed in an earlier, reported send); 3 when some need attention."""
+    return SEND_SUCCESS if report.ok else SEND_PARTIAL
+
 
 def run_send(obj: Any, issue_id: str | None = None, *, dry_run: bool = False, to: str | None = None,
-             out_dir: str | None = None, resend_unknown: bool = False) -> SendReport:
+             out_dir: str | None = None) -> SendReport:
     """Send with a progress bar and print the final table; for `digest send` and `digest run --send`."""
     with Progress(TextColumn("[bold]sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:
@@ -37,7 +45,7 @@ def run_send(obj: Any, issue_id: str | None = None, *, dry_run: bool = False, to
             bar.update(task, completed=done, total=total)
 
         report = send_issue(obj.config, obj.store, issue_id, dry_run=dry_run, to=to, out_dir=out_dir,
-                            progress=progress, resend_unknown=resend_unknown)
+                            progress=progress)
     print_report(report)
     return report
 
@@ -49,24 +57,28 @@ def print_report(report: SendReport) -> None:
     t.add_column("count", justify="right")
     t.add_row("written as .eml" if report.dry_run else "sent", str(len(report.sent)))
     if not report.dry_run:
+        t.add_row("  of which resent after an interrupted send (same Message-ID)", str(len(report.resent)))
         t.add_row("skipped, already sent", str(len(report.skipped)))
-        t.add_row("unknown, not resent (use --resend-unknown)", str(len(report.unknown)))
+        t.add_row("unknown, connection lost mid-message (resent by the next send)", str(len(report.unknown)))
         t.add_row("deferred, temporary failure (retried by the next send)", str(len(report.deferred)))
         t.add_row("failed, permanent", str(len(report.failed)))
+        t.add_row("failed in an earlier send (not retried)", str(len(report.failed_earlier)))
         t.add_row("marked bounced", str(len(report.bounced)))
     out.print(t)
-    if report.unknown or report.deferred or report.failed:
+    if report.unknown or report.deferred or report.failed or report.failed_earlier:
         d = Table(title="Needs attention")
         d.add_column("address")
         d.add_column("outcome")
         d.add_column("reason")
         # Server replies and addresses are data, not rich markup.
         for a in report.unknown:
-            d.add_row(escape(a), "unknown", "interrupted while the message was in flight; it may have arrived")
+            d.add_row(escape(a), "unknown", "connection lost while the message was in flight; it may have arrived")
         for a, why in report.deferred:
             d.add_row(escape(a), "deferred", escape(why))
         for a, why in report.failed:
             d.add_row(escape(a), "bounced" if a in report.bounced else "failed", escape(why))
+        for a, why in report.failed_earlier:
+            d.add_row(escape(a), "failed earlier", escape(why))
         out.print(d)
     if report.dry_run and report.files:
         out.print(f"Preview: {report.files[0]}  (and {len(report.files) - 1} more files beside it)",
@@ -142,20 +154,21 @@ def register(cli: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="Write one .eml per recipient and an HTML preview; send nothing.")
     @click.option("--to", "to", metavar="ADDRESS", help="Send only to this address (a test copy if not a subscriber).")
     @click.option("--out", "out_dir", metavar="DIR", help="Folder for --dry-run files (default archive/outbox/ISSUE).")
-    @click.option("--resend-unknown", is_flag=True,
-                  help="Also send to recipients whose earlier send was interrupted mid-message (may duplicate).")
+    # Kept so existing cron lines still run: resending an interrupted message is now the default.
+    @click.option("--resend-unknown", is_flag=True, hidden=True)
     @click.pass_obj
     def send(obj: Any, issue: str | None, dry_run: bool, to: str | None, out_dir: str | None,
              resend_unknown: bool) -> None:
         """Email an issue (default: the newest) to subscribers not yet sent it.
 
-        Each (issue, subscriber) is delivered at most once, across crashes and re-runs:
-        run it again after an interruption and it continues where it stopped.
+        Run it again after an interruption and it continues where it stopped; the one message
+        in flight at a crash is sent again with the same Message-ID. Exit status 0: everyone
+        has the issue; 3: some delivery is deferred, unknown or newly failed (see the table).
         SMTP settings come from [mail]; the password from the variable named by mail.password_env.
         """
-        report = run_send(obj, issue, dry_run=dry_run, to=to, out_dir=out_dir, resend_unknown=resend_unknown)
+        report = run_send(obj, issue, dry_run=dry_run, to=to, out_dir=out_dir)
         if not report.ok:
-            sys.exit(2)
+            sys.exit(send_exit_status(report))
 
     @cli.command()
     @click.option("--host", help="Interface to listen on (default: web.host).")

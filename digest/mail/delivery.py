@@ -1,12 +1,14 @@
-"""The issue by email: SMTP sending, and delivery state kept exactly once per subscriber.
+"""The issue by email: SMTP sending, with delivery state kept per (issue, subscriber).
 
-Exactly-once design: for each (issue, subscriber) the row in `deliveries` goes
+Delivery design: for each (issue, subscriber) the row in `deliveries` goes
 none -> 'sending' -> 'sent' | 'deferred' | 'failed'. 'sending' is committed only once the
 server has answered 354 to DATA (before that nothing can have been delivered, so an
 interruption is safely retried), and 'sent' right after the server's reply to the message.
-A row still 'sending' on the next run is ambiguous: the process died while the message was
-in flight, perhaps after the server took it. Such rows are reported as "unknown" and not sent
-again unless `resend_unknown` is given: a subscriber may miss one issue, but never gets two.
+A row still 'sending' is ambiguous: the connection or the process died while the message was
+in flight, perhaps after the server took it, perhaps not. Such a message is sent again, in the
+same run's retry round or by the next run, with the same Message-ID (stable per issue and
+subscriber): every subscriber gets the issue, and only the one message in flight at a crash can
+arrive twice, as a copy the receiver can recognise. Nothing else is ever sent twice.
 """
 
 from __future__ import annotations
@@ -46,17 +48,19 @@ class SendReport:
     issue_id: str
     dry_run: bool = False
     sent: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)  # of `sent`: in flight at an earlier interruption
     skipped: list[str] = field(default_factory=list)  # already sent by an earlier run
-    unknown: list[str] = field(default_factory=list)  # interrupted mid-message earlier; not resent
+    unknown: list[str] = field(default_factory=list)  # connection lost mid-message; next run resends
     deferred: list[tuple[str, str]] = field(default_factory=list)  # temporary failure; next run retries
-    failed: list[tuple[str, str]] = field(default_factory=list)  # permanent failure (now or earlier)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # permanent failure in this run
+    failed_earlier: list[tuple[str, str]] = field(default_factory=list)  # reported by an earlier run; not retried
     bounced: list[str] = field(default_factory=list)  # marked bounced by this run
     files: list[Path] = field(default_factory=list)  # dry run: .eml files and the preview
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed or was deferred."""
-        return not (self.deferred or self.failed)
+        """True when every recipient has the issue, but for failures an earlier send already reported."""
+        return not (self.deferred or self.failed or self.unknown)
 
 
 # ---- SMTP ------------------------------------------------------------------------------------------
@@ -256,7 +260,7 @@ def _safe_filename(i: int, email: str) -> str:
 
 def send_issue(config: Config, store: Store, issue_id: str | None = None, *, dry_run: bool = False,
                to: str | None = None, out_dir: str | Path | None = None, progress: Progress | None = None,
-               resend_unknown: bool = False, retry_rounds: int = 1, retry_delay: float = 2.0) -> SendReport:
+               retry_rounds: int = 1, retry_delay: float = 2.0) -> SendReport:
     """Email an issue (default: the newest) to every active subscriber not yet sent it."""
     issue = store.load_issue(issue_id)
     if issue.status == "draft" and not dry_run:
@@ -273,22 +277,22 @@ def send_issue(config: Config, store: Store, issue_id: str | None = None, *, dry
                      hint="wait for it to finish; it sends to everyone not yet sent")
     with store.exclusive("send", busy):
         return _send(config, store, issue, recipients, sender, report, progress=progress,
-                     resend_unknown=resend_unknown, retry_rounds=retry_rounds, retry_delay=retry_delay)
+                     retry_rounds=retry_rounds, retry_delay=retry_delay)
 
 
 def _send(config: Config, store: Store, issue: Issue, recipients: list[Recipient], sender: str,
-          report: SendReport, *, progress: Progress | None, resend_unknown: bool, retry_rounds: int,
-          retry_delay: float) -> SendReport:
+          report: SendReport, *, progress: Progress | None, retry_rounds: int, retry_delay: float) -> SendReport:
     todo: list[Recipient] = []
+    in_doubt: set[str] = set()  # addresses whose last message may or may not have arrived
     for r in recipients:
         status, error = _delivery(store, issue.id, r.subscriber_id) if r.subscriber_id else (None, None)
         if status == "sent":
             report.skipped.append(r.email)
-        elif status == "sending" and not resend_unknown:
-            report.unknown.append(r.email)
         elif status == "failed":
-            report.failed.append((r.email, f"earlier: {error}"))
+            report.failed_earlier.append((r.email, error or ""))
         else:
+            if status == "sending":
+                in_doubt.add(r.email)
             todo.append(r)
     total, done = len(todo), 0
     interval = 60.0 / config.mail.per_minute if config.mail.per_minute > 0 else 0.0
@@ -312,12 +316,16 @@ def _send(config: Config, store: Store, issue: Issue, recipients: list[Recipient
                     time.sleep(wait)
                 next_at = time.monotonic() + interval
                 outcome, detail = _send_one(config, store, mailer, issue, r, sender)
-                if outcome == "temporary" and round_no < retry_rounds:
+                if outcome == "unknown":
+                    in_doubt.add(r.email)
+                if outcome in ("temporary", "unknown") and round_no < retry_rounds:
                     retry.append(r)
                     continue
                 done += 1
                 if outcome == "sent":
                     report.sent.append(r.email)
+                    if r.email in in_doubt:
+                        report.resent.append(r.email)
                 elif outcome == "unknown":
                     report.unknown.append(r.email)
                 elif outcome == "temporary":
@@ -355,7 +363,7 @@ def _send_one(config: Config, store: Store, mailer: Mailer, issue: Issue, r: Rec
         _record(store, issue.id, sid, "deferred", mid, detail, attempt=not reached_data)
     elif outcome == "permanent":
         _record(store, issue.id, sid, "failed", mid, detail, attempt=not reached_data)
-    # "unknown" stays 'sending': the next run reports it and does not send it again.
+    # "unknown" stays 'sending': the retry round or the next run sends it again, same Message-ID.
     return outcome, detail
 
 

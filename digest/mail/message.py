@@ -14,7 +14,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from digest.config import Config, MailConfig
-from digest.errors import DigestError
+from digest.errors import ConfigError, DigestError
 from digest.i18n import labels
 from digest.records import Issue
 from digest.render import model_note, safe_url, standard_intro
@@ -139,6 +139,28 @@ def _unsubscribe_mailto(mail: MailConfig) -> str:
     return f"mailto:{addr}?subject=unsubscribe" if addr else ""
 
 
+# Headers set with set_raw() go out exactly as given; the others are still folded by the policy.
+_RAW_AS_IS = SMTP_POLICY.clone(refold_source="none")
+_MAX_LINE = 998  # RFC 5322 2.1.1, without the CRLF
+# Characters a URL keeps in a header (RFC 3986 reserved, plus '%' so existing escapes stay).
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def list_unsubscribe_value(urls: list[str]) -> str:
+    """The List-Unsubscribe field body as RFC 2369 writes it: <url>, <url>, folded only between entries."""
+    # Anything outside printable ASCII (a space, a CR/LF, an IDN mailto) is percent-encoded, so no
+    # URL can break out of its angle brackets or the header.
+    entries = [f"<{quote(u, safe=_URL_SAFE)}>" for u in urls]
+    one_line = ", ".join(entries)
+    if len("List-Unsubscribe: ") + len(one_line) <= SMTP_POLICY.max_line_length:
+        return one_line
+    value = ",\r\n ".join(entries)
+    if len("List-Unsubscribe: ") + max(len(e) + 2 for e in entries) > _MAX_LINE:
+        raise ConfigError(f"the unsubscribe link is too long for a mail header ({max(map(len, entries))} chars)",
+                          hint="shorten mail.unsubscribe_url or web.public_url")
+    return value
+
+
 def message_id(config: Config, issue_id: str, rcpt: Recipient) -> str:
     """The same Message-ID every time for one (issue, subscriber), so a resend is recognisable."""
     who = f"{rcpt.subscriber_id}:{rcpt.email.lower()}"
@@ -153,7 +175,7 @@ def build_message(config: Config, issue: Issue, rcpt: Recipient, *,
     mail = config.mail
     unsub = unsubscribe_url(config, rcpt.token)
     text, html = parts or render_parts(config, issue, unsub)
-    msg = EmailMessage(policy=SMTP_POLICY)
+    msg = EmailMessage(policy=_RAW_AS_IS)
     msg["Subject"] = subject_for(config, issue)
     msg["From"] = mail.sender
     local, _, domain = rcpt.email.rpartition("@")
@@ -163,9 +185,11 @@ def build_message(config: Config, issue: Issue, rcpt: Recipient, *,
     msg["Date"] = format_datetime(now or datetime.now(UTC))
     msg["Message-ID"] = message_id(config, issue.id, rcpt)
     msg["List-Id"] = f"{config.output.title} <{mail.list_id}>"
-    links = [f"<{u}>" for u in (_unsubscribe_mailto(mail), unsub) if u]
+    links = [u for u in (_unsubscribe_mailto(mail), unsub) if u]
     if links:
-        msg["List-Unsubscribe"] = ", ".join(links)
+        # Stored pre-folded: the policy would turn a line over 78 characters into an RFC 2047
+        # encoded-word, which mail providers do not read as a List-Unsubscribe URL.
+        msg.set_raw("List-Unsubscribe", list_unsubscribe_value(links))
     if unsub and unsub.lower().startswith("https://"):
         # RFC 8058: mail clients may POST this body to the HTTPS link to unsubscribe in one click.
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
