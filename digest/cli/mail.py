@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from digest.errors import DigestError
+from digest.errors import DigestError, ExitStatus
 from digest.mail.delivery import SendReport, send_issue
 from digest.mail.subscribers import (
     STATUSES,
@@ -26,12 +26,9 @@ console = Console(stderr=True)
 out = Console()
 
 # Exit statuses of a send, the numbers of digest.errors.ExitStatus (SUCCESS, PARTIAL) once it lands.
-SEND_SUCCESS, SEND_PARTIAL = 0, 3
-
-
-def send_exit_status(report: SendReport) -> int:
-    """0 when every recipient has the issue (or failed in an earlier, reported send); 3 when some need attention."""
-    return SEND_SUCCESS if report.ok else SEND_PARTIAL
+def send_exit_status(report: SendReport) -> ExitStatus:
+    """SUCCESS when every recipient has the issue (or failed in an earlier, reported send); PARTIAL when some need attention."""
+    return ExitStatus.SUCCESS if report.ok else ExitStatus.PARTIAL
 
 
 def run_send(obj: Any, issue_id: str | None = None, *, dry_run: bool = False, to: str | None = None,

@@ -209,9 +209,10 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
             f"{rep.issue.id} is kept as a draft and was not sent: {rep.verdict.message()}",
             hint="fix the model or its endpoint and run again; llm.max_failed_share sets the threshold")
     if send_mail and rep.issue:
-        from digest.cli.mail import run_send
-        if not run_send(app, rep.issue.id).ok:
-            sys.exit(ExitStatus.PARTIAL)  # as `digest send`: some deliveries failed or were deferred
+        from digest.cli.mail import run_send, send_exit_status
+        sent = send_exit_status(run_send(app, rep.issue.id))
+        if sent != ExitStatus.SUCCESS:
+            sys.exit(sent)  # as `digest send`: some deliveries failed, were deferred or are unknown
     click.get_current_context().exit(sources_status(rep.fetch.sources_failed, rep.fetch.sources))
 
 
