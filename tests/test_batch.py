@@ -144,6 +144,21 @@ def test_batch_requests_are_the_live_requests_for_a_paper_cut_to_fit(config, sto
         assert json.dumps(line["body"], sort_keys=True) == json.dumps(sent, sort_keys=True)
 
 
+def test_batch_made_generations_record_the_cost_billed(config, store, issue, batch_server):
+    """A generation made from batch results costs what its calls were billed: the batch price, not the live one."""
+    batch_server.broken.clear()
+    sub = submit_rerun(config, store, [ISSUE_ID], "model-B")
+    while not sub.finished:
+        [rep] = collect_all(config, store)
+        sub = rep.next or sub
+    rows = store.query(
+        "SELECT g.cost, (SELECT sum(c.cost) FROM llm_calls c WHERE c.generation_key=g.key AND c.status='ok' "
+        "AND c.batch_id IS NOT NULL) AS billed FROM generations g WHERE g.model='model-B'")
+    assert len(rows) == 3
+    assert all(r["billed"] > 0 and r["cost"] == pytest.approx(r["billed"], abs=1e-6) for r in rows), (
+        [dict(r) for r in rows])
+
+
 def test_expired_batch_falls_back_to_live_calls(config, store, issue, batch_server):
     batch_server.broken.clear()
     sub = submit_rerun(config, store, [ISSUE_ID], "model-B")
