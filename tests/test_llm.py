@@ -16,7 +16,15 @@ from llm_server import LLMServer, Step, bad_json, llm_server, rate_limited, serv
 
 from digest.config import ModelConfig
 from digest.errors import ConfigError, LLMError
-from digest.llm.client import ChatModel, LLMTruncated, get_model, llm_cost_report, model_settings_fingerprint
+from digest.llm.calls import TRUNCATED
+from digest.llm.client import (
+    ChatModel,
+    ChatRequest,
+    LLMTruncated,
+    get_model,
+    llm_cost_report,
+    model_settings_fingerprint,
+)
 from digest.llm.support import parse_json_content, retry_after_seconds
 
 SCHEMA = {
@@ -283,6 +291,29 @@ def test_slow_reply_times_out_after_retries(llm_server, store):
         call(model)
     assert err.value.retry is True
     assert [r["status"] for r in rows(store)] == ["error", "error"]
+
+
+def test_a_batch_reply_is_read_and_judged_as_a_live_one(llm_server, store):
+    """The body of a batch line, answered by the server: logged like the live call, served later without HTTP."""
+    model = make_model(llm_server, store, price_input=2.0, price_output=8.0)
+    short = ChatRequest("test", messages("Short."), SCHEMA, "paper_summary", max_tokens=5)
+    body = model.batch_request_body(short)
+    _, reply = llm_server.complete(body)  # cut at 5 tokens, as the live call would be
+    assert model.record_batch_reply(short, body["messages"], reply, batch_id="b1") == TRUNCATED
+
+    req = ChatRequest("test", messages(), SCHEMA, "paper_summary", paper_key="2401.00001")
+    body = model.batch_request_body(req)
+    _, reply = llm_server.complete(body)
+    assert model.record_batch_reply(req, body["messages"], reply, batch_id="b1", price_factor=0.5) is None
+    assert [(r["status"], r["error"], r["batch_id"]) for r in rows(store)] == [
+        ("error", TRUNCATED, "b1"), ("ok", None, "b1")]
+
+    served = model.complete(req)
+    usage = reply["usage"]
+    assert served.from_cache and llm_server.chat_requests() == []
+    assert served.usage.cost == pytest.approx(
+        model.estimate_cost(usage["prompt_tokens"], usage["completion_tokens"],
+                            usage["prompt_tokens_details"]["cached_tokens"]) * 0.5)
 
 
 def test_identical_request_is_served_from_the_store(llm_server, store, config):
