@@ -9,7 +9,6 @@ import os
 import random
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
@@ -18,12 +17,12 @@ from openai.types.chat import ChatCompletion
 
 from digest.config import Config, ModelConfig
 from digest.errors import ConfigError, LLMError
+from digest.llm.calllog import CallLog, Logged, llm_cost_report
 from digest.llm.calls import CONTENT_FILTER, TRUNCATED, Attempt, ChatRequest, LLMResult, judge_reply
 from digest.llm.support import (
     FORMAT_MODES,
     NO_KEY,
     Redactor,
-    check_reply,
     downgrade_mode,
     error_text,
     forget_endpoint,
@@ -44,7 +43,7 @@ __all__ = [  # forget_endpoint is re-exported: callers reach the whole stage thr
 ]
 from digest.llm.tokens import count_message_tokens, get_encoding
 from digest.records import Usage
-from digest.store import Store, utcnow
+from digest.store import Store
 
 log = logging.getLogger("digest")
 
@@ -57,14 +56,6 @@ SCHEMA_INSTRUCTION = (
 
 class LLMTruncated(LLMError):
     """The reply hit the output limit even with the most room allowed; send less input."""
-
-
-@dataclass
-class _CallInfo:
-    """What the call log records about the request behind a row."""
-
-    request: ChatRequest
-    request_hash: str
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -119,6 +110,7 @@ class ChatModel:
         if self.needs_key and not api_key:
             raise LLMError(model_id, "no API key", hint=self._key_hint())
         self._redact = Redactor(api_key)
+        self.calls = CallLog(store, model_id, self._redact)
         common = dict(api_key=api_key or NO_KEY, max_retries=0, timeout=settings.timeout)
         if settings.azure_api_version:
             self.client: Any = openai.AzureOpenAI(
@@ -181,8 +173,8 @@ class ChatModel:
     def complete(self, req: ChatRequest) -> LLMResult:
         """Make a planned request: schema-valid JSON, from the call log when this exact request succeeded before."""
         validator = self._validator(req)
-        info = _CallInfo(req, self.request_hash(req.messages, req.schema))
-        cached = self._from_log(info.request_hash, validator)
+        info = Logged(req, self.request_hash(req.messages, req.schema))
+        cached = self.calls.find(info.request_hash, validator)
         if cached:
             return cached
         ceiling = self.settings.max_output_tokens
@@ -194,7 +186,7 @@ class ChatModel:
             a = self._send(convo, req, limit, info)
             total += a.usage
             data, problem = judge_reply(a.content, a.finish_reason, validator)
-            call_id = self._log(info, a, problem)
+            call_id = self.calls.attempt(info, a, problem)
             if problem is None:
                 return LLMResult(data=data, text=a.content, usage=total, finish_reason=a.finish_reason,
                                  call_id=call_id, from_cache=False)
@@ -228,26 +220,6 @@ class ChatModel:
         """The first output limit of a request: what it asks for, within what the model allows."""
         ceiling = self.settings.max_output_tokens
         return min(max_tokens, ceiling) if max_tokens else ceiling
-
-    def _from_log(self, request_hash: str, validator: Any) -> LLMResult | None:
-        if self.store is None:
-            return None
-        rows = self.store.query(
-            "SELECT id, response, finish_reason, input_tokens, cached_tokens, output_tokens, latency_ms, cost "
-            "FROM llm_calls WHERE request_hash=? AND status='ok' ORDER BY id DESC LIMIT 1",
-            (request_hash,),
-        )
-        if not rows:
-            return None
-        r = rows[0]
-        data, problem = check_reply(r["response"] or "", validator)
-        if problem:
-            return None
-        # What the call was billed when it was made (live or batch price); from_cache says it is not spent again.
-        usage = Usage(input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
-                      output_tokens=r["output_tokens"], cost=r["cost"] or 0.0, latency_ms=r["latency_ms"])
-        return LLMResult(data=data, text=r["response"], usage=usage, finish_reason=r["finish_reason"] or "stop",
-                         call_id=r["id"], from_cache=True)
 
     def _adjustments(self) -> set[str]:
         return remembered_adjustments(self._format_key)
@@ -283,7 +255,7 @@ class ChatModel:
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
-    def _send(self, convo: list[dict], req: ChatRequest, limit: int, info: _CallInfo) -> Attempt:
+    def _send(self, convo: list[dict], req: ChatRequest, limit: int, info: Logged) -> Attempt:
         """One completion, retrying 429/5xx/connection errors and downgrading response_format as needed."""
         retries = 0
         while True:
@@ -301,7 +273,7 @@ class ChatModel:
                 ms = int((time.monotonic() - t0) * 1000)
                 status = e.status_code
                 detail = self._redact.error(error_text(e))
-                self._log_failure(info, sent, ms, status, detail)
+                self.calls.failure(info, sent, ms, status, detail)
                 fix = parameter_fix(detail, self._limit_param(self._adjustments()))
                 if status == 400 and fix and self._adjust(fix):
                     continue
@@ -316,7 +288,7 @@ class ChatModel:
                 ms = int((time.monotonic() - t0) * 1000)
                 what = "timeout" if isinstance(e, openai.APITimeoutError) else "connection error"
                 detail = self._redact.error(f"{what}: {e.__cause__ or e}")
-                self._log_failure(info, sent, ms, None, detail)
+                self.calls.failure(info, sent, ms, None, detail)
                 if retries < self.max_retries:
                     self._pause(retries, None, what)
                     retries += 1
@@ -327,13 +299,13 @@ class ChatModel:
             except Exception as e:  # noqa: BLE001 - the client can raise many things; each is one failure
                 ms = int((time.monotonic() - t0) * 1000)
                 detail = self._redact.error(f"{type(e).__name__}: {e}")
-                self._log_failure(info, sent, ms, None, detail)
+                self.calls.failure(info, sent, ms, None, detail)
                 raise LLMError(self.model_id, f"unexpected reply: {detail}") from None
             ms = int((time.monotonic() - t0) * 1000)
             try:
                 return self._attempt(resp, sent, ms)
             except LLMError as e:
-                self._log_failure(info, sent, ms, 200, e.message)
+                self.calls.failure(info, sent, ms, 200, e.message)
                 raise
 
     def _attempt(self, resp: Any, sent: list[dict], ms: int, price_factor: float = 1.0) -> Attempt:
@@ -381,36 +353,6 @@ class ChatModel:
         return LLMError(self.model_id, f"HTTP {status}: {detail[:500]}{suffix}", status=status,
                         retry=status == 429 or status >= 500, hint=hint)
 
-    # -- the call log
-
-    def _log_failure(self, info: _CallInfo, sent: list[dict], ms: int, status: int | None, error: str,
-                     batch_id: str | None = None) -> None:
-        if self.store is None:
-            return
-        self._insert(info, sent, None, "error", error, status, None, Usage(latency_ms=ms), batch_id)
-
-    def _log(self, info: _CallInfo, a: Attempt, problem: str | None, batch_id: str | None = None) -> int | None:
-        if self.store is None:
-            return None
-        return self._insert(info, a.sent, a.content, "ok" if problem is None else "error", problem, 200,
-                            a.finish_reason, a.usage, batch_id)
-
-    def _insert(self, info: _CallInfo, sent: list[dict], response: str | None, status: str,
-                error: str | None, http_status: int | None, finish_reason: str | None, u: Usage,
-                batch_id: str | None) -> int:
-        req = info.request
-        cur = self.store.execute(
-            "INSERT INTO llm_calls (ts, model, prompt_version, purpose, paper_key, generation_key, "
-            "request_hash, messages, response, status, error, http_status, finish_reason, input_tokens, "
-            "cached_tokens, output_tokens, latency_ms, cost, batch_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (utcnow(), self.model_id, req.prompt_version, req.purpose, req.paper_key,
-             req.generation_key, info.request_hash,
-             self._redact(json.dumps(sent, ensure_ascii=False, default=str)), self._redact(response),
-             status, error and self._redact.error(error), http_status, finish_reason, u.input_tokens,
-             u.cached_tokens, u.output_tokens, u.latency_ms, u.cost, batch_id),
-        )
-        return cur.lastrowid
-
     # -- the Batch API: the same requests, sent in bulk, logged as the live calls would be
 
     def batch_request_body(self, req: ChatRequest) -> dict:
@@ -419,7 +361,7 @@ class ChatModel:
 
     def logged_reply(self, req: ChatRequest) -> LLMResult | None:
         """The stored successful reply to exactly this request (made live or by a batch), else None."""
-        return self._from_log(self.request_hash(req.messages, req.schema), self._validator(req))
+        return self.calls.find(self.request_hash(req.messages, req.schema), self._validator(req))
 
     def record_batch_reply(self, req: ChatRequest, sent: list[dict], reply: dict | None, *, batch_id: str,
                            error: str | None = None, price_factor: float = 0.5) -> str | None:
@@ -428,7 +370,7 @@ class ChatModel:
         The reply is read and judged by the live path's own code; an ok row carries the request hash of
         `req`, so complete() later serves it without HTTP. The Batch API bills less, hence price_factor.
         """
-        info = _CallInfo(req, self.request_hash(req.messages, req.schema))
+        info = Logged(req, self.request_hash(req.messages, req.schema))
         problem = error or (None if reply else "no reply")
         if problem is None:
             try:
@@ -436,10 +378,10 @@ class ChatModel:
             except (ValueError, LLMError) as e:  # pydantic's ValidationError is a ValueError
                 problem = f"unexpected reply: {getattr(e, 'message', e)}"[:500]
         if problem is not None:
-            self._log_failure(info, sent, 0, 200 if reply else None, problem, batch_id)
+            self.calls.failure(info, sent, 0, 200 if reply else None, problem, batch_id)
             return problem
         _, problem = judge_reply(a.content, a.finish_reason, self._validator(req))
-        self._log(info, a, problem, batch_id)
+        self.calls.attempt(info, a, problem, batch_id)
         return problem
 
 
@@ -459,34 +401,3 @@ def get_model(model_id: str, config: Config, store: Store | None) -> ChatModel:
             raise
         raise LLMError(model_id, "is not configured and has no OpenAI API key", hint=(
             f"add a [models.\"{model_id}\"] table (base_url for a local server) or set {env_name}")) from e
-
-
-def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
-    """Calls, tokens and cost per model (only the papers of one issue when issue_id is given).
-
-    Each dict: model, calls (HTTP attempts), ok, failed, input_tokens, cached_tokens, output_tokens, cost,
-    papers, and issue_id when asked for one. Replies served from the call log are not calls and cost nothing.
-    """
-    where, params = "", ()
-    if issue_id is not None:
-        where = "WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=?)"
-        params = (issue_id,)
-    rows = store.query(
-        "SELECT c.model AS model, count(*) AS calls, sum(c.status='ok') AS ok, "
-        "sum(c.status!='ok') AS failed, sum(c.input_tokens) AS input_tokens, "
-        "sum(c.cached_tokens) AS cached_tokens, sum(c.output_tokens) AS output_tokens, "
-        "sum(c.cost) AS cost, count(DISTINCT c.paper_key) AS papers "
-        f"FROM llm_calls c {where} GROUP BY c.model ORDER BY c.model",
-        params,
-    )
-    report = []
-    for r in rows:
-        d = dict(r)
-        d["cost"] = round(d["cost"] or 0.0, 6)
-        if issue_id is not None:
-            d["issue_id"] = issue_id
-        report.append(d)
-    return report
-
-
-
