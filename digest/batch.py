@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,20 +24,14 @@ import openai
 
 from digest.config import Config
 from digest.errors import BudgetError, ConfigError, DigestError, LLMError, NotFoundError
-from digest.llm.client import get_model
+from digest.llm.client import ChatRequest, get_model
 from digest.pipeline import Reporter, SilentReporter, fetch_week, issue_week, make_writer, parse_since, publish_issue
 from digest.records import Generation, Issue, IssueEntry, Paper
 from digest.rerun import prompts_tag, variant_name
 from digest.store import Store, utcnow
 from digest.writers.base import generate_many
-from digest.writers.chat import (
-    ANSWERS_OUTPUT_TOKENS,
-    ANSWERS_SCHEMA,
-    MAX_QUESTIONS,
-    OUTLINE_OUTPUT_TOKENS,
-    OUTLINE_SCHEMA,
-    ChatWriter,
-)
+from digest.writers.chat import ChatWriter
+from digest.writers.schemas import STEPS
 
 log = logging.getLogger("digest")
 
@@ -50,8 +44,6 @@ COLLECTED, ADVANCED = "collected", "advanced"
 MAX_REQUESTS = 50_000  # OpenAI's limits per batch input file
 MAX_BYTES = 190 * 2**20  # (200 MB, with room to spare)
 BATCH_PRICE = 0.5  # the Batch API bills half the live price
-SCHEMAS = {"outline": (OUTLINE_SCHEMA, "paper_outline", OUTLINE_OUTPUT_TOKENS),
-           "answers": (ANSWERS_SCHEMA, "paper_answers", ANSWERS_OUTPUT_TOKENS)}
 
 
 @dataclass
@@ -60,7 +52,7 @@ class Planned:
 
     custom_id: str
     body: dict
-    record: dict  # purpose, paper_key, generation_key, prompt_version, messages (and sent when different)
+    record: dict  # the ChatRequest's fields, and the messages sent when they differ
 
 
 @dataclass
@@ -141,30 +133,21 @@ def _plan(config: Config, store: Store, job: dict, phase: str) -> tuple[list[Pla
         if writer.existing(paper) is not None:
             continue
         papers += 1
-        model = writer.model
-        budget = writer.budget()
-        pt = writer.paper_text(paper, budget)
-        msgs = writer.outline_messages(paper, pt)
-        if phase == "outline":
-            if model.logged_reply(msgs, OUTLINE_SCHEMA) is not None:
-                continue
-        else:
-            outline = model.logged_reply(msgs, OUTLINE_SCHEMA)
+        model, plan = writer.model, writer.plan(paper)
+        req = plan.outline()
+        if phase == "answers":
+            outline = model.logged_reply(req)
             if outline is None:  # its outline failed in the batch: the live path will do this paper
                 continue
-            questions = outline.data["questions"][:MAX_QUESTIONS]
-            extra = writer.extra_passages(pt, questions, budget)
-            msgs = writer.answers_messages(msgs, outline.text, pt, len(questions), extra)
-            if model.logged_reply(msgs, ANSWERS_SCHEMA) is not None:
-                continue
-        schema, name, max_tokens = SCHEMAS[phase]
-        h = model.request_hash(msgs, schema)
+            req = plan.answers(outline)
+        if model.logged_reply(req) is not None:
+            continue
+        h = model.request_hash(req.messages, req.schema)
         if h in planned:  # the same paper in two issues of the job: one request
             continue
-        body = model.batch_request_body(msgs, schema, schema_name=name, max_tokens=max_tokens)
-        record = {"purpose": phase, "paper_key": paper.key, "generation_key": writer.key(paper),
-                  "prompt_version": writer.prompts.version, "messages": msgs}
-        if body["messages"] != msgs:
+        body = model.batch_request_body(req)
+        record = asdict(req)
+        if body["messages"] != req.messages:
             record["sent"] = body["messages"]
         planned[h] = Planned(custom_id=f"{phase}-{h[:40]}", body=body, record=record)
     return list(planned.values()), papers
@@ -401,6 +384,12 @@ def _line_error(line: dict) -> str | None:
     return f"batch: {err}"
 
 
+def _request_of(record: dict) -> ChatRequest:
+    """The request a batch_requests row holds; rows submitted before requests were stored whole lack the schema."""
+    schema, name, max_tokens = STEPS[record["purpose"]]
+    return ChatRequest(**{"schema": schema, "schema_name": name, "max_tokens": max_tokens, **record})
+
+
 def collect_batch(config: Config, store: Store, batch_id: str, *, reporter: Reporter | None = None
                   ) -> CollectReport:
     """Store what a finished batch returned (resumably), then move its job on when its group is complete."""
@@ -425,14 +414,11 @@ def collect_batch(config: Config, store: Store, batch_id: str, *, reporter: Repo
             if record is None:  # stored by an earlier collect, or not ours
                 continue
             error = _line_error(line)
-            schema = SCHEMAS[record["purpose"]][0]
+            sent = record.pop("sent", record["messages"])
             with store.transaction() as db:
                 problem = model.record_batch_reply(
-                    record["messages"], schema, record.get("sent", record["messages"]),
-                    None if error else line["response"]["body"], purpose=record["purpose"],
-                    paper_key=record["paper_key"], generation_key=record["generation_key"],
-                    prompt_version=record["prompt_version"], batch_id=batch_id, error=error,
-                    price_factor=BATCH_PRICE)
+                    _request_of(record), sent, None if error else line["response"]["body"], batch_id=batch_id,
+                    error=error, price_factor=BATCH_PRICE)
                 # The messages now live in llm_calls: keep only what identifies the request.
                 slim = {k: record[k] for k in ("purpose", "paper_key", "generation_key")}
                 db.execute("UPDATE batch_requests SET status=?, request=? WHERE batch_id=? AND custom_id=?",

@@ -20,7 +20,7 @@ from digest.llm.tokens import count_tokens
 from digest.pdf.download import fetch_pdf
 from digest.pdf.pool import extract_many
 from digest.quality import Verdict, judge_issue
-from digest.records import Generation, Issue, IssueEntry, Paper
+from digest.records import Generation, Issue, IssueEntry, Paper, Usage
 from digest.render import write_markdown
 from digest.sources import registry as src
 from digest.store import Store, utcnow
@@ -108,13 +108,10 @@ class FetchReport:
 
 
 @dataclass(kw_only=True)
-class Spend:
+class Spend(Usage):
     """What generating took: calls, tokens, money and time; the plan per paper, and whether it was a dry run."""
 
     calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
     seconds: float = 0.0
     estimate: list[tuple[Paper, Estimate]] = field(default_factory=list)
     dry_run: bool = False

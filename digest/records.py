@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 # New-style IDs (0704.0001 .. 2609.26811) and old-style ones (quant-ph/0201082, math.GT/0309136).
 ARXIV_ID_RE = re.compile(
@@ -101,6 +101,20 @@ class QA:
     verified: bool = False
 
 
+@dataclass(kw_only=True)
+class Usage:
+    """Tokens, money and time behind model calls: the one record every tally of them holds or extends."""
+
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0  # USD, as billed (the Batch API bills half the live price)
+    latency_ms: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(Usage)})
+
+
 @dataclass
 class Generation:
     """What one model wrote about one paper version under one prompt version."""
@@ -117,11 +131,7 @@ class Generation:
     status: str = "ok"  # ok, abstract-only (PDF failed), fallback (model failed)
     note: str | None = None
     n_dropped: int = 0
-    input_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
-    latency_ms: int = 0
+    usage: Usage = field(default_factory=Usage)  # latency_ms is the wall time of the whole generation
     created: str | None = None
 
     @property

@@ -13,7 +13,7 @@ from typing import Any
 
 from digest.errors import DigestError, NotFoundError, StoreError
 from digest.migrations import apply_migrations
-from digest.records import QA, Generation, Issue, IssueEntry, Page, Paper
+from digest.records import QA, Generation, Issue, IssueEntry, Page, Paper, Usage
 
 
 def utcnow() -> str:
@@ -259,8 +259,8 @@ class Store:
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (g.key, g.paper_key, g.version, g.model, g.prompt_version, g.language,
                  json.dumps(settings, sort_keys=True), g.status, g.note, g.tldr, g.summary, qa,
-                 len(g.qa), g.n_verified, g.n_dropped, g.input_tokens, g.cached_tokens,
-                 g.output_tokens, g.cost, g.latency_ms, g.created or utcnow()),
+                 len(g.qa), g.n_verified, g.n_dropped, g.usage.input_tokens, g.usage.cached_tokens,
+                 g.usage.output_tokens, g.usage.cost, g.usage.latency_ms, g.created or utcnow()),
             )
 
     def get_generation(self, key: str) -> Generation | None:
@@ -275,9 +275,9 @@ class Store:
             key=r["key"], paper_key=r["paper_key"], version=r["version"], model=r["model"],
             prompt_version=r["prompt_version"], language=r["language"], tldr=r["tldr"],
             summary=r["summary"], qa=[QA(**q) for q in json.loads(r["qa"])], status=r["status"],
-            note=r["note"], n_dropped=r["n_dropped"], input_tokens=r["input_tokens"],
-            cached_tokens=r["cached_tokens"], output_tokens=r["output_tokens"], cost=r["cost"],
-            latency_ms=r["latency_ms"], created=r["created"],
+            note=r["note"], n_dropped=r["n_dropped"], created=r["created"],
+            usage=Usage(input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
+                        output_tokens=r["output_tokens"], cost=r["cost"], latency_ms=r["latency_ms"]),
         )
 
     def generations_for_paper(self, key: str) -> list[Generation]:

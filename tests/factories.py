@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from digest.records import QA, Generation, Issue, IssueEntry, Paper
+from digest.records import QA, Generation, Issue, IssueEntry, Paper, Usage
 from digest.store import Store
 
 HOSTILE_TITLE = '<script>alert(1)</script> <img src=x onerror=alert(2)> Attention & "Quotes"'
@@ -41,7 +41,7 @@ def make_generation(paper: Paper, model: str = "test-model", language: str = "en
         key=f"{paper.key}-{model}-{language}", paper_key=paper.key, version=paper.version,
         model=model, prompt_version="p1", language=language,
         tldr=f"TL;DR of {paper.title}.", summary=f"Summary of {paper.title}: it works well.",
-        qa=qa, input_tokens=1000, cached_tokens=200, output_tokens=300, cost=0.001, latency_ms=900,
+        qa=qa, usage=Usage(input_tokens=1000, cached_tokens=200, output_tokens=300, cost=0.001, latency_ms=900),
         created=created,
     )
 

@@ -10,8 +10,11 @@ from rerun_helpers import ISSUE_ID, add_chat_model, issue, make_responder  # noq
 
 from digest.batch import batch_status, collect_all, submit_rerun
 from digest.errors import ConfigError
+from digest.pipeline import make_writer
+from digest.store import Store
 
 BROKEN_PAPER = "1903.10676"  # its outline comes back as junk from the batch, then works live
+LONG_PAPER = "1111.2011"  # several pages: more than a small context window holds
 
 
 class Interrupt:
@@ -99,6 +102,61 @@ def test_batch_end_to_end_with_interrupted_collect(config, store, issue, batch_s
     assert rerun_issue(config, store, ISSUE_ID, "model-B").calls == 0
     assert store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] == calls
     assert len(batch_server.chat_requests()) == 2
+
+
+def batch_lines(server, paper_key: str) -> list[dict]:
+    """The Batch API input lines the server received for one paper, in upload order."""
+    files = [f["data"] for f in server.files.values() if f["meta"]["purpose"] == "batch"]
+    lines = [json.loads(line) for data in files for line in data.decode().splitlines()]
+    return [line for line in lines if f"arXiv: {paper_key}" in json.dumps(line["body"]["messages"])]
+
+
+def test_batch_requests_are_the_live_requests_for_a_paper_cut_to_fit(config, store, issue, batch_server, tmp_path):
+    """A paper too long for the context (outline on a part, answers with passages found per question): each
+    Batch API line carries the very body the live path sends."""
+    batch_server.broken.clear()
+    add_chat_model(config, "model-B", batch_server, context_window=8000)  # ~1000 tokens of paper text
+    before = tmp_path / "before-batch.db"
+    store.execute("VACUUM INTO ?", (str(before),))  # the same store, for the live path to start from
+
+    sub = submit_rerun(config, store, [ISSUE_ID], "model-B")
+    while not sub.finished:
+        [rep] = collect_all(config, store)
+        sub = rep.next or sub
+    assert batch_server.chat_requests() == []
+    batched = batch_lines(batch_server, LONG_PAPER)
+    assert [line["custom_id"].split("-")[0] for line in batched] == ["outline", "answers"]
+
+    live_store = Store(before)
+    try:
+        writer = make_writer(config, live_store, "model-B", "en")
+        paper = live_store.get_paper(LONG_PAPER)
+        plan = writer.plan(paper)
+        assert plan.text.mode == "partial"  # the retrieval path, not the whole paper
+        g = writer.generate(paper)
+    finally:
+        live_store.close()
+    live = batch_server.chat_requests()
+    assert g.status == "ok" and len(live) == 2
+    # The answers call brings passages picked for the questions, beyond the part the outline saw.
+    assert "Here are more passages from the paper" in live[1]["messages"][-1]["content"]
+    for sent, line in zip(live, batched, strict=True):
+        assert json.dumps(line["body"], sort_keys=True) == json.dumps(sent, sort_keys=True)
+
+
+def test_batch_made_generations_record_the_cost_billed(config, store, issue, batch_server):
+    """A generation made from batch results costs what its calls were billed: the batch price, not the live one."""
+    batch_server.broken.clear()
+    sub = submit_rerun(config, store, [ISSUE_ID], "model-B")
+    while not sub.finished:
+        [rep] = collect_all(config, store)
+        sub = rep.next or sub
+    rows = store.query(
+        "SELECT g.cost, (SELECT sum(c.cost) FROM llm_calls c WHERE c.generation_key=g.key AND c.status='ok' "
+        "AND c.batch_id IS NOT NULL) AS billed FROM generations g WHERE g.model='model-B'")
+    assert len(rows) == 3
+    assert all(r["billed"] > 0 and r["cost"] == pytest.approx(r["billed"], abs=1e-6) for r in rows), (
+        [dict(r) for r in rows])
 
 
 def test_expired_batch_falls_back_to_live_calls(config, store, issue, batch_server):

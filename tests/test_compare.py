@@ -42,7 +42,7 @@ def two_variants(store, titles=None):
             g.summary = "Entirely different wording about unrelated matters."
             g.qa = [QA(question="Q?", answer="A.", pages=[9], quote="x", verified=False)] * 4
             g.n_dropped = 2
-            g.cost = 0.5
+            g.usage.cost = 0.5
         store.save_generation(g, {})
         store.add_issue_generation(issue.id, g, "B")
     return issue

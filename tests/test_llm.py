@@ -16,7 +16,15 @@ from llm_server import LLMServer, Step, bad_json, llm_server, rate_limited, serv
 
 from digest.config import ModelConfig
 from digest.errors import ConfigError, LLMError
-from digest.llm.client import ChatModel, LLMTruncated, get_model, llm_cost_report, model_settings_fingerprint
+from digest.llm.calls import TRUNCATED
+from digest.llm.client import (
+    ChatModel,
+    ChatRequest,
+    LLMTruncated,
+    get_model,
+    llm_cost_report,
+    model_settings_fingerprint,
+)
 from digest.llm.support import parse_json_content, retry_after_seconds
 
 SCHEMA = {
@@ -74,10 +82,10 @@ def test_json_schema_reply_is_validated_and_logged_with_usage_and_cost(llm_serve
         "test-model", "test", "2401.00001", "g1", "v1")
     assert json.loads(row["messages"]) == messages()
     assert json.loads(row["response"]) == result.data
-    assert row["input_tokens"] == result.input_tokens > 0
-    assert row["output_tokens"] == result.output_tokens > 0
-    expected = (result.input_tokens * 2.0 + result.output_tokens * 8.0) / 1e6
-    assert row["cost"] == pytest.approx(expected) and result.cost == pytest.approx(expected)
+    assert row["input_tokens"] == result.usage.input_tokens > 0
+    assert row["output_tokens"] == result.usage.output_tokens > 0
+    expected = (result.usage.input_tokens * 2.0 + result.usage.output_tokens * 8.0) / 1e6
+    assert row["cost"] == pytest.approx(expected) and result.usage.cost == pytest.approx(expected)
 
 
 def test_shared_prefix_reports_cached_tokens_and_cheaper_cost(llm_server, store):
@@ -85,11 +93,11 @@ def test_shared_prefix_reports_cached_tokens_and_cheaper_cost(llm_server, store)
     paper = "word " * 600
     first = call(model, paper + "Question one?")
     second = call(model, paper + "Question two?")
-    assert first.cached_tokens == 0
-    assert second.cached_tokens >= 512 and second.cached_tokens % 128 == 0
-    uncached = second.input_tokens - second.cached_tokens
-    assert second.cost == pytest.approx((uncached * 2.0 + second.cached_tokens * 0.5) / 1e6)
-    assert rows(store)[1]["cached_tokens"] == second.cached_tokens
+    assert first.usage.cached_tokens == 0
+    assert second.usage.cached_tokens >= 512 and second.usage.cached_tokens % 128 == 0
+    uncached = second.usage.input_tokens - second.usage.cached_tokens
+    assert second.usage.cost == pytest.approx((uncached * 2.0 + second.usage.cached_tokens * 0.5) / 1e6)
+    assert rows(store)[1]["cached_tokens"] == second.usage.cached_tokens
 
 
 @pytest.mark.parametrize("form, minimum", [("seconds", 1.0), ("retry-after-ms", 0.4), ("http-date", 0.5)])
@@ -149,7 +157,7 @@ def test_invalid_json_is_repaired_once(llm_server, store):
     assert [r["status"] for r in logged] == ["error", "ok"]
     assert logged[0]["error"].startswith("invalid JSON")
     # Tokens of both attempts are charged to the result.
-    assert result.input_tokens == logged[0]["input_tokens"] + logged[1]["input_tokens"]
+    assert result.usage.input_tokens == logged[0]["input_tokens"] + logged[1]["input_tokens"]
 
 
 def test_schema_violation_after_repair_raises(llm_server, store):
@@ -285,6 +293,29 @@ def test_slow_reply_times_out_after_retries(llm_server, store):
     assert [r["status"] for r in rows(store)] == ["error", "error"]
 
 
+def test_a_batch_reply_is_read_and_judged_as_a_live_one(llm_server, store):
+    """The body of a batch line, answered by the server: logged like the live call, served later without HTTP."""
+    model = make_model(llm_server, store, price_input=2.0, price_output=8.0)
+    short = ChatRequest("test", messages("Short."), SCHEMA, "paper_summary", max_tokens=5)
+    body = model.batch_request_body(short)
+    _, reply = llm_server.complete(body)  # cut at 5 tokens, as the live call would be
+    assert model.record_batch_reply(short, body["messages"], reply, batch_id="b1") == TRUNCATED
+
+    req = ChatRequest("test", messages(), SCHEMA, "paper_summary", paper_key="2401.00001")
+    body = model.batch_request_body(req)
+    _, reply = llm_server.complete(body)
+    assert model.record_batch_reply(req, body["messages"], reply, batch_id="b1", price_factor=0.5) is None
+    assert [(r["status"], r["error"], r["batch_id"]) for r in rows(store)] == [
+        ("error", TRUNCATED, "b1"), ("ok", None, "b1")]
+
+    served = model.complete(req)
+    usage = reply["usage"]
+    assert served.from_cache and llm_server.chat_requests() == []
+    assert served.usage.cost == pytest.approx(
+        model.estimate_cost(usage["prompt_tokens"], usage["completion_tokens"],
+                            usage["prompt_tokens_details"]["cached_tokens"]) * 0.5)
+
+
 def test_identical_request_is_served_from_the_store(llm_server, store, config):
     model = make_model(llm_server, store, price_input=1.0, price_output=1.0)
     first = call(model)
@@ -293,9 +324,10 @@ def test_identical_request_is_served_from_the_store(llm_server, store, config):
     again = make_model(llm_server, store, price_input=1.0, price_output=1.0)
     second = call(again)
     assert len(llm_server.chat_requests()) == 1
-    assert second.from_cache and second.data == first.data and second.cost == 0.0
-    assert (second.input_tokens, second.output_tokens, second.call_id) == (
-        first.input_tokens, first.output_tokens, first.call_id)
+    # It carries what the call was billed when it was made; from_cache says nothing is spent now.
+    assert second.from_cache and second.data == first.data and second.usage.cost == first.usage.cost > 0
+    assert (second.usage.input_tokens, second.usage.output_tokens, second.call_id) == (
+        first.usage.input_tokens, first.usage.output_tokens, first.call_id)
     assert len(rows(store)) == 1
 
     # Anything that changes the output makes a new request: messages, schema, settings.
@@ -422,10 +454,10 @@ def test_cost_report_per_model_and_issue(llm_server, store):
 
     report = {r["model"]: r for r in llm_cost_report(store)}
     assert report["model-a"]["calls"] == 1 and report["model-b"]["calls"] == 2
-    assert report["model-a"]["cost"] == pytest.approx(ra.cost, abs=1e-6)
+    assert report["model-a"]["cost"] == pytest.approx(ra.usage.cost, abs=1e-6)
     per_issue = {r["model"]: r for r in llm_cost_report(store, issue.id)}
     assert per_issue["model-b"]["calls"] == 1
-    assert per_issue["model-b"]["input_tokens"] == rb.input_tokens
+    assert per_issue["model-b"]["input_tokens"] == rb.usage.input_tokens
     assert per_issue["model-b"]["issue_id"] == issue.id
     assert llm_cost_report(store, "1999-W01") == []
 

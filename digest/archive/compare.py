@@ -10,7 +10,7 @@ from pathlib import Path
 from digest.config import Config
 from digest.errors import DigestError, NotFoundError
 from digest.i18n import labels
-from digest.records import Generation, Issue, Paper
+from digest.records import Generation, Issue, Paper, Usage
 from digest.render import make_env, pages_label
 from digest.store import Store
 
@@ -67,27 +67,26 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-@dataclass
-class Usage:
+@dataclass(kw_only=True)
+class CallUsage(Usage):
     """What producing generations cost: from the call log when there is one, else from the generation."""
 
     calls: int = 0
-    input_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
-    latency_ms: int = 0
+
+    def __add__(self, other: CallUsage) -> CallUsage:
+        return CallUsage(calls=self.calls + other.calls, **vars(Usage.__add__(self, other)))
 
 
-def generation_usage(store: Store, g: Generation) -> Usage:
+def generation_usage(store: Store, g: Generation) -> CallUsage:
     """Calls, tokens, cost and latency behind one generation (every attempt counts: it was paid for)."""
     r = store.query(
         "SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS i, coalesce(sum(cached_tokens), 0) AS c, "
         "coalesce(sum(output_tokens), 0) AS o, coalesce(sum(cost), 0) AS cost, "
         "coalesce(sum(latency_ms), 0) AS ms FROM llm_calls WHERE generation_key=?", (g.key,))[0]
     if r["calls"]:
-        return Usage(r["calls"], r["i"], r["c"], r["o"], r["cost"], r["ms"])
-    return Usage(0, g.input_tokens, g.cached_tokens, g.output_tokens, g.cost, g.latency_ms)
+        return CallUsage(calls=r["calls"], input_tokens=r["i"], cached_tokens=r["c"], output_tokens=r["o"],
+                         cost=r["cost"], latency_ms=r["ms"])
+    return CallUsage(**vars(g.usage))
 
 
 @dataclass
@@ -99,7 +98,7 @@ class ModelStats:
     answers: int = 0
     verified: int = 0
     dropped: int = 0
-    usage: Usage = field(default_factory=Usage)
+    usage: CallUsage = field(default_factory=CallUsage)
 
     @property
     def verified_rate(self) -> float:
@@ -165,8 +164,7 @@ def compare_issue(store: Store, issue_id: str, models: list[str] | None = None) 
             s.answers += len(g.qa)
             s.verified += g.n_verified
             s.dropped += g.n_dropped
-            for name in ("calls", "input_tokens", "cached_tokens", "output_tokens", "cost", "latency_ms"):
-                setattr(s.usage, name, getattr(s.usage, name) + getattr(u, name))
+            s.usage += u
     # Least agreement first: that is where a reader should look; papers with one variant go last.
     papers.sort(key=lambda p: (p.rouge_l is None, p.rouge_l if p.rouge_l is not None else 0.0, p.position))
     return Comparison(issue=base, models=models, stats=[stats[m] for m in models], papers=papers)

@@ -9,19 +9,20 @@ import os
 import random
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 import openai
+from openai.types.chat import ChatCompletion
 
 from digest.config import Config, ModelConfig
 from digest.errors import ConfigError, LLMError
+from digest.llm.calllog import CallLog, Logged, llm_cost_report
+from digest.llm.calls import CONTENT_FILTER, TRUNCATED, Attempt, ChatRequest, LLMResult, judge_reply
 from digest.llm.support import (
     FORMAT_MODES,
     NO_KEY,
     Redactor,
-    check_reply,
     downgrade_mode,
     error_text,
     forget_endpoint,
@@ -37,11 +38,12 @@ from digest.llm.support import (
 )
 
 __all__ = [  # forget_endpoint is re-exported: callers reach the whole stage through digest.llm
-    "ChatModel", "LLMResult", "LLMTruncated", "forget_endpoint", "get_model", "llm_cost_report",
+    "ChatModel", "ChatRequest", "LLMResult", "LLMTruncated", "forget_endpoint", "get_model", "llm_cost_report",
     "model_settings_fingerprint",
 ]
 from digest.llm.tokens import count_message_tokens, get_encoding
-from digest.store import Store, utcnow
+from digest.records import Usage
+from digest.store import Store
 
 log = logging.getLogger("digest")
 
@@ -54,44 +56,6 @@ SCHEMA_INSTRUCTION = (
 
 class LLMTruncated(LLMError):
     """The reply hit the output limit even with the most room allowed; send less input."""
-
-
-@dataclass
-class LLMResult:
-    """The outcome of complete_json: valid data plus what it cost (summed over every attempt)."""
-
-    data: dict
-    text: str
-    input_tokens: int
-    cached_tokens: int
-    output_tokens: int
-    cost: float
-    latency_ms: int
-    finish_reason: str
-    call_id: int | None
-    from_cache: bool
-
-
-@dataclass
-class _Attempt:
-    """One HTTP exchange that produced a completion."""
-
-    sent: list[dict]
-    content: str
-    finish_reason: str
-    input_tokens: int
-    cached_tokens: int
-    output_tokens: int
-    latency_ms: int
-
-
-@dataclass
-class _CallInfo:
-    purpose: str
-    paper_key: str | None
-    generation_key: str | None
-    prompt_version: str | None
-    request_hash: str
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -146,6 +110,7 @@ class ChatModel:
         if self.needs_key and not api_key:
             raise LLMError(model_id, "no API key", hint=self._key_hint())
         self._redact = Redactor(api_key)
+        self.calls = CallLog(store, model_id, self._redact)
         common = dict(api_key=api_key or NO_KEY, max_retries=0, timeout=settings.timeout)
         if settings.azure_api_version:
             self.client: Any = openai.AzureOpenAI(
@@ -202,76 +167,59 @@ class ChatModel:
                       paper_key: str | None = None, generation_key: str | None = None,
                       prompt_version: str | None = None, max_tokens: int | None = None) -> LLMResult:
         """A schema-valid JSON object from the model (from the call log when this exact request succeeded before)."""
-        try:
-            validator = jsonschema.validators.validator_for(schema)(schema)
-            validator.check_schema(schema)
-        except jsonschema.SchemaError as e:
-            raise LLMError(self.model_id, f"invalid JSON schema {schema_name}: {e.message}") from None
-        info = _CallInfo(purpose, paper_key, generation_key, prompt_version,
-                         self.request_hash(messages, schema))
-        cached = self._from_log(info.request_hash, validator)
+        return self.complete(ChatRequest(purpose, messages, schema, schema_name, max_tokens, paper_key,
+                                         generation_key, prompt_version))
+
+    def complete(self, req: ChatRequest) -> LLMResult:
+        """Make a planned request: schema-valid JSON, from the call log when this exact request succeeded before."""
+        validator = self._validator(req)
+        info = Logged(req, self.request_hash(req.messages, req.schema))
+        cached = self.calls.find(info.request_hash, validator)
         if cached:
             return cached
         ceiling = self.settings.max_output_tokens
-        limit = min(max_tokens, ceiling) if max_tokens else ceiling
-        totals = {"in": 0, "cached": 0, "out": 0, "cost": 0.0, "ms": 0}
-        convo = list(messages)
+        limit = self._limit(req.max_tokens)
+        total = Usage()
+        convo = list(req.messages)
         repaired = False
         while True:
-            a = self._send(convo, schema, schema_name, limit, info)
-            cost = self.estimate_cost(a.input_tokens, a.output_tokens, a.cached_tokens)
-            for k, v in (("in", a.input_tokens), ("cached", a.cached_tokens), ("out", a.output_tokens),
-                         ("cost", cost), ("ms", a.latency_ms)):
-                totals[k] += v
-            if a.finish_reason == "length" and check_reply(a.content, validator)[1] is not None:
-                self._log(info, a, "error", "truncated: the reply hit max_tokens", cost=cost)
+            a = self._send(convo, req, limit, info)
+            total += a.usage
+            data, problem = judge_reply(a.content, a.finish_reason, validator)
+            call_id = self.calls.attempt(info, a, problem)
+            if problem is None:
+                return LLMResult(data=data, text=a.content, usage=total, finish_reason=a.finish_reason,
+                                 call_id=call_id, from_cache=False)
+            if problem == TRUNCATED:
                 if limit < ceiling:
                     limit = ceiling  # one more try with all the room the model allows
                     continue
-                raise LLMTruncated(self.model_id, f"{purpose}: the reply was cut at {limit} tokens",
+                raise LLMTruncated(self.model_id, f"{req.purpose}: the reply was cut at {limit} tokens",
                                    hint="send less input or raise max_output_tokens")
-            if a.finish_reason == "content_filter":
-                self._log(info, a, "error", "content filter", cost=cost)
-                raise LLMError(self.model_id, f"{purpose}: the reply was blocked by the content filter")
-            data, problem = check_reply(a.content, validator)
-            if problem is None:
-                call_id = self._log(info, a, "ok", None, cost=cost)
-                return LLMResult(
-                    data=data, text=a.content, input_tokens=totals["in"], cached_tokens=totals["cached"],
-                    output_tokens=totals["out"], cost=totals["cost"], latency_ms=totals["ms"],
-                    finish_reason=a.finish_reason, call_id=call_id, from_cache=False,
-                )
-            self._log(info, a, "error", problem, cost=cost)
+            if problem == CONTENT_FILTER:
+                raise LLMError(self.model_id, f"{req.purpose}: the reply was blocked by the content filter")
             if repaired:
-                raise LLMError(self.model_id, f"{purpose}: {problem} (after one repair attempt)",
+                raise LLMError(self.model_id, f"{req.purpose}: {problem} (after one repair attempt)",
                                hint="try another model or response_format")
             repaired = True
-            log.info("%s: %s reply was not valid (%s); asking for a repair", self.model_id, purpose,
+            log.info("%s: %s reply was not valid (%s); asking for a repair", self.model_id, req.purpose,
                      problem[:120])
-            convo = [*messages, {"role": "assistant", "content": a.content}, {"role": "user", "content": (
+            convo = [*req.messages, {"role": "assistant", "content": a.content}, {"role": "user", "content": (
                 f"Your reply was not valid: {problem}\n"
                 "Reply again with only the corrected JSON object, valid against the schema, nothing else.")}]
 
-    def _from_log(self, request_hash: str, validator: Any) -> LLMResult | None:
-        if self.store is None:
-            return None
-        rows = self.store.query(
-            "SELECT id, response, finish_reason, input_tokens, cached_tokens, output_tokens, latency_ms "
-            "FROM llm_calls WHERE request_hash=? AND status='ok' ORDER BY id DESC LIMIT 1",
-            (request_hash,),
-        )
-        if not rows:
-            return None
-        r = rows[0]
-        data, problem = check_reply(r["response"] or "", validator)
-        if problem:
-            return None
-        # Spent in an earlier run: the tokens stay visible, the cost is not charged again.
-        return LLMResult(
-            data=data, text=r["response"], input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
-            output_tokens=r["output_tokens"], cost=0.0, latency_ms=r["latency_ms"],
-            finish_reason=r["finish_reason"] or "stop", call_id=r["id"], from_cache=True,
-        )
+    def _validator(self, req: ChatRequest) -> Any:
+        try:
+            validator = jsonschema.validators.validator_for(req.schema)(req.schema)
+            validator.check_schema(req.schema)
+        except jsonschema.SchemaError as e:
+            raise LLMError(self.model_id, f"invalid JSON schema {req.schema_name}: {e.message}") from None
+        return validator
+
+    def _limit(self, max_tokens: int | None) -> int:
+        """The first output limit of a request: what it asks for, within what the model allows."""
+        ceiling = self.settings.max_output_tokens
+        return min(max_tokens, ceiling) if max_tokens else ceiling
 
     def _adjustments(self) -> set[str]:
         return remembered_adjustments(self._format_key)
@@ -291,7 +239,9 @@ class ChatModel:
         # OpenAI's newer models reject max_tokens; other servers often only know max_tokens.
         return "max_completion_tokens" if self.is_openai else "max_tokens"
 
-    def _request(self, sent: list[dict], schema: dict, schema_name: str, mode: str, limit: int) -> dict:
+    def _body(self, convo: list[dict], schema: dict, schema_name: str, mode: str, limit: int) -> dict:
+        """The chat completion body for a conversation: the one place both live calls and batch lines are built."""
+        sent = convo if mode == "json_schema" else _with_schema_instruction(convo, schema)
         adjustments = self._adjustments()
         kwargs: dict[str, Any] = {"model": self.api_model, "messages": sent}
         kwargs[self._limit_param(adjustments)] = limit
@@ -305,25 +255,25 @@ class ChatModel:
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
-    def _send(self, convo: list[dict], schema: dict, schema_name: str, limit: int,
-              info: _CallInfo) -> _Attempt:
+    def _send(self, convo: list[dict], req: ChatRequest, limit: int, info: Logged) -> Attempt:
         """One completion, retrying 429/5xx/connection errors and downgrading response_format as needed."""
         retries = 0
         while True:
             mode = self.format_mode
-            sent = convo if mode == "json_schema" else _with_schema_instruction(convo, schema)
+            body = self._body(convo, req.schema, req.schema_name, mode, limit)
+            sent = body["messages"]
             if self.limiter.tokens:
                 self.limiter.acquire(count_message_tokens(sent, self.model_id, self.encoding) + limit)
             else:
                 self.limiter.acquire(0)
             t0 = time.monotonic()
             try:
-                resp = self.client.chat.completions.create(**self._request(sent, schema, schema_name, mode, limit))
+                resp = self.client.chat.completions.create(**body)
             except openai.APIStatusError as e:
                 ms = int((time.monotonic() - t0) * 1000)
                 status = e.status_code
                 detail = self._redact.error(error_text(e))
-                self._log_failure(info, sent, ms, status, detail)
+                self.calls.failure(info, sent, ms, status, detail)
                 fix = parameter_fix(detail, self._limit_param(self._adjustments()))
                 if status == 400 and fix and self._adjust(fix):
                     continue
@@ -338,7 +288,7 @@ class ChatModel:
                 ms = int((time.monotonic() - t0) * 1000)
                 what = "timeout" if isinstance(e, openai.APITimeoutError) else "connection error"
                 detail = self._redact.error(f"{what}: {e.__cause__ or e}")
-                self._log_failure(info, sent, ms, None, detail)
+                self.calls.failure(info, sent, ms, None, detail)
                 if retries < self.max_retries:
                     self._pause(retries, None, what)
                     retries += 1
@@ -349,16 +299,17 @@ class ChatModel:
             except Exception as e:  # noqa: BLE001 - the client can raise many things; each is one failure
                 ms = int((time.monotonic() - t0) * 1000)
                 detail = self._redact.error(f"{type(e).__name__}: {e}")
-                self._log_failure(info, sent, ms, None, detail)
+                self.calls.failure(info, sent, ms, None, detail)
                 raise LLMError(self.model_id, f"unexpected reply: {detail}") from None
             ms = int((time.monotonic() - t0) * 1000)
             try:
                 return self._attempt(resp, sent, ms)
             except LLMError as e:
-                self._log_failure(info, sent, ms, 200, e.message)
+                self.calls.failure(info, sent, ms, 200, e.message)
                 raise
 
-    def _attempt(self, resp: Any, sent: list[dict], ms: int) -> _Attempt:
+    def _attempt(self, resp: Any, sent: list[dict], ms: int, price_factor: float = 1.0) -> Attempt:
+        """Content, finish reason and usage (priced) of a chat completion, live or from a batch result."""
         choice = resp.choices[0] if getattr(resp, "choices", None) else None
         if choice is None:
             raise LLMError(self.model_id, "the server returned no choices")
@@ -375,8 +326,9 @@ class ChatModel:
             tin = count_message_tokens(sent, self.model_id, self.encoding)
             tout = get_encoding(self.model_id, self.encoding).count(content)
             cached = 0
-        return _Attempt(sent=sent, content=content, finish_reason=choice.finish_reason or "stop",
-                        input_tokens=tin, cached_tokens=cached, output_tokens=tout, latency_ms=ms)
+        cost = self.estimate_cost(tin, tout, cached) * price_factor
+        usage = Usage(input_tokens=tin, cached_tokens=cached, output_tokens=tout, cost=cost, latency_ms=ms)
+        return Attempt(sent=sent, content=content, finish_reason=choice.finish_reason or "stop", usage=usage)
 
     def _pause(self, retries: int, headers: Any, why: str) -> None:
         wait = retry_after_seconds(headers)
@@ -401,81 +353,35 @@ class ChatModel:
         return LLMError(self.model_id, f"HTTP {status}: {detail[:500]}{suffix}", status=status,
                         retry=status == 429 or status >= 500, hint=hint)
 
-    # -- the call log
-
-    def _log_failure(self, info: _CallInfo, sent: list[dict], ms: int, status: int | None, error: str) -> None:
-        if self.store is None:
-            return
-        self._insert(info, sent, None, "error", error, status, None, 0, 0, 0, ms, 0.0)
-
-    def _log(self, info: _CallInfo, a: _Attempt, status: str, error: str | None, *, cost: float) -> int | None:
-        if self.store is None:
-            return None
-        return self._insert(info, a.sent, a.content, status, error, 200, a.finish_reason, a.input_tokens,
-                            a.cached_tokens, a.output_tokens, a.latency_ms, cost)
-
-    def _insert(self, info: _CallInfo, sent: list[dict], response: str | None, status: str,
-                error: str | None, http_status: int | None, finish_reason: str | None, tin: int,
-                tcached: int, tout: int, ms: int, cost: float) -> int:
-        cur = self.store.execute(
-            "INSERT INTO llm_calls (ts, model, prompt_version, purpose, paper_key, generation_key, "
-            "request_hash, messages, response, status, error, http_status, finish_reason, input_tokens, "
-            "cached_tokens, output_tokens, latency_ms, cost) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (utcnow(), self.model_id, info.prompt_version, info.purpose, info.paper_key,
-             info.generation_key, info.request_hash,
-             self._redact(json.dumps(sent, ensure_ascii=False, default=str)), self._redact(response),
-             status, error and self._redact.error(error), http_status, finish_reason, tin, tcached, tout, ms, cost),
-        )
-        return cur.lastrowid
-
     # -- the Batch API: the same requests, sent in bulk, logged as the live calls would be
 
-    def batch_request_body(self, messages: list[dict], schema: dict, *, schema_name: str,
-                           max_tokens: int | None = None) -> dict:
-        """The chat completion body complete_json would send now, for one line of a Batch API input file."""
-        mode = self.format_mode
-        sent = messages if mode == "json_schema" else _with_schema_instruction(messages, schema)
-        ceiling = self.settings.max_output_tokens
-        limit = min(max_tokens, ceiling) if max_tokens else ceiling
-        return self._request(sent, schema, schema_name, mode, limit)
+    def batch_request_body(self, req: ChatRequest) -> dict:
+        """The chat completion body complete() would send now, for one line of a Batch API input file."""
+        return self._body(req.messages, req.schema, req.schema_name, self.format_mode, self._limit(req.max_tokens))
 
-
-    def logged_reply(self, messages: list[dict], schema: dict) -> LLMResult | None:
+    def logged_reply(self, req: ChatRequest) -> LLMResult | None:
         """The stored successful reply to exactly this request (made live or by a batch), else None."""
-        validator = jsonschema.validators.validator_for(schema)(schema)
-        return self._from_log(self.request_hash(messages, schema), validator)
+        return self.calls.find(self.request_hash(req.messages, req.schema), self._validator(req))
 
-
-    def record_batch_reply(self, messages: list[dict], schema: dict, sent: list[dict],
-                           reply: dict | None, *, purpose: str, paper_key: str | None, generation_key: str | None,
-                           prompt_version: str | None, batch_id: str, error: str | None = None,
-                           price_factor: float = 0.5) -> str | None:
+    def record_batch_reply(self, req: ChatRequest, sent: list[dict], reply: dict | None, *, batch_id: str,
+                           error: str | None = None, price_factor: float = 0.5) -> str | None:
         """Log one Batch API result as the live call would be logged; returns what is wrong, or None when ok.
 
-        An ok row carries the request hash of `messages`, so complete_json later serves it without HTTP.
-        The Batch API bills half the live price, hence price_factor.
+        The reply is read and judged by the live path's own code; an ok row carries the request hash of
+        `req`, so complete() later serves it without HTTP. The Batch API bills less, hence price_factor.
         """
-        validator = jsonschema.validators.validator_for(schema)(schema)
-        info = _CallInfo(purpose, paper_key, generation_key, prompt_version, self.request_hash(messages, schema))
-        choice = ((reply or {}).get("choices") or [None])[0] or {}
-        content = (choice.get("message") or {}).get("content") or ""
-        finish = choice.get("finish_reason") or "stop"
-        usage = (reply or {}).get("usage") or {}
-        tin, tout = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
-        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-        cost = self.estimate_cost(tin, tout, cached) * price_factor
-        problem = error
+        info = Logged(req, self.request_hash(req.messages, req.schema))
+        problem = error or (None if reply else "no reply")
         if problem is None:
-            _, problem = check_reply(content, validator) if reply else (None, "no reply")
-            if problem and finish == "length":
-                problem = "truncated: the reply hit max_tokens"
-            elif finish == "content_filter":
-                problem = "content filter"
-        a = _Attempt(sent=sent, content=content, finish_reason=finish, input_tokens=tin, cached_tokens=cached,
-                     output_tokens=tout, latency_ms=0)
-        call_id = self._log(info, a, "ok" if problem is None else "error", problem, cost=cost)
-        if call_id is not None:
-            self.store.execute("UPDATE llm_calls SET batch_id=? WHERE id=?", (batch_id, call_id))
+            try:
+                a = self._attempt(ChatCompletion.model_validate(reply), sent, 0, price_factor)
+            except (ValueError, LLMError) as e:  # pydantic's ValidationError is a ValueError
+                problem = f"unexpected reply: {getattr(e, 'message', e)}"[:500]
+        if problem is not None:
+            self.calls.failure(info, sent, 0, 200 if reply else None, problem, batch_id)
+            return problem
+        _, problem = judge_reply(a.content, a.finish_reason, self._validator(req))
+        self.calls.attempt(info, a, problem, batch_id)
         return problem
 
 
@@ -495,36 +401,3 @@ def get_model(model_id: str, config: Config, store: Store | None) -> ChatModel:
             raise
         raise LLMError(model_id, "is not configured and has no OpenAI API key", hint=(
             f"add a [models.\"{model_id}\"] table (base_url for a local server) or set {env_name}")) from e
-
-
-def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
-    """Calls, tokens and cost per model (only the papers of one issue when issue_id is given).
-
-    Each dict: model, calls (HTTP attempts), ok, failed, input_tokens, cached_tokens, output_tokens, cost,
-    papers, and issue_id when asked for one. Replies served from the call log are not calls and cost nothing.
-    """
-    where, params = "", ()
-    if issue_id is not None:
-        where = "WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=?)"
-        params = (issue_id,)
-    rows = store.query(
-        "SELECT c.model AS model, count(*) AS calls, sum(c.status='ok') AS ok, "
-        "sum(c.status!='ok') AS failed, sum(c.input_tokens) AS input_tokens, "
-        "sum(c.cached_tokens) AS cached_tokens, sum(c.output_tokens) AS output_tokens, "
-        "sum(c.cost) AS cost, count(DISTINCT c.paper_key) AS papers "
-        f"FROM llm_calls c {where} GROUP BY c.model ORDER BY c.model",
-        params,
-    )
-    report = []
-    for r in rows:
-        d = dict(r)
-        d["cost"] = round(d["cost"] or 0.0, 6)
-        if issue_id is not None:
-            d["issue_id"] = issue_id
-        report.append(d)
-    return report
-
-
-# ---- the Batch API: the same requests as the live path, sent in bulk (used by digest/batch.py) ----------
-
-

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Protocol
 
-from digest.records import Generation, Paper
+from digest.records import Generation, Paper, Usage
 
 
 class Writer(Protocol):
@@ -25,15 +25,11 @@ class Writer(Protocol):
     def estimate(self, paper: Paper) -> Estimate: ...
 
 
-@dataclass
-class Estimate:
-    """Planned calls and tokens for one paper (zero when its generation already exists)."""
+@dataclass(kw_only=True)
+class Estimate(Usage):
+    """Planned calls, tokens and cost for one paper (zero when its generation already exists)."""
 
     calls: int = 0
-    input_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
     mode: str = ""
 
 
@@ -53,16 +49,12 @@ def abstract_reason(paper: Paper) -> str:
     return "no PDF text available"
 
 
-def add_usage(g: Generation, results: list, started: float, price=None) -> None:
-    """Sum tokens and cost of the calls behind a generation (calls resumed from the log included)."""
-    g.input_tokens = sum(r.input_tokens for r in results)
-    g.cached_tokens = sum(r.cached_tokens for r in results)
-    g.output_tokens = sum(r.output_tokens for r in results)
-    if price is not None:  # a resumed call was paid for in an earlier run: price it from its tokens
-        g.cost = round(sum(price(r.input_tokens, r.output_tokens, r.cached_tokens) for r in results), 6)
-    else:
-        g.cost = round(sum(r.cost for r in results), 6)
-    g.latency_ms = int((time.monotonic() - started) * 1000)
+def add_usage(g: Generation, results: list, started: float) -> None:
+    """Sum the usage of the calls behind a generation, as billed (calls resumed from the log included)."""
+    total = sum((r.usage for r in results), Usage())
+    total.cost = round(total.cost, 6)
+    total.latency_ms = int((time.monotonic() - started) * 1000)  # the generation's wall time, not the calls'
+    g.usage = total
 
 
 def generate_many(papers: list[Paper], writer: Writer, *, concurrency: int,

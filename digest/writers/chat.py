@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from digest.config import Config
 from digest.errors import LLMError
 from digest.i18n import labels
-from digest.llm.client import LLMTruncated, model_settings_fingerprint
+from digest.llm.client import ChatRequest, LLMResult, LLMTruncated, model_settings_fingerprint
 from digest.llm.tokens import get_encoding
 from digest.records import QA, Generation, Page, Paper
 from digest.store import Store, utcnow
@@ -21,57 +21,9 @@ from digest.writers.extractive import summarise_abstract
 from digest.writers.grounding import PageIndex, is_vacuous
 from digest.writers.prompts import PromptSet
 from digest.writers.retrieval import Passage, PassageIndex, find_sections, split_passages
+from digest.writers.schemas import ANSWERS_OUTPUT_TOKENS, MAX_QUESTIONS, MIN_QUESTIONS, OUTLINE_OUTPUT_TOKENS, STEPS
 
 log = logging.getLogger("digest")
-
-MIN_QUESTIONS, MAX_QUESTIONS = 8, 10
-OUTLINE_OUTPUT_TOKENS = 1500  # TL;DR + summary + 10 questions with search terms
-ANSWERS_OUTPUT_TOKENS = 4000  # 10 answers with quotes
-
-OUTLINE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "tldr": {"type": "string"},
-        "summary": {"type": "string"},
-        "questions": {
-            "type": "array", "minItems": MIN_QUESTIONS, "maxItems": MAX_QUESTIONS,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "question": {"type": "string"},
-                    "search_terms": {"type": "array", "items": {"type": "string"}},
-                },
-                "required": ["question", "search_terms"],
-                "additionalProperties": False,
-            },
-        },
-    },
-    "required": ["tldr", "summary", "questions"],
-    "additionalProperties": False,
-}
-
-ANSWERS_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "answers": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "question_index": {"type": "integer"},
-                    "answer": {"type": "string"},
-                    "pages": {"type": "array", "items": {"type": "integer"}},
-                    "quote": {"type": "string"},
-                },
-                "required": ["question_index", "answer", "pages", "quote"],
-                "additionalProperties": False,
-            },
-        },
-    },
-    "required": ["answers"],
-    "additionalProperties": False,
-}
-
 
 _DELIMITER = re.compile(r"<\s*(/?)\s*paper\s*>", re.IGNORECASE)
 
@@ -129,6 +81,45 @@ class CallSlots:
             with self.cond:
                 self.free += 1
                 self.cond.notify_all()
+
+
+class PaperPlan:
+    """A paper's requests in order: the outline, then the answers built from the outline's reply.
+
+    ChatWriter.generate makes them live and digest.batch sends them through the Batch API: one plan, so a
+    batch line is the live request by construction.
+    """
+
+    def __init__(self, writer: ChatWriter, paper: Paper, budget: int | None = None):
+        self.writer, self.paper = writer, paper
+        self.budget = budget or writer.budget()
+        self.text = writer.paper_text(paper, self.budget)
+
+    def shrink(self) -> PaperPlan:
+        """The same paper in half the budget: less input leaves the model more room to reply."""
+        return PaperPlan(self.writer, self.paper, self.budget // 2)
+
+    def outline(self) -> ChatRequest:
+        """Step 1: system, paper, task 1."""
+        return self._request("outline", self.writer.outline_messages(self.paper, self.text))
+
+    def answers(self, outline: LLMResult, *, concise: bool = False) -> ChatRequest:
+        """Step 2: step 1 and its reply, then the questions to answer (with passages for them when cut)."""
+        w, questions = self.writer, self.questions(outline)
+        extra = w.extra_passages(self.text, questions, self.budget)
+        msgs = w.answers_messages(self.outline().messages, outline.text, self.text, len(questions), extra,
+                                  concise=concise)
+        return self._request("answers", msgs)
+
+    @staticmethod
+    def questions(outline: LLMResult) -> list[dict]:
+        """The questions of an outline reply that step 2 answers."""
+        return outline.data["questions"][:MAX_QUESTIONS]
+
+    def _request(self, purpose: str, messages: list[dict]) -> ChatRequest:
+        schema, name, max_tokens = STEPS[purpose]
+        return ChatRequest(purpose, messages, schema, name, max_tokens, paper_key=self.paper.key,
+                           generation_key=self.writer.key(self.paper), prompt_version=self.writer.prompts.version)
 
 
 class ChatWriter:
@@ -262,14 +253,18 @@ class ChatWriter:
         """Tokens and cost this paper will take (0 when already generated)."""
         if self.existing(paper):
             return Estimate(mode="cached")
-        pt = self.paper_text(paper)
-        prefix = sum(self.encoder.count(m["content"]) for m in self.outline_messages(paper, pt))
-        extra = int((self.budget() - prefix) * 0.5) if pt.mode == "partial" else 0
+        plan = self.plan(paper)
+        prefix = sum(self.encoder.count(m["content"]) for m in plan.outline().messages)
+        extra = int((plan.budget - prefix) * 0.5) if plan.text.mode == "partial" else 0
         inp = prefix + (prefix + OUTLINE_OUTPUT_TOKENS // 2 + 600 + extra)
         out = OUTLINE_OUTPUT_TOKENS // 2 + ANSWERS_OUTPUT_TOKENS // 2
         cost = self.model.estimate_cost(inp, out, cached_tokens=prefix)
         return Estimate(calls=2, input_tokens=inp, cached_tokens=prefix, output_tokens=out, cost=cost,
-                        mode=pt.mode)
+                        mode=plan.text.mode)
+
+    def plan(self, paper: Paper) -> PaperPlan:
+        """The requests this paper takes, live or through the Batch API."""
+        return PaperPlan(self, paper)
 
     def generate(self, paper: Paper) -> Generation:
         """Generate (or return the stored) TL;DR, summary and checked Q&A for one paper."""
@@ -278,36 +273,27 @@ class ChatWriter:
             return found
         key = self.key(paper)
         started = time.monotonic()
-        results = []
-        budget = self.budget()
+        results: list[LLMResult] = []
         try:
-            pt = self.paper_text(paper, budget)
-            call = dict(generation_key=key, paper_key=paper.key, prompt_version=self.prompts.version)
-            msgs = self.outline_messages(paper, pt)
+            plan = self.plan(paper)
             try:
-                outline = self.call(msgs, OUTLINE_SCHEMA, "paper_outline", "outline", call)
+                outline = self.call(plan.outline())
             except LLMTruncated:
-                # Less input leaves the model more room: retry once with half the budget.
-                budget //= 2
-                pt = self.paper_text(paper, budget)
-                msgs = self.outline_messages(paper, pt)
-                outline = self.call(msgs, OUTLINE_SCHEMA, "paper_outline", "outline", call)
+                plan = plan.shrink()  # once: less input leaves the model more room
+                outline = self.call(plan.outline())
             results.append(outline)
-            questions = outline.data["questions"][:MAX_QUESTIONS]
-            extra = self.extra_passages(pt, questions, budget)
-            amsgs = self.answers_messages(msgs, outline.text, pt, len(questions), extra)
             try:
-                answers = self.call(amsgs, ANSWERS_SCHEMA, "paper_answers", "answers", call)
+                answers = self.call(plan.answers(outline))
             except LLMTruncated:
                 # The third and last call: the same questions, asked for shorter answers and quotes.
-                amsgs = self.answers_messages(msgs, outline.text, pt, len(questions), extra, concise=True)
-                answers = self.call(amsgs, ANSWERS_SCHEMA, "paper_answers", "answers", call)
+                answers = self.call(plan.answers(outline, concise=True))
             results.append(answers)
         except LLMError as e:
             if e.status in (401, 403, 404):  # a wrong key or model name: every paper would fail the same way
                 raise
             log.info("%s: %s; using the abstract", paper.versioned_id, e)
             return self.fallback(paper, key, f"the model failed ({e.message})", results, started)
+        pt, questions = plan.text, plan.questions(outline)
         qa, dropped = check_answers(questions, answers.data["answers"], pt.pages,
                                     drop_unverified=self.config.llm.unverified == "drop")
         g = Generation(
@@ -317,16 +303,14 @@ class ChatWriter:
             status="ok" if pt.mode != "abstract" else "abstract-only",
             note=pt.reason or None, n_dropped=dropped, created=utcnow(),
         )
-        add_usage(g, results, started, self.model.estimate_cost)
+        add_usage(g, results, started)
         self.store.save_generation(g, self.fingerprint)
         return g
 
-    def call(self, messages: list[dict], schema: dict, schema_name: str, purpose: str, context: dict):
+    def call(self, req: ChatRequest) -> LLMResult:
         """One model call in a free slot."""
-        max_tokens = OUTLINE_OUTPUT_TOKENS if purpose == "outline" else ANSWERS_OUTPUT_TOKENS
-        with self.slots.slot(answers=purpose == "answers"):
-            return self.model.complete_json(messages, schema, schema_name=schema_name, purpose=purpose,
-                                            max_tokens=max_tokens, **context)
+        with self.slots.slot(answers=req.purpose == "answers"):
+            return self.model.complete(req)
 
     def fallback(self, paper: Paper, key: str, reason: str, results: list, started: float) -> Generation:
         """An abstract-only entry with a note, so the run completes; retried on the next run."""
@@ -334,7 +318,7 @@ class ChatWriter:
         g = Generation(key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
                        prompt_version=self.prompts.version, language=self.language, tldr=tldr,
                        summary=summary, status="fallback", note=reason, created=utcnow())
-        add_usage(g, results, started, self.model.estimate_cost)
+        add_usage(g, results, started)
         self.store.save_generation(g, self.fingerprint)
         return g
 

@@ -1,0 +1,107 @@
+"""The call log (llm_calls): every attempt a model made, live or in a batch, with its usage as billed; a
+request that succeeded before is served again from it instead of over HTTP."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from digest.llm.calls import Attempt, ChatRequest, LLMResult
+from digest.llm.support import Redactor, check_reply
+from digest.records import Usage
+from digest.store import Store, utcnow
+
+
+@dataclass
+class Logged:
+    """What a row records about the request behind it."""
+
+    request: ChatRequest
+    request_hash: str
+
+
+class CallLog:
+    """One model's rows in llm_calls; without a store nothing is logged and nothing is found."""
+
+    def __init__(self, store: Store | None, model_id: str, redact: Redactor):
+        self.store, self.model_id, self.redact = store, model_id, redact
+
+    def find(self, request_hash: str, validator: Any) -> LLMResult | None:
+        """The latest successful reply to a request that still validates, or None."""
+        if self.store is None:
+            return None
+        rows = self.store.query(
+            "SELECT id, response, finish_reason, input_tokens, cached_tokens, output_tokens, latency_ms, cost "
+            "FROM llm_calls WHERE request_hash=? AND status='ok' ORDER BY id DESC LIMIT 1",
+            (request_hash,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        data, problem = check_reply(r["response"] or "", validator)
+        if problem:
+            return None
+        # What the call was billed when it was made (live or batch price); from_cache says it is not spent again.
+        usage = Usage(input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
+                      output_tokens=r["output_tokens"], cost=r["cost"] or 0.0, latency_ms=r["latency_ms"])
+        return LLMResult(data=data, text=r["response"], usage=usage, finish_reason=r["finish_reason"] or "stop",
+                         call_id=r["id"], from_cache=True)
+
+    def attempt(self, info: Logged, a: Attempt, problem: str | None, batch_id: str | None = None) -> int | None:
+        """Log a completion: ok when `problem` is None; returns the row id."""
+        if self.store is None:
+            return None
+        return self._insert(info, a.sent, a.content, "ok" if problem is None else "error", problem, 200,
+                            a.finish_reason, a.usage, batch_id)
+
+    def failure(self, info: Logged, sent: list[dict], ms: int, status: int | None, error: str,
+                batch_id: str | None = None) -> None:
+        """Log an exchange that produced no completion (HTTP error, timeout, unreadable reply)."""
+        if self.store is None:
+            return
+        self._insert(info, sent, None, "error", error, status, None, Usage(latency_ms=ms), batch_id)
+
+    def _insert(self, info: Logged, sent: list[dict], response: str | None, status: str,
+                error: str | None, http_status: int | None, finish_reason: str | None, u: Usage,
+                batch_id: str | None) -> int:
+        req = info.request
+        cur = self.store.execute(
+            "INSERT INTO llm_calls (ts, model, prompt_version, purpose, paper_key, generation_key, "
+            "request_hash, messages, response, status, error, http_status, finish_reason, input_tokens, "
+            "cached_tokens, output_tokens, latency_ms, cost, batch_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (utcnow(), self.model_id, req.prompt_version, req.purpose, req.paper_key,
+             req.generation_key, info.request_hash,
+             self.redact(json.dumps(sent, ensure_ascii=False, default=str)), self.redact(response),
+             status, error and self.redact.error(error), http_status, finish_reason, u.input_tokens,
+             u.cached_tokens, u.output_tokens, u.latency_ms, u.cost, batch_id),
+        )
+        return cur.lastrowid
+
+
+def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
+    """Calls, tokens and cost per model (only the papers of one issue when issue_id is given).
+
+    Each dict: model, calls (HTTP attempts), ok, failed, input_tokens, cached_tokens, output_tokens, cost,
+    papers, and issue_id when asked for one. Replies served from the call log are not calls and cost nothing.
+    """
+    where, params = "", ()
+    if issue_id is not None:
+        where = "WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=?)"
+        params = (issue_id,)
+    rows = store.query(
+        "SELECT c.model AS model, count(*) AS calls, sum(c.status='ok') AS ok, "
+        "sum(c.status!='ok') AS failed, sum(c.input_tokens) AS input_tokens, "
+        "sum(c.cached_tokens) AS cached_tokens, sum(c.output_tokens) AS output_tokens, "
+        "sum(c.cost) AS cost, count(DISTINCT c.paper_key) AS papers "
+        f"FROM llm_calls c {where} GROUP BY c.model ORDER BY c.model",
+        params,
+    )
+    report = []
+    for r in rows:
+        d = dict(r)
+        d["cost"] = round(d["cost"] or 0.0, 6)
+        if issue_id is not None:
+            d["issue_id"] = issue_id
+        report.append(d)
+    return report
