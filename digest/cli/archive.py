@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
-from digest.archive.search import search
-from digest.archive.site import build_archive
+from digest.cli.common import LazyConsole, escape
 
-out = Console()
+out = LazyConsole(emoji=False)
 
 
 @click.group("archive")
@@ -31,6 +28,7 @@ def archive_build(app, out_dir: Path | None) -> None:
     Files whose content did not change are left untouched, so rebuilding is safe and cheap.
     Open <site>/index.html in a browser, or serve the folder from any static host or `digest serve`.
     """
+    from digest.archive.site import build_archive
     result = build_archive(app.config, app.store, out_dir)
     out.print(
         f"Archive: {result.issues} issues, {result.papers} papers, {result.indexed} indexed for search; "
@@ -50,6 +48,7 @@ def search_command(app, query: tuple[str, ...], limit: int) -> None:
     Every word must occur (prefix match: `summar` finds summary, summarisation);
     "quoted words" match as a phrase; Japanese and Chinese words are found too.
     """
+    from digest.archive.search import search
     text = " ".join(query)
     hits = search(app.store, text, limit=limit)
     if not hits:

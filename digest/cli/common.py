@@ -1,15 +1,46 @@
-"""What every command module shares: the consoles, progress bars and the planned-calls table."""
+"""What every command module shares: the consoles, progress bars and the planned-calls table.
+
+rich is imported on first use, not at import: `digest --help` and every `digest X --help` must start
+without it (tests/test_cli_startup.py). `console` and `out` are created on first attribute access.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from digest.errors import ExitStatus
 
-console = Console(stderr=True)
-out = Console(soft_wrap=True)  # long result lines stay whole (and greppable)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+
+class LazyConsole:
+    """A rich Console made on first use, with these arguments; stands for it everywhere (`.print`, ...)."""
+
+    def __init__(self, **kwargs: Any):
+        self._kwargs = kwargs
+        self._console: Console | None = None
+
+    def get(self) -> Console:
+        """The Console itself (for rich APIs that want a real one, e.g. Progress(console=...))."""
+        if self._console is None:
+            from rich.console import Console
+            self._console = Console(**self._kwargs)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+console = LazyConsole(stderr=True, emoji=False)
+out = LazyConsole(soft_wrap=True, emoji=False)  # long result lines stay whole (and greppable)
+
+
+def escape(text: str) -> str:
+    """rich.markup.escape, imported on first use: paper-derived text must print as itself, not as markup."""
+    from rich.markup import escape as rich_escape
+    return rich_escape(text)
 
 
 class RichReporter:
@@ -18,7 +49,7 @@ class RichReporter:
     def __init__(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console)
+                                 TimeElapsedColumn(), console=console.get())
         self.task = None
 
     def __enter__(self):
@@ -41,6 +72,7 @@ class RichReporter:
 
 def plan_table(title: str, estimate) -> Table:
     """Planned calls, tokens and estimated cost per paper (for --dry-run)."""
+    from rich.table import Table
     t = Table(title=title)
     for col in ("paper", "mode", "calls", "input tokens", "cached", "output tokens", "est. cost"):
         t.add_column(col)

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from digest.cli.common import LazyConsole, escape
 from digest.errors import DigestError, ExitStatus
-from digest.mail.delivery import SendReport, send_issue
-from digest.mail.subscribers import (
-    STATUSES,
-    add_subscriber,
-    export_csv,
-    import_csv,
-    list_subscribers,
-    remove_subscriber,
-)
 
-console = Console(stderr=True)
-out = Console()
+if TYPE_CHECKING:
+    from digest.mail.delivery import SendReport
+
+console = LazyConsole(stderr=True, emoji=False)
+out = LazyConsole(emoji=False)
+
+
+class _Statuses(click.Choice):
+    """click.Choice(STATUSES), with STATUSES read from the mail stage only when a value is checked or the
+    command's own --help shown: defining the commands (as `digest --help` does) stays cheap."""
+
+    def __init__(self) -> None:
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from digest.mail.subscribers import STATUSES
+        return STATUSES
 
 # Exit statuses of a send, the numbers of digest.errors.ExitStatus (SUCCESS, PARTIAL) once it lands.
 def send_exit_status(report: SendReport) -> ExitStatus:
@@ -34,8 +38,11 @@ def send_exit_status(report: SendReport) -> ExitStatus:
 def run_send(obj: Any, issue_id: str | None = None, *, dry_run: bool = False, to: str | None = None,
              out_dir: str | None = None) -> SendReport:
     """Send with a progress bar and print the final table; for `digest send` and `digest run --send`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from digest.mail.delivery import send_issue
     with Progress(TextColumn("[bold]sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
+                  console=console.get(), transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("send", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -49,6 +56,7 @@ def run_send(obj: Any, issue_id: str | None = None, *, dry_run: bool = False, to
 
 def print_report(report: SendReport) -> None:
     """The final table of a send: counts per outcome, then the addresses that need attention."""
+    from rich.table import Table
     t = Table(title=f"Issue {report.issue_id}" + (" (dry run: nothing sent)" if report.dry_run else ""))
     t.add_column("outcome")
     t.add_column("count", justify="right")
@@ -96,6 +104,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def add(obj: Any, email: str, name: str, reactivate: bool) -> None:
         """Add an active subscriber (you vouch for the address; no confirmation mail)."""
+        from digest.mail.subscribers import add_subscriber
         sub, created = add_subscriber(obj.store, email, name, reactivate=reactivate)
         if created:
             out.print(f"Added {sub.email}.", markup=False)
@@ -111,14 +120,18 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def remove(obj: Any, email: str, purge: bool) -> None:
         """Unsubscribe an address (kept as unsubscribed so it is never mailed again)."""
+        from digest.mail.subscribers import remove_subscriber
         sub = remove_subscriber(obj.store, email, purge=purge)
         out.print(f"{'Deleted' if purge else 'Unsubscribed'} {sub.email}.", markup=False)
 
     @subscribers.command("list")
-    @click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+    @click.option("--status", type=_Statuses(), help="Only this status.")
     @click.pass_obj
     def list_(obj: Any, status: str | None) -> None:
         """Show subscribers with their status."""
+        from rich.table import Table
+
+        from digest.mail.subscribers import STATUSES, list_subscribers
         subs = list_subscribers(obj.store, status)
         t = Table()
         for c in ("email", "name", "status", "since", "bounces"):
@@ -134,16 +147,18 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def import_(obj: Any, file: str) -> None:
         """Add the addresses of a CSV file (columns email[,name]; header optional)."""
+        from digest.mail.subscribers import import_csv
         r = import_csv(obj.store, file)
         out.print(f"Added {len(r.added)}, already known {len(r.existing)}, invalid {len(r.invalid)}.")
         for line, text, why in r.invalid:
             console.print(f"  line {line}: {text!r}: {why}", highlight=False, markup=False)
 
     @subscribers.command("export")
-    @click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+    @click.option("--status", type=_Statuses(), help="Only this status.")
     @click.pass_obj
     def export(obj: Any, status: str | None) -> None:
         """Write subscribers as CSV to standard output."""
+        from digest.mail.subscribers import export_csv
         export_csv(obj.store, sys.stdout, status)
 
     @cli.command()

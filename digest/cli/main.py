@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from digest.cli.common import RichReporter, console, out, plan_table, print_failures, sources_status
+from digest.cli.common import RichReporter, console, escape, out, plan_table, print_failures, sources_status
 from digest.config import DEFAULT_CONFIG_NAME, Config, default_config_text, load_config
 from digest.errors import DigestError, ExitStatus, QualityGateError
-from digest.store import Store
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from digest.store import Store
 
 
 class App:
@@ -34,6 +37,7 @@ class App:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from digest.store import Store
             self._store = Store(self.config.db_path)
         return self._store
 
@@ -82,6 +86,7 @@ def init(path: str, force: bool) -> None:
 
 
 def _fetch_table(rep) -> Table:
+    from rich.table import Table
     t = Table(title=f"Fetch {rep.week}", show_header=False)
     for label, value in [("found", rep.found), ("new", rep.new), ("updated", rep.updated),
                          ("candidates this week", rep.candidates), ("selected", len(rep.selected)),
@@ -96,6 +101,7 @@ def _print_failures(rep) -> None:
 
 
 def _print_explain(rep) -> None:
+    from rich.table import Table
     t = Table(title="Selection", show_lines=False)
     t.add_column("#", justify="right")
     t.add_column("paper")
@@ -136,6 +142,7 @@ def papers() -> None:
 @pass_app
 def papers_list(app: App, limit: int) -> None:
     """Papers in the store, newest first."""
+    from rich.table import Table
     t = Table()
     for col in ("id", "title", "published", "text", "pages"):
         t.add_column(col)
@@ -150,6 +157,7 @@ def papers_list(app: App, limit: int) -> None:
 @pass_app
 def papers_show(app: App, paper_id: str) -> None:
     """Metadata, text status, page and token counts of one paper."""
+    from rich.table import Table
     p = app.store.get_paper(paper_id)
     t = Table(show_header=False, title=escape(p.title))
     rows = [("id", p.versioned_id), ("authors", ", ".join(p.authors)), ("published", p.published),
@@ -235,6 +243,8 @@ def _run_batch(app: App, since, sources, model, language, yes, dry_run, send_mai
 @pass_app
 def cost(app: App, issue_id: str | None) -> None:
     """Tokens and money spent, per model (for one issue's papers when ISSUE is given)."""
+    from rich.table import Table
+
     from digest.llm.client import llm_cost_report
     if issue_id:
         app.store.load_issue(issue_id)  # a clear error for an unknown issue

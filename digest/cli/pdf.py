@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from digest.errors import DigestError
-from digest.pdf.pool import extract_many
 
 
 def register(cli: click.Group) -> None:
@@ -28,6 +27,7 @@ def extract(app, paths: tuple[Path, ...], show_text: bool, show_refs: bool, work
     timeout, memory, no-text, ...), pages, arXiv ID from the margin stamp, and title. Each file is
     parsed in a worker process under limits.pdf_parse_timeout and limits.pdf_parse_memory_mb.
     """
+    from digest.pdf.pool import extract_many
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise DigestError(f"no such file: {', '.join(missing)}", hint="give paths to PDF files")

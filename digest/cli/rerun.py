@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from digest.cli.common import RichReporter, console, out, plan_table
 
@@ -94,6 +93,8 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def issues_list(app) -> None:
         """Every issue with its papers, variants and the variant shown."""
+        from rich.table import Table
+
         from digest.rerun import list_issues
         rows = list_issues(app.store)
         if not rows:

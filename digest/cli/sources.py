@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from digest.cli.common import sources_status
+from digest.cli.common import LazyConsole, sources_status
 from digest.errors import SourceError
-from digest.sources.registry import KINDS, SourceResult, fetch_sources
 
-_out = Console()
-_err = Console(stderr=True)
+if TYPE_CHECKING:
+    from digest.sources.registry import SourceResult
+
+_out = LazyConsole(emoji=False)
+_err = LazyConsole(stderr=True, emoji=False)
 
 _CHECK_HELP = (
     "Read SPECs (default: the configured sources) and show their papers and warnings.\n\n"
     "Nothing is stored, and no ETag/Last-Modified is sent or remembered, so the next "
-    "`digest fetch` still reads every feed in full. Exit status 3 if a source failed, 1 if all did.\n\n"
-    "\b\nKinds:\n" + "\n".join(f"  {v}" for v in KINDS.values())
-    + "\n  or a path to a local RSS/Atom file"
+    "`digest fetch` still reads every feed in full. Exit status 3 if a source failed, 1 if all did."
 )
+
+
+class _CheckCommand(click.Command):
+    """`sources check`, whose --help ends with the source kinds, read from the sources stage only when
+    that help is shown: defining the command (as `digest --help` does) stays cheap."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from digest.sources.registry import KINDS
+        self.help = (_CHECK_HELP + "\n\n\b\nKinds:\n" + "\n".join(f"  {v}" for v in KINDS.values())
+                     + "\n  or a path to a local RSS/Atom file")
+        super().format_help_text(ctx, formatter)
 
 
 def register(cli: click.Group) -> None:
@@ -30,12 +40,16 @@ def register(cli: click.Group) -> None:
     def sources() -> None:
         """Check the sources papers come from (kinds: arxiv:, arxiv-query:, rss:, list:, dir:)."""
 
-    @sources.command("check", help=_CHECK_HELP)
+    @sources.command("check", cls=_CheckCommand, help=_CHECK_HELP)
     @click.argument("specs", nargs=-1, metavar="[SPEC]...")
     @click.option("--papers/--no-papers", "show_papers", default=True, show_default=True,
                   help="List the papers each source gives.")
     @click.pass_context
     def check(ctx: click.Context, specs: tuple[str, ...], show_papers: bool) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        from digest.sources.registry import fetch_sources
         app = ctx.obj
         specs_list = list(specs) or list(app.config.sources)
         if not specs_list:
