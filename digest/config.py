@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "digest.toml"
@@ -172,8 +170,17 @@ _SHARES = {"max_failed_share"}
 
 
 @functools.cache
-def _adapter(cls) -> TypeAdapter:
+def _adapter(cls):
+    # pydantic costs a fifth of a second to import: only a command that reads a config file pays it.
+    from pydantic import TypeAdapter
+
     return TypeAdapter(cls)
+
+
+def _validation_error() -> type[Exception]:
+    from pydantic import ValidationError
+
+    return ValidationError
 
 
 def _build(cls, data: dict[str, Any], where: str):
@@ -182,9 +189,10 @@ def _build(cls, data: dict[str, Any], where: str):
     for k in data:
         if k not in known:
             raise ConfigError(f"unknown setting '{where}.{k}'", hint="see `digest init` for the settings")
+    adapter = _adapter(cls)
     try:
-        built = _adapter(cls).validate_python(data, strict=False)
-    except ValidationError as e:
+        built = adapter.validate_python(data, strict=False)
+    except _validation_error() as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in (where, *err["loc"]))
         raise ConfigError(f"setting '{key}' = {err.get('input')!r}: {err['msg'].lower()}",

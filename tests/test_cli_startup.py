@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-HEAVY = ["rich", "openai", "httpx", "numpy", "bm25s", "jinja2", "feedparser", "arxiv", "pypdf", "flask",
+HEAVY = ["rich", "pydantic", "openai", "httpx", "numpy", "bm25s", "jinja2", "feedparser", "arxiv", "pypdf", "flask",
          "tiktoken", "email_validator", "waitress"]
 
 # Leaf commands whose own --help shows values defined by their stage, so showing it imports that stage:

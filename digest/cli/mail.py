@@ -193,6 +193,5 @@ def register(cli: click.Group) -> None:
         cfg = obj.config
         cfg.web.host = host or cfg.web.host
         cfg.web.port = port or cfg.web.port
-        console.print(f"Serving on http://{cfg.web.host}:{cfg.web.port}/ (subscribe at /subscribe); "
-                      "Ctrl-C stops.", highlight=False)
-        run_server(cfg, obj.store)
+        run_server(cfg, obj.store, on_ready=lambda url: console.print(
+            f"Serving on {url} (subscribe at /subscribe); Ctrl-C stops.", highlight=False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -297,6 +298,11 @@ def main() -> None:
             raise
         console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(ExitStatus.QUALITY_GATE if isinstance(e, QualityGateError) else ExitStatus.ERROR)
+    except OSError as e:
+        if debug:
+            raise
+        console.print(f"[bold red]error:[/] {escape(os_error_line(e))}", highlight=False)
+        sys.exit(ExitStatus.ERROR)
     except Exception as e:  # noqa: BLE001 - the boundary: no traceback for users unless --debug
         if debug:
             raise
@@ -313,3 +319,21 @@ def _interrupted() -> None:
     sys.stderr.flush()
     # sys.exit would wait for the worker threads' model calls in flight (up to their timeout).
     os._exit(ExitStatus.INTERRUPTED)
+
+
+_OS_HINTS = {
+    errno.EROFS: "choose a writable folder (store.archive_dir in the config, or --config elsewhere)",
+    errno.EACCES: "fix the folder's permissions or choose another (store.archive_dir)",
+    errno.EPERM: "fix the folder's permissions or choose another (store.archive_dir)",
+    errno.ENOSPC: "free some disk space and run again",
+    errno.EADDRINUSE: "another program listens there: pass --port or set web.port",
+    errno.EADDRNOTAVAIL: "that address is not on this machine: pass --host or set web.host",
+}
+
+
+def os_error_line(e: OSError) -> str:
+    """An OSError as one line: what failed, on which file, and what to do."""
+    what = e.strerror or str(e) or type(e).__name__
+    where = f": {e.filename}" if e.filename else ""
+    hint = _OS_HINTS.get(e.errno)
+    return f"{what}{where}" + (f" ({hint})" if hint else "")

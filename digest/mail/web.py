@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, Response, abort, request, send_from_directory
@@ -145,12 +146,17 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
     return app
 
 
-def serve(config: Config, store: Store, *, threads: int = 4) -> None:
-    """Run the app under waitress until interrupted."""
-    import waitress
+def serve(config: Config, store: Store, *, threads: int = 4, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run the app under waitress until interrupted; `on_ready` gets the URL once the port is bound."""
+    import waitress.server
 
     app = create_app(config, store)
-    waitress.serve(app, host=config.web.host, port=config.web.port, threads=threads, ident="paper-digest")
+    # Bind first: a busy port is an OSError here, before anything says the server is running.
+    server = waitress.server.create_server(app, host=config.web.host, port=config.web.port, threads=threads,
+                                           ident="paper-digest")
+    if on_ready:
+        on_ready(f"http://{config.web.host}:{server.effective_port}/")
+    server.run()
 
 
 def site_dir(config: Config) -> Path:
