@@ -17,10 +17,10 @@ from digest.select import (
     keyword_pattern,
     load_selection,
     published_issues,
-    same_author,
     save_selection,
     select_papers,
 )
+from digest.text import same_author
 from digest.writers.retrieval import find_sections
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from digest.render import count_papers, issue_intro, md_text, model_note, pages_
 from digest.resources import bundled_dir
 from digest.archive.search import document_text, published_documents, reindex
 from digest.store import Store
+from digest.text import same_author, strip_accents
 
 # Labels of the site's own chrome; merged over digest.i18n.labels(language).
 
@@ -40,22 +40,11 @@ def slugify(text: str) -> str:
     plain = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
     if plain == text and plain:
         return plain
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    folded = strip_accents(text)
     ascii_part = re.sub(r"[^A-Za-z0-9._-]+", "-", folded).strip("-.")[:60]
     digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
     return f"{ascii_part}-{digest}" if ascii_part else digest
 
-
-
-def _author_key(name: str) -> list[str]:
-    folded = "".join(c for c in unicodedata.normalize("NFKD", name.casefold()) if not unicodedata.combining(c))
-    return re.findall(r"\w+", folded)
-
-
-def author_matches(watch: str, author: str) -> bool:
-    """True when every word of a watch-list name is a word of the author's name ('Lovelace' finds 'Ada Lovelace')."""
-    want, have = _author_key(watch), _author_key(author)
-    return bool(want) and all(w in have for w in want)
 
 
 @dataclass
@@ -218,7 +207,7 @@ class SiteBuilder:
             for c in sorted(set(v.paper.categories)):
                 categories.setdefault(c, []).append(v)
         authors = {
-            name: [v for v in by_paper_newest if any(author_matches(name, a) for a in v.paper.authors)]
+            name: [v for v in by_paper_newest if any(same_author(name, a) for a in v.paper.authors)]
             for name in watch
         }
         nav = {"has_authors": bool(watch)}
