@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from digest.config import Config
 from digest.errors import DigestError
@@ -21,7 +21,7 @@ from digest.archive.feed import render_feed
 from digest.i18n import labels
 from digest.records import Generation, Issue, Paper
 from digest.render import count_papers, issue_intro, md_text, model_note, pages_label, safe_url
-from digest.resources import bundled_dir
+from digest.resources import bundled_dir, jinja_environment
 from digest.archive.search import document_text, published_documents, reindex
 from digest.store import Store
 from digest.text import same_author, strip_accents
@@ -100,11 +100,7 @@ class _Writer:
 
 
 def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(bundled_dir("templates") / "site")),
-        autoescape=select_autoescape(["html", "xml"]),
-        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    )
+    env = jinja_environment(bundled_dir("templates") / "site", autoescape=("html", "xml"), trim_blocks=True)
     env.filters["safe_url"] = safe_url
     env.filters["day"] = lambda s: (s or "")[:10]
     env.filters["slug"] = slugify
