@@ -245,6 +245,19 @@ def m006_search_index() -> str:
     )
 
 
+@migration
+def m007_candidates_is_update() -> str:
+    # Selection decides whether a paper updates a published one; the flag is stored with the
+    # week's selection so that publishing (now or after a batch) carries it instead of
+    # recomputing it. Older rows say so only in their reasons ("updated: v2 (published v1)").
+    return (
+        """
+        ALTER TABLE candidates ADD COLUMN is_update INTEGER NOT NULL DEFAULT 0;
+        UPDATE candidates SET is_update = 1 WHERE reasons LIKE '%"updated: v%';
+        """
+    )
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")

@@ -282,10 +282,10 @@ def save_selection(store: Store, week: str, candidates: list[Candidate]) -> None
     with store.transaction() as db:
         db.execute("DELETE FROM candidates WHERE week=?", (week,))
         db.executemany(
-            "INSERT INTO candidates (week, paper_key, version, score, selected, rank, reasons) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO candidates (week, paper_key, version, score, selected, rank, reasons, is_update) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(week, c.paper.key, c.paper.version, c.score, int(c.selected), c.rank,
-              json.dumps(c.reasons, ensure_ascii=False)) for c in candidates],
+              json.dumps(c.reasons, ensure_ascii=False), int(c.is_update)) for c in candidates],
         )
 
 
@@ -302,7 +302,8 @@ def published_issues(store: Store, exclude_issue: str | None = None) -> dict[str
 def load_selection(store: Store, week: str) -> list[Candidate]:
     """A week's stored selection, in the order it was decided (selected first, by rank)."""
     rows = store.query(
-        "SELECT p.*, c.version AS considered_version, c.score, c.selected, c.rank, c.reasons "
+        "SELECT p.*, c.version AS considered_version, c.score, c.selected, c.rank, c.reasons, "
+        "c.is_update AS updates_published "
         "FROM candidates c JOIN papers p ON p.key = c.paper_key WHERE c.week=? "
         "ORDER BY c.rank IS NULL, c.rank, c.score DESC, c.paper_key",
         (week,),
@@ -314,6 +315,11 @@ def load_selection(store: Store, week: str) -> list[Candidate]:
         reasons = json.loads(r["reasons"] or "[]")
         out.append(Candidate(
             paper=paper, score=r["score"], selected=bool(r["selected"]), reasons=reasons,
-            is_update=any(s.startswith("updated:") for s in reasons), rank=r["rank"],
+            is_update=bool(r["updates_published"]), rank=r["rank"],
         ))
     return out
+
+
+def updated_papers(store: Store, week: str) -> set[str]:
+    """Keys of the papers a week's stored selection took as new versions of published ones."""
+    return {c.paper.key for c in load_selection(store, week) if c.selected and c.is_update}
