@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import time
@@ -65,8 +64,8 @@ def get_feed(client: httpx.Client, url: str, *, etag: str | None = None,
 
 
 def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: int,
-                     timeout: float | None = None) -> str:
-    """Stream `url` into `dest` atomically (temp file + rename); return the SHA-256 of the bytes.
+                     timeout: float | None = None) -> None:
+    """Stream `url` into `dest` atomically (temp file + rename).
 
     A download that fails, is cut off or exceeds `max_bytes` leaves no file at `dest`.
     """
@@ -78,7 +77,6 @@ def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: i
             stale.unlink(missing_ok=True)
     # The temporary name never ends like the real file, so it can never be taken as cached.
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=prefix)
-    digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as f:
             try:
@@ -100,7 +98,6 @@ def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: i
                         if size > max_bytes:
                             raise FetchError(url, f"too large (over the {max_bytes // 2**20} MB cap)")
                         f.write(chunk)
-                        digest.update(chunk)
             except httpx.TimeoutException:
                 raise FetchError(url, "download timed out", retry=True) from None
             except httpx.HTTPError as e:
@@ -111,4 +108,3 @@ def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: i
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return digest.hexdigest()
