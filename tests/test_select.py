@@ -18,8 +18,8 @@ from digest.select import (
     load_selection,
     published_issues,
     save_selection,
-    updated_papers,
     select_papers,
+    updated_papers,
 )
 from digest.text import same_author
 from digest.writers.retrieval import find_sections
