@@ -54,7 +54,7 @@ def load_papers(store: Store, config: Config, n: int) -> list[Paper]:
         p = Paper(key=key, arxiv_id=key, version=1, title=f"{path.stem} (copy {i})",
                   abstract="Benchmark paper.", authors=["A. Author"])
         store.upsert_paper(p)
-        store.save_pages(key, 1, texts[path].pages, pdf_path=str(path), pdf_sha256=None, token_count=None)
+        store.save_pages(key, 1, texts[path].pages, pdf_path=str(path), token_count=None)
         papers.append(store.get_paper(key))
     return papers
 

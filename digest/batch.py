@@ -22,6 +22,7 @@ from typing import Any
 
 import openai
 
+from digest import select
 from digest.config import Config
 from digest.errors import BudgetError, ConfigError, DigestError, LLMError, NotFoundError
 from digest.llm.client import ChatRequest, get_model
@@ -247,13 +248,12 @@ def _publish_week(config: Config, store: Store, job: dict, gens_by_lang: dict) -
 
     week = job["week"]
     gens = gens_by_lang[week["language"]]
-    published = store.published_versions(exclude_issue=week["id"])
+    updates = select.updated_papers(store, week["id"])  # as select decided it when the batch was submitted
     issue = Issue(id=week["id"], week_start=week["start"], week_end=week["end"], language=week["language"],
                   model=job["model"], created=utcnow())
     for i, it in enumerate(job["items"], 1):
         p = _paper(store, it)
-        is_update = p.key in published and (p.version or 0) > (published[p.key] or 0)
-        issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=is_update))
+        issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=p.key in updates))
     publish_issue(config, store, issue, gens)
     return gens
 

@@ -3,7 +3,6 @@ every read bounded by a deadline for the whole request and a cap on the decompre
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import time
@@ -149,8 +148,8 @@ def retry_after_seconds(headers: httpx.Headers | dict[str, str], now: datetime |
 
 
 def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: int,
-                     timeout: float | None = None) -> str:
-    """Stream `url` into `dest` atomically (temp file + rename); return the SHA-256 of the bytes.
+                     timeout: float | None = None) -> None:
+    """Stream `url` into `dest` atomically (temp file + rename).
 
     `timeout` bounds the whole download. A download that fails, is cut off, runs out of time or
     exceeds `max_bytes` leaves no file at `dest`.
@@ -163,7 +162,6 @@ def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: i
             stale.unlink(missing_ok=True)
     # The temporary name never ends like the real file, so it can never be taken as cached.
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=prefix)
-    digest = hashlib.sha256()
     until = time.monotonic() + timeout if timeout else float("inf")
     request_timeout = _bounded_timeout(client, timeout) if timeout else client.timeout
     try:
@@ -180,7 +178,6 @@ def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: i
 
                     def sink(chunk: bytes) -> None:
                         f.write(chunk)
-                        digest.update(chunk)
 
                     _stream_body(r, url, until=until, deadline_text=f"download took longer than {timeout or 0:.0f} s",
                                  max_bytes=max_bytes, too_large=f"too large (over the {max_bytes // 2**20} MB cap)",
@@ -197,4 +194,3 @@ def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: i
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return digest.hexdigest()

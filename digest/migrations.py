@@ -246,7 +246,20 @@ def m006_search_index() -> str:
 
 
 @migration
-def m007_issue_status() -> str:
+def m007_candidates_is_update() -> str:
+    # Selection decides whether a paper updates a published one; the flag is stored with the
+    # week's selection so that publishing (now or after a batch) carries it instead of
+    # recomputing it. Older rows say so only in their reasons ("updated: v2 (published v1)").
+    return (
+        """
+        ALTER TABLE candidates ADD COLUMN is_update INTEGER NOT NULL DEFAULT 0;
+        UPDATE candidates SET is_update = 1 WHERE reasons LIKE '%"updated: v%';
+        """
+    )
+
+
+@migration
+def m008_issue_status() -> str:
     # An issue the quality gate held back is a draft: kept, never mailed or shown in the archive.
     return "ALTER TABLE issues ADD COLUMN status TEXT NOT NULL DEFAULT 'published';"
 

@@ -162,9 +162,7 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
             liked.extend(src.fetch_source(spec, config, store).papers)
         except DigestError as e:
             rep.warnings.append(f"liked list {spec}: {e}")
-    window = store.query("SELECT * FROM papers WHERE last_seen >= ? ORDER BY key",
-                         (since.replace(microsecond=0).isoformat(),))
-    pool = [store.paper_from_row(r) for r in window]
+    pool = store.papers_seen_since(since)
     rep.candidates = len(pool)
     chosen = select.select_papers(pool, config.selection, liked=liked,
                                   published=store.published_versions(exclude_issue=week),
@@ -205,9 +203,8 @@ def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: Fet
     for path, text in extract_many(list(paths), config):
         p = paths[path]
         if text.ok:
-            tokens = count_tokens("\n".join(pg.body for pg in text.pages))
-            store.save_pages(p.key, p.version, text.pages, pdf_path=str(path), pdf_sha256=None,
-                             token_count=tokens)
+            store.save_pages(p.key, p.version, text.pages, pdf_path=str(path),
+                             token_count=count_tokens("\n".join(pg.body for pg in text.pages)))
             rep.pages += len(text.pages)
             if not p.abstract:  # local PDFs and unreachable metadata: take the abstract from the text
                 store.fill_missing(p.key, abstract=abstract_from_pages(text.pages))
@@ -245,15 +242,13 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
             hint="pass --yes to spend it, raise llm.max_cost, or see --dry-run",
         )
     reporter.start(f"generating ({writer.model_id})", len(papers))
-    last_id = store.query("SELECT coalesce(max(id), 0) AS n FROM llm_calls")[0]["n"]
+    last_id = store.last_llm_call_id()
     gens = generate_many(papers, writer, concurrency=config.llm.concurrency,
                          on_done=lambda p, g: reporter.advance())
     # What this run spent: the calls it logged (calls resumed from an earlier run cost nothing now).
-    spent = store.query(
-        "SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS inp, coalesce(sum(output_tokens), 0) AS outp, "
-        "coalesce(sum(cost), 0) AS cost FROM llm_calls WHERE id > ?", (last_id,))[0]
-    report.calls, report.input_tokens = spent["calls"], spent["inp"]
-    report.output_tokens, report.cost = spent["outp"], spent["cost"]
+    spent = store.llm_spend_after(last_id)
+    report.calls, report.input_tokens = spent["calls"], spent["input_tokens"]
+    report.output_tokens, report.cost = spent["output_tokens"], spent["cost"]
     return gens
 
 
@@ -300,12 +295,12 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
     if dry_run:
         report.seconds = time.monotonic() - started
         return report
-    published = store.published_versions(exclude_issue=week)
+    # Selection decided which papers update published ones; the issue carries its word for it.
+    updates = {c.paper.key for c in fetched.explain if c.selected and c.is_update}
     issue = Issue(id=week, week_start=start.isoformat(), week_end=end.isoformat(), language=language,
                   model=model_id, created=utcnow())
     for i, p in enumerate(papers, 1):
-        is_update = p.key in published and (p.version or 0) > (published[p.key] or 0)
-        issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=is_update))
+        issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=p.key in updates))
     report.verdict = judge_issue(issue, max_failed_share=config.llm.max_failed_share)
     issue.status = "published" if report.verdict.passed else "draft"
     report.issue = publish_issue(config, store, issue, gens)

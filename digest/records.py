@@ -6,10 +6,12 @@ import hashlib
 import re
 from dataclasses import dataclass, field, fields
 
+# The one definition of an arXiv ID; sources and the PDF stamp build their patterns from these.
 # New-style IDs (0704.0001 .. 2609.26811) and old-style ones (quant-ph/0201082, math.GT/0309136).
-ARXIV_ID_RE = re.compile(
-    r"(?P<id>(?:\d{4}\.\d{4,5})|(?:[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7}))(?:v(?P<version>\d+))?"
-)
+NEW_ARXIV_ID = r"\d{4}\.\d{4,5}"
+OLD_ARXIV_ID = r"[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7}"
+ANY_ARXIV_ID = rf"(?:{NEW_ARXIV_ID}|{OLD_ARXIV_ID})"
+ARXIV_ID_RE = re.compile(rf"(?P<id>{ANY_ARXIV_ID})(?:v(?P<version>\d+))?")
 
 
 def split_arxiv_id(text: str) -> tuple[str, int | None]:

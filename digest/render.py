@@ -11,7 +11,7 @@ import jinja2
 from digest.categories import category_name
 from digest.i18n import labels
 from digest.records import Issue, Paper
-from digest.resources import bundled_dir
+from digest.resources import bundled_dir, jinja_environment
 
 
 def safe_url(url: str | None) -> str:
@@ -79,11 +79,7 @@ def model_note(issue: Issue, lab: dict[str, str]) -> str:
 
 def make_env(template_dir: Path | None = None, *, autoescape: bool = False) -> jinja2.Environment:
     """A Jinja2 environment over templates/ with the filters every output template uses."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir or bundled_dir("templates"))),
-        undefined=jinja2.StrictUndefined, autoescape=autoescape, trim_blocks=False,
-        keep_trailing_newline=True,
-    )
+    env = jinja_environment(template_dir or bundled_dir("templates"), autoescape=autoescape)
     env.filters.update(md=md_text, day=day, category_name=category_name, safe_url=safe_url)
     env.globals.update(anchor=paper_anchor, paper_url=paper_url)
     return env

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ import numpy as np
 from digest.config import SelectionConfig
 from digest.records import Paper
 from digest.store import Store
-from digest.text import STOPWORDS, TermScorer, terms
+from digest.text import STOPWORDS, TermScorer, fix_mojibake, same_author, terms
 
 # Words every abstract uses; in a profile built from liked papers they would only add noise.
 PROFILE_STOPWORDS = STOPWORDS | {
@@ -61,41 +60,6 @@ def keyword_pattern(keyword: str) -> re.Pattern:
     body = r"[\s\-]+".join(parts)  # "language model" also matches "language-model"
     tail = "" if keyword.strip().endswith("*") else r"(?:s|es)?"
     return re.compile(rf"(?<!\w){body}{tail}(?!\w)", re.IGNORECASE)
-
-
-def _fix_mojibake(text: str) -> str:
-    """'JosÃ© RaÃºl' (UTF-8 read as Latin-1, as some feeds have it) back to 'José Raúl'."""
-    if "Ã" not in text and "Â" not in text:
-        return text
-    try:
-        return text.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return text
-
-
-def _name_parts(name: str) -> tuple[list[str], str]:
-    """(given names and initials, family name), folded: 'Doe, Jane M.' -> (['jane', 'm'], 'doe')."""
-    name = _fix_mojibake(name)
-    if "," in name:
-        family, _, given = name.partition(",")
-        name = f"{given} {family}"
-    folded = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
-    words = re.findall(r"[^\W\d_]+", folded.lower())
-    if not words:
-        return [], ""
-    return words[:-1], words[-1]
-
-
-def same_author(watched: str, author: str) -> bool:
-    """Whether two spellings name the same person: case, accents and middle names/initials ignored."""
-    g1, f1 = _name_parts(watched)
-    g2, f2 = _name_parts(author)
-    if not f1 or f1 != f2:
-        return False
-    if not g1 or not g2:
-        return True
-    a, b = g1[0], g2[0]
-    return a == b or (len(a) == 1 and b.startswith(a)) or (len(b) == 1 and a.startswith(b))
 
 
 # ---- ranking ----------------------------------------------------------------------------
@@ -267,7 +231,7 @@ def select_papers(candidates: list[Paper], selection: SelectionConfig, *, liked:
                 c.reasons.append("no include keyword matched ("
                                  + ", ".join(k for k, _ in includes) + ")")
         if watched:
-            c.reasons.append(f"author on watch list: {_fix_mojibake(watched_as)}")
+            c.reasons.append(f"author on watch list: {fix_mojibake(watched_as)}")
         if profile.weights:
             if top_terms[i]:
                 c.reasons.append(f"BM25 similarity {c.score:.2f} to interests"
@@ -318,10 +282,10 @@ def save_selection(store: Store, week: str, candidates: list[Candidate]) -> None
     with store.transaction() as db:
         db.execute("DELETE FROM candidates WHERE week=?", (week,))
         db.executemany(
-            "INSERT INTO candidates (week, paper_key, version, score, selected, rank, reasons) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO candidates (week, paper_key, version, score, selected, rank, reasons, is_update) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(week, c.paper.key, c.paper.version, c.score, int(c.selected), c.rank,
-              json.dumps(c.reasons, ensure_ascii=False)) for c in candidates],
+              json.dumps(c.reasons, ensure_ascii=False), int(c.is_update)) for c in candidates],
         )
 
 
@@ -338,7 +302,8 @@ def published_issues(store: Store, exclude_issue: str | None = None) -> dict[str
 def load_selection(store: Store, week: str) -> list[Candidate]:
     """A week's stored selection, in the order it was decided (selected first, by rank)."""
     rows = store.query(
-        "SELECT p.*, c.version AS considered_version, c.score, c.selected, c.rank, c.reasons "
+        "SELECT p.*, c.version AS considered_version, c.score, c.selected, c.rank, c.reasons, "
+        "c.is_update AS updates_published "
         "FROM candidates c JOIN papers p ON p.key = c.paper_key WHERE c.week=? "
         "ORDER BY c.rank IS NULL, c.rank, c.score DESC, c.paper_key",
         (week,),
@@ -350,6 +315,11 @@ def load_selection(store: Store, week: str) -> list[Candidate]:
         reasons = json.loads(r["reasons"] or "[]")
         out.append(Candidate(
             paper=paper, score=r["score"], selected=bool(r["selected"]), reasons=reasons,
-            is_update=any(s.startswith("updated:") for s in reasons), rank=r["rank"],
+            is_update=bool(r["updates_published"]), rank=r["rank"],
         ))
     return out
+
+
+def updated_papers(store: Store, week: str) -> set[str]:
+    """Keys of the papers a week's stored selection took as new versions of published ones."""
+    return {c.paper.key for c in load_selection(store, week) if c.selected and c.is_update}

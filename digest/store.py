@@ -182,16 +182,23 @@ class Store:
         )
         return [self.paper_from_row(r) for r in rows]
 
+    def papers_seen_since(self, since: datetime) -> list[Paper]:
+        """Papers any source listed at or after `since`, by key: the week's candidates."""
+        # last_seen is stored in UTC; an offset kept in `since` would compare as a different string.
+        utc = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
+        rows = self.query("SELECT * FROM papers WHERE last_seen >= ? ORDER BY key",
+                          (utc.replace(microsecond=0).isoformat(),))
+        return [self.paper_from_row(r) for r in rows]
+
     def pdf_row(self, key: str) -> sqlite3.Row | None:
         """The PDF/text state of a paper (text_version, pdf_path, text_status)."""
         rows = self.query(
-            "SELECT text_status, text_error, text_version, pdf_path, pdf_sha256, page_count "
-            "FROM papers WHERE key=?", (key,),
+            "SELECT text_status, text_error, text_version, pdf_path, page_count FROM papers WHERE key=?", (key,),
         )
         return rows[0] if rows else None
 
     def save_pages(self, key: str, version: int | None, pages: list[Page], *, pdf_path: str | None,
-                   pdf_sha256: str | None, token_count: int | None) -> None:
+                   token_count: int | None) -> None:
         """Replace a paper's page texts in one transaction and mark its text ok."""
         with self.transaction() as db:
             db.execute("DELETE FROM pages WHERE paper_key=?", (key,))
@@ -201,8 +208,8 @@ class Store:
             )
             db.execute(
                 "UPDATE papers SET text_status='ok', text_error=NULL, text_version=?, pdf_path=?, "
-                "pdf_sha256=?, page_count=?, token_count=? WHERE key=?",
-                (version, pdf_path, pdf_sha256, len(pages), token_count, key),
+                "page_count=?, token_count=? WHERE key=?",
+                (version, pdf_path, len(pages), token_count, key),
             )
 
     def mark_text_failed(self, key: str, version: int | None, reason: str) -> None:
@@ -245,6 +252,19 @@ class Store:
             (exclude_issue,),
         )
         return {r["paper_key"]: r["v"] for r in rows}
+
+    # ---- model calls ----------------------------------------------------------------------
+
+    def last_llm_call_id(self) -> int:
+        """The id of the newest logged model call (0 when none): a mark to measure a run's spend from."""
+        return self.query("SELECT coalesce(max(id), 0) AS n FROM llm_calls")[0]["n"]
+
+    def llm_spend_after(self, call_id: int) -> sqlite3.Row:
+        """Calls, input_tokens, output_tokens and cost of the model calls logged after `call_id`."""
+        return self.query(
+            "SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens, "
+            "coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost), 0) AS cost "
+            "FROM llm_calls WHERE id > ?", (call_id,))[0]
 
     # ---- generations ----------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
-"""Words and sentences of scientific English: tokenizer, suffix-stripping stemmer, sentence splitter.
+"""Text rules every stage shares: folding, CJK ranges, author names, words and sentences.
 
-Shared by selection (ranking papers) and retrieval (finding passages), so that a word means the
-same thing to both.
+One home each, so that a word (and a name) means the same thing to selection, retrieval, the
+search index and the archive.
 """
 
 from __future__ import annotations
@@ -26,10 +26,63 @@ _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 _BROKEN_WORD_RE = re.compile(r"(?<=[a-z])-\s+(?=[a-z])")
 
 
-def _fold(text: str) -> str:
-    """Lower-case, ligatures expanded (NFKD) and accents dropped, so 'Eﬀective' == 'effective'."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+# ---- folding ----------------------------------------------------------------------------
+
+# CJK ideographs, kana, hangul and full-width forms: scripts written without spaces between words.
+CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+CJK_RE = re.compile(f"[{CJK_RANGES}]")
+
+
+def strip_accents(text: str) -> str:
+    """Ligatures expanded (NFKD) and accents dropped, case kept: 'Müller ﬁt' -> 'Muller fit'."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def fold(text: str) -> str:
+    """Case-folded and accent-stripped, so 'Eﬀective' == 'effective' and 'Müller' == 'muller'."""
+    return strip_accents(text.casefold())
+
+
+# ---- author names -----------------------------------------------------------------------
+
+def fix_mojibake(text: str) -> str:
+    """'JosÃ© RaÃºl' (UTF-8 read as Latin-1, as some feeds have it) back to 'José Raúl'."""
+    if "Ã" not in text and "Â" not in text:
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+def _name_parts(name: str) -> tuple[list[str], str]:
+    """(given names and initials, family name), folded: 'Doe, Jane M.' -> (['jane', 'm'], 'doe')."""
+    name = fix_mojibake(name)
+    if "," in name:
+        family, _, given = name.partition(",")
+        name = f"{given} {family}"
+    words = re.findall(r"[^\W\d_]+", fold(name))
+    if not words:
+        return [], ""
+    return words[:-1], words[-1]
+
+
+def same_author(watched: str, author: str) -> bool:
+    """Whether two spellings name the same person: case, accents and middle names/initials ignored.
+
+    'Jane Doe' is 'J. Doe', 'Doe, Jane M.' and 'Doe'; it is not 'John Doe'.
+    """
+    g1, f1 = _name_parts(watched)
+    g2, f2 = _name_parts(author)
+    if not f1 or f1 != f2:
+        return False
+    if not g1 or not g2:
+        return True
+    a, b = g1[0], g2[0]
+    return a == b or (len(a) == 1 and b.startswith(a)) or (len(b) == 1 and a.startswith(b))
+
+
+# ---- words, continued -------------------------------------------------------------------
 
 
 _VOWELS = set("aeiouy")
@@ -73,7 +126,7 @@ def stem(word: str) -> str:
 
 def terms(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[tuple[str, str]]:
     """(stem, surface word) pairs of a text, stopwords and bare numbers left out."""
-    text = _BROKEN_WORD_RE.sub("", _fold(text))
+    text = _BROKEN_WORD_RE.sub("", fold(text))
     out = []
     for w in _WORD_RE.findall(text):
         if len(w) < 2 or w.isdigit() or w in stopwords:

@@ -14,9 +14,12 @@ from click.testing import CliRunner
 from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 
 from digest.archive.search import ensure_index, query_terms, reindex, search
-from digest.archive.site import author_matches, build_archive, slugify
+from digest.archive.site import build_archive, slugify
+from digest.config import SelectionConfig
 from digest.errors import DigestError
 from digest.records import Generation, Issue, IssueEntry
+from digest.select import select_papers
+from digest.text import same_author
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -208,9 +211,26 @@ def test_watched_authors_and_categories_pages(config, store):
     assert "papers/" not in hopper and "0 papers" in hopper
     assert "2611.10000.html" in (site / "authors" / f"{slugify('山田 太郎')}.html").read_text()
     assert "2611.10001.html" in (site / "categories" / "cs.LG.html").read_text()
-    assert author_matches("Lovelace", "Ada Lovelace") and author_matches("ada lovelace", "Ada LOVELACE")
-    assert author_matches("Müller", "Jan Muller") and not author_matches("Love", "Ada Lovelace")
+    assert same_author("Lovelace", "Ada Lovelace") and same_author("ada lovelace", "Ada LOVELACE")
+    assert same_author("Müller", "Jan Muller") and not same_author("Love", "Ada Lovelace")
     assert slugify("cs.CL") == "cs.CL" and slugify("山田 太郎") != slugify("山田 次郎")
+
+
+def test_author_page_lists_a_paper_selection_took_for_that_author(config, store):
+    """'J. Doe' is the watched 'Jane Doe' to selection, so her archive page must list the paper too."""
+    paper = replace(make_paper(7), authors=["J. Doe", "Someone Else"], categories=["math.AG"])
+    config.selection.authors = ["Jane Doe"]
+    taken = select_papers([paper], SelectionConfig(authors=["Jane Doe"], categories=["cs.CL"]))
+    assert taken[0].selected and any("watch list: J. Doe" in r for r in taken[0].reasons)
+    store.upsert_paper(paper)
+    g = make_generation(paper)
+    store.save_generation(g, {})
+    store.save_issue(Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
+                           model=g.model, created="2026-11-16T08:00:00+00:00",
+                           entries=[IssueEntry(paper=paper, generation=g, position=1)]), {paper.key: g})
+    build_archive(config, store)
+    page = (config.archive_dir / "site" / "authors" / f"{slugify('Jane Doe')}.html").read_text()
+    assert f"{paper.key}.html" in page and "1 paper" in page
 
 
 def test_stale_pages_are_removed_and_user_files_kept(two_weeks):

@@ -13,6 +13,7 @@ from pypdf import PdfReader
 
 from digest.records import Page
 from digest.text import sentences, stem, terms, tokenize
+from digest.writers import retrieval
 from digest.writers.retrieval import PassageIndex, find_sections, parse_heading, split_passages
 
 
@@ -267,3 +268,22 @@ def test_search_standard_questions_real(corpus):
     assert top.section in ("Abstract", "1 Introduction")
     index = PassageIndex(split_passages(real_pages(corpus, "2501.10120")))
     assert index.search("What are the main results?", k=1)[0][0].section == "5.3 Main results"
+
+
+def test_a_paper_is_segmented_once_for_passages_and_sections(monkeypatch):
+    """Passages and sections asked for again (from fresh Page objects) reuse one segmentation."""
+    calls = []
+    paragraphs = retrieval._paragraphs
+    monkeypatch.setattr(retrieval, "_paragraphs", lambda pages: calls.append(1) or paragraphs(pages))
+    body = "Abstract\nWe study caching of segmented papers in one run.\n\n1 Introduction\n" + "Words here. " * 50
+
+    def pages() -> list[Page]:
+        return [Page(1, body), Page(2, "2 Conclusion\nIt works, once. " + "More words. " * 30)]
+
+    passages = split_passages(pages())
+    sections = find_sections(pages())
+    assert find_sections(pages()) == sections and split_passages(pages()) == passages
+    assert sections["introduction"] and sections["conclusion"]
+    assert len(calls) == 1
+    split_passages([Page(1, body + " changed")])
+    assert len(calls) == 2  # other text: segmented anew

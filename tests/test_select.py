@@ -17,10 +17,11 @@ from digest.select import (
     keyword_pattern,
     load_selection,
     published_issues,
-    same_author,
     save_selection,
     select_papers,
+    updated_papers,
 )
+from digest.text import same_author
 from digest.writers.retrieval import find_sections
 
 
@@ -210,6 +211,17 @@ def test_save_and_load(store):
     assert [c.paper.key for c in load_selection(store, "2026-W47")] == [cands[0].paper.key]
     assert len(load_selection(store, "2026-W48")) == 2
     assert load_selection(store, "2026-W01") == []
+
+
+def test_the_stored_selection_carries_the_update_flag_not_its_wording(store):
+    """Publishing reads select's decision back; it must not depend on how a reason is phrased."""
+    cands = select_papers([paper("2611.00003", "Retrieval-augmented generation", version=2)],
+                          SelectionConfig(interests=INTERESTS), published={"2611.00003": 1})
+    assert cands[0].selected and cands[0].is_update
+    cands[0].reasons = ["a new version of a paper shown before"]
+    save_selection(store, "2026-W47", cands)
+    assert load_selection(store, "2026-W47")[0].is_update
+    assert updated_papers(store, "2026-W47") == {"2611.00003"} and updated_papers(store, "2026-W48") == set()
 
 
 def test_published_from_store(store):

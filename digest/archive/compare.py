@@ -13,10 +13,11 @@ from digest.i18n import labels
 from digest.records import Generation, Issue, Paper, Usage
 from digest.render import make_env, pages_label
 from digest.store import Store
+from digest.text import CJK_RANGES
 
 # Chinese, Japanese (kana and kanji) and Korean are compared character by character: no spaces
 # separate their words, and a per-character LCS is what ROUGE-L does for them in practice.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\uff66-\uff9f"
+_CJK = CJK_RANGES
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
 MAX_TOKENS = 1000  # longer texts are cut: LCS is quadratic (summaries are a paragraph)
 

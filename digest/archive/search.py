@@ -8,14 +8,12 @@ The index is rebuilt whenever what it was built from has changed, so a search is
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
 from digest.records import Generation, Paper
 from digest.store import Store
+from digest.text import CJK_RE, fold
 
-# Han, Hiragana, Katakana, Hangul, full-width forms: scripts written without spaces between words.
-_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 _TERM_RE = re.compile(r'"([^"]+)"|(\S+)')
 _SIGNATURE_SQL = (
     "SELECT (SELECT count(*) FROM issues) || '/' || (SELECT count(*) FROM issue_papers) || '/' || "
@@ -133,18 +131,12 @@ def _like_pattern(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _fold(text: str) -> str:
-    return "".join(
-        c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c)
-    )
-
-
 def make_snippet(texts: list[str], terms: list[str], width: int = 160) -> str:
     """A one-line passage around the first term found in the first text that has one."""
-    folded_terms = [_fold(t) for t in terms]
+    folded_terms = [fold(t) for t in terms]
     for text in texts:
         flat = " ".join(text.split())
-        folded = _fold(flat)
+        folded = fold(flat)
         if len(folded) != len(flat):  # folding changed lengths: positions would not line up
             folded = flat.casefold()
         hits = [i for i in (folded.find(t) for t in folded_terms) if i >= 0]
@@ -162,7 +154,7 @@ def search(store: Store, query: str, limit: int = 20) -> list[SearchHit]:
     if not terms:
         return []
     ensure_index(store)
-    if any(_CJK_RE.search(t) for t in terms):
+    if any(CJK_RE.search(t) for t in terms):
         rows = _search_trigram(store, terms, limit)
     else:
         match = " ".join(_fts_phrase(t, prefix=True) for t in terms)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from digest.config import Config
 from digest.errors import DigestError
@@ -22,9 +21,10 @@ from digest.archive.feed import render_feed
 from digest.i18n import labels
 from digest.records import Generation, Issue, Paper
 from digest.render import count_papers, issue_intro, md_text, model_note, pages_label, safe_url
-from digest.resources import bundled_dir
+from digest.resources import bundled_dir, jinja_environment
 from digest.archive.search import document_text, published_documents, reindex
 from digest.store import Store
+from digest.text import same_author, strip_accents
 
 # Labels of the site's own chrome; merged over digest.i18n.labels(language).
 
@@ -40,22 +40,11 @@ def slugify(text: str) -> str:
     plain = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
     if plain == text and plain:
         return plain
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    folded = strip_accents(text)
     ascii_part = re.sub(r"[^A-Za-z0-9._-]+", "-", folded).strip("-.")[:60]
     digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
     return f"{ascii_part}-{digest}" if ascii_part else digest
 
-
-
-def _author_key(name: str) -> list[str]:
-    folded = "".join(c for c in unicodedata.normalize("NFKD", name.casefold()) if not unicodedata.combining(c))
-    return re.findall(r"\w+", folded)
-
-
-def author_matches(watch: str, author: str) -> bool:
-    """True when every word of a watch-list name is a word of the author's name ('Lovelace' finds 'Ada Lovelace')."""
-    want, have = _author_key(watch), _author_key(author)
-    return bool(want) and all(w in have for w in want)
 
 
 @dataclass
@@ -111,11 +100,7 @@ class _Writer:
 
 
 def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(bundled_dir("templates") / "site")),
-        autoescape=select_autoescape(["html", "xml"]),
-        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    )
+    env = jinja_environment(bundled_dir("templates") / "site", autoescape=("html", "xml"), trim_blocks=True)
     env.filters["safe_url"] = safe_url
     env.filters["day"] = lambda s: (s or "")[:10]
     env.filters["slug"] = slugify
@@ -218,7 +203,7 @@ class SiteBuilder:
             for c in sorted(set(v.paper.categories)):
                 categories.setdefault(c, []).append(v)
         authors = {
-            name: [v for v in by_paper_newest if any(author_matches(name, a) for a in v.paper.authors)]
+            name: [v for v in by_paper_newest if any(same_author(name, a) for a in v.paper.authors)]
             for name in watch
         }
         nav = {"has_authors": bool(watch)}

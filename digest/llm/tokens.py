@@ -9,6 +9,8 @@ import re
 import threading
 from typing import Any
 
+from digest.text import CJK_RANGES
+
 log = logging.getLogger("digest")
 
 # tiktoken downloads most encodings on first use, without a timeout; offline that can fail or hang.
@@ -65,7 +67,7 @@ class Encoder:
 
 
 # CJK ideographs, kana, hangul and full-width forms: roughly one token per character.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_CJK = CJK_RANGES
 _PIECE_RE = re.compile(rf"[{_CJK}]|\s*[^\s{_CJK}\w]|\s*[^\W{_CJK}]+|\s+")
 
 

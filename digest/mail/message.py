@@ -11,14 +11,14 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from digest.config import Config, MailConfig
 from digest.errors import ConfigError, DigestError
 from digest.i18n import labels
 from digest.records import Issue
 from digest.render import model_note, safe_url, standard_intro
-from digest.resources import bundled_dir
+from digest.resources import bundled_dir, jinja_environment
 
 
 @dataclass
@@ -40,11 +40,7 @@ def template_env() -> Environment:
     """The Jinja2 environment of the bundled templates (autoescape for .html.j2, strict undefined)."""
     global _ENV
     if _ENV is None:
-        _ENV = Environment(
-            loader=FileSystemLoader(str(bundled_dir("templates"))),
-            autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
-            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        )
+        _ENV = jinja_environment(bundled_dir("templates"), autoescape=("html", "html.j2"), trim_blocks=True)
     return _ENV
 
 

@@ -8,12 +8,12 @@ import unicodedata
 from collections import Counter
 from typing import NamedTuple
 
-from digest.records import Page
+from digest.records import ANY_ARXIV_ID, Page
 
 # "arXiv:2206.10883v3  [cs.CL]  22 Jul 2022" and old-style "arXiv:cond-mat/0601001v1 [cond-mat.str-el] 1 Jan 2006".
 # The date is required: a citation "arXiv:2005.14165 [cs.CL]" in the references is not a stamp.
 STAMP_RE = re.compile(
-    r"arXiv:\s?(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?P<v>v\d+)?"
+    rf"arXiv:\s?(?P<id>{ANY_ARXIV_ID})(?P<v>v\d+)?"
     r"\s*\[\s*(?P<cat>[^\]\n]{1,30}?)\s*\]\s*\d{1,2}\s*[A-Z][a-z]{2}\s*\d{4}"
 )
 _CATEGORY_RE = re.compile(r"[a-z][a-z\-]*(?:\.[A-Za-z\-]+)?")

@@ -9,9 +9,8 @@ from urllib.parse import unquote, urlparse
 
 from digest.config import Config
 from digest.pdf.pool import identify_many
-from digest.records import PageText, Paper, split_arxiv_id, url_key
+from digest.records import ANY_ARXIV_ID, NEW_ARXIV_ID, PageText, Paper, split_arxiv_id, url_key
 
-_NEW_ID = r"\d{4}\.\d{4,5}"
 # Archive names of pre-2007 IDs; a bare "word/1234567" is taken as an ID only for these.
 _OLD_ARCHIVES = (
     "acc-phys|adap-org|alg-geom|ao-sci|astro-ph|atom-ph|bayes-an|chao-dyn|chem-ph|cmp-lg|comp-gas|"
@@ -19,16 +18,15 @@ _OLD_ARCHIVES = (
     "nucl-ex|nucl-th|patt-sol|physics|plasm-ph|q-alg|q-bio|quant-ph|solv-int|supr-con"
 )
 _OLD_ID = rf"(?:{_OLD_ARCHIVES})(?:\.[A-Z]{{2}})?/\d{{7}}"
-ANY_ID = rf"(?:{_NEW_ID}|[a-z][a-z\-]+(?:\.[A-Z]{{2}})?/\d{{7}})"
 
 # One scan, left to right; at one position the earlier alternative wins, so an arxiv.org/pdf/
 # URL is an arXiv paper, not a generic PDF URL.
 _TEXT_RE = re.compile(
     rf"(?:https?://)?(?:(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html|format)|huggingface\.co/papers"
-    rf"|(?:www\.)?alphaxiv\.org/abs)/(?P<url_id>{ANY_ID})(?:v(?P<url_v>\d+))?"
-    rf"|\barxiv:\s?(?P<tag_id>{ANY_ID})(?:v(?P<tag_v>\d+))?"
+    rf"|(?:www\.)?alphaxiv\.org/abs)/(?P<url_id>{ANY_ARXIV_ID})(?:v(?P<url_v>\d+))?"
+    rf"|\barxiv:\s?(?P<tag_id>{ANY_ARXIV_ID})(?:v(?P<tag_v>\d+))?"
     r"|(?P<pdf>https?://[^\s<>()\[\]{}\"'`|]+?\.pdf(?:\?[^\s<>()\[\]{}\"'`|]*[^\s<>()\[\]{}\"'`|.,;:!?])?)(?![\w/])"
-    rf"|(?<![\w./-])(?P<bare_id>{_NEW_ID}|{_OLD_ID})(?:v(?P<bare_v>\d+))?(?![\w/]|\.\d)",
+    rf"|(?<![\w./-])(?P<bare_id>{NEW_ARXIV_ID}|{_OLD_ID})(?:v(?P<bare_v>\d+))?(?![\w/]|\.\d)",
     re.IGNORECASE,
 )
 

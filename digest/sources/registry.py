@@ -18,9 +18,9 @@ from digest.config import Config
 from digest.errors import FetchError, SourceError
 from digest.http import get_feed, make_client
 from digest.pdf.clean import split_authors
-from digest.records import Paper, split_arxiv_id
+from digest.records import ANY_ARXIV_ID, Paper, split_arxiv_id
 from digest.sources.arxiv_api import ApiUnreachable, query_api, utc_iso
-from digest.sources.local import ANY_ID, list_pdfs, papers_from_pdfs, papers_from_text, url_paper
+from digest.sources.local import list_pdfs, papers_from_pdfs, papers_from_text, url_paper
 from digest.store import Store
 
 __all__ = [
@@ -61,13 +61,13 @@ def remember_feed_state(store: Store, result: SourceResult) -> None:
 
 # ---- feeds ----------------------------------------------------------------------------------
 
-_LISTING_RE = re.compile(rf"^\s*arXiv:(?P<id>{ANY_ID})v(?P<v>\d+)\s+Announce Type:\s*(?P<type>[\w-]+)",
+_LISTING_RE = re.compile(rf"^\s*arXiv:(?P<id>{ANY_ARXIV_ID})v(?P<v>\d+)\s+Announce Type:\s*(?P<type>[\w-]+)",
                          re.IGNORECASE)
 _ARXIV_LINK_RE = re.compile(
-    rf"arxiv\.org/(?:abs|pdf|html)/(?P<id>{ANY_ID})(?:v(?P<v>\d+))?|oai:arXiv\.org:(?P<oai>{ANY_ID})(?:v(?P<ov>\d+))?",
+    rf"arxiv\.org/(?:abs|pdf|html)/(?P<id>{ANY_ARXIV_ID})(?:v(?P<v>\d+))?|oai:arXiv\.org:(?P<oai>{ANY_ARXIV_ID})(?:v(?P<ov>\d+))?",
     re.IGNORECASE,
 )
-_ARXIV_TAG_RE = re.compile(rf"\barXiv:\s?(?P<id>{ANY_ID})(?:v(?P<v>\d+))?", re.IGNORECASE)
+_ARXIV_TAG_RE = re.compile(rf"\barXiv:\s?(?P<id>{ANY_ARXIV_ID})(?:v(?P<v>\d+))?", re.IGNORECASE)
 # Pre-2024 arXiv RSS titles: "Title. (arXiv:2401.01234v1 [cs.CL])"; other aggregators still copy them.
 _OLD_TITLE_RE = re.compile(r"\.?\s*\(arXiv:\S+?(?:\s+\[(?P<cat>[^\]]*)\])?(?:\s+\w+)?\)\s*$")
 _CATEGORY_RE = re.compile(r"^[a-z\-]+(?:\.[A-Za-z\-]+)?$")

@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from digest.records import Page
+from digest.text import CJK_RE
 
 # Dashes, quotes and other characters that PDF extraction and models render differently.
 _TRANSLATE = str.maketrans({
@@ -104,6 +105,6 @@ def is_vacuous(question: str, answer: str) -> str | None:
     q_words, a_words = _content_words(question), _content_words(a)
     new = a_words - q_words
     # CJK text has few spaces, so count characters there instead of words.
-    if not re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", a) and len(new) < 3:
+    if not CJK_RE.search(a) and len(new) < 3:
         return "answer only restates the question"
     return None

@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 
 from digest.errors import ConfigError
-from digest.resources import bundled_dir
+from digest.resources import bundled_dir, jinja_environment
 
 TEMPLATES = ("system.j2", "paper.j2", "outline.j2", "answers.j2")
 
@@ -24,10 +24,7 @@ class PromptSet:
                 raise ConfigError(f"prompts folder {p} does not exist")
             folders.append(str(p))
         folders.append(str(bundled_dir("prompts")))
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(folders), undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=False, autoescape=False,
-        )
+        self.env = jinja_environment(folders, keep_trailing_newline=False)
         h = hashlib.sha256()
         for name in TEMPLATES:
             source, filename, _ = self.env.loader.get_source(self.env, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import statistics
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -98,7 +99,7 @@ def parse_heading(line: str) -> Heading | None:
 
 # ---- passages ---------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class Passage:
     """A chunk of body text within one page; `index` is its position in reading order."""
 
@@ -190,7 +191,7 @@ def _chunks(sents: list[str], target: int, hard_end: bool) -> tuple[list[list[st
     return done, cur
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Segment:
     passage: Passage
     heading: Heading | None
@@ -199,9 +200,21 @@ class _Segment:
     front: bool
 
 
+# Segmenting is the slow part of retrieval, and a run asks for one paper's passages and sections
+# several times (PDF abstract, context fitting, extractive answers), from fresh Page objects each
+# time: so the result is kept by the text itself, which cannot go stale the way a key could.
+_SEGMENTED_PAPERS = 64
+
+
 def _segments(pages: list[Page], target_words: int) -> tuple[list[_Segment], list[Heading]]:
+    """The passages (with their place under the headings) and headings of a paper, computed once."""
+    return _segments_of(tuple((p.number, p.body) for p in pages), target_words)
+
+
+@lru_cache(maxsize=_SEGMENTED_PAPERS)
+def _segments_of(texts: tuple[tuple[int, str], ...], target_words: int) -> tuple[list[_Segment], list[Heading]]:
     segs: list[_Segment] = []
-    paras, headings = _paragraphs(pages)
+    paras, headings = _paragraphs([Page(number, body) for number, body in texts])
     pending: list[str] = []
     pending_para = 0
 
