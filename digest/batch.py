@@ -24,13 +24,13 @@ import openai
 
 from digest import select
 from digest.config import Config
-from digest.errors import BudgetError, ConfigError, DigestError, LLMError, NotFoundError
+from digest.errors import ConfigError, DigestError, LLMError, NotFoundError
 from digest.llm.client import ChatRequest, get_model
 from digest.pipeline import Reporter, SilentReporter, fetch_week, issue_week, make_writer, parse_since, publish_issue
 from digest.records import Generation, Issue, IssueEntry, Paper
 from digest.rerun import prompts_tag, variant_name
 from digest.store import Store, utcnow
-from digest.writers.base import generate_many
+from digest.writers.base import check_budget, generate_many
 from digest.writers.chat import ChatWriter
 from digest.writers.schemas import STEPS
 
@@ -270,9 +270,7 @@ def _start(config: Config, store: Store, job: dict, *, yes: bool, dry_run: bool,
         planned, papers = _plan(config, store, job, "outline")
         return SubmitReport(phase="outline", requests=len(planned), papers=papers, estimated_cost=cost,
                             dry_run=True, issues=sorted({it["issue"] for it in job["items"] if it.get("issue")}))
-    if cost > config.llm.max_cost and not yes:
-        raise BudgetError(f"estimated cost ${cost:.2f} (at batch prices) is above max_cost ${config.llm.max_cost:.2f}",
-                          hint="pass --yes to spend it, raise llm.max_cost, or see --dry-run")
+    check_budget(cost, config.llm.max_cost, yes=yes, what="at batch prices")
     rep = advance(config, store, job, "outline", reporter=reporter)
     rep.estimated_cost = cost
     return rep

@@ -13,7 +13,7 @@ from typing import Protocol
 from digest import select
 from digest.archive.search import reindex
 from digest.config import Config
-from digest.errors import BudgetError, ConfigError, DigestError, SourceError
+from digest.errors import ConfigError, DigestError, SourceError
 from digest.http import make_client
 from digest.llm.client import get_model
 from digest.llm.tokens import count_tokens
@@ -24,7 +24,7 @@ from digest.records import Generation, Issue, IssueEntry, Paper, Usage
 from digest.render import write_markdown
 from digest.sources import registry as src
 from digest.store import Store, utcnow
-from digest.writers.base import Estimate, Writer, generate_many
+from digest.writers.base import Estimate, Writer, check_budget, generate_many
 from digest.writers.chat import ChatWriter
 from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
 from digest.writers.prompts import PromptSet
@@ -236,11 +236,7 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
     if dry_run:
         report.dry_run = True
         return {}
-    if total > config.llm.max_cost and not yes:
-        raise BudgetError(
-            f"estimated cost ${total:.2f} is above max_cost ${config.llm.max_cost:.2f}",
-            hint="pass --yes to spend it, raise llm.max_cost, or see --dry-run",
-        )
+    check_budget(total, config.llm.max_cost, yes=yes)
     reporter.start(f"generating ({writer.model_id})", len(papers))
     last_id = store.last_llm_call_id()
     gens = generate_many(papers, writer, concurrency=config.llm.concurrency,

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Protocol
 
+from digest.errors import BudgetError
 from digest.records import Generation, Paper, Usage
 
 
@@ -78,3 +79,10 @@ def generate_many(papers: list[Paper], writer: Writer, *, concurrency: int,
         raise
     pool.shutdown(wait=True)
     return out
+
+
+def check_budget(estimated: float, max_cost: float, *, yes: bool, what: str = "") -> None:
+    """Stop before spending more than `max_cost` USD unless the user said --yes."""
+    if estimated > max_cost and not yes:
+        raise BudgetError(f"estimated cost ${estimated:.2f}{f' ({what})' if what else ''} is above "
+                          f"max_cost ${max_cost:.2f}", hint="pass --yes to spend it, raise llm.max_cost, or see --dry-run")
