@@ -74,7 +74,8 @@ class ModelConfig:
     tpm: int = 0  # tokens per minute; 0 = unlimited
     response_format: str = "json_schema"  # json_schema, json_object, none
     encoding: str = ""  # tiktoken encoding; empty: guess from the model id
-    timeout: float = 120.0
+    timeout: float = 120.0  # seconds for one HTTP attempt
+    deadline: float = 0.0  # seconds for one call with all its retries; 0: three times the timeout
     temperature: float | None = 0.2
     azure_api_version: str = ""  # set for Azure OpenAI
 

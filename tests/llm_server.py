@@ -36,6 +36,7 @@ class Step:
     content: str | None = None  # raw reply content instead of the responder's
     finish_reason: str | None = None  # force a finish reason (e.g. "length")
     body: dict | None = None  # the JSON body of an error reply
+    no_choices: bool = False  # a 200 whose `choices` list is empty (seen from overloaded proxies)
 
 
 def rate_limited(retry_after: float | str = 1, *, ms: float | None = None) -> Step:
@@ -66,6 +67,11 @@ def bad_json(content: str = '{"answer": "unterminated') -> Step:
 def truncated(content: str | None = None) -> Step:
     """A 200 with finish_reason=length."""
     return Step(content=content, finish_reason="length")
+
+
+def no_choices() -> Step:
+    """A 200 with an empty `choices` list."""
+    return Step(no_choices=True)
 
 
 def _error(message: str, code: str, param: str | None = None) -> dict:
@@ -329,6 +335,8 @@ class LLMServer:
         if step.status != 200:
             return _json(step.status, step.body or _error(f"HTTP {step.status}", "error"), step.headers)
         status, reply = self.complete(body, step)
+        if step.no_choices:
+            reply["choices"] = []
         return _json(status, reply, step.headers)
 
     def complete(self, body: dict, step: Step | None = None) -> tuple[int, dict]:

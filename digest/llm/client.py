@@ -23,6 +23,7 @@ from digest.llm.support import (
     FORMAT_MODES,
     NO_KEY,
     Redactor,
+    breaker_for,
     downgrade_mode,
     error_text,
     forget_endpoint,
@@ -121,6 +122,9 @@ class ChatModel:
                                    settings.rpm, settings.tpm)
         self._format_key = (model_id, base)
         self.encoding = settings.encoding
+        self.endpoint = str(self.client.base_url).rstrip("/")  # what is really called (OPENAI_BASE_URL too)
+        self.breaker = breaker_for(base or self.endpoint)
+        self.deadline_seconds = settings.deadline or 3 * settings.timeout
 
     def __repr__(self) -> str:
         return f"ChatModel({self.model_id!r})"
@@ -182,8 +186,9 @@ class ChatModel:
         total = Usage()
         convo = list(req.messages)
         repaired = False
+        deadline = time.monotonic() + self.deadline_seconds
         while True:
-            a = self._send(convo, req, limit, info)
+            a = self._send(convo, req, limit, info, deadline)
             total += a.usage
             data, problem = judge_reply(a.content, a.finish_reason, validator)
             call_id = self.calls.attempt(info, a, problem)
@@ -191,8 +196,10 @@ class ChatModel:
                 return LLMResult(data=data, text=a.content, usage=total, finish_reason=a.finish_reason,
                                  call_id=call_id, from_cache=False)
             if problem == TRUNCATED:
-                if limit < ceiling:
-                    limit = ceiling  # one more try with all the room the model allows
+                if ceiling >= limit * 1.25:
+                    # One more try with all the room the model allows; a few more tokens would only repeat
+                    # the same request, so the caller is told at once to send less or ask for less.
+                    limit = ceiling
                     continue
                 raise LLMTruncated(self.model_id, f"{req.purpose}: the reply was cut at {limit} tokens",
                                    hint="send less input or raise max_output_tokens")
@@ -255,10 +262,19 @@ class ChatModel:
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
-    def _send(self, convo: list[dict], req: ChatRequest, limit: int, info: Logged) -> Attempt:
+    def _send(self, convo: list[dict], req: ChatRequest, limit: int, info: Logged, deadline: float) -> Attempt:
         """One completion, retrying 429/5xx/connection errors and downgrading response_format as needed."""
         retries = 0
         while True:
+            if self.breaker.open:
+                raise LLMError(self.model_id, f"{self.endpoint} stopped answering ({self.breaker.failures} "
+                                              f"calls in a row: {self.breaker.last}); not called again in this run",
+                               retry=True, hint=self._endpoint_hint())
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LLMError(self.model_id, f"{req.purpose}: no reply within the call's deadline of "
+                                              f"{self.deadline_seconds:.0f} s (after {retries} retries)",
+                               retry=True, hint=self._endpoint_hint())
             mode = self.format_mode
             body = self._body(convo, req.schema, req.schema_name, mode, limit)
             sent = body["messages"]
@@ -268,8 +284,9 @@ class ChatModel:
                 self.limiter.acquire(0)
             t0 = time.monotonic()
             try:
-                resp = self.client.chat.completions.create(**body)
+                resp = self.client.chat.completions.create(**body, timeout=min(self.settings.timeout, remaining))
             except openai.APIStatusError as e:
+                self.breaker.succeeded()
                 ms = int((time.monotonic() - t0) * 1000)
                 status = e.status_code
                 detail = self._redact.error(error_text(e))
@@ -280,7 +297,7 @@ class ChatModel:
                 if status == 400 and mode != "none" and mentions_format(detail) and self._downgrade(mode):
                     continue
                 if is_retryable(status, e) and retries < self.max_retries:
-                    self._pause(retries, e.response.headers, f"HTTP {status}")
+                    self._pause(retries, e.response.headers, f"HTTP {status}", deadline)
                     retries += 1
                     continue
                 raise self._status_error(status, detail, retries) from None
@@ -289,30 +306,35 @@ class ChatModel:
                 what = "timeout" if isinstance(e, openai.APITimeoutError) else "connection error"
                 detail = self._redact.error(f"{what}: {e.__cause__ or e}")
                 self.calls.failure(info, sent, ms, None, detail)
-                if retries < self.max_retries:
-                    self._pause(retries, None, what)
+                self.breaker.failed(what)
+                if retries < self.max_retries and not self.breaker.open:
+                    self._pause(retries, None, what, deadline)
                     retries += 1
                     continue
                 raise LLMError(self.model_id, f"{detail} (after {retries} retries)", retry=True,
-                               hint=f"is the server at {self.settings.base_url or 'api.openai.com'} up? "
-                                    "raise the model's timeout for slow servers") from None
+                               hint=self._endpoint_hint()) from None
             except Exception as e:  # noqa: BLE001 - the client can raise many things; each is one failure
                 ms = int((time.monotonic() - t0) * 1000)
                 detail = self._redact.error(f"{type(e).__name__}: {e}")
                 self.calls.failure(info, sent, ms, None, detail)
                 raise LLMError(self.model_id, f"unexpected reply: {detail}") from None
             ms = int((time.monotonic() - t0) * 1000)
+            self.breaker.succeeded()
             try:
                 return self._attempt(resp, sent, ms)
             except LLMError as e:
                 self.calls.failure(info, sent, ms, 200, e.message)
+                if e.retry and retries < self.max_retries:  # e.g. no choices: a passing server fault
+                    self._pause(retries, None, e.message, deadline)
+                    retries += 1
+                    continue
                 raise
 
     def _attempt(self, resp: Any, sent: list[dict], ms: int, price_factor: float = 1.0) -> Attempt:
         """Content, finish reason and usage (priced) of a chat completion, live or from a batch result."""
         choice = resp.choices[0] if getattr(resp, "choices", None) else None
         if choice is None:
-            raise LLMError(self.model_id, "the server returned no choices")
+            raise LLMError(self.model_id, "the server returned no choices", retry=True)
         msg = choice.message
         content = msg.content or ""
         if not content and getattr(msg, "refusal", None):
@@ -330,7 +352,11 @@ class ChatModel:
         usage = Usage(input_tokens=tin, cached_tokens=cached, output_tokens=tout, cost=cost, latency_ms=ms)
         return Attempt(sent=sent, content=content, finish_reason=choice.finish_reason or "stop", usage=usage)
 
-    def _pause(self, retries: int, headers: Any, why: str) -> None:
+    def _endpoint_hint(self) -> str:
+        return (f"is the server at {self.endpoint} up? raise models.\"{self.model_id}\".timeout (and deadline) "
+                "for a slow server")
+
+    def _pause(self, retries: int, headers: Any, why: str, deadline: float) -> None:
         wait = retry_after_seconds(headers)
         if wait is not None and wait > MAX_RETRY_AFTER:
             raise LLMError(self.model_id, f"{why}: the server asks to wait {wait:.0f} s", retry=True,
@@ -338,6 +364,9 @@ class ChatModel:
         backoff = min(self.backoff_max, self.backoff_base * 2 ** retries) * random.uniform(0.5, 1.0)
         # The server's Retry-After is a minimum; a little jitter keeps threads from retrying in lockstep.
         wait = wait + random.uniform(0, 0.1 * max(wait, self.backoff_base)) if wait is not None else backoff
+        if time.monotonic() + wait >= deadline:
+            raise LLMError(self.model_id, f"{why}; a retry in {wait:.0f} s would pass the call's deadline of "
+                                          f"{self.deadline_seconds:.0f} s", retry=True, hint=self._endpoint_hint())
         log.info("%s: %s; retry %d/%d in %.1f s", self.model_id, why, retries + 1, self.max_retries, wait)
         time.sleep(wait)
 

@@ -185,7 +185,45 @@ FORMAT_MODES = ("json_schema", "json_object", "none")
 _limiters: dict[tuple, RateLimiter] = {}
 _format_modes: dict[tuple, str] = {}  # response_format downgrades
 _adjusted: dict[tuple, set[str]] = {}  # request changes servers asked for
+_breakers: dict[str, Breaker] = {}
 _registry_lock = threading.Lock()
+
+
+class Breaker:
+    """Stops calls to an endpoint that keeps timing out or refusing connections.
+
+    After `threshold` such failures in a row (any thread, any model on that base URL) the breaker
+    opens: calls fail at once instead of each waiting out its timeout and retries. One success closes it.
+    """
+
+    def __init__(self, threshold: int = 3):
+        self.threshold = threshold
+        self.failures = 0
+        self.last: str = ""
+        self.lock = threading.Lock()
+
+    @property
+    def open(self) -> bool:
+        """True when the endpoint is given up on for this process."""
+        with self.lock:
+            return self.failures >= self.threshold
+
+    def failed(self, why: str) -> None:
+        """Count a timeout or connection failure."""
+        with self.lock:
+            self.failures += 1
+            self.last = why
+
+    def succeeded(self) -> None:
+        """Any answer from the server (even an error status) shows it is there."""
+        with self.lock:
+            self.failures = 0
+
+
+def breaker_for(base_url: str) -> Breaker:
+    """The one breaker of an endpoint in this process."""
+    with _registry_lock:
+        return _breakers.setdefault(base_url.strip(), Breaker())
 
 
 def limiter_for(key: tuple, rpm: int, tpm: int) -> RateLimiter:
@@ -239,6 +277,7 @@ def forget_endpoint(base_url: str) -> None:
         for registry in (_format_modes, _adjusted, _limiters):
             for key in [k for k in registry if k[1] == base]:
                 del registry[key]
+        _breakers.pop(base, None)
 
 
 # ---- classifying API errors -----------------------------------------------------------------------

@@ -111,6 +111,12 @@ class PaperPlan:
                                   concise=concise)
         return self._request("answers", msgs)
 
+    def missing_answers(self, asked: ChatRequest, reply: LLMResult, missing: list[int]) -> ChatRequest:
+        """Step 2 again for the questions its reply left out: the reply stays in, the request names them."""
+        task = self.writer.prompts.render("missing.j2", missing=missing)
+        return self._request("answers", [*asked.messages, {"role": "assistant", "content": reply.text},
+                                         {"role": "user", "content": task}])
+
     @staticmethod
     def questions(outline: LLMResult) -> list[dict]:
         """The questions of an outline reply that step 2 answers."""
@@ -279,22 +285,28 @@ class ChatWriter:
             try:
                 outline = self.call(plan.outline())
             except LLMTruncated:
-                plan = plan.shrink()  # once: less input leaves the model more room
+                smaller = plan.shrink()  # once: less input leaves the model more room
+                if smaller.outline().messages == plan.outline().messages:
+                    raise  # the paper already fits in half: the same request would be cut the same way
+                plan = smaller
                 outline = self.call(plan.outline())
             results.append(outline)
+            asked = plan.answers(outline)
             try:
-                answers = self.call(plan.answers(outline))
+                answers = self.call(asked)
             except LLMTruncated:
                 # The third and last call: the same questions, asked for shorter answers and quotes.
-                answers = self.call(plan.answers(outline, concise=True))
+                asked = plan.answers(outline, concise=True)
+                answers = self.call(asked)
             results.append(answers)
+            answer_list = self._complete_answers(plan, outline, asked, answers, results)
         except LLMError as e:
             if e.status in (401, 403, 404):  # a wrong key or model name: every paper would fail the same way
                 raise
             log.info("%s: %s; using the abstract", paper.versioned_id, e)
             return self.fallback(paper, key, f"the model failed ({e.message})", results, started)
         pt, questions = plan.text, plan.questions(outline)
-        qa, dropped = check_answers(questions, answers.data["answers"], pt.pages,
+        qa, dropped = check_answers(questions, answer_list, pt.pages,
                                     drop_unverified=self.config.llm.unverified == "drop")
         g = Generation(
             key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
@@ -306,6 +318,23 @@ class ChatWriter:
         add_usage(g, results, started)
         self.store.save_generation(g, self.fingerprint)
         return g
+
+    def _complete_answers(self, plan: PaperPlan, outline: LLMResult, asked: ChatRequest, answers: LLMResult,
+                          results: list[LLMResult]) -> list[dict]:
+        """The reply's answers, plus one repair call for the questions it left out (3 of 9 is not accepted)."""
+        given = list(answers.data["answers"])
+        n = len(plan.questions(outline))
+        answered = {a.get("question_index") for a in given}
+        missing = [i for i in range(1, n + 1) if i not in answered]
+        if not missing:
+            return given
+        try:
+            more = self.call(plan.missing_answers(asked, answers, missing))
+        except LLMError as e:  # what was answered stands; the rest is counted as dropped
+            log.info("%s: the missing answers %s were not given: %s", plan.paper.versioned_id, missing, e)
+            return given
+        results.append(more)
+        return given + [a for a in more.data["answers"] if a.get("question_index") in missing]
 
     def call(self, req: ChatRequest) -> LLMResult:
         """One model call in a free slot."""
