@@ -215,11 +215,11 @@ def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: Fet
 
 
 def make_writer(config: Config, store: Store, model_id: str, language: str,
-                prompts_dir: str | None = None) -> Writer:
-    """The extractive writer, or a chat model writer for any other model id."""
+                prompts_dir: str | None = None, *, dry_run: bool = False) -> Writer:
+    """The extractive writer, or a chat model writer for any other model id (a dry run needs no key)."""
     if model_id == "extractive":
         return ExtractiveWriter(config, store, language)
-    return ChatWriter(config, store, get_model(model_id, config, store),
+    return ChatWriter(config, store, get_model(model_id, config, store, check_key=not dry_run),
                       PromptSet(prompts_dir or config.llm.prompts_dir or None), language)
 
 
@@ -268,7 +268,9 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
     week, start, end = issue_week(since, today)
     model_id = model or config.llm.model
     language = language or config.output.language
-    writer = make_writer(config, store, model_id, language)
+    writer = make_writer(config, store, model_id, language, dry_run=dry_run)
+    if not dry_run:
+        writer.preflight()  # a rejected key or unknown model is said before minutes of fetching and parsing
     fetched = fetch_week(config, store, since=since, sources=sources, week=week, reporter=reporter)
     report = RunReport(fetch=fetched, model=model_id)
     if fetched.sources and fetched.sources_failed == fetched.sources:

@@ -62,7 +62,9 @@ def rerun_issue(config: Config, store: Store, issue_id: str, model_id: str, *, p
     reporter = reporter or SilentReporter()
     issue = store.load_issue(issue_id)
     language = language or issue.language
-    writer = make_writer(config, store, model_id, language, prompts_dir)
+    writer = make_writer(config, store, model_id, language, prompts_dir, dry_run=dry_run)
+    if not dry_run:
+        writer.preflight()
     variant = variant_name(model_id, language, issue.language, prompts_tag(config, writer, prompts_dir))
     papers = issue_papers(issue)
     rep = RerunReport(issue_id=issue.id, model=model_id, variant=variant, papers=len(papers))

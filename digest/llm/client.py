@@ -93,7 +93,7 @@ class ChatModel:
 
     def __init__(self, model_id: str, settings: ModelConfig, store: Store | None, *,
                  api_key: str | None = None, max_retries: int = 5, backoff_base: float = 1.0,
-                 backoff_max: float = 60.0):
+                 backoff_max: float = 60.0, check_key: bool = True):
         self.model_id = model_id
         self.settings = settings
         self.store = store
@@ -108,7 +108,7 @@ class ChatModel:
         if settings.response_format not in FORMAT_MODES:
             raise ConfigError(f"models.{model_id}.response_format is {settings.response_format!r}",
                               hint="use json_schema, json_object or none")
-        if self.needs_key and not api_key:
+        if self.needs_key and not api_key and check_key:  # a dry run only estimates: it needs no key
             raise LLMError(model_id, "no API key", hint=self._key_hint())
         self._redact = Redactor(api_key)
         self.calls = CallLog(store, model_id, self._redact)
@@ -214,6 +214,25 @@ class ChatModel:
             convo = [*req.messages, {"role": "assistant", "content": a.content}, {"role": "user", "content": (
                 f"Your reply was not valid: {problem}\n"
                 "Reply again with only the corrected JSON object, valid against the schema, nothing else.")}]
+
+    def preflight(self) -> None:
+        """A cheap look before a run spends time: the endpoint answers, takes the key, and (OpenAI) has the model."""
+        try:
+            listed = self.client.models.list(timeout=min(self.settings.timeout, 15.0))
+            ids = {m.id for m in listed.data}
+        except openai.APIStatusError as e:
+            if e.status_code in (401, 403):
+                raise self._status_error(e.status_code, self._redact.error(error_text(e)), 0) from None
+            return  # a server without a model list (or a passing fault): the first call will tell
+        except openai.APIConnectionError as e:
+            raise LLMError(self.model_id, f"cannot reach {self.endpoint}: {e.__cause__ or e}", retry=True,
+                           hint=self._endpoint_hint()) from None
+        except Exception:  # noqa: BLE001 - an odd model list is no reason to stop a run
+            return
+        # Local servers often serve one model under any name: only OpenAI's list is authoritative.
+        if self.is_openai and not self.settings.azure_api_version and ids and self.api_model not in ids:
+            raise LLMError(self.model_id, f"the server has no model {self.api_model!r}", status=404,
+                           hint="check the model id (or api_model) in the config")
 
     def _validator(self, req: ChatRequest) -> Any:
         try:
@@ -414,7 +433,7 @@ class ChatModel:
         return problem
 
 
-def get_model(model_id: str, config: Config, store: Store | None) -> ChatModel:
+def get_model(model_id: str, config: Config, store: Store | None, *, check_key: bool = True) -> ChatModel:
     """The configured model, its API key from the environment (settings.api_key_env) or llm.keys_file."""
     settings = config.model(model_id)
     key = None
@@ -424,7 +443,8 @@ def get_model(model_id: str, config: Config, store: Store | None) -> ChatModel:
         if not key and config.llm.keys_file:
             key = read_keys_file(config.resolve(config.llm.keys_file)).get(env_name)
     try:
-        return ChatModel(model_id, settings, store, api_key=key or None, max_retries=config.llm.max_retries)
+        return ChatModel(model_id, settings, store, api_key=key or None, max_retries=config.llm.max_retries,
+                         check_key=check_key)
     except LLMError as e:
         if model_id in config.models:
             raise

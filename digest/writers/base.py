@@ -25,6 +25,8 @@ class Writer(Protocol):
 
     def estimate(self, paper: Paper) -> Estimate: ...
 
+    def preflight(self) -> None: ...
+
 
 @dataclass(kw_only=True)
 class Estimate(Usage):

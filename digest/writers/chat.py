@@ -255,6 +255,10 @@ class ChatWriter:
 
     # ---- the two calls -----------------------------------------------------------------
 
+    def preflight(self) -> None:
+        """Check the model's endpoint, key and name before the run spends time (ChatModel.preflight)."""
+        self.model.preflight()
+
     def estimate(self, paper: Paper) -> Estimate:
         """Tokens and cost this paper will take (0 when already generated)."""
         if self.existing(paper):

@@ -121,6 +121,9 @@ class ExtractiveWriter:
     def existing(self, paper: Paper) -> Generation | None:
         return self.store.get_generation(self.key(paper))
 
+    def preflight(self) -> None:
+        """Nothing to check: no model, no network."""
+
     def estimate(self, paper: Paper) -> Estimate:
         return Estimate(mode="extractive")
 

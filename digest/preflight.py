@@ -1,0 +1,78 @@
+"""`digest check`: everything a weekly cron run needs, tried once before the first run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from digest.config import Config
+from digest.errors import DigestError
+from digest.llm.client import get_model
+from digest.mail.delivery import Mailer
+from digest.mail.subscribers import list_subscribers
+from digest.sources.registry import fetch_sources
+from digest.store import Store
+
+
+@dataclass
+class Check:
+    """One thing checked: what, whether it works, and what was seen (or what to do)."""
+
+    what: str
+    ok: bool
+    detail: str
+
+
+def check_setup(config: Config, store: Store, *, smtp: bool | None = None,
+                on_check: Callable[[Check], None] | None = None) -> list[Check]:
+    """Try the sources, the model endpoint and the SMTP login as the weekly run will; store nothing."""
+    checks: list[Check] = []
+
+    def add(c: Check) -> None:
+        checks.append(c)
+        if on_check:
+            on_check(c)
+
+    add(Check("config", True, str(config.path) if config.path else "defaults (no digest.toml)"))
+    add(Check("store", True, str(config.db_path)))
+    if not config.sources:
+        add(Check("sources", False, "none configured: add sources to digest.toml"))
+    results, errors = fetch_sources(config.sources, config, store, conditional=False)
+    for r in results:
+        n = len(r.papers)
+        state = "empty listing (normal at weekends)" if r.empty_listing else f"{n} paper{'s' if n != 1 else ''}"
+        add(Check(f"source {r.source}", True, "; ".join([state, *r.warnings])))
+    for e in errors:
+        add(Check(f"source {e.source}", False, e.detail + (f" ({e.hint})" if e.hint else "")))
+    add(_check_model(config, store))
+    if smtp is None:  # nobody to mail yet: an unconfigured SMTP server is not a fault
+        smtp = bool(list_subscribers(store, "active"))
+    if smtp:
+        add(_check_smtp(config))
+    else:
+        add(Check("SMTP", True, "not checked: no active subscribers (digest check --smtp tries it anyway)"))
+    return checks
+
+
+def _check_model(config: Config, store: Store) -> Check:
+    model_id = config.llm.model
+    if model_id == "extractive":
+        return Check("model extractive", True, "built in, no LLM (set llm.model for written summaries)")
+    try:
+        model = get_model(model_id, config, store)
+        model.preflight()
+    except DigestError as e:
+        return Check(f"model {model_id}", False, str(e))
+    return Check(f"model {model_id}", True, f"{model.endpoint} answers and takes the key")
+
+
+def _check_smtp(config: Config) -> Check:
+    m = config.mail
+    what = f"SMTP {m.host}:{m.port}"
+    try:
+        with Mailer(m) as mailer:
+            mailer.connect()
+    except DigestError as e:
+        return Check(what, False, str(e))
+    login = f"logged in as {m.username}" if m.username else "no login configured"
+    return Check(what, True, f"{m.security}, {login}")
