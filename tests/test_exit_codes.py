@@ -44,3 +44,42 @@ def test_a_mistyped_source_does_not_rewrite_the_issue_from_older_candidates(tmp_
     assert typo.returncode == ExitStatus.ERROR, said
     assert "no source could be read" in said and "arxvi" in said
     assert issues[0].read_bytes() == before
+
+
+def test_a_folder_that_cannot_be_written_is_one_line_not_an_internal_error(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(f'[store]\narchive_dir = "{tmp_path / "afile" / "archive"}"\n', encoding="utf-8")
+    for args in (["papers", "list"], ["issues", "list"], ["search", "x"], ["archive", "build"],
+                 ["init", "--path", str(tmp_path / "afile" / "digest.toml")]):
+        done = subprocess.run([sys.executable, "-m", "digest", "--config", str(cfg), *args],
+                              capture_output=True, text=True, timeout=60)
+        said = " ".join((done.stdout + done.stderr).split())
+        assert done.returncode == ExitStatus.ERROR, (args, said)
+        assert "internal error" not in said and "Traceback" not in said and "Not a directory" in said, said
+
+
+def test_a_wrong_typed_setting_names_its_key(tmp_path):
+    cfg = tmp_path / "digest.toml"
+    cfg.write_text('[selection]\nmax_papers = "ten"\n', encoding="utf-8")
+    done = digest(tmp_path, "papers", "list")
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == ExitStatus.ERROR and "selection.max_papers" in said and "internal error" not in said
+
+
+def test_serve_on_a_busy_port_says_so_before_claiming_to_serve(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = digest(tmp_path, "serve", "--port", str(port))
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == ExitStatus.ERROR and "Serving on" not in said and "--port" in said, said
+
+
+def test_messages_show_a_source_as_written_not_as_emoji(tmp_path):
+    done = digest(tmp_path, "sources", "check", "arxiv-query:cat:cs.CL")  # arXiv is a closed port here
+    said = done.stdout + done.stderr
+    assert "arxiv-query:cat:cs.CL" in said and "🐱" not in said
