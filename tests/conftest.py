@@ -25,6 +25,14 @@ def corpus_files(sub: str) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []
 
 
+@pytest.fixture(autouse=True)
+def fixed_today(monkeypatch):
+    """`digest run` and `digest fetch`, in-process or as subprocesses, run on TODAY, never the machine's date."""
+    from weekfeed import TODAY
+
+    monkeypatch.setenv("DIGEST_TODAY", TODAY.isoformat())
+
+
 @pytest.fixture
 def corpus() -> Path:
     """The shared corpus folder; the test is skipped when it is not beside the checkout."""

@@ -20,7 +20,7 @@ from weekfeed import paper_pages
 from digest.config import Config, ModelConfig
 from digest.pipeline import FetchReport, SilentReporter, make_writer, publish_issue, store_page_texts
 from digest.records import Issue, IssueEntry, Paper
-from digest.store import Store, utcnow
+from digest.store import Store
 from digest.writers.base import generate_many
 
 PDFS = {  # arXiv id -> corpus file (None: written by pdfmaker), version: short papers, so parsing stays fast
@@ -131,7 +131,7 @@ def first_issue(config: Config, store: Store, papers: list[Paper], model: str = 
     writer = make_writer(config, store, model, "en")
     gens = generate_many(stored, writer, concurrency=2)
     issue = Issue(id=ISSUE_ID, week_start="2026-11-16", week_end="2026-11-22", language="en", model=model,
-                  created=utcnow())
+                  created="2026-11-20T08:00:00+00:00")
     for i, p in enumerate(stored, 1):
         issue.entries.append(IssueEntry(paper=p, generation=gens[p.key], position=i))
     return publish_issue(config, store, issue, gens)

@@ -602,8 +602,9 @@ def test_stale_partial_downloads_are_swept(pdf_server, config):
 
     stale = _killed_download(pdf_server, config, "2601.00001")
     fresh = _killed_download(pdf_server, config, "2601.00002")
-    old = time.time() - 3 * 24 * 3600
-    os.utime(stale, (old, old))
+    now = time.time()  # file times come from the kernel's clock: set both, for runs under a moved clock
+    os.utime(stale, (now - 3 * 24 * 3600, now - 3 * 24 * 3600))
+    os.utime(fresh, (now - 60, now - 60))
     pdf_server.release.set()
     # Fetching a third paper sweeps the other papers' leftovers too (they may never be fetched again).
     path, _ = fetch_pdf(Paper(key="url:s", title="t", pdf_url=pdf_server.url("s.pdf")), config)
