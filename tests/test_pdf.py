@@ -575,6 +575,7 @@ fetch_pdf(Paper(key=sys.argv[2], title="t", arxiv_id=sys.argv[2], version=1, pdf
 
 def _killed_download(pdf_server, config, arxiv_id: str) -> Path:
     """The partial file that a process killed mid-download leaves in the cache, named by the product itself."""
+    import os
     import subprocess
     import sys
     import time
@@ -593,6 +594,7 @@ def _killed_download(pdf_server, config, arxiv_id: str) -> Path:
         proc.wait()
     [part] = new
     assert arxiv_id in part.name and part.suffix != ".pdf"  # a temporary name, never taken as cached
+    os.utime(part, (time.time(), time.time()))  # the kernel stamps real time; the sweep reads Python's clock
     return part
 
 
