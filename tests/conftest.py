@@ -25,6 +25,14 @@ def corpus_files(sub: str) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []
 
 
+@pytest.fixture(autouse=True)
+def fixed_today(monkeypatch):
+    """`digest run` and `digest fetch`, in-process or as subprocesses, run on TODAY, never the machine's date."""
+    from weekfeed import TODAY
+
+    monkeypatch.setenv("DIGEST_TODAY", TODAY.isoformat())
+
+
 @pytest.fixture
 def corpus() -> Path:
     """The shared corpus folder; the test is skipped when it is not beside the checkout."""
@@ -33,13 +41,18 @@ def corpus() -> Path:
     return CORPUS
 
 
+def make_config(folder: Path) -> Config:
+    """A config whose archive, store and cache live in `folder`."""
+    cfg = Config(path=folder / "digest.toml")
+    cfg.store.archive_dir = str(folder / "archive")
+    cfg.arxiv.api_delay_seconds = 0.0
+    return cfg
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     """A config whose archive, store and cache live in a temporary folder."""
-    cfg = Config(path=tmp_path / "digest.toml")
-    cfg.store.archive_dir = str(tmp_path / "archive")
-    cfg.arxiv.api_delay_seconds = 0.0
-    return cfg
+    return make_config(tmp_path)
 
 
 @pytest.fixture
@@ -51,3 +64,4 @@ def store(config: Config) -> Store:
 
 
 from llm_server import llm_server  # noqa: E402,F401 - the OpenAI-compatible test server fixture
+from rerun_helpers import first_issue_archive, issue  # noqa: E402,F401 - one first issue per session, a copy per test

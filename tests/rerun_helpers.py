@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, make_config
 from pdfmaker import make_pdf
 from weekfeed import paper_pages
 
 from digest.config import Config, ModelConfig
 from digest.pipeline import FetchReport, SilentReporter, make_writer, publish_issue, store_page_texts
 from digest.records import Issue, IssueEntry, Paper
-from digest.store import Store, utcnow
+from digest.store import Store
 from digest.writers.base import generate_many
 
 PDFS = {  # arXiv id -> corpus file (None: written by pdfmaker), version: short papers, so parsing stays fast
@@ -129,7 +131,7 @@ def first_issue(config: Config, store: Store, papers: list[Paper], model: str = 
     writer = make_writer(config, store, model, "en")
     gens = generate_many(stored, writer, concurrency=2)
     issue = Issue(id=ISSUE_ID, week_start="2026-11-16", week_end="2026-11-22", language="en", model=model,
-                  created=utcnow())
+                  created="2026-11-20T08:00:00+00:00")
     for i, p in enumerate(stored, 1):
         issue.entries.append(IssueEntry(paper=p, generation=gens[p.key], position=i))
     return publish_issue(config, store, issue, gens)
@@ -140,11 +142,43 @@ def drop_pdf_cache(config: Config) -> None:
     shutil.rmtree(config.cache_dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def first_issue_archive(tmp_path_factory, make_httpserver) -> Path:
+    """The archive folder (store, Markdown) of a first issue, built once per session with the extractive model.
+
+    Downloading and parsing the corpus PDFs is the slow part of every rerun, batch and compare test; each
+    test gets its own copy of the result (see `issue`), so no test sees another's changes.
+    """
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is not present")
+    config = make_config(tmp_path_factory.mktemp("first-issue"))
+    store = Store(config.db_path)
+    make_httpserver.clear()  # built during some test's setup, before its `httpserver` fixture clears the server
+    try:
+        issue = first_issue(config, store, serve_pdfs(make_httpserver, CORPUS))
+        assert len(make_httpserver.log) == len(issue.entries)  # each PDF was downloaded once
+    finally:
+        store.close()
+        make_httpserver.clear()
+    drop_pdf_cache(config)  # from now on a download or a parse could not go unnoticed
+    return config.archive_dir
+
+
 @pytest.fixture
-def issue(corpus, config, store, httpserver):
-    """A first issue made with the extractive model; then the PDF cache is gone and the server log cleared."""
-    issue = first_issue(config, store, serve_pdfs(httpserver, corpus))
-    assert len(httpserver.log) == len(issue.entries)  # each PDF was downloaded once
-    drop_pdf_cache(config)
-    httpserver.clear_log()
-    return issue
+def issue(first_issue_archive, config, store, httpserver) -> Issue:
+    """This test's copy of the first issue: its own store and Markdown; no PDF cache, an empty server log."""
+    for item in first_issue_archive.iterdir():
+        if item.name.startswith(config.db_path.name):  # the database (and its -wal/-shm) is copied below
+            continue
+        copy = shutil.copytree if item.is_dir() else shutil.copy2
+        copy(item, config.archive_dir / item.name)
+    template = sqlite3.connect(first_issue_archive / config.db_path.name)
+    try:
+        with store.lock:
+            template.backup(store.db)  # into the test's open store: the same bytes as the first issue left
+    finally:
+        template.close()
+    store.execute("UPDATE papers SET pdf_path=replace(pdf_path, ?, ?)",
+                  (str(first_issue_archive), str(config.archive_dir)))
+    assert httpserver.log == [] and not config.cache_dir.exists()
+    return store.load_issue(ISSUE_ID)

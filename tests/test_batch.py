@@ -6,7 +6,7 @@ import json
 
 import pytest
 from llm_server import LLMServer
-from rerun_helpers import ISSUE_ID, add_chat_model, issue, make_responder  # noqa: F401 - issue is a fixture
+from rerun_helpers import ISSUE_ID, add_chat_model, make_responder
 
 from digest.batch import batch_status, collect_all, submit_rerun
 from digest.errors import ConfigError

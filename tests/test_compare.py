@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from factories import HOSTILE_TITLE, make_generation, make_issue
 from llm_server import LLMServer
-from rerun_helpers import ISSUE_ID, add_chat_model, drop_pdf_cache, first_issue, make_responder, serve_pdfs
+from rerun_helpers import ISSUE_ID, add_chat_model, make_responder
 
 from digest.archive.compare import compare_issue, jaccard, rouge_l, tokenize, write_compare
 from digest.errors import DigestError, NotFoundError
@@ -89,13 +89,10 @@ def test_paper_text_is_escaped_and_links_are_http_only(config, store):
 
 
 @pytest.fixture
-def compared(corpus, config, store, httpserver):
+def compared(config, store, issue, httpserver):
     """`digest run` with the extractive model, then a rerun with model-B, then the compare page."""
     server = LLMServer(responder=make_responder("model-B")).start()
     add_chat_model(config, "model-B", server)
-    first_issue(config, store, serve_pdfs(httpserver, corpus))
-    drop_pdf_cache(config)
-    httpserver.clear_log()
     rerun_issue(config, store, ISSUE_ID, "model-B")
     yield write_compare(config, store, ISSUE_ID, ["extractive", "model-B"])
     assert httpserver.log == []  # nothing but the model was contacted

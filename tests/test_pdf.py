@@ -276,6 +276,7 @@ class _PdfServer:
         self.body = body
         self.modes: list[str] = []  # consumed one per request; "full" when empty
         self.requests = 0
+        self.release = threading.Event()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -299,9 +300,11 @@ class _PdfServer:
                     self.send_header("Content-Length", str(len(outer.body)))
                 self.send_header("Connection", "close")
                 self.end_headers()
-                if mode == "cut":
+                if mode in ("cut", "stall"):
                     self.wfile.write(outer.body[: len(outer.body) // 2])
                     self.wfile.flush()
+                    if mode == "stall":  # hang mid-body until the test lets go (the client is killed meanwhile)
+                        outer.release.wait(30)
                     self.connection.shutdown(2)  # drop the connection mid-body
                     return
                 self.wfile.write(outer.body)
@@ -314,6 +317,7 @@ class _PdfServer:
         return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
 
     def close(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -618,19 +622,56 @@ def test_worker_dies_with_its_parent_killed_with_sigkill(tmp_path):
             parent.wait(10)
 
 
+_KILLED_FETCH = """
+import sys
+from digest.config import Config
+from digest.pdf.download import fetch_pdf
+from digest.records import Paper
+config = Config()
+config.store.archive_dir = sys.argv[1]
+fetch_pdf(Paper(key=sys.argv[2], title="t", arxiv_id=sys.argv[2], version=1, pdf_url=sys.argv[3]), config)
+"""
+
+
+def _killed_download(pdf_server, config, arxiv_id: str) -> Path:
+    """The partial file that a process killed mid-download leaves in the cache, named by the product itself."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    before = set(_cache_files(config))
+    pdf_server.modes.append("stall")
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_FETCH, str(config.archive_dir), arxiv_id,
+                             pdf_server.url(f"{arxiv_id}v1")])
+    try:
+        deadline = time.monotonic() + 30
+        while not (new := set(_cache_files(config)) - before) or not any(p.stat().st_size for p in new):
+            assert proc.poll() is None and time.monotonic() < deadline, "the download never started"
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+    [part] = new
+    assert arxiv_id in part.name and part.suffix != ".pdf"  # a temporary name, never taken as cached
+    os.utime(part, (time.time(), time.time()))  # the kernel stamps real time; the sweep reads Python's clock
+    return part
+
+
 def test_stale_partial_downloads_are_swept(pdf_server, config):
     import os
     import time
 
-    config.cache_dir.mkdir(parents=True)
-    stale = config.cache_dir / ".part-abc.pdf"
-    fresh = config.cache_dir / ".part-def.pdf"
-    stale.write_bytes(b"%PDF-1.4 half")
-    fresh.write_bytes(b"%PDF-1.4 half")
-    old = time.time() - 3 * 24 * 3600
-    os.utime(stale, (old, old))
-    fetch_pdf(Paper(key="url:s", title="t", pdf_url=pdf_server.url("s.pdf")), config)
+    stale = _killed_download(pdf_server, config, "2601.00001")
+    fresh = _killed_download(pdf_server, config, "2601.00002")
+    now = time.time()  # file times come from the kernel's clock: set both, for runs under a moved clock
+    os.utime(stale, (now - 3 * 24 * 3600, now - 3 * 24 * 3600))
+    os.utime(fresh, (now - 60, now - 60))
+    pdf_server.release.set()
+    # Fetching a third paper sweeps the other papers' leftovers too (they may never be fetched again).
+    path, _ = fetch_pdf(Paper(key="url:s", title="t", pdf_url=pdf_server.url("s.pdf")), config)
     assert not stale.exists() and fresh.exists()  # a fresh one may be another download in progress
+    assert set(_cache_files(config)) == {fresh, path}
 
 
 def test_results_come_back_under_the_paths_given(tmp_path, config):

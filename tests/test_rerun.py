@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from llm_server import LLMServer
-from rerun_helpers import ISSUE_ID, add_chat_model, issue, make_responder  # noqa: F401 - issue is a fixture
+from rerun_helpers import ISSUE_ID, add_chat_model, make_responder
 
 from digest.errors import NotFoundError
 from digest.rerun import list_issues, rerun_issue, use_variant

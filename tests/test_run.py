@@ -8,7 +8,7 @@ import shutil
 import pytest
 from pdfmaker import make_pdf
 from rerun_helpers import add_chat_model
-from weekfeed import Item, grounded_responder, serve_week
+from weekfeed import TODAY, Item, grounded_responder, serve_week
 
 from digest.errors import BudgetError
 from digest.pipeline import run_week
@@ -58,7 +58,7 @@ def use_server(config, server, **settings):
 def test_run_with_a_local_model_writes_a_grounded_issue(week, config, store, llm_server):
     llm_server.responder = grounded_responder(made_up_for="Quantum criticality")
     use_server(config, llm_server)
-    rep = run_week(config, store, yes=True)
+    rep = run_week(config, store, yes=True, today=TODAY)
 
     issue = rep.issue
     assert issue is not None and len(issue.entries) == 4
@@ -90,7 +90,7 @@ def test_run_with_a_local_model_writes_a_grounded_issue(week, config, store, llm
 
     # The same week again: everything is stored, no call is made.
     before = len(llm_server.chat_requests())
-    again = run_week(config, store, yes=True)
+    again = run_week(config, store, yes=True, today=TODAY)
     assert len(llm_server.chat_requests()) == before
     assert again.calls == 0
 
@@ -98,7 +98,7 @@ def test_run_with_a_local_model_writes_a_grounded_issue(week, config, store, llm
 def test_injected_instructions_stay_data(week, config, store, llm_server):
     llm_server.responder = grounded_responder()
     use_server(config, llm_server)
-    run_week(config, store, yes=True)
+    run_week(config, store, yes=True, today=TODAY)
     reqs = [r for r in llm_server.chat_requests() if "paper_outline" in json.dumps(r.get("response_format", {}))]
     injected = next(r for r in reqs if "IGNORE PREVIOUS INSTRUCTIONS" in json.dumps(r))
     clean = next(r for r in reqs if "IGNORE PREVIOUS" not in json.dumps(r))
@@ -124,7 +124,7 @@ def test_a_model_that_obeys_the_injection_cannot_change_the_output(week, config,
 
     llm_server.responder = gullible
     use_server(config, llm_server)
-    rep = run_week(config, store, yes=True)
+    rep = run_week(config, store, yes=True, today=TODAY)
     entry = next(e for e in rep.issue.entries if e.paper.title == INJECTION[0])
     assert entry.generation.status == "fallback" and "ACCEPT" not in entry.generation.summary
     text = (config.archive_dir / f"{rep.issue.id}.md").read_text(encoding="utf-8")
@@ -135,7 +135,7 @@ def test_a_model_that_obeys_the_injection_cannot_change_the_output(week, config,
 def test_japanese_issue(week, config, store, llm_server):
     llm_server.responder = grounded_responder()
     use_server(config, llm_server)
-    rep = run_week(config, store, yes=True, language="ja")
+    rep = run_week(config, store, yes=True, language="ja", today=TODAY)
     text = (config.archive_dir / f"{rep.issue.id}.md").read_text(encoding="utf-8")
     for label in ("今週の論文", "著者", "発行日", "最終更新日", "カテゴリ", "概要"):
         assert label in text
@@ -144,7 +144,7 @@ def test_japanese_issue(week, config, store, llm_server):
 
 
 def test_extractive_issue_without_any_llm(week, config, store):
-    rep = run_week(config, store)
+    rep = run_week(config, store, today=TODAY)
     assert rep.model == "extractive" and rep.calls == 0
     text = (config.archive_dir / f"{rep.issue.id}.md").read_text(encoding="utf-8")
     assert "without an LLM" in text
@@ -157,12 +157,12 @@ def test_extractive_issue_without_any_llm(week, config, store):
 
 def test_dry_run_calls_nothing_and_budget_stops_spending(week, config, store, llm_server):
     use_server(config, llm_server)
-    rep = run_week(config, store, dry_run=True)
+    rep = run_week(config, store, dry_run=True, today=TODAY)
     assert rep.dry_run and llm_server.chat_requests() == []
     assert sum(e.calls for _, e in rep.estimate) == 8 and sum(e.cost for _, e in rep.estimate) > 0
     config.llm.max_cost = 0.0001
     with pytest.raises(BudgetError):
-        run_week(config, store)
+        run_week(config, store, today=TODAY)
     assert llm_server.chat_requests() == []
 
 
@@ -174,7 +174,7 @@ def test_long_paper_is_fitted_with_page_labelled_passages(corpus, tmp_path, http
     llm_server.responder = grounded_responder()
     use_server(config, llm_server)
     config.models["test-model"].context_window = 10_000
-    rep = run_week(config, store, yes=True)
+    rep = run_week(config, store, yes=True, today=TODAY)
     g = rep.issue.entries[0].generation
     assert g.status == "ok" and g.qa and all(q.verified for q in g.qa), [(q.quote, q.pages) for q in g.qa if not q.verified]
     reqs = llm_server.chat_requests()
@@ -234,7 +234,7 @@ def test_unverified_answers_can_be_dropped(week, config, store, llm_server):
     llm_server.responder = grounded_responder(made_up_for="Quantum criticality")
     use_server(config, llm_server)
     config.llm.unverified = "drop"
-    rep = run_week(config, store, yes=True)
+    rep = run_week(config, store, yes=True, today=TODAY)
     invented = next(e for e in rep.issue.entries if e.paper.title == week[1].title).generation
     assert len(invented.qa) == 7 and invented.n_dropped == 1 and all(q.verified for q in invented.qa)
     text = (config.archive_dir / f"{rep.issue.id}.md").read_text(encoding="utf-8")
@@ -283,7 +283,7 @@ def test_a_rejected_key_stops_the_run_instead_of_falling_back(week, config, stor
     try:
         use_server(config, server)
         with pytest.raises(LLMError, match="401"):
-            run_week(config, store, yes=True)
+            run_week(config, store, yes=True, today=TODAY)
     finally:
         server.stop()
     assert store.issue_ids() == []  # no issue of abstract-only entries pretending all is well
@@ -297,7 +297,7 @@ def test_a_real_paper_without_the_corpus(tmp_path, config, store):
     folder.mkdir()
     shutil.copy(FIXTURES / "papers" / "2023.eacl-main.121.pdf", folder)
     config.selection.interests = ""
-    rep = run_week(config, store, sources=[f"dir:{folder}"])
+    rep = run_week(config, store, sources=[f"dir:{folder}"], today=TODAY)
     (entry,) = rep.issue.entries
     assert entry.paper.title.lower().startswith("longeval: guidelines") and entry.paper.page_count == 20
     g = entry.generation
@@ -320,7 +320,7 @@ def test_answers_cut_off_for_length_are_asked_again_shorter(week, config, store,
 
     llm_server.responder = verbose
     use_server(config, llm_server)
-    rep = run_week(config, store, yes=True)
+    rep = run_week(config, store, yes=True, today=TODAY)
     g = next(e for e in rep.issue.entries if e.paper.title == week[0].title).generation
     assert g.status == "ok" and len(g.qa) == 8 and all(q.verified for q in g.qa)
     purposes = [r["purpose"] for r in store.query(

@@ -8,12 +8,19 @@ from digest.store import Store
 
 
 def test_migrations_are_idempotent(tmp_path):
+    from digest.migrations import MIGRATIONS
+
     path = tmp_path / "d.sqlite"
-    Store(path).close()
-    s = Store(path)
-    names = [r[0] for r in s.query("SELECT name FROM _migrations ORDER BY name")]
-    assert names[0] == "m001_papers_pages_feeds"
-    assert len(names) == len(set(names))
+    first = Store(path)
+    first.upsert_paper(Paper(key="2104.12255", title="kept", arxiv_id="2104.12255", version=1))
+    first.execute("UPDATE _migrations SET applied='first open'")
+    first.close()
+    s = Store(path)  # a second open applies nothing again: no error, no data lost, no new record
+    rows = [tuple(r) for r in s.query("SELECT name, applied FROM _migrations ORDER BY rowid")]
+    assert rows == [(m.__name__, "first open") for m in MIGRATIONS]
+    assert rows[0][0] == "m001_papers_pages_feeds"
+    assert s.get_paper("2104.12255").title == "kept"
+    s.close()
 
 
 def test_candidates_written_before_the_is_update_column_keep_their_flag(tmp_path, monkeypatch):

@@ -125,5 +125,5 @@ def test_import_and_export_csv(store, tmp_path):
     assert lines[0] == "email,name,status,created,confirmed,unsubscribed"
     assert any(line.startswith("hanako@example.jp,山田 花子,active,") for line in lines)
     assert any(line.startswith("gone@example.org,,unsubscribed,") for line in lines)
-    with pytest.raises(DigestError):
+    with pytest.raises(DigestError, match="cannot read .*missing.csv"):
         import_csv(store, tmp_path / "missing.csv")

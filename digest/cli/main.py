@@ -46,6 +46,14 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
+def _today():
+    """The date a run is for: today, or DIGEST_TODAY (YYYY-MM-DD; undocumented, for tests) when set."""
+    import os
+    from datetime import date
+    value = os.environ.get("DIGEST_TODAY")
+    return date.fromisoformat(value) if value else None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="PATH", envvar="DIGEST_CONFIG",
               help="Config file (default: ./digest.toml; env DIGEST_CONFIG).")
@@ -122,10 +130,12 @@ def _print_explain(rep) -> None:
 @pass_app
 def fetch(app: App, since: str | None, sources: tuple[str, ...], explain: bool) -> None:
     """Read the sources, select this week's papers, download and parse their PDFs."""
-    from digest.pipeline import fetch_week, parse_since
+    from digest.pipeline import fetch_week, issue_week, parse_since
+    today = _today()
+    start = parse_since(since, today)
     with RichReporter() as reporter:
-        rep = fetch_week(app.config, app.store, since=parse_since(since), sources=list(sources) or None,
-                         reporter=reporter)
+        rep = fetch_week(app.config, app.store, since=start, sources=list(sources) or None,
+                         week=issue_week(start, today)[0], reporter=reporter)
     if explain:
         _print_explain(rep)
     _print_failures(rep)
@@ -199,8 +209,9 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
         console.print("No LLM configured: using the built-in extractive model (sentences taken from the "
                       "papers; set llm.model or --model for written summaries).")
     with RichReporter() as reporter:
-        rep = run_week(cfg, app.store, since=parse_since(since), sources=list(sources) or None,
-                       model=model_id, language=language, yes=yes, dry_run=dry_run, reporter=reporter)
+        today = _today()
+        rep = run_week(cfg, app.store, since=parse_since(since, today), sources=list(sources) or None,
+                       model=model_id, language=language, yes=yes, dry_run=dry_run, reporter=reporter, today=today)
     _print_failures(rep.fetch)
     if dry_run:
         _print_plan(rep)
@@ -233,8 +244,10 @@ def _run_batch(app: App, since, sources, model, language, yes, dry_run, send_mai
         raise DigestError("--send cannot be used with --batch",
                           hint="send after `digest batch collect` has published the issue")
     with RichReporter() as reporter:
-        fetched, rep = submit_week(app.config, app.store, since=parse_since(since), sources=list(sources) or None,
-                                   model=model, language=language, yes=yes, dry_run=dry_run, reporter=reporter)
+        today = _today()
+        fetched, rep = submit_week(app.config, app.store, since=parse_since(since, today),
+                                   sources=list(sources) or None, model=model, language=language, yes=yes,
+                                   dry_run=dry_run, reporter=reporter, today=today)
     print_failures(fetched.failures)
     print_submitted(rep)
 

@@ -72,7 +72,7 @@ def _drop_stale_parts(cache: Path, max_age: float = 24 * 3600) -> None:
     if not cache.is_dir():
         return
     cutoff = time.time() - max_age
-    for part in cache.glob(".part-*"):
+    for part in cache.glob(".*.part-*"):  # download_to_file writes .<name>.part-<random>
         try:
             if part.stat().st_mtime < cutoff:
                 part.unlink()
