@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -94,6 +96,19 @@ def _stream_body(r: httpx.Response, url: str, *, until: float, deadline_text: st
     return size
 
 
+@contextmanager
+def _http_errors(url: str, what: str) -> Iterator[None]:
+    """httpx's failures as our FetchError family: unreachable hosts apart, timeouts and the rest retryable."""
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+        raise UnreachableError(url, _reason(e)) from None
+    except httpx.TimeoutException:
+        raise FetchError(url, f"{what} timed out", retry=True) from None
+    except httpx.HTTPError as e:
+        raise FetchError(url, f"{what} failed: {_reason(e)}", retry=True) from None
+
+
 def fetch(client: httpx.Client, url: str, *, deadline: float, max_bytes: int,
           headers: dict[str, str] | None = None) -> HttpResponse:
     """GET `url` whole within `deadline` seconds (connecting and every read included) and `max_bytes`
@@ -101,19 +116,13 @@ def fetch(client: httpx.Client, url: str, *, deadline: float, max_bytes: int,
     check_http_url(url)
     until = time.monotonic() + deadline
     parts: list[bytes] = []
-    try:
-        with client.stream("GET", url, headers=headers, timeout=_bounded_timeout(client, deadline)) as r:
-            _stream_body(r, url, until=until, deadline_text=f"took longer than {deadline:.0f} s in all (limits.http_deadline)",
-                         max_bytes=max_bytes,
-                         too_large=f"answer too large (over {max_bytes / 2**20:g} MB decompressed; limits.feed_max_mb)",
-                         sink=parts.append)
-            return HttpResponse(url, r.status_code, r.headers, b"".join(parts))
-    except (httpx.ConnectError, httpx.ConnectTimeout) as e:
-        raise UnreachableError(url, _reason(e)) from None
-    except httpx.TimeoutException:
-        raise FetchError(url, "timed out", retry=True) from None
-    except httpx.HTTPError as e:
-        raise FetchError(url, f"request failed: {_reason(e)}", retry=True) from None
+    with _http_errors(url, "request"), \
+            client.stream("GET", url, headers=headers, timeout=_bounded_timeout(client, deadline)) as r:
+        _stream_body(r, url, until=until, deadline_text=f"took longer than {deadline:.0f} s in all (limits.http_deadline)",
+                     max_bytes=max_bytes,
+                     too_large=f"answer too large (over {max_bytes / 2**20:g} MB decompressed; limits.feed_max_mb)",
+                     sink=parts.append)
+        return HttpResponse(url, r.status_code, r.headers, b"".join(parts))
 
 
 def get_feed(client: httpx.Client, url: str, *, deadline: float, max_bytes: int, etag: str | None = None,
@@ -166,28 +175,21 @@ def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: i
     request_timeout = _bounded_timeout(client, timeout) if timeout else client.timeout
     try:
         with os.fdopen(fd, "wb") as f:
-            try:
-                with client.stream("GET", url, timeout=request_timeout) as r:
-                    if r.status_code != 200:
-                        raise FetchError(url, f"HTTP {r.status_code}", status=r.status_code,
-                                         retry=r.status_code in (429, 500, 502, 503, 504))
-                    declared = r.headers.get("Content-Length")
-                    if declared and declared.isdigit() and int(declared) > max_bytes:
-                        raise FetchError(url, f"too large ({int(declared) // 2**20} MB > cap "
-                                              f"{max_bytes // 2**20} MB)")
+            with _http_errors(url, "download"), client.stream("GET", url, timeout=request_timeout) as r:
+                if r.status_code != 200:
+                    raise FetchError(url, f"HTTP {r.status_code}", status=r.status_code,
+                                     retry=r.status_code in (429, 500, 502, 503, 504))
+                declared = r.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise FetchError(url, f"too large ({int(declared) // 2**20} MB > cap "
+                                          f"{max_bytes // 2**20} MB)")
 
-                    def sink(chunk: bytes) -> None:
-                        f.write(chunk)
+                def sink(chunk: bytes) -> None:
+                    f.write(chunk)
 
-                    _stream_body(r, url, until=until, deadline_text=f"download took longer than {timeout or 0:.0f} s",
-                                 max_bytes=max_bytes, too_large=f"too large (over the {max_bytes // 2**20} MB cap)",
-                                 sink=sink)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
-                raise UnreachableError(url, _reason(e)) from None
-            except httpx.TimeoutException:
-                raise FetchError(url, "download timed out", retry=True) from None
-            except httpx.HTTPError as e:
-                raise FetchError(url, f"download failed: {_reason(e)}", retry=True) from None
+                _stream_body(r, url, until=until, deadline_text=f"download took longer than {timeout or 0:.0f} s",
+                             max_bytes=max_bytes, too_large=f"too large (over the {max_bytes // 2**20} MB cap)",
+                             sink=sink)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, dest)

@@ -11,7 +11,7 @@ from factories import make_issue
 from llm_server import bad_json
 from rerun_helpers import add_chat_model
 from smtp_helpers import Inbox, smtp_server
-from weekfeed import Item, grounded_responder, serve_week
+from weekfeed import grounded_responder, real_papers, serve_week
 
 from digest.errors import ExitStatus, QualityGateError
 from digest.mail.delivery import send_issue
@@ -49,15 +49,7 @@ def test_a_share_at_the_threshold_passes_and_extractive_never_fails(store):
 
 @pytest.fixture
 def week(corpus, httpserver, config):
-    items = [
-        Item("2304.02623", 1, "Beyond Summarization: Designing AI Support for Real-World Expository Writing Tasks",
-             "Large language models have introduced exciting new opportunities for writing support.",
-             corpus / "pdfs/arxiv/arxiv_2304.02623v1_beyond-summarization_cs.CL.pdf"),
-        Item("1111.2011", 2, "Quantum criticality of hot random spin chains",
-             "We study the infinite-temperature properties of an infinite sequence of random quantum spin chains.",
-             corpus / "pdfs/arxiv/arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf",
-             categories=["cond-mat.str-el"]),
-    ]
+    items = real_papers(corpus)
     serve_week(httpserver, config, items)
     config.selection.interests = ""
     config.selection.categories = []
@@ -68,7 +60,7 @@ def test_a_run_where_the_model_failed_is_a_draft_that_is_not_sent(week, config, 
     llm_server.push(*[bad_json() for _ in range(20)])
     add_chat_model(config, "test-model", llm_server)
     config.llm.model = "test-model"
-    rep = run_week(config, store, yes=True)
+    rep = run_week(config, store, yes=True, today=TODAY)
     assert rep.verdict is not None and not rep.verdict.passed
     issue = rep.issue
     assert issue.status == "draft" and store.load_issue(issue.id).status == "draft"

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from pdfmaker import make_pdf
 from rerun_helpers import add_chat_model
-from weekfeed import TODAY, Item, grounded_responder, serve_week
+from weekfeed import TODAY, Item, grounded_responder, real_papers, serve_week
 
 from digest.errors import BudgetError
 from digest.pipeline import run_week
@@ -30,13 +30,7 @@ def week(corpus, tmp_path, httpserver, config):
     """Four papers: two real PDFs, one unreadable PDF, one PDF carrying a prompt injection."""
     injection_pdf = make_pdf(tmp_path / "injection.pdf", [INJECTION[:4], INJECTION[4:]])
     items = [
-        Item("2304.02623", 1, "Beyond Summarization: Designing AI Support for Real-World Expository Writing Tasks",
-             "Large language models have introduced exciting new opportunities for writing support.",
-             corpus / "pdfs/arxiv/arxiv_2304.02623v1_beyond-summarization_cs.CL.pdf"),
-        Item("1111.2011", 2, "Quantum criticality of hot random spin chains",
-             "We study the infinite-temperature properties of an infinite sequence of random quantum spin chains.",
-             corpus / "pdfs/arxiv/arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf",
-             categories=["cond-mat.str-el"]),
+        *real_papers(corpus),
         Item("2611.00001", 1, "A paper whose PDF is broken",
              "We propose a method that improves accuracy by 5 points on GLUE.",
              corpus / "pdfs/malformed/corrupt_startxref_qpdf-bad2.pdf"),

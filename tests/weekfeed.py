@@ -47,6 +47,19 @@ Abstract: {escape(it.abstract)}</description>
 </channel></rss>"""
 
 
+def real_papers(corpus: Path) -> list[Item]:
+    """Two real arXiv papers of the corpus: a cs.CL one and a cond-mat one (v2)."""
+    return [
+        Item("2304.02623", 1, "Beyond Summarization: Designing AI Support for Real-World Expository Writing Tasks",
+             "Large language models have introduced exciting new opportunities for writing support.",
+             corpus / "pdfs/arxiv/arxiv_2304.02623v1_beyond-summarization_cs.CL.pdf"),
+        Item("1111.2011", 2, "Quantum criticality of hot random spin chains",
+             "We study the infinite-temperature properties of an infinite sequence of random quantum spin chains.",
+             corpus / "pdfs/arxiv/arxiv_1111.2011v2_quantum-criticality_cond-mat.pdf",
+             categories=["cond-mat.str-el"]),
+    ]
+
+
 def serve_week(httpserver, config, items: list[Item], categories: str = "cs.CL") -> None:
     """Serve the listing and the PDFs, and point the config's arXiv endpoints at them."""
     httpserver.expect_request(f"/rss/{categories}").respond_with_data(
