@@ -11,7 +11,7 @@ from factories import make_issue
 from llm_server import bad_json
 from rerun_helpers import add_chat_model
 from smtp_helpers import Inbox, smtp_server
-from weekfeed import grounded_responder, real_papers, serve_week
+from weekfeed import TODAY, grounded_responder, real_papers, serve_week
 
 from digest.errors import ExitStatus, QualityGateError
 from digest.mail.delivery import send_issue
