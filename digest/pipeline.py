@@ -178,12 +178,7 @@ def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: Fet
                      reporter: Reporter) -> None:
     """Download (once) and parse the PDFs of papers whose text is missing or of an older version."""
 
-    todo = []
-    for p in papers:
-        row = store.pdf_row(p.key)
-        if row and row["text_status"] == "ok" and row["text_version"] == p.version:
-            continue
-        todo.append(p)
+    todo = [p for p in papers if not store.has_current_text(p)]
     if not todo:
         return
     reporter.start("PDFs", len(todo))

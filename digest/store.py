@@ -190,12 +190,11 @@ class Store:
                           (utc.replace(microsecond=0).isoformat(),))
         return [self.paper_from_row(r) for r in rows]
 
-    def pdf_row(self, key: str) -> sqlite3.Row | None:
-        """The PDF/text state of a paper (text_version, pdf_path, text_status)."""
-        rows = self.query(
-            "SELECT text_status, text_error, text_version, pdf_path, page_count FROM papers WHERE key=?", (key,),
-        )
-        return rows[0] if rows else None
+    def has_current_text(self, paper: Paper) -> bool:
+        """True when the paper's page texts are stored for the version it has now."""
+        rows = self.query("SELECT 1 FROM papers WHERE key=? AND text_status='ok' AND text_version IS ?",
+                          (paper.key, paper.version))
+        return bool(rows)
 
     def save_pages(self, key: str, version: int | None, pages: list[Page], *, pdf_path: str | None,
                    token_count: int | None) -> None:
