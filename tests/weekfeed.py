@@ -99,7 +99,8 @@ def grounded_responder(made_up_for: str | None = None):
                                "search_terms": ["result", "method", "dataset"]} for i in range(1, 9)],
             }
         blocks = paper_pages(messages) or [(0, "")]
-        sentences = [(n, " ".join(s.split())) for n, t in blocks for s in _SENT.findall(t)]
+        # A sentence after the prompt's gap mark between passages is quoted without the mark, as a model would.
+        sentences = [(n, " ".join(s.split("[…]")[-1].split())) for n, t in blocks for s in _SENT.findall(t)]
         answers = []
         for i in range(1, 9):
             page, sentence = sentences[(i * 3) % len(sentences)] if sentences else (0, "")

@@ -19,14 +19,72 @@ _HYPHEN_BREAK = re.compile(r"(\w)-\s+(\w)")
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _ELLIPSIS = re.compile(r"\s*(?:\.\s*\.\s*\.|\u2026|\[\.\.\.\]|\[…\])\s*")
 MIN_QUOTE_CHARS = 20  # normalised characters: shorter quotes match almost anywhere
+# An elided quote ("A ... B") is checked piece by piece, so each piece must be checkable on its own:
+# "the ... results ... are ... not ... significant" is in order on almost any page.
+MIN_PIECE_CHARS = 20
+MAX_PIECES = 3
+MAX_GAP_CHARS = 160  # normalised characters left out between two pieces: about one sentence
 
 
 def normalise(text: str) -> str:
     """Fold a text to letters and digits only, so whitespace, hyphenation, ligature and
     punctuation differences between the model's quote and the PDF text do not matter."""
+    return _NON_WORD.sub("", _fold(text))
+
+
+def _fold(text: str) -> str:
     t = unicodedata.normalize("NFKC", text).translate(_TRANSLATE).casefold()
-    t = _HYPHEN_BREAK.sub(r"\1\2", t)
-    return _NON_WORD.sub("", t)
+    return _HYPHEN_BREAK.sub(r"\1\2", t)
+
+
+@dataclass
+class _Folded:
+    """A page's normalised text and where its words start and end in it (for elided pieces)."""
+
+    text: str
+    starts: frozenset[int]
+    ends: frozenset[int]
+
+    @classmethod
+    def of(cls, text: str) -> _Folded:
+        words = [w for w in _NON_WORD.split(_fold(text)) if w]
+        starts, ends, pos = set(), set(), 0
+        for w in words:
+            starts.add(pos)
+            pos += len(w)
+            ends.add(pos)
+        return cls("".join(words), frozenset(starts), frozenset(ends))
+
+    def __add__(self, other: _Folded) -> _Folded:
+        n = len(self.text)
+        return _Folded(self.text + other.text, self.starts | {s + n for s in other.starts},
+                       self.ends | {e + n for e in other.ends})
+
+    def whole_words(self, pos: int, length: int, piece: str) -> bool:
+        """True when text[pos:pos+length] starts and ends at word boundaries (CJK has none to check)."""
+        return bool(CJK_RE.search(piece)) or (pos in self.starts and pos + length in self.ends)
+
+    def has(self, pieces: list[str]) -> bool:
+        """One piece anywhere; several in order, each on word boundaries, with short gaps between them."""
+        if len(pieces) == 1:
+            return pieces[0] in self.text
+        start = self.text.find(pieces[0])
+        while start >= 0:
+            if self.whole_words(start, len(pieces[0]), pieces[0]) and self._rest(pieces, start + len(pieces[0])):
+                return True
+            start = self.text.find(pieces[0], start + 1)
+        return False
+
+    def _rest(self, pieces: list[str], pos: int) -> bool:
+        for piece in pieces[1:]:
+            window = self.text[pos:pos + MAX_GAP_CHARS + len(piece)]
+            at = window.find(piece)
+            while at >= 0 and not self.whole_words(pos + at, len(piece), piece):
+                at = window.find(piece, at + 1)
+            if at < 0:
+                return False
+            pos += at + len(piece)
+        return True
 
 
 @dataclass
@@ -42,7 +100,7 @@ class PageIndex:
     """Normalised page texts, built once per paper and used for every quote."""
 
     def __init__(self, pages: list[Page]):
-        self.pages = {p.number: normalise(p.body + " " + p.refs) for p in pages}
+        self.pages = {p.number: _Folded.of(p.body + " " + p.refs) for p in pages}
         # A quote may run across a page break; keep page pairs joined as well.
         numbers = sorted(self.pages)
         self.joined = {
@@ -55,15 +113,13 @@ class PageIndex:
         total = sum(len(s) for s in segments)
         if total < MIN_QUOTE_CHARS:
             return QuoteCheck(False, cited, "quote too short to check")
+        if len(segments) > MAX_PIECES:
+            return QuoteCheck(False, cited, f"quote elided in more than {MAX_PIECES} pieces")
+        if len(segments) > 1 and min(len(s) for s in segments) < MIN_PIECE_CHARS:
+            return QuoteCheck(False, cited, "a piece of the elided quote is too short to check")
 
-        def on(text: str) -> bool:
-            pos = 0
-            for seg in segments:  # segments of an elided quote must appear in order
-                pos = text.find(seg, pos)
-                if pos < 0:
-                    return False
-                pos += len(seg)
-            return True
+        def on(page: _Folded) -> bool:
+            return page.has(segments)
 
         hits = [n for n in cited if n in self.pages and on(self.pages[n])]
         if hits:
