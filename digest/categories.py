@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+# The shape of every arXiv category code: 'cs.CL', 'quant-ph', 'cond-mat.str-el', 'physics.comp-ph'.
+CATEGORY_RE = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?$")
+
 NAMES = {
     "cs.AI": "Artificial Intelligence", "cs.AR": "Hardware Architecture", "cs.CC": "Computational Complexity",
     "cs.CE": "Computational Engineering, Finance, and Science", "cs.CG": "Computational Geometry",
@@ -36,3 +41,8 @@ def category_name(code: str) -> str:
     """'cs.CL' -> 'Computation and Language (cs.CL)'; unknown codes are shown as they are."""
     name = NAMES.get(code)
     return f"{name} ({code})" if name else code
+
+
+def is_category(code: object) -> bool:
+    """Whether a string is shaped like an arXiv category code (known to NAMES or not)."""
+    return isinstance(code, str) and len(code) <= 32 and bool(CATEGORY_RE.fullmatch(code))

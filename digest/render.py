@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 
@@ -35,6 +35,12 @@ def md_text(text: object) -> str:
     text = " ".join(str(text or "").split())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
+
+
+def md_url(url: str | None) -> str:
+    """A paper-derived link for Markdown text: http(s) only, and percent-encoded wherever Markdown or HTML
+    could read syntax into it (brackets, quotes, emphasis, entities), so it stays one inert link."""
+    return quote(safe_url(url), safe=":/?#@!$&+,=%-.")
 
 
 def day(iso: str | None) -> str:
@@ -80,7 +86,7 @@ def model_note(issue: Issue, lab: dict[str, str]) -> str:
 def make_env(template_dir: Path | None = None, *, autoescape: bool = False) -> jinja2.Environment:
     """A Jinja2 environment over templates/ with the filters every output template uses."""
     env = jinja_environment(template_dir or bundled_dir("templates"), autoescape=autoescape)
-    env.filters.update(md=md_text, day=day, category_name=category_name, safe_url=safe_url)
+    env.filters.update(md=md_text, md_url=md_url, day=day, category_name=category_name, safe_url=safe_url)
     env.globals.update(anchor=paper_anchor, paper_url=paper_url)
     return env
 

@@ -11,7 +11,7 @@ def test_structure_follows_the_seed(store):
     text = render_markdown(make_issue(store, n_papers=2), title="Paper digest")
     # TL;DR list first, then per paper: title, authors, dates, URL, categories, summary, Q&A.
     order = ["## This week's papers", "## 1. Paper 0", "**Authors:**", "**Published:**", "**Updated:**",
-             "**URL:** https://arxiv.org/abs/2611.10000", "**Categories:** Computation and Language (cs.CL)",
+             "**URL:** https://arxiv.org/abs/2611.10000", "**Categories:** Computation and Language \\(cs.CL\\)",
              "### Summary", "### Q&A", "**Q1.", "(p. 2)", "## 2. Paper 1"]
     positions = [text.index(s) for s in order]
     assert positions == sorted(positions)

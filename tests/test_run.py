@@ -62,6 +62,7 @@ def test_run_with_a_local_model_writes_a_grounded_issue(week, config, store, llm
     good = by_title[week[0].title].generation
     assert good.status == "ok" and len(good.qa) == 8, (good.note, store.get_paper(week[0].arxiv_id).text_status)
     assert all(q.verified and q.pages for q in good.qa), "real quotes on real pages are verified"
+    assert "taken from the abstract" not in (good.note or "")  # a faithful summary passes its check
 
     invented = by_title[week[1].title].generation
     assert not invented.qa[0].verified and all(q.verified for q in invented.qa[1:])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import zlib
@@ -438,35 +437,33 @@ def _pdf_folder(corpus: Path, tmp_path: Path) -> Path:
     return folder
 
 
-def test_dir_identifies_pdfs_and_keeps_broken_ones(cfg, store, httpserver, corpus, tmp_path):
+def test_dir_identifies_pdfs_and_reports_broken_ones(cfg, store, httpserver, corpus, tmp_path):
     serve_id_lookups(httpserver)
     folder = _pdf_folder(corpus, tmp_path)
     r = fetch_source(f"dir:{folder}", cfg, store)
     by_name = {Path(p.local_pdf).name: p for p in r.papers}
-    assert sorted(by_name) == ["B.PDF", "a.pdf", "broken.pdf", "c.pdf"]  # not recursive, *.pdf in any case
-    a, b, broken, c = (by_name[n] for n in ("a.pdf", "B.PDF", "broken.pdf", "c.pdf"))
+    assert sorted(by_name) == ["B.PDF", "a.pdf", "c.pdf"]  # not recursive, *.pdf in any case
+    a, b, c = (by_name[n] for n in ("a.pdf", "B.PDF", "c.pdf"))
     assert (a.key, a.version, a.title) == ("1111.2011", 2, QUANTUM_TITLE)
     assert a.authors == ["James M. Murray", "Adrian Del Maestro", "Zlatko Tesanovic"]  # from the API
     assert a.local_pdf == str((folder / "a.pdf").resolve())
     assert (b.key, b.version, b.primary_category) == ("2304.02623", 1, "cs.CL")
     assert b.title == "Beyond Summarization: Designing AI Support for Real-World Expository Writing Tasks"
     assert c.key.startswith("file:") and len(c.key) == 5 + 16 and c.arxiv_id is None
-    assert broken.key.startswith("file:") and broken.title == "broken"
-    assert "broken.pdf: unreadable PDF (not-a-pdf); kept under its file name" in r.warnings
+    assert "broken.pdf: left out, the PDF cannot be read (not-a-pdf)" in r.warnings
     assert "1 of 2 IDs not found on arXiv: 2304.02623v1" in r.warnings
     recursive = fetch_source(f"dir:{folder}/**", cfg, store)
-    assert len(recursive.papers) == 4  # sub/dup.pdf is the same paper as B.PDF
+    assert len(recursive.papers) == 3  # sub/dup.pdf is the same paper as B.PDF
 
 
 def test_dir_paper_from_stamp_and_metadata(cfg, corpus):
     review = corpus / "pdfs" / "arxiv" / "arxiv_2407.01603v3_llm-agents-chemistry-review_cs.LG_79pages.pdf"
     empty = corpus / "pdfs" / "malformed" / "zero_byte_qpdf-fuzz-70245.pdf"
-    (p, e), warnings = papers_from_pdfs([review, empty], "dir:x", cfg)  # one batch, in the order given
+    (p,), warnings = papers_from_pdfs([review, empty], "dir:x", cfg)  # one batch, in the order given
     assert (p.key, p.version, p.primary_category, p.categories) == ("2407.01603", 3, "cs.LG", ["cs.LG"])
     assert p.title == "A Review of Large Language Models and Autonomous Agents in Chemistry"
     assert p.authors == ["Mayk Caldas Ramos", "Christopher J Collison", "Andrew D White"]
-    assert (e.key, e.title, e.authors) == ("file:" + hashlib.sha256(b"").hexdigest()[:16], "zero_byte_qpdf-fuzz-70245", [])
-    assert warnings == ["zero_byte_qpdf-fuzz-70245.pdf: unreadable PDF (empty-file); kept under its file name"]
+    assert warnings == ["zero_byte_qpdf-fuzz-70245.pdf: left out, the PDF cannot be read (empty-file)"]
 
 
 def _slow_pdf(path: Path) -> Path:
@@ -488,7 +485,7 @@ def _slow_pdf(path: Path) -> Path:
     return path
 
 
-def test_dir_pdf_that_hangs_the_parser_is_cut_off_and_kept(cfg, store, corpus, tmp_path):
+def test_dir_pdf_that_hangs_the_parser_is_cut_off_and_reported(cfg, store, corpus, tmp_path):
     # The PDF is parsed in a killable worker, never in this process: the source answers within the limit.
     folder = tmp_path / "pdfs"
     folder.mkdir()
@@ -497,9 +494,8 @@ def test_dir_pdf_that_hangs_the_parser_is_cut_off_and_kept(cfg, store, corpus, t
     cfg.arxiv.api_url = CLOSED_PORT_API
     cfg.limits.pdf_parse_timeout = 1.0  # pypdf needs seconds for slow.pdf, ~50 ms for ok.pdf's first page
     r = fetch_source(f"dir:{folder}", cfg, store)
-    ok, slow = sorted(r.papers, key=lambda p: p.local_pdf)
-    assert slow.key.startswith("file:") and slow.title == "slow"
-    assert "slow.pdf: unreadable PDF (timeout); kept under its file name" in r.warnings
+    (ok,) = r.papers
+    assert "slow.pdf: left out, the PDF cannot be read (timeout)" in r.warnings
     assert (ok.key, ok.primary_category) == ("2304.02623", "cs.CL")
 
 

@@ -92,9 +92,11 @@ def grounded_responder(made_up_for: str | None = None):
         title = re.search(r"- Title: (.*)", text)
         title = title.group(1) if title else "the paper"
         if "questions" in props:
+            # Written from the paper's own first sentences, so the summary check passes as for a faithful model.
+            first = [" ".join(s.split()) for _, t in paper_pages(messages) for s in _SENT.findall(t)][:2]
             return {
-                "tldr": f"{title[:60]} reaches 42.0 F1 on the benchmark.",
-                "summary": f"The paper studies {title[:60]}. It reports concrete numbers and baselines.",
+                "tldr": f"{title[:60]}: {first[0][:120]}" if first else f"About {title[:60]}.",
+                "summary": " ".join(first) or f"The paper studies {title[:60]}.",
                 "questions": [{"question": f"Question {i} about {title[:40]}: what is result {i}?",
                                "search_terms": ["result", "method", "dataset"]} for i in range(1, 9)],
             }

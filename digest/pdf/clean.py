@@ -8,7 +8,30 @@ import unicodedata
 from collections import Counter
 from typing import NamedTuple
 
+import ftfy
+
 from digest.records import ANY_ARXIV_ID, Page
+
+# ---- metadata: here, not in digest.text, so that the PDF worker starts without numpy and bm25s ----
+
+# Terminal escape sequences (CSI such as colours, OSC such as window titles, two-byte ESC forms).
+_TERMINAL_ESCAPE_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+# C0/C1 controls other than tab and line breaks, and the bidi overrides that can reorder what a reader sees.
+_META_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_field(text: str | None) -> str:
+    """Metadata made safe to show and to prompt: mojibake ('WÃ¼bben') repaired, escapes and controls removed.
+
+    Quotes, ligatures, full-width forms and HTML entities are left as they are: only broken text is fixed.
+    """
+    if not text:
+        return ""
+    # Escapes first: ftfy drops a lone ESC and would leave an OSC's text ('ESC]0;title BEL') behind.
+    text = ftfy.fix_text(_TERMINAL_ESCAPE_RE.sub("", text), uncurl_quotes=False, fix_character_width=False,
+                         unescape_html=False, fix_latin_ligatures=False, normalization="NFC")
+    return _META_CONTROL_RE.sub("", text)
+
 
 # "arXiv:2206.10883v3  [cs.CL]  22 Jul 2022" and old-style "arXiv:cond-mat/0601001v1 [cond-mat.str-el] 1 Jan 2006".
 # The date is required: a citation "arXiv:2005.14165 [cs.CL]" in the references is not a stamp.

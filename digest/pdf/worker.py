@@ -15,10 +15,11 @@ import sys
 import threading
 import time
 import warnings
+from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from digest.pdf.clean import clean_pages, find_arxiv_stamp, normalize_text, split_authors
+from digest.pdf.clean import clean_field, clean_pages, find_arxiv_stamp, normalize_text, split_authors
 from digest.records import PageText
 
 # Lines on a first page that are not the title: venue banners, copyright, dates, links.
@@ -31,6 +32,8 @@ _TITLE_CONTINUATION_RE = re.compile(r"^[^\W\d_][\w\s\-:'’&()/?!]*$")
 # Metadata titles that name the authoring tool or the file instead of the paper.
 _JUNK_TITLE_RE = re.compile(r"^(?:microsoft word|untitled|title|document\d*)\b|^\S+\.(?:dvi|tex|docx?|pdf)\b"
                             r"|\.(?:pdf|docx?|tex|dvi)$", re.IGNORECASE)
+# A decimal score ('89.36', also when glued to the next cell: '88.575Discussion'), as in a results table.
+_NUMBER_RE = re.compile(r"\d+[.,]\d+")
 _MAX_TITLE_CHARS = 300  # longer 'titles' are a whole page set in one font, or a metadata abstract
 
 
@@ -152,7 +155,23 @@ def _plausible_title(text: str | None) -> str | None:
     # Letter-spaced headings come out as 'A R L L M'; reject those.
     if len(words) < 2 or sum(len(w) for w in words) / len(words) < 3:
         return None
+    if _looks_like_table_row(words):
+        return None
     return t
+
+
+def _looks_like_table_row(words: list[str]) -> bool:
+    """'NCBI-disease 89.36 88.575Discussion': a results row (set large, or first on a page) is not a title."""
+    numeric = sum(1 for w in words if _NUMBER_RE.search(w))
+    digits = sum(c.isdigit() for w in words for c in w)
+    letters = sum(c.isalpha() for w in words for c in w)
+    # Words with a lowercase letter and no digit: a title has some, a row of labels and scores few.
+    plain = sum(1 for w in words if any(c.islower() for c in w) and not any(c.isdigit() for c in w))
+    # A header row repeats its column labels ('Frozen Finetune Frozen Finetune'); a title seldom does.
+    counts = Counter(w.casefold() for w in words if len(w) > 3)
+    repeated = sum(1 for n in counts.values() if n > 1)
+    return ((numeric >= 2 and numeric * 3 >= len(words)) or digits > letters * 0.6 or (plain == 0 and digits > 0)
+            or repeated >= 2)
 
 
 class _FontRuns:
@@ -220,7 +239,8 @@ def _identity(reader, first_page_raw: str, runs: _FontRuns) -> PageText:
     try:
         info = reader.metadata
         if info:
-            meta_title, meta_author = str(info.title or ""), str(info.author or "")
+            # Mojibake is repaired before normalize_text, whose NFKC would turn 'Ã¼' into 'Ã1⁄4' for good.
+            meta_title, meta_author = clean_field(str(info.title or "")), clean_field(str(info.author or ""))
     except Exception:  # broken /Info dictionaries are common and not worth failing for
         pass
     # The metadata title when it is a real one, else the largest type on page 1, else its first title-like lines.
@@ -273,6 +293,9 @@ def extract_in_process(path: Path, mode: str) -> PageText:
             raise
         return PageText(ok=False, error=_classify(e, path))
     if mode == "identify":
+        if not result.title and not result.arxiv_id and not raw[0].strip():
+            # Nothing to name it by and nothing to read: not a paper anyone can be told about.
+            return PageText(ok=False, error="no-text")
         return result
     if not any(t.strip() for t in raw):
         result.ok, result.error = False, "no-text"

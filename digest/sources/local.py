@@ -99,23 +99,26 @@ def list_pdfs(folder: Path, recursive: bool) -> list[Path]:
     return sorted(p for p in it if p.is_file() and p.suffix.lower() == ".pdf")
 
 
-def paper_from_pdf(path: Path, ident: PageText, source: str, config: Config) -> tuple[Paper, str | None]:
-    """A Paper for a local PDF from its identity (kept even when the PDF is broken) and a warning, if any."""
+def paper_from_pdf(path: Path, ident: PageText, source: str, config: Config) -> tuple[Paper | None, str | None]:
+    """A Paper for a local PDF from its identity, or None and the reason when the PDF cannot be read at all.
+
+    An unreadable file would be an entry with no text, no abstract and its file name for a title: it is
+    reported as that file's failure instead.
+    """
     path = path.resolve()
-    warning = None
     if not ident.ok:
-        warning = f"{path.name}: unreadable PDF ({ident.error}); kept under its file name"
-    if ident.ok and ident.arxiv_id:
+        return None, f"{path.name}: left out, the PDF cannot be read ({ident.error})"
+    if ident.arxiv_id:
         aid, version = split_arxiv_id(ident.arxiv_id)
         p = placeholder_paper(aid, version, source, config)
         p.primary_category = ident.category
         p.categories = [ident.category] if ident.category else []
     else:
         p = Paper(key="file:" + file_sha256(path)[:16], title="", source=source)
-    p.title = (ident.title if ident.ok else None) or path.stem
-    p.authors = list(ident.authors) if ident.ok else []
+    p.title = ident.title or path.stem
+    p.authors = list(ident.authors)
     p.local_pdf = str(path)
-    return p, warning
+    return p, None
 
 
 def papers_from_pdfs(paths: list[Path], source: str, config: Config) -> tuple[list[Paper], list[str]]:
@@ -127,7 +130,8 @@ def papers_from_pdfs(paths: list[Path], source: str, config: Config) -> tuple[li
     warnings: list[str] = []
     for path in paths:
         p, warning = paper_from_pdf(path, found[path], source, config)
-        papers.append(p)
+        if p is not None:
+            papers.append(p)
         if warning:
             warnings.append(warning)
     return papers, warnings

@@ -14,12 +14,14 @@ from urllib.parse import unquote, urlparse
 import feedparser
 import httpx
 
+from digest.categories import is_category
 from digest.config import Config
 from digest.errors import FetchError, SourceError
 from digest.http import get_feed, make_client
 from digest.pdf.clean import split_authors
 from digest.records import ANY_ARXIV_ID, Paper, split_arxiv_id
 from digest.sources.arxiv_api import ApiUnreachable, query_api, utc_iso
+from digest.sources.ingest import clean_papers
 from digest.sources.local import list_pdfs, papers_from_pdfs, papers_from_text, url_paper
 from digest.store import Store
 
@@ -70,7 +72,6 @@ _ARXIV_LINK_RE = re.compile(
 _ARXIV_TAG_RE = re.compile(rf"\barXiv:\s?(?P<id>{ANY_ARXIV_ID})(?:v(?P<v>\d+))?", re.IGNORECASE)
 # Pre-2024 arXiv RSS titles: "Title. (arXiv:2401.01234v1 [cs.CL])"; other aggregators still copy them.
 _OLD_TITLE_RE = re.compile(r"\.?\s*\(arXiv:\S+?(?:\s+\[(?P<cat>[^\]]*)\])?(?:\s+\w+)?\)\s*$")
-_CATEGORY_RE = re.compile(r"^[a-z\-]+(?:\.[A-Za-z\-]+)?$")
 _HARMLESS_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
@@ -182,9 +183,9 @@ def _item_paper(entry, source: str, config: Config) -> Paper | None:
     found = _find_arxiv(entry)
     if found:
         aid, version = found
-        cats = [t["term"] for t in entry.get("tags", []) if _CATEGORY_RE.match(t.get("term") or "")]
+        cats = [t["term"] for t in entry.get("tags", []) if is_category((t.get("term") or "").strip())]
         if not cats and old_format and old_format.group("cat"):
-            cats = [c for c in old_format.group("cat").split() if _CATEGORY_RE.match(c)]
+            cats = [c for c in old_format.group("cat").split() if is_category(c)]
         p = Paper(key=aid, arxiv_id=aid, version=version, categories=cats,
                   primary_category=cats[0] if cats else None, **common)
         _arxiv_urls(p, config)
@@ -232,6 +233,7 @@ def parse_feed_bytes(body: bytes, source: str, config: Config, *, since: datetim
             continue
         seen[p.key] = merge_papers(seen[p.key], p) if p.key in seen else p
     result.papers = list(seen.values())
+    result.warnings += clean_papers(result.papers)
     if skipped:
         result.warnings.append(f"{skipped} of {len(d.entries)} items skipped: no arXiv or PDF link")
     if old:  # said, so that "found 0" in a feed of old items is not a mystery
@@ -327,14 +329,21 @@ def fetch_source(spec: str, config: Config, store: Store, client: httpx.Client |
     """One source; raises SourceError (naming the spec) when it cannot be read at all.
 
     `conditional=False` neither sends nor stores feed validators (for a look that must not make
-    the next real fetch answer 304).
+    the next real fetch answer 304). Every kind's papers, API metadata included, leave cleaned.
     """
+    result = _fetch_kind(spec, config, store, client, since=since, conditional=conditional)
+    result.warnings += clean_papers(result.papers)
+    return result
+
+
+def _fetch_kind(spec: str, config: Config, store: Store, client: httpx.Client | None, *,
+                since: datetime | None, conditional: bool) -> SourceResult:
     kind, rest = split_spec(spec)
     if not rest:
         raise SourceError(spec, "nothing after the kind", hint=_KINDS_HINT)
     if kind == "arxiv":
         cats = rest.replace(",", "+").replace(" ", "")
-        if not all(_CATEGORY_RE.match(c) for c in cats.split("+")):
+        if not all(is_category(c) for c in cats.split("+")):
             raise SourceError(spec, f"not arXiv categories: {rest!r}", hint="write e.g. arxiv:cs.CL+cs.LG")
         url = config.arxiv.rss_url.format(categories=cats)
         return _fetch_feed(url, spec, config, store, client, since=since, listing=True,

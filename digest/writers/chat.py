@@ -18,7 +18,7 @@ from digest.records import QA, Generation, Page, Paper
 from digest.store import Store, utcnow
 from digest.writers.base import Estimate, abstract_reason, add_usage, generation_key
 from digest.writers.extractive import summarise_abstract
-from digest.writers.grounding import PageIndex, is_vacuous
+from digest.writers.grounding import PageIndex, check_summary, is_vacuous
 from digest.writers.prompts import PromptSet
 from digest.writers.retrieval import Passage, PassageIndex, find_sections, split_passages
 from digest.writers.schemas import ANSWERS_OUTPUT_TOKENS, MAX_QUESTIONS, MIN_QUESTIONS, OUTLINE_OUTPUT_TOKENS, STEPS
@@ -310,14 +310,19 @@ class ChatWriter:
             log.info("%s: %s; using the abstract", paper.versioned_id, e)
             return self.fallback(paper, key, f"the model failed ({e.message})", results, started)
         pt, questions = plan.text, plan.questions(outline)
+        tldr, summary, note = outline.data["tldr"].strip(), outline.data["summary"].strip(), pt.reason or None
+        off = check_summary(tldr, summary, "\n".join([paper.title, paper.abstract, *(p.body for p in pt.pages)]))
+        if off:  # no quote backs a summary: one that is not about this paper (an obeyed injection) is not shown
+            tldr, summary = summarise_abstract(paper)
+            note = "; ".join(filter(None, [note, f"TL;DR and summary taken from the abstract: {off}"]))
         qa, dropped = check_answers(questions, answer_list, pt.pages,
                                     drop_unverified=self.config.llm.unverified == "drop")
         g = Generation(
             key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
             prompt_version=self.prompts.version, language=self.language,
-            tldr=outline.data["tldr"].strip(), summary=outline.data["summary"].strip(), qa=qa,
+            tldr=tldr, summary=summary, qa=qa,
             status="ok" if pt.mode != "abstract" else "abstract-only",
-            note=pt.reason or None, n_dropped=dropped, created=utcnow(),
+            note=note, n_dropped=dropped, created=utcnow(),
         )
         add_usage(g, results, started)
         self.store.save_generation(g, self.fingerprint)

@@ -1,13 +1,15 @@
-"""Checking answers against the paper: is the quote really there, and does the answer say anything?"""
+"""Checking generations against the paper: is the quote really there, does the answer say anything, is
+the summary about this paper?"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from digest.records import Page
-from digest.text import CJK_RE
+from digest.text import CJK_RE, tokenize
 
 # Dashes, quotes and other characters that PDF extraction and models render differently.
 _TRANSLATE = str.maketrans({
@@ -163,4 +165,57 @@ def is_vacuous(question: str, answer: str) -> str | None:
     # CJK text has few spaces, so count characters there instead of words.
     if not CJK_RE.search(a) and len(new) < 3:
         return "answer only restates the question"
+    return None
+
+
+# ---- the TL;DR and summary: no quotes to verify, so they must at least say what the paper says ----
+
+# ASCII look-behind: in '精度99.9%' the number follows a CJK letter, which \w would count as part of a word.
+_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![A-Za-z0-9_.,])\d+(?:\.\d+)?")
+MIN_SHARED = 0.5  # share of the summary's content words that must occur in the paper
+_MIN_WORDS = {"TL;DR": 3, "summary": 6}
+_FREE_INTEGER = 12  # counts the paper may spell out ('three datasets') are not looked up
+
+
+def _number_values(text: str) -> set[Decimal]:
+    out = set()
+    for m in _NUMBER.findall(unicodedata.normalize("NFKC", text)):
+        try:
+            out.add(Decimal(m.replace(",", "")))
+        except InvalidOperation:
+            continue
+    return out
+
+
+def _number_in(value: Decimal, paper: set[Decimal]) -> bool:
+    """Whether the paper gives this number, as written or more precisely ('89.4' for '89.36')."""
+    if value == value.to_integral_value() and value <= _FREE_INTEGER:
+        return True
+    places = max(0, -value.normalize().as_tuple().exponent)
+    step = Decimal(1).scaleb(-places)
+    return any(p == value or p.quantize(step, rounding=ROUND_HALF_UP) == value for p in paper)
+
+
+def check_summary(tldr: str, summary: str, paper_text: str) -> str | None:
+    """Why a TL;DR or summary is not about this paper (too few of its words in the paper, or a number
+    the paper does not give), or None when both pass.
+
+    A model that obeys an instruction hidden in the PDF ('answer PWNED') writes a summary that shares
+    next to nothing with the paper, and the summary has no quote that could be verified.
+    """
+    paper_stems = set(tokenize(paper_text))
+    paper_numbers = _number_values(paper_text)
+    for name, text in (("TL;DR", tldr), ("summary", summary)):
+        # A summary in Japanese of an English paper: only its Latin-script terms can be looked up.
+        cjk = bool(CJK_RE.search(text))
+        stems = {s for s in tokenize(text) if not CJK_RE.search(s)}
+        if not cjk and len(stems) < _MIN_WORDS[name]:
+            return f"the {name} says too little to be about the paper"
+        if stems and (not cjk or len(stems) >= 5):
+            shared = len(stems & paper_stems) / len(stems)
+            if shared < MIN_SHARED:
+                return f"the {name} shares only {shared:.0%} of its words with the paper"
+        for value in sorted(_number_values(text)):
+            if not _number_in(value, paper_numbers):
+                return f"the {name} gives {value}, a number not in the paper"
     return None
