@@ -115,7 +115,8 @@ def citation_key(paper: Paper, date: tuple[int, ...]) -> str:
     first = split_name(paper.authors[0]) if paper.authors else Name()
     family = _key_word(first.family.split(" ")[-1] if first.family else first.literal) or "anon"
     year = str(date[0]) if date else ""
-    word = next((w for w in (_key_word(t) for t in one_line(paper.title).split(" "))
+    # Hyphens split words too: 'Retrieval-Augmented' gives 'retrieval', as in Google Scholar's keys.
+    word = next((w for w in (_key_word(t) for t in re.split(r"[\s\-\u2010-\u2015/:]+", paper.title))
                  if w and w not in _KEY_STOPWORDS), "")
     return f"{family}{year}{word[:20]}"
 

@@ -36,9 +36,7 @@ def register(cli: click.Group) -> None:
             console.print(f"note: {escape(issue.id)} is a draft (held by the quality gate)", highlight=False)
         if output is None or str(output) == "-":
             # Bytes, so the UTF-8 of Japanese names survives whatever the terminal's locale is.
-            stream = click.get_binary_stream("stdout")
-            stream.write(text.encode("utf-8"))
-            stream.flush()
+            click.echo(text.encode("utf-8"), nl=False)
             return
         output.write_text(text, encoding="utf-8")
         n = len(issue.entries)
