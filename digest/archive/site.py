@@ -17,6 +17,7 @@ from jinja2 import Environment
 
 from digest.config import Config
 from digest.errors import DigestError
+from digest.export import FORMATS, export_issue
 from digest.archive.feed import render_feed
 from digest.i18n import labels
 from digest.records import Generation, Issue, Paper
@@ -31,7 +32,7 @@ from digest.text import same_author, strip_accents
 FEED_ENTRIES = 20  # newest issues in the Atom feed; each carries its full content
 SITE_DIR_NAME = "site"
 _MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static")
-_MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml")
+_MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml", ".bib", ".ris", ".json")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -228,6 +229,9 @@ class SiteBuilder:
                 older=older, intro=issue_intro(issue, IL), model_note=model_note(issue, IL),
                 other_models=other_models, page_title=f"{self.title} {issue.id}", **common,
             ))
+            # Beside the page, for reference managers: the issue page links each of these files.
+            for fmt, (suffix, _) in FORMATS.items():
+                writer.write(out / "issues" / f"{issue.id}.{suffix}", export_issue(issue, fmt))
         for v in views.values():
             PL = labels(v.language)
             writer.write(out / "papers" / f"{v.slug}.html", self.render(
