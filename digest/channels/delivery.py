@@ -42,6 +42,9 @@ class RetryPolicy:
     backoff: float = 2.0  # seconds before the first retry; doubled each time
 
 
+DEFAULT_POLICY = RetryPolicy()
+
+
 @dataclass
 class ChannelResult:
     """The outcome of one channel for one issue."""
@@ -117,7 +120,7 @@ def deliver_issue(config: Config, store: Store, issue_id: str | None = None, *, 
     report = ChannelsReport(issue_id=issue.id, dry_run=dry_run)
     post = issue_post(config, issue)
     env = os.environ if env is None else env
-    policy = policy or RetryPolicy()
+    policy = policy or DEFAULT_POLICY
     if dry_run:
         for ch in channels:
             built = BUILDERS[ch.kind](post, ch.mode)

@@ -104,19 +104,25 @@ def print_channels(config: Any, report: ChannelsReport) -> None:
                            f"POST to the URL in ${env_of.get(r.name, '?')} (redacted)")
                 click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
     t = Table(title=f"Channels, issue {report.issue_id}" + (" (dry run: nothing sent)" if report.dry_run else ""))
-    for c in ("channel", "kind", "messages", "sent", "resent", "skipped", "outcome", "reason"):
+    for c in ("channel", "kind", "messages", "sent", "resent", "skipped", "outcome"):
         t.add_column(c, justify="right" if c in ("messages", "sent", "resent", "skipped") else "left")
     for r in report.results:
-        t.add_row(escape(r.name), r.kind, str(r.parts), str(r.sent), str(r.resent), str(r.skipped),
-                  r.status, escape(r.error))
+        t.add_row(escape(r.name), r.kind, str(r.parts), str(r.sent), str(r.resent), str(r.skipped), r.status)
     out.print(t)
+    # Reasons go on lines of their own, unwrapped, so a log shows the server's answer whole.
     for r in report.results:
+        if r.error:
+            what = {"deferred": "deferred, the next send retries it", "unknown": "cut off in flight, the next "
+                    "send posts it again", "failed": "failed, check the channel's URL"}.get(r.status, r.status)
+            out.print(f"{r.name}: {what}: {r.error}", markup=False, highlight=False, soft_wrap=True)
         if r.resent:
             out.print(f"{r.name}: {r.resent} message(s) were in flight when an earlier send was interrupted "
-                      "and were posted again; the channel may show them twice.", markup=False, highlight=False)
+                      "and were posted again; the channel may show them twice.", markup=False, highlight=False,
+                      soft_wrap=True)
         if r.truncated:
             out.print(f"{r.name}: the text of {len(r.truncated)} paper(s) was too long for {r.kind} and was cut "
-                      f"with a link to the full text: {'; '.join(r.truncated)}", markup=False, highlight=False)
+                      f"with a link to the full text: {'; '.join(r.truncated)}", markup=False, highlight=False,
+                      soft_wrap=True)
 
 
 def print_report(report: SendReport) -> None:
