@@ -234,7 +234,8 @@ def register(cli: click.Group) -> None:
 
     @cli.command()
     @click.argument("issue", required=False)
-    @click.option("--dry-run", is_flag=True, help="Write one .eml per recipient and an HTML preview; send nothing.")
+    @click.option("--dry-run", is_flag=True, help="Write one .eml per recipient and an HTML preview, print the channels' payloads (URLs redacted); "
+                  "send nothing.")
     @click.option("--to", "to", metavar="ADDRESS", help="Send only to this address (a test copy if not a subscriber).")
     @click.option("--out", "out_dir", metavar="DIR", help="Folder for --dry-run files (default archive/outbox/ISSUE).")
     @click.option("--channel", "channels", multiple=True, metavar="NAME",
