@@ -123,6 +123,21 @@ class WebConfig:
     public_url: str = ""  # base URL used in confirmation links
 
 
+CHANNEL_KINDS = ("slack", "discord", "teams", "webhook")
+CHANNEL_MODES = ("digest", "per-paper")
+
+
+@dataclass
+class ChannelConfig:
+    """One `[[channels]]` table: a chat webhook the issue is posted to."""
+
+    name: str = ""
+    kind: str = ""  # slack, discord, teams, webhook
+    url_env: str = ""  # the NAME of the environment variable holding the webhook URL (a secret)
+    mode: str = "digest"  # digest: one message with the TL;DR list; per-paper: a message per paper
+    timeout: float = 10.0  # seconds to connect, and per read
+
+
 @dataclass
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -135,6 +150,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     mail: MailConfig = field(default_factory=MailConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    channels: list[ChannelConfig] = field(default_factory=list)
     path: Path | None = None  # the file it was read from; relative paths are resolved against its folder
 
     @property
@@ -277,11 +293,40 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
             cfg.sources = v
         elif k == "models":
             cfg.models = {mid: _build(ModelConfig, mv, f"models.{mid}") for mid, mv in v.items()}
+        elif k == "channels":
+            cfg.channels = _channels(v)
         else:
             raise ConfigError(f"unknown section [{k}] in {path or 'config'}")
     if cfg.llm.unverified not in ("mark", "drop"):
         raise ConfigError("llm.unverified must be 'mark' or 'drop'")
     return cfg
+
+
+def _channels(v: Any) -> list[ChannelConfig]:
+    if not isinstance(v, list) or not all(isinstance(t, dict) for t in v):
+        raise ConfigError("channels must be a list of tables: [[channels]]",
+                          hint="write each channel as a [[channels]] table with name, kind and url_env")
+    channels: list[ChannelConfig] = []
+    for i, table in enumerate(v):
+        c = _build(ChannelConfig, table, f"channels[{i}]")
+        where = f"channels[{i}]" + (f" ({c.name})" if c.name else "")
+        if not c.name.strip():
+            raise ConfigError(f"{where}: name is empty", hint="give each channel a name, e.g. name = \"team-slack\"")
+        if c.kind not in CHANNEL_KINDS:
+            raise ConfigError(f"{where}: kind = {c.kind!r}", hint="use " + ", ".join(CHANNEL_KINDS))
+        if c.mode not in CHANNEL_MODES:
+            raise ConfigError(f"{where}: mode = {c.mode!r}", hint="use digest or per-paper")
+        if not c.url_env.strip():
+            # The URL itself is a secret: it never goes into the file, only its variable's name.
+            raise ConfigError(f"{where}: url_env is empty",
+                              hint="set url_env to the NAME of the environment variable holding the webhook URL")
+        if "://" in c.url_env:
+            raise ConfigError(f"{where}: url_env holds a URL, not a variable name",
+                              hint="put the URL in an environment variable and name that variable in url_env")
+        if any(c.name == o.name for o in channels):
+            raise ConfigError(f"{where}: the name is used twice", hint="give each channel its own name")
+        channels.append(c)
+    return channels
 
 
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:

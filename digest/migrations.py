@@ -264,6 +264,28 @@ def m008_issue_status() -> str:
     return "ALTER TABLE issues ADD COLUMN status TEXT NOT NULL DEFAULT 'published';"
 
 
+@migration
+def m009_channel_deliveries() -> str:
+    # Chat channels (Slack, Discord, Teams, a JSON webhook) get an issue as one or more messages
+    # ("parts"); each part has the email ledger's states: 'sending' is committed before the POST,
+    # so a part left 'sending' by a crash is posted again by the next send.
+    return (
+        """
+        CREATE TABLE channel_deliveries (
+            issue_id TEXT NOT NULL,
+            channel TEXT NOT NULL,          -- the [[channels]] name
+            part INTEGER NOT NULL,          -- 1-based message number within the issue
+            parts INTEGER NOT NULL,         -- how many messages the issue took on that channel
+            status TEXT NOT NULL,           -- sending, sent, deferred, failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            payload_sha256 TEXT NOT NULL,
+            last_error TEXT,
+            updated TEXT NOT NULL,
+            PRIMARY KEY (issue_id, channel, part)
+        );
+        """
+    )
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")

@@ -11,6 +11,7 @@ from digest.cli.common import LazyConsole, escape
 from digest.errors import DigestError, ExitStatus
 
 if TYPE_CHECKING:
+    from digest.channels.delivery import ChannelsReport
     from digest.mail.delivery import SendReport
 
 console = LazyConsole(stderr=True, emoji=False)
@@ -52,6 +53,76 @@ def run_send(obj: Any, issue_id: str | None = None, *, dry_run: bool = False, to
                             progress=progress)
     print_report(report)
     return report
+
+
+def deliver_all(obj: Any, issue_id: str | None = None, *, dry_run: bool = False, to: str | None = None,
+                out_dir: str | None = None, channels: tuple[str, ...] = ()) -> ExitStatus:
+    """Email the issue and post it to the channels (only the named ones, and no email, with `channels`).
+
+    For `digest send` and `digest run --send`. An error that stops the email still lets the channels
+    get the issue; it is raised afterwards. A draft stops both.
+    """
+    from digest.errors import QualityGateError
+    status = ExitStatus.SUCCESS
+    email_error: DigestError | None = None
+    if not channels:
+        try:
+            if not run_send(obj, issue_id, dry_run=dry_run, to=to, out_dir=out_dir).ok:
+                status = ExitStatus.PARTIAL
+        except QualityGateError:
+            raise
+        except DigestError as e:
+            email_error = e
+    # --to is a test copy of the email: the channels are not posted to.
+    if to is None and not run_channels(obj, issue_id, names=list(channels) or None, dry_run=dry_run).ok:
+        status = ExitStatus.PARTIAL
+    if email_error is not None:
+        raise email_error
+    return status
+
+
+def run_channels(obj: Any, issue_id: str | None = None, *, names: list[str] | None = None,
+                 dry_run: bool = False) -> ChannelsReport:
+    """Post to the chat channels and print what happened (the payloads, URL redacted, for a dry run)."""
+    from digest.channels.delivery import deliver_issue
+    report = deliver_issue(obj.config, obj.store, issue_id, names=names, dry_run=dry_run)
+    if report.results:
+        print_channels(obj.config, report)
+    return report
+
+
+def print_channels(config: Any, report: ChannelsReport) -> None:
+    """The channels' table; the payloads for a dry run. Webhook URLs are never shown, only their variable."""
+    import json
+
+    from rich.table import Table
+    env_of = {c.name: c.url_env for c in config.channels}
+    if report.dry_run:
+        for r in report.results:
+            for i, payload in enumerate(r.payloads, 1):
+                click.echo(f"# {r.name} ({r.kind}, {r.mode}) message {i} of {r.parts}: "
+                           f"POST to the URL in ${env_of.get(r.name, '?')} (redacted)")
+                click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    t = Table(title=f"Channels, issue {report.issue_id}" + (" (dry run: nothing sent)" if report.dry_run else ""))
+    for c in ("channel", "kind", "messages", "sent", "resent", "skipped", "outcome"):
+        t.add_column(c, justify="right" if c in ("messages", "sent", "resent", "skipped") else "left")
+    for r in report.results:
+        t.add_row(escape(r.name), r.kind, str(r.parts), str(r.sent), str(r.resent), str(r.skipped), r.status)
+    out.print(t)
+    # Reasons go on lines of their own, unwrapped, so a log shows the server's answer whole.
+    for r in report.results:
+        if r.error:
+            what = {"deferred": "deferred, the next send retries it", "unknown": "cut off in flight, the next "
+                    "send posts it again", "failed": "failed, check the channel's URL"}.get(r.status, r.status)
+            out.print(f"{r.name}: {what}: {r.error}", markup=False, highlight=False, soft_wrap=True)
+        if r.resent:
+            out.print(f"{r.name}: {r.resent} message(s) were in flight when an earlier send was interrupted "
+                      "and were posted again; the channel may show them twice.", markup=False, highlight=False,
+                      soft_wrap=True)
+        if r.truncated:
+            out.print(f"{r.name}: the text of {len(r.truncated)} paper(s) was too long for {r.kind} and was cut "
+                      f"with a link to the full text: {'; '.join(r.truncated)}", markup=False, highlight=False,
+                      soft_wrap=True)
 
 
 def print_report(report: SendReport) -> None:
@@ -163,24 +234,30 @@ def register(cli: click.Group) -> None:
 
     @cli.command()
     @click.argument("issue", required=False)
-    @click.option("--dry-run", is_flag=True, help="Write one .eml per recipient and an HTML preview; send nothing.")
+    @click.option("--dry-run", is_flag=True, help="Write one .eml per recipient and an HTML preview, print the channels' payloads (URLs redacted); "
+                  "send nothing.")
     @click.option("--to", "to", metavar="ADDRESS", help="Send only to this address (a test copy if not a subscriber).")
     @click.option("--out", "out_dir", metavar="DIR", help="Folder for --dry-run files (default archive/outbox/ISSUE).")
+    @click.option("--channel", "channels", multiple=True, metavar="NAME",
+                  help="Post only to this [[channels]] entry (repeatable); no email.")
     # Kept so existing cron lines still run: resending an interrupted message is now the default.
     @click.option("--resend-unknown", is_flag=True, hidden=True)
     @click.pass_obj
     def send(obj: Any, issue: str | None, dry_run: bool, to: str | None, out_dir: str | None,
-             resend_unknown: bool) -> None:
-        """Email an issue (default: the newest) to subscribers not yet sent it.
+             channels: tuple[str, ...], resend_unknown: bool) -> None:
+        """Email an issue (default: the newest) to subscribers not yet sent it, and post it to the channels.
 
         Run it again after an interruption and it continues where it stopped; the one message
-        in flight at a crash is sent again with the same Message-ID. Exit status 0: everyone
-        has the issue; 3: some delivery is deferred, unknown or newly failed (see the table).
-        SMTP settings come from [mail]; the password from the variable named by mail.password_env.
+        in flight at a crash is sent again (email with the same Message-ID). Exit status 0: everyone
+        has the issue; 3: some delivery or channel is deferred, unknown or failed (see the tables).
+        SMTP settings come from [mail]; the password from the variable named by mail.password_env;
+        channels from [[channels]], each webhook URL from the variable named by its url_env.
         """
-        report = run_send(obj, issue, dry_run=dry_run, to=to, out_dir=out_dir)
-        if not report.ok:
-            sys.exit(send_exit_status(report))
+        if to and channels:
+            raise click.UsageError("--to sends a test email; it cannot be combined with --channel")
+        status = deliver_all(obj, issue, dry_run=dry_run, to=to, out_dir=out_dir, channels=channels)
+        if status != ExitStatus.SUCCESS:
+            sys.exit(status)
 
     @cli.command()
     @click.option("--host", help="Interface to listen on (default: web.host).")

@@ -193,7 +193,7 @@ def papers_show(app: App, paper_id: str) -> None:
 @click.option("--language", help="Output language, e.g. en, ja (default: output.language).")
 @click.option("--yes", is_flag=True, help="Spend even above llm.max_cost.")
 @click.option("--dry-run", is_flag=True, help="Show planned calls, tokens and cost; call no model.")
-@click.option("--send", "send_mail", is_flag=True, help="Email the issue to subscribers afterwards.")
+@click.option("--send", "send_mail", is_flag=True, help="Email the issue to subscribers and post it to the channels afterwards.")
 @click.option("--batch", is_flag=True,
               help="Generate through the OpenAI Batch API (half price, within 24 h; then `digest batch collect`).")
 @pass_app
@@ -229,8 +229,8 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
             f"{rep.issue.id} is kept as a draft and was not sent: {rep.verdict.message()}",
             hint="fix the model or its endpoint and run again; llm.max_failed_share sets the threshold")
     if send_mail and rep.issue:
-        from digest.cli.mail import run_send, send_exit_status
-        sent = send_exit_status(run_send(app, rep.issue.id))
+        from digest.cli.mail import deliver_all
+        sent = deliver_all(app, rep.issue.id)
         if sent != ExitStatus.SUCCESS:
             sys.exit(sent)  # as `digest send`: some deliveries failed, were deferred or are unknown
     click.get_current_context().exit(sources_status(rep.fetch.sources_failed, rep.fetch.sources))
