@@ -145,13 +145,20 @@ def record_vote(store: Store, paper_key: str, vote: int, voter: str) -> bool:
     return True
 
 
-def vote_with_token(store: Store, token: str) -> Vote | None:
-    """Record the vote a link's token stands for; None (nothing stored) when the token is not valid."""
+def check_token(store: Store, token: str) -> tuple[Vote, Paper] | None:
+    """The vote a link's token stands for and its paper; None when the token or its paper is not valid."""
     v = read_token(feedback_secret(store), token)
     if v is None or not store.query("SELECT 1 FROM papers WHERE key=?", (v.paper_key,)):
         return None
-    record_vote(store, v.paper_key, v.vote, v.voter)
-    return v
+    return v, store.get_paper(v.paper_key)
+
+
+def vote_with_token(store: Store, token: str) -> tuple[Vote, Paper] | None:
+    """Record the vote a link's token stands for (idempotent); None, storing nothing, when it is not valid."""
+    found = check_token(store, token)
+    if found is not None:
+        record_vote(store, found[0].paper_key, found[0].vote, found[0].voter)
+    return found
 
 
 def find_paper(store: Store, paper_id: str) -> Paper:
