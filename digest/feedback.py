@@ -169,7 +169,7 @@ def find_paper(store: Store, paper_id: str) -> Paper:
     rows = store.query("SELECT key FROM papers WHERE key=?", (key,))
     if not rows:
         raise NotFoundError(f"no paper {paper_id!r} in the store",
-                            hint="give the arXiv ID of a paper `digest fetch` has seen")
+                            hint="give the arXiv ID of a paper `digest fetch` has seen (`digest papers list`)")
     return store.get_paper(rows[0]["key"])
 
 
