@@ -130,7 +130,6 @@ def test_a_less_like_this_click_changes_next_weeks_ranking(mailed, store):
     clinical = next(c for c in after if c.paper.key == "2611.20001")
     assert f"ranked down: similar to {disliked} you disliked" in "; ".join(clinical.reasons)
     assert clinical.score < next(c for c in before if c.paper.key == "2611.20001").score
-    assert not clinical.selected or after[0].paper.key == "2611.20002"
     quantum = next(c for c in after if c.paper.key == "2611.20003")
     assert not any("ranked" in r for r in quantum.reasons)  # nothing in common, nothing moved
 
