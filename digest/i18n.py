@@ -184,6 +184,31 @@ LABELS["ja"].update({
 })
 
 
+# Labels of the "more / less like this" links (email, site) and their confirmation pages.
+LABELS["en"].update({
+    "feedback_more": "More like this",
+    "feedback_less": "Less like this",
+    "web_feedback_heading_more": "More papers like this one?",
+    "web_feedback_heading_less": "Fewer papers like this one?",
+    "web_feedback_question": "Your vote on “{paper}” shapes which papers the next issues choose.",
+    "web_feedback_button_more": "Yes, more like this",
+    "web_feedback_button_less": "Yes, fewer like this",
+    "web_feedback_thanks_more": "Thank you. The next issues will lean towards papers like “{paper}”.",
+    "web_feedback_thanks_less": "Thank you. The next issues will lean away from papers like “{paper}”.",
+})
+LABELS["ja"].update({
+    "feedback_more": "このような論文をもっと",
+    "feedback_less": "このような論文を減らす",
+    "web_feedback_heading_more": "このような論文をもっと読みたいですか?",
+    "web_feedback_heading_less": "このような論文を減らしますか?",
+    "web_feedback_question": "「{paper}」への評価は、次号以降の論文選びに反映されます。",
+    "web_feedback_button_more": "はい、もっと読みたい",
+    "web_feedback_button_less": "はい、減らしてほしい",
+    "web_feedback_thanks_more": "ありがとうございます。次号以降、「{paper}」のような論文を多めに選びます。",
+    "web_feedback_thanks_less": "ありがとうございます。次号以降、「{paper}」のような論文を少なめに選びます。",
+})
+
+
 def labels(language: str) -> dict[str, str]:
     """Labels for a language, falling back to English for any missing language or key."""
     base = dict(LABELS["en"])

@@ -286,6 +286,29 @@ def m009_channel_deliveries() -> str:
         """
     )
 
+
+@migration
+def m010_feedback() -> str:
+    # Reader votes ("more/less like this") feed the next weeks' ranking. One row per voter and
+    # paper, so a second click changes nothing and an opposite vote replaces the first.
+    # The signing key of the vote links lives here too: whoever can read the store can vote anyway.
+    return (
+        """
+        CREATE TABLE feedback (
+            paper_key TEXT NOT NULL REFERENCES papers(key) ON DELETE CASCADE,
+            voter TEXT NOT NULL,           -- 'owner', 'site', or 'subscriber:<id>'
+            vote INTEGER NOT NULL CHECK (vote IN (-1, 1)),
+            updated TEXT NOT NULL,
+            PRIMARY KEY (paper_key, voter)
+        );
+        CREATE TABLE feedback_key (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            secret TEXT NOT NULL
+        );
+        """
+    )
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")

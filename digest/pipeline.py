@@ -14,6 +14,7 @@ from digest import select
 from digest.archive.search import reindex
 from digest.config import Config
 from digest.errors import ConfigError, DigestError, SourceError
+from digest.feedback import load_feedback
 from digest.http import make_client
 from digest.llm.client import get_model
 from digest.llm.tokens import count_tokens
@@ -166,7 +167,8 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
     rep.candidates = len(pool)
     chosen = select.select_papers(pool, config.selection, liked=liked,
                                   published=store.published_versions(exclude_issue=week),
-                                  published_in=select.published_issues(store, exclude_issue=week))
+                                  published_in=select.published_issues(store, exclude_issue=week),
+                                  feedback=load_feedback(store))
     select.save_selection(store, week, chosen)
     rep.explain = chosen
     rep.selected = [c.paper for c in chosen if c.selected]

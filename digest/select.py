@@ -2,8 +2,9 @@
 
 Filters (published versions, announce types, exclude/include keywords, categories) decide
 what may be taken; the watch list goes first; the rest is ranked by BM25 similarity of
-title + abstract to the owner's interests and liked papers. Every decision is written down
-in `reasons`, for `digest fetch --explain`.
+title + abstract to the owner's interests and liked papers, then moved up or down by how
+similar each paper is to the papers readers voted "more like this" or "less like this" on.
+Every decision is written down in `reasons`, for `digest fetch --explain`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digest.config import SelectionConfig
+from digest.feedback import PaperFeedback
 from digest.records import Paper
 from digest.store import Store
 from digest.text import STOPWORDS, TermScorer, fix_mojibake, same_author, terms
@@ -32,6 +34,12 @@ PROFILE_STOPWORDS = STOPWORDS | {
 _LIKED_WEIGHT = 0.5  # a term every liked paper shares counts half as much as one the owner wrote
 _MAX_PROFILE_TERMS = 200
 _TOP_TERMS_SHOWN = 3
+# A candidate as close to a voted paper as that paper is to itself moves by this share of the week's
+# best interest score, per vote: one "less like this" can take a near-copy from first to last.
+_FEEDBACK_WEIGHT = 1.0
+_MAX_VOTES_COUNTED = 3       # per paper: a popular paper must not drown every other signal
+_MAX_FEEDBACK_PAPERS = 200   # the most recently voted; older votes stop counting
+_MIN_SIMILARITY_SHOWN = 0.1  # weaker resemblances still count but are not worth a reason line
 
 
 @dataclass
@@ -129,6 +137,53 @@ def _bm25_scores(papers: list[Paper], profile: _Profile) -> tuple[np.ndarray, li
     return total, top
 
 
+def _feedback_similarity(papers: list[Paper], voted: list[PaperFeedback]) -> np.ndarray:
+    """similarity[i, j] of candidate i to voted paper j: its BM25 score for j's terms over j's own."""
+    docs = [[s for s, _ in _profile_terms(f"{p.title}\n{p.abstract}")] for p in papers]
+    queries = [sorted({s for s, _ in _profile_terms(f"{f.paper.title}\n{f.paper.abstract}")}) for f in voted]
+    # The voted papers join the index so that each can be scored against itself, the yardstick.
+    scorer = TermScorer(docs + queries)
+    out = np.zeros((len(papers), len(voted)), dtype=np.float64)
+    for j, q in enumerate(queries):
+        known = [t for t in q if t in scorer.vocab]
+        if not known:
+            continue
+        scores = np.asarray(scorer.bm25.get_scores(known), dtype=np.float64)
+        itself = scores[len(papers) + j]
+        if itself > 0:
+            out[:, j] = scores[: len(papers)] / itself
+    return out
+
+
+def _feedback_adjustments(papers: list[Paper], feedback: list[PaperFeedback],
+                          scale: float) -> tuple[np.ndarray, list[list[str]]]:
+    """Each candidate's score change from reader votes, and the reasons naming the voted papers."""
+    voted = [f for f in feedback if f.net][:_MAX_FEEDBACK_PAPERS]
+    n = len(papers)
+    if not voted or not n:
+        return np.zeros(n), [[] for _ in papers]
+    sim = _feedback_similarity(papers, voted)
+    signed = np.array([np.sign(f.net) * min(abs(f.net), _MAX_VOTES_COUNTED) for f in voted], dtype=np.float64)
+    moves = sim * signed * (_FEEDBACK_WEIGHT * scale)
+    reasons: list[list[str]] = []
+    for i in range(n):
+        lines = []
+        for direction, verb in ((1, "up"), (-1, "down")):
+            # The voted paper that moved this candidate most in each direction, ties by key.
+            best = max((j for j in range(len(voted)) if np.sign(signed[j]) == direction
+                        and sim[i, j] >= _MIN_SIMILARITY_SHOWN),
+                       key=lambda j: (abs(moves[i, j]), voted[j].paper.key), default=None)
+            if best is None:
+                continue
+            f = voted[best]
+            votes = abs(f.net)
+            lines.append(f"ranked {verb}: similar to {f.paper.key} you {'liked' if direction > 0 else 'disliked'}"
+                         f" (similarity {sim[i, best]:.2f}"
+                         + (f", {votes} votes" if votes > 1 else "") + ")")
+        reasons.append(lines)
+    return moves.sum(axis=1), reasons
+
+
 # ---- selection --------------------------------------------------------------------------
 
 def _dedupe(papers: list[Paper]) -> tuple[list[Paper], dict[str, list[str]]]:
@@ -162,11 +217,13 @@ def _published_reason(key: str, pv: int | None, published_in: dict[str, str]) ->
 
 def select_papers(candidates: list[Paper], selection: SelectionConfig, *, liked: list[Paper] = (),
                   published: dict[str, int | None] | None = None, max_papers: int | None = None,
-                  published_in: dict[str, str] | None = None) -> list[Candidate]:
+                  published_in: dict[str, str] | None = None,
+                  feedback: list[PaperFeedback] = ()) -> list[Candidate]:
     """Every candidate with its decision and reasons, selected ones first in rank order.
 
     `published` maps paper key -> highest published version (None or 0: unknown);
-    `published_in` optionally maps paper key -> the issue it appeared in, for the reasons.
+    `published_in` optionally maps paper key -> the issue it appeared in, for the reasons;
+    `feedback` holds the readers' votes (digest.feedback.load_feedback), most recent first.
     """
     published = published or {}
     published_in = published_in or {}
@@ -182,10 +239,15 @@ def select_papers(candidates: list[Paper], selection: SelectionConfig, *, liked:
         scores, top_terms = _bm25_scores(papers, profile)
     else:
         scores, top_terms = np.zeros(len(papers)), [[] for _ in papers]
+    # Votes move papers on the interests' own scale, so neither signal dwarfs the other.
+    scale = float(scores.max()) if len(papers) and scores.max() > 0 else 1.0
+    moves, vote_reasons = _feedback_adjustments(papers, list(feedback), scale)
+    by_profile = bool(profile.weights) or bool(np.any(moves))
 
     decided: list[tuple[Candidate, bool, bool]] = []  # (candidate, passed the filters, watched)
     for i, p in enumerate(papers):
-        c = Candidate(paper=p, score=round(float(scores[i]), 4), selected=False, reasons=list(notes[p.key]))
+        c = Candidate(paper=p, score=round(float(scores[i] + moves[i]), 4), selected=False,
+                      reasons=list(notes[p.key]))
         text = f"{p.title}\n{p.abstract}"
         eligible = True
         watched = next((w for w in selection.authors for a in p.authors if same_author(w, a)), None)
@@ -234,13 +296,14 @@ def select_papers(candidates: list[Paper], selection: SelectionConfig, *, liked:
             c.reasons.append(f"author on watch list: {fix_mojibake(watched_as)}")
         if profile.weights:
             if top_terms[i]:
-                c.reasons.append(f"BM25 similarity {c.score:.2f} to interests"
+                c.reasons.append(f"BM25 similarity {scores[i]:.2f} to interests"
                                  f" (top terms: {', '.join(top_terms[i])})")
             else:
                 c.reasons.append("BM25 similarity 0.00 to interests (no shared terms)")
+        c.reasons.extend(vote_reasons[i])
         decided.append((c, eligible, bool(watched)))
 
-    return _rank(decided, limit, bool(profile.weights))
+    return _rank(decided, limit, by_profile)
 
 
 def _rank(decided: list[tuple[Candidate, bool, bool]], limit: int, by_profile: bool) -> list[Candidate]:

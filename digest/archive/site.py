@@ -19,6 +19,7 @@ from digest.config import Config
 from digest.errors import DigestError
 from digest.export import FORMATS, export_issue
 from digest.archive.feed import render_feed
+from digest.feedback import SITE, feedback_secret, vote_urls
 from digest.i18n import labels
 from digest.records import Generation, Issue, Paper
 from digest.render import count_papers, issue_intro, md_text, model_note, pages_label, safe_url
@@ -137,6 +138,7 @@ class SiteBuilder:
         self.env = _environment()
         self.title = config.output.title
         self.base_url = safe_url(config.output.archive_url).rstrip("/")
+        self.feedback: dict[str, dict[str, str]] = {}  # paper key -> vote links, with a server only
 
     # ---- loading ----------------------------------------------------------------------
 
@@ -182,7 +184,7 @@ class SiteBuilder:
         """Render one site template with the site-wide values."""
         return self.env.get_template(template).render(
             site_title=self.title, pages_label=lambda L, pages: pages_label(pages, L), count_papers=count_papers,
-            base_url=self.base_url, **ctx
+            base_url=self.base_url, feedback=self.feedback, **ctx
         )
 
     def build(self) -> BuildResult:
@@ -192,6 +194,10 @@ class SiteBuilder:
         result.indexed = reindex(self.store)
         issues, meta, views = self.load()
         result.issues, result.papers = len(issues), len(views)
+        if self.base_url:
+            # Votes need `digest serve` behind the site's URL; all of the site's visitors vote as one.
+            secret = feedback_secret(self.store)
+            self.feedback = {key: vote_urls(self.base_url, secret, key, SITE) for key in sorted(views)}
         lang = self.config.output.language
         L = labels(lang)
         watch = sorted({a.strip() for a in self.config.selection.authors if a.strip()}, key=str.casefold)

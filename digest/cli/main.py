@@ -285,12 +285,13 @@ def _print_plan(rep) -> None:
 from digest.cli import archive as cli_archive  # noqa: E402
 from digest.cli import check as cli_check  # noqa: E402
 from digest.cli import export as cli_export  # noqa: E402
+from digest.cli import feedback as cli_feedback  # noqa: E402
 from digest.cli import mail as cli_mail  # noqa: E402
 from digest.cli import pdf as cli_pdf  # noqa: E402
 from digest.cli import rerun as cli_rerun  # noqa: E402
 from digest.cli import sources as cli_sources  # noqa: E402
 
-for _module in (cli_sources, cli_check, cli_pdf, cli_mail, cli_archive, cli_rerun, cli_export):
+for _module in (cli_sources, cli_check, cli_pdf, cli_mail, cli_archive, cli_rerun, cli_export, cli_feedback):
     _module.register(cli)
 
 

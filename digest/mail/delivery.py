@@ -25,6 +25,7 @@ from pathlib import Path
 
 from digest.config import Config, MailConfig
 from digest.errors import DigestError, MailError, QualityGateError
+from digest.feedback import feedback_secret
 from digest.mail.message import (
     Recipient,
     build_confirmation,
@@ -217,15 +218,16 @@ def send_confirmation(config: Config, email: str, name: str, link: str) -> None:
 
 
 def _recipients(store: Store, to: str | None) -> list[Recipient]:
+    key = feedback_secret(store)
     if to is None:
-        return [Recipient(s.email, s.name, s.token, s.id) for s in list_subscribers(store, "active")]
+        return [Recipient(s.email, s.name, s.token, s.id, key) for s in list_subscribers(store, "active")]
     address = normalize_email(to)
     sub = get_subscriber(store, address)
     if sub is None:
-        return [Recipient(address)]  # a test copy for the owner: not recorded, no unsubscribe token
+        return [Recipient(address, vote_key=key)]  # a test copy for the owner: not recorded, no unsubscribe token
     if sub.status != "active":
         raise DigestError(f"{address} is {sub.status}", hint="only active subscribers are mailed")
-    return [Recipient(sub.email, sub.name, sub.token, sub.id)]
+    return [Recipient(sub.email, sub.name, sub.token, sub.id, key)]
 
 
 def _delivery(store: Store, issue_id: str, subscriber_id: int) -> tuple[str | None, str | None]:

@@ -15,6 +15,7 @@ from jinja2 import Environment
 
 from digest.config import Config, MailConfig
 from digest.errors import ConfigError, DigestError
+from digest.feedback import OWNER, subscriber_voter, vote_urls
 from digest.i18n import labels
 from digest.records import Issue
 from digest.render import model_note, safe_url, standard_intro
@@ -23,12 +24,16 @@ from digest.resources import bundled_dir, jinja_environment
 
 @dataclass
 class Recipient:
-    """Who a message goes to; `subscriber_id` is None for a test copy (`--to` a non-subscriber)."""
+    """Who a message goes to; `subscriber_id` is None for a test copy (`--to` a non-subscriber).
+
+    `vote_key` signs the recipient's "more / less like this" links (digest.feedback); None: no such links.
+    """
 
     email: str
     name: str = ""
     token: str | None = None
     subscriber_id: int | None = None
+    vote_key: bytes | None = None
 
 
 # ---- rendering ----------------------------------------------------------------------------------
@@ -60,15 +65,31 @@ def unsubscribe_url(config: Config, token: str | None) -> str | None:
     return (safe_url(template.replace("{token}", quote(token))) or None) if template else None
 
 
+def feedback_links(config: Config, issue: Issue, rcpt: Recipient) -> dict[str, dict[str, str]]:
+    """Paper key -> {'more': url, 'less': url} for one recipient; empty without web.public_url or a key."""
+    if rcpt.vote_key is None or not config.web.public_url:
+        return {}
+    # A test copy to a non-subscriber goes to the owner, whose votes are the owner's.
+    voter = subscriber_voter(rcpt.subscriber_id) if rcpt.subscriber_id is not None else OWNER
+    links = {}
+    for e in issue.entries:
+        urls = vote_urls(config.web.public_url, rcpt.vote_key, e.paper.key, voter)
+        if urls:
+            links[e.paper.key] = urls
+    return links
+
+
 def _cite(pages: list[int], L: dict[str, str]) -> str:
     if not pages:
         return ""
     return (L["page"] if len(pages) == 1 else L["pages"]) + " " + ", ".join(str(p) for p in pages)
 
 
-def issue_context(config: Config, issue: Issue, unsubscribe: str | None) -> dict:
+def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
+                  feedback: dict[str, dict[str, str]] | None = None) -> dict:
     """What the email templates see: plain values, paper text untouched (templates escape it)."""
     L = labels(issue.language)
+    feedback = feedback or {}
     entries = []
     for e in issue.entries:
         p, g = e.paper, e.generation
@@ -92,6 +113,7 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None) -> dict
             "note": note,
             "qa": [{"question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
                     "quote": q.quote, "verified": q.verified} for q in (g.qa if g else [])],
+            "feedback": feedback.get(p.key),
         })
     written_by = model_note(issue, L)
     return {
@@ -112,9 +134,10 @@ def subject_for(config: Config, issue: Issue) -> str:
     return L[key].format(title=config.output.title, issue=issue.id, count=n)
 
 
-def render_parts(config: Config, issue: Issue, unsubscribe: str | None) -> tuple[str, str]:
-    """The (text, html) bodies of an issue's email."""
-    ctx = issue_context(config, issue, unsubscribe)
+def render_parts(config: Config, issue: Issue, unsubscribe: str | None,
+                 feedback: dict[str, dict[str, str]] | None = None) -> tuple[str, str]:
+    """The (text, html) bodies of an issue's email; `feedback` holds each paper's vote links."""
+    ctx = issue_context(config, issue, unsubscribe, feedback)
     env = template_env()
     return env.get_template("email.txt.j2").render(ctx), env.get_template("email.html.j2").render(ctx)
 
@@ -170,7 +193,7 @@ def build_message(config: Config, issue: Issue, rcpt: Recipient, *,
     """The multipart/alternative message of an issue for one recipient (text first, then HTML)."""
     mail = config.mail
     unsub = unsubscribe_url(config, rcpt.token)
-    text, html = parts or render_parts(config, issue, unsub)
+    text, html = parts or render_parts(config, issue, unsub, feedback_links(config, issue, rcpt))
     msg = EmailMessage(policy=_RAW_AS_IS)
     msg["Subject"] = subject_for(config, issue)
     msg["From"] = mail.sender

@@ -1,4 +1,5 @@
-"""`digest serve`: subscribe with double opt-in, confirm, unsubscribe (RFC 8058 one-click), and the archive site.
+"""`digest serve`: subscribe with double opt-in, confirm, unsubscribe (RFC 8058 one-click), reader
+feedback ("more / less like this") and the archive site.
 
 A Flask app served by waitress. Tokens travel only in URL paths of pages that send
 `Referrer-Policy: no-referrer`, so they do not leak to other sites.
@@ -16,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from digest.config import Config
 from digest.errors import DigestError, MailError
+from digest.feedback import VOTE_NAMES, check_token, vote_with_token
 from digest.i18n import labels
 from digest.mail.delivery import send_confirmation
 from digest.mail.message import template_env
@@ -128,6 +130,26 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
         if sub is None:
             return message(L["web_invalid_link"], 404)
         return message(L["web_unsubscribed"].format(title=title), link=("/subscribe", L["web_resubscribe"]))
+
+    @app.get("/feedback/<token>")
+    def feedback_form(token: str) -> Response:
+        # A GET only asks: link scanners and mail previews open links, and must not vote.
+        found = check_token(store, token)
+        if found is None:
+            return message(L["web_invalid_link"], 404)
+        vote, paper = found
+        name = VOTE_NAMES[vote.vote]
+        return page("feedback", token=token, heading=L[f"web_feedback_heading_{name}"],
+                    question=L["web_feedback_question"].format(paper=paper.title or paper.key),
+                    button=L[f"web_feedback_button_{name}"])
+
+    @app.post("/feedback/<token>")
+    def feedback_post(token: str) -> Response:
+        found = vote_with_token(store, token)
+        if found is None:
+            return message(L["web_invalid_link"], 404)
+        vote, paper = found
+        return message(L[f"web_feedback_thanks_{VOTE_NAMES[vote.vote]}"].format(paper=paper.title or paper.key))
 
     @app.get("/")
     @app.get("/<path:path>")
