@@ -264,7 +264,7 @@ def register(cli: click.Group) -> None:
     @click.option("--port", type=int, help="Port (default: web.port).")
     @click.pass_obj
     def serve(obj: Any, host: str | None, port: int | None) -> None:
-        """Run the web app: subscribe/confirm/unsubscribe pages and the archive site."""
+        """Run the web app: subscribe/confirm/unsubscribe pages, vote links and the archive site."""
         from digest.mail.web import serve as run_server
 
         cfg = obj.config
