@@ -18,7 +18,6 @@ class Verdict:
 
     papers: int
     failed: list[str] = field(default_factory=list)  # paper ids whose generation the model did not write
-    without_answers: list[str] = field(default_factory=list)  # written, but no Q&A survived the checks
     causes: Counter = field(default_factory=Counter)
     max_failed_share: float = 0.5
 
@@ -60,6 +59,4 @@ def judge_issue(issue: Issue, *, max_failed_share: float) -> Verdict:
         if g is None or g.status == "fallback":
             v.failed.append(e.paper.versioned_id)
             v.causes[failure_cause(g.note if g else "no generation was written")] += 1
-        elif g.status == "ok" and not g.qa and g.model != "extractive":
-            v.without_answers.append(e.paper.versioned_id)
     return v

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from digest.errors import DigestError, NotFoundError, StoreError
+from digest.errors import DigestError, NotFoundError, QualityGateError, StoreError
 from digest.migrations import apply_migrations
 from digest.records import QA, Generation, Issue, IssueEntry, Page, Paper, Usage
 
@@ -375,6 +375,15 @@ class Store:
             gen = self.generation_from_row(g_rows[0]) if g_rows else None
             issue.entries.append(IssueEntry(paper=paper, generation=gen, position=ip["position"],
                                             is_update=bool(ip["is_update"])))
+        return issue
+
+    def load_issue_to_publish(self, issue_id: str | None = None) -> Issue:
+        """load_issue for anything that sends an issue out: a draft the quality gate held is refused."""
+        issue = self.load_issue(issue_id)
+        if issue.status == "draft":
+            raise QualityGateError(f"{issue.id} is a draft: the quality gate held it because the model failed "
+                                   "for too many papers", hint=f"fix the model, then `digest run` again, or "
+                                   f"`digest rerun {issue.id} --model extractive`; `--dry-run` shows it")
         return issue
 
     def issues_of_paper(self, key: str) -> list[str]:

@@ -23,7 +23,7 @@ import httpx
 from digest.channels import discord, slack, teams, webhook
 from digest.channels.base import Built, IssuePost, issue_post, json_body
 from digest.config import ChannelConfig, Config
-from digest.errors import ConfigError, DigestError, QualityGateError
+from digest.errors import ConfigError, DigestError
 from digest.http import make_client, retry_after_seconds
 from digest.store import Store, utcnow
 
@@ -112,11 +112,7 @@ def deliver_issue(config: Config, store: Store, issue_id: str | None = None, *, 
                   sleep: Callable[[float], None] = time.sleep) -> ChannelsReport:
     """Post an issue (default: the newest) to the channels (default: all) that do not have it yet."""
     channels = select_channels(config, names)
-    issue = store.load_issue(issue_id)
-    if issue.status == "draft" and not dry_run:
-        raise QualityGateError(f"{issue.id} is a draft: the quality gate held it because the model failed "
-                               "for too many papers", hint=f"fix the model, then `digest run` again, or "
-                               f"`digest rerun {issue.id} --model extractive`; `--dry-run` shows it")
+    issue = store.load_issue(issue_id) if dry_run else store.load_issue_to_publish(issue_id)
     report = ChannelsReport(issue_id=issue.id, dry_run=dry_run)
     post = issue_post(config, issue)
     env = os.environ if env is None else env

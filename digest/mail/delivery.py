@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from digest.config import Config, MailConfig
-from digest.errors import DigestError, MailError, QualityGateError
+from digest.errors import DigestError, MailError
 from digest.feedback import feedback_secret
 from digest.mail.message import (
     Recipient,
@@ -264,11 +264,7 @@ def send_issue(config: Config, store: Store, issue_id: str | None = None, *, dry
                to: str | None = None, out_dir: str | Path | None = None, progress: Progress | None = None,
                retry_rounds: int = 1, retry_delay: float = 2.0) -> SendReport:
     """Email an issue (default: the newest) to every active subscriber not yet sent it."""
-    issue = store.load_issue(issue_id)
-    if issue.status == "draft" and not dry_run:
-        raise QualityGateError(f"{issue.id} is a draft: the quality gate held it because the model failed "
-                               "for too many papers", hint=f"fix the model, then `digest run` again, or "
-                               f"`digest rerun {issue.id} --model extractive`; `--dry-run` shows it")
+    issue = store.load_issue(issue_id) if dry_run else store.load_issue_to_publish(issue_id)
     report = SendReport(issue_id=issue.id, dry_run=dry_run)
     recipients = _recipients(store, to)
     sender = sender_address(config.mail)
