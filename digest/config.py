@@ -194,22 +194,17 @@ def _adapter(cls):
     return TypeAdapter(cls)
 
 
-def _validation_error() -> type[Exception]:
-    from pydantic import ValidationError
-
-    return ValidationError
-
-
 def _build(cls, data: dict[str, Any], where: str):
     """A settings dataclass from a TOML table, type-checked: a wrong value names its key."""
     known = {f.name for f in dataclasses.fields(cls)}
     for k in data:
         if k not in known:
             raise ConfigError(f"unknown setting '{where}.{k}'", hint="see `digest init` for the settings")
-    adapter = _adapter(cls)
+    from pydantic import ValidationError  # only when a config file is read: see _adapter
+
     try:
-        built = adapter.validate_python(data, strict=False)
-    except _validation_error() as e:
+        built = _adapter(cls).validate_python(data, strict=False)
+    except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in (where, *err["loc"]))
         raise ConfigError(f"setting '{key}' = {err.get('input')!r}: {err['msg'].lower()}",

@@ -184,12 +184,9 @@ def download_to_file(client: httpx.Client, url: str, dest: Path, *, max_bytes: i
                     raise FetchError(url, f"too large ({int(declared) // 2**20} MB > cap "
                                           f"{max_bytes // 2**20} MB)")
 
-                def sink(chunk: bytes) -> None:
-                    f.write(chunk)
-
                 _stream_body(r, url, until=until, deadline_text=f"download took longer than {timeout or 0:.0f} s",
                              max_bytes=max_bytes, too_large=f"too large (over the {max_bytes // 2**20} MB cap)",
-                             sink=sink)
+                             sink=f.write)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, dest)
