@@ -7,15 +7,13 @@ import os
 import re
 import subprocess
 import sys
-import threading
-from contextlib import contextmanager
 
 import httpx
 import pytest
-import waitress
 from factories import make_issue
 from pdfmaker import make_pdf
 from smtp_helpers import Inbox, smtp_server
+from web_helpers import web_server
 from weekfeed import Item, rss_listing
 
 from digest.archive.site import build_archive
@@ -34,7 +32,6 @@ from digest.feedback import (
 )
 from digest.mail.delivery import send_issue
 from digest.mail.subscribers import add_subscriber
-from digest.mail.web import create_app
 from digest.records import Paper
 from digest.select import select_papers
 from digest.store import Store
@@ -64,19 +61,6 @@ def selection() -> SelectionConfig:
     sel.categories = []
     sel.max_papers = 2
     return sel
-
-
-@contextmanager
-def web_server(config, store):
-    """`digest serve`'s app under waitress on a free port of 127.0.0.1; yields its base URL."""
-    server = waitress.create_server(create_app(config, store), host="127.0.0.1", port=0, threads=2)
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
-        t.join(timeout=5)
 
 
 @pytest.fixture

@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import re
-import threading
-from contextlib import contextmanager
 
 import httpx
 import pytest
-import waitress
 from factories import make_issue
 from smtp_helpers import Inbox, smtp_server
+from web_helpers import web_server
 
 from digest.mail.delivery import send_issue
 from digest.mail.subscribers import add_subscriber, get_subscriber
-from digest.mail.web import create_app
-
-
-@contextmanager
-def web_server(config, store, **kwargs):
-    """The app under waitress on a free port; yields its base URL."""
-    server = waitress.create_server(create_app(config, store, **kwargs), host="127.0.0.1", port=0, threads=2)
-    port = server.effective_port
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        t.join(timeout=5)
 
 
 @pytest.fixture
