@@ -209,6 +209,25 @@ LABELS["ja"].update({
 })
 
 
+# "What changed in v2" for a paper that comes back as a newer version.
+LABELS["en"].update({
+    "changes_heading": "What changed in v{new} (since v{old})",
+    "changes_added": "New in v{new}",
+    "changes_removed": "Removed from v{old}",
+    "changes_same": "The text of v{new} is the same as v{old} apart from formatting.",
+    "changes_no_text": "What changed could not be compared: {reason}.",
+    "changes_passages_note": "The passages that differ between the two versions (not a summary).",
+})
+LABELS["ja"].update({
+    "changes_heading": "v{new} での変更点（v{old} から）",
+    "changes_added": "v{new} で追加",
+    "changes_removed": "v{old} から削除",
+    "changes_same": "v{new} の本文は、書式を除き v{old} と同じです。",
+    "changes_no_text": "変更点を比較できませんでした: {reason}。",
+    "changes_passages_note": "2つのバージョンで異なる箇所の抜粋です（要約ではありません）。",
+})
+
+
 def labels(language: str) -> dict[str, str]:
     """Labels for a language, falling back to English for any missing language or key."""
     base = dict(LABELS["en"])

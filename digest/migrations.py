@@ -309,6 +309,36 @@ def m010_feedback() -> str:
     )
 
 
+@migration
+def m012_version_changes() -> str:
+    # `pages` holds the current version's text only. When a newer version replaces it, the old text is
+    # kept here, so "what changed in v2" compares the two without downloading v1 again.
+    return (
+        """
+        CREATE TABLE version_pages (
+            paper_key TEXT NOT NULL REFERENCES papers(key) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            number INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (paper_key, version, number)
+        );
+        CREATE TABLE version_changes (
+            paper_key TEXT NOT NULL REFERENCES papers(key) ON DELETE CASCADE,
+            old_version INTEGER NOT NULL,
+            new_version INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            language TEXT NOT NULL,
+            status TEXT NOT NULL,
+            note TEXT,
+            points TEXT NOT NULL,          -- JSON list of ChangePoint
+            usage TEXT NOT NULL,           -- JSON Usage
+            created TEXT NOT NULL,
+            PRIMARY KEY (paper_key, old_version, new_version, model, language)
+        );
+        """
+    )
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")

@@ -20,12 +20,14 @@ from digest.llm.client import get_model
 from digest.llm.tokens import count_tokens
 from digest.pdf.download import fetch_pdf
 from digest.pdf.pool import extract_many
+from digest.pdf.versions import earlier_version_pages
 from digest.quality import Verdict, judge_issue
-from digest.records import Generation, Issue, IssueEntry, Paper, Usage
+from digest.records import Generation, Issue, IssueEntry, Paper, Usage, VersionChanges
 from digest.render import write_markdown
 from digest.sources import registry as src
 from digest.store import Store, utcnow
 from digest.writers.base import Estimate, Writer, check_budget, generate_many
+from digest.writers.changes import ChangesWriter, describe_update
 from digest.writers.chat import ChatWriter
 from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
 from digest.writers.prompts import PromptSet
@@ -245,6 +247,37 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
     return gens
 
 
+def describe_updates(config: Config, store: Store, writer: Writer, papers: list[Paper], *, issue_id: str,
+                     language: str, reporter: Reporter, report: Spend) -> dict[str, VersionChanges]:
+    """What changed in each paper since the version an earlier issue published (one call per paper)."""
+    todo = []
+    for p in papers:
+        old = store.earlier_published_version(p.key, p.version, exclude_issue=issue_id) if p.version else None
+        if old:
+            todo.append((p, old))
+    if not todo:
+        return {}
+    chat = None
+    if isinstance(writer, ChatWriter):
+        chat = ChangesWriter(store, writer.model, writer.prompts, language, config.output.title,
+                             drop_unverified=config.llm.unverified == "drop")
+    reporter.start("what changed", len(todo))
+    last_id = store.last_llm_call_id()
+    found = {}
+    with make_client(config.limits.http_timeout) as client:
+        for p, old in todo:
+            found[p.key] = describe_update(store, chat, p, old, earlier_version_pages(config, store, p, old, client),
+                                           store.version_pages(p.key, p.version), model=writer.model_id,
+                                           language=language)
+            reporter.advance()
+    spent = store.llm_spend_after(last_id)
+    report.calls += spent["calls"]
+    report.input_tokens += spent["input_tokens"]
+    report.output_tokens += spent["output_tokens"]
+    report.cost += spent["cost"]
+    return found
+
+
 def run_week(config: Config, store: Store, *, since: datetime | None = None, sources: list[str] | None = None,
              model: str | None = None, language: str | None = None, yes: bool = False,
              dry_run: bool = False, reporter: Reporter | None = None, today: date | None = None) -> RunReport:
@@ -292,10 +325,13 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
         return report
     # Selection decided which papers update published ones; the issue carries its word for it.
     updates = {c.paper.key for c in fetched.explain if c.selected and c.is_update}
+    changes = describe_updates(config, store, writer, [p for p in papers if p.key in updates], issue_id=week,
+                               language=language, reporter=reporter, report=report)
     issue = Issue(id=week, week_start=start.isoformat(), week_end=end.isoformat(), language=language,
                   model=model_id, created=utcnow())
     for i, p in enumerate(papers, 1):
-        issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=p.key in updates))
+        issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=p.key in updates,
+                                        changes=changes.get(p.key)))
     report.verdict = judge_issue(issue, max_failed_share=config.llm.max_failed_share)
     issue.status = "published" if report.verdict.passed else "draft"
     report.issue = publish_issue(config, store, issue, gens)

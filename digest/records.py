@@ -143,13 +143,45 @@ class Generation:
 
 
 @dataclass
+class ChangePoint:
+    """One difference between two versions of a paper, with the page of the new version it is on.
+
+    `kind` is "described" (a model's sentence, grounded by `quote` from the new version), or "added" /
+    "removed" (a changed passage itself, quoted from the version it is in: nothing to verify).
+    """
+
+    kind: str
+    text: str
+    page: int | None = None
+    quote: str = ""
+    verified: bool = False
+
+
+@dataclass
+class VersionChanges:
+    """What changed in a paper between the version an issue published and the newer one."""
+
+    paper_key: str
+    old_version: int
+    new_version: int
+    model: str
+    language: str
+    points: list[ChangePoint] = field(default_factory=list)
+    status: str = "ok"  # ok, same (no change in the text), no-text (a version could not be read), failed
+    note: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    created: str | None = None
+
+
+@dataclass
 class IssueEntry:
-    """One paper in an issue with the generation chosen for it."""
+    """One paper in an issue with the generation chosen for it (and, for an update, what changed)."""
 
     paper: Paper
     generation: Generation | None
     position: int
     is_update: bool = False
+    changes: VersionChanges | None = None
 
 
 @dataclass

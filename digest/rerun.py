@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 
 from digest.config import Config
 from digest.errors import ConfigError, NotFoundError
-from digest.pipeline import Reporter, SilentReporter, Spend, generate_papers, make_writer, markdown_dir
+from digest.pipeline import (
+    Reporter,
+    SilentReporter,
+    Spend,
+    describe_updates,
+    generate_papers,
+    make_writer,
+    markdown_dir,
+)
 from digest.quality import judge_issue
 from digest.records import Issue, Paper
 from digest.render import write_markdown
@@ -71,6 +79,9 @@ def rerun_issue(config: Config, store: Store, issue_id: str, model_id: str, *, p
     rep.reused = sum(1 for p in papers if writer.existing(p) is not None)
     gens = generate_papers(config, store, writer, papers, yes=yes, dry_run=dry_run, reporter=reporter,
                            report=rep)
+    if not dry_run:  # the variant tells what changed in its updated papers too, in its own words
+        describe_updates(config, store, writer, [e.paper for e in issue.entries if e.is_update], issue_id=issue.id,
+                         language=language, reporter=reporter, report=rep)
     for p in papers:
         g = gens.get(p.key)
         if g is None:

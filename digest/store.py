@@ -7,13 +7,14 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from digest.errors import DigestError, NotFoundError, QualityGateError, StoreError
 from digest.migrations import apply_migrations
-from digest.records import QA, Generation, Issue, IssueEntry, Page, Paper, Usage
+from digest.records import QA, ChangePoint, Generation, Issue, IssueEntry, Page, Paper, Usage, VersionChanges
 
 
 def utcnow() -> str:
@@ -198,8 +199,14 @@ class Store:
 
     def save_pages(self, key: str, version: int | None, pages: list[Page], *, pdf_path: str | None,
                    token_count: int | None) -> None:
-        """Replace a paper's page texts in one transaction and mark its text ok."""
+        """Replace a paper's page texts in one transaction and mark its text ok (an older version's are kept)."""
         with self.transaction() as db:
+            # The text of the version being replaced stays for "what changed" (a text of unknown version does not).
+            db.execute(
+                "INSERT OR IGNORE INTO version_pages (paper_key, version, number, body) "
+                "SELECT pg.paper_key, p.text_version, pg.number, pg.body FROM pages pg JOIN papers p ON p.key = "
+                "pg.paper_key WHERE pg.paper_key=? AND p.text_status='ok' AND p.text_version IS NOT NULL "
+                "AND p.text_version IS NOT ?", (key, version))
             db.execute("DELETE FROM pages WHERE paper_key=?", (key,))
             db.executemany(
                 "INSERT INTO pages (paper_key, number, body, refs) VALUES (?,?,?,?)",
@@ -222,6 +229,48 @@ class Store:
         """A paper's cleaned pages in order."""
         rows = self.query("SELECT number, body, refs FROM pages WHERE paper_key=? ORDER BY number", (key,))
         return [Page(number=r["number"], body=r["body"], refs=r["refs"]) for r in rows]
+
+    def version_pages(self, key: str, version: int) -> list[Page]:
+        """The page texts of one version of a paper: the current pages if it is the current version, else the
+        kept ones (empty when that version's text was never stored)."""
+        current = self.query("SELECT 1 FROM papers WHERE key=? AND text_status='ok' AND text_version=?",
+                             (key, version))
+        if current:
+            return self.pages(key)
+        rows = self.query("SELECT number, body FROM version_pages WHERE paper_key=? AND version=? ORDER BY number",
+                          (key, version))
+        return [Page(number=r["number"], body=r["body"]) for r in rows]
+
+    def save_version_pages(self, key: str, version: int, pages: list[Page]) -> None:
+        """Keep the page texts of an older version of a paper (read from its own PDF)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM version_pages WHERE paper_key=? AND version=?", (key, version))
+            db.executemany("INSERT INTO version_pages (paper_key, version, number, body) VALUES (?,?,?,?)",
+                           [(key, version, p.number, p.body) for p in pages])
+
+    def save_changes(self, c: VersionChanges) -> None:
+        """Store what changed between two versions, as written by one model in one language."""
+        self.execute(
+            "INSERT OR REPLACE INTO version_changes (paper_key, old_version, new_version, model, language, status, "
+            "note, points, usage, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (c.paper_key, c.old_version, c.new_version, c.model, c.language, c.status, c.note,
+             json.dumps([asdict(p) for p in c.points], ensure_ascii=False), json.dumps(asdict(c.usage)),
+             c.created or utcnow()))
+
+    def get_changes(self, key: str, new_version: int | None, *, model: str, language: str,
+                    old_version: int | None = None) -> VersionChanges | None:
+        """What changed up to `new_version` as `model` wrote it in `language` (newest old version first), or None."""
+        rows = self.query(
+            "SELECT * FROM version_changes WHERE paper_key=? AND new_version IS ? AND model=? AND language=? "
+            "AND (? IS NULL OR old_version=?) ORDER BY old_version DESC LIMIT 1",
+            (key, new_version, model, language, old_version, old_version))
+        if not rows:
+            return None
+        r = rows[0]
+        return VersionChanges(
+            paper_key=r["paper_key"], old_version=r["old_version"], new_version=r["new_version"], model=r["model"],
+            language=r["language"], status=r["status"], note=r["note"], created=r["created"],
+            points=[ChangePoint(**p) for p in json.loads(r["points"])], usage=Usage(**json.loads(r["usage"])))
 
     # ---- feeds ------------------------------------------------------------------------
 
@@ -251,6 +300,14 @@ class Store:
             (exclude_issue,),
         )
         return {r["paper_key"]: r["v"] for r in rows}
+
+    def earlier_published_version(self, key: str, version: int, exclude_issue: str | None = None) -> int | None:
+        """The newest version of a paper below `version` that a published issue (not `exclude_issue`) showed."""
+        rows = self.query(
+            "SELECT max(version) AS v FROM issue_papers WHERE paper_key=? AND version < ? "
+            "AND issue_id != coalesce(?, '') AND issue_id IN (SELECT id FROM issues WHERE status = 'published')",
+            (key, version, exclude_issue))
+        return rows[0]["v"] if rows else None
 
     # ---- model calls ----------------------------------------------------------------------
 
@@ -373,8 +430,12 @@ class Store:
                 "WHERE ig.issue_id=? AND ig.paper_key=? AND ig.model=?", (issue_id, paper.key, model),
             )
             gen = self.generation_from_row(g_rows[0]) if g_rows else None
+            changes = None
+            if ip["is_update"]:  # told by the model and in the language of the generation shown
+                changes = self.get_changes(paper.key, paper.version, model=gen.model if gen else model,
+                                           language=gen.language if gen else issue.language)
             issue.entries.append(IssueEntry(paper=paper, generation=gen, position=ip["position"],
-                                            is_update=bool(ip["is_update"])))
+                                            is_update=bool(ip["is_update"]), changes=changes))
         return issue
 
     def load_issue_to_publish(self, issue_id: str | None = None) -> Issue:
