@@ -152,7 +152,8 @@ def compare_issue(store: Store, issue_id: str, models: list[str] | None = None) 
     """Load every requested variant of an issue and compute stats and agreement."""
     base = store.load_issue(issue_id)
     have = store.issue_models(base.id)
-    models = list(dict.fromkeys(models or have))
+    # By default every variant, the one the issue shows first: the others are read against it.
+    models = list(dict.fromkeys(models or sorted(have, key=lambda m: m != base.model)))
     missing = [m for m in models if m not in have]
     if missing:
         raise NotFoundError(
