@@ -197,8 +197,8 @@ def sites(tmp_path_factory) -> dict[str, Path]:
     store = Store(cfg.db_path)
     w47 = make_issue(store, week=0, n_papers=3, titles=[HOSTILE_TITLE, XSS_TITLE], unique_word=UNIQUE_WORD)
     w46 = make_issue(store, week=1, n_papers=2, language="ja", titles=["大規模言語モデルによる論文要約の評価"])
-    make_issue(store, week=2, n_papers=2)
-    for issue in (w47, w46):
+    w45 = make_issue(store, week=2, n_papers=2)
+    for issue in (w47, w46, w45):
         _second_variant(store, issue, "gpt-4o-mini")
         write_compare(cfg, store, issue.id, now=datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
     build_archive(cfg, store)
@@ -432,8 +432,8 @@ def test_after_two_weekly_runs_the_archive_shows_both_issues(corpus, tmp_path, b
 
 # The pages a reader sees, per site language: (name, path). The Japanese issue is 2026-W46.
 SHOT_PAGES = {
-    "en": [("index", "index.html"), ("issue", "issues/2026-W47.html"), ("paper", "papers/2611.10001.html"),
-           ("search", "search.html?q=grounded"), ("compare", "compare/2026-W47_test-model_vs_gpt-4o-mini_1.html"),
+    "en": [("index", "index.html"), ("issue", "issues/2026-W45.html"), ("paper", "papers/2611.10200.html"),
+           ("search", "search.html?q=grounded"), ("compare", "compare/2026-W45_test-model_vs_gpt-4o-mini_1.html"),
            ("subscribe", "subscribe.html")],
     "ja": [("index", "index.html"), ("issue", "issues/2026-W46.html"), ("paper", "papers/2611.10100.html"),
            ("search", "search.html?q=" + urllib.parse.quote("要約")),
