@@ -170,7 +170,8 @@ def test_paper_page_shows_every_generation_marked(config, store):
     store.save_generation(extractive, {})
     build_archive(config, store)
     html = (config.archive_dir / "site" / "papers" / f"{paper.key}.html").read_text()
-    assert html.index("extractive") < html.index("gpt-4o-mini") < html.index("test-model")  # newest first
+    # The variant the issue shows first, then the others newest first.
+    assert html.index("test-model") < html.index("extractive") < html.index("gpt-4o-mini")
     assert "The second model&#39;s view." in html and "Extracted." in html
     assert "shown in 2026-W47" in html  # the chosen variant is marked
     assert "Written without an LLM" in html

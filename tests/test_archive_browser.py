@@ -8,6 +8,7 @@ Skipped when Debian's `chromium` (or websocket-client) is not installed.
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import json
@@ -19,12 +20,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
 import pytest
-from factories import HOSTILE_TITLE, make_issue
+from factories import HOSTILE_TITLE, make_generation, make_issue
 
+from digest.archive.compare import write_compare
 from digest.archive.site import build_archive
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed")
@@ -43,7 +47,7 @@ PAGE_FACTS = """(() => ({
   h1: Array.from(document.querySelectorAll('h1')).map(e => e.textContent),
   text: document.body.innerText,
   xss: window.__xss === undefined ? null : String(window.__xss),
-  injected: document.querySelectorAll('script:not([src]), svg, img[src="x"], [onerror], [onload]').length,
+  injected: document.querySelectorAll('script:not([src]), svg:not(#chart), img[src="x"], [onerror], [onload]').length,
   width: document.documentElement.scrollWidth,
 }))()"""
 
@@ -147,12 +151,14 @@ class Browser:
                 found.append(f"{p['entry'].get('text')} {p['entry'].get('url', '')}")
         return found
 
-    def screenshot(self, path: Path, width: int, height: int = 900) -> None:
-        """Save a PNG of the current page at a viewport width (for looking at the layout)."""
+    def viewport(self, width: int, height: int = 900) -> None:
+        """Lay pages out at this viewport size (a phone when narrow) until reset."""
         self.call("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500})
+
+    def screenshot(self, path: Path) -> None:
+        """Save a PNG of what the viewport shows (for looking at the layout)."""
         data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
-        import base64
         path.write_bytes(base64.b64decode(data))
 
 
@@ -161,9 +167,25 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+PUBLIC_URL = "https://digest.example.org"  # where `digest serve` would take subscriptions
+
+
+def _second_variant(store, issue, model: str) -> None:
+    """Another model's generation of every paper of an issue, worded differently, as `digest rerun` adds."""
+    for e in issue.entries:
+        g = make_generation(e.paper, model, issue.language, created="2026-11-25T08:00:00+00:00")
+        g = replace(g, summary=f"{model} reads {e.paper.title} differently: the method helps on short inputs.",
+                    tldr=f"{model}: a shorter take on {e.paper.title}.")
+        store.save_generation(g, {})
+        store.add_issue_generation(issue.id, g, model)
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    """A built archive of three issues (one in Japanese), with hostile titles and a watched author."""
+def sites(tmp_path_factory) -> dict[str, Path]:
+    """The same archive built as an English site (with a subscription server) and as a Japanese one.
+
+    Three issues (one in Japanese), hostile titles, a watched author, and a model comparison of two issues.
+    """
     from digest.config import Config
     from digest.store import Store
 
@@ -171,26 +193,48 @@ def site(tmp_path_factory) -> Path:
     cfg = Config(path=root / "digest.toml")
     cfg.store.archive_dir = str(root / "archive")
     cfg.selection.authors = ["Lovelace", "山田 太郎"]
+    cfg.web.public_url = PUBLIC_URL
     store = Store(cfg.db_path)
-    make_issue(store, week=0, n_papers=3, titles=[HOSTILE_TITLE, XSS_TITLE], unique_word=UNIQUE_WORD)
-    make_issue(store, week=1, n_papers=2, language="ja", titles=["大規模言語モデルによる論文要約の評価"])
-    make_issue(store, week=2, n_papers=2)
+    w47 = make_issue(store, week=0, n_papers=3, titles=[HOSTILE_TITLE, XSS_TITLE], unique_word=UNIQUE_WORD)
+    w46 = make_issue(store, week=1, n_papers=2, language="ja", titles=["大規模言語モデルによる論文要約の評価"])
+    w45 = make_issue(store, week=2, n_papers=2)
+    for issue in (w47, w46, w45):
+        _second_variant(store, issue, "gpt-4o-mini")
+        write_compare(cfg, store, issue.id, now=datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
     build_archive(cfg, store)
+    ja = replace(cfg, output=replace(cfg.output, language="ja"), web=replace(cfg.web, public_url=""))
+    build_archive(ja, store, cfg.archive_dir / "site-ja")
     store.close()
-    return cfg.archive_dir / "site"
+    return {"en": cfg.archive_dir / "site", "ja": cfg.archive_dir / "site-ja"}
 
 
 @pytest.fixture(scope="module")
-def server(site: Path):
-    """The built site over HTTP on 127.0.0.1."""
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site))
-    )
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+def site(sites) -> Path:
+    """The English site."""
+    return sites["en"]
+
+
+@pytest.fixture(scope="module")
+def servers(sites: dict[str, Path]):
+    """Each built site over HTTP on 127.0.0.1."""
+    running, urls = [], {}
+    for lang, path in sites.items():
+        httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(path))
+        )
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        running.append(httpd)
+        urls[lang] = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    yield urls
+    for httpd in running:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(servers) -> str:
+    """The English site's URL."""
+    return servers["en"]
 
 
 @pytest.fixture(scope="module")
@@ -321,7 +365,8 @@ def test_narrow_screen_has_no_horizontal_scroll(browser, server):
     browser.call("Emulation.setDeviceMetricsOverride",
                  {"width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True})
     try:
-        for page in ("index.html", "issues/2026-W47.html", "papers/2611.10000.html", "search.html?q=paper"):
+        for page in ("index.html", "issues/2026-W47.html", "papers/2611.10000.html", "search.html?q=paper",
+                     "compare/2026-W47_test-model_vs_gpt-4o-mini_1.html", "compare/index.html", "subscribe.html"):
             browser.open(server + page)
             assert browser.evaluate("document.documentElement.scrollWidth") <= 375, page
     finally:
@@ -382,4 +427,112 @@ def test_after_two_weekly_runs_the_archive_shows_both_issues(corpus, tmp_path, b
         "Array.from(document.querySelectorAll('#search-results a.title')).map(a => a.textContent)"
     )
     assert any("Multi-LexSum" in t for t in titles)
+    assert browser.errors() == []
+
+
+# The pages a reader sees, per site language: (name, path). The Japanese issue is 2026-W46.
+SHOT_PAGES = {
+    "en": [("index", "index.html"), ("issue", "issues/2026-W45.html"), ("paper", "papers/2611.10200.html"),
+           ("search", "search.html?q=grounded"), ("compare", "compare/2026-W45_test-model_vs_gpt-4o-mini_1.html"),
+           ("subscribe", "subscribe.html"), ("search-none", "search.html?q=zqxjvw")],
+    "ja": [("index", "index.html"), ("issue", "issues/2026-W46.html"), ("paper", "papers/2611.10100.html"),
+           ("search", "search.html?q=" + urllib.parse.quote("要約")),
+           ("compare", "compare/2026-W46_test-model_vs_gpt-4o-mini_1.html"), ("subscribe", "subscribe.html"),
+           ("search-none", "search.html?q=zqxjvw")],
+}
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_pages_fit_the_screen_without_errors_and_screenshots(browser, servers, tmp_path, lang, width):
+    """Every kind of page at a desktop and a phone width: no sideways scrolling, no console error.
+
+    The screenshots go to $DIGEST_SCREENSHOTS (e.g. /work/screens) for a person to look at.
+    """
+    shots = Path(os.environ.get("DIGEST_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.viewport(width, 900 if width > 500 else 812)
+    try:
+        for name, page in SHOT_PAGES[lang]:
+            browser.events.clear()
+            browser.open(servers[lang] + page)
+            facts = browser.evaluate(PAGE_FACTS)
+            assert facts["width"] <= width, f"{lang} {page} is {facts['width']} px wide at {width} px"
+            assert browser.errors() == [], f"{lang} {page}"
+            assert len(facts["h1"]) == 1, page
+            browser.screenshot(shots / f"site-{name}-{lang}-{width}.png")
+            assert (shots / f"site-{name}-{lang}-{width}.png").stat().st_size > 5_000  # something was drawn
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride")
+
+
+@pytest.mark.parametrize(("lang", "said"), [("en", "No paper matches “zqxjvw”"), ("ja", "「zqxjvw」に一致する論文はありません")])
+def test_search_says_when_nothing_is_found(browser, servers, lang, said):
+    browser.open(servers[lang] + "search.html?q=zqxjvw")
+    status = browser.evaluate("document.getElementById('search-status').textContent")
+    assert said in status
+    assert browser.evaluate("document.querySelectorAll('#search-results li').length") == 0
+    # Typing a word that is found replaces the message with the count.
+    browser.evaluate("(() => { const q = document.getElementById('q'); q.value = 'grounded';"
+                     " q.dispatchEvent(new Event('input')); })()")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and said in status:
+        time.sleep(0.05)
+        status = browser.evaluate("document.getElementById('search-status').textContent")
+    assert said not in status and status.endswith("papers") or "本の論文" in status
+    assert browser.errors() == []
+
+
+def test_issue_page_folds_answers_under_each_summary(browser, server):
+    browser.open(server + "issues/2026-W47.html")
+    boxes = browser.evaluate(
+        "Array.from(document.querySelectorAll('article.paper')).map(a => ({"
+        " summary: !!a.querySelector('.tldr') && a.querySelector('details.qa-box') !== null"
+        "   && a.querySelector('.tldr').compareDocumentPosition(a.querySelector('details.qa-box')) === 4,"
+        " open: a.querySelector('details.qa-box').open,"
+        " height: a.querySelector('details.qa-box').getBoundingClientRect().height}))"
+    )
+    assert len(boxes) == 3
+    assert all(b["summary"] and not b["open"] and b["height"] < 60 for b in boxes), boxes
+    browser.evaluate("document.querySelector('details.qa-box > summary').click()")
+    assert browser.evaluate("document.querySelector('details.qa-box').getBoundingClientRect().height") > 300
+    # The models of the issue are compared in a report linked from the issue page.
+    href = browser.evaluate("document.querySelector('a[href*=\"compare/\"]').href")
+    assert href == server + "compare/2026-W47_test-model_vs_gpt-4o-mini_1.html"
+    assert browser.errors() == []
+
+
+def test_paper_page_shows_the_issue_variant_first_with_plain_labels(browser, server):
+    browser.open(server + "papers/2611.10001.html")
+    heads = browser.evaluate("Array.from(document.querySelectorAll('.generation h3')).map(h => h.textContent)")
+    assert heads[0].startswith("test-model") and "shown in 2026-W47" in heads[0]
+    assert heads[1].startswith("gpt-4o-mini")  # newer, but not what the issue shows
+    labels = browser.evaluate("Array.from(document.querySelectorAll('.generation > p.muted')).map(p => p.textContent)")
+    assert labels == ["English · 2026-11-16", "English · 2026-11-25"]  # no prompt or version hashes
+    cats = browser.evaluate("Array.from(document.querySelectorAll('dd.cats a')).map(a => a.textContent)")
+    assert cats == ["Computation and Language cs.CL", "Machine Learning cs.LG"]
+    compare = browser.evaluate("document.querySelector('a[href*=\"compare/\"]').href")
+    assert compare.endswith("compare/2026-W47_test-model_vs_gpt-4o-mini_1.html#paper-2611-10001")
+    browser.open(compare)
+    assert browser.evaluate("document.getElementById('paper-2611-10001') !== null")
+    scores = browser.evaluate("document.querySelector('#paper-2611-10001 .agree').textContent")
+    assert "ROUGE-L test-model vs gpt-4o-mini:" in scores and "pages test-model vs gpt-4o-mini: 1.00" in scores
+    assert browser.errors() == []
+
+
+def test_subscribe_link_leads_to_a_form_or_to_the_feed(browser, servers):
+    browser.open(servers["en"] + "index.html")
+    browser.evaluate("document.querySelector('header.site a.subscribe').click()")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not browser.evaluate("location.pathname.endsWith('/subscribe.html')"):
+        time.sleep(0.05)
+    form = browser.evaluate("(() => { const f = document.querySelector('form.subscribe-form');"
+                            " return f && {action: f.action, method: f.method,"
+                            " fields: Array.from(f.elements).map(e => e.name).filter(Boolean)}; })()")
+    assert form == {"action": PUBLIC_URL + "/subscribe", "method": "post", "fields": ["email", "name"]}
+    # Without a subscription server the Japanese copy offers the feed, and no form that would go nowhere.
+    browser.open(servers["ja"] + "subscribe.html")
+    assert browser.evaluate("document.querySelector('form.subscribe-form')") is None
+    text = browser.evaluate("document.body.innerText")
+    assert "Atomフィードをフィードリーダーに登録すると" in text and "購読する" in text
     assert browser.errors() == []

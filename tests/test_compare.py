@@ -5,13 +5,22 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 
 import pytest
 from factories import HOSTILE_TITLE, make_generation, make_issue
 from llm_server import LLMServer
 from rerun_helpers import ISSUE_ID, add_chat_model, make_responder
 
-from digest.archive.compare import compare_issue, jaccard, rouge_l, tokenize, write_compare
+from digest.archive.compare import (
+    compare_issue,
+    jaccard,
+    list_reports,
+    reports_by_issue,
+    rouge_l,
+    tokenize,
+    write_compare,
+)
 from digest.errors import DigestError, NotFoundError
 from digest.records import QA
 from digest.rerun import rerun_issue
@@ -79,13 +88,65 @@ def test_paper_text_is_escaped_and_links_are_http_only(config, store):
     cmp, html_path, md_path = write_compare(config, store, issue.id)
     html = html_path.read_text()
     md = md_path.read_text()
-    assert html_path == config.archive_dir / "compare" / f"{issue.id}.html"
+    assert html_path == config.archive_dir / "compare" / f"{issue.id}_A_vs_B_1.html"
     assert "<script" not in html and "<img" not in html and "javascript:" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script" not in md and "<img" not in md and "javascript:" not in md
     assert 'href="https://arxiv.org/abs/2611.10000"' in html
     assert "<svg" in html and html.count('class="bar-cost"') == 2 and "http://www.w3.org/2000/svg" in html
     assert not re.search(r"<[^>]*\s(src|srcset)=", html) and "<link" not in html  # nothing loaded from anywhere
+
+
+def test_reports_are_kept_named_by_models_and_listed(config, store):
+    issue = two_variants(store)
+    folder = config.archive_dir / "compare"
+    _, first, first_md = write_compare(config, store, issue.id, now=datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+    _, second, _ = write_compare(config, store, issue.id, ["B", "A"], now=datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
+    _, third, _ = write_compare(config, store, issue.id, now=datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
+    assert [first.name, second.name, third.name] == [
+        f"{issue.id}_A_vs_B_1.html", f"{issue.id}_B_vs_A_1.html", f"{issue.id}_A_vs_B_2.html"]
+    assert first.is_file() and first_md.is_file()  # the earlier report is still there
+    assert "2026-11-20" in first.read_text() and "2026-11-22" in third.read_text()
+    reports = list_reports(folder)
+    assert [r.stem for r in reports] == [third.stem, second.stem, first.stem]  # newest first
+    assert reports[0].models == ["A", "B"] and reports[0].issue_id == issue.id
+    assert len(reports[0].paper_keys) == 3
+    index = (folder / "index.html").read_text()
+    assert all(f'href="{p.name}"' in index for p in (first, second, third))
+    # Per issue, only the newest report of each pair of models is linked from the site.
+    assert [r.stem for r in reports_by_issue(reports)[issue.id]] == [third.stem, second.stem]
+    first.unlink()
+    assert first.stem not in [r.stem for r in list_reports(folder)]
+
+
+def test_agreement_names_both_models_and_empty_figures_are_hidden(config, store):
+    issue = two_variants(store)
+    store.execute("UPDATE papers SET authors='[]', published=NULL WHERE key=?", (issue.entries[0].paper.key,))
+    store.execute("UPDATE generations SET input_tokens=0, cached_tokens=0, output_tokens=0, cost=0, "
+                  "latency_ms=0 WHERE model='A'")
+    cmp, html_path, md_path = write_compare(config, store, issue.id)
+    html, md = html_path.read_text(), md_path.read_text()
+    assert re.search(r"ROUGE-L A vs B: 0\.[01]\d</span> <span class=\"score\">pages A vs B: 0\.00", html)
+    assert "ROUGE-L A vs B: 1.00" in html and "pages A vs B: 1.00" in html
+    assert "ROUGE-L A vs B: 1.00" in md
+    assert "only one model wrote about this paper" in html  # paper 2 has no B variant
+    card_a, card_b = re.findall(r'<section class="model-row">(.*?)</section>', html, re.S)
+    assert "Cost" not in card_a and "Tokens" not in card_a and "Time per paper" not in card_a
+    assert "Cost" in card_b and "$0.5010" in card_b and "Answers dropped" in card_b
+    section = html[html.index(f'id="paper-{issue.entries[0].paper.key.replace(".", "-")}"'):]
+    facts = re.search(r'<p class="muted">(.*?)</p>', section).group(1)
+    assert " · " not in facts and "Published" not in facts  # no authors, no date: no empty separators
+
+
+def test_report_in_japanese(config, store):
+    issue = make_issue(store, model="A", language="ja")
+    g = make_generation(issue.entries[0].paper, "B", "ja")
+    store.save_generation(g, {})
+    store.add_issue_generation(issue.id, g, "B")
+    _, html_path, md_path = write_compare(config, store, issue.id)
+    html = html_path.read_text()
+    assert '<html lang="ja">' in html and "モデル別" in html and "論文ごとの一致度" in html
+    assert "ROUGE-L A 対 B: 1.00" in html and "モデル別" in md_path.read_text()
 
 
 @pytest.fixture

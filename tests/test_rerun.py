@@ -148,7 +148,7 @@ def test_a_new_users_story_on_the_command_line(corpus, tmp_path, httpserver):
         assert "model-B: 2 papers, 16/16 quotes verified (100%)" in out and "compare/" in out
         assert len(httpserver.log) == after_run  # nothing but the LLM calls since the run
         assert len(servers["model-B"].chat_requests()) == 4
-        html = (tmp_path / "archive" / "compare" / f"{issue_id}.html").read_text()
+        html = (tmp_path / "archive" / "compare" / f"{issue_id}_model-A_vs_model-B_1.html").read_text()
         assert "model-A TL;DR" in html and "model-B TL;DR" in html and 'id="chart"' in html
         assert html.count('class="model-row"') == 2
         out = digest("issues", "list")

@@ -185,3 +185,18 @@ def test_pages_follow_the_output_language(config, store):
         assert '<html lang="ja">' in r.text and "購読する" in r.text
         r = client.get("/unsubscribe/" + "x" * 43)
         assert "配信を停止する" in r.text
+
+
+def test_the_built_sites_subscribe_link_reaches_the_live_form(config, store):
+    """A site built without web.public_url links to subscribe.html; `digest serve` answers it with its form."""
+    from digest.archive.site import build_archive
+
+    make_issue(store)
+    build_archive(config, store)
+    static_page = (config.archive_dir / "site" / "subscribe.html").read_text(encoding="utf-8")
+    assert "subscribe-form" not in static_page  # opened from disk or a static host: the feed, no form going nowhere
+    with web_server(config, store) as base, httpx.Client(base_url=base, timeout=10) as client:
+        index = client.get("/").text
+        assert 'href="subscribe.html"' in index
+        r = client.get("/subscribe.html")
+        assert r.status_code == 200 and 'action="/subscribe"' in r.text and 'name="email"' in r.text

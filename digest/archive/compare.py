@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import combinations
 from pathlib import Path
+
+from markupsafe import Markup
 
 from digest.config import Config
 from digest.errors import DigestError, NotFoundError
 from digest.i18n import labels
 from digest.records import Generation, Issue, Paper, Usage
-from digest.render import make_env, pages_label
+from digest.render import count_papers, make_env, pages_label
+from digest.resources import bundled_dir
 from digest.store import Store
 from digest.text import CJK_RANGES
 
@@ -112,6 +117,16 @@ class ModelStats:
 
 
 @dataclass
+class PairScore:
+    """How much two models agree on one paper."""
+
+    a: str
+    b: str
+    rouge_l: float
+    page_overlap: float | None
+
+
+@dataclass
 class PaperComparison:
     """One paper: each model's generation, and how much the models agree on it."""
 
@@ -120,6 +135,7 @@ class PaperComparison:
     generations: dict[str, Generation | None]
     rouge_l: float | None = None  # mean pairwise ROUGE-L F1 of the summaries
     page_overlap: float | None = None  # mean pairwise Jaccard of the cited pages
+    pairs: list[PairScore] = field(default_factory=list)  # every pair of models that both wrote
 
 
 @dataclass
@@ -136,7 +152,8 @@ def compare_issue(store: Store, issue_id: str, models: list[str] | None = None) 
     """Load every requested variant of an issue and compute stats and agreement."""
     base = store.load_issue(issue_id)
     have = store.issue_models(base.id)
-    models = list(dict.fromkeys(models or have))
+    # By default every variant, the one the issue shows first: the others are read against it.
+    models = list(dict.fromkeys(models or sorted(have, key=lambda m: m != base.model)))
     missing = [m for m in models if m not in have]
     if missing:
         raise NotFoundError(
@@ -150,12 +167,13 @@ def compare_issue(store: Store, issue_id: str, models: list[str] | None = None) 
     papers: list[PaperComparison] = []
     for i, entry in enumerate(base.entries):
         gens = {m: variants[m].entries[i].generation for m in models}
-        present = [g for g in gens.values() if g is not None]
         pc = PaperComparison(paper=entry.paper, position=entry.position, generations=gens)
-        if len(present) >= 2:
-            pairs = list(combinations(present, 2))
-            pc.rouge_l = _mean([rouge_l(a.summary, b.summary) for a, b in pairs])
-            pc.page_overlap = _mean([jaccard(cited_pages(a), cited_pages(b)) for a, b in pairs])
+        written = [(m, g) for m, g in gens.items() if g is not None]
+        pc.pairs = [PairScore(ma, mb, rouge_l(a.summary, b.summary), jaccard(cited_pages(a), cited_pages(b)))
+                    for (ma, a), (mb, b) in combinations(written, 2)]
+        if pc.pairs:
+            pc.rouge_l = _mean([s.rouge_l for s in pc.pairs])
+            pc.page_overlap = _mean([s.page_overlap for s in pc.pairs])
         papers.append(pc)
         for m, g in gens.items():
             if g is None:
@@ -182,10 +200,14 @@ class Bar:
     width: float
 
 
-def chart(stats: list[ModelStats], width: int = 600) -> dict:
-    """Geometry of the inline SVG: a panel of cost bars above a panel of verified-rate bars, one bar per model."""
-    label_w, row_h, title_h, gap = 170, 22, 24, 16
-    bar_max = width - label_w - 80  # room on the right for the value
+def chart(stats: list[ModelStats], width: int = 360) -> dict:
+    """Geometry of the inline SVG: cost bars above verified-rate bars, each model's name above its bar.
+
+    Names sit on their own line so the chart stays narrow: scaled to a phone's width its text is still
+    readable, and a long model name never pushes a bar off the page.
+    """
+    row_h, label_h, title_h, gap = 34, 14, 22, 14
+    bar_max = width - 70  # room on the right for the value
     max_cost = max((s.usage.cost for s in stats), default=0.0) or 1.0
     cost_top = title_h
     rate_title = cost_top + len(stats) * row_h + gap
@@ -194,29 +216,85 @@ def chart(stats: list[ModelStats], width: int = 600) -> dict:
                  for i, s in enumerate(stats)]
     rate_bars = [Bar(s.model, f"{s.verified_rate:.0%}", rate_top + i * row_h, bar_max * s.verified_rate)
                  for i, s in enumerate(stats)]
-    return {"width": width, "height": rate_top + len(stats) * row_h + 6, "label_w": label_w, "row_h": row_h,
-            "cost_title_y": 16, "rate_title_y": rate_title + 16, "cost": cost_bars, "rate": rate_bars}
+    return {"width": width, "height": rate_top + len(stats) * row_h, "label_h": label_h,
+            "bar_h": row_h - label_h - 6, "cost_title_y": 15, "rate_title_y": rate_title + 15,
+            "cost": cost_bars, "rate": rate_bars}
 
 
 # ---- rendering ----------------------------------------------------------------------------------------
 
 
-def _context(cmp: Comparison, title: str) -> dict:
+def _context(cmp: Comparison, title: str, created: str = "") -> dict:
     lab = labels(cmp.issue.language)
-    return dict(cmp=cmp, issue=cmp.issue, title=title, L=lab, chart=chart(cmp.stats),
+    return dict(cmp=cmp, issue=cmp.issue, title=title, L=lab, chart=chart(cmp.stats), created=created,
+                count_papers=count_papers,
                 pages=lambda ps: pages_label(ps, lab), pct=lambda v: "—" if v is None else f"{v:.0%}",
-                num=lambda v: "—" if v is None else f"{v:.2f}")
+                num=lambda v: "—" if v is None else f"{v:.2f}",
+                site_css=Markup((bundled_dir("templates") / "site" / "static" / "style.css").read_text("utf-8")))
 
 
-def render_compare_html(cmp: Comparison, *, title: str) -> str:
-    """The compare page as one self-contained HTML file (no scripts, no external resources)."""
-    return make_env(autoescape=True).get_template("compare.html.j2").render(**_context(cmp, title))
+def render_compare_html(cmp: Comparison, *, title: str, created: str = "") -> str:
+    """The compare page as one self-contained HTML file in the site's style (no scripts, no external resources)."""
+    return make_env(autoescape=True).get_template("compare.html.j2").render(**_context(cmp, title, created))
 
 
-def render_compare_markdown(cmp: Comparison, *, title: str) -> str:
+def render_compare_markdown(cmp: Comparison, *, title: str, created: str = "") -> str:
     """The comparison as Markdown."""
-    text = make_env().get_template("compare.md.j2").render(**_context(cmp, title))
+    text = make_env().get_template("compare.md.j2").render(**_context(cmp, title, created))
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+# ---- the reports kept in archive/compare/ ---------------------------------------------------------------
+
+REPORTS_FILE = "reports.json"  # what each report compared, so the index and the site can list them
+
+
+@dataclass
+class CompareReport:
+    """One written comparison: its file stem in archive/compare/, the issue, the models and when."""
+
+    stem: str
+    issue_id: str
+    models: list[str]
+    created: str
+    paper_keys: list[str] = field(default_factory=list)
+
+
+def list_reports(folder: Path) -> list[CompareReport]:
+    """Every report still on disk, newest first (an unreadable list counts as none)."""
+    try:
+        rows = json.loads((folder / REPORTS_FILE).read_text(encoding="utf-8"))
+        reports = [CompareReport(**row) for row in rows]
+    except (OSError, ValueError, TypeError):
+        return []
+    reports = [r for r in reports if (folder / f"{r.stem}.html").is_file()]
+    return sorted(reports, key=lambda r: (r.created, r.stem), reverse=True)
+
+
+def reports_by_issue(reports: list[CompareReport]) -> dict[str, list[CompareReport]]:
+    """Reports per issue id, newest first, only the newest of each set of models."""
+    out: dict[str, list[CompareReport]] = {}
+    for r in reports:
+        same = out.setdefault(r.issue_id, [])
+        if all(o.models != r.models for o in same):
+            same.append(r)
+    return out
+
+
+def _report_stem(folder: Path, issue_id: str, models: list[str]) -> str:
+    # Both models in the name, and a sequence number: a later comparison never replaces an earlier one.
+    base = f"{issue_id}_" + "_vs_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", m).strip("-.") or "model" for m in models)
+    n = 1
+    while (folder / f"{base}_{n}.html").exists() or (folder / f"{base}_{n}.md").exists():
+        n += 1
+    return f"{base}_{n}"
+
+
+def render_reports_index(reports: list[CompareReport], *, title: str, language: str) -> str:
+    """archive/compare/index.html: every kept report, newest first."""
+    return make_env(autoescape=True).get_template("compare_index.html.j2").render(
+        reports=reports, title=title, L=labels(language), lang=language, count_papers=count_papers,
+        site_css=Markup((bundled_dir("templates") / "site" / "static" / "style.css").read_text("utf-8")))
 
 
 def _write(path: Path, text: str) -> None:
@@ -226,12 +304,21 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_compare(config: Config, store: Store, issue_id: str, models: list[str] | None = None
-                  ) -> tuple[Comparison, Path, Path]:
-    """Write archive/compare/<issue>.html and .md; returns the comparison and both paths."""
+def write_compare(config: Config, store: Store, issue_id: str, models: list[str] | None = None, *,
+                  now: datetime | None = None) -> tuple[Comparison, Path, Path]:
+    """Write a new archive/compare/<issue>_<A>_vs_<B>_<n>.html and .md, and the index of every report."""
     cmp = compare_issue(store, issue_id, models)
     folder = config.archive_dir / "compare"
-    html_path, md_path = folder / f"{cmp.issue.id}.html", folder / f"{cmp.issue.id}.md"
-    _write(html_path, render_compare_html(cmp, title=config.output.title))
-    _write(md_path, render_compare_markdown(cmp, title=config.output.title))
+    folder.mkdir(parents=True, exist_ok=True)
+    created = (now or datetime.now(UTC)).replace(microsecond=0).isoformat()
+    stem = _report_stem(folder, cmp.issue.id, cmp.models)
+    html_path, md_path = folder / f"{stem}.html", folder / f"{stem}.md"
+    _write(html_path, render_compare_html(cmp, title=config.output.title, created=created))
+    _write(md_path, render_compare_markdown(cmp, title=config.output.title, created=created))
+    reports = [CompareReport(stem, cmp.issue.id, cmp.models, created, [p.paper.key for p in cmp.papers]),
+               *list_reports(folder)]
+    _write(folder / REPORTS_FILE, json.dumps([vars(r) for r in sorted(reports, key=lambda r: r.stem)],
+                                             ensure_ascii=False, indent=1) + "\n")
+    _write(folder / "index.html", render_reports_index(list_reports(folder), title=config.output.title,
+                                                       language=config.output.language))
     return cmp, html_path, md_path

@@ -12,17 +12,21 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jinja2 import Environment
 
 from digest.config import Config
 from digest.errors import DigestError
 from digest.export import FORMATS, export_issue
+from digest.archive.compare import list_reports, reports_by_issue
 from digest.archive.feed import render_feed
+from digest.categories import NAMES as CATEGORY_NAMES
+from digest.categories import category_name
 from digest.feedback import SITE, feedback_secret, vote_urls
 from digest.i18n import labels
 from digest.records import Generation, Issue, Paper
-from digest.render import count_papers, issue_intro, md_text, model_note, pages_label, safe_url
+from digest.render import count_papers, issue_intro, md_text, model_note, pages_label, paper_anchor, safe_url
 from digest.resources import bundled_dir, jinja_environment
 from digest.archive.search import document_text, published_documents, reindex
 from digest.store import Store
@@ -32,7 +36,7 @@ from digest.text import same_author, strip_accents
 
 FEED_ENTRIES = 20  # newest issues in the Atom feed; each carries its full content
 SITE_DIR_NAME = "site"
-_MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static")
+_MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static", "compare")
 _MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml", ".bib", ".ris", ".json")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -107,6 +111,9 @@ def _environment() -> Environment:
     env.filters["day"] = lambda s: (s or "")[:10]
     env.filters["slug"] = slugify
     env.filters["md"] = md_text
+    env.filters["category_name"] = lambda code: CATEGORY_NAMES.get(code, "")
+    env.globals["language_name"] = lambda code: labels(code)["language_name"]
+    env.globals["paper_anchor"] = paper_anchor
     return env
 
 
@@ -139,6 +146,10 @@ class SiteBuilder:
         self.title = config.output.title
         self.base_url = safe_url(config.output.archive_url).rstrip("/")
         self.feedback: dict[str, dict[str, str]] = {}  # paper key -> vote links, with a server only
+        # The subscribe form posts to `digest serve` at web.public_url; without one, subscribe.html offers the
+        # feed (and `digest serve` answers subscribe.html with its own live form).
+        public = safe_url(config.web.public_url).rstrip("/")
+        self.subscribe_action = f"{public}/subscribe" if public else ""
 
     # ---- loading ----------------------------------------------------------------------
 
@@ -184,7 +195,8 @@ class SiteBuilder:
         """Render one site template with the site-wide values."""
         return self.env.get_template(template).render(
             site_title=self.title, pages_label=lambda L, pages: pages_label(pages, L), count_papers=count_papers,
-            base_url=self.base_url, feedback=self.feedback, **ctx
+            base_url=self.base_url, feedback=self.feedback, subscribe_action=self.subscribe_action,
+            form_origins=_origin(self.subscribe_action), **ctx
         )
 
     def build(self) -> BuildResult:
@@ -215,7 +227,8 @@ class SiteBuilder:
         }
         nav = {"has_authors": bool(watch)}
         issue_titles = {i.id: f"{i.id} ({i.week_start} – {i.week_end})" for i in issues}
-        common = dict(nav=nav, views=views, issue_titles=issue_titles)
+        reports = list_reports(self.config.archive_dir / "compare")
+        common = dict(nav=nav, views=views, issue_titles=issue_titles, compare=reports_by_issue(reports))
         out = self.site_dir
 
         years: dict[str, list[Issue]] = {}
@@ -250,7 +263,7 @@ class SiteBuilder:
         ))
         for c, vs in categories.items():
             writer.write(out / "categories" / f"{slugify(c)}.html", self.render(
-                "listing.html", root="../", lang=lang, L=L, page_title=c, heading=c, papers=vs,
+                "listing.html", root="../", lang=lang, L=L, page_title=category_name(c), heading=c, papers=vs,
                 up=("categories/index.html", L["categories"]), **common,
             ))
         if watch:
@@ -267,6 +280,17 @@ class SiteBuilder:
         writer.write(out / "search.html", self.render(
             "search.html", root="", lang=lang, L=L, page_title=L["search"], **common,
         ))
+        writer.write(out / "subscribe.html", self.render(
+            "subscribe.html", root="", lang=lang, L=L, page_title=L["site_subscribe"], **common,
+        ))
+        for r in reports:  # kept reports, copied as they are: each is a self-contained page
+            writer.write(out / "compare" / f"{r.stem}.html",
+                         (self.config.archive_dir / "compare" / f"{r.stem}.html").read_text(encoding="utf-8"))
+        if reports:
+            writer.write(out / "compare" / "index.html", self.render(
+                "compare_index.html", root="../", lang=lang, L=L, page_title=L["site_compare"], reports=reports,
+                **common,
+            ))
         writer.write(out / "search-index.js", _search_index_js(by_paper_newest, issue_titles))
         static = bundled_dir("templates") / "site" / "static"
         for f in sorted(static.iterdir()):
@@ -286,6 +310,11 @@ class SiteBuilder:
             return self.site_dir.resolve().relative_to(self.config.archive_dir.resolve()).as_posix()
         except ValueError:
             return ""
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 def _remove_stale(site_dir: Path, produced: set[Path]) -> int:

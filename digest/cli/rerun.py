@@ -70,7 +70,7 @@ def register(cli: click.Group) -> None:
     @click.argument("more_models", nargs=-1, metavar="[MODEL...]")
     @click.pass_obj
     def compare(app, issue_id, models, more_models) -> None:
-        """Write archive/compare/ISSUE.html and .md: the models' outputs side by side, costs, agreement."""
+        """Write a new archive/compare/ISSUE_A_vs_B_N.html and .md (earlier ones are kept) and their index."""
         from digest.archive.compare import write_compare
         chosen = list(models) + list(more_models)
         cmp, html_path, md_path = write_compare(app.config, app.store, issue_id, chosen or None)

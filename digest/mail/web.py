@@ -84,6 +84,7 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
         return message(f"{e.code} {e.name}", e.code or 500)
 
     @app.get("/subscribe")
+    @app.get("/subscribe.html")  # the archive site's Subscribe link: here the live form answers it
     def subscribe_form() -> Response:
         return page("subscribe", email="", name="", error="")
 

@@ -65,7 +65,7 @@
   function render(query) {
     list.textContent = "";
     var ts = terms(query);
-    if (!ts.length) { status.textContent = ""; return; }
+    if (!ts.length) { status.textContent = ""; status.classList.remove("none"); return; }
     var ms = ts.map(matcher);
     var hits = [];
     docs.forEach(function (doc, order) {
@@ -79,6 +79,12 @@
       hits.push({ doc: doc.d, score: score, order: order });
     });
     hits.sort(function (a, b) { return b.score - a.score || a.order - b.order; });
+    status.classList.toggle("none", hits.length === 0);
+    if (!hits.length) {
+      // Say so, with the query as typed: an empty list alone looks like a page still loading.
+      status.textContent = (status.getAttribute("data-none") || "{query}").replace("{query}", query.trim());
+      return;
+    }
     var label = status.getAttribute(hits.length === 1 ? "data-count-one" : "data-count-label") || "{count}";
     status.textContent = label.replace("{count}", String(hits.length)) +
       (hits.length > MAX ? " (1–" + MAX + ")" : "");
