@@ -8,6 +8,7 @@ size subscribers get, not the size of a toy.
 from __future__ import annotations
 
 from digest.records import QA, Generation, Issue, IssueEntry, Paper, Usage
+from digest.store import Store
 
 _TOPICS = ["retrieval-augmented summarisation", "long-context evaluation", "faithfulness metrics",
            "instruction tuning", "multilingual question answering", "scientific claim verification",
@@ -89,3 +90,15 @@ def long_issue(language: str = "en", n_papers: int = 10) -> Issue:
         entries.append(IssueEntry(paper=p, generation=long_generation(p, i, language), position=i + 1))
     return Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language=language,
                  model="gpt-4o-mini", created="2026-11-16T08:00:00+00:00", entries=entries)
+
+
+def store_long_issue(store: Store, language: str = "en", n_papers: int = 10) -> Issue:
+    """long_issue, stored (papers, generations, issue) as a run would leave it; returns the stored issue."""
+    issue = long_issue(language, n_papers)
+    gens = {}
+    for e in issue.entries:
+        store.upsert_paper(e.paper)
+        store.save_generation(e.generation, {"model": e.generation.model})
+        gens[e.paper.key] = e.generation
+    store.save_issue(issue, gens)
+    return store.load_issue(issue.id)
