@@ -6,7 +6,9 @@ subscriber with vote links and a public site, as `digest send` builds it. Run by
 
     .venv/bin/python bench/email_size.py
 
-One line per edition and language: `email <edition> <lang>: HTML <bytes> B, <bytes> B as encoded (...)`
+One line per edition and language, `email <edition> <lang>: HTML <bytes> B (...), <bytes> B (...) as encoded
+in the message`; last line: `email: compact en <KB> KB, ja <KB> KB of HTML (full: <KB> / <KB> KB); Gmail clips
+above 102 KB`.
 """
 
 from __future__ import annotations
@@ -53,12 +55,19 @@ def measure(edition: str | None, language: str, folder: Path) -> tuple[int, int]
 
 def main() -> None:
     editions = ["compact", "full"] if "edition" in {f.name for f in fields(MailConfig)} else [None]
+    kb: dict[tuple[str | None, str], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for edition in editions:
             for language in ("en", "ja"):
                 raw, encoded = measure(edition, language, Path(tmp))
+                kb[edition, language] = raw / 1024
                 print(f"email {edition or 'current'} {language}: HTML {raw} B ({raw / 1024:.1f} KB), "
                       f"{encoded} B ({encoded / 1024:.1f} KB) as encoded in the message")
+    first = editions[0]
+    line = f"email: {first or 'current'} en {kb[first, 'en']:.1f} KB, ja {kb[first, 'ja']:.1f} KB of HTML"
+    if "full" in editions:
+        line += f" (full: {kb['full', 'en']:.1f} / {kb['full', 'ja']:.1f} KB)"
+    print(line + "; Gmail clips above 102 KB")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from digest.config import Config
 from digest.errors import FetchError
-from digest.pdf.download import cached_pdf_path
+from digest.pdf.download import cached_pdf_name
 from digest.records import Paper
 
 THUMB_WIDTH = 300
@@ -47,20 +47,22 @@ def thumbnail_path(config: Config, paper: Paper) -> Path:
     return config.cache_dir / THUMBS_DIR / thumbnail_name(paper)
 
 
-def source_pdf(config: Config, paper: Paper, cached: set[str] | None = None) -> Path | None:
+def source_pdf(config: Config, paper: Paper, cache: tuple[Path, set[str]] | None = None) -> Path | None:
     """The paper's PDF on disk (the download cache, or a dir: paper's own file), None when there is none.
 
-    `cached`, the names in the cache folder, saves a look at the disk per paper on a large archive.
+    `cache`, the cache folder and the names in it, saves a look at the disk per paper on a large archive.
     """
     if paper.local_pdf:
         path = Path(paper.local_pdf)
         return path if path.is_file() else None
     try:
-        path = cached_pdf_path(paper, config)
+        name = cached_pdf_name(paper)
     except FetchError:
         return None
-    present = path.name in cached if cached is not None else path.is_file()
-    return path if present else None
+    if cache is None:
+        path = config.cache_dir / name
+        return path if path.is_file() else None
+    return cache[0] / name if name in cache[1] else None
 
 
 def ensure_thumbnails(config: Config, papers: list[Paper]) -> dict[str, Path]:
@@ -68,17 +70,25 @@ def ensure_thumbnails(config: Config, papers: list[Paper]) -> dict[str, Path]:
 
     Papers without a PDF on disk, or whose PDF could not be rendered, are left out.
     """
-    folder = config.cache_dir / THUMBS_DIR
+    folder, names = _ensure(config, papers)
+    return {key: folder / name for key, name in names.items()}
+
+
+def _ensure(config: Config, papers: list[Paper]) -> tuple[Path, dict[str, str]]:
+    # Names, not paths, per paper: on a 5,000-paper archive building a Path each would cost more
+    # than the whole check.
+    cache_dir = config.cache_dir
+    folder = cache_dir / THUMBS_DIR
     have = _names(folder)
-    pdfs: set[str] | None = None
-    found: dict[str, Path] = {}
+    pdfs: tuple[Path, set[str]] | None = None
+    found: dict[str, str] = {}
     todo: dict[str, tuple[Path, Path]] = {}  # thumbnail name -> (PDF, thumbnail)
     for p in papers:
         name = thumbnail_name(p)
         if name in have:
-            found[p.key] = folder / name
+            found[p.key] = name
         elif name + _FAILED not in have and name not in todo:
-            pdfs = _names(config.cache_dir) if pdfs is None else pdfs
+            pdfs = (cache_dir, _names(cache_dir)) if pdfs is None else pdfs
             pdf = source_pdf(config, p, pdfs)
             if pdf is not None:
                 todo[name] = (pdf, folder / name)
@@ -89,8 +99,8 @@ def ensure_thumbnails(config: Config, papers: list[Paper]) -> dict[str, Path]:
             done = {name for (name, _), ok in zip(jobs, pool.map(lambda j: render_thumbnail(*j[1]), jobs)) if ok}
         for p in papers:
             if thumbnail_name(p) in done:
-                found[p.key] = folder / thumbnail_name(p)
-    return found
+                found[p.key] = thumbnail_name(p)
+    return folder, found
 
 
 def render_thumbnail(pdf: Path, out: Path, *, timeout: float = _TIMEOUT) -> bool:
@@ -120,20 +130,19 @@ def publish_thumbnails(config: Config, papers: list[Paper], site_dir: Path) -> d
     longer on the site are removed, so a rebuild with nothing new writes nothing and looks at each
     folder once, not at each paper's files.
     """
-    cached = ensure_thumbnails(config, papers)
+    source, cached = _ensure(config, papers)
     folder = site_dir / THUMBS_DIR
-    wanted = {src.name: src for src in cached.values()}
+    wanted = set(cached.values())
     present = _names(folder)
-    for name, src in sorted(wanted.items()):
-        if name not in present:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{name}.tmp"
-            tmp.write_bytes(src.read_bytes())
-            tmp.replace(folder / name)
+    for name in sorted(wanted - present):
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes((source / name).read_bytes())
+        tmp.replace(folder / name)
     for name in sorted(present):
         if name.endswith(".jpg") and name not in wanted:
             (folder / name).unlink()
-    return {key: f"{THUMBS_DIR}/{src.name}" for key, src in sorted(cached.items())}
+    return {key: f"{THUMBS_DIR}/{name}" for key, name in sorted(cached.items())}
 
 
 def _names(folder: Path) -> set[str]:
