@@ -165,7 +165,8 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
         title = p.title or p.key
         thumb = None
         if p.key in thumbs:
-            thumb = {"src": f"{site}/thumbs/{quote(thumbs[p.key].name)}", "alt": L["mail_thumb_alt"].format(n=len(entries) + 1),
+            thumb = {"src": f"{site}/thumbs/{quote(thumbs[p.key].name)}",
+                     "alt": L["mail_thumb_alt"].format(n=len(entries) + 1),
                      "width": THUMB_SHOWN_WIDTH, "height": THUMB_SHOWN_WIDTH * THUMB_HEIGHT // THUMB_WIDTH}
         entries.append({
             "n": len(entries) + 1,
