@@ -114,6 +114,8 @@ class MailConfig:
     per_minute: int = 60
     bounce_after: int = 3
     timeout: float = 30.0
+    edition: str = "compact"  # compact: per paper the TL;DR, summary and best answers; full: every answer
+    answers: int = 2  # answers per paper in the compact edition, verified ones first
 
 
 @dataclass

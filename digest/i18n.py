@@ -257,6 +257,29 @@ LABELS["ja"].update({
 })
 
 
+# Labels of the email's compact edition, preheader, PDF links and thumbnails (digest/mail/message.py).
+LABELS["en"].update({
+    "mail_preheader": "{count}: {tldrs}",
+    "mail_all_answers": "All {count} answers",
+    "mail_answers_shown": "{shown} of {count} answers",
+    "mail_pdf": "PDF",
+    "mail_thumb_alt": "First page of paper {n}",
+    "mail_et_al": "et al.",
+    "mail_contents": "In this issue",
+    "mail_tldr": "TL;DR",
+})
+LABELS["ja"].update({
+    "mail_preheader": "{count}: {tldrs}",
+    "mail_all_answers": "全{count}件のQ&Aを読む",
+    "mail_answers_shown": "{count}件中{shown}件のQ&A",
+    "mail_pdf": "PDF",
+    "mail_thumb_alt": "論文{n}の1ページ目",
+    "mail_et_al": "ほか",
+    "mail_contents": "今号の論文",
+    "mail_tldr": "ひとことで",
+})
+
+
 # Labels of the "more / less like this" links (email, site) and their confirmation pages.
 LABELS["en"].update({
     "feedback_more": "More like this",

@@ -6,6 +6,7 @@ search index and the archive.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -36,6 +37,17 @@ CJK_RE = re.compile(f"[{CJK_RANGES}]")
 def strip_accents(text: str) -> str:
     """Ligatures expanded (NFKD) and accents dropped, case kept: 'Müller ﬁt' -> 'Muller fit'."""
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def slugify(text: str) -> str:
+    """A file-name-safe, stable slug; names that lose characters get a short hash so they cannot collide."""
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    if plain == text and plain:
+        return plain
+    folded = strip_accents(text)
+    ascii_part = re.sub(r"[^A-Za-z0-9._-]+", "-", folded).strip("-.")[:60]
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    return f"{ascii_part}-{digest}" if ascii_part else digest
 
 
 def fold(text: str) -> str:

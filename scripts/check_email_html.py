@@ -2,8 +2,9 @@
 """Render the HTML part of an issue email in headless Chromium at 600 px and 375 px.
 
 Checks: no horizontal overflow (document.scrollWidth within the viewport, no element
-sticking out), every image has alt text (the template has none), no <script> at all
-(and the page is loaded with scripts disabled). Saves one full-height screenshot per width.
+sticking out), every image has alt text and loads, no console error (such as an image that
+failed to load), no <script> at all (and the page is loaded with scripts disabled). Saves one
+full-height screenshot per width; with --dark, also checks and shoots the dark colour scheme.
 
     python scripts/check_email_html.py archive/outbox/2026-W47/0001-ada@example.org.eml --out shots/
     python scripts/check_email_html.py archive/outbox/2026-W47/preview.html
@@ -42,10 +43,13 @@ MEASURE = """
       over.push(all[i].tagName + ' ' + Math.round(r.left) + '..' + Math.round(r.right));
     }
   }
-  var imgs = [];
-  for (var j = 0; j < document.images.length; j++) { imgs.push(document.images[j].getAttribute('alt')); }
+  var imgs = [], broken = 0;
+  for (var j = 0; j < document.images.length; j++) {
+    imgs.push(document.images[j].getAttribute('alt'));
+    if (!document.images[j].complete || !document.images[j].naturalWidth) { broken++; }
+  }
   return {innerWidth: w, scrollWidth: d.scrollWidth, scrollHeight: d.scrollHeight,
-          overflowing: over.slice(0, 10), images: imgs};
+          overflowing: over.slice(0, 10), images: imgs, broken: broken};
 })()
 """
 
@@ -147,19 +151,29 @@ class Browser:
         os.close(self.from_r)
 
 
-def check(browser: Browser, page: Path, width: int, out_dir: Path) -> tuple[bool, str]:
+def check(browser: Browser, page: Path, width: int, out_dir: Path, scheme: str = "light") -> tuple[bool, str]:
     """Measure and screenshot the page at one viewport width; returns (ok, one-line verdict)."""
     target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
     s = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     browser.call("Emulation.setDeviceMetricsOverride",
                  {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500}, s)
+    browser.call("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]}, s)
     browser.call("Emulation.setScriptExecutionDisabled", {"value": True}, s)  # an email runs no script
     browser.call("Page.enable", {}, s)
+    browser.call("Log.enable", {}, s)
+    browser.call("Runtime.enable", {}, s)
     browser.call("Page.navigate", {"url": page.as_uri()}, s)
     browser.wait_event("Page.loadEventFired", s)
     info = browser.call("Runtime.evaluate", {"expression": MEASURE, "returnByValue": True}, s)["result"]["value"]
+    errors = [ev["params"]["entry"].get("text", "") + " " + ev["params"]["entry"].get("url", "")
+              for ev in browser.events if ev.get("sessionId") == s and ev.get("method") == "Log.entryAdded"
+              and ev["params"]["entry"].get("level") == "error"]
+    errors += ["console error" for ev in browser.events if ev.get("sessionId") == s and (
+        ev.get("method") == "Runtime.exceptionThrown"
+        or (ev.get("method") == "Runtime.consoleAPICalled" and ev["params"].get("type") == "error"))]
+    browser.events = [ev for ev in browser.events if ev.get("sessionId") != s]
     height = max(600, min(int(info["scrollHeight"]), 16000))
-    shot = out_dir / f"email-{width}.png"
+    shot = out_dir / (f"email-{width}.png" if scheme == "light" else f"email-{width}-{scheme}.png")
     png = browser.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
                        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}}, s)["data"]
     shot.write_bytes(base64.b64decode(png))
@@ -174,9 +188,14 @@ def check(browser: Browser, page: Path, width: int, out_dir: Path) -> tuple[bool
     missing_alt = [a for a in info["images"] if not a]
     if missing_alt:
         problems.append(f"{len(missing_alt)} image(s) without alt text")
+    if info["broken"]:
+        problems.append(f"{info['broken']} image(s) did not load")
+    if errors:
+        problems.append("console errors: " + "; ".join(errors[:5]))
+    label = f"{width}px" + ("" if scheme == "light" else f" {scheme}")
     if problems:
-        return False, f"{width}px: FAIL " + ", ".join(problems) + f" (screenshot {shot})"
-    return True, (f"{width}px: ok (scrollWidth {info['scrollWidth']}, height {info['scrollHeight']}, "
+        return False, f"{label}: FAIL " + ", ".join(problems) + f" (screenshot {shot})"
+    return True, (f"{label}: ok (scrollWidth {info['scrollWidth']}, height {info['scrollHeight']}, "
                   f"{len(info['images'])} images; screenshot {shot})")
 
 
@@ -185,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("file", type=Path, help=".eml written by `digest send --dry-run`, or an .html file")
     ap.add_argument("--out", type=Path, default=Path("."), help="folder for the screenshots")
     ap.add_argument("--widths", default="600,375", help="comma-separated widths in px")
+    ap.add_argument("--dark", action="store_true", help="also check the dark colour scheme")
     args = ap.parse_args(argv)
     binary = chromium()
     if binary is None:
@@ -201,10 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         page.write_text(html, encoding="utf-8")
         browser = Browser(binary, Path(tmp) / "profile")
         try:
-            for w in (int(x) for x in args.widths.split(",")):
-                ok, line = check(browser, page, w, args.out)
-                print(line)
-                ok_all &= ok
+            for scheme in ("light", "dark") if args.dark else ("light",):
+                for w in (int(x) for x in args.widths.split(",")):
+                    ok, line = check(browser, page, w, args.out, scheme)
+                    print(line)
+                    ok_all &= ok
         finally:
             browser.close()
     return 0 if ok_all else 1

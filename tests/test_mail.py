@@ -56,16 +56,21 @@ class _Tags(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
-def _check_html_is_inert(html: str) -> None:
+def _check_html_is_inert(html: str, site: str = "https://digest.example.org/") -> None:
     p = _Tags()
     p.feed(html)
     names = {t for t, _ in p.tags}
-    assert not names & {"script", "img", "iframe", "object", "embed", "link", "form", "style"}
-    for _, attrs in p.tags:
+    assert not names & {"script", "iframe", "object", "embed", "link", "form"}
+    # One <style>, in the head, with colours only: nothing it could load.
+    assert names.isdisjoint({"style"}) or (html.count("<style>") == 1 and html.index("<style>") < html.index("<body"))
+    assert "url(" not in html and "@import" not in html
+    for tag, attrs in p.tags:
         assert not any(k.startswith("on") for k in attrs), attrs
         href = attrs.get("href")
         if href is not None:
             assert href.startswith(("https://", "http://", "mailto:", "#")), href
+        if tag == "img":  # only the paper thumbnails, from the public site, sized and described
+            assert attrs["src"].startswith(site + "thumbs/") and attrs["alt"] and attrs["width"] and attrs["height"]
 
 
 def _raw_headers(data: bytes) -> bytes:
@@ -114,11 +119,17 @@ def test_three_subscribers_get_one_correct_message_each_and_a_rerun_sends_none(c
             assert e.generation.tldr in text and e.generation.tldr in html_lib.unescape(html)
             assert e.paper.title in text
             assert e.generation.summary in text
+            # The compact edition: the two best answers (verified first), then a link to all eight.
+            shown = [q for q in e.generation.qa if q.verified][:2]
             for q in e.generation.qa:
-                assert q.question in text and q.answer in text and q.quote in text
+                assert (q.question in text and q.answer in text and q.quote in text) == (q in shown), q
+            page = f"https://digest.example.org/papers/{e.paper.key}.html"
+            assert f"All 8 answers: {page}" in text and f'href="{page}"' in html
             assert e.paper.abs_url in text and e.paper.abs_url in html
-        assert "(p. 2)" in text and "p. 2" in html
-        assert "quote not found in the paper" in text and "quote not found in the paper" in html
+            assert f'href="{e.paper.pdf_url}"' in html and f"PDF: {e.paper.pdf_url}" in text
+        assert "(p. 2)" in text
+        # Each cited page opens the PDF at that page.
+        assert f'(p. <a href="{issue.entries[0].paper.pdf_url}#page=2" class="a">2</a>)' in html
         assert "https://digest.example.org/issues/2026-W47.html" in text
         assert 'href="https://digest.example.org/issues/2026-W47.html"' in html
         assert sub.token in text and sub.token in html
@@ -514,7 +525,7 @@ def test_extractive_abstract_only_missing_generation_and_updates_are_shown(cfg):
         assert "Summarised from the abstract only: the PDF is encrypted." in body
         assert "No generation at all" in body and p3.abstract in body
         assert "<mailto:" not in body and "mailto:leave@example.org?subject=unsubscribe" in body
-    assert text.count("-- Q&A --") == 1  # only the paper that has answers
+    assert text.count("-- Q&A (2 of 8 answers) --") == 1  # only the paper that has answers
 
 
 def test_cli_shows_names_and_server_replies_as_text(cfg, store, tmp_path):

@@ -7,7 +7,6 @@ nothing new touches no file and permalinks (papers/<key>.html, issues/<id>.html)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -25,12 +24,13 @@ from digest.categories import NAMES as CATEGORY_NAMES
 from digest.categories import category_name
 from digest.feedback import SITE, feedback_secret, vote_urls
 from digest.i18n import labels
+from digest.pdf.thumbnail import publish_thumbnails
 from digest.records import Generation, Issue, Paper
 from digest.render import count_papers, issue_intro, md_text, model_note, pages_label, paper_anchor, safe_url
 from digest.resources import bundled_dir, jinja_environment
 from digest.archive.search import document_text, published_documents, reindex
 from digest.store import Store
-from digest.text import same_author, strip_accents
+from digest.text import same_author, slugify
 
 # Labels of the site's own chrome; merged over digest.i18n.labels(language).
 
@@ -39,18 +39,6 @@ SITE_DIR_NAME = "site"
 _MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static", "compare")
 _MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml", ".bib", ".ris", ".json")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def slugify(text: str) -> str:
-    """A file-name-safe, stable slug; names that lose characters get a short hash so they cannot collide."""
-    plain = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
-    if plain == text and plain:
-        return plain
-    folded = strip_accents(text)
-    ascii_part = re.sub(r"[^A-Za-z0-9._-]+", "-", folded).strip("-.")[:60]
-    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
-    return f"{ascii_part}-{digest}" if ascii_part else digest
-
 
 
 @dataclass
@@ -206,6 +194,8 @@ class SiteBuilder:
         result.indexed = reindex(self.store)
         issues, meta, views = self.load()
         result.issues, result.papers = len(issues), len(views)
+        # First-page pictures into <site>/thumbs/, paper key -> path there (digest.pdf.thumbnail).
+        self.thumbs = publish_thumbnails(self.config, [v.paper for v in views.values()], self.site_dir)
         if self.base_url:
             # Votes need `digest serve` behind the site's URL; all of the site's visitors vote as one.
             secret = feedback_secret(self.store)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -159,6 +160,31 @@ def print_report(report: SendReport) -> None:
     if report.dry_run and report.files:
         out.print(f"Preview: {report.files[0]}  (and {len(report.files) - 1} more files beside it)",
                   markup=False, highlight=False)
+        print_email_size(report.files)
+
+
+def print_email_size(files: list[Path]) -> None:
+    """For a dry run: the size of the HTML part (of the first .eml, else the preview), warning past Gmail's clip."""
+    from email import message_from_bytes
+    from email.policy import default
+
+    from digest.mail.message import GMAIL_CLIP_BYTES, html_part_sizes
+    eml = next((f for f in files if f.suffix == ".eml"), None)
+    if eml is not None:
+        raw, sent = html_part_sizes(message_from_bytes(eml.read_bytes(), policy=default))
+    else:
+        preview = next((f for f in files if f.name == "preview.html"), None)
+        if preview is None:
+            return
+        raw = sent = preview.stat().st_size
+    kb = 1024
+    out.print(f"HTML part: {raw / kb:.1f} KB, {sent / kb:.1f} KB as sent (Gmail clips above "
+              f"{GMAIL_CLIP_BYTES // kb} KB).", markup=False, highlight=False)
+    if max(raw, sent) > GMAIL_CLIP_BYTES:
+        console.print(f"Warning: at {max(raw, sent) / kb:.1f} KB the HTML part is over Gmail's clip limit: Gmail "
+                      "shows the start with \"[Message clipped]\" and hides the rest, the unsubscribe link included. "
+                      'Set [mail] edition = "compact" or fewer [mail] answers.', markup=False, highlight=False,
+                      soft_wrap=True)
 
 
 def register(cli: click.Group) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import quopri
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -17,9 +19,11 @@ from digest.config import Config, MailConfig
 from digest.errors import ConfigError, DigestError
 from digest.feedback import OWNER, subscriber_voter, vote_urls
 from digest.i18n import labels
-from digest.records import Issue
-from digest.render import model_note, safe_url, standard_intro
+from digest.pdf.thumbnail import THUMB_HEIGHT, THUMB_WIDTH, ensure_thumbnails
+from digest.records import QA, Issue, Paper
+from digest.render import count_papers, model_note, safe_url, standard_intro
 from digest.resources import bundled_dir, jinja_environment
+from digest.text import slugify
 
 
 @dataclass
@@ -50,9 +54,9 @@ def template_env() -> Environment:
 
 
 def issue_url(config: Config, issue_id: str) -> str | None:
-    """The issue's page on the public archive site, when `output.archive_url` is set."""
-    base = safe_url(config.output.archive_url)
-    return f"{base.rstrip('/')}/issues/{quote(issue_id)}.html" if base else None
+    """The issue's page on the public archive site, when the site is public (site_url)."""
+    base = site_url(config)
+    return f"{base}/issues/{quote(issue_id)}.html" if base else None
 
 
 def unsubscribe_url(config: Config, token: str | None) -> str | None:
@@ -79,17 +83,73 @@ def feedback_links(config: Config, issue: Issue, rcpt: Recipient) -> dict[str, d
     return links
 
 
+EDITIONS = ("compact", "full")
+GMAIL_CLIP_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" past this and hides the rest, footer included
+_PREHEADER_CHARS = 150  # what an inbox list shows beside the subject
+_AUTHORS_COMPACT = 3
+THUMB_SHOWN_WIDTH = 90  # px in the email; the file is 300 x 400, sharp on a high-density screen
+
+
+def site_url(config: Config) -> str:
+    """The public archive site's base URL (output.archive_url, else the `digest serve` address web.public_url)."""
+    return safe_url(config.output.archive_url or config.web.public_url).rstrip("/")
+
+
+def paper_page_url(site: str, paper: Paper) -> str:
+    """The paper's page on the archive site (the site names it after the slug of the paper key)."""
+    return f"{site}/papers/{quote(slugify(paper.key))}.html"
+
+
+def pdf_link(config: Config, paper: Paper) -> str:
+    """A public link to the paper's PDF ('' for a local file): its own URL, else arXiv's for its version."""
+    url = safe_url(paper.pdf_url)
+    if not url and paper.arxiv_id:
+        url = safe_url(config.arxiv.pdf_url.format(id=paper.versioned_id))
+    return url
+
+
+def best_answers(qa: list[QA], n: int) -> list[tuple[int, QA]]:
+    """The first `n` answers with a found quote, then the rest, as (number in the paper's Q&A, answer)."""
+    numbered = list(enumerate(qa, 1))
+    return sorted(numbered, key=lambda item: not item[1].verified)[:max(0, n)]
+
+
+def _answer(number: int, q: QA, pdf_url: str, L: dict[str, str]) -> dict:
+    # Each cited page links into the PDF (#page=N opens it there in browsers and most PDF viewers).
+    pages = [{"n": p, "url": f"{pdf_url}#page={p}" if pdf_url else ""} for p in q.pages]
+    return {"n": number, "question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
+            "cite_label": (L["page"] if len(q.pages) == 1 else L["pages"]) if q.pages else "",
+            "pages": pages, "quote": q.quote, "verified": q.verified}
+
+
 def _cite(pages: list[int], L: dict[str, str]) -> str:
     if not pages:
         return ""
     return (L["page"] if len(pages) == 1 else L["pages"]) + " " + ", ".join(str(p) for p in pages)
 
 
+def _preheader(entries: list[dict], L: dict[str, str]) -> str:
+    tldrs = " · ".join(e["tldr"] for e in entries if e["tldr"])
+    text = L["mail_preheader"].format(count=count_papers(L, len(entries)), tldrs=tldrs).rstrip(": ")
+    return text if len(text) <= _PREHEADER_CHARS else text[:_PREHEADER_CHARS - 1].rstrip() + "…"
+
+
 def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
                   feedback: dict[str, dict[str, str]] | None = None) -> dict:
-    """What the email templates see: plain values, paper text untouched (templates escape it)."""
+    """What the email templates see: plain values, paper text untouched (templates escape it).
+
+    With a public site (site_url) each paper also links to its archive page and shows its first-page
+    thumbnail from the site; a missing thumbnail is rendered here once (digest.pdf.thumbnail).
+    """
     L = labels(issue.language)
     feedback = feedback or {}
+    edition = config.mail.edition
+    if edition not in EDITIONS:
+        raise ConfigError(f"mail.edition = {edition!r} is not one of {', '.join(EDITIONS)}",
+                          hint='set [mail] edition = "compact" (the default) or "full"')
+    compact = edition == "compact"
+    site = site_url(config)
+    thumbs = ensure_thumbnails(config, [e.paper for e in issue.entries]) if site else {}
     entries = []
     for e in issue.entries:
         p, g = e.paper, e.generation
@@ -98,27 +158,41 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
             note = L["abstract_only"].format(reason=g.note or "the PDF could not be read")
         elif g is not None and g.note:
             note = g.note
+        qa = g.qa if g else []
+        pdf_url = pdf_link(config, p)
+        shown = best_answers(qa, config.mail.answers) if compact else list(enumerate(qa, 1))
+        authors = p.authors[:_AUTHORS_COMPACT] if compact else p.authors
+        title = p.title or p.key
+        thumb = None
+        if p.key in thumbs:
+            thumb = {"src": f"{site}/thumbs/{quote(thumbs[p.key].name)}",
+                     "alt": L["mail_thumb_alt"].format(n=len(entries) + 1),
+                     "width": THUMB_SHOWN_WIDTH, "height": THUMB_SHOWN_WIDTH * THUMB_HEIGHT // THUMB_WIDTH}
         entries.append({
             "n": len(entries) + 1,
-            "title": p.title or p.key,
-            "authors": ", ".join(p.authors),
+            "title": title,
+            "authors": ", ".join(authors) + (f" {L['mail_et_al']}" if len(p.authors) > len(authors) else ""),
             "published": (p.published or "")[:10],
             "updated": (p.updated or "")[:10] if (p.updated or "")[:10] != (p.published or "")[:10] else "",
-            "url": safe_url(p.abs_url) or safe_url(p.pdf_url),
+            "url": safe_url(p.abs_url) or pdf_url,
+            "pdf_url": pdf_url,
             "id": p.versioned_id,
             "categories": ", ".join(p.categories),
             "update_note": L["updated_paper"].format(version=p.version) if e.is_update and p.version else "",
             "tldr": g.tldr if g else "",
             "summary": g.summary if g else p.abstract,
             "note": note,
-            "qa": [{"question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
-                    "quote": q.quote, "verified": q.verified} for q in (g.qa if g else [])],
+            "qa": [_answer(n, q, pdf_url, L) for n, q in shown],
+            "qa_total": len(qa),
+            "page_url": paper_page_url(site, p) if site else "",
+            "thumb": thumb,
             "feedback": feedback.get(p.key),
         })
     written_by = model_note(issue, L)
     return {
         "L": L, "lang": issue.language, "title": config.output.title, "issue_id": issue.id,
-        "intro": standard_intro(issue, L),
+        "edition": edition, "compact": compact,
+        "intro": standard_intro(issue, L), "preheader": _preheader(entries, L),
         "issue_intro": issue.intro, "model_note": written_by, "entries": entries,
         "online_url": issue_url(config, issue.id), "unsubscribe_url": unsubscribe,
         "footer": L["footer_reason"].format(title=config.output.title),
@@ -214,9 +288,27 @@ def build_message(config: Config, issue: Issue, rcpt: Recipient, *,
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if mail.list_id:
         msg["Precedence"] = "bulk"
-    msg.set_content(text, subtype="plain", charset="utf-8")
-    msg.add_alternative(html, subtype="html", charset="utf-8")
+    msg.set_content(text, subtype="plain", charset="utf-8", cte=transfer_encoding(text))
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte=transfer_encoding(html))
     return msg
+
+
+def transfer_encoding(body: str) -> str:
+    """The shorter of quoted-printable and base64 for a body: Japanese text triples in the first.
+
+    The email package guesses from the first lines only, which are ASCII markup even in a Japanese
+    issue, and so would send a part three times its size, past the size at which Gmail clips it.
+    """
+    data = body.encode("utf-8")
+    return "base64" if len(base64.encodebytes(data)) < len(quopri.encodestring(data)) else "quoted-printable"
+
+
+def html_part_sizes(msg: EmailMessage) -> tuple[int, int]:
+    """(bytes of the HTML, bytes of the HTML part as encoded in the message): what Gmail's clip limit counts."""
+    part = msg.get_body(("html",))
+    if part is None:
+        return 0, 0
+    return len(part.get_content().encode("utf-8")), len(part.get_payload(decode=False).encode("ascii"))
 
 
 def build_confirmation(config: Config, email: str, name: str, link: str, language: str) -> EmailMessage:

@@ -16,13 +16,18 @@ from digest.records import Paper
 
 def cached_pdf_path(paper: Paper, config: Config) -> Path:
     """Where the paper's PDF is cached: <cache>/<arXiv ID+version>.pdf, or <cache>/<sha256 of URL>.pdf."""
+    return config.cache_dir / cached_pdf_name(paper)
+
+
+def cached_pdf_name(paper: Paper) -> str:
+    """The file name of the paper's PDF in the cache (see cached_pdf_path); FetchError when it has no PDF URL."""
     if paper.arxiv_id:
         name = paper.versioned_id.replace("/", "_")
     elif paper.pdf_url:
         name = hashlib.sha256(paper.pdf_url.encode()).hexdigest()
     else:
         raise FetchError(paper.key, "no PDF URL", hint="the source gave neither an arXiv ID nor a PDF link")
-    return config.cache_dir / f"{name}.pdf"
+    return f"{name}.pdf"
 
 
 def _pdf_url(paper: Paper, config: Config) -> str:
