@@ -28,6 +28,7 @@ from digest.store import Store, utcnow
 from digest.writers.base import Estimate, Writer, check_budget, generate_many
 from digest.writers.chat import ChatWriter
 from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
+from digest.writers.overview import write_overview
 from digest.writers.prompts import PromptSet
 
 log = logging.getLogger("digest")
@@ -127,6 +128,7 @@ class RunReport(Spend):
     path: str | None = None
     model: str = ""
     verdict: Verdict | None = None  # the quality gate's; a failed one means the issue is a draft
+    overview_note: str = ""  # why the issue has no overview (or left part of it out)
 
 
 def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
@@ -298,6 +300,12 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
         issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=p.key in updates))
     report.verdict = judge_issue(issue, max_failed_share=config.llm.max_failed_share)
     issue.status = "published" if report.verdict.passed else "draft"
+    if issue.status == "published":  # a draft is not read: its overview would be spent for nothing
+        planned = sum(e.cost for _, e in report.estimate)
+        outcome = write_overview(config, issue, writer, language=language, yes=yes,
+                                 already=max(planned, report.cost))
+        issue.overview, report.overview_note = outcome.overview, outcome.note
+        outcome.add_to(report)
     report.issue = publish_issue(config, store, issue, gens)
     report.path = str(markdown_dir(config, issue) / f"{week}.md")
     report.seconds = time.monotonic() - started
@@ -313,6 +321,7 @@ def publish_issue(config: Config, store: Store, issue: Issue, gens: dict[str, Ge
     """Store the issue and write its Markdown (and the search index when available)."""
 
     store.save_issue(issue, gens)
+    store.set_overview(issue.id, issue.model, issue.language, issue.overview)
     stored = store.load_issue(issue.id)
     write_markdown(stored, markdown_dir(config, stored), title=config.output.title)
     reindex(store)  # `digest search` finds this week's papers at once

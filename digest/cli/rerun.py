@@ -59,6 +59,8 @@ def register(cli: click.Group) -> None:
                 continue
             for f in rep.fallbacks:
                 console.print(f"[yellow]model failed[/] {f} (abstract-only; run again to retry)", highlight=False)
+            if rep.overview_note:
+                console.print(f"note: {rep.overview_note}", highlight=False, markup=False)
             out.print(f"{rep.issue_id}: {rep.papers} papers as variant {rep.variant} ({rep.reused} already done), "
                       f"{rep.calls} LLM calls, {rep.input_tokens + rep.output_tokens:,} tokens, ${rep.cost:.4f}, "
                       f"{rep.seconds:.1f} s. Compare: digest compare {rep.issue_id}", highlight=False)
