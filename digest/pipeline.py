@@ -28,7 +28,7 @@ from digest.store import Store, utcnow
 from digest.writers.base import Estimate, Writer, check_budget, generate_many
 from digest.writers.chat import ChatWriter
 from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
-from digest.writers.overview import write_overview
+from digest.writers.overview import estimate_overview, write_overview
 from digest.writers.prompts import PromptSet
 
 log = logging.getLogger("digest")
@@ -116,6 +116,7 @@ class Spend(Usage):
     calls: int = 0
     seconds: float = 0.0
     estimate: list[tuple[Paper, Estimate]] = field(default_factory=list)
+    overview_estimate: Estimate = field(default_factory=Estimate)  # the week's overview call, if one is planned
     dry_run: bool = False
 
 
@@ -231,7 +232,8 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
                     yes: bool, dry_run: bool, reporter: Reporter, report: Spend) -> dict[str, Generation]:
     """Estimate, check the budget, then generate; returns generations by paper key."""
     report.estimate = estimate_papers(writer, papers)
-    total = sum(e.cost for _, e in report.estimate)
+    report.overview_estimate = estimate_overview(config, writer, papers)
+    total = sum(e.cost for _, e in report.estimate) + report.overview_estimate.cost
     if dry_run:
         report.dry_run = True
         return {}

@@ -279,8 +279,12 @@ def cost(app: App, issue_id: str | None) -> None:
 
 def _print_plan(rep) -> None:
     out.print(plan_table(f"Planned calls ({rep.model})", rep.estimate))
-    total = sum(e.cost for _, e in rep.estimate)
-    out.print(f"dry run: {sum(e.calls for _, e in rep.estimate)} calls, estimated ${total:.4f}; nothing sent.")
+    ov = rep.overview_estimate
+    if ov.calls:
+        out.print(f"the week's overview: {ov.calls} call, estimated ${ov.cost:.4f}")
+    total = sum(e.cost for _, e in rep.estimate) + ov.cost
+    out.print(f"dry run: {sum(e.calls for _, e in rep.estimate) + ov.calls} calls, estimated ${total:.4f}; "
+              "nothing sent.")
 
 
 # Commands of the later stages live in their own modules, each adding itself to the group.

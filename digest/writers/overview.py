@@ -20,9 +20,10 @@ from digest.errors import DigestError
 from digest.i18n import labels
 from digest.llm.client import ChatRequest
 from digest.llm.tokens import count_message_tokens
-from digest.records import Issue, Overview, Theme, Usage
+from digest.records import Issue, IssueEntry, Overview, Paper, Theme, Usage
 from digest.store import utcnow
 from digest.text import stem, terms
+from digest.writers.base import Estimate
 from digest.writers.chat import ChatWriter
 from digest.writers.prompts import PromptSet
 
@@ -30,6 +31,7 @@ TEMPLATE = "overview.j2"
 MIN_THEMES, MAX_THEMES = 3, 5
 OVERVIEW_OUTPUT_TOKENS = 1500  # five themes of a short paragraph each, with room for Japanese
 SUMMARY_CHARS = 1200  # per paper: ten summaries stay a small prompt
+PROMPT_TOKENS, TOKENS_PER_PAPER = 600, 450  # the estimate before the papers are written: task, TL;DR, summary
 
 OVERVIEW_SCHEMA = {
     "type": "object",
@@ -125,6 +127,25 @@ def overview_request(config: Config, issue: Issue, writer: ChatWriter, language:
     return ChatRequest("overview", [{"role": "user", "content": prompt}], OVERVIEW_SCHEMA, "issue_overview",
                        OVERVIEW_OUTPUT_TOKENS, generation_key=overview_key(issue.id),
                        prompt_version=prompt_version(writer.prompts))
+
+
+def estimate_overview(config: Config, writer, papers: list[Paper]) -> Estimate:
+    """The overview's call for --dry-run and the budget: none without a chat model, or when already in the log."""
+    if not isinstance(writer, ChatWriter) or not papers:
+        return Estimate()
+    gens = [writer.existing(p) for p in papers]
+    if all(gens):  # the papers are written: the request is known, and may have been made before
+        issue = Issue(id="", week_start="", week_end="", language=writer.language, model=writer.model_id,
+                      created="", entries=[IssueEntry(p, g, i) for i, (p, g) in enumerate(zip(papers, gens), 1)])
+        req = overview_request(config, issue, writer, writer.language)
+        if writer.model.logged_reply(req) is not None:
+            return Estimate(mode="cached")
+        tokens = count_message_tokens(req.messages, writer.model_id, writer.settings.encoding)
+    else:
+        tokens = PROMPT_TOKENS + TOKENS_PER_PAPER * len(papers)
+    out = OVERVIEW_OUTPUT_TOKENS // 2
+    return Estimate(calls=1, input_tokens=tokens, output_tokens=out, cost=writer.model.estimate_cost(tokens, out),
+                    mode="overview")
 
 
 def chat_overview(config: Config, issue: Issue, writer: ChatWriter, *, language: str, yes: bool,
