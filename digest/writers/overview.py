@@ -203,9 +203,16 @@ _GENERIC = frozenset(stem(w) for w in (
     "demonstrate", "experiment", "experiments", "achieve", "achieves", "state", "art", "different", "provide",
     "large", "high", "model", "models", "first", "two", "three", "find", "findings", "significant",
     "significantly", "various", "across", "several", "given", "important", "way", "make", "many", "more",
-    "most", "able", "prior", "current", "recent", "evaluate", "evaluation",
+    "most", "able", "prior", "current", "recent", "evaluate", "evaluation", "challenge", "challenges", "real",
+    "world", "relevant", "key", "include", "includes", "including", "lead", "leads", "despite", "open", "set",
+    "create", "cover", "covers", "develop", "developed", "require", "requires", "suggest", "suggests",
+    "understand", "understanding", "powerful", "hundreds", "quality", "scale", "leverage", "feature", "features",
+    "process", "source", "sources", "often", "help", "helps", "need", "needs", "support", "designed", "design",
+    "information", "read", "reading", "general", "specific", "common", "potential", "effective", "effectively",
+    "powered", "comprehensive", "enable", "enables", "allow", "allows",
 ))
 MAX_LABEL_TERMS = 3
+SALIENT_TERMS = 8
 
 
 def _paper_text(issue: Issue, i: int) -> tuple[str, str]:
@@ -230,9 +237,10 @@ def _surface(stem_: str, forms: Counter, originals: list[str]) -> str:
 def term_groups(docs: list[tuple[str, str]], max_groups: int = MAX_THEMES) -> list[tuple[list[str], list[int]]]:
     """Greedy groups of papers sharing salient terms: ([label terms], [0-based papers]), best group first.
 
-    A term's weight in a paper is TF-IDF (the title counts twice); each round takes the term with the most
-    weight over the papers not yet grouped, shared by two or more of them, and labels the group with it
-    and the terms all its papers share.
+    A term's weight in a paper is TF-IDF (the title counts twice); a paper is grouped only by its few most
+    salient terms among those two to half of the papers share. Each round takes the term with the most weight
+    over the papers not yet grouped, shared by two or more of them, and labels the group with it and the
+    other salient terms all its papers share.
     """
     n = len(docs)
     counts: list[Counter] = []
@@ -246,9 +254,14 @@ def term_groups(docs: list[tuple[str, str]], max_groups: int = MAX_THEMES) -> li
             forms.setdefault(s, Counter())[w] += 1
         counts.append(c)
     df = Counter(s for c in counts for s in c)
-    # A term in every paper of a larger issue groups nothing.
-    shared = {s for s, k in df.items() if k >= 2 and (n < 3 or k < n)}
-    weight = [{s: (1 + math.log(c[s])) * math.log(1 + n / df[s]) for s in c if s in shared} for c in counts]
+    # A term in most papers of the issue says nothing about the ones it groups.
+    shared = {s for s, k in df.items() if 2 <= k <= max(2, n // 2)}
+    weight = []
+    for c in counts:
+        tfidf = {s: (1 + math.log(k)) * math.log(1 + n / df[s]) for s, k in c.items() if s in shared}
+        # Only a paper's salient shared terms (its top TF-IDF ones) group it: not a word it uses in passing.
+        salient = sorted(tfidf, key=lambda s: (-tfidf[s], s))[:SALIENT_TERMS]
+        weight.append({s: tfidf[s] for s in salient})
     left = set(range(n))
     groups: list[tuple[list[str], list[int]]] = []
     while len(groups) < max_groups:
