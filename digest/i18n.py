@@ -324,6 +324,32 @@ LABELS["ja"].update({
 })
 
 
+
+# Labels of the week's overview (the themes at the top of an issue).
+LABELS["en"].update({
+    "overview_heading": "The week's overview",
+    "overview_papers": "Papers",
+    "overview_terms_note": "Grouped by shared key terms, without an LLM: each group is papers whose title, "
+                           "abstract or summary use the same words, not a reading of the papers.",
+    "overview_terms_title": "Papers mentioning {terms}",
+    "overview_terms_text": "Papers {numbers} all mention {terms} in their title, abstract or summary.",
+    "overview_term_quote": "‘{term}’",
+    "overview_term_sep": ", ",
+    "overview_number_sep": ", ",
+})
+LABELS["ja"].update({
+    "overview_heading": "今週の概観",
+    "overview_papers": "対象の論文",
+    "overview_terms_note": "LLMを使わず、共通するキーワードで論文をまとめました。各グループは、タイトル・アブストラクト・"
+                           "要約に同じ語が現れる論文の集まりで、論文の内容を読んで分類したものではありません。",
+    "overview_terms_title": "{terms}に触れる論文",
+    "overview_terms_text": "論文{numbers}はいずれも、タイトル・アブストラクト・要約のいずれかで{terms}に触れています。",
+    "overview_term_quote": "「{term}」",
+    "overview_term_sep": "",
+    "overview_number_sep": "、",
+})
+
+
 def labels(language: str) -> dict[str, str]:
     """Labels for a language, falling back to English for any missing language or key."""
     base = dict(LABELS["en"])

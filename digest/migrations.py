@@ -310,6 +310,30 @@ def m010_feedback() -> str:
 
 
 @migration
+def m011_issue_overviews() -> str:
+    # The week's overview: one per issue, variant and language, so a rerun with another model adds its
+    # own and the first stays. Paper numbers in `themes` are positions in the issue (1-based).
+    return (
+        """
+        CREATE TABLE issue_overviews (
+            issue_id TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,           -- the variant, as in issue_generations.model
+            language TEXT NOT NULL,
+            method TEXT NOT NULL,          -- llm, or terms (grouped by shared key terms, no LLM)
+            themes TEXT NOT NULL,          -- JSON: [{"title", "text", "papers": [1, 3]}]
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost REAL NOT NULL DEFAULT 0,
+            latency_ms INTEGER NOT NULL DEFAULT 0,
+            created TEXT NOT NULL,
+            PRIMARY KEY (issue_id, model, language)
+        );
+        """
+    )
+
+
+@migration
 def m012_version_changes() -> str:
     # `pages` holds the current version's text only. When a newer version replaces it, the old text is
     # kept here, so "what changed in v2" compares the two without downloading v1 again.

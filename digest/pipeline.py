@@ -30,6 +30,7 @@ from digest.writers.base import Estimate, Writer, check_budget, generate_many
 from digest.writers.changes import ChangesWriter, describe_update
 from digest.writers.chat import ChatWriter
 from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
+from digest.writers.overview import estimate_overview, write_overview
 from digest.writers.prompts import PromptSet
 
 log = logging.getLogger("digest")
@@ -117,6 +118,7 @@ class Spend(Usage):
     calls: int = 0
     seconds: float = 0.0
     estimate: list[tuple[Paper, Estimate]] = field(default_factory=list)
+    overview_estimate: Estimate = field(default_factory=Estimate)  # the week's overview call, if one is planned
     dry_run: bool = False
 
 
@@ -129,6 +131,7 @@ class RunReport(Spend):
     path: str | None = None
     model: str = ""
     verdict: Verdict | None = None  # the quality gate's; a failed one means the issue is a draft
+    overview_note: str = ""  # why the issue has no overview (or left part of it out)
 
 
 def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
@@ -231,7 +234,8 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
                     yes: bool, dry_run: bool, reporter: Reporter, report: Spend) -> dict[str, Generation]:
     """Estimate, check the budget, then generate; returns generations by paper key."""
     report.estimate = estimate_papers(writer, papers)
-    total = sum(e.cost for _, e in report.estimate)
+    report.overview_estimate = estimate_overview(config, writer, papers)
+    total = sum(e.cost for _, e in report.estimate) + report.overview_estimate.cost
     if dry_run:
         report.dry_run = True
         return {}
@@ -334,6 +338,12 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
                                         changes=changes.get(p.key)))
     report.verdict = judge_issue(issue, max_failed_share=config.llm.max_failed_share)
     issue.status = "published" if report.verdict.passed else "draft"
+    if issue.status == "published":  # a draft is not read: its overview would be spent for nothing
+        planned = sum(e.cost for _, e in report.estimate)
+        outcome = write_overview(config, issue, writer, language=language, yes=yes,
+                                 already=max(planned, report.cost))
+        issue.overview, report.overview_note = outcome.overview, outcome.note
+        outcome.add_to(report)
     report.issue = publish_issue(config, store, issue, gens)
     report.path = str(markdown_dir(config, issue) / f"{week}.md")
     report.seconds = time.monotonic() - started
@@ -349,6 +359,7 @@ def publish_issue(config: Config, store: Store, issue: Issue, gens: dict[str, Ge
     """Store the issue and write its Markdown (and the search index when available)."""
 
     store.save_issue(issue, gens)
+    store.set_overview(issue.id, issue.model, issue.language, issue.overview)
     stored = store.load_issue(issue.id)
     write_markdown(stored, markdown_dir(config, stored), title=config.output.title)
     reindex(store)  # `digest search` finds this week's papers at once

@@ -185,6 +185,28 @@ class IssueEntry:
 
 
 @dataclass
+class Theme:
+    """One theme of the week's overview: a short title, a paragraph, and the papers it draws on (numbers in the issue)."""
+
+    title: str
+    text: str
+    papers: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Overview:
+    """The week's overview as one variant of an issue wrote it, in one language."""
+
+    issue_id: str
+    model: str  # the variant, as in issue_generations
+    language: str
+    themes: list[Theme] = field(default_factory=list)
+    method: str = "llm"  # llm, or terms: the extractive model's grouping by shared key terms
+    usage: Usage = field(default_factory=Usage)
+    created: str | None = None
+
+
+@dataclass
 class Issue:
     """One week's issue: id like '2026-W47', its papers in order and the model chosen to show."""
 
@@ -197,3 +219,4 @@ class Issue:
     entries: list[IssueEntry] = field(default_factory=list)
     intro: str = ""
     status: str = "published"  # or "draft": held by the quality gate, never sent
+    overview: Overview | None = None  # the week's themes, shown first; None when none was written

@@ -24,6 +24,7 @@ from digest.quality import judge_issue
 from digest.records import Issue, Paper
 from digest.render import write_markdown
 from digest.store import Store, utcnow
+from digest.writers.overview import write_overview
 from digest.writers.prompts import PromptSet
 
 
@@ -37,6 +38,7 @@ class RerunReport(Spend):
     papers: int = 0
     reused: int = 0  # generations that already existed for this paper version, prompts, model, settings
     fallbacks: list[str] = field(default_factory=list)  # papers the model failed on (abstract-only)
+    overview_note: str = ""  # why the variant has no overview (or left part of it out)
 
 
 def variant_name(model_id: str, language: str, issue_language: str, prompts_tag: str | None = None) -> str:
@@ -89,6 +91,12 @@ def rerun_issue(config: Config, store: Store, issue_id: str, model_id: str, *, p
         store.add_issue_generation(issue.id, g, variant)
         if g.status == "fallback":
             rep.fallbacks.append(f"{p.versioned_id}: {g.note}")
+    if not dry_run:  # the variant's own overview; the other variants keep theirs
+        outcome = write_overview(config, store.load_issue(issue.id, model=variant), writer, language=language,
+                                 yes=yes, already=max(sum(e.cost for _, e in rep.estimate), rep.cost))
+        store.set_overview(issue.id, variant, language, outcome.overview)
+        rep.overview_note = outcome.note
+        outcome.add_to(rep)
     rep.seconds = time.monotonic() - started
     return rep
 

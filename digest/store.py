@@ -14,7 +14,19 @@ from typing import Any
 
 from digest.errors import DigestError, NotFoundError, QualityGateError, StoreError
 from digest.migrations import apply_migrations
-from digest.records import QA, ChangePoint, Generation, Issue, IssueEntry, Page, Paper, Usage, VersionChanges
+from digest.records import (
+    QA,
+    ChangePoint,
+    Generation,
+    Issue,
+    IssueEntry,
+    Overview,
+    Page,
+    Paper,
+    Theme,
+    Usage,
+    VersionChanges,
+)
 
 
 def utcnow() -> str:
@@ -436,6 +448,7 @@ class Store:
                                            language=gen.language if gen else issue.language)
             issue.entries.append(IssueEntry(paper=paper, generation=gen, position=ip["position"],
                                             is_update=bool(ip["is_update"]), changes=changes))
+        issue.overview = self.get_overview(issue.id, model, issue.language, papers=len(issue.entries))
         return issue
 
     def load_issue_to_publish(self, issue_id: str | None = None) -> Issue:
@@ -454,3 +467,40 @@ class Store:
             "WHERE ip.paper_key=? ORDER BY i.week_start DESC", (key,),
         )
         return [r["issue_id"] for r in rows]
+
+    # ---- the week's overview --------------------------------------------------------------
+
+    def set_overview(self, issue_id: str, model: str, language: str, ov: Overview | None) -> None:
+        """Store a variant's overview in one language, replacing the last; None forgets it (one written for
+        an earlier set of papers must not be shown)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM issue_overviews WHERE issue_id=? AND model=? AND language=?",
+                       (issue_id, model, language))
+            if ov is None:
+                return
+            u = ov.usage
+            db.execute(
+                "INSERT INTO issue_overviews (issue_id, model, language, method, themes, input_tokens, "
+                "cached_tokens, output_tokens, cost, latency_ms, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (issue_id, model, language, ov.method, json.dumps([t.__dict__ for t in ov.themes], ensure_ascii=False),
+                 u.input_tokens, u.cached_tokens, u.output_tokens, u.cost, u.latency_ms, ov.created or utcnow()))
+
+    def get_overview(self, issue_id: str, model: str, language: str, *, papers: int | None = None
+                     ) -> Overview | None:
+        """A variant's overview, in `language` if there is one; numbers beyond `papers` are left out."""
+        rows = self.query("SELECT * FROM issue_overviews WHERE issue_id=? AND model=? "
+                          "ORDER BY language = ? DESC, created DESC LIMIT 1", (issue_id, model, language))
+        if not rows:
+            return None
+        r = rows[0]
+        themes = [Theme(**t) for t in json.loads(r["themes"])]
+        if papers is not None:
+            for t in themes:
+                t.papers = [n for n in t.papers if 1 <= n <= papers]
+            themes = [t for t in themes if t.papers]
+        if not themes:
+            return None
+        return Overview(issue_id=r["issue_id"], model=r["model"], language=r["language"], themes=themes,
+                        method=r["method"], created=r["created"],
+                        usage=Usage(input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
+                                    output_tokens=r["output_tokens"], cost=r["cost"], latency_ms=r["latency_ms"]))

@@ -156,8 +156,37 @@ def schema_from_messages(messages: list[dict]) -> dict | None:
     return None
 
 
+_OVERVIEW_PAPER = re.compile(r"^\[(\d+)\] (.+)$", re.MULTILINE)
+
+
+def is_overview_request(schema: dict | None) -> bool:
+    """True for the week's overview call (its schema asks for themes)."""
+    return "themes" in (schema or {}).get("properties", {})
+
+
+def overview_responder(messages: list[dict], schema: dict | None) -> dict:
+    """Like a model writing the week's overview: themes over pairs of the numbered papers in the prompt, each
+    naming its papers, in the language the prompt asks for (Japanese for language code "ja")."""
+    prompt = "\n".join(m.get("content") or "" for m in messages)
+    block = prompt[prompt.rfind("<papers>"):prompt.rfind("</papers>")]
+    papers = [(int(n), title) for n, title in _OVERVIEW_PAPER.findall(block)]
+    ja = 'language code "ja"' in prompt
+    themes = []
+    for i in range(0, max(len(papers), 1), 2):
+        pair = papers[i:i + 2] or [(1, "the paper")]
+        cited = " ".join(f"[{n}]" for n, _ in pair)
+        titles = "; ".join(t for _, t in pair)
+        text = (f"テーマ{len(themes) + 1}: {cited} はいずれも {titles} を扱っています。" if ja
+                else f"Theme {len(themes) + 1}: {cited} both take up {titles}.")
+        themes.append({"title": f"テーマ{len(themes) + 1}" if ja else f"Theme {len(themes) + 1}",
+                       "text": text, "papers": [n for n, _ in pair]})
+    return {"themes": themes[:5]}
+
+
 def default_responder(messages: list[dict], schema: dict | None) -> dict:
-    """An object valid against the schema, or a fixed object when there is none."""
+    """An object valid against the schema (the overview's as a model would write it), or a fixed object."""
+    if is_overview_request(schema):
+        return overview_responder(messages, schema)
     return example_from_schema(schema) if schema else {"answer": "text"}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS, make_config
+from llm_server import is_overview_request, overview_responder
 from pdfmaker import make_pdf
 from weekfeed import paper_pages
 
@@ -62,6 +63,8 @@ def make_responder(tag: str, *, broken: set[str] | None = None):
         prompt = "\n".join(m.get("content") or "" for m in messages)
         if broken and any(word in prompt for word in broken):
             return "I cannot answer in JSON today."
+        if is_overview_request(schema):
+            return overview_responder(messages, schema)
         pages = page_blocks(messages) or {1: prompt[-2000:]}
         props = (schema or {}).get("properties", {})
         if "answers" in props:

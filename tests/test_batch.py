@@ -95,13 +95,13 @@ def test_batch_end_to_end_with_interrupted_collect(config, store, issue, batch_s
     assert httpserver.log == []  # no PDF downloaded
     assert {r.status for r in batch_status(config, store)} == {"advanced"}
 
-    # Collecting again, or rerunning live, costs nothing and changes nothing.
+    # Collecting again costs nothing; rerunning live only adds the week's overview, which batches do not write.
     calls = store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"]
     assert collect_all(config, store) == []
     from digest.rerun import rerun_issue
-    assert rerun_issue(config, store, ISSUE_ID, "model-B").calls == 0
-    assert store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] == calls
-    assert len(batch_server.chat_requests()) == 2
+    assert rerun_issue(config, store, ISSUE_ID, "model-B").calls == 1
+    assert store.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] == calls + 1
+    assert len(batch_server.chat_requests()) == 3
 
 
 def batch_lines(server, paper_key: str) -> list[dict]:

@@ -34,7 +34,7 @@ def test_rerun_calls_only_the_model(config, store, issue, model_b, httpserver):
     assert page_rows(store) == pages_before
     assert {r["text_status"] for r in store.query("SELECT text_status FROM papers")} == {"ok"}
     # Two calls per paper, all to the model; the report says what was spent.
-    assert len(model_b.chat_requests()) == 2 * len(issue.entries) == rep.calls
+    assert len(model_b.chat_requests()) == 2 * len(issue.entries) + 1 == rep.calls  # and the week's overview
     assert rep.cost > 0 and rep.reused == 0 and rep.fallbacks == []
     # The new generations sit beside the old ones; the issue still shows the original.
     assert store.issue_models(ISSUE_ID) == ["extractive", "model-B"]
@@ -86,13 +86,14 @@ def test_use_switches_the_variant_and_rewrites_the_markdown(config, store, issue
 def test_other_language_and_prompts_are_new_variants(config, store, issue, model_b, tmp_path):
     rerun_issue(config, store, ISSUE_ID, "model-B")
     ja = rerun_issue(config, store, ISSUE_ID, "model-B", language="ja")
-    assert ja.variant == "model-B@ja" and ja.calls == 6
-    assert "日本語" in model_b.chat_requests()[-1]["messages"][0]["content"]
+    assert ja.variant == "model-B@ja" and ja.calls == 7  # the overview in Japanese too
+    assert "日本語" in model_b.chat_requests()[-2]["messages"][0]["content"]
     prompts = tmp_path / "prompts"
     prompts.mkdir()
     (prompts / "system.j2").write_text("You summarise papers for the Friday reading group, in {{ language_name }}."
                                        " Reply with JSON only.")
     own = rerun_issue(config, store, ISSUE_ID, "model-B", prompts_dir=str(prompts))
+    # The same TL;DRs as model-B's: its overview request was made before, and comes from the call log.
     assert own.variant.startswith("model-B+prompts-") and own.calls == 6
     assert "Friday reading group" in model_b.chat_requests()[-1]["messages"][0]["content"]
     assert store.issue_models(ISSUE_ID) == sorted(["extractive", "model-B", "model-B@ja", own.variant])
@@ -143,11 +144,11 @@ def test_a_new_users_story_on_the_command_line(corpus, tmp_path, httpserver):
         issue_id = next(p.stem for p in (tmp_path / "archive").glob("*-W*.md"))
         after_run = len(httpserver.log)
         out = digest("rerun", issue_id, "--model", "model-B")
-        assert "2 papers as variant model-B" in out and "4 LLM calls" in out
+        assert "2 papers as variant model-B" in out and "5 LLM calls" in out
         out = digest("compare", issue_id, "--models", "model-A", "model-B")
         assert "model-B: 2 papers, 16/16 quotes verified (100%)" in out and "compare/" in out
         assert len(httpserver.log) == after_run  # nothing but the LLM calls since the run
-        assert len(servers["model-B"].chat_requests()) == 4
+        assert len(servers["model-B"].chat_requests()) == 5  # two per paper and the overview
         html = (tmp_path / "archive" / "compare" / f"{issue_id}_model-A_vs_model-B_1.html").read_text()
         assert "model-A TL;DR" in html and "model-B TL;DR" in html and 'id="chart"' in html
         assert html.count('class="model-row"') == 2

@@ -74,7 +74,7 @@ def test_run_with_a_local_model_writes_a_grounded_issue(week, config, store, llm
 
     # Both calls per paper, logged with usage and cost; the answers call repeats the outline call's prefix.
     calls = store.query("SELECT purpose, input_tokens, output_tokens, cost FROM llm_calls WHERE status='ok'")
-    assert sorted(c["purpose"] for c in calls) == ["answers"] * 4 + ["outline"] * 4
+    assert sorted(c["purpose"] for c in calls) == ["answers"] * 4 + ["outline"] * 4 + ["overview"]
     assert all(c["input_tokens"] > 0 and c["cost"] > 0 for c in calls)
     reqs = llm_server.chat_requests()
     outlines = [r for r in reqs if "paper_outline" in json.dumps(r.get("response_format", {}))]
@@ -218,9 +218,9 @@ def test_interrupted_run_resumes_without_repeating_calls(week, config, store, ll
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stderr
     hashes = [r[0] for r in store.query("SELECT request_hash FROM llm_calls WHERE status='ok'")]
-    assert len(hashes) == len(set(hashes)) == 8, "every call completed exactly once across both runs"
+    assert len(hashes) == len(set(hashes)) == 9, "every call completed exactly once across both runs"
     total = len(llm_server.chat_requests())
-    assert total - first <= 8 - len(done), "no completed call was sent again"
+    assert total - first <= 9 - len(done), "no completed call was sent again"
     md = list(config.archive_dir.glob("*-W*.md"))
     assert md and "Q1." in md[0].read_text(encoding="utf-8")
 
@@ -256,12 +256,12 @@ def test_cli_dry_run_then_run_then_cost(week, config, llm_server, tmp_path):
 
     plan = digest("run", "--dry-run")
     assert plan.returncode == 0, plan.stderr
-    assert "dry run: 8 calls, estimated $" in plan.stdout and llm_server.chat_requests() == []
+    assert "dry run: 9 calls, estimated $" in plan.stdout and llm_server.chat_requests() == []
 
     done = digest("run", "--yes")
     assert done.returncode == 0, done.stderr
     last = done.stdout.strip().splitlines()[-1]
-    m = re.match(r"4 papers, 8 LLM calls, ([\d,]+) tokens, \$([\d.]+), [\d.]+ s -> (.*\.md)$", last)
+    m = re.match(r"4 papers, 9 LLM calls, ([\d,]+) tokens, \$([\d.]+), [\d.]+ s -> (.*\.md)$", last)
     assert m, last
     assert float(m.group(2)) > 0 and (tmp_path / "cli-archive").exists()
 

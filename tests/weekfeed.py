@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from llm_server import is_overview_request, overview_responder
+
 TODAY = date(2026, 11, 20)  # the day tests run `digest run` on: the Friday of 2026-W47, after the listing below
 
 
@@ -88,6 +90,8 @@ def grounded_responder(made_up_for: str | None = None):
     """
     def respond(messages: list[dict], schema: dict | None) -> dict:
         props = (schema or {}).get("properties", {})
+        if is_overview_request(schema):
+            return overview_responder(messages, schema)
         text = "\n".join(m.get("content") or "" for m in messages)
         title = re.search(r"- Title: (.*)", text)
         title = title.group(1) if title else "the paper"

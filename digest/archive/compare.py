@@ -14,7 +14,7 @@ from markupsafe import Markup
 from digest.config import Config
 from digest.errors import DigestError, NotFoundError
 from digest.i18n import labels
-from digest.records import Generation, Issue, Paper, Usage
+from digest.records import Generation, Issue, Overview, Paper, Usage
 from digest.render import count_papers, make_env, pages_label
 from digest.resources import bundled_dir
 from digest.store import Store
@@ -146,6 +146,7 @@ class Comparison:
     models: list[str]
     stats: list[ModelStats]
     papers: list[PaperComparison]
+    overviews: dict[str, Overview | None] = field(default_factory=dict)  # each variant's themes, if any
 
 
 def compare_issue(store: Store, issue_id: str, models: list[str] | None = None) -> Comparison:
@@ -186,7 +187,8 @@ def compare_issue(store: Store, issue_id: str, models: list[str] | None = None) 
             s.usage += u
     # Least agreement first: that is where a reader should look; papers with one variant go last.
     papers.sort(key=lambda p: (p.rouge_l is None, p.rouge_l if p.rouge_l is not None else 0.0, p.position))
-    return Comparison(issue=base, models=models, stats=[stats[m] for m in models], papers=papers)
+    return Comparison(issue=base, models=models, stats=[stats[m] for m in models], papers=papers,
+                      overviews={m: variants[m].overview for m in models})
 
 
 # ---- the chart ----------------------------------------------------------------------------------------

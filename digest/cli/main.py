@@ -220,6 +220,8 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
     tokens = rep.input_tokens + rep.output_tokens
     out.print(f"{n} paper{'s' if n != 1 else ''}, {rep.calls} LLM calls, {tokens:,} tokens, ${rep.cost:.4f}, "
               f"{rep.seconds:.1f} s -> {rep.path}", highlight=False)
+    if rep.overview_note:
+        console.print(f"note: {escape(rep.overview_note)}", highlight=False)
     if rep.verdict and rep.verdict.failed and rep.verdict.passed:
         console.print(f"warning: {len(rep.verdict.failed)} of {rep.verdict.papers} papers were summarised from "
                       f"their abstract because the model failed ({escape(rep.verdict.cause())}): "
@@ -277,8 +279,12 @@ def cost(app: App, issue_id: str | None) -> None:
 
 def _print_plan(rep) -> None:
     out.print(plan_table(f"Planned calls ({rep.model})", rep.estimate))
-    total = sum(e.cost for _, e in rep.estimate)
-    out.print(f"dry run: {sum(e.calls for _, e in rep.estimate)} calls, estimated ${total:.4f}; nothing sent.")
+    ov = rep.overview_estimate
+    if ov.calls:
+        out.print(f"the week's overview: {ov.calls} call, estimated ${ov.cost:.4f}")
+    total = sum(e.cost for _, e in rep.estimate) + ov.cost
+    out.print(f"dry run: {sum(e.calls for _, e in rep.estimate) + ov.calls} calls, estimated ${total:.4f}; "
+              "nothing sent.")
 
 
 # Commands of the later stages live in their own modules, each adding itself to the group.

@@ -53,12 +53,17 @@ def register(cli: click.Group) -> None:
                                   language=language, yes=yes, dry_run=dry_run, reporter=reporter)
             if rep.dry_run:
                 out.print(plan_table(f"Planned calls for {rep.issue_id} ({rep.model})", rep.estimate))
-                total = sum(e.cost for _, e in rep.estimate)
-                out.print(f"dry run: {sum(e.calls for _, e in rep.estimate)} calls, estimated ${total:.4f}; "
-                          "nothing sent.", highlight=False)
+                ov = rep.overview_estimate
+                if ov.calls:
+                    out.print(f"the week's overview: {ov.calls} call, estimated ${ov.cost:.4f}", highlight=False)
+                total = sum(e.cost for _, e in rep.estimate) + ov.cost
+                out.print(f"dry run: {sum(e.calls for _, e in rep.estimate) + ov.calls} calls, estimated "
+                          f"${total:.4f}; nothing sent.", highlight=False)
                 continue
             for f in rep.fallbacks:
                 console.print(f"[yellow]model failed[/] {f} (abstract-only; run again to retry)", highlight=False)
+            if rep.overview_note:
+                console.print(f"note: {rep.overview_note}", highlight=False, markup=False)
             out.print(f"{rep.issue_id}: {rep.papers} papers as variant {rep.variant} ({rep.reused} already done), "
                       f"{rep.calls} LLM calls, {rep.input_tokens + rep.output_tokens:,} tokens, ${rep.cost:.4f}, "
                       f"{rep.seconds:.1f} s. Compare: digest compare {rep.issue_id}", highlight=False)

@@ -87,8 +87,10 @@ def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
     """
     where, params = "", ()
     if issue_id is not None:
-        where = "WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=?)"
-        params = (issue_id,)
+        # The week's overview is no paper's: its calls carry generation_key 'overview:<issue>'.
+        where = ("WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=?) "
+                 "OR c.generation_key = 'overview:' || ?")
+        params = (issue_id, issue_id)
     rows = store.query(
         "SELECT c.model AS model, count(*) AS calls, sum(c.status='ok') AS ok, "
         "sum(c.status!='ok') AS failed, sum(c.input_tokens) AS input_tokens, "
