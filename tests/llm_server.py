@@ -74,6 +74,23 @@ def no_choices() -> Step:
     return Step(no_choices=True)
 
 
+STRICT_ROLES = "strict-roles"  # a model id containing this answers like Gemma's or Mistral's chat template
+
+
+def role_order_problem(messages: list[dict]) -> str | None:
+    """What a chat template that needs alternating roles says about these messages (None: it accepts them).
+
+    As Gemma's and Mistral's templates do: an optional system message first, then user, assistant, user, ...
+    """
+    rest = messages[1:] if messages and messages[0].get("role") == "system" else messages
+    for i, m in enumerate(rest):
+        if m.get("role") != ("user" if i % 2 == 0 else "assistant"):
+            if m.get("role") == "system":
+                return "System message must be at the beginning."
+            return "Conversation roles must alternate user/assistant/user/assistant/..."
+    return None
+
+
 def _error(message: str, code: str, param: str | None = None) -> dict:
     return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
 
@@ -343,6 +360,10 @@ class LLMServer:
         """Answer one chat completion body (HTTP status, JSON reply); also used for batch lines."""
         step = step or Step()
         messages = body.get("messages") or []
+        if STRICT_ROLES in body.get("model", ""):
+            problem = role_order_problem(messages)
+            if problem:  # llama.cpp's server reports a template's exception as a 400 with its message
+                return 400, {"error": {"code": 400, "message": problem, "type": "invalid_request_error"}}
         fmt = (body.get("response_format") or {}).get("type", "text")
         if fmt == "json_schema" and self.reject_json_schema:
             return 400, _error("response_format of type json_schema is not supported by this server",
