@@ -21,7 +21,15 @@ from digest.writers.extractive import summarise_abstract
 from digest.writers.grounding import PageIndex, check_summary, is_vacuous
 from digest.writers.prompts import PromptSet
 from digest.writers.retrieval import Passage, PassageIndex, find_sections, split_passages
-from digest.writers.schemas import ANSWERS_OUTPUT_TOKENS, MAX_QUESTIONS, MIN_QUESTIONS, OUTLINE_OUTPUT_TOKENS, STEPS
+from digest.writers.schemas import (
+    ANSWERS_OUTPUT_TOKENS,
+    MAX_PAGES,
+    MAX_QUESTIONS,
+    MAX_SEARCH_TERMS,
+    MIN_QUESTIONS,
+    OUTLINE_OUTPUT_TOKENS,
+    STEPS,
+)
 
 log = logging.getLogger("digest")
 
@@ -218,7 +226,7 @@ class ChatWriter:
         picked: dict[int, Passage] = {}
         total = 0
         for q in questions:
-            query = q["question"] + " " + " ".join(q.get("search_terms", []))
+            query = q["question"] + " " + " ".join(q.get("search_terms", [])[:MAX_SEARCH_TERMS])
             spent = 0
             for passage, _score in pt.index.search(query, k=8):
                 if passage.index in pt.used or passage.index in picked:
@@ -398,7 +406,7 @@ def check_answers(questions: list[dict], answers: list[dict], pages: list[Page],
         if is_vacuous(question, answer):
             dropped += 1
             continue
-        cited = [p for p in a.get("pages", []) if isinstance(p, int)]
+        cited = [p for p in a.get("pages", []) if isinstance(p, int)][:MAX_PAGES]
         check = index.find(a.get("quote", ""), cited or [p.number for p in pages])
         if not check.verified and drop_unverified:
             dropped += 1
