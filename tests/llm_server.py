@@ -226,6 +226,20 @@ def schema_from_messages(messages: list[dict]) -> dict | None:
     return None
 
 
+_LANGUAGE_CODE = re.compile(r'language code "([a-z-]+)"')
+JA_TLDR = "本論文は提案手法を評価し、その有効性を示している。"
+JA_SUMMARY = "本論文は新しい手法を提案する。実験によりその有効性を確認した。主な限界についても議論している。"
+
+
+def asked_language(messages: list[dict]) -> str:
+    """The language code the system prompt asks the model to write in ('en' when it names none)."""
+    for m in messages:
+        found = _LANGUAGE_CODE.search(m.get("content") or "") if isinstance(m.get("content"), str) else None
+        if found:
+            return found.group(1)
+    return "en"
+
+
 def default_responder(messages: list[dict], schema: dict | None) -> dict:
     """An object valid against the schema, or a fixed object when there is none."""
     return example_from_schema(schema) if schema else {"answer": "text"}
