@@ -137,3 +137,27 @@ def test_a_repaired_japanese_outline_is_kept(config, store, llm_server, paper):
     ja = outline(tldr=JA_TLDR, summary=JA_SUMMARY)
     g = generate(config, store, llm_server, paper, scripted(GOOD, ja), language="ja")
     assert (g.tldr, g.summary) == (JA_TLDR, JA_SUMMARY) and not g.note
+
+
+def test_every_repair_keeps_the_roles_alternating(config, store, llm_server, paper):
+    """Invalid JSON, an outline that needs a repair, and missing answers, on a strict chat template."""
+    from llm_server import bad_json, role_order_problem
+
+    grounded = grounded_responder()
+
+    def some_missing(messages, schema):
+        if "questions" in schema["properties"]:
+            return GOOD if REPAIR_MARK in messages[-1]["content"] else outline(tldr=GOOD["summary"])
+        reply = grounded(messages, schema)
+        if "no answer to question" not in messages[-1]["content"]:
+            reply["answers"] = reply["answers"][:5]
+        return reply
+
+    llm_server.push(bad_json())
+    llm_server.responder = some_missing
+    add_chat_model(config, "tiny-strict-roles", llm_server)
+    g = make_writer(config, store, "tiny-strict-roles", "en").generate(paper)
+    assert g.status == "ok" and len(g.qa) == 8 and not g.note, g.note
+    requests = llm_server.chat_requests()
+    assert len(requests) == 5  # outline, its JSON repair, the outline repair, answers, missing answers
+    assert all(role_order_problem(r["messages"]) is None for r in requests)
