@@ -335,7 +335,7 @@ class ChatWriter:
                 asked = plan.answers(outline, concise=True)
                 answers = self.call(asked)
             results.append(answers)
-            answer_list = self._complete_answers(plan, outline, asked, answers, results)
+            answer_list = self._complete_answers(plan, outline, asked, answers, results, set(check.bad_questions))
         except LLMError as e:
             if e.status in (401, 403, 404):  # a wrong key or model name: every paper would fail the same way
                 raise
@@ -352,7 +352,8 @@ class ChatWriter:
             tldr, summary = summarise_abstract(paper)
             note = "; ".join(filter(None, [note, f"TL;DR and summary taken from the abstract: {off}"]))
         if check.bad_questions:
-            note = "; ".join(filter(None, [note, f"questions left out: {check.summary()}"]))
+            left_out = OutlineCheck(bad_questions=check.bad_questions).summary()
+            note = "; ".join(filter(None, [note, f"questions left out: {left_out}"]))
         qa, dropped, answer_drops = check_answers(questions, answer_list, pt.pages,
                                                   drop_unverified=self.config.llm.unverified == "drop",
                                                   skip=set(check.bad_questions))
@@ -369,12 +370,13 @@ class ChatWriter:
         return g
 
     def _complete_answers(self, plan: PaperPlan, outline: LLMResult, asked: ChatRequest, answers: LLMResult,
-                          results: list[LLMResult]) -> list[dict]:
-        """The reply's answers, plus one repair call for the questions it left out (3 of 9 is not accepted)."""
+                          results: list[LLMResult], rejected: set[int]) -> list[dict]:
+        """The reply's answers, plus one repair call for the questions it left out (3 of 9 is not accepted);
+        questions the outline check rejected are not asked for again."""
         given = list(answers.data["answers"])
         n = len(plan.questions(outline))
         answered = {a.get("question_index") for a in given}
-        missing = [i for i in range(1, n + 1) if i not in answered]
+        missing = [i for i in range(1, n + 1) if i not in answered and i not in rejected]
         if not missing:
             return given
         try:
