@@ -138,7 +138,7 @@ def _plan(config: Config, store: Store, job: dict, phase: str) -> tuple[list[Pla
         req = plan.outline()
         if phase == "answers":
             outline = model.logged_reply(req)
-            if outline is None:  # its outline failed in the batch: the live path will do this paper
+            if outline is None or plan.check(outline):  # failed, or needs the repair the live path makes
                 continue
             req = plan.answers(outline)
         if model.logged_reply(req) is not None:

@@ -363,6 +363,13 @@ def m012_version_changes() -> str:
     )
 
 
+@migration
+def m015_generation_drops() -> str:
+    # Why a generation's answers or page numbers were dropped ({"answer past the last question": 2, ...}):
+    # the run report and the quality gate count them instead of losing them silently.
+    return "ALTER TABLE generations ADD COLUMN drops TEXT NOT NULL DEFAULT '{}';"
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")

@@ -1,4 +1,9 @@
-"""The quality gate: an issue in which the model failed for most papers is held as a draft, never sent."""
+"""The quality gate: an issue in which the model failed for most papers is held as a draft, never sent.
+
+The model failed for a paper when it wrote nothing usable (the abstract fallback), and also when its entry
+has no Q&A at all or not one answer whose quote was found in the paper: "0 of 8 answers verified" is no
+better for a reader than no answers.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ class Verdict:
     failed: list[str] = field(default_factory=list)  # paper ids whose generation the model did not write
     causes: Counter = field(default_factory=Counter)
     max_failed_share: float = 0.5
+    drops: Counter = field(default_factory=Counter)  # why answers or page numbers were dropped, summed
 
     @property
     def failed_share(self) -> float:
@@ -43,11 +49,16 @@ class Verdict:
         return (f"the model failed for {len(self.failed)} of {self.papers} papers "
                 f"(more than {self.max_failed_share:.0%}): {self.cause()}")
 
+    def drop_report(self) -> str:
+        """What was dropped from the issue's answers and why, in one line ('' when nothing was)."""
+        return "; ".join(f"{n} {why}" for why, n in sorted(self.drops.items(), key=lambda d: (-d[1], d[0])))
+
 
 def failure_cause(note: str | None) -> str:
     """A failure note without the numbers that differ per paper, so equal causes count as one."""
     text = (note or "").strip()
     text = re.sub(r"^the model failed \((.*)\)$", r"\1", text)
+    text = re.sub(r"^(the model's outline failed its checks) \(.*\)$", r"\1", text)  # details differ per paper
     return " ".join(_NOISE.sub("", text).split()).strip(" :;,") or "unknown error"
 
 
@@ -56,7 +67,18 @@ def judge_issue(issue: Issue, *, max_failed_share: float) -> Verdict:
     v = Verdict(papers=len(issue.entries), max_failed_share=max_failed_share)
     for e in issue.entries:
         g = e.generation
+        cause = None
         if g is None or g.status == "fallback":
+            cause = failure_cause(g.note if g else "no generation was written")
+        elif g.status == "ok" and g.model != "extractive":
+            # The extractive writer answers with the paper's own sentences: it has nothing to verify.
+            if not g.qa:
+                cause = "no Q&A kept"
+            elif g.n_verified == 0:
+                cause = "no answer has a verified quote"
+        if cause:
             v.failed.append(e.paper.versioned_id)
-            v.causes[failure_cause(g.note if g else "no generation was written")] += 1
+            v.causes[cause] += 1
+        if g is not None:
+            v.drops.update(g.drops)
     return v

@@ -133,6 +133,7 @@ class Generation:
     status: str = "ok"  # ok, abstract-only (PDF failed), fallback (model failed)
     note: str | None = None
     n_dropped: int = 0
+    drops: dict[str, int] = field(default_factory=dict)  # reason -> how many answers or page numbers
     usage: Usage = field(default_factory=Usage)  # latency_ms is the wall time of the whole generation
     created: str | None = None
 

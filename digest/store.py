@@ -343,12 +343,13 @@ class Store:
             db.execute(
                 "INSERT OR REPLACE INTO generations (key, paper_key, version, model, prompt_version, "
                 "language, settings, status, note, tldr, summary, qa, n_answers, n_verified, n_dropped, "
-                "input_tokens, cached_tokens, output_tokens, cost, latency_ms, created) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "input_tokens, cached_tokens, output_tokens, cost, latency_ms, created, drops) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (g.key, g.paper_key, g.version, g.model, g.prompt_version, g.language,
                  json.dumps(settings, sort_keys=True), g.status, g.note, g.tldr, g.summary, qa,
                  len(g.qa), g.n_verified, g.n_dropped, g.usage.input_tokens, g.usage.cached_tokens,
-                 g.usage.output_tokens, g.usage.cost, g.usage.latency_ms, g.created or utcnow()),
+                 g.usage.output_tokens, g.usage.cost, g.usage.latency_ms, g.created or utcnow(),
+                 json.dumps(g.drops, sort_keys=True)),
             )
 
     def get_generation(self, key: str) -> Generation | None:
@@ -363,7 +364,7 @@ class Store:
             key=r["key"], paper_key=r["paper_key"], version=r["version"], model=r["model"],
             prompt_version=r["prompt_version"], language=r["language"], tldr=r["tldr"],
             summary=r["summary"], qa=[QA(**q) for q in json.loads(r["qa"])], status=r["status"],
-            note=r["note"], n_dropped=r["n_dropped"], created=r["created"],
+            note=r["note"], n_dropped=r["n_dropped"], drops=json.loads(r["drops"]), created=r["created"],
             usage=Usage(input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
                         output_tokens=r["output_tokens"], cost=r["cost"], latency_ms=r["latency_ms"]),
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS, make_config
-from llm_server import is_overview_request, overview_responder
+from llm_server import JA_SUMMARY, JA_TLDR, asked_language, is_overview_request, overview_responder
 from pdfmaker import make_pdf
 from weekfeed import paper_pages
 
@@ -81,6 +81,10 @@ def make_responder(tag: str, *, broken: set[str] | None = None):
         first = sorted(pages)[0]
         sents = quotable(" ".join(pages[n] for n in sorted(pages))) or ["No sentences."]
         pick = sents[1::2] if tag.endswith("B") else sents[::2]
+        if asked_language(messages) == "ja":  # a model writes in the language it is asked for
+            return {"tldr": f"{tag} {JA_TLDR}", "summary": f"{tag} {JA_SUMMARY}", "questions": [
+                {"question": f"{tag} 質問{i}: {first}ページの結果は何か?", "search_terms": ["method"]}
+                for i in range(1, 9)]}
         return {
             "tldr": f"{tag} TL;DR: {pick[0]}",
             "summary": f"{tag} summary. " + " ".join(pick[:4]),

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from llm_server import is_overview_request, overview_responder
+from llm_server import JA_SUMMARY, JA_TLDR, asked_language, is_overview_request, overview_responder
 
 TODAY = date(2026, 11, 20)  # the day tests run `digest run` on: the Friday of 2026-W47, after the listing below
 
@@ -98,6 +98,10 @@ def grounded_responder(made_up_for: str | None = None):
         if "questions" in props:
             # Written from the paper's own first sentences, so the summary check passes as for a faithful model.
             first = [" ".join(s.split()) for _, t in paper_pages(messages) for s in _SENT.findall(t)][:2]
+            if asked_language(messages) == "ja":  # a model writes in the language it is asked for
+                return {"tldr": JA_TLDR, "summary": JA_SUMMARY, "questions": [
+                    {"question": f"質問{i}: {title[:40]}の結果{i}は何か?", "search_terms": ["result", "method"]}
+                    for i in range(1, 9)]}
             return {
                 "tldr": f"{title[:60]}: {first[0][:120]}" if first else f"About {title[:60]}.",
                 "summary": " ".join(first) or f"The paper studies {title[:60]}.",

@@ -222,10 +222,11 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
               f"{rep.seconds:.1f} s -> {rep.path}", highlight=False)
     if rep.overview_note:
         console.print(f"note: {escape(rep.overview_note)}", highlight=False)
+    if rep.verdict and rep.verdict.drops:
+        console.print(f"dropped: {escape(rep.verdict.drop_report())}", highlight=False)
     if rep.verdict and rep.verdict.failed and rep.verdict.passed:
-        console.print(f"warning: {len(rep.verdict.failed)} of {rep.verdict.papers} papers were summarised from "
-                      f"their abstract because the model failed ({escape(rep.verdict.cause())}): "
-                      f"{escape(', '.join(rep.verdict.failed))}", highlight=False)
+        console.print(f"warning: the model failed for {len(rep.verdict.failed)} of {rep.verdict.papers} papers "
+                      f"({escape(rep.verdict.cause())}): {escape(', '.join(rep.verdict.failed))}", highlight=False)
     if rep.verdict and not rep.verdict.passed:
         raise QualityGateError(
             f"{rep.issue.id} is kept as a draft and was not sent: {rep.verdict.message()}",

@@ -14,14 +14,23 @@ from digest.errors import LLMError
 from digest.i18n import labels
 from digest.llm.client import ChatRequest, LLMResult, LLMTruncated, model_settings_fingerprint
 from digest.llm.tokens import get_encoding
-from digest.records import QA, Generation, Page, Paper
+from digest.records import Generation, Page, Paper
 from digest.store import Store, utcnow
+from digest.writers.answer_check import check_answers
 from digest.writers.base import Estimate, abstract_reason, add_usage, generation_key
 from digest.writers.extractive import summarise_abstract
-from digest.writers.grounding import PageIndex, check_summary, is_vacuous
+from digest.writers.grounding import check_summary
+from digest.writers.outline_check import MIN_GOOD_QUESTIONS, OutlineCheck, check_outline
 from digest.writers.prompts import PromptSet
 from digest.writers.retrieval import Passage, PassageIndex, find_sections, split_passages
-from digest.writers.schemas import ANSWERS_OUTPUT_TOKENS, MAX_QUESTIONS, MIN_QUESTIONS, OUTLINE_OUTPUT_TOKENS, STEPS
+from digest.writers.schemas import (
+    ANSWERS_OUTPUT_TOKENS,
+    MAX_QUESTIONS,
+    MAX_SEARCH_TERMS,
+    MIN_QUESTIONS,
+    OUTLINE_OUTPUT_TOKENS,
+    STEPS,
+)
 
 log = logging.getLogger("digest")
 
@@ -100,7 +109,7 @@ class PaperPlan:
         return PaperPlan(self.writer, self.paper, self.budget // 2)
 
     def outline(self) -> ChatRequest:
-        """Step 1: system, paper, task 1."""
+        """Step 1: system, then paper and task 1 in one user message."""
         return self._request("outline", self.writer.outline_messages(self.paper, self.text))
 
     def answers(self, outline: LLMResult, *, concise: bool = False) -> ChatRequest:
@@ -115,6 +124,18 @@ class PaperPlan:
         """Step 2 again for the questions its reply left out: the reply stays in, the request names them."""
         task = self.writer.prompts.render("missing.j2", missing=missing)
         return self._request("answers", [*asked.messages, {"role": "assistant", "content": reply.text},
+                                         {"role": "user", "content": task}])
+
+    def check(self, outline: LLMResult) -> OutlineCheck:
+        """What is wrong with an outline reply beyond its schema (empty when nothing is)."""
+        return check_outline(outline.data, self.writer.language)
+
+    def repair_outline(self, outline: LLMResult, check: OutlineCheck) -> ChatRequest:
+        """Step 1 again, told what was wrong: the reply stays in, so the prefix up to it is shared."""
+        w = self.writer
+        task = w.prompts.render("outline_repair.j2", **w.common, problems=check.problems,
+                                min_questions=MIN_QUESTIONS, max_questions=MAX_QUESTIONS)
+        return self._request("outline", [*self.outline().messages, {"role": "assistant", "content": outline.text},
                                          {"role": "user", "content": task}])
 
     @staticmethod
@@ -218,7 +239,7 @@ class ChatWriter:
         picked: dict[int, Passage] = {}
         total = 0
         for q in questions:
-            query = q["question"] + " " + " ".join(q.get("search_terms", []))
+            query = q["question"] + " " + " ".join(q.get("search_terms", [])[:MAX_SEARCH_TERMS])
             spent = 0
             for passage, _score in pt.index.search(query, k=8):
                 if passage.index in pt.used or passage.index in picked:
@@ -235,14 +256,19 @@ class ChatWriter:
     # ---- messages ----------------------------------------------------------------------
 
     def outline_messages(self, paper: Paper, pt: PaperText) -> list[dict]:
-        """System, paper, task 1: the prefix that the answers call repeats byte for byte."""
+        """System, then the paper and task 1 in one user message: the prefix the answers call repeats.
+
+        One user message, not two: chat templates such as Gemma's and Mistral's refuse two messages of the
+        same role in a row (HTTP 400 "Conversation roles must alternate"). The paper comes first, so every
+        call of a paper (outline, answers, repairs) shares the prompt-cache prefix up to the end of the paper.
+        """
         r = self.prompts.render
+        paper_text = r("paper.j2", paper=paper, mode=pt.mode, blocks=pt.blocks, reason=pt.reason)
+        task = r("outline.j2", **self.common, min_questions=MIN_QUESTIONS, max_questions=MAX_QUESTIONS,
+                 tldr_words=30, summary_sentences="4 to 6")
         return [
             {"role": "system", "content": r("system.j2", **self.common)},
-            {"role": "user", "content": r("paper.j2", paper=paper, mode=pt.mode, blocks=pt.blocks,
-                                          reason=pt.reason)},
-            {"role": "user", "content": r("outline.j2", **self.common, min_questions=MIN_QUESTIONS,
-                                          max_questions=MAX_QUESTIONS, tldr_words=30, summary_sentences="4 to 6")},
+            {"role": "user", "content": paper_text + "\n\n" + task},
         ]
 
     def answers_messages(self, outline_msgs: list[dict], outline_text: str, pt: PaperText,
@@ -295,6 +321,12 @@ class ChatWriter:
                 plan = smaller
                 outline = self.call(plan.outline())
             results.append(outline)
+            outline, check = self._checked_outline(plan, outline, results)
+            usable = len(plan.questions(outline)) - len(check.bad_questions)
+            if usable < MIN_GOOD_QUESTIONS:
+                log.info("%s: outline unusable after a repair: %s", paper.versioned_id, check.summary())
+                return self.fallback(paper, key, f"the model's outline failed its checks ({check.summary()})",
+                                     results, started)
             asked = plan.answers(outline)
             try:
                 answers = self.call(asked)
@@ -303,7 +335,7 @@ class ChatWriter:
                 asked = plan.answers(outline, concise=True)
                 answers = self.call(asked)
             results.append(answers)
-            answer_list = self._complete_answers(plan, outline, asked, answers, results)
+            answer_list = self._complete_answers(plan, outline, asked, answers, results, set(check.bad_questions))
         except LLMError as e:
             if e.status in (401, 403, 404):  # a wrong key or model name: every paper would fail the same way
                 raise
@@ -312,29 +344,39 @@ class ChatWriter:
         pt, questions = plan.text, plan.questions(outline)
         tldr, summary, note = outline.data["tldr"].strip(), outline.data["summary"].strip(), pt.reason or None
         off = check_summary(tldr, summary, "\n".join([paper.title, paper.abstract, *(p.body for p in pt.pages)]))
+        drops: dict[str, int] = {}
+        if check.text_problems:  # still wrong after the repair: the reader gets the abstract's, and is told
+            off = "; ".join(filter(None, [*check.text_problems, off]))
+            drops["TL;DR and summary that failed the outline check"] = 1
         if off:  # no quote backs a summary: one that is not about this paper (an obeyed injection) is not shown
             tldr, summary = summarise_abstract(paper)
             note = "; ".join(filter(None, [note, f"TL;DR and summary taken from the abstract: {off}"]))
-        qa, dropped = check_answers(questions, answer_list, pt.pages,
-                                    drop_unverified=self.config.llm.unverified == "drop")
+        if check.bad_questions:
+            left_out = OutlineCheck(bad_questions=check.bad_questions).summary()
+            note = "; ".join(filter(None, [note, f"questions left out: {left_out}"]))
+        qa, dropped, answer_drops = check_answers(questions, answer_list, pt.pages,
+                                                  drop_unverified=self.config.llm.unverified == "drop",
+                                                  skip=set(check.bad_questions))
+        drops.update(answer_drops)
         g = Generation(
             key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
             prompt_version=self.prompts.version, language=self.language,
             tldr=tldr, summary=summary, qa=qa,
             status="ok" if pt.mode != "abstract" else "abstract-only",
-            note=note, n_dropped=dropped, created=utcnow(),
+            note=note, n_dropped=dropped, drops=drops, created=utcnow(),
         )
         add_usage(g, results, started)
         self.store.save_generation(g, self.fingerprint)
         return g
 
     def _complete_answers(self, plan: PaperPlan, outline: LLMResult, asked: ChatRequest, answers: LLMResult,
-                          results: list[LLMResult]) -> list[dict]:
-        """The reply's answers, plus one repair call for the questions it left out (3 of 9 is not accepted)."""
+                          results: list[LLMResult], rejected: set[int]) -> list[dict]:
+        """The reply's answers, plus one repair call for the questions it left out (3 of 9 is not accepted);
+        questions the outline check rejected are not asked for again."""
         given = list(answers.data["answers"])
         n = len(plan.questions(outline))
         answered = {a.get("question_index") for a in given}
-        missing = [i for i in range(1, n + 1) if i not in answered]
+        missing = [i for i in range(1, n + 1) if i not in answered and i not in rejected]
         if not missing:
             return given
         try:
@@ -344,6 +386,23 @@ class ChatWriter:
             return given
         results.append(more)
         return given + [a for a in more.data["answers"] if a.get("question_index") in missing]
+
+    def _checked_outline(self, plan: PaperPlan, outline: LLMResult,
+                         results: list[LLMResult]) -> tuple[LLMResult, OutlineCheck]:
+        """The outline, asked once to be repaired when it fails its checks; and what is still wrong with it."""
+        check = plan.check(outline)
+        if not check:
+            return outline, check
+        log.info("%s: the outline needs a repair: %s", plan.paper.versioned_id, check.summary())
+        try:
+            fixed = self.call(plan.repair_outline(outline, check))
+        except LLMError as e:  # the first reply stands, with its faults handled by the caller
+            log.info("%s: the outline repair failed: %s", plan.paper.versioned_id, e)
+            return outline, check
+        results.append(fixed)
+        again = plan.check(fixed)
+        worse = len(again.problems) > len(check.problems)
+        return (outline, check) if worse else (fixed, again)
 
     def call(self, req: ChatRequest) -> LLMResult:
         """One model call in a free slot."""
@@ -373,32 +432,3 @@ def passage_blocks(passages: list[Passage]) -> list[Block]:
             groups.append((p.page, [p.text]))
         last = p.index
     return [Block(page_label(page), "\n".join(texts)) for page, texts in groups]
-
-
-def check_answers(questions: list[dict], answers: list[dict], pages: list[Page], *,
-                  drop_unverified: bool) -> tuple[list[QA], int]:
-    """Pair answers with their questions, drop non-answers, and verify every quote on its pages."""
-    index = PageIndex(pages)
-    by_index = {}
-    for a in answers:
-        i = a.get("question_index")
-        if isinstance(i, int) and 1 <= i <= len(questions) and i not in by_index:
-            by_index[i] = a
-    qa: list[QA] = []
-    dropped = len(questions) - len(by_index)
-    for i in sorted(by_index):
-        a = by_index[i]
-        question = questions[i - 1]["question"].strip()
-        answer = a["answer"].strip()
-        if is_vacuous(question, answer):
-            dropped += 1
-            continue
-        cited = [p for p in a.get("pages", []) if isinstance(p, int)]
-        check = index.find(a.get("quote", ""), cited or [p.number for p in pages])
-        if not check.verified and drop_unverified:
-            dropped += 1
-            continue
-        shown_pages = [p for p in check.pages if p > 0]
-        qa.append(QA(question=question, answer=answer, pages=shown_pages, quote=a.get("quote", "").strip(),
-                     verified=check.verified))
-    return qa, dropped

@@ -10,7 +10,7 @@ import jinja2
 from digest.errors import ConfigError
 from digest.resources import bundled_dir, jinja_environment
 
-TEMPLATES = ("system.j2", "paper.j2", "outline.j2", "answers.j2", "missing.j2")
+TEMPLATES = ("system.j2", "paper.j2", "outline.j2", "answers.j2", "missing.j2", "outline_repair.j2")
 
 
 class PromptSet:
