@@ -39,9 +39,9 @@ CHANGES_SCHEMA = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "change": {"type": "string"},
+                    "change": {"type": "string", "maxLength": 400},
                     "page": {"type": "integer"},
-                    "quote": {"type": "string"},
+                    "quote": {"type": "string", "maxLength": 600},
                 },
                 "required": ["change", "page", "quote"],
                 "additionalProperties": False,

@@ -41,9 +41,9 @@ OVERVIEW_SCHEMA = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "title": {"type": "string"},
-                    "text": {"type": "string"},
-                    "papers": {"type": "array", "items": {"type": "integer"}},
+                    "title": {"type": "string", "maxLength": 120},
+                    "text": {"type": "string", "maxLength": 1200},
+                    "papers": {"type": "array", "maxItems": 12, "items": {"type": "integer"}},
                 },
                 "required": ["title", "text", "papers"],
                 "additionalProperties": False,
