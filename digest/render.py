@@ -10,7 +10,7 @@ import jinja2
 
 from digest.categories import category_name
 from digest.i18n import labels
-from digest.records import Issue, Paper
+from digest.records import Issue, Paper, VersionChanges
 from digest.resources import bundled_dir, jinja_environment
 
 
@@ -96,9 +96,33 @@ def render_markdown(issue: Issue, *, title: str) -> str:
     lab = labels(issue.language)
     text = make_env().get_template("issue.md.j2").render(
         issue=issue, L=lab, title=title, model_note=model_note(issue, lab), intro=issue_intro(issue, lab),
-        pages=lambda ps: pages_label(ps, lab),
+        pages=lambda ps: pages_label(ps, lab), changes=lambda e: changes_view(e.changes, lab),
     )
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def changes_view(c: VersionChanges | None, lab: dict[str, str]) -> dict | None:
+    """What every output shows of a new version's changes: heading, a sentence or a note, and the points."""
+    if c is None:
+        return None
+    v = dict(new=c.new_version, old=c.old_version)
+    message = ""
+    if c.status == "same":
+        message = lab["changes_same"].format(**v)
+    elif c.status == "no-text":
+        message = lab["changes_no_text"].format(reason=c.note or "")
+    points = [] if message else c.points
+    passages = bool(points) and points[0].kind != "described"
+    return {
+        "heading": lab["changes_heading"].format(**v),
+        "message": message,
+        "note": c.note if c.status == "failed" else "",
+        "passages_note": lab["changes_passages_note"] if passages else "",
+        "points": [{"label": "" if pt.kind == "described" else
+                    lab["changes_added" if pt.kind == "added" else "changes_removed"].format(**v),
+                    "text": pt.text, "page": pt.page, "quote": pt.quote if pt.kind == "described" else "",
+                    "verified": pt.verified} for pt in points],
+    }
 
 
 def write_markdown(issue: Issue, archive_dir: Path, *, title: str) -> Path:

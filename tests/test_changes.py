@@ -246,3 +246,21 @@ def test_a_changed_number_is_a_change_and_a_renumbered_citation_is_not():
     assert "43.5" in h.new and "41.2" in h.old
     renumbered = [page(1, "On the arXiv benchmark the routed model reaches 41.2 ROUGE-1 as reported by [14].")]
     assert changed_passages(old, renumbered) == []
+
+
+def test_the_email_and_the_site_show_what_changed(httpserver, config, store, tmp_path, llm_server):
+    from digest.archive.site import build_archive
+    from digest.mail.message import render_parts
+
+    use_model(config, llm_server)
+    rep = publish_then_update(httpserver, config, store, tmp_path)
+    issue = store.load_issue(rep.issue.id)
+    text, html = render_parts(config, issue, None)
+    assert "-- What changed in v2 (since v1) --" in text
+    assert "- A PubMed evaluation is added: ROUGE-1 rises from 44.0 to 46.3. (p. 2)" in text
+    assert '"this sentence is in neither version" [quote not found in the paper]' in text
+    assert "What changed in v2 (since v1)</h3>" in html
+    assert f'/pdf/{ARXIV_ID}v2#page=2" class="a">p. 2</a>' in html
+    site = build_archive(config, store)
+    page = (site.site_dir / "issues" / f"{issue.id}.html").read_text(encoding="utf-8")
+    assert "What changed in v2 (since v1)" in page and "A PubMed evaluation is added" in page

@@ -174,7 +174,7 @@ def test_the_overview_opens_the_markdown_the_email_and_the_issue_page(config, st
     text, html = render_parts(config, issue, None)
     assert text.index("== The week's overview ==") < text.index("== This week's papers ==")
     assert "Papers: 1. " + TITLES[0] in text
-    assert html.index("The week&#39;s overview") < html.index("This week&#39;s papers")
+    assert html.index("The week&#39;s overview") < html.index("In this issue")
     assert "<script>" not in html and 'href="#paper-1"' in html
 
     build_archive(config, store)

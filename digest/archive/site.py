@@ -26,7 +26,16 @@ from digest.feedback import SITE, feedback_secret, vote_urls
 from digest.i18n import labels
 from digest.pdf.thumbnail import publish_thumbnails
 from digest.records import Generation, Issue, Paper
-from digest.render import count_papers, issue_intro, md_text, model_note, pages_label, paper_anchor, safe_url
+from digest.render import (
+    changes_view,
+    count_papers,
+    issue_intro,
+    md_text,
+    model_note,
+    pages_label,
+    paper_anchor,
+    safe_url,
+)
 from digest.resources import bundled_dir, jinja_environment
 from digest.archive.search import document_text, published_documents, reindex
 from digest.store import Store
@@ -102,6 +111,7 @@ def _environment() -> Environment:
     env.filters["category_name"] = lambda code: CATEGORY_NAMES.get(code, "")
     env.globals["language_name"] = lambda code: labels(code)["language_name"]
     env.globals["paper_anchor"] = paper_anchor
+    env.globals["changes_of"] = lambda e, L: changes_view(e.changes, L)
     return env
 
 

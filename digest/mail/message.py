@@ -21,7 +21,7 @@ from digest.feedback import OWNER, subscriber_voter, vote_urls
 from digest.i18n import labels
 from digest.pdf.thumbnail import THUMB_HEIGHT, THUMB_WIDTH, ensure_thumbnails
 from digest.records import QA, Issue, Paper
-from digest.render import count_papers, model_note, safe_url, standard_intro
+from digest.render import changes_view, count_papers, model_note, safe_url, standard_intro
 from digest.resources import bundled_dir, jinja_environment
 from digest.text import slugify
 
@@ -87,6 +87,7 @@ EDITIONS = ("compact", "full")
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" past this and hides the rest, footer included
 _PREHEADER_CHARS = 150  # what an inbox list shows beside the subject
 _AUTHORS_COMPACT = 3
+_CHANGES_COMPACT = 3  # points of "what changed" in the compact edition
 THUMB_SHOWN_WIDTH = 90  # px in the email; the file is 300 x 400, sharp on a high-density screen
 
 
@@ -120,6 +121,17 @@ def _answer(number: int, q: QA, pdf_url: str, L: dict[str, str]) -> dict:
     return {"n": number, "question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
             "cite_label": (L["page"] if len(q.pages) == 1 else L["pages"]) if q.pages else "",
             "pages": pages, "quote": q.quote, "verified": q.verified}
+
+
+def _changes(e, pdf_url: str, L: dict[str, str], *, compact: bool) -> dict | None:
+    """The paper's "what changed" view, each page linked into the PDF (compact: the first few points)."""
+    view = changes_view(e.changes, L)
+    if view is None:
+        return None
+    points = view["points"][:_CHANGES_COMPACT] if compact else view["points"]
+    view["points"] = [{**pt, "cite": _cite([pt["page"]], L) if pt["page"] else "",
+                       "url": f"{pdf_url}#page={pt['page']}" if pdf_url and pt["page"] else ""} for pt in points]
+    return view
 
 
 def _cite(pages: list[int], L: dict[str, str]) -> str:
@@ -179,6 +191,7 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
             "id": p.versioned_id,
             "categories": ", ".join(p.categories),
             "update_note": L["updated_paper"].format(version=p.version) if e.is_update and p.version else "",
+            "changes": _changes(e, pdf_url, L, compact=compact),
             "tldr": g.tldr if g else "",
             "summary": g.summary if g else p.abstract,
             "note": note,
