@@ -59,7 +59,7 @@ import sys
 sys.path.insert(0, {tests!r})
 from llm_server import LLMServer
 from weekfeed import grounded_responder
-server = LLMServer(responder=grounded_responder()).start()
+server = LLMServer(responder=grounded_responder(), models=({model!r},)).start()
 print(server.base_url, flush=True)
 sys.stdin.read()
 """
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index it builds
     server = None
     if args.test_server:
-        server = subprocess.Popen([sys.executable, "-c", SERVE.format(tests=str(ROOT / "tests"))],
+        server = subprocess.Popen([sys.executable, "-c", SERVE.format(tests=str(ROOT / "tests"), model=args.model)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         args.base_url = server.stdout.readline().strip()
         args.context_window = max(args.context_window, 128_000)

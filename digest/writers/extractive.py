@@ -32,7 +32,8 @@ _ADDRESSES = {
                      r"|novel|first|new\b",
     "limitations": r"limitation|limited|shortcoming|fail|cannot|can not|does not|do not|however|only\b|restrict"
                    r"|drawback|weakness|not (?:yet|always|able)",
-    "future": r"future|further|plan to|extend|next step|remain|open (?:question|problem)|direction|explore",
+    "future": r"future|further (?:work|research|stud|investigat|improv)|plan to|extend|next step|remains? (?:open|unclear|to be)"
+              r"|open (?:question|problem)|direction",
 }
 # (question per language, what it needs, retrieval query in the papers' language, sections to look in first)
 QUESTIONS: list[tuple[dict[str, str], str, str, tuple[str, ...]]] = [
@@ -262,7 +263,8 @@ class ExtractiveWriter:
             if preferred:  # e.g. the problem is stated in the abstract and introduction
                 hits = [p for p in hits if p.index in preferred] + [p for p in hits if p.index not in preferred]
             found = None
-            for passage in (p for p in hits[:12] if p.index not in used):
+            # Back matter (author contributions, acknowledgements, funding) answers no question about the work.
+            for passage in (p for p in hits[:12] if p.index not in used and not _NOT_CONTENT.search(p.section)):
                 excerpt = _excerpt(passage.text, query, _ADDRESSES_RE[need], shown)
                 if excerpt:
                     found = passage, excerpt
