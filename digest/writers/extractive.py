@@ -27,7 +27,8 @@ _ADDRESSES = {
     "data": r"dataset|data set|corpus|corpora|benchmark|collected|annotat|\bdata\b|sample",
     "results": r"\d|outperform|improv|achiev|state-of-the-art|significant|results? (?:show|indicate|demonstrate|suggest)"
                r"|better|gain|effective|competitive|superior",
-    "compared": r"baseline|compar|outperform|than|versus|\bvs\.?|prior|previous|existing|state-of-the-art",
+    "compared": r"baseline|compar|outperform|versus|\bvs\.?|state-of-the-art|(?:prior|previous|existing) (?:work|method"
+                r"|approach|system|model|state)|than (?:the )?(?:baseline|previous|prior|existing|other)",
     "contributions": r"contribution|we (?:propose|present|introduce|release|show|demonstrate|develop|provide)"
                      r"|novel|first|new\b",
     "limitations": r"limitation|limited|shortcoming|fail|cannot|can not|does not|do not|however|only\b|restrict"
