@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest.config import Config, ModelConfig, load_config  # noqa: E402
+from digest.errors import DigestError  # noqa: E402
 from digest.pdf.pool import extract_many  # noqa: E402
 from digest.pipeline import make_writer  # noqa: E402
 from digest.records import Generation, Page, Paper  # noqa: E402
@@ -385,6 +386,8 @@ def main(argv: list[str] | None = None) -> None:
         args.context_window = max(args.context_window, 128_000)
     try:
         rows = run(args)
+    except DigestError as e:  # an endpoint down or a model unknown: one line, as the CLI says it
+        sys.exit(f"bench/quality.py: {e}")
     finally:
         if server:
             server.kill()
