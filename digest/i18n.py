@@ -34,6 +34,7 @@ LABELS: dict[str, dict[str, str]] = {
         "issues": "Issues",
         "search": "Search",
         "verified": "{n} of {total} answers verified",
+        "excerpts": "excerpts from the paper, not checked answers",
         # the archive site
         "site_papers_count": "{count} papers",
         "site_papers_count_one": "{count} paper",
@@ -96,6 +97,7 @@ LABELS: dict[str, dict[str, str]] = {
         "issues": "バックナンバー",
         "search": "検索",
         "verified": "{total}件中{n}件の回答を検証済み",
+        "excerpts": "論文からの抜粋(検証済みの回答ではありません)",
         # the archive site
         "site_papers_count": "{count}本の論文",
         "site_papers_count_one": "{count}本の論文",

@@ -101,6 +101,7 @@ class QA:
     pages: list[int] = field(default_factory=list)
     quote: str = ""
     verified: bool = False
+    excerpt: bool = False  # the paper's own words (extractive): no "verified" badge, its check cannot fail
 
 
 @dataclass(kw_only=True)
@@ -141,6 +142,11 @@ class Generation:
     def n_verified(self) -> int:
         """How many answers carry a quote that was found in the paper."""
         return sum(1 for q in self.qa if q.verified)
+
+    @property
+    def excerpts(self) -> bool:
+        """True when the answers are excerpts of the paper (extractive), not answers whose quotes were checked."""
+        return bool(self.qa) and all(q.excerpt for q in self.qa)
 
 
 @dataclass

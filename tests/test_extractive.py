@@ -1,7 +1,18 @@
 """The extractive model's pieces: TL;DR and summary from the abstract, the abstract from the text."""
 
-from digest.records import Page, Paper
-from digest.writers.extractive import _one_line, abstract_from_pages, summarise_abstract
+from digest.mail.message import render_parts
+from digest.pdf.clean import clean_pages
+from digest.records import QA, Generation, Issue, IssueEntry, Page, Paper
+from digest.render import render_markdown
+from digest.text import sentences
+from digest.writers.extractive import (
+    ExtractiveWriter,
+    _one_line,
+    _readable,
+    abstract_from_pages,
+    summarise,
+    summarise_abstract,
+)
 
 ABSTRACT = ("Large language models are hard to evaluate on long documents. Existing metrics miss "
             "unfaithful claims. We propose FaithScore, a metric that checks each claim against the source. "
@@ -28,3 +39,75 @@ def test_abstract_is_found_in_the_page_text_without_front_matter():
                  "1 Introduction\nBody text of the introduction goes on for a while here.")]
     text = abstract_from_pages(pages)
     assert text.startswith("Large language models") and "ACM Reference" not in text
+
+
+# ---- excerpts, not answers ---------------------------------------------------------------------
+
+INTRO = ("1 Introduction\n"
+         "Long documents remain a challenge for summarisation models, which lose track of earlier sections. "
+         "In this paper we propose FaithScore, a metric that checks each claim against the source text. "
+         "We train all models on the arXiv-summ corpus of 20,000 annotated papers from four fields. "
+         "Experiments show that FaithScore correlates with human judgments at 0.71 Kendall tau. "
+         "Compared with ROUGE and BERTScore, it agrees with annotators far more often on every field.\n")
+BACK = ("7 Author contributions\n"
+        "Author contributions: A. Author wrote the code and the main contributions section of the paper draft. "
+        "B. Author ran all the annotation studies and wrote the remaining parts of the paper text.\n")
+CONTENTS = ["Contents", "1 Introduction 3", "2 Method . . . . . . . . . . . . . . . . . 4",
+            "3 Results ........................ 9", "Figure 2 shows the architecture of our system in detail."]
+
+
+def test_answers_are_excerpts_shown_once_and_unanswerable_questions_are_skipped(config, store):
+    pages = [Page(1, "FaithScore\nAbstract\n" + ABSTRACT), Page(2, INTRO), Page(3, BACK)]
+    qa, dropped = ExtractiveWriter(config, store, "en").answers(pages, "en")
+    by_q = {q.question: q for q in qa}
+    assert all(q.excerpt and q.answer == q.quote and q.verified for q in qa)
+    for q in qa:  # each excerpt is on the page it cites
+        assert " ".join(q.quote.split()) in " ".join(pages[q.pages[0] - 1].body.split())
+    assert by_q["What problem does the paper address?"].quote.startswith("Long documents remain a challenge")
+    # "main contributions" is never answered with the author-contribution statement, nor any question with it.
+    assert not any("wrote the code" in q.quote for q in qa)
+    # Nothing in the paper speaks of future work: the question is skipped, not answered with a neighbour.
+    assert "What future work do the authors suggest?" not in by_q and dropped == 8 - len(qa) >= 1
+
+
+def test_contents_tables_and_citation_clusters_are_never_shown():
+    pages = clean_pages(["\n".join(["A Review of Things", "Abstract", ABSTRACT, *CONTENTS[:3]]),
+                         "\n".join([*CONTENTS[3:], INTRO])])
+    text = "\n".join(p.body for p in pages)
+    assert "Contents" not in text and ". . . ." not in text and "1 Introduction 3" not in text
+    assert "Figure 2 shows the architecture" in text and "1 Introduction\nLong documents" in text
+    assert not _readable("3 Results ........................ 9 and the rest of it, here.")
+    assert not _readable("Prior systems [3] [12, 14] [15] [21] did exactly this for short news documents.")
+    assert not _readable("Accuracy on the four sets 81.2 77.9 65.0 90.1 88.3 is reported in the table below.")
+    assert not _readable("Author contributions: A. Author wrote the paper and ran every experiment.")
+    assert _readable("Prior systems [3] did exactly this for short news documents, and failed on long ones.")
+
+
+def test_summary_is_at_most_four_sentences_without_front_matter():
+    abstract = ABSTRACT + " Keywords evaluation, faithfulness, metrics"
+    tldr, summary = summarise(Paper(key="k", title="t", abstract=abstract), [])
+    assert tldr.startswith("We propose FaithScore") and "Keywords" not in summary
+    assert 2 <= len(sentences(summary)) <= 4 and "0.71 Kendall tau" in summary
+
+
+def test_excerpts_get_no_verified_badge_in_markdown_and_email(config):
+    paper = Paper(key="2611.00001", title="FaithScore", abstract=ABSTRACT)
+    quote = "We propose FaithScore, a metric that checks each claim against the source."
+    g = Generation(key="g", paper_key=paper.key, version=1, model="extractive", prompt_version="extractive-3",
+                   language="en", tldr="t", summary="s",
+                   qa=[QA("What method or approach does it propose?", quote, [2], quote, True, excerpt=True)])
+    for lang, label, verified in (("en", "excerpts from the paper", "answers verified"), ("ja", "論文からの抜粋", "1件中1件")):
+        issue = Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language=lang,
+                      model="extractive", created="2026-11-16T08:00:00+00:00",
+                      entries=[IssueEntry(paper=paper, generation=g, position=1)])
+        md = render_markdown(issue, title="Digest")
+        assert label in md and verified not in md
+        assert md.count("checks each claim against the source") == 1 and "(p. 2)" in md.split("FaithScore, a metric")[1][:80]
+        text, html = render_parts(config, issue, None)
+        for body in (text, html):
+            assert label in body and body.count("checks each claim against the source") == 1
+    g.qa[0].excerpt = False  # a model's answer keeps its verified count and shows answer and quote
+    md = render_markdown(Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
+                               model="m", created="2026-11-16T08:00:00+00:00",
+                               entries=[IssueEntry(paper=paper, generation=g, position=1)]), title="Digest")
+    assert "1 of 1 answers verified" in md and md.count("checks each claim against the source") == 2

@@ -120,7 +120,7 @@ def _answer(number: int, q: QA, pdf_url: str, L: dict[str, str]) -> dict:
     pages = [{"n": p, "url": f"{pdf_url}#page={p}" if pdf_url else ""} for p in q.pages]
     return {"n": number, "question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
             "cite_label": (L["page"] if len(q.pages) == 1 else L["pages"]) if q.pages else "",
-            "pages": pages, "quote": q.quote, "verified": q.verified}
+            "pages": pages, "quote": q.quote, "verified": q.verified, "excerpt": q.excerpt}
 
 
 def _changes(e, pdf_url: str, L: dict[str, str], *, compact: bool) -> dict | None:
@@ -197,6 +197,7 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
             "note": note,
             "qa": [_answer(n, q, pdf_url, L) for n, q in shown],
             "qa_total": len(qa),
+            "excerpts": bool(g and g.excerpts),
             "page_url": paper_page_url(site, p) if site else "",
             "thumb": thumb,
             "feedback": feedback.get(p.key),

@@ -225,6 +225,32 @@ def _strip_edges(lines: list[str], running: set[str]) -> list[str]:
             if i not in edge or not (_edge_key(ln) in running or _PAGE_NUMBER_RE.match(ln.strip()))]
 
 
+_LEADER_RE = re.compile(r"(?:\.\s?){4,}\s*[\divxlc]{1,4}\s*$", re.I)  # "2.1 Method . . . . . 4"
+_CONTENTS_RE = re.compile(r"^(?:table\s+of\s+)?contents$|^目次$", re.I)
+_TOC_ENTRY_RE = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[A-H]\.?|appendix\b.*?)\s+\S.*?\s\d{1,4}$", re.I)
+
+
+def _drop_contents(pages: list[list[str]]) -> list[list[str]]:
+    """Drop a table of contents (and lists of figures): dot-leader lines, and the numbered entries
+    ("2 Method 4") that follow a Contents heading or a leader line. They carry no content and
+    otherwise land in summaries and answers."""
+    in_toc, out = False, []
+    for lines in pages:
+        kept = []
+        for ln in lines:
+            s = ln.strip()
+            if _CONTENTS_RE.match(s) or _LEADER_RE.search(s):
+                in_toc = True
+                continue
+            if in_toc and s and _TOC_ENTRY_RE.match(s):
+                continue
+            if s:
+                in_toc = False
+            kept.append(ln)
+        out.append(kept)
+    return out
+
+
 def _tidy_whitespace(text: str) -> str:
     """One space between words, no trailing blanks, at most one blank line (a paragraph break)."""
     lines = [re.sub(r"[ \t\u00a0\u2000-\u200a\u3000]+", " ", ln).strip() for ln in text.split("\n")]
@@ -294,6 +320,7 @@ def clean_pages(raw_pages: list[str]) -> list[Page]:
         page_lines.append(_drop_vertical_stamp(lines))
     running = _running_lines(page_lines)
     page_lines = [_strip_edges(lines, running) for lines in page_lines]
+    page_lines = _drop_contents(page_lines)
     pages = []
     for number, (body, refs) in enumerate(_split_references(page_lines), start=1):
         body = _tidy_whitespace(join_hyphenated(body, words, compounds))
