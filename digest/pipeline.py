@@ -29,6 +29,7 @@ from digest.writers.base import Estimate, Writer, check_budget, generate_many
 from digest.writers.chat import ChatWriter
 from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
 from digest.writers.prompts import PromptSet
+from digest.writers.support_check import check_support
 
 log = logging.getLogger("digest")
 
@@ -116,6 +117,7 @@ class Spend(Usage):
     seconds: float = 0.0
     estimate: list[tuple[Paper, Estimate]] = field(default_factory=list)
     dry_run: bool = False
+    notes: list[str] = field(default_factory=list)  # e.g. why the support judge was skipped
 
 
 @dataclass(kw_only=True)
@@ -238,6 +240,11 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
     last_id = store.last_llm_call_id()
     gens = generate_many(papers, writer, concurrency=config.llm.concurrency,
                          on_done=lambda p, g: reporter.advance())
+    # Whether each answer's quote backs it: always by its words and numbers, by a judge call when configured.
+    support = check_support(config, store, papers, gens, spent=store.llm_spend_after(last_id)["cost"])
+    for note in support.notes:
+        reporter.note(note)
+    report.notes.extend(support.notes)
     # What this run spent: the calls it logged (calls resumed from an earlier run cost nothing now).
     spent = store.llm_spend_after(last_id)
     report.calls, report.input_tokens = spent["calls"], spent["input_tokens"]

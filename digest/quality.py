@@ -20,6 +20,9 @@ class Verdict:
     failed: list[str] = field(default_factory=list)  # paper ids whose generation the model did not write
     causes: Counter = field(default_factory=Counter)
     max_failed_share: float = 0.5
+    answers: int = 0
+    unverified: int = 0  # answers whose quote is not in the paper
+    unsupported: int = 0  # answers whose quote is in the paper but does not back them
 
     @property
     def failed_share(self) -> float:
@@ -37,6 +40,11 @@ class Verdict:
             return "no reason recorded"
         text, n = self.causes.most_common(1)[0]
         return text if n == len(self.failed) else f"{text} ({n} of {len(self.failed)})"
+
+    def answers_line(self) -> str:
+        """'72 answers: 3 unverified, 2 not supported by their quote' for the run's report."""
+        return (f"{self.answers} answers: {self.unverified} unverified, "
+                f"{self.unsupported} not supported by their quote")
 
     def message(self) -> str:
         """One line for the run's report."""
@@ -56,6 +64,10 @@ def judge_issue(issue: Issue, *, max_failed_share: float) -> Verdict:
     v = Verdict(papers=len(issue.entries), max_failed_share=max_failed_share)
     for e in issue.entries:
         g = e.generation
+        if g is not None:
+            v.answers += len(g.qa)
+            v.unverified += len(g.qa) - g.n_verified
+            v.unsupported += g.n_unsupported
         if g is None or g.status == "fallback":
             v.failed.append(e.paper.versioned_id)
             v.causes[failure_cause(g.note if g else "no generation was written")] += 1

@@ -101,6 +101,11 @@ class QA:
     pages: list[int] = field(default_factory=list)
     quote: str = ""
     verified: bool = False
+    # Whether the quote backs the answer (digest.writers.backing): supported, partly, not, unchecked,
+    # excerpt (the answer is the paper's own text); "" until checked. `judged`: a model call gave its word too.
+    support: str = ""
+    support_reason: str = ""
+    judged: bool = False
 
 
 @dataclass(kw_only=True)
@@ -140,6 +145,11 @@ class Generation:
     def n_verified(self) -> int:
         """How many answers carry a quote that was found in the paper."""
         return sum(1 for q in self.qa if q.verified)
+
+    @property
+    def n_unsupported(self) -> int:
+        """How many answers their quote does not back (marked like unverified ones)."""
+        return sum(1 for q in self.qa if q.support == "not")
 
 
 @dataclass

@@ -282,6 +282,12 @@ class Store:
                  g.usage.output_tokens, g.usage.cost, g.usage.latency_ms, g.created or utcnow()),
             )
 
+    def save_answers(self, g: Generation) -> None:
+        """Store a generation's answers again (their support labels changed), leaving the rest as it is."""
+        with self.transaction() as db:
+            db.execute("UPDATE generations SET qa=? WHERE key=?",
+                       (json.dumps([q.__dict__ for q in g.qa], ensure_ascii=False), g.key))
+
     def get_generation(self, key: str) -> Generation | None:
         """A generation by key, or None."""
         rows = self.query("SELECT * FROM generations WHERE key=?", (key,))

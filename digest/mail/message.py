@@ -112,7 +112,8 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
             "summary": g.summary if g else p.abstract,
             "note": note,
             "qa": [{"question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
-                    "quote": q.quote, "verified": q.verified} for q in (g.qa if g else [])],
+                    "quote": q.quote, "verified": q.verified,
+                    "support": q.support} for q in (g.qa if g else [])],
             "feedback": feedback.get(p.key),
         })
     written_by = model_note(issue, L)
