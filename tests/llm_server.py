@@ -539,7 +539,8 @@ class QuotingModel:
             answer = (f"The paper rejects the idea that {body[0].lower() + body[1:]}." if self.language == "en"
                       else f"論文は{' '.join(latin)}について述べた内容を否定しています。")
         else:
-            numbers = " ".join(re.findall(r"\d+(?:\.\d+)?%?", quote))
+            # Numbers as the quote writes them (33,511; 12.5%), not the digits of a name (GPT-4, Sb2O3).
+            numbers = " ".join(re.findall(r"(?<![\w.,-])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?(?![\w,])", quote, re.ASCII))
             answer = (f"According to the paper, {body}." if self.language == "en"
                       else f"論文によると、{' '.join(latin)}について述べています{('(' + numbers + ')') if numbers else ''}。")
         if kind:

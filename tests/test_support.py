@@ -11,7 +11,7 @@ from digest.archive.site import build_archive
 from digest.config import Config
 from digest.mail.message import render_parts
 from digest.pipeline import run_week
-from digest.records import QA, Generation
+from digest.records import QA, Generation, Page
 from digest.render import render_markdown
 from digest.writers.backing import (
     EXCERPT,
@@ -20,6 +20,7 @@ from digest.writers.backing import (
     SUPPORTED,
     UNCHECKED,
     lexical_support,
+    rate_answers,
     support_rate,
 )
 
@@ -171,3 +172,12 @@ def test_extractive_answers_are_excerpts_not_checked(config, store, httpserver, 
     assert qa and all(q.support == EXCERPT for q in qa)
     assert support_rate(e.generation for e in rep.issue.entries).rate is None
     assert "not support" not in render_markdown(store.load_issue(rep.issue.id), title="Digest")
+
+
+def test_rate_answers_labels_generations_that_did_not_pass_through_the_pipeline():
+    pages = [Page(3, QUOTE)]
+    g = Generation(key="k", paper_key="p", version=1, model="m", prompt_version="v", language="en", tldr="",
+                   summary="", qa=[QA("q1", "BART and PEGASUS reach 12.5% higher ROUGE-L.", [3], QUOTE, True),
+                                   QA("q2", "BART and PEGASUS reach 31.5% higher ROUGE-L.", [3], QUOTE, True)])
+    r = rate_answers([(g, pages), (None, [])])
+    assert [q.support for q in g.qa] == [SUPPORTED, NOT] and r.cell() == "50% (1/2)"

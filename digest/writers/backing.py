@@ -217,3 +217,16 @@ def support_rate(generations: Iterable[Generation | None]) -> SupportRate:
                 r.partly += q.support == PARTLY
                 r.unsupported += q.support == NOT
     return r
+
+
+def rate_answers(generations: Iterable[tuple[Generation | None, list[Page]]]) -> SupportRate:
+    """Label (lexically, where not yet labelled) and count the answers of generations written from these pages.
+
+    For the quality benchmark, whose generations do not pass through the pipeline:
+    `rate_answers((gens[b.paper.key], b.pages) for b in items).cell()` is its support column.
+    """
+    pairs = list(generations)
+    for g, pages in pairs:
+        if g is not None:
+            label_answers(g, pages)
+    return support_rate(g for g, _ in pairs)
