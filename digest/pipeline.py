@@ -29,7 +29,7 @@ from digest.writers.base import Estimate, Writer, check_budget, generate_many
 from digest.writers.chat import ChatWriter
 from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
 from digest.writers.prompts import PromptSet
-from digest.writers.support_check import check_support
+from digest.writers.support_check import check_support, plan_judge
 
 log = logging.getLogger("digest")
 
@@ -230,7 +230,7 @@ def estimate_papers(writer: Writer, papers: list[Paper]) -> list[tuple[Paper, Es
 def generate_papers(config: Config, store: Store, writer: Writer, papers: list[Paper], *,
                     yes: bool, dry_run: bool, reporter: Reporter, report: Spend) -> dict[str, Generation]:
     """Estimate, check the budget, then generate; returns generations by paper key."""
-    report.estimate = estimate_papers(writer, papers)
+    report.estimate = plan_judge(config, store, writer.model_id, estimate_papers(writer, papers))
     total = sum(e.cost for _, e in report.estimate)
     if dry_run:
         report.dry_run = True

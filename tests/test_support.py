@@ -181,3 +181,25 @@ def test_rate_answers_labels_generations_that_did_not_pass_through_the_pipeline(
                                    QA("q2", "BART and PEGASUS reach 31.5% higher ROUGE-L.", [3], QUOTE, True)])
     r = rate_answers([(g, pages), (None, [])])
     assert [q.support for q in g.qa] == [SUPPORTED, NOT] and r.cell() == "50% (1/2)"
+
+
+def test_plurals_of_names_and_numbers_inside_names_are_found():
+    page = "We fine-tune LLMs of 7B parameters, e.g. Llama 2 and GPT-4, on 12,000 examples."
+    assert lexical_support("The LLM is fine-tuned on 12,000 examples.", page, []).label == SUPPORTED
+    assert lexical_support("They fine-tune Llama and GPT models with 7 billion parameters.", page, []).label == SUPPORTED
+    assert lexical_support("They fine-tune LLMs on 12000 examples.", "We fine-tune the LLM on 12,000 examples.",
+                           []).label == SUPPORTED
+    assert lexical_support("They fine-tune LLMs with 8 billion parameters.", page, []).label == NOT
+
+
+def test_a_dry_run_plans_one_judge_call_per_paper(config, store, llm_server, httpserver, corpus):
+    add_chat_model(config, "test-model", llm_server, max_output_tokens=4096)
+    config.llm.model = "test-model"
+    serve_week(httpserver, config, real_papers(corpus))
+    config.selection.interests = ""
+    plain = run_week(config, store, dry_run=True, today=TODAY)
+    config.llm.support_judge = True
+    judged = run_week(config, store, dry_run=True, today=TODAY)
+    assert sum(e.calls for _, e in plain.estimate) == 4 and sum(e.calls for _, e in judged.estimate) == 6
+    assert sum(e.cost for _, e in judged.estimate) > sum(e.cost for _, e in plain.estimate)
+    assert llm_server.chat_requests() == []

@@ -26,6 +26,7 @@ _ORDER = {NOT: 0, PARTLY: 1, SUPPORTED: 2}
 
 # 12.5, 1,000, .5, 0.5; a digit glued to a letter (GPT4, T5, 3D) is part of a name, not a number.
 _NUMBER = re.compile(r"(?<![\w.,-])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?!\w|\.\d)(\s*%)?", re.ASCII)
+_ANY_DIGITS = re.compile(r"\.?\d+(?:[.,]\d+)*")
 _SPELLED = {w: i for i, w in enumerate(
     ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}
 _SPELLED.update(twenty=20, thirty=30, forty=40, fifty=50, hundred=100, thousand=1000, half=50, double=2,
@@ -52,14 +53,16 @@ class Support:
 
 
 def _values(text: str) -> set[Decimal]:
-    """The numbers a text gives, percent signs and thousands separators dropped, spelled-out ones added."""
+    """The numbers a source gives, read generously: thousands separators dropped, spelled-out ones added,
+    and digits inside names too ('7B', 'GPT-4'), so an answer saying '7 billion' or 'GPT 4' is not flagged."""
     t = unicodedata.normalize("NFKC", text)
     out: set[Decimal] = set()
-    for m in _NUMBER.finditer(t):
-        try:
-            out.add(Decimal(m.group(0).rstrip("% ").replace(",", "")))
-        except InvalidOperation:
-            continue
+    for m in _ANY_DIGITS.finditer(t):
+        for form in (m.group(0).replace(",", ""), m.group(0).split(",")[-1]):
+            try:
+                out.add(Decimal(form))
+            except InvalidOperation:
+                continue
     for w in re.findall(r"[a-z]+", t.lower()):
         if w in _SPELLED:
             out.add(Decimal(_SPELLED[w]))
@@ -105,9 +108,12 @@ def _terms(answer: str, cjk: bool) -> list[str]:
 
 
 def _has_term(term: str, folded_source: str) -> bool:
-    """The term as a word of the source, or every part of a hyphenated one ('Transformer-based')."""
+    """The term as a word of the source, in the singular or plural ('LLM' and 'LLMs'), or every part of a
+    hyphenated one ('Transformer-based')."""
     def has(word: str) -> bool:
-        return re.search(rf"(?<![a-z0-9]){re.escape(fold(word))}(?![a-z0-9])", folded_source) is not None
+        w = fold(word)
+        w = w[:-1] if len(w) > 3 and w.endswith("s") and word[-2:-1].isupper() else w
+        return re.search(rf"(?<![a-z0-9]){re.escape(w)}(?:e?s)?(?![a-z0-9])", folded_source) is not None
     return has(term) or ("-" in term and all(has(part) for part in term.split("-") if part))
 
 

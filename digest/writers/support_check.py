@@ -16,6 +16,7 @@ from digest.llm.tokens import count_message_tokens
 from digest.records import Generation, Page, Paper
 from digest.store import Store
 from digest.writers.backing import CHECKED, EXCERPT, PARTLY, label_answers, worse
+from digest.writers.base import Estimate
 from digest.writers.extractive import MODEL_ID as EXTRACTIVE
 from digest.writers.prompts import PromptSet
 
@@ -23,6 +24,8 @@ log = logging.getLogger("digest")
 
 JUDGE_TEMPLATE = "support.j2"
 OUTPUT_TOKENS_PER_ANSWER = 60  # index, label and a short reason
+PLANNED_INPUT_TOKENS = 600 + 10 * 150  # the instructions, and ten questions with answers and quotes
+PLANNED_ANSWERS = 10
 JUDGE_SCHEMA = {
     "type": "object",
     "properties": {
@@ -100,6 +103,25 @@ class SupportJudge:
             if item["label"] in (PARTLY, "not") and why:
                 q.support_reason = "; ".join(filter(None, [q.support_reason, f"judge: {why}"]))
             q.judged = True
+
+
+def plan_judge(config: Config, store: Store, model_id: str,
+               estimates: list[tuple[Paper, Estimate]]) -> list[tuple[Paper, Estimate]]:
+    """The estimates with the judge's call added for every paper to be generated (when the judge is on)."""
+    judge_model = config.llm.support_model or model_id
+    if not config.llm.support_judge or judge_model == EXTRACTIVE or model_id == EXTRACTIVE:
+        return estimates
+    model = get_model(judge_model, config, store, check_key=False)
+    out_tokens = 200 + OUTPUT_TOKENS_PER_ANSWER * PLANNED_ANSWERS
+    cost = model.estimate_cost(PLANNED_INPUT_TOKENS, out_tokens)
+    planned = []
+    for paper, e in estimates:
+        if e.calls:  # a generation to be written: its answers will be judged once
+            e = Estimate(calls=e.calls + 1, input_tokens=e.input_tokens + PLANNED_INPUT_TOKENS,
+                         cached_tokens=e.cached_tokens, output_tokens=e.output_tokens + out_tokens,
+                         cost=e.cost + cost, latency_ms=e.latency_ms, mode=e.mode)
+        planned.append((paper, e))
+    return planned
 
 
 def _pages(store: Store, paper: Paper) -> list[Page]:
