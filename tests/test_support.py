@@ -203,3 +203,8 @@ def test_a_dry_run_plans_one_judge_call_per_paper(config, store, llm_server, htt
     assert sum(e.calls for _, e in plain.estimate) == 4 and sum(e.calls for _, e in judged.estimate) == 6
     assert sum(e.cost for _, e in judged.estimate) > sum(e.cost for _, e in plain.estimate)
     assert llm_server.chat_requests() == []
+
+
+def test_citation_clusters_are_numbers_of_the_source_too():
+    page = "Instruction tuning is a baseline [96,97] for alignment with reinforcement learning."
+    assert lexical_support("96 shows instruction tuning for alignment.", page, []).label == SUPPORTED

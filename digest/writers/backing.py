@@ -58,7 +58,8 @@ def _values(text: str) -> set[Decimal]:
     t = unicodedata.normalize("NFKC", text)
     out: set[Decimal] = set()
     for m in _ANY_DIGITS.finditer(t):
-        for form in (m.group(0).replace(",", ""), m.group(0).split(",")[-1]):
+        # '12,000' is twelve thousand, '96,97' two citations: keep every reading.
+        for form in (m.group(0).replace(",", ""), *m.group(0).split(",")):
             try:
                 out.add(Decimal(form))
             except InvalidOperation:
