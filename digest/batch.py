@@ -33,6 +33,7 @@ from digest.store import Store, utcnow
 from digest.writers.base import check_budget, generate_many
 from digest.writers.chat import ChatWriter
 from digest.writers.schemas import STEPS
+from digest.writers.support_check import check_support
 
 log = logging.getLogger("digest")
 
@@ -232,6 +233,9 @@ def finish_job(config: Config, store: Store, job: dict, *, reporter: Reporter | 
         papers = {it["paper"]: _paper(store, it) for it in job["items"] if it["language"] == lang}
         gens_by_lang[lang] = generate_many(list(papers.values()), writer, concurrency=config.llm.concurrency,
                                            on_done=lambda p, g: reporter.advance())
+        # As `digest run` does; the batch's own calls were checked against llm.max_cost when it was submitted.
+        for note in check_support(config, store, list(papers.values()), gens_by_lang[lang], spent=0.0).notes:
+            reporter.note(note)
     if job["kind"] == "run":
         return _publish_week(config, store, job, gens_by_lang)
     gens = {}

@@ -88,6 +88,8 @@ class LLMConfig:
     max_cost: float = 2.0
     max_retries: int = 5
     unverified: str = "mark"  # mark or drop
+    support_judge: bool = False  # one extra call per paper: does each answer's quote support it?
+    support_model: str = ""  # the judge's model; empty: the run's model
     max_failed_share: float = 0.5  # more papers than this failed by the model: the issue is a draft, not sent
     prompts_dir: str = ""
     keys_file: str = ""

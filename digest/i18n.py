@@ -22,6 +22,9 @@ LABELS: dict[str, dict[str, str]] = {
         "intro_one": "One paper this week ({start} – {end}). Each answer cites the page it rests on and "
                      "quotes the paper; quotes are checked against the PDF text.",
         "unverified": "quote not found in the paper",
+        "support_not": "the quote does not support this answer",
+        "support_partly": "the quote supports this answer only in part",
+        "unsupported_count": ", {n} not supported by their quote",
         "abstract_only": "Summarised from the abstract only: {reason}.",
         "updated_paper": "Updated: new version v{version}",
         "extractive_note": "Written without an LLM (the built-in extractive model): sentences and "
@@ -86,6 +89,9 @@ LABELS: dict[str, dict[str, str]] = {
         "intro_one": "今週の論文は1本です({start}〜{end})。各回答には根拠となるページと論文からの引用を付け、"
                      "引用はPDFの本文と照合しています。",
         "unverified": "引用が論文中に見つかりません",
+        "support_not": "引用はこの回答を裏付けていません",
+        "support_partly": "引用はこの回答の一部しか裏付けていません",
+        "unsupported_count": "、{n}件は引用の裏付けなし",
         "abstract_only": "アブストラクトのみから要約しました: {reason}。",
         "updated_paper": "更新: 新しいバージョン v{version}",
         "extractive_note": "LLMを使わずに作成しました(組み込みの抽出型モデル): 文と引用は論文そのものから取っています。",

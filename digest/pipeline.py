@@ -32,6 +32,7 @@ from digest.writers.chat import ChatWriter
 from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
 from digest.writers.overview import estimate_overview, write_overview
 from digest.writers.prompts import PromptSet
+from digest.writers.support_check import check_support, plan_judge
 
 log = logging.getLogger("digest")
 
@@ -120,6 +121,7 @@ class Spend(Usage):
     estimate: list[tuple[Paper, Estimate]] = field(default_factory=list)
     overview_estimate: Estimate = field(default_factory=Estimate)  # the week's overview call, if one is planned
     dry_run: bool = False
+    notes: list[str] = field(default_factory=list)  # e.g. why the support judge was skipped
 
 
 @dataclass(kw_only=True)
@@ -233,7 +235,7 @@ def estimate_papers(writer: Writer, papers: list[Paper]) -> list[tuple[Paper, Es
 def generate_papers(config: Config, store: Store, writer: Writer, papers: list[Paper], *,
                     yes: bool, dry_run: bool, reporter: Reporter, report: Spend) -> dict[str, Generation]:
     """Estimate, check the budget, then generate; returns generations by paper key."""
-    report.estimate = estimate_papers(writer, papers)
+    report.estimate = plan_judge(config, store, writer.model_id, estimate_papers(writer, papers))
     report.overview_estimate = estimate_overview(config, writer, papers)
     total = sum(e.cost for _, e in report.estimate) + report.overview_estimate.cost
     if dry_run:
@@ -244,6 +246,11 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
     last_id = store.last_llm_call_id()
     gens = generate_many(papers, writer, concurrency=config.llm.concurrency,
                          on_done=lambda p, g: reporter.advance())
+    # Whether each answer's quote backs it: always by its words and numbers, by a judge call when configured.
+    support = check_support(config, store, papers, gens, spent=store.llm_spend_after(last_id)["cost"])
+    for note in support.notes:
+        reporter.note(note)
+    report.notes.extend(support.notes)
     # What this run spent: the calls it logged (calls resumed from an earlier run cost nothing now).
     spent = store.llm_spend_after(last_id)
     report.calls, report.input_tokens = spent["calls"], spent["input_tokens"]

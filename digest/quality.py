@@ -26,6 +26,9 @@ class Verdict:
     causes: Counter = field(default_factory=Counter)
     max_failed_share: float = 0.5
     drops: Counter = field(default_factory=Counter)  # why answers or page numbers were dropped, summed
+    answers: int = 0
+    unverified: int = 0  # answers whose quote is not in the paper
+    unsupported: int = 0  # answers whose quote is in the paper but does not back them
 
     @property
     def failed_share(self) -> float:
@@ -43,6 +46,11 @@ class Verdict:
             return "no reason recorded"
         text, n = self.causes.most_common(1)[0]
         return text if n == len(self.failed) else f"{text} ({n} of {len(self.failed)})"
+
+    def answers_line(self) -> str:
+        """'72 answers: 3 unverified, 2 not supported by their quote' for the run's report."""
+        return (f"{self.answers} answers: {self.unverified} unverified, "
+                f"{self.unsupported} not supported by their quote")
 
     def message(self) -> str:
         """One line for the run's report."""
@@ -68,6 +76,10 @@ def judge_issue(issue: Issue, *, max_failed_share: float) -> Verdict:
     for e in issue.entries:
         g = e.generation
         cause = None
+        if g is not None:
+            v.answers += len(g.qa)
+            v.unverified += len(g.qa) - g.n_verified
+            v.unsupported += g.n_unsupported
         if g is None or g.status == "fallback":
             cause = failure_cause(g.note if g else "no generation was written")
         elif g.status == "ok" and g.model != "extractive":

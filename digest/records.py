@@ -102,6 +102,11 @@ class QA:
     quote: str = ""
     verified: bool = False
     excerpt: bool = False  # the paper's own words (extractive): no "verified" badge, its check cannot fail
+    # Whether the quote backs the answer (digest.writers.backing): supported, partly, not, unchecked,
+    # excerpt (the answer is the paper's own text); "" until checked. `judged`: a model call gave its word too.
+    support: str = ""
+    support_reason: str = ""
+    judged: bool = False
 
 
 @dataclass(kw_only=True)
@@ -147,6 +152,11 @@ class Generation:
     def excerpts(self) -> bool:
         """True when the answers are excerpts of the paper (extractive), not answers whose quotes were checked."""
         return bool(self.qa) and all(q.excerpt for q in self.qa)
+
+    @property
+    def n_unsupported(self) -> int:
+        """How many answers their quote does not back (marked like unverified ones)."""
+        return sum(1 for q in self.qa if q.support == "not")
 
 
 @dataclass

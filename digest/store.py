@@ -352,6 +352,12 @@ class Store:
                  json.dumps(g.drops, sort_keys=True)),
             )
 
+    def save_answers(self, g: Generation) -> None:
+        """Store a generation's answers again (their support labels changed), leaving the rest as it is."""
+        with self.transaction() as db:
+            db.execute("UPDATE generations SET qa=? WHERE key=?",
+                       (json.dumps([q.__dict__ for q in g.qa], ensure_ascii=False), g.key))
+
     def get_generation(self, key: str) -> Generation | None:
         """A generation by key, or None."""
         rows = self.query("SELECT * FROM generations WHERE key=?", (key,))

@@ -609,3 +609,79 @@ def llm_server():
     server = LLMServer().start()
     yield server
     server.stop()
+
+
+# ---- a stand-in model that quotes the paper, and can fabricate answers around real quotes ----------------
+
+_PAGE_BLOCK = re.compile(r"^\[page (\d+)\]\n(.*?)(?=^\[page \d+\]|^</paper>)", re.M | re.S)
+_SENTENCE = re.compile(r"[^.!?\[\]]{60,300}[.!?]")
+_JUDGE_ITEM = re.compile(r"^\[(\d+)\]\nQuestion: .*\nAnswer: (.*)\nQuote: ", re.M)
+_MADE_UP_NUMBERS = ("37.9", "83.17", "61.4", "92.6", "4.73")
+
+
+class QuotingModel:
+    """A responder whose answers quote real sentences of the pages in the prompt, in English or Japanese.
+
+    `fabricate(i)` says what answer i does with its (real, verbatim) quote: None, a faithful answer built
+    from the quote; "number", an answer that also claims a number and a model name the paper does not give;
+    "claim", an answer that turns the quote around in the quote's own words (only a judge can tell). The
+    answers it fabricated are remembered, and its support judge (a request whose schema has "labels")
+    labels exactly those "not" and the others "supported", as an attentive model would.
+    """
+
+    def __init__(self, *, language: str = "en", fabricate: Callable[[int], str | None] = lambda i: None):
+        self.language = language
+        self.fabricate = fabricate
+        self.fabricated: set[str] = set()
+        self.judge_calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, messages: list[dict], schema: dict | None) -> dict:
+        props = (schema or {}).get("properties", {})
+        text = "\n".join(m.get("content") or "" for m in messages if isinstance(m.get("content"), str))
+        if "labels" in props:
+            return self._judge(messages[-1].get("content") or "")
+        pages = [(int(n), t) for n, t in _PAGE_BLOCK.findall(text)]
+        sentences = [(n, " ".join(s.split("[…]")[-1].split())) for n, t in pages for s in _SENTENCE.findall(t)]
+        if "questions" in props:
+            first = [s for _, s in sentences[:2]]
+            return {"tldr": first[0][:150] if first else "About the paper.",
+                    "summary": " ".join(first) or "The paper.",
+                    "questions": [{"question": f"What does the paper report about point {i}?",
+                                   "search_terms": ["result", "method"]} for i in range(1, 9)]}
+        answers = []
+        for i in range(1, 9):
+            page, sentence = sentences[(i * 5) % len(sentences)] if sentences else (0, "")
+            quote = " ".join(sentence.split()[:24])
+            answer = self._answer(quote, self.fabricate(i), text)
+            answers.append({"question_index": i, "answer": answer, "pages": [page], "quote": quote})
+        return {"answers": answers}
+
+    def _answer(self, quote: str, kind: str | None, paper: str) -> str:
+        body = quote.rstrip(".")
+        latin = [w for w in re.findall(r"[A-Za-z][A-Za-z-]{3,}", quote)][:4]
+        if kind == "number":
+            number = next((n for n in _MADE_UP_NUMBERS if n not in paper), "99.99")
+            answer = (f"According to the paper, {body}, and it beats Zephyrion-7 by {number}%." if self.language == "en"
+                      else f"論文によると、{' '.join(latin)}について、Zephyrion-7より{number}%高い性能を示しました。")
+        elif kind == "claim":
+            answer = (f"The paper rejects the idea that {body[0].lower() + body[1:]}." if self.language == "en"
+                      else f"論文は{' '.join(latin)}について述べた内容を否定しています。")
+        else:
+            # Numbers as the quote writes them (33,511; 12.5%), not the digits of a name (GPT-4, Sb2O3).
+            numbers = " ".join(re.findall(r"(?<![\w.,-])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?(?![\w,])", quote, re.ASCII))
+            answer = (f"According to the paper, {body}." if self.language == "en"
+                      else f"論文によると、{' '.join(latin)}について述べています{('(' + numbers + ')') if numbers else ''}。")
+        if kind:
+            with self._lock:
+                self.fabricated.add(" ".join(answer.split()))
+        return answer
+
+    def _judge(self, prompt: str) -> dict:
+        with self._lock:
+            self.judge_calls += 1
+            made_up = set(self.fabricated)
+        # The prompt neutralises angle brackets in answers; none of ours have any.
+        return {"labels": [{"index": int(n), "label": "not" if " ".join(a.split()) in made_up else "supported",
+                            "reason": "the quote does not state this" if " ".join(a.split()) in made_up else "stated"}
+                           for n, a in _JUDGE_ITEM.findall(prompt)]}

@@ -218,6 +218,8 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
         return
     n = len(rep.issue.entries) if rep.issue else 0
     tokens = rep.input_tokens + rep.output_tokens
+    if rep.verdict and rep.verdict.answers:  # before the last line, which scripts read
+        out.print(rep.verdict.answers_line(), highlight=False)
     out.print(f"{n} paper{'s' if n != 1 else ''}, {rep.calls} LLM calls, {tokens:,} tokens, ${rep.cost:.4f}, "
               f"{rep.seconds:.1f} s -> {rep.path}", highlight=False)
     if rep.overview_note:

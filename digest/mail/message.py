@@ -120,7 +120,8 @@ def _answer(number: int, q: QA, pdf_url: str, L: dict[str, str]) -> dict:
     pages = [{"n": p, "url": f"{pdf_url}#page={p}" if pdf_url else ""} for p in q.pages]
     return {"n": number, "question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
             "cite_label": (L["page"] if len(q.pages) == 1 else L["pages"]) if q.pages else "",
-            "pages": pages, "quote": q.quote, "verified": q.verified, "excerpt": q.excerpt}
+            "pages": pages, "quote": q.quote, "verified": q.verified, "excerpt": q.excerpt,
+            "support": q.support}
 
 
 def _changes(e, pdf_url: str, L: dict[str, str], *, compact: bool) -> dict | None:
