@@ -17,7 +17,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from digest.records import QA, Generation, Page
 from digest.text import CJK_RE, STOPWORDS, fold, tokenize
-from digest.writers.extractive import MODEL_ID as EXTRACTIVE
 
 SUPPORTED, PARTLY, NOT, UNCHECKED, EXCERPT = "supported", "partly", "not", "unchecked", "excerpt"
 # The labels a check gives; EXCERPT is the extractive model's: its answer is the paper's own text.
@@ -176,7 +175,7 @@ def label_answers(g: Generation, pages: list[Page]) -> bool:
     for q in g.qa:
         if q.support:
             continue
-        if g.model == EXTRACTIVE:
+        if q.excerpt:
             q.support, q.support_reason = EXCERPT, "the answer is taken from the paper"
         else:
             # The pages the quote was found on; an answer without any is read against the whole text.
