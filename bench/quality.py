@@ -41,6 +41,7 @@ from digest.pipeline import make_writer  # noqa: E402
 from digest.records import Generation, Page, Paper  # noqa: E402
 from digest.store import Store  # noqa: E402
 from digest.text import sentences  # noqa: E402
+from digest.writers.backing import rate_answers  # noqa: E402
 from digest.writers.base import generate_many  # noqa: E402
 from digest.writers.extractive import abstract_from_pages  # noqa: E402
 
@@ -228,6 +229,8 @@ def score(items: list[BenchPaper], gens: dict[str, Generation], store: Store | N
         "papers": len(gs),
         "kept": len(answers), "dropped": sum(g.n_dropped for g in gs),
         "verified": len(verified) / len(answers) if answers else None,
+        # Whether each quote backs its answer (the product's lexical check; excerpts are not counted).
+        "support": rate_answers((gens[b.paper.key], b.pages) for b in items if b.paper.key in gens),
         "fallback": sum(g.status == "fallback" for g in gs),
         "distinct_q": _mean([len({" ".join(_tokens(q.question)) for q in g.qa}) / len(g.qa) for g in gs if g.qa]),
         "language": _mean([float(language_of(t) == language) for g in gs
@@ -269,7 +272,7 @@ def schema_valid_rate(store: Store, generation_keys: list[str]) -> float | None:
 
 COLUMNS = [
     ("set", "set"), ("model", "model"), ("papers", "papers"), ("answers kept/dropped", "kept"),
-    ("verified", "verified"), ("evidence-hit", "evidence_hit"),
+    ("verified", "verified"), ("supported", "support"), ("evidence-hit", "evidence_hit"),
     ("TL;DR R1/R2/RL", "tldr"), ("summary R1/R2/RL", "summary"), ("aspects R1 (answered)", "aspect"),
     ("schema-valid", "schema_valid"), ("fallbacks", "fallback"), ("distinct Q", "distinct_q"),
     ("language", "language"), ("tokens in/out per paper", "tokens"), ("USD/paper", "cost"), ("s/paper", "seconds"),
@@ -294,6 +297,8 @@ def cell(name: str, m: dict) -> str:
         return "/".join(_num(m[f"{name}_{k}"]) for k in ("rouge1", "rouge2", "rougeL"))
     if name == "aspect":
         return "—" if m.get("aspect_rouge1") is None else f"{m['aspect_rouge1']:.3f} ({_pct(m['aspect_answered'])})"
+    if name == "support":
+        return m["support"].cell() if "support" in m else "—"
     if name == "kept":
         return f"{m['kept']}/{m['dropped']}" if m["model"] != LEAD else "—"
     if name == "tokens":
@@ -323,7 +328,9 @@ def last_line(model: str, rows: list[dict]) -> str:
     kept = sum(m["kept"] for m in mine)
     verified = sum((m["verified"] or 0) * m["kept"] for m in mine) / kept if kept else None
     corpus = next((m for m in mine if m["set"] == "corpus"), {})
-    return (f"quality: {model} verified {_pct(verified)} rouge1 {_num(acl.get('summary_rouge1'))} "
+    checked = sum(m["support"].checked for m in mine if "support" in m)
+    supported = sum(m["support"].supported for m in mine if "support" in m) / checked if checked else None
+    return (f"quality: {model} verified {_pct(verified)} supported {_pct(supported)} rouge1 {_num(acl.get('summary_rouge1'))} "
             f"evidence-hit {_pct(acl.get('evidence_hit'))} aspects-rouge1 {_num(acl.get('aspect_rouge1'))} "
             f"(lead rouge1 {_num(lead.get('summary_rouge1'))}) schema-valid {_pct(corpus.get('schema_valid'))} "
             f"distinct-q {_pct(corpus.get('distinct_q'))} language {_pct(corpus.get('language'))} "

@@ -2,6 +2,7 @@
 schema-valid rates, on hand-made cases whose answers are known, and end to end against the test server."""
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def test_scores_of_a_hand_made_generation():
     assert m["evidence_hit"] == 0.5  # of the two verified quotes, the problem's is a gold evidence sentence
     assert m["distinct_q"] == 0.75 and m["language"] == 1.0 and m["seconds"] == 2.0
     assert m["aspect_answered"] == 1.0
+    # The method answer's quote does not back "A chunked parser."; "Again." has no quote to check it by.
+    assert [q.support for q in qa] == ["supported", "not", "supported", "unchecked"]
+    assert bench.cell("support", m) == "67% (2/3)"
     expected = (1.0 + bench.rouge("A chunked parser.", GOLD["approach"])["rouge1"] + 1.0) / 3
     assert m["aspect_rouge1"] == pytest.approx(expected)
     ja = bench.score([item], {item.paper.key: generation([], "日本語の要約です。", tldr="短い要約")}, None, "ja", 1.0)
@@ -128,6 +132,7 @@ def test_the_bench_drives_the_real_writers_against_the_test_server(config, store
         extractive, _ = bench.generate("extractive", items, config, store, "en")
         e = bench.score(items, extractive, store, "en", 1.0)
         assert e["schema_valid"] is None and all(q.excerpt for q in extractive[items[0].paper.key].qa)
+        assert e["support"].checked == 0 and bench.cell("support", e) == "—"  # excerpts are not checked
     finally:
         server.stop()
 
@@ -136,5 +141,5 @@ def test_the_command_prints_one_table_and_the_quality_line(capsys):
     bench.main(["--model", "stand-in", "--test-server", "--set", "aclsum", "--limit", "2"])
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].startswith("| set | model |") and sum(line.startswith("| aclsum |") for line in out) == 3
-    assert out[-1].startswith("quality: stand-in verified 100% rouge1 0.")
+    assert re.match(r"quality: stand-in verified 100% supported \d+% rouge1 0\.", out[-1])
     assert "evidence-hit" in out[-1] and "(lead rouge1 0." in out[-1]
