@@ -48,7 +48,8 @@ def test_a_model_whose_template_needs_alternating_roles_writes_the_qa(small_week
     assert g.status == "ok" and g.qa and all(q.verified for q in g.qa), g.note
     text = (config.archive_dir / f"{rep.issue.id}.md").read_text(encoding="utf-8")
     assert "**Q1." in text
-    outline, answers = llm_server.chat_requests()
+    outline, answers, overview = llm_server.chat_requests()  # the week's overview is one call more
+    assert [m["role"] for m in overview["messages"]] == ["user"]
     assert [m["role"] for m in outline["messages"]] == ["system", "user"]
     assert [m["role"] for m in answers["messages"]] == ["system", "user", "assistant", "user"]
     # The paper comes first in the one user message, so both calls share the prefix up to its end and beyond.

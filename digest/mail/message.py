@@ -109,10 +109,14 @@ def pdf_link(config: Config, paper: Paper) -> str:
     return url
 
 
+_SUPPORT_RANK = {"supported": 0, "excerpt": 0, "": 1, "unchecked": 1, "partly": 2, "not": 3}
+
+
 def best_answers(qa: list[QA], n: int) -> list[tuple[int, QA]]:
-    """The first `n` answers with a found quote, then the rest, as (number in the paper's Q&A, answer)."""
+    """The best `n` answers, as (number in the paper's Q&A, answer): a found quote first, then one that backs
+    the answer; the paper's own order among equals."""
     numbered = list(enumerate(qa, 1))
-    return sorted(numbered, key=lambda item: not item[1].verified)[:max(0, n)]
+    return sorted(numbered, key=lambda item: (not item[1].verified, _SUPPORT_RANK.get(item[1].support, 1)))[:max(0, n)]
 
 
 def _answer(number: int, q: QA, pdf_url: str, L: dict[str, str]) -> dict:
