@@ -393,3 +393,60 @@ class Store:
             "WHERE ip.paper_key=? ORDER BY i.week_start DESC", (key,),
         )
         return [r["issue_id"] for r in rows]
+
+    # ---- archive build ----------------------------------------------------------------------
+
+    def archive_signature(self) -> str:
+        """One cheap query that changes whenever anything the archive site shows may have changed.
+
+        Rewrites replace rows (new rowids) or bump a time, so counts, max rowids and max times suffice.
+        """
+        return self.query(
+            "SELECT (SELECT count(*) || '/' || coalesce(max(updated), '') || '/' || "
+            "sum(status = 'published') FROM issues) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_papers) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_generations) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM generations) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) || '/' || coalesce(max(last_seen), '') "
+            "FROM papers) AS signature"
+        )[0]["signature"]
+
+    def published_papers(self) -> list[Paper]:
+        """Every paper that appeared in a published issue, by key."""
+        return [self.paper_from_row(r) for r in self.query(
+            "SELECT * FROM papers WHERE key IN (SELECT paper_key FROM issue_papers WHERE issue_id IN "
+            "(SELECT id FROM issues WHERE status = 'published')) ORDER BY key"
+        )]
+
+    def published_generations(self) -> list[tuple[Generation, bool]]:
+        """Every generation of a paper that appeared in an issue, newest first per paper, and whether
+        an issue shows it."""
+        rows = self.query(
+            "SELECT g.*, g.key IN (SELECT generation_key FROM issue_generations) AS shown FROM generations g "
+            "WHERE g.paper_key IN (SELECT paper_key FROM issue_papers) ORDER BY g.paper_key, g.created DESC, g.key"
+        )
+        return [(self.generation_from_row(r), bool(r["shown"])) for r in rows]
+
+    def issue_times_and_models(self) -> dict[str, dict[str, Any]]:
+        """Per issue: its stored created and updated times and the models with generations attached."""
+        out = {r["id"]: {"created": r["created"], "updated": r["updated"], "models": []}
+               for r in self.query("SELECT id, created, updated FROM issues")}
+        for r in self.query("SELECT DISTINCT issue_id, model FROM issue_generations ORDER BY issue_id, model"):
+            if r["issue_id"] in out:
+                out[r["issue_id"]]["models"].append(r["model"])
+        return out
+
+    def published_issues_bulk(self) -> tuple[list[Issue], list[sqlite3.Row], list[sqlite3.Row]]:
+        """Published issues (newest first, no entries yet), their paper rows and their generation links,
+        in three queries: the archive assembles them from papers and generations it already loaded."""
+        issues = [
+            Issue(id=r["id"], week_start=r["week_start"], week_end=r["week_end"], language=r["language"],
+                  model=r["model"], created=r["created"], intro=r["intro"], status=r["status"])
+            for r in self.query("SELECT * FROM issues WHERE status = 'published' ORDER BY week_start DESC, id DESC")
+        ]
+        entries = self.query(
+            "SELECT issue_id, paper_key, version, position, is_update FROM issue_papers "
+            "WHERE issue_id IN (SELECT id FROM issues WHERE status = 'published') ORDER BY issue_id, position"
+        )
+        links = self.query("SELECT issue_id, paper_key, model, generation_key FROM issue_generations")
+        return issues, entries, links

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 
+from digest.archive.incremental import MANIFEST_NAME
 from digest.archive.search import ensure_index, query_terms, reindex, search
 from digest.archive.site import build_archive, slugify
 from digest.config import SelectionConfig
@@ -35,10 +36,11 @@ def backdate(folder: Path) -> None:
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file under a folder with its bytes and modification time."""
+    """Every file under a folder with its bytes and modification time (not the build's own manifest)."""
     return {
         str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".sqlite" and "sqlite" not in p.name
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix != ".sqlite" and "sqlite" not in p.name and p.name != MANIFEST_NAME
     }
 
 
