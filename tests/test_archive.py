@@ -132,10 +132,11 @@ def test_hostile_title_stays_inert_everywhere(two_weeks):
     assert escaped in (site / "issues" / "2026-W47.html").read_text()
     assert escaped in (site / "papers" / "2611.10000.html").read_text()
     assert escaped in (site / "categories" / "cs.CL.html").read_text()
-    js = (site / "search-index.js").read_text()
-    assert "<" not in js and ">" not in js
-    data = json.loads(js.removeprefix("window.DIGEST_SEARCH = ").rstrip().rstrip(";"))
-    assert HOSTILE_TITLE in [d[1] for d in data["docs"]]
+    for js in [(site / "search-index.js").read_text()] + [f.read_text() for f in (site / "search").glob("*.js")]:
+        assert "<" not in js and ">" not in js
+    meta = (site / "search" / "m0.js").read_text()
+    rows = json.loads(meta.removeprefix('DIGEST_SEARCH_LOAD("m0",').rstrip().removesuffix(");"))
+    assert HOSTILE_TITLE in [d[1] for d in rows]
     feed = (site / "feed.xml").read_text()
     assert "<script>" not in feed and "<img src=x" not in feed
     readme = (config.archive_dir / "README.md").read_text()

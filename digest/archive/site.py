@@ -7,8 +7,8 @@ nothing new touches no file and permalinks (papers/<key>.html, issues/<id>.html)
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -19,6 +19,7 @@ from jinja2 import Environment
 from digest.archive.feed import render_feed
 from digest.archive.incremental import BuildManifest, PageWriter, fingerprint, tree_fingerprint
 from digest.archive.search import document_text
+from digest.archive.search_shards import SEARCH_DIR, SearchDoc, search_files
 from digest.config import Config
 from digest.errors import DigestError
 from digest.export import FORMATS, export_issue
@@ -35,7 +36,7 @@ from digest.text import same_author, strip_accents
 FEED_ENTRIES = 20  # newest issues in the Atom feed; each carries its full content
 SITE_DIR_NAME = "site"
 ISSUES_PER_PAGE = 20  # issues per page of the index (index.html, page/2.html, ...)
-_MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static", "page")
+_MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static", "page", SEARCH_DIR)
 _YEAR_DIR = re.compile(r"\d{4}$")  # 2026/index.html: the page of a year
 _MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml", ".bib", ".ris", ".json")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -90,24 +91,6 @@ def _environment() -> Environment:
     env.filters["slug"] = slugify
     env.filters["md"] = md_text
     return env
-
-
-def _search_index_js(views: list[PaperView], title_of_issue: dict[str, str]) -> str:
-    docs = [
-        [v.slug, v.paper.title, "; ".join(v.paper.authors), v.tldr, v.issue_ids, v.summary_text, v.qa_text,
-         v.language]
-        for v in views
-    ]
-    payload = {
-        "fields": ["slug", "title", "authors", "tldr", "issues", "summary", "qa", "lang"],
-        "issues": title_of_issue, "docs": docs,
-    }
-    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    # Escaped so the data can never close a script element or start markup, whatever it contains.
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    # A script assigning a global, because fetch() of a JSON file is refused from file://.
-    return f"window.DIGEST_SEARCH = {text};\n"
 
 
 class SiteBuilder:
@@ -237,13 +220,21 @@ class SiteBuilder:
             (e.paper.key, e.paper.title, e.generation.tldr if e.generation else "") for e in i.entries
         ]) for i in issues}
         item = {k: (k, v.paper.title, v.paper.authors, v.tldr, v.language, v.issue_ids) for k, v in views.items()}
+        # A generation shows on its issue's page and its paper's page: hash its content once.
+        generation_fp = {g.key: fingerprint(g) for v in views.values() for g in v.generations}
+
+        def issue_content(issue: Issue) -> str:
+            return fingerprint(replace(issue, entries=[]), [
+                (e.paper, generation_fp.get(e.generation.key) if e.generation else None, e.position, e.is_update)
+                if e.generation is None or e.generation.key in generation_fp else e
+                for e in issue.entries])
 
         self._write_index_pages(writer, issues, meta, card, lang, L, common)
         for n, issue in enumerate(issues):
             newer = issues[n - 1].id if n > 0 else None
             older = issues[n + 1].id if n + 1 < len(issues) else None
             other_models = [m for m in meta[issue.id]["models"] if m != issue.model]
-            content = repr(issue)
+            content = issue_content(issue)
             shown_elsewhere = [item[e.paper.key] for e in issue.entries if e.paper.key in item]
             writer.page(f"issues/{issue.id}.html", fingerprint(content, newer, older, other_models, shown_elsewhere),
                         lambda issue=issue, newer=newer, older=older, other_models=other_models: self.render(
@@ -257,7 +248,8 @@ class SiteBuilder:
                             lambda issue=issue, fmt=fmt: export_issue(issue, fmt))
         for v in views.values():
             writer.page(f"papers/{v.slug}.html",
-                        fingerprint(v.paper, v.issue_ids, v.generations, v.shown_in, v.language, v.tldr),
+                        fingerprint(v.paper, v.issue_ids, [generation_fp[g.key] for g in v.generations], v.shown_in,
+                                    v.language, v.tldr),
                         lambda v=v: self.render("paper.html", root="../", lang=v.language, L=labels(v.language),
                                                 v=v, page_title=v.paper.title, **common))
         categories: dict[str, list[PaperView]] = {}
@@ -285,8 +277,9 @@ class SiteBuilder:
                             "listing.html", root="../", lang=lang, L=L, page_title=c, heading=c, papers=vs,
                             up=("categories/index.html", L["categories"]), **common))
         if self.watch:
+            matches = functools.lru_cache(maxsize=None)(same_author)  # the same names recur in many papers
             authors = {
-                name: [v for v in by_paper_newest if any(same_author(name, a) for a in v.paper.authors)]
+                name: [v for v in by_paper_newest if any(matches(name, a) for a in v.paper.authors)]
                 for name in self.watch
             }
             author_groups = [(a, slugify(a), len(authors[a])) for a in self.watch]
@@ -302,14 +295,18 @@ class SiteBuilder:
                                 **common))
         writer.page("search.html", fingerprint("search"), lambda: self.render(
             "search.html", root="", lang=lang, L=L, page_title=L["search"], **common))
-        search_js = _search_index_js(by_paper_newest, issue_titles)
-        writer.page("search-index.js", fingerprint(search_js), lambda: search_js)
+        # Numbered in the order papers first appeared, so the files of older papers stay as they are.
+        docs = [SearchDoc(slug=v.slug, title=v.paper.title, authors="; ".join(v.paper.authors), tldr=v.tldr,
+                          issues=tuple(v.issue_ids), language=v.language, summary=v.summary_text, qa=v.qa_text)
+                for v in sorted(views.values(), key=lambda v: (v.issue_ids[-1] if v.issue_ids else "", v.paper.key))]
+        for rel, fp, render in search_files(docs, issue_titles, fingerprint):
+            writer.page(rel, fp, render)
         static = bundled_dir("templates") / "site" / "static"
         for f in sorted(static.iterdir()):
             if f.is_file():
                 writer.page(f"static/{f.name}", fingerprint("static"), lambda f=f: f.read_text(encoding="utf-8"))
         newest = issues[:FEED_ENTRIES]
-        writer.page("feed.xml", fingerprint([(repr(i), meta[i.id]) for i in newest]),
+        writer.page("feed.xml", fingerprint([(issue_content(i), meta[i.id]) for i in newest]),
                     lambda: render_feed(self, newest, meta, views))
         md_exists = {i.id: (self.config.archive_dir / f"{i.id}.md").is_file() for i in issues}
         readme = os.path.relpath(self.config.archive_dir / "README.md", self.site_dir)
