@@ -87,6 +87,7 @@ class PageWriter:
     written: int = 0
     unchanged: int = 0
     written_paths: list[str] = field(default_factory=list)
+    rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
 
     def page(self, rel: str, fp: str, render: Callable[[], str]) -> None:
         """Produce the file `rel` (relative to the site folder) whose content `fp` fingerprints."""
@@ -96,6 +97,7 @@ class PageWriter:
             self.unchanged += 1
             return
         self.rendered += 1
+        self.rendered_paths.append(rel)
         self.write(Path(path), render())
 
     def write(self, path: Path, text: str) -> None:

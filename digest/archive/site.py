@@ -82,6 +82,7 @@ class BuildResult:
     indexed: int = 0
     rendered: int = 0  # files rendered from templates or data: none when nothing changed
     written_paths: list[str] = field(default_factory=list)
+    rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
 
 
 def _environment() -> Environment:
@@ -194,10 +195,11 @@ class SiteBuilder:
             # Votes need `digest serve` behind the site's URL; all of the site's visitors vote as one.
             secret = feedback_secret(self.store)
             self.feedback = {key: vote_urls(self.base_url, secret, key, SITE) for key in sorted(views)}
-        writer = PageWriter(self.site_dir, previous.pages, clean_xml)
+        # Page fingerprints cover the data a page shows; templates and settings shape every page.
+        writer = PageWriter(self.site_dir, previous.pages if previous.environment == environment else {}, clean_xml)
         self._write_pages(writer, issues, meta, views)
         result.rendered, result.written, result.unchanged = writer.rendered, writer.written, writer.unchanged
-        result.written_paths = writer.written_paths
+        result.written_paths, result.rendered_paths = writer.written_paths, writer.rendered_paths
         result.removed = _remove_stale(self.site_dir, set(writer.pages))
         BuildManifest(signature=signature, environment=environment, pages=writer.pages,
                       counts={"issues": result.issues, "papers": result.papers, "indexed": result.indexed},
@@ -342,14 +344,15 @@ class SiteBuilder:
                              all_years, len(issues) if n == 0 else None)
             writer.page(hrefs[n], fp, lambda root=root, shown=shown, pager=pager, title=title: self.render(
                 "index.html", root=root, lang=lang, L=L, years=by_year(shown), meta=meta, page_title=title,
-                issues=shown, all_years=all_years, pager=pager, year=None, issue_count=len(issues), **common))
+                issues=shown, all_years=all_years, pager=pager, year=None,
+                issue_count=len(issues) if n == 0 else None, **common))
         for y in all_years:
             shown = [i for i in issues if i.id[:4] == y]
-            writer.page(f"{y}/index.html", fingerprint([card[i.id] for i in shown], all_years, len(issues)),
+            writer.page(f"{y}/index.html", fingerprint([card[i.id] for i in shown], all_years),
                         lambda y=y, shown=shown: self.render(
                             "index.html", root="../", lang=lang, L=L, years={y: shown}, meta=meta,
                             page_title=L["site_year_title"].format(year=y), issues=shown, all_years=all_years,
-                            pager=None, year=y, issue_count=len(issues), **common))
+                            pager=None, year=y, issue_count=None, **common))
 
     def _relative_site_dir(self) -> str:
         try:
