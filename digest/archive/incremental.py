@@ -88,6 +88,7 @@ class PageWriter:
     unchanged: int = 0
     written_paths: list[str] = field(default_factory=list)
     rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
+    folders: set[Path] = field(default_factory=set)  # made already
 
     def page(self, rel: str, fp: str, render: Callable[[], str]) -> None:
         """Produce the file `rel` (relative to the site folder) whose content `fp` fingerprints."""
@@ -108,7 +109,9 @@ class PageWriter:
                 self.unchanged += 1
                 return
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent not in self.folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.folders.add(path.parent)
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(data)
         tmp.replace(path)

@@ -56,15 +56,20 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", _COMBINING.sub("", unicodedata.normalize("NFKD", text))).lower()
 
 
-def terms(text: str) -> Iterator[str]:
+def terms(text: str) -> list[str]:
     """The index terms of a text: its words, and the characters and bigrams of its CJK runs."""
-    for token in _TOKEN.findall(fold(text)):
+    folded = fold(text)
+    if not _CJK.search(folded):  # most text: words only
+        return _TOKEN.findall(folded)
+    out: list[str] = []
+    for token in _TOKEN.findall(folded):
         for run in _CJK_RUN.findall(token):
             if _CJK.match(run):
-                yield from run
-                yield from (run[i:i + 2] for i in range(len(run) - 1))
+                out.extend(run)
+                out.extend(run[i:i + 2] for i in range(len(run) - 1))
             else:
-                yield run
+                out.append(run)
+    return out
 
 
 def bucket(term: str) -> int:
@@ -89,7 +94,7 @@ def _postings(docs: list[SearchDoc], first: int) -> list[dict[str, list[int]]]:
     for n, d in enumerate(docs, first):
         masks: dict[str, int] = {}
         for bit, text in enumerate((d.title, d.authors, d.tldr, d.summary, d.qa)):
-            for t in terms(text):
+            for t in set(terms(text)):
                 masks[t] = masks.get(t, 0) | (1 << bit)
         for t in sorted(masks):
             buckets[bucket(t)].setdefault(t, []).extend((n, masks[t]))
@@ -128,5 +133,5 @@ def search_files(docs: list[SearchDoc], issue_titles: dict[str, str],
 
 def shards_for_word(site_dir: Path, word: str) -> list[str]:
     """The term files the search page loads for one word (to report what a search costs)."""
-    b = bucket(next(terms(word)))
+    b = bucket(terms(word)[0])
     return sorted(p.relative_to(site_dir).as_posix() for p in (site_dir / SEARCH_DIR).glob(f"t{b}-*.js"))

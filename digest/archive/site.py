@@ -188,6 +188,7 @@ class SiteBuilder:
             result.issues, result.papers = previous.counts.get("issues", 0), previous.counts.get("papers", 0)
             result.indexed = previous.counts.get("indexed", 0)
             result.unchanged = len(previous.pages)
+            result.removed = _remove_stale(self.site_dir, set(previous.pages))
             return result
         issues, meta, views = self.load()
         result.issues, result.papers, result.indexed = len(issues), len(views), len(views)
@@ -384,11 +385,11 @@ def _remove_stale(site_dir: Path, produced: set[str]) -> int:
     removed = 0
     if not site_dir.is_dir():
         return 0
-    dirs = [d.name for d in site_dir.iterdir() if d.is_dir() and (d.name in _MANAGED_DIRS or _YEAR_DIR.match(d.name))]
+    dirs = [d.name for d in os.scandir(site_dir) if d.is_dir() and (d.name in _MANAGED_DIRS or _YEAR_DIR.match(d.name))]
     for sub in sorted(dirs):
-        for f in sorted((site_dir / sub).iterdir()):
-            if f.is_file() and f.suffix in _MANAGED_SUFFIXES and f"{sub}/{f.name}" not in produced:
-                f.unlink()
+        for f in sorted(os.scandir(site_dir / sub), key=lambda f: f.name):  # scandir: no stat per file
+            if f.is_file() and os.path.splitext(f.name)[1] in _MANAGED_SUFFIXES and f"{sub}/{f.name}" not in produced:
+                os.unlink(f.path)
                 removed += 1
     return removed
 
