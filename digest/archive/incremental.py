@@ -88,7 +88,7 @@ class PageWriter:
     unchanged: int = 0
     written_paths: list[str] = field(default_factory=list)
     rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
-    folders: set[Path] = field(default_factory=set)  # made already
+    folders: dict[Path, set[str]] = field(default_factory=dict)  # the files in each folder before writing
 
     def page(self, rel: str, fp: str, render: Callable[[], str]) -> None:
         """Produce the file `rel` (relative to the site folder) whose content `fp` fingerprints."""
@@ -104,16 +104,22 @@ class PageWriter:
     def write(self, path: Path, text: str) -> None:
         """Write a file unless it already holds these bytes."""
         data = self.clean(text).encode("utf-8")
-        try:
-            if path.read_bytes() == data:
-                self.unchanged += 1
-                return
-        except FileNotFoundError:
-            if path.parent not in self.folders:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.folders.add(path.parent)
+        if path.name in self._existing(path.parent):
+            try:
+                if path.read_bytes() == data:
+                    self.unchanged += 1
+                    return
+            except FileNotFoundError:
+                pass
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
         self.written += 1
         self.written_paths.append(str(path))
+
+    def _existing(self, folder: Path) -> set[str]:
+        # One listing per folder instead of a failed open per new file (slow on some file systems).
+        if folder not in self.folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.folders[folder] = {e.name for e in os.scandir(folder)}
+        return self.folders[folder]

@@ -87,7 +87,7 @@ class BuildResult:
 
 def _environment() -> Environment:
     env = jinja_environment(bundled_dir("templates") / "site", autoescape=("html", "xml"), trim_blocks=True)
-    env.filters["safe_url"] = safe_url
+    env.filters["safe_url"] = functools.lru_cache(maxsize=4096)(safe_url)  # the same URLs recur on many pages
     env.filters["day"] = lambda s: (s or "")[:10]
     env.filters["slug"] = slugify
     env.filters["md"] = md_text
