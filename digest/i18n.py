@@ -358,6 +358,20 @@ LABELS["ja"].update({
 })
 
 
+# Labels of the archive index's pages: pagination and a page per year.
+LABELS["en"].update({
+    "site_pages": "Pages",
+    "site_newer_issues": "Newer issues",
+    "site_older_issues": "Older issues",
+    "site_year_title": "Issues of {year}",
+})
+LABELS["ja"].update({
+    "site_pages": "ページ",
+    "site_newer_issues": "新しい号",
+    "site_older_issues": "以前の号",
+    "site_year_title": "{year}年の号",
+})
+
 def labels(language: str) -> dict[str, str]:
     """Labels for a language, falling back to English for any missing language or key."""
     base = dict(LABELS["en"])

@@ -364,6 +364,13 @@ def m012_version_changes() -> str:
 
 
 @migration
+def m013_generation_revision() -> str:
+    # Support labels are written into a stored generation after it is made (digest.writers.backing):
+    # the count of such rewrites lets the archive's build signature see them without reading every row.
+    return "ALTER TABLE generations ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;"
+
+
+@migration
 def m015_generation_drops() -> str:
     # Why a generation's answers or page numbers were dropped ({"answer past the last question": 2, ...}):
     # the run report and the quality gate count them instead of losing them silently.

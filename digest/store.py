@@ -269,6 +269,11 @@ class Store:
              json.dumps([asdict(p) for p in c.points], ensure_ascii=False), json.dumps(asdict(c.usage)),
              c.created or utcnow()))
 
+    def shown_changes(self, paper: Paper, shown: Generation | None, issue: Issue) -> VersionChanges | None:
+        """What changed in an updated paper, as told by the model of the generation shown, in its language."""
+        return self.get_changes(paper.key, paper.version, model=shown.model if shown else issue.model,
+                                language=shown.language if shown else issue.language)
+
     def get_changes(self, key: str, new_version: int | None, *, model: str, language: str,
                     old_version: int | None = None) -> VersionChanges | None:
         """What changed up to `new_version` as `model` wrote it in `language` (newest old version first), or None."""
@@ -355,7 +360,8 @@ class Store:
     def save_answers(self, g: Generation) -> None:
         """Store a generation's answers again (their support labels changed), leaving the rest as it is."""
         with self.transaction() as db:
-            db.execute("UPDATE generations SET qa=? WHERE key=?",
+            # The revision tells the archive's build signature that a shown generation changed.
+            db.execute("UPDATE generations SET qa=?, revision = revision + 1 WHERE key=?",
                        (json.dumps([q.__dict__ for q in g.qa], ensure_ascii=False), g.key))
 
     def get_generation(self, key: str) -> Generation | None:
@@ -449,10 +455,7 @@ class Store:
                 "WHERE ig.issue_id=? AND ig.paper_key=? AND ig.model=?", (issue_id, paper.key, model),
             )
             gen = self.generation_from_row(g_rows[0]) if g_rows else None
-            changes = None
-            if ip["is_update"]:  # told by the model and in the language of the generation shown
-                changes = self.get_changes(paper.key, paper.version, model=gen.model if gen else model,
-                                           language=gen.language if gen else issue.language)
+            changes = self.shown_changes(paper, gen, issue) if ip["is_update"] else None
             issue.entries.append(IssueEntry(paper=paper, generation=gen, position=ip["position"],
                                             is_update=bool(ip["is_update"]), changes=changes))
         issue.overview = self.get_overview(issue.id, model, issue.language, papers=len(issue.entries))
@@ -511,3 +514,62 @@ class Store:
                         method=r["method"], created=r["created"],
                         usage=Usage(input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
                                     output_tokens=r["output_tokens"], cost=r["cost"], latency_ms=r["latency_ms"]))
+
+    # ---- archive build ----------------------------------------------------------------------
+
+    def archive_signature(self) -> str:
+        """One cheap query that changes whenever anything the archive site shows may have changed.
+
+        Rewrites replace rows (new rowids) or bump a time, so counts, max rowids and max times suffice.
+        """
+        return self.query(
+            "SELECT (SELECT count(*) || '/' || coalesce(max(updated), '') || '/' || "
+            "sum(status = 'published') FROM issues) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_papers) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_generations) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) || '/' || total(revision) FROM generations) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_overviews) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM version_changes) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) || '/' || coalesce(max(last_seen), '') "
+            "FROM papers) AS signature"
+        )[0]["signature"]
+
+    def published_papers(self) -> list[Paper]:
+        """Every paper that appeared in a published issue, by key."""
+        return [self.paper_from_row(r) for r in self.query(
+            "SELECT * FROM papers WHERE key IN (SELECT paper_key FROM issue_papers WHERE issue_id IN "
+            "(SELECT id FROM issues WHERE status = 'published')) ORDER BY key"
+        )]
+
+    def published_generations(self) -> list[tuple[Generation, bool]]:
+        """Every generation of a paper that appeared in an issue, newest first per paper, and whether
+        an issue shows it."""
+        rows = self.query(
+            "SELECT g.*, g.key IN (SELECT generation_key FROM issue_generations) AS shown FROM generations g "
+            "WHERE g.paper_key IN (SELECT paper_key FROM issue_papers) ORDER BY g.paper_key, g.created DESC, g.key"
+        )
+        return [(self.generation_from_row(r), bool(r["shown"])) for r in rows]
+
+    def issue_times_and_models(self) -> dict[str, dict[str, Any]]:
+        """Per issue: its stored created and updated times and the models with generations attached."""
+        out = {r["id"]: {"created": r["created"], "updated": r["updated"], "models": []}
+               for r in self.query("SELECT id, created, updated FROM issues")}
+        for r in self.query("SELECT DISTINCT issue_id, model FROM issue_generations ORDER BY issue_id, model"):
+            if r["issue_id"] in out:
+                out[r["issue_id"]]["models"].append(r["model"])
+        return out
+
+    def published_issues_bulk(self) -> tuple[list[Issue], list[sqlite3.Row], list[sqlite3.Row]]:
+        """Published issues (newest first, no entries yet), their paper rows and their generation links,
+        in three queries: the archive assembles them from papers and generations it already loaded."""
+        issues = [
+            Issue(id=r["id"], week_start=r["week_start"], week_end=r["week_end"], language=r["language"],
+                  model=r["model"], created=r["created"], intro=r["intro"], status=r["status"])
+            for r in self.query("SELECT * FROM issues WHERE status = 'published' ORDER BY week_start DESC, id DESC")
+        ]
+        entries = self.query(
+            "SELECT issue_id, paper_key, version, position, is_update FROM issue_papers "
+            "WHERE issue_id IN (SELECT id FROM issues WHERE status = 'published') ORDER BY issue_id, position"
+        )
+        links = self.query("SELECT issue_id, paper_key, model, generation_key FROM issue_generations")
+        return issues, entries, links

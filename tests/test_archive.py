@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -14,11 +15,14 @@ import pytest
 from click.testing import CliRunner
 from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 
+from digest.archive.incremental import MANIFEST_NAME
 from digest.archive.search import ensure_index, query_terms, reindex, search
-from digest.archive.site import build_archive, slugify
+from digest.archive.search_shards import bucket, fold, terms
+from digest.archive.site import SiteBuilder, build_archive, index_pages, slugify
 from digest.config import SelectionConfig
 from digest.errors import DigestError
 from digest.records import Generation, Issue, IssueEntry
+from digest.resources import bundled_dir
 from digest.select import select_papers
 from digest.text import same_author
 
@@ -35,10 +39,11 @@ def backdate(folder: Path) -> None:
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file under a folder with its bytes and modification time."""
+    """Every file under a folder with its bytes and modification time (not the build's own manifest)."""
     return {
         str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".sqlite" and "sqlite" not in p.name
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix != ".sqlite" and "sqlite" not in p.name and p.name != MANIFEST_NAME
     }
 
 
@@ -130,10 +135,11 @@ def test_hostile_title_stays_inert_everywhere(two_weeks):
     assert escaped in (site / "issues" / "2026-W47.html").read_text()
     assert escaped in (site / "papers" / "2611.10000.html").read_text()
     assert escaped in (site / "categories" / "cs.CL.html").read_text()
-    js = (site / "search-index.js").read_text()
-    assert "<" not in js and ">" not in js
-    data = json.loads(js.removeprefix("window.DIGEST_SEARCH = ").rstrip().rstrip(";"))
-    assert HOSTILE_TITLE in [d[1] for d in data["docs"]]
+    for js in [(site / "search-index.js").read_text()] + [f.read_text() for f in (site / "search").glob("*.js")]:
+        assert "<" not in js and ">" not in js
+    meta = (site / "search" / "m0.js").read_text()
+    rows = json.loads(meta.removeprefix('DIGEST_SEARCH_LOAD("m0",').rstrip().removesuffix(");"))
+    assert HOSTILE_TITLE in [d[1] for d in rows]
     feed = (site / "feed.xml").read_text()
     assert "<script>" not in feed and "<img src=x" not in feed
     readme = (config.archive_dir / "README.md").read_text()
@@ -416,3 +422,152 @@ def test_old_style_and_url_keys_get_stable_file_names(config, store):
     for p in papers:
         assert f'href="../papers/{slugify(p.key)}.html"' in html and f'id="p-{slugify(p.key)}"' in html
     assert slugify("quant-ph/0201082") == slugify("quant-ph/0201082") != slugify("quant-ph-0201082")
+
+
+# ---- incremental builds, pagination, the split search index ------------------------------------
+
+def site_files(site: Path) -> dict[str, bytes]:
+    """Every file of a built site with its bytes, without the build's own manifest."""
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted(site.rglob("*"))
+            if p.is_file() and p.name != MANIFEST_NAME}
+
+
+def test_rebuild_with_nothing_new_renders_nothing(two_weeks):
+    config, store = two_weeks
+    config.selection.authors = ["Lovelace"]
+    first = SiteBuilder(config, store).build()
+    assert first.rendered == first.written > 20
+    builder = SiteBuilder(config, store)
+    again = builder.build()
+    assert builder.renders == 0 and again.rendered == 0 and again.written == 0
+    assert again.unchanged == first.written and (again.issues, again.papers) == (2, 5)
+
+
+def test_one_new_issue_renders_only_the_pages_that_show_it(two_weeks):
+    config, store = two_weeks
+    config.selection.authors = ["Lovelace"]
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    make_issue(store, week=-1, n_papers=1)
+    result = build_archive(config, store)
+    written = {os.path.relpath(p, site) for p in result.written_paths}
+    new_pages = {"issues/2026-W48.html", "issues/2026-W48.bib", "issues/2026-W48.ris", "issues/2026-W48.json",
+                 "papers/2611.09900.html"}
+    listing = {"index.html", "2026/index.html", "issues/2026-W47.html", "categories/index.html",
+               "categories/cs.CL.html", "categories/cs.LG.html", "authors/index.html", "authors/Lovelace.html",
+               "feed.xml", "../README.md", "search-index.js", "search/m0.js", "search/x0.js"}
+    term_files = {p for p in written if p.startswith("search/t")}
+    assert written - term_files == new_pages | listing
+    assert term_files and all(p.endswith("-0.js") for p in term_files)  # the one group of papers
+    # Rendered but unchanged: only term files of that group whose words the new paper lacks.
+    assert set(result.rendered_paths) - written <= {f"search/t{b}-0.js" for b in range(32)}
+    assert not any(p.startswith(("papers/2611.100", "issues/2026-W46")) for p in result.rendered_paths)
+
+
+def test_incremental_build_equals_a_clean_build(two_weeks, tmp_path):
+    config, store = two_weeks
+    config.selection.authors = ["Lovelace", "山田 太郎"]
+    build_archive(config, store)
+    make_issue(store, week=-1, n_papers=2, language="ja", unique_word="marimba")
+    paper = store.get_paper("2611.10001")  # an old paper's summary is rewritten in place
+    g = replace(store.generations_for_paper(paper.key)[0], summary="A rewritten summary.")
+    store.save_generation(g, {})
+    result = build_archive(config, store)
+    assert "papers/2611.10001.html" in result.rendered_paths
+    assert "A rewritten summary." in (config.archive_dir / "site" / "papers" / "2611.10001.html").read_text()
+    clean = build_archive(config, store, tmp_path / "clean")
+    assert clean.rendered == clean.written
+    assert site_files(config.archive_dir / "site") == site_files(tmp_path / "clean")
+
+
+def test_deleted_manifest_or_changed_template_renders_again(two_weeks, tmp_path, monkeypatch):
+    config, store = two_weeks
+    first = build_archive(config, store)
+    site = config.archive_dir / "site"
+    before = site_files(site)
+    (site / MANIFEST_NAME).unlink()
+    again = build_archive(config, store)
+    assert again.rendered == first.rendered and again.written == 0  # all rendered, same bytes
+    assert (site / MANIFEST_NAME).is_file() and build_archive(config, store).rendered == 0
+    templates = tmp_path / "templates"
+    shutil.copytree(bundled_dir("templates"), templates)
+    base = templates / "site" / "base.html"
+    base.write_text(base.read_text().replace("<footer class=\"site\">", "<footer class=\"site\"><p>Changed</p>"))
+    monkeypatch.setattr("digest.archive.site.bundled_dir", lambda name: templates)
+    changed = build_archive(config, store)
+    html = {k for k in before if k.endswith(".html")}
+    assert html <= {os.path.relpath(p, site) for p in changed.written_paths}
+    assert all("<p>Changed</p>" in (site / k).read_text() for k in html)
+    (site / "papers" / "2611.10000.html").unlink()  # a missing page is rendered again
+    assert build_archive(config, store).rendered_paths == ["papers/2611.10000.html"]
+
+
+def test_index_paginates_from_the_oldest_page_with_a_page_per_year(config, store, tmp_path):
+    for week in range(50):  # 2026-W47 back to 2025-W50
+        make_issue(store, week=week, n_papers=1)
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    assert index_pages(50) == [(2, 0, 30), (1, 30, 50)]
+    front, older = (site / "index.html").read_text(), (site / "page" / "1.html").read_text()
+    assert front.count('class="issue-card"') == 30 and older.count('class="issue-card"') == 20
+    assert 'rel="next" href="page/1.html"' in front and 'rel="prev"' not in front
+    assert 'rel="prev" href="../index.html"' in older and 'href="../issues/2025-W50.html"' in older
+    assert "Older issues →" in front and "← Newer issues" in older and "2025-W50 – 2026-W17" in older
+    assert not (site / "page" / "2.html").exists()
+    y2025 = (site / "2025" / "index.html").read_text()
+    assert y2025.count('class="issue-card"') == 3 and "<h1>Issues of 2025</h1>" in y2025
+    assert 'href="../2026/index.html"' in y2025 and 'href="2025/index.html"' in front
+    assert 'href="../issues/2025-W52.html"' in y2025 and 'href="../issues/2026-W01.html"' not in y2025
+    assert (site / "2026" / "index.html").read_text().count('class="issue-card"') == 47
+    # A new issue changes the front page, not the older page.
+    make_issue(store, week=-1, n_papers=1)
+    result = build_archive(config, store)
+    assert "index.html" in result.rendered_paths and "page/1.html" not in result.rendered_paths
+    assert "2025/index.html" not in result.rendered_paths
+    build_archive(config, store, tmp_path / "clean")
+    assert site_files(site) == site_files(tmp_path / "clean")  # what it did not render is still right
+    config.output.language = "ja"
+    build_archive(config, store)
+    assert "以前の号 →" in (site / "index.html").read_text()
+    assert "2025年の号" in (site / "2025" / "index.html").read_text()
+
+
+def test_stale_index_pages_and_search_files_are_removed(config, store):
+    for week in range(50):
+        make_issue(store, week=week, n_papers=1)
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    assert (site / "page" / "1.html").is_file() and (site / "2025" / "index.html").is_file()
+    # 12 issues held back as drafts: 38 left fit on one page, none of them in 2025.
+    store.execute("UPDATE issues SET status = 'draft', updated = 'x' WHERE week_start < '2026-03-01'")
+    result = build_archive(config, store)
+    assert not (site / "page" / "1.html").exists() and not (site / "2025" / "index.html").exists()
+    assert result.removed >= 2
+
+
+def test_search_files_index_words_and_cjk_bigrams(config, store):
+    make_issue(store, week=1, n_papers=2, unique_word="xylophonic")
+    make_issue(store, week=0, n_papers=1, language="ja", titles=["大規模言語モデルによる論文要約"])
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+
+    def load(name: str):
+        text = (site / "search" / f"{name}.js").read_text()
+        return json.loads(text.removeprefix(f'DIGEST_SEARCH_LOAD("{name}",').rstrip().removesuffix(");"))
+
+    def postings(term: str) -> dict[int, int]:
+        found = load(f"t{bucket(term)}-0").get(term, [])
+        return dict(zip(found[0::2], found[1::2]))
+
+    manifest = json.loads((site / "search-index.js").read_text().removeprefix("window.DIGEST_SEARCH = ")
+                          .rstrip().rstrip(";"))
+    assert manifest["docs"] == 3 and manifest["issues"]["2026-W47"].startswith("2026-W47")
+    meta = load("m0")
+    # Numbered by first appearance: the older issue's papers first.
+    assert [row[0] for row in meta] == ["2611.10100", "2611.10101", "2611.10000"]
+    assert postings("xylophonic") == {0: 1 << 4}  # in one answer (the Q&A field) of the first paper
+    assert postings("lovelace") == {0: 2, 1: 2, 2: 2}  # authors
+    assert set(postings("要約")) == {2} and set(postings("言語")) == {2} and postings("約") == {2: 0b11101}  # not in authors
+    assert list(terms("BERTモデル")) == ["bert", "モ", "デ", "ル", "モデ", "デル"]
+    assert fold("Müller ﬁne ＧＰＴ が") == "muller fine gpt が"  # accents go, kana voicing stays
+    assert load("x0")[0][1].count("xylophonic") == 1

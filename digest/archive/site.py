@@ -7,25 +7,30 @@ nothing new touches no file and permalinks (papers/<key>.html, issues/<id>.html)
 
 from __future__ import annotations
 
-import json
+import functools
+import hashlib
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from jinja2 import Environment
 
+from digest.archive.compare import list_reports, reports_by_issue
+from digest.archive.feed import render_feed
+from digest.archive.incremental import BuildManifest, PageWriter, fingerprint, tree_fingerprint
+from digest.archive.search import document_text
+from digest.archive.search_shards import SEARCH_DIR, SearchDoc, search_files
+from digest.categories import NAMES as CATEGORY_NAMES
+from digest.categories import category_name
 from digest.config import Config
 from digest.errors import DigestError
 from digest.export import FORMATS, export_issue
-from digest.archive.compare import list_reports, reports_by_issue
-from digest.archive.feed import render_feed
-from digest.categories import NAMES as CATEGORY_NAMES
-from digest.categories import category_name
 from digest.feedback import SITE, feedback_secret, vote_urls
 from digest.i18n import labels
 from digest.pdf.thumbnail import publish_thumbnails
-from digest.records import Generation, Issue, Paper
+from digest.records import Generation, Issue, IssueEntry, Paper
 from digest.render import (
     changes_view,
     count_papers,
@@ -37,7 +42,6 @@ from digest.render import (
     safe_url,
 )
 from digest.resources import bundled_dir, jinja_environment
-from digest.archive.search import document_text, published_documents, reindex
 from digest.store import Store
 from digest.text import same_author, slugify
 
@@ -45,7 +49,9 @@ from digest.text import same_author, slugify
 
 FEED_ENTRIES = 20  # newest issues in the Atom feed; each carries its full content
 SITE_DIR_NAME = "site"
-_MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static", "compare")
+ISSUES_PER_PAGE = 20  # issues per page of the index (index.html, page/2.html, ...)
+_MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static", "page", "compare", SEARCH_DIR)
+_YEAR_DIR = re.compile(r"\d{4}$")  # 2026/index.html: the page of a year
 _MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml", ".bib", ".ris", ".json")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -76,35 +82,14 @@ class BuildResult:
     unchanged: int = 0
     removed: int = 0
     indexed: int = 0
+    rendered: int = 0  # files rendered from templates or data: none when nothing changed
     written_paths: list[str] = field(default_factory=list)
-
-
-class _Writer:
-    """Writes files only when their bytes differ, and remembers every path it produced."""
-
-    def __init__(self, result: BuildResult):
-        self.result = result
-        self.produced: set[Path] = set()
-
-    def write(self, path: Path, text: str) -> None:
-        data = clean_xml(text).encode("utf-8")
-        self.produced.add(path.resolve())
-        try:
-            if path.read_bytes() == data:
-                self.result.unchanged += 1
-                return
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-        self.result.written += 1
-        self.result.written_paths.append(str(path))
+    rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
 
 
 def _environment() -> Environment:
     env = jinja_environment(bundled_dir("templates") / "site", autoescape=("html", "xml"), trim_blocks=True)
-    env.filters["safe_url"] = safe_url
+    env.filters["safe_url"] = functools.lru_cache(maxsize=4096)(safe_url)  # the same URLs recur on many pages
     env.filters["day"] = lambda s: (s or "")[:10]
     env.filters["slug"] = slugify
     env.filters["md"] = md_text
@@ -115,26 +100,8 @@ def _environment() -> Environment:
     return env
 
 
-def _search_index_js(views: list[PaperView], title_of_issue: dict[str, str]) -> str:
-    docs = [
-        [v.slug, v.paper.title, "; ".join(v.paper.authors), v.tldr, v.issue_ids, v.summary_text, v.qa_text,
-         v.language]
-        for v in views
-    ]
-    payload = {
-        "fields": ["slug", "title", "authors", "tldr", "issues", "summary", "qa", "lang"],
-        "issues": title_of_issue, "docs": docs,
-    }
-    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    # Escaped so the data can never close a script element or start markup, whatever it contains.
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    # A script assigning a global, because fetch() of a JSON file is refused from file://.
-    return f"window.DIGEST_SEARCH = {text};\n"
-
-
 class SiteBuilder:
-    """Renders the whole archive for one config and store."""
+    """Renders the archive for one config and store, only the pages whose data changed."""
 
     def __init__(self, config: Config, store: Store, site_dir: Path | None = None):
         self.config = config
@@ -148,22 +115,26 @@ class SiteBuilder:
         # feed (and `digest serve` answers subscribe.html with its own live form).
         public = safe_url(config.web.public_url).rstrip("/")
         self.subscribe_action = f"{public}/subscribe" if public else ""
+        self.thumbs: dict[str, Path] = {}  # paper key -> its first-page picture in <site>/thumbs/
+        self.renders = 0  # templates rendered: what an incremental build saves
+        self.watch = sorted({a.strip() for a in config.selection.authors if a.strip()}, key=str.casefold)
 
     # ---- loading ----------------------------------------------------------------------
 
     def load(self) -> tuple[list[Issue], dict[str, dict], dict[str, PaperView]]:
         """Every issue (newest first), their stored times and models, and a view of every published paper."""
-        issues = [self.store.load_issue(i) for i in self.store.issue_ids()]
-        meta = {
-            r["id"]: {"created": r["created"], "updated": r["updated"]}
-            for r in self.store.query("SELECT id, created, updated FROM issues")
-        }
-        for issue in issues:
-            meta[issue.id]["models"] = self.store.issue_models(issue.id)
-        docs = {d.paper.key: d for d in published_documents(self.store)}
-        views: dict[str, PaperView] = {}
-        for key, d in docs.items():
-            views[key] = PaperView(paper=d.paper, slug=slugify(key), summary_text=d.summary, qa_text=d.qa)
+        meta = self.store.issue_times_and_models()
+        views = {p.key: PaperView(paper=p, slug=slugify(p.key)) for p in self.store.published_papers()}
+        generations: dict[str, Generation] = {}
+        shown: dict[str, list[Generation]] = {}
+        for g, in_issue in self.store.published_generations():
+            generations[g.key] = g
+            v = views.get(g.paper_key)
+            if v is not None:
+                v.generations.append(g)
+                if in_issue:
+                    shown.setdefault(g.paper_key, []).append(g)
+        issues = self._assemble_issues(views, generations)
         for issue in issues:
             for e in issue.entries:
                 v = views.get(e.paper.key)
@@ -175,22 +146,48 @@ class SiteBuilder:
                 v.issue_ids.append(issue.id)
                 if e.generation:
                     v.shown_in.setdefault(e.generation.key, []).append(issue.id)
-        for r in self.store.query(
-            "SELECT * FROM generations WHERE paper_key IN (SELECT paper_key FROM issue_papers) "
-            "ORDER BY paper_key, created DESC, key"
-        ):
-            v = views.get(r["paper_key"])
-            if v is not None:
-                v.generations.append(self.store.generation_from_row(r))
-        for v in views.values():
+        for key, v in views.items():
+            v.summary_text, v.qa_text = document_text(shown.get(key, []))
             if not v.summary_text and not v.qa_text:
                 v.summary_text, v.qa_text = document_text(v.generations)
         return issues, meta, views
+
+    def _assemble_issues(self, views: dict[str, PaperView], generations: dict[str, Generation]) -> list[Issue]:
+        # As Store.load_issue builds each issue, but from the papers and generations loaded once for all.
+        issues, entries, links = self.store.published_issues_bulk()
+        by_id = {i.id: i for i in issues}
+        chosen = {(r["issue_id"], r["paper_key"]): r["generation_key"]
+                  for r in links if r["issue_id"] in by_id and r["model"] == by_id[r["issue_id"]].model}
+        for r in entries:
+            paper = views[r["paper_key"]].paper
+            if r["version"] is not None and r["version"] != paper.version:
+                paper = replace(paper, version=r["version"])
+            g = generations.get(chosen.get((r["issue_id"], r["paper_key"]), ""))
+            changes = self.store.shown_changes(paper, g, by_id[r["issue_id"]]) if r["is_update"] else None
+            by_id[r["issue_id"]].entries.append(IssueEntry(paper=paper, generation=g, position=r["position"],
+                                                           is_update=bool(r["is_update"]), changes=changes))
+        for issue in issues:
+            issue.overview = self.store.get_overview(issue.id, issue.model, issue.language, papers=len(issue.entries))
+        return issues
+
+    def environment_fingerprint(self) -> str:
+        """Everything besides the store that shapes the output: templates, version, settings, .md files."""
+        secret = hashlib.sha1(feedback_secret(self.store)).hexdigest() if self.base_url else ""
+        # The Markdown index links the issues' .md files that exist (it is itself a .md file beside them).
+        md_files = sorted(p.name for p in self.config.archive_dir.glob("*.md") if p.name != "README.md") \
+            if self.config.archive_dir.is_dir() else []
+        return fingerprint(
+            tree_fingerprint(bundled_dir("templates") / "site"), self.title, self.base_url,
+            self.config.output.language, self.watch, self.config.mail.list_id, secret, md_files,
+            self._relative_site_dir(), ISSUES_PER_PAGE, FEED_ENTRIES, self.subscribe_action,
+            [(r.stem, r.models) for r in list_reports(self.config.archive_dir / "compare")],
+        )
 
     # ---- rendering --------------------------------------------------------------------
 
     def render(self, template: str, **ctx) -> str:
         """Render one site template with the site-wide values."""
+        self.renders += 1
         return self.env.get_template(template).render(
             site_title=self.title, pages_label=lambda L, pages: pages_label(pages, L), count_papers=count_papers,
             base_url=self.base_url, feedback=self.feedback, subscribe_action=self.subscribe_action,
@@ -198,112 +195,196 @@ class SiteBuilder:
         )
 
     def build(self) -> BuildResult:
-        """Render every page, the search index, the feed and the Markdown index; remove stale pages."""
+        """Render what changed since the last build (everything the first time); remove stale pages."""
         result = BuildResult(site_dir=self.site_dir)
-        writer = _Writer(result)
-        result.indexed = reindex(self.store)
+        previous = BuildManifest.read(self.site_dir)
+        signature = self.store.archive_signature()
+        environment = self.environment_fingerprint()
+        # First-page pictures into <site>/thumbs/ (digest.pdf.thumbnail): each made once, so this is cheap.
+        self.thumbs = publish_thumbnails(self.config, self.store.published_papers(), self.site_dir)
+        if previous.is_current(signature, environment, self.site_dir):
+            result.issues, result.papers = previous.counts.get("issues", 0), previous.counts.get("papers", 0)
+            result.indexed = previous.counts.get("indexed", 0)
+            result.unchanged = len(previous.pages)
+            result.removed = _remove_stale(self.site_dir, set(previous.pages))
+            return result
         issues, meta, views = self.load()
-        result.issues, result.papers = len(issues), len(views)
-        # First-page pictures into <site>/thumbs/, paper key -> path there (digest.pdf.thumbnail).
-        self.thumbs = publish_thumbnails(self.config, [v.paper for v in views.values()], self.site_dir)
+        result.issues, result.papers, result.indexed = len(issues), len(views), len(views)
         if self.base_url:
             # Votes need `digest serve` behind the site's URL; all of the site's visitors vote as one.
             secret = feedback_secret(self.store)
             self.feedback = {key: vote_urls(self.base_url, secret, key, SITE) for key in sorted(views)}
+        # Page fingerprints cover the data a page shows; templates and settings shape every page.
+        writer = PageWriter(self.site_dir, previous.pages if previous.environment == environment else {}, clean_xml)
+        self._write_pages(writer, issues, meta, views)
+        result.rendered, result.written, result.unchanged = writer.rendered, writer.written, writer.unchanged
+        result.written_paths, result.rendered_paths = writer.written_paths, writer.rendered_paths
+        result.removed = _remove_stale(self.site_dir, set(writer.pages))
+        BuildManifest(signature=signature, environment=environment, pages=writer.pages,
+                      counts={"issues": result.issues, "papers": result.papers, "indexed": result.indexed},
+                      ).write(self.site_dir)
+        return result
+
+    def _write_pages(self, writer: PageWriter, issues: list[Issue], meta: dict[str, dict],
+                     views: dict[str, PaperView]) -> None:
         lang = self.config.output.language
         L = labels(lang)
-        watch = sorted({a.strip() for a in self.config.selection.authors if a.strip()}, key=str.casefold)
         by_paper_newest = sorted(
             views.values(),
             key=lambda v: (v.issue_ids[0] if v.issue_ids else "", v.paper.key), reverse=True,
         )
+        nav = {"has_authors": bool(self.watch)}
+        issue_titles = {i.id: f"{i.id} ({i.week_start} – {i.week_end})" for i in issues}
+        reports = list_reports(self.config.archive_dir / "compare")
+        common = dict(nav=nav, views=views, issue_titles=issue_titles, compare=reports_by_issue(reports))
+        # What a page shows of an issue, and of a paper in a list: their fingerprints are made of these.
+        card = {i.id: (i.id, i.week_start, i.week_end, i.language, [
+            (e.paper.key, e.paper.title, e.generation.tldr if e.generation else "") for e in i.entries
+        ]) for i in issues}
+        item = {k: (k, v.paper.title, v.paper.authors, v.tldr, v.language, v.issue_ids) for k, v in views.items()}
+        # A generation shows on its issue's page and its paper's page: hash its content once.
+        generation_fp = {g.key: fingerprint(g) for v in views.values() for g in v.generations}
+
+        def issue_content(issue: Issue) -> str:
+            return fingerprint(replace(issue, entries=[]), [
+                (e.paper, generation_fp.get(e.generation.key) if e.generation else None, e.position, e.is_update,
+                 e.changes)
+                if e.generation is None or e.generation.key in generation_fp else e
+                for e in issue.entries])
+
+        self._write_index_pages(writer, issues, meta, card, lang, L, common)
+        for n, issue in enumerate(issues):
+            newer = issues[n - 1].id if n > 0 else None
+            older = issues[n + 1].id if n + 1 < len(issues) else None
+            other_models = [m for m in meta[issue.id]["models"] if m != issue.model]
+            content = issue_content(issue)
+            shown_elsewhere = [item[e.paper.key] for e in issue.entries if e.paper.key in item]
+            writer.page(f"issues/{issue.id}.html", fingerprint(content, newer, older, other_models, shown_elsewhere),
+                        lambda issue=issue, newer=newer, older=older, other_models=other_models: self.render(
+                            "issue.html", root="../", lang=issue.language, L=labels(issue.language), issue=issue,
+                            newer=newer, older=older, intro=issue_intro(issue, labels(issue.language)),
+                            model_note=model_note(issue, labels(issue.language)), other_models=other_models,
+                            page_title=f"{self.title} {issue.id}", **common))
+            # Beside the page, for reference managers: the issue page links each of these files.
+            for fmt, (suffix, _) in FORMATS.items():
+                writer.page(f"issues/{issue.id}.{suffix}", fingerprint(fmt, content),
+                            lambda issue=issue, fmt=fmt: export_issue(issue, fmt))
+        for v in views.values():
+            writer.page(f"papers/{v.slug}.html",
+                        fingerprint(v.paper, v.issue_ids, [generation_fp[g.key] for g in v.generations], v.shown_in,
+                                    v.language, v.tldr),
+                        lambda v=v: self.render("paper.html", root="../", lang=v.language, L=labels(v.language),
+                                                v=v, page_title=v.paper.title, **common))
         categories: dict[str, list[PaperView]] = {}
         for v in by_paper_newest:
             for c in sorted(set(v.paper.categories)):
                 categories.setdefault(c, []).append(v)
-        authors = {
-            name: [v for v in by_paper_newest if any(same_author(name, a) for a in v.paper.authors)]
-            for name in watch
-        }
-        nav = {"has_authors": bool(watch)}
-        issue_titles = {i.id: f"{i.id} ({i.week_start} – {i.week_end})" for i in issues}
-        reports = list_reports(self.config.archive_dir / "compare")
-        common = dict(nav=nav, views=views, issue_titles=issue_titles, compare=reports_by_issue(reports))
-        out = self.site_dir
+        groups = [(c, slugify(c), len(vs)) for c, vs in sorted(categories.items())]
+        # A paper is listed in each of its categories and under each watched author: render its item once.
+        items_html: dict[str, str] = {}
+        macros = self.env.get_template("_macros.html").make_module(vars=dict(
+            root="../", L=L, views=views, base_url=self.base_url, feedback=self.feedback, site_title=self.title,
+            count_papers=count_papers, pages_label=lambda L, pages: pages_label(pages, L)))
 
-        years: dict[str, list[Issue]] = {}
-        for issue in issues:
-            years.setdefault(issue.id[:4], []).append(issue)
-        writer.write(out / "index.html", self.render(
-            "index.html", root="", lang=lang, L=L, years=years, meta=meta, page_title=self.title,
-            **common,
-        ))
-        for n, issue in enumerate(issues):
-            IL = labels(issue.language)
-            newer = issues[n - 1].id if n > 0 else None
-            older = issues[n + 1].id if n + 1 < len(issues) else None
-            other_models = [m for m in meta[issue.id]["models"] if m != issue.model]
-            writer.write(out / "issues" / f"{issue.id}.html", self.render(
-                "issue.html", root="../", lang=issue.language, L=IL, issue=issue, newer=newer,
-                older=older, intro=issue_intro(issue, IL), model_note=model_note(issue, IL),
-                other_models=other_models, page_title=f"{self.title} {issue.id}", **common,
-            ))
-            # Beside the page, for reference managers: the issue page links each of these files.
-            for fmt, (suffix, _) in FORMATS.items():
-                writer.write(out / "issues" / f"{issue.id}.{suffix}", export_issue(issue, fmt))
-        for v in views.values():
-            PL = labels(v.language)
-            writer.write(out / "papers" / f"{v.slug}.html", self.render(
-                "paper.html", root="../", lang=v.language, L=PL, v=v, page_title=v.paper.title,
-                **common,
-            ))
-        writer.write(out / "categories" / "index.html", self.render(
+        def paper_item_html(v: PaperView) -> str:
+            if v.paper.key not in items_html:
+                items_html[v.paper.key] = macros.paper_item(v)
+            return items_html[v.paper.key]
+        common = dict(common, paper_item_html=paper_item_html)
+        writer.page("categories/index.html", fingerprint(groups), lambda: self.render(
             "groups.html", root="../", lang=lang, L=L, page_title=L["categories"], kind="categories",
-            groups=[(c, slugify(c), len(vs)) for c, vs in sorted(categories.items())], **common,
-        ))
+            groups=groups, **common))
         for c, vs in categories.items():
-            writer.write(out / "categories" / f"{slugify(c)}.html", self.render(
-                "listing.html", root="../", lang=lang, L=L, page_title=category_name(c), heading=c, papers=vs,
-                up=("categories/index.html", L["categories"]), **common,
-            ))
-        if watch:
-            writer.write(out / "authors" / "index.html", self.render(
+            writer.page(f"categories/{slugify(c)}.html", fingerprint(c, [item[v.paper.key] for v in vs]),
+                        lambda c=c, vs=vs: self.render(
+                            "listing.html", root="../", lang=lang, L=L, page_title=category_name(c), heading=c,
+                            papers=vs,
+                            up=("categories/index.html", L["categories"]), **common))
+        if self.watch:
+            matches = functools.lru_cache(maxsize=None)(same_author)  # the same names recur in many papers
+            authors = {
+                name: [v for v in by_paper_newest if any(matches(name, a) for a in v.paper.authors)]
+                for name in self.watch
+            }
+            author_groups = [(a, slugify(a), len(authors[a])) for a in self.watch]
+            writer.page("authors/index.html", fingerprint(author_groups), lambda: self.render(
                 "groups.html", root="../", lang=lang, L=L, page_title=L["site_watched_authors"],
-                kind="authors", groups=[(a, slugify(a), len(authors[a])) for a in watch], **common,
-            ))
-            for name in watch:
-                writer.write(out / "authors" / f"{slugify(name)}.html", self.render(
-                    "listing.html", root="../", lang=lang, L=L, page_title=name, heading=name,
-                    papers=authors[name], up=("authors/index.html", L["site_watched_authors"]),
-                    **common,
-                ))
-        writer.write(out / "search.html", self.render(
-            "search.html", root="", lang=lang, L=L, page_title=L["search"], **common,
-        ))
-        writer.write(out / "subscribe.html", self.render(
-            "subscribe.html", root="", lang=lang, L=L, page_title=L["site_subscribe"], **common,
-        ))
+                kind="authors", groups=author_groups, **common))
+            for name in self.watch:
+                writer.page(f"authors/{slugify(name)}.html",
+                            fingerprint(name, [item[v.paper.key] for v in authors[name]]),
+                            lambda name=name: self.render(
+                                "listing.html", root="../", lang=lang, L=L, page_title=name, heading=name,
+                                papers=authors[name], up=("authors/index.html", L["site_watched_authors"]),
+                                **common))
+        writer.page("search.html", fingerprint("search"), lambda: self.render(
+            "search.html", root="", lang=lang, L=L, page_title=L["search"], **common))
+        writer.page("subscribe.html", fingerprint("subscribe"), lambda: self.render(
+            "subscribe.html", root="", lang=lang, L=L, page_title=L["site_subscribe"], **common))
         for r in reports:  # kept reports, copied as they are: each is a self-contained page
-            writer.write(out / "compare" / f"{r.stem}.html",
-                         (self.config.archive_dir / "compare" / f"{r.stem}.html").read_text(encoding="utf-8"))
+            source = self.config.archive_dir / "compare" / f"{r.stem}.html"
+            writer.page(f"compare/{r.stem}.html", fingerprint(r.stem, source.stat().st_size, source.stat().st_mtime_ns),
+                        lambda source=source: source.read_text(encoding="utf-8"))
         if reports:
-            writer.write(out / "compare" / "index.html", self.render(
+            writer.page("compare/index.html", fingerprint([(r.stem, r.models) for r in reports]), lambda: self.render(
                 "compare_index.html", root="../", lang=lang, L=L, page_title=L["site_compare"], reports=reports,
-                **common,
-            ))
-        writer.write(out / "search-index.js", _search_index_js(by_paper_newest, issue_titles))
+                **common))
+        # Numbered in the order papers first appeared, so the files of older papers stay as they are.
+        docs = [SearchDoc(slug=v.slug, title=v.paper.title, authors="; ".join(v.paper.authors), tldr=v.tldr,
+                          issues=tuple(v.issue_ids), language=v.language, summary=v.summary_text, qa=v.qa_text)
+                for v in sorted(views.values(), key=lambda v: (v.issue_ids[-1] if v.issue_ids else "", v.paper.key))]
+        for rel, fp, render in search_files(docs, issue_titles, fingerprint):
+            writer.page(rel, fp, render)
         static = bundled_dir("templates") / "site" / "static"
         for f in sorted(static.iterdir()):
             if f.is_file():
-                writer.write(out / "static" / f.name, f.read_text(encoding="utf-8"))
-        writer.write(out / "feed.xml", render_feed(self, issues[:FEED_ENTRIES], meta, views))
-        writer.write(self.config.archive_dir / "README.md", self.render(
-            "archive_readme.md", L=L, issues=issues, site_dir=self._relative_site_dir(),
-            md_exists={i.id: (self.config.archive_dir / f"{i.id}.md").is_file() for i in issues},
-            lang=lang,
-        ))
-        result.removed = _remove_stale(out, writer.produced)
-        return result
+                writer.page(f"static/{f.name}", fingerprint("static"), lambda f=f: f.read_text(encoding="utf-8"))
+        newest = issues[:FEED_ENTRIES]
+        writer.page("feed.xml", fingerprint([(issue_content(i), meta[i.id]) for i in newest]),
+                    lambda: render_feed(self, newest, meta, views))
+        md_exists = {i.id: (self.config.archive_dir / f"{i.id}.md").is_file() for i in issues}
+        readme = os.path.relpath(self.config.archive_dir / "README.md", self.site_dir)
+        writer.page(readme, fingerprint(list(card.values()), md_exists), lambda: self.render(
+            "archive_readme.md", L=L, issues=issues, site_dir=self._relative_site_dir(), md_exists=md_exists,
+            lang=lang))
+
+    def _write_index_pages(self, writer: PageWriter, issues: list[Issue], meta: dict[str, dict],
+                           card: dict[str, tuple], lang: str, L: dict[str, str], common: dict) -> None:
+        """The index, paginated (index.html, page/2.html, ...), and a page per year (2026/index.html)."""
+        all_years = sorted({i.id[:4] for i in issues}, reverse=True)
+        pages = index_pages(len(issues))
+        hrefs = ["index.html"] + [f"page/{number}.html" for number, _, _ in pages[1:]]
+
+        def by_year(shown: list[Issue]) -> dict[str, list[Issue]]:
+            years: dict[str, list[Issue]] = {}
+            for issue in shown:
+                years.setdefault(issue.id[:4], []).append(issue)
+            return years
+
+        for n, (_, start, end) in enumerate(pages):
+            root = "" if n == 0 else "../"
+            shown = issues[start:end]
+            pager = {"pages": len(pages), "first": shown[-1].id if shown else "",
+                     "last": shown[0].id if shown else "",
+                     "newer": root + hrefs[n - 1] if n > 0 else None,
+                     "older": root + hrefs[n + 1] if n + 1 < len(pages) else None}
+            title = self.title if n == 0 else f"{self.title} · {pager['first']} – {pager['last']}"
+            # Counts and page numbers from the newest would change every page each week: older pages
+            # show only what they hold, so a new issue re-renders the front page (and, every
+            # ISSUES_PER_PAGE issues, the page the front page hands on).
+            fp = fingerprint([card[i.id] for i in shown], {k: v for k, v in pager.items() if k != "pages"},
+                             all_years, len(issues) if n == 0 else None)
+            writer.page(hrefs[n], fp, lambda root=root, shown=shown, pager=pager, title=title: self.render(
+                "index.html", root=root, lang=lang, L=L, years=by_year(shown), meta=meta, page_title=title,
+                issues=shown, all_years=all_years, pager=pager, year=None,
+                issue_count=len(issues) if n == 0 else None, **common))
+        for y in all_years:
+            shown = [i for i in issues if i.id[:4] == y]
+            writer.page(f"{y}/index.html", fingerprint([card[i.id] for i in shown], all_years),
+                        lambda y=y, shown=shown: self.render(
+                            "index.html", root="../", lang=lang, L=L, years={y: shown}, meta=meta,
+                            page_title=L["site_year_title"].format(year=y), issues=shown, all_years=all_years,
+                            pager=None, year=y, issue_count=None, **common))
 
     def _relative_site_dir(self) -> str:
         try:
@@ -317,16 +398,34 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-def _remove_stale(site_dir: Path, produced: set[Path]) -> int:
+def index_pages(n_issues: int) -> list[tuple[int, int, int]]:
+    """The index's pages as (number, start, end) slices of the issues, newest first.
+
+    Pages are counted from the oldest, so an older page keeps its number and its issues as new ones
+    arrive: the front page (index.html) holds the newest issues, between ISSUES_PER_PAGE and twice
+    that many once there are enough; page/<number>.html hold ISSUES_PER_PAGE each.
+    """
+    full = n_issues // ISSUES_PER_PAGE
+    if full <= 1:
+        return [(full or 1, 0, n_issues)]
+    front = n_issues - (full - 1) * ISSUES_PER_PAGE
+    pages = [(full, 0, front)]
+    for number in range(full - 1, 0, -1):
+        start = front + (full - 1 - number) * ISSUES_PER_PAGE
+        pages.append((number, start, start + ISSUES_PER_PAGE))
+    return pages
+
+
+def _remove_stale(site_dir: Path, produced: set[str]) -> int:
     # Only our own kinds of files in our own folders: anything a user put beside them stays.
     removed = 0
-    for sub in _MANAGED_DIRS:
-        d = site_dir / sub
-        if not d.is_dir():
-            continue
-        for f in sorted(d.iterdir()):
-            if f.is_file() and f.suffix in _MANAGED_SUFFIXES and f.resolve() not in produced:
-                f.unlink()
+    if not site_dir.is_dir():
+        return 0
+    dirs = [d.name for d in os.scandir(site_dir) if d.is_dir() and (d.name in _MANAGED_DIRS or _YEAR_DIR.match(d.name))]
+    for sub in sorted(dirs):
+        for f in sorted(os.scandir(site_dir / sub), key=lambda f: f.name):  # scandir: no stat per file
+            if f.is_file() and os.path.splitext(f.name)[1] in _MANAGED_SUFFIXES and f"{sub}/{f.name}" not in produced:
+                os.unlink(f.path)
                 removed += 1
     return removed
 

@@ -1,6 +1,10 @@
-/* Offline search over window.DIGEST_SEARCH (search-index.js): every query term must occur in a
-   paper's title, authors, summary or Q&A. Results are built with textContent only, so nothing
-   from a paper can ever become markup. */
+/* Offline search over the site's search index: search-index.js says how it is split; the term files
+   (search/t<bucket>-<group>.js) a query needs are loaded on demand, then what the results show
+   (search/m<chunk>.js) and the text of the first results for snippets (search/x<chunk>.js). Every
+   query term must occur in a paper's title, authors, summary or Q&A: a word matches any word it
+   starts, CJK text by its characters and bigrams. Results are built with textContent only, so
+   nothing from a paper can ever become markup. Folding and terms must match
+   digest/archive/search_shards.py. */
 (function () {
   "use strict";
   var data = window.DIGEST_SEARCH;
@@ -9,35 +13,111 @@
   var status = document.getElementById("search-status");
   var list = document.getElementById("search-results");
   if (!data || !input || !list) { return; }
-  var F = {};
-  data.fields.forEach(function (name, i) { F[name] = i; });
   var CJK = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/;
-  var MAX = 50;
+  var CJK_RUNS = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]+|[^\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]+/g;
+  var MAX = 50, SNIPPETS = 10;
+  var WEIGHTS = [10, 5, 3, 2, 1];  // title, authors, tldr, summary, qa: bits 0..4 of a fields mask
 
   function fold(s) {
-    return (s || "").normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+    return (s || "").normalize("NFKD").replace(/[\u0300-\u036f]/g, "").normalize("NFC").toLowerCase();
   }
-  function escapeRe(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
 
-  // Folded once: the fields searched, in the order of their weight.
-  var WEIGHTS = [["title", 10], ["authors", 5], ["tldr", 3], ["summary", 2], ["qa", 1]];
-  var docs = data.docs.map(function (d) {
-    return { d: d, f: WEIGHTS.map(function (w) { return fold(d[F[w[0]]]); }) };
-  });
+  // Loaded files by name; every file is a script calling DIGEST_SEARCH_LOAD (fetch() fails on file://).
+  var loaded = {}, waiting = [];
+  window.DIGEST_SEARCH_LOAD = function (name, payload) {
+    loaded[name] = payload;
+    var pending = waiting;
+    waiting = [];  // a finished wait may start another: it lands in the new list
+    pending.forEach(function (w) { if (!w()) { waiting.push(w); } });
+  };
+  function need(names, done) {
+    var missing = names.filter(function (n) { return !(n in loaded); });
+    var check = function () {
+      if (missing.some(function (n) { return !(n in loaded); })) { return false; }
+      done();
+      return true;
+    };
+    if (check()) { return; }
+    waiting.push(check);
+    missing.forEach(function (n) {
+      if (document.querySelector('script[data-search="' + n + '"]')) { return; }
+      var s = document.createElement("script");
+      s.src = "search/" + n + ".js";
+      s.setAttribute("data-search", n);
+      document.head.appendChild(s);
+    });
+  }
 
-  function terms(query) {
+  function queryTerms(query) {
+    // Each term ("quoted phrases" stay one term) is a list of index lookups that must all match.
     var out = [], re = /"([^"]+)"|(\S+)/g, m;
     while ((m = re.exec(query)) !== null) {
-      var t = fold((m[1] || m[2]).trim());
-      if (/[\p{L}\p{N}]/u.test(t)) { out.push(t); }
+      var words = fold((m[1] || m[2]).trim()).match(/[\p{L}\p{N}]+/gu);
+      if (!words) { continue; }
+      var lookups = [];
+      words.forEach(function (w) {
+        (w.match(CJK_RUNS) || []).forEach(function (run) {
+          if (!CJK.test(run)) { lookups.push({ t: run, prefix: true }); return; }
+          if (run.length === 1) { lookups.push({ t: run }); return; }
+          for (var i = 0; i + 1 < run.length; i++) { lookups.push({ t: run.slice(i, i + 2) }); }
+        });
+      });
+      out.push({ text: fold((m[1] || m[2]).trim()), lookups: lookups });
     }
     return out;
   }
-  function matcher(t) {
-    // Words of spaced scripts match at a word start (as the terminal search does); CJK anywhere.
-    if (CJK.test(t)) { return function (s) { return s.indexOf(t) >= 0; }; }
-    var re = new RegExp("(^|[^\\p{L}\\p{N}])" + escapeRe(t), "u");
-    return function (s) { return re.test(s); };
+  function bucket(t) { return t.codePointAt(0) % data.buckets; }
+  function termFiles(ts) {
+    var names = {}, groups = Math.ceil(data.docs / data.group);
+    ts.forEach(function (term) {
+      term.lookups.forEach(function (l) {
+        for (var g = 0; g < groups; g++) { names["t" + bucket(l.t) + "-" + g] = true; }
+      });
+    });
+    return Object.keys(names);
+  }
+  function postings(l) {
+    // Paper number -> fields mask, over every group's file of the lookup's bucket.
+    var out = {}, groups = Math.ceil(data.docs / data.group);
+    for (var g = 0; g < groups; g++) {
+      var index = loaded["t" + bucket(l.t) + "-" + g] || {};
+      Object.keys(index).forEach(function (term) {
+        if (term === l.t || (l.prefix && term.lastIndexOf(l.t, 0) === 0)) {
+          var p = index[term];
+          for (var i = 0; i < p.length; i += 2) { out[p[i]] = (out[p[i]] || 0) | p[i + 1]; }
+        }
+      });
+    }
+    return out;
+  }
+  function score(mask) {
+    var s = 0;
+    for (var i = 0; i < WEIGHTS.length; i++) { if (mask & (1 << i)) { s += WEIGHTS[i]; } }
+    return s;
+  }
+  function matches(ts) {
+    // Every term must match; a term's lookups must all match; its score counts the fields holding all
+    // of them (or, when no one field does, the fields holding any).
+    var total = null;
+    ts.forEach(function (term) {
+      var both = null, any = {};
+      term.lookups.forEach(function (l) {
+        var p = postings(l), next = {};
+        Object.keys(p).forEach(function (n) {
+          any[n] = (any[n] || 0) | p[n];
+          if (both === null) { next[n] = p[n]; } else if (n in both) { next[n] = both[n] & p[n]; }
+        });
+        both = next;
+      });
+      var scored = {};
+      Object.keys(both || {}).forEach(function (n) {
+        if (total === null || n in total) {
+          scored[n] = (total === null ? 0 : total[n]) + score(both[n] || any[n]);
+        }
+      });
+      total = scored;
+    });
+    return Object.keys(total || {}).map(function (n) { return { n: +n, score: total[n] }; });
   }
 
   function snippet(text, ts) {
@@ -62,54 +142,65 @@
     return e;
   }
 
+  var current = 0;  // a newer query makes the answers of older ones moot
   function render(query) {
-    list.textContent = "";
-    var ts = terms(query);
-    if (!ts.length) { status.textContent = ""; status.classList.remove("none"); return; }
-    var ms = ts.map(matcher);
-    var hits = [];
-    docs.forEach(function (doc, order) {
-      var score = 0;
-      for (var i = 0; i < ms.length; i++) {
-        var s = 0;
-        for (var j = 0; j < doc.f.length; j++) { if (ms[i](doc.f[j])) { s += WEIGHTS[j][1]; } }
-        if (!s) { return; }
-        score += s;
-      }
-      hits.push({ doc: doc.d, score: score, order: order });
+    var mine = ++current;
+    var ts = queryTerms(query);
+    if (!ts.length) { list.textContent = ""; status.textContent = ""; status.classList.remove("none"); return; }
+    need(termFiles(ts), function () {
+      if (mine !== current) { return; }
+      var hits = matches(ts);
+      // Best first; among equals the paper that appeared latest (the highest number).
+      hits.sort(function (a, b) { return b.score - a.score || b.n - a.n; });
+      var shown = hits.slice(0, MAX);
+      var files = {};
+      shown.forEach(function (h, k) {
+        files["m" + Math.floor(h.n / data.meta)] = true;
+        if (k < SNIPPETS) { files["x" + Math.floor(h.n / data.text)] = true; }
+      });
+      need(Object.keys(files), function () {
+        if (mine === current) { show(hits, shown, ts, query); }
+      });
     });
-    hits.sort(function (a, b) { return b.score - a.score || a.order - b.order; });
+  }
+
+  function show(hits, shown, ts, query) {
+    list.textContent = "";
     status.classList.toggle("none", hits.length === 0);
     if (!hits.length) {
       // Say so, with the query as typed: an empty list alone looks like a page still loading.
       status.textContent = (status.getAttribute("data-none") || "{query}").replace("{query}", query.trim());
       return;
     }
+    var words = ts.map(function (t) { return t.text; });
     var label = status.getAttribute(hits.length === 1 ? "data-count-one" : "data-count-label") || "{count}";
     status.textContent = label.replace("{count}", String(hits.length)) +
       (hits.length > MAX ? " (1–" + MAX + ")" : "");
-    hits.slice(0, MAX).forEach(function (h) {
-      var d = h.doc, li = el("li");
-      var a = el("a", "title", d[F.title]);
-      a.href = "papers/" + encodeURIComponent(d[F.slug]) + ".html";
+    shown.forEach(function (h) {
+      var d = loaded["m" + Math.floor(h.n / data.meta)][h.n % data.meta];
+      var text = (loaded["x" + Math.floor(h.n / data.text)] || [])[h.n % data.text] || ["", ""];
+      var slug = d[0], title = d[1], authors = d[2], tldr = d[3], issueIds = d[4], lang = d[5];
+      var li = el("li");
+      var a = el("a", "title", title);
+      a.href = "papers/" + encodeURIComponent(slug) + ".html";
       li.appendChild(a);
-      li.appendChild(el("span", "byline", d[F.authors]));
-      var sn = snippet(d[F.summary], ts) || snippet(d[F.qa], ts) || snippet(d[F.tldr], ts);
+      li.appendChild(el("span", "byline", authors));
+      var sn = snippet(text[0], words) || snippet(text[1], words) || snippet(tldr, words);
       if (sn) {
         var p = el("span", "snippet");
-        p.setAttribute("lang", d[F.lang]);
+        p.setAttribute("lang", lang);
         p.appendChild(document.createTextNode(sn.pre));
         p.appendChild(el("mark", null, sn.hit));
         p.appendChild(document.createTextNode(sn.post));
         li.appendChild(p);
-      } else if (d[F.tldr]) {
-        li.appendChild(el("span", "t", d[F.tldr]));
+      } else if (tldr) {
+        li.appendChild(el("span", "t", tldr));
       }
       var issues = el("span", "issues");
-      d[F.issues].forEach(function (id, k) {
+      issueIds.forEach(function (id, k) {
         if (k) { issues.appendChild(document.createTextNode(", ")); }
         var ia = el("a", null, id);
-        ia.href = "issues/" + encodeURIComponent(id) + ".html#p-" + encodeURIComponent(d[F.slug]);
+        ia.href = "issues/" + encodeURIComponent(id) + ".html#p-" + encodeURIComponent(slug);
         ia.title = data.issues[id] || id;
         issues.appendChild(ia);
       });

@@ -1,0 +1,125 @@
+"""Incremental archive builds: a manifest of what each output file was rendered from.
+
+The manifest (`.build-manifest.json` in the site folder) records the store's signature, a fingerprint of
+everything besides the store that shapes the output (templates, static files, package version, settings),
+and per output file a fingerprint of the data it shows. A build with the same signature and environment
+renders nothing; otherwise only the files whose fingerprint changed (or that are missing) are rendered.
+Deleting the manifest just makes the next build render everything again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import digest
+
+MANIFEST_NAME = ".build-manifest.json"
+_FORMAT = 1
+
+
+def fingerprint(*parts: object) -> str:
+    """A short stable hash of the repr of some data (records are dataclasses: their repr is their content)."""
+    return hashlib.sha1(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def tree_fingerprint(*folders: Path) -> str:
+    """A hash of every file (name and bytes) under some folders: templates and static files."""
+    h = hashlib.sha1(digest.__version__.encode())
+    for folder in folders:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                h.update(f.relative_to(folder).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
+
+
+@dataclass
+class BuildManifest:
+    """What the previous build produced, and from what."""
+
+    signature: str = ""
+    environment: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    pages: dict[str, str] = field(default_factory=dict)  # path relative to the site -> fingerprint
+
+    @classmethod
+    def read(cls, site_dir: Path) -> BuildManifest:
+        """The manifest of the last build, or an empty one (then everything is rendered)."""
+        try:
+            data = json.loads((site_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+            if data.get("format") != _FORMAT:
+                return cls()
+            return cls(signature=data["signature"], environment=data["environment"],
+                       counts=dict(data["counts"]), pages=dict(data["pages"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return cls()
+
+    def write(self, site_dir: Path) -> None:
+        """Save the manifest (atomically: a killed build leaves the old one or the new one)."""
+        data = {"format": _FORMAT, "signature": self.signature, "environment": self.environment,
+                "counts": self.counts, "pages": dict(sorted(self.pages.items()))}
+        path = site_dir / MANIFEST_NAME
+        tmp = path.with_name(path.name + ".tmp")
+        site_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+
+    def is_current(self, signature: str, environment: str, site_dir: Path) -> bool:
+        """True if nothing changed since the last build and every file it produced is still there."""
+        if not self.pages or signature != self.signature or environment != self.environment:
+            return False
+        return all(os.path.isfile(os.path.join(site_dir, rel)) for rel in self.pages)
+
+
+@dataclass
+class PageWriter:
+    """Renders a page only when its fingerprint changed, and writes it only when its bytes changed."""
+
+    site_dir: Path
+    previous: dict[str, str]
+    clean: Callable[[str], str]
+    pages: dict[str, str] = field(default_factory=dict)
+    rendered: int = 0
+    written: int = 0
+    unchanged: int = 0
+    written_paths: list[str] = field(default_factory=list)
+    rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
+    folders: dict[Path, set[str]] = field(default_factory=dict)  # the files in each folder before writing
+
+    def page(self, rel: str, fp: str, render: Callable[[], str]) -> None:
+        """Produce the file `rel` (relative to the site folder) whose content `fp` fingerprints."""
+        self.pages[rel] = fp
+        path = os.path.join(self.site_dir, rel)
+        if self.previous.get(rel) == fp and os.path.isfile(path):
+            self.unchanged += 1
+            return
+        self.rendered += 1
+        self.rendered_paths.append(rel)
+        self.write(Path(path), render())
+
+    def write(self, path: Path, text: str) -> None:
+        """Write a file unless it already holds these bytes."""
+        data = self.clean(text).encode("utf-8")
+        if path.name in self._existing(path.parent):
+            try:
+                if path.read_bytes() == data:
+                    self.unchanged += 1
+                    return
+            except FileNotFoundError:
+                pass
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        self.written += 1
+        self.written_paths.append(str(path))
+
+    def _existing(self, folder: Path) -> set[str]:
+        # One listing per folder instead of a failed open per new file (slow on some file systems).
+        if folder not in self.folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.folders[folder] = {e.name for e in os.scandir(folder)}
+        return self.folders[folder]
