@@ -571,3 +571,25 @@ def test_search_files_index_words_and_cjk_bigrams(config, store):
     assert list(terms("BERTモデル")) == ["bert", "モ", "デ", "ル", "モデ", "デル"]
     assert fold("Müller ﬁne ＧＰＴ が") == "muller fine gpt が"  # accents go, kana voicing stays
     assert load("x0")[0][1].count("xylophonic") == 1
+
+
+def test_an_overview_or_new_support_labels_render_the_issue_page_again(two_weeks):
+    from digest.records import Overview, Theme
+
+    config, store = two_weeks
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    store.set_overview("2026-W47", "test-model", "en", Overview(
+        issue_id="2026-W47", model="test-model", language="en",
+        themes=[Theme("Grounded answers", "Papers 1 and 2 check their quotes.", [1, 2])]))
+    result = build_archive(config, store)
+    assert "issues/2026-W47.html" in result.rendered_paths
+    assert "Grounded answers" in (site / "issues" / "2026-W47.html").read_text(encoding="utf-8")
+    # Support labels are written into a stored generation after it was made: the page follows them.
+    g = store.load_issue("2026-W47").entries[0].generation
+    g.qa[0].support = "not"
+    store.save_answers(g)
+    result = build_archive(config, store)
+    assert "issues/2026-W47.html" in result.rendered_paths
+    assert "the quote does not support this answer" in (site / "issues" / "2026-W47.html").read_text(encoding="utf-8")
+    assert build_archive(config, store).rendered == 0
