@@ -321,6 +321,7 @@ LABELS["en"].update({
     "changes_same": "The text of v{new} is the same as v{old} apart from formatting.",
     "changes_no_text": "What changed could not be compared: {reason}.",
     "changes_passages_note": "The passages that differ between the two versions (not a summary).",
+    "site_thumb_alt": "First page of “{title}”",
 })
 LABELS["ja"].update({
     "changes_heading": "v{new} での変更点（v{old} から）",
@@ -329,6 +330,7 @@ LABELS["ja"].update({
     "changes_same": "v{new} の本文は、書式を除き v{old} と同じです。",
     "changes_no_text": "変更点を比較できませんでした: {reason}。",
     "changes_passages_note": "2つのバージョンで異なる箇所の抜粋です（要約ではありません）。",
+    "site_thumb_alt": "「{title}」の1ページ目",
 })
 
 

@@ -135,3 +135,10 @@ def test_archive_build_puts_the_thumbnails_in_the_site(config, store):
     result = build_archive(config, store)
     thumbs = sorted(p.name for p in (result.site_dir / "thumbs").iterdir())
     assert thumbs == [f"{issue.entries[0].paper.versioned_id}.jpg"]
+    # The issue page and the paper page show it beside the title; the paper without one shows none.
+    first, second = (e.paper for e in issue.entries)
+    page = (result.site_dir / "issues" / f"{issue.id}.html").read_text(encoding="utf-8")
+    assert page.count('<img src="../thumbs/') == 1 and f"../thumbs/{first.versioned_id}.jpg" in page
+    paper_page = (result.site_dir / "papers" / f"{first.key}.html").read_text(encoding="utf-8")
+    assert f'<img src="../thumbs/{first.versioned_id}.jpg" width="120" height="160"' in paper_page
+    assert "thumbs/" not in (result.site_dir / "papers" / f"{second.key}.html").read_text(encoding="utf-8")

@@ -190,7 +190,7 @@ class SiteBuilder:
         self.renders += 1
         return self.env.get_template(template).render(
             site_title=self.title, pages_label=lambda L, pages: pages_label(pages, L), count_papers=count_papers,
-            base_url=self.base_url, feedback=self.feedback, subscribe_action=self.subscribe_action,
+            base_url=self.base_url, feedback=self.feedback, subscribe_action=self.subscribe_action, thumbs=self.thumbs,
             form_origins=_origin(self.subscribe_action), **ctx
         )
 
@@ -259,7 +259,9 @@ class SiteBuilder:
             other_models = [m for m in meta[issue.id]["models"] if m != issue.model]
             content = issue_content(issue)
             shown_elsewhere = [item[e.paper.key] for e in issue.entries if e.paper.key in item]
-            writer.page(f"issues/{issue.id}.html", fingerprint(content, newer, older, other_models, shown_elsewhere),
+            pictures = [self.thumbs.get(e.paper.key) for e in issue.entries]
+            writer.page(f"issues/{issue.id}.html",
+                        fingerprint(content, newer, older, other_models, shown_elsewhere, pictures),
                         lambda issue=issue, newer=newer, older=older, other_models=other_models: self.render(
                             "issue.html", root="../", lang=issue.language, L=labels(issue.language), issue=issue,
                             newer=newer, older=older, intro=issue_intro(issue, labels(issue.language)),
@@ -272,7 +274,7 @@ class SiteBuilder:
         for v in views.values():
             writer.page(f"papers/{v.slug}.html",
                         fingerprint(v.paper, v.issue_ids, [generation_fp[g.key] for g in v.generations], v.shown_in,
-                                    v.language, v.tldr),
+                                    v.language, v.tldr, self.thumbs.get(v.paper.key)),
                         lambda v=v: self.render("paper.html", root="../", lang=v.language, L=labels(v.language),
                                                 v=v, page_title=v.paper.title, **common))
         categories: dict[str, list[PaperView]] = {}
@@ -340,7 +342,8 @@ class SiteBuilder:
             if f.is_file():
                 writer.page(f"static/{f.name}", fingerprint("static"), lambda f=f: f.read_text(encoding="utf-8"))
         newest = issues[:FEED_ENTRIES]
-        writer.page("feed.xml", fingerprint([(issue_content(i), meta[i.id]) for i in newest]),
+        writer.page("feed.xml", fingerprint([(issue_content(i), meta[i.id], [self.thumbs.get(e.paper.key)
+                                                                             for e in i.entries]) for i in newest]),
                     lambda: render_feed(self, newest, meta, views))
         md_exists = {i.id: (self.config.archive_dir / f"{i.id}.md").is_file() for i in issues}
         readme = os.path.relpath(self.config.archive_dir / "README.md", self.site_dir)
