@@ -27,6 +27,7 @@ class Verdict:
     max_failed_share: float = 0.5
     drops: Counter = field(default_factory=Counter)  # why answers or page numbers were dropped, summed
     answers: int = 0
+    excerpts: int = 0  # the paper's own sentences (extractive): nothing to verify or support
     unverified: int = 0  # answers whose quote is not in the paper
     unsupported: int = 0  # answers whose quote is in the paper but does not back them
 
@@ -49,8 +50,13 @@ class Verdict:
 
     def answers_line(self) -> str:
         """'72 answers: 3 unverified, 2 not supported by their quote' for the run's report."""
-        return (f"{self.answers} answers: {self.unverified} unverified, "
-                f"{self.unsupported} not supported by their quote")
+        checked = self.answers - self.excerpts
+        parts = [f"{checked} {'answer' if checked == 1 else 'answers'}: {self.unverified} unverified, "
+                 f"{self.unsupported} not supported by their quote"] if checked else []
+        if self.excerpts:
+            parts.append(f"{self.excerpts} {'excerpt' if self.excerpts == 1 else 'excerpts'} from the papers "
+                         "(not checked answers)")
+        return "; ".join(parts) or "no answers"
 
     def message(self) -> str:
         """One line for the run's report."""
@@ -78,7 +84,8 @@ def judge_issue(issue: Issue, *, max_failed_share: float) -> Verdict:
         cause = None
         if g is not None:
             v.answers += len(g.qa)
-            v.unverified += len(g.qa) - g.n_verified
+            v.excerpts += sum(q.excerpt for q in g.qa)
+            v.unverified += sum(not q.verified and not q.excerpt for q in g.qa)
             v.unsupported += g.n_unsupported
         if g is None or g.status == "fallback":
             cause = failure_cause(g.note if g else "no generation was written")

@@ -211,3 +211,24 @@ def test_a_dry_run_plans_one_judge_call_per_paper(config, store, llm_server, htt
 def test_citation_clusters_are_numbers_of_the_source_too():
     page = "Instruction tuning is a baseline [96,97] for alignment with reinforcement learning."
     assert lexical_support("96 shows instruction tuning for alignment.", page, []).label == SUPPORTED
+
+
+def test_the_run_report_counts_excerpts_apart_from_checked_answers():
+    from dataclasses import replace
+
+    from factories import make_generation, make_paper
+
+    from digest.quality import judge_issue
+    from digest.records import Issue, IssueEntry
+
+    chat = make_generation(make_paper(1))
+    chat.qa[0].support = "not"
+    excerpts = make_generation(make_paper(2), model="extractive")
+    excerpts.qa = [replace(q, verified=True, excerpt=True, support="excerpt") for q in excerpts.qa[:5]]
+    issue = Issue(id="2026-W47", week_start="", week_end="", language="en", model="test-model", created="",
+                  entries=[IssueEntry(make_paper(1), chat, 1), IssueEntry(make_paper(2), excerpts, 2)])
+    assert judge_issue(issue, max_failed_share=0.5).answers_line() == (
+        "8 answers: 1 unverified, 1 not supported by their quote; 5 excerpts from the papers (not checked answers)")
+    issue.entries = issue.entries[1:]
+    assert judge_issue(issue, max_failed_share=0.5).answers_line() == \
+        "5 excerpts from the papers (not checked answers)"
