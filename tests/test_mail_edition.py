@@ -221,3 +221,15 @@ def test_long_issue_with_thumbnails_fits_600_and_375_px_in_chromium(config, http
     for line in ("600px: ok", "375px: ok", "600px dark: ok", "375px dark: ok"):
         assert line in res.stdout, res.stdout
     assert "10 images" in res.stdout
+
+
+def test_a_paper_without_date_or_authors_has_no_stray_separator(config, store):
+    from factories import make_issue
+
+    from digest.mail.message import render_parts
+
+    issue = make_issue(store, n_papers=1)
+    p = issue.entries[0].paper
+    p.authors, p.published, p.updated = [], None, None
+    _, html = render_parts(config, issue, None)
+    assert '#4b5563;">cs.CL, cs.LG &middot; <a href="https://arxiv.org/pdf/2611.10000" class="a">PDF</a></p>' in html
