@@ -7,7 +7,18 @@ size subscribers get, not the size of a toy.
 
 from __future__ import annotations
 
-from digest.records import QA, Generation, Issue, IssueEntry, Paper, Usage
+from digest.records import (
+    QA,
+    ChangePoint,
+    Generation,
+    Issue,
+    IssueEntry,
+    Overview,
+    Paper,
+    Theme,
+    Usage,
+    VersionChanges,
+)
 from digest.store import Store
 
 _TOPICS = ["retrieval-augmented summarisation", "long-context evaluation", "faithfulness metrics",
@@ -82,14 +93,36 @@ def long_generation(paper: Paper, i: int, language: str) -> Generation:
     )
 
 
+def long_overview(language: str, n_papers: int) -> Overview:
+    """The week's overview at its longest: five themes of a short paragraph, each naming three papers."""
+    themes = []
+    for t in range(5):
+        papers = sorted({(t * 2 + k) % n_papers + 1 for k in range(3)})
+        topic = _TOPICS[t]
+        text = (_JA_SENTENCE.format(topic=topic, n=t + 3) if language == "ja"
+                else (_SENTENCE * 2).format(n=t + 3).strip())
+        themes.append(Theme(title=f"{topic} ({t + 1})", text=text, papers=papers))
+    return Overview(issue_id="2026-W47", model="gpt-4o-mini", language=language, themes=themes)
+
+
+def long_changes(paper: Paper, language: str) -> VersionChanges:
+    """What changed in a paper's v2, told in five points that quote the new version."""
+    text = _JA_SENTENCE.format(topic="v2", n=4)[:80] if language == "ja" else _SENTENCE.format(n=4).strip()
+    return VersionChanges(paper_key=paper.key, old_version=1, new_version=2, model="gpt-4o-mini", language=language,
+                          points=[ChangePoint(kind="described", text=text, page=3 + k, quote=_QUOTE.format(n=k + 3),
+                                              verified=True) for k in range(5)])
+
+
 def long_issue(language: str = "en", n_papers: int = 10) -> Issue:
-    """A 10-paper issue of long, realistic content (not stored)."""
+    """A 10-paper issue of long, realistic content (not stored), with the week's overview and one updated paper."""
     entries = []
     for i in range(n_papers):
         p = long_paper(i)
-        entries.append(IssueEntry(paper=p, generation=long_generation(p, i, language), position=i + 1))
+        entries.append(IssueEntry(paper=p, generation=long_generation(p, i, language), position=i + 1,
+                                  is_update=i == 2, changes=long_changes(p, language) if i == 2 else None))
     return Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language=language,
-                 model="gpt-4o-mini", created="2026-11-16T08:00:00+00:00", entries=entries)
+                 model="gpt-4o-mini", created="2026-11-16T08:00:00+00:00", entries=entries,
+                 overview=long_overview(language, n_papers))
 
 
 def store_long_issue(store: Store, language: str = "en", n_papers: int = 10) -> Issue:

@@ -258,6 +258,9 @@ def test_the_email_and_the_site_show_what_changed(httpserver, config, store, tmp
     text, html = render_parts(config, issue, None)
     assert "-- What changed in v2 (since v1) --" in text
     assert "- A PubMed evaluation is added: ROUGE-1 rises from 44.0 to 46.3. (p. 2)" in text
+    assert "neither version" not in text  # compact: the first two points, their quotes on the site
+    config.mail.edition = "full"
+    text, _ = render_parts(config, issue, None)
     assert '"this sentence is in neither version" [quote not found in the paper]' in text
     assert "What changed in v2 (since v1)</h3>" in html
     assert f'/pdf/{ARXIV_ID}v2#page=2" class="a">p. 2</a>' in html

@@ -233,3 +233,14 @@ def test_a_paper_without_date_or_authors_has_no_stray_separator(config, store):
     p.authors, p.published, p.updated = [], None, None
     _, html = render_parts(config, issue, None)
     assert '#4b5563;">cs.CL, cs.LG &middot; <a href="https://arxiv.org/pdf/2611.10000" class="a">PDF</a></p>' in html
+
+
+def test_compact_quotes_are_their_verbatim_opening():
+    from digest.mail.message import shorten_quote
+
+    quote = ("Across all five datasets, the grounded variant lowers the rate of unsupported statements from "
+             "23.4% to 7.9% (Table 3), while ROUGE-L changes by less than 0.4 points and human raters agree.")
+    short = shorten_quote(quote, 100)
+    assert short.endswith("…") and quote.startswith(short[:-1]) and len(short) <= 101
+    assert not short[:-1].endswith(" ") and " " + short[:-1].split()[-1] + " " in quote  # whole words
+    assert shorten_quote("A short quote.", 100) == "A short quote."

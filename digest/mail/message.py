@@ -87,7 +87,8 @@ EDITIONS = ("compact", "full")
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" past this and hides the rest, footer included
 _PREHEADER_CHARS = 150  # what an inbox list shows beside the subject
 _AUTHORS_COMPACT = 3
-_CHANGES_COMPACT = 3  # points of "what changed" in the compact edition
+_QUOTE_CHARS_COMPACT = 160  # a quote's opening in the compact edition; the page has it whole
+_CHANGES_COMPACT = 2  # points of "what changed" in the compact edition, without their quotes
 THUMB_SHOWN_WIDTH = 90  # px in the email; the file is 300 x 400, sharp on a high-density screen
 
 
@@ -119,21 +120,31 @@ def best_answers(qa: list[QA], n: int) -> list[tuple[int, QA]]:
     return sorted(numbered, key=lambda item: (not item[1].verified, _SUPPORT_RANK.get(item[1].support, 1)))[:max(0, n)]
 
 
-def _answer(number: int, q: QA, pdf_url: str, L: dict[str, str]) -> dict:
+def shorten_quote(quote: str, limit: int = _QUOTE_CHARS_COMPACT) -> str:
+    """The quote's opening words up to about `limit` characters, ending in '…' when cut (still verbatim)."""
+    if len(quote) <= limit:
+        return quote
+    cut = quote[:limit].rsplit(" ", 1)[0] if " " in quote[:limit] else quote[:limit]
+    return cut.rstrip(",;:") + "…"
+
+
+def _answer(number: int, q: QA, pdf_url: str, L: dict[str, str], *, compact: bool = False) -> dict:
     # Each cited page links into the PDF (#page=N opens it there in browsers and most PDF viewers).
     pages = [{"n": p, "url": f"{pdf_url}#page={p}" if pdf_url else ""} for p in q.pages]
     return {"n": number, "question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
             "cite_label": (L["page"] if len(q.pages) == 1 else L["pages"]) if q.pages else "",
-            "pages": pages, "quote": q.quote, "verified": q.verified, "excerpt": q.excerpt,
+            "pages": pages, "quote": shorten_quote(q.quote) if compact else q.quote, "verified": q.verified,
+            "excerpt": q.excerpt,
             "support": q.support}
 
 
 def _changes(e, pdf_url: str, L: dict[str, str], *, compact: bool) -> dict | None:
-    """The paper's "what changed" view, each page linked into the PDF (compact: the first few points)."""
+    """The paper's "what changed" view, each page linked into the PDF (compact: the first points, no quotes)."""
     view = changes_view(e.changes, L)
     if view is None:
         return None
-    points = view["points"][:_CHANGES_COMPACT] if compact else view["points"]
+    # Compact: the first points, each linked to its page of the PDF; the quotes are on the site and in full.
+    points = [{**pt, "quote": ""} for pt in view["points"][:_CHANGES_COMPACT]] if compact else view["points"]
     view["points"] = [{**pt, "cite": _cite([pt["page"]], L) if pt["page"] else "",
                        "url": f"{pdf_url}#page={pt['page']}" if pdf_url and pt["page"] else ""} for pt in points]
     return view
@@ -200,7 +211,7 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
             "tldr": g.tldr if g else "",
             "summary": g.summary if g else p.abstract,
             "note": note,
-            "qa": [_answer(n, q, pdf_url, L) for n, q in shown],
+            "qa": [_answer(n, q, pdf_url, L, compact=compact) for n, q in shown],
             "qa_total": len(qa),
             "excerpts": bool(g and g.excerpts),
             "page_url": paper_page_url(site, p) if site else "",
