@@ -200,8 +200,6 @@ class SiteBuilder:
         previous = BuildManifest.read(self.site_dir)
         signature = self.store.archive_signature()
         environment = self.environment_fingerprint()
-        # First-page pictures into <site>/thumbs/ (digest.pdf.thumbnail): each made once, so this is cheap.
-        self.thumbs = publish_thumbnails(self.config, self.store.published_papers(), self.site_dir)
         if previous.is_current(signature, environment, self.site_dir):
             result.issues, result.papers = previous.counts.get("issues", 0), previous.counts.get("papers", 0)
             result.indexed = previous.counts.get("indexed", 0)
@@ -210,6 +208,9 @@ class SiteBuilder:
             return result
         issues, meta, views = self.load()
         result.issues, result.papers, result.indexed = len(issues), len(views), len(views)
+        # First-page pictures into <site>/thumbs/ (digest.pdf.thumbnail), each made once. With nothing new
+        # (above) there is no new paper to picture: the last build made them all, or noted why not.
+        self.thumbs = publish_thumbnails(self.config, [v.paper for v in views.values()], self.site_dir)
         if self.base_url:
             # Votes need `digest serve` behind the site's URL; all of the site's visitors vote as one.
             secret = feedback_secret(self.store)
