@@ -260,7 +260,8 @@ def test_cli_dry_run_then_run_then_cost(week, config, llm_server, tmp_path):
 
     done = digest("run", "--yes")
     assert done.returncode == 0, done.stderr
-    last = done.stdout.strip().splitlines()[-1]
+    last, next_step = done.stdout.strip().splitlines()[-2:]
+    assert next_step.startswith("Next: read ") and "digest archive build" in next_step
     m = re.match(r"4 papers, 8 LLM calls, ([\d,]+) tokens, \$([\d.]+), [\d.]+ s -> (.*\.md)$", last)
     assert m, last
     assert float(m.group(2)) > 0 and (tmp_path / "cli-archive").exists()
