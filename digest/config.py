@@ -73,6 +73,7 @@ class ModelConfig:
     rpm: int = 0  # requests per minute; 0 = unlimited
     tpm: int = 0  # tokens per minute; 0 = unlimited
     response_format: str = "json_schema"  # json_schema, json_object, none
+    schema_bounds: str = "auto"  # auto, all, openai, none: which maxLength/maxItems-like keywords are sent
     encoding: str = ""  # tiktoken encoding; empty: guess from the model id
     timeout: float = 120.0  # seconds for one HTTP attempt
     deadline: float = 0.0  # seconds for one call with all its retries; 0: three times the timeout

@@ -5,6 +5,11 @@ Use the `llm_server` fixture (import it into a test module or conftest), point a
 each pushed Step is consumed by the next chat completion request, in order. With nothing queued, the
 server answers normally: `responder(messages, schema)` (default: an object built from the JSON schema)
 after `latency` seconds. Every request is recorded in `llm_server.requests`.
+
+A model whose id contains "strict-roles" rejects messages whose roles do not alternate, as Gemma's and
+Mistral's chat templates do. A gpt-*/o* model (or the Azure route) rejects schema keywords OpenAI's strict
+mode does not permit; any other model cuts its reply to the schema's maxLength and maxItems, as llama.cpp's
+grammar does.
 """
 
 from __future__ import annotations
@@ -72,6 +77,71 @@ def truncated(content: str | None = None) -> Step:
 def no_choices() -> Step:
     """A 200 with an empty `choices` list."""
     return Step(no_choices=True)
+
+
+STRICT_ROLES = "strict-roles"  # a model id containing this answers like Gemma's or Mistral's chat template
+
+
+def role_order_problem(messages: list[dict]) -> str | None:
+    """What a chat template that needs alternating roles says about these messages (None: it accepts them).
+
+    As Gemma's and Mistral's templates do: an optional system message first, then user, assistant, user, ...
+    """
+    rest = messages[1:] if messages and messages[0].get("role") == "system" else messages
+    for i, m in enumerate(rest):
+        if m.get("role") != ("user" if i % 2 == 0 else "assistant"):
+            if m.get("role") == "system":
+                return "System message must be at the beginning."
+            return "Conversation roles must alternate user/assistant/user/assistant/..."
+    return None
+
+
+# OpenAI strict mode rejects a schema using any of these (Structured Outputs, "Supported schemas", 2025):
+# of the bounds it takes only pattern/format, minimum/maximum/multipleOf and minItems/maxItems.
+OPENAI_UNSUPPORTED = frozenset({
+    "minLength", "maxLength", "uniqueItems", "minProperties", "maxProperties", "patternProperties",
+    "unevaluatedProperties", "propertyNames", "unevaluatedItems", "contains", "minContains", "maxContains",
+    "allOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
+})
+_OPENAI_MODEL = re.compile(r"(^|/)(gpt-|chatgpt-|o\d)", re.IGNORECASE)
+
+
+def openai_schema_problem(schema: Any, context: tuple = ()) -> str | None:
+    """OpenAI's complaint about the first keyword its strict mode does not permit (None: all permitted)."""
+    if isinstance(schema, list):
+        for s in schema:
+            found = openai_schema_problem(s, context)
+            if found:
+                return found
+    elif isinstance(schema, dict):
+        for k, v in schema.items():
+            if k in OPENAI_UNSUPPORTED:
+                return f"In context={context}, '{k}' is not permitted."
+            if k in ("properties", "$defs", "definitions") and isinstance(v, dict):
+                for name, s in v.items():
+                    found = openai_schema_problem(s, (*context, k, name))
+                    if found:
+                        return found
+            elif isinstance(v, dict | list) and k not in ("enum", "const", "required"):
+                found = openai_schema_problem(v, (*context, k))
+                if found:
+                    return found
+    return None
+
+
+def within_bounds(value: Any, schema: dict) -> Any:
+    """The value as a grammar enforcing maxLength and maxItems lets a model write it: cut, still valid JSON."""
+    if not isinstance(schema, dict):
+        return value
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: within_bounds(v, props.get(k, {})) for k, v in value.items()}
+    if isinstance(value, list):
+        kept = value[: schema["maxItems"]] if "maxItems" in schema else value
+        return [within_bounds(v, schema.get("items", {})) for v in kept]
+    if isinstance(value, str) and "maxLength" in schema:
+        return value[: schema["maxLength"]]
+    return value
 
 
 def _error(message: str, code: str, param: str | None = None) -> dict:
@@ -292,7 +362,7 @@ class LLMServer:
                                          "invalid_api_key"))
         if req.method == "POST" and (path == "/v1/chat/completions"
                                      or re.fullmatch(r"/openai/deployments/[^/]+/chat/completions", path)):
-            return self._chat_http(body or {})
+            return self._chat_http(body or {}, azure=path.startswith("/openai/"))
         if path == "/v1/models" and req.method == "GET":
             return _json(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in self.models]})
@@ -326,7 +396,7 @@ class LLMServer:
 
     # -- chat completions
 
-    def _chat_http(self, body: dict) -> Response:
+    def _chat_http(self, body: dict, *, azure: bool = False) -> Response:
         with self._lock:
             step = self.steps.popleft() if self.steps else Step()
         delay = self.latency if step.delay is None else step.delay
@@ -334,15 +404,24 @@ class LLMServer:
             self._stopping.wait(delay)
         if step.status != 200:
             return _json(step.status, step.body or _error(f"HTTP {step.status}", "error"), step.headers)
-        status, reply = self.complete(body, step)
+        status, reply = self.complete(body, step, openai_style=azure)
         if step.no_choices:
             reply["choices"] = []
         return _json(status, reply, step.headers)
 
-    def complete(self, body: dict, step: Step | None = None) -> tuple[int, dict]:
-        """Answer one chat completion body (HTTP status, JSON reply); also used for batch lines."""
+    def complete(self, body: dict, step: Step | None = None, *, openai_style: bool = False) -> tuple[int, dict]:
+        """Answer one chat completion body (HTTP status, JSON reply); also used for batch lines.
+
+        OpenAI-style (Azure, or a gpt-*/o* model id) rejects schema keywords strict mode does not permit;
+        any other model enforces maxLength and maxItems on its reply, as llama.cpp's grammar does.
+        """
         step = step or Step()
+        openai_style = openai_style or bool(_OPENAI_MODEL.search(body.get("model", "")))
         messages = body.get("messages") or []
+        if STRICT_ROLES in body.get("model", ""):
+            problem = role_order_problem(messages)
+            if problem:  # llama.cpp's server reports a template's exception as a 400 with its message
+                return 400, {"error": {"code": 400, "message": problem, "type": "invalid_request_error"}}
         fmt = (body.get("response_format") or {}).get("type", "text")
         if fmt == "json_schema" and self.reject_json_schema:
             return 400, _error("response_format of type json_schema is not supported by this server",
@@ -352,12 +431,19 @@ class LLMServer:
                                "unsupported_parameter", "response_format")
         if fmt == "json_schema":
             schema = body["response_format"]["json_schema"].get("schema")
+            problem = openai_schema_problem(schema) if openai_style else None
+            if problem:
+                name = body["response_format"]["json_schema"].get("name")
+                return 400, _error(f"Invalid schema for response_format '{name}': {problem}",
+                                   "invalid_json_schema", "response_format")
         else:
             schema = schema_from_messages(messages)
         if step.content is not None:
             content = step.content
         else:
             produced = self.responder(messages, schema)
+            if fmt == "json_schema" and not openai_style and schema and not isinstance(produced, str):
+                produced = within_bounds(produced, schema)
             content = produced if isinstance(produced, str) else json.dumps(produced, ensure_ascii=False)
         finish = step.finish_reason or "stop"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")

@@ -99,7 +99,8 @@ def test_injected_instructions_stay_data(week, config, store, llm_server):
     clean = next(r for r in reqs if "IGNORE PREVIOUS" not in json.dumps(r))
     # What the model is asked to do is the same for both papers: system prompt, task and schema.
     assert injected["messages"][0] == clean["messages"][0]
-    assert injected["messages"][-1] == clean["messages"][-1]
+    task = [r["messages"][-1]["content"].rsplit("</paper>", 1)[1] for r in (injected, clean)]
+    assert task[0] == task[1]  # the task follows the paper in the same user message
     assert injected["response_format"] == clean["response_format"]
     paper_msg = injected["messages"][1]["content"]
     # The injection sits inside the one <paper> block, and the PDF could not close it early.

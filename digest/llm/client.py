@@ -19,6 +19,7 @@ from digest.config import Config, ModelConfig
 from digest.errors import ConfigError, LLMError
 from digest.llm.calllog import CallLog, Logged, llm_cost_report
 from digest.llm.calls import CONTENT_FILTER, TRUNCATED, Attempt, ChatRequest, LLMResult, judge_reply
+from digest.llm.schema_bounds import CHECKED, KEPT, SCHEMA_BOUNDS, resolve_bounds, restrict_schema
 from digest.llm.support import (
     FORMAT_MODES,
     NO_KEY,
@@ -64,12 +65,15 @@ class LLMTruncated(LLMError):
 
 def model_settings_fingerprint(settings: ModelConfig) -> dict:
     """The settings that change a model's output, for generation keys and request hashes."""
-    return {
+    fp = {
         "api_model": settings.api_model,
         "temperature": settings.temperature,
         "response_format": settings.response_format,
         "max_output_tokens": settings.max_output_tokens,
     }
+    if settings.schema_bounds != "auto":  # absent by default, so the keys of earlier generations stay valid
+        fp["schema_bounds"] = settings.schema_bounds
+    return fp
 
 
 def _with_schema_instruction(messages: list[dict], schema: dict) -> list[dict]:
@@ -108,6 +112,11 @@ class ChatModel:
         if settings.response_format not in FORMAT_MODES:
             raise ConfigError(f"models.{model_id}.response_format is {settings.response_format!r}",
                               hint="use json_schema, json_object or none")
+        if settings.schema_bounds not in SCHEMA_BOUNDS:
+            raise ConfigError(f"models.{model_id}.schema_bounds is {settings.schema_bounds!r}",
+                              hint="use auto, all, openai or none")
+        self.schema_bounds = resolve_bounds(settings.schema_bounds, openai_endpoint=self.is_openai,
+                                            model_name=self.api_model)
         if self.needs_key and not api_key and check_key:  # a dry run only estimates: it needs no key
             raise LLMError(model_id, "no API key", hint=self._key_hint())
         self._redact = Redactor(api_key)
@@ -235,8 +244,10 @@ class ChatModel:
                            hint="check the model id (or api_model) in the config")
 
     def _validator(self, req: ChatRequest) -> Any:
+        """A reply is checked without maxLength/maxItems: a server that ignores them is not a failure."""
+        schema = restrict_schema(req.schema, CHECKED)
         try:
-            validator = jsonschema.validators.validator_for(req.schema)(req.schema)
+            validator = jsonschema.validators.validator_for(schema)(schema)
             validator.check_schema(req.schema)
         except jsonschema.SchemaError as e:
             raise LLMError(self.model_id, f"invalid JSON schema {req.schema_name}: {e.message}") from None
@@ -267,6 +278,7 @@ class ChatModel:
 
     def _body(self, convo: list[dict], schema: dict, schema_name: str, mode: str, limit: int) -> dict:
         """The chat completion body for a conversation: the one place both live calls and batch lines are built."""
+        schema = restrict_schema(schema, KEPT[self.schema_bounds])  # what this server accepts and enforces
         sent = convo if mode == "json_schema" else _with_schema_instruction(convo, schema)
         adjustments = self._adjustments()
         kwargs: dict[str, Any] = {"model": self.api_model, "messages": sent}

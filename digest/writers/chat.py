@@ -21,7 +21,15 @@ from digest.writers.extractive import summarise_abstract
 from digest.writers.grounding import PageIndex, check_summary, is_vacuous
 from digest.writers.prompts import PromptSet
 from digest.writers.retrieval import Passage, PassageIndex, find_sections, split_passages
-from digest.writers.schemas import ANSWERS_OUTPUT_TOKENS, MAX_QUESTIONS, MIN_QUESTIONS, OUTLINE_OUTPUT_TOKENS, STEPS
+from digest.writers.schemas import (
+    ANSWERS_OUTPUT_TOKENS,
+    MAX_PAGES,
+    MAX_QUESTIONS,
+    MAX_SEARCH_TERMS,
+    MIN_QUESTIONS,
+    OUTLINE_OUTPUT_TOKENS,
+    STEPS,
+)
 
 log = logging.getLogger("digest")
 
@@ -100,7 +108,7 @@ class PaperPlan:
         return PaperPlan(self.writer, self.paper, self.budget // 2)
 
     def outline(self) -> ChatRequest:
-        """Step 1: system, paper, task 1."""
+        """Step 1: system, then paper and task 1 in one user message."""
         return self._request("outline", self.writer.outline_messages(self.paper, self.text))
 
     def answers(self, outline: LLMResult, *, concise: bool = False) -> ChatRequest:
@@ -218,7 +226,7 @@ class ChatWriter:
         picked: dict[int, Passage] = {}
         total = 0
         for q in questions:
-            query = q["question"] + " " + " ".join(q.get("search_terms", []))
+            query = q["question"] + " " + " ".join(q.get("search_terms", [])[:MAX_SEARCH_TERMS])
             spent = 0
             for passage, _score in pt.index.search(query, k=8):
                 if passage.index in pt.used or passage.index in picked:
@@ -235,14 +243,19 @@ class ChatWriter:
     # ---- messages ----------------------------------------------------------------------
 
     def outline_messages(self, paper: Paper, pt: PaperText) -> list[dict]:
-        """System, paper, task 1: the prefix that the answers call repeats byte for byte."""
+        """System, then the paper and task 1 in one user message: the prefix the answers call repeats.
+
+        One user message, not two: chat templates such as Gemma's and Mistral's refuse two messages of the
+        same role in a row (HTTP 400 "Conversation roles must alternate"). The paper comes first, so every
+        call of a paper (outline, answers, repairs) shares the prompt-cache prefix up to the end of the paper.
+        """
         r = self.prompts.render
+        paper_text = r("paper.j2", paper=paper, mode=pt.mode, blocks=pt.blocks, reason=pt.reason)
+        task = r("outline.j2", **self.common, min_questions=MIN_QUESTIONS, max_questions=MAX_QUESTIONS,
+                 tldr_words=30, summary_sentences="4 to 6")
         return [
             {"role": "system", "content": r("system.j2", **self.common)},
-            {"role": "user", "content": r("paper.j2", paper=paper, mode=pt.mode, blocks=pt.blocks,
-                                          reason=pt.reason)},
-            {"role": "user", "content": r("outline.j2", **self.common, min_questions=MIN_QUESTIONS,
-                                          max_questions=MAX_QUESTIONS, tldr_words=30, summary_sentences="4 to 6")},
+            {"role": "user", "content": paper_text + "\n\n" + task},
         ]
 
     def answers_messages(self, outline_msgs: list[dict], outline_text: str, pt: PaperText,
@@ -393,7 +406,7 @@ def check_answers(questions: list[dict], answers: list[dict], pages: list[Page],
         if is_vacuous(question, answer):
             dropped += 1
             continue
-        cited = [p for p in a.get("pages", []) if isinstance(p, int)]
+        cited = [p for p in a.get("pages", []) if isinstance(p, int)][:MAX_PAGES]
         check = index.find(a.get("quote", ""), cited or [p.number for p in pages])
         if not check.verified and drop_unverified:
             dropped += 1
