@@ -1,7 +1,8 @@
 """One real paper through `digest run` against a real llama.cpp server and a GGUF model (opt-in: -m realmodel).
 
 Runs only with `pytest -m realmodel` and when DIGEST_TEST_GGUF names a .gguf file and a llama.cpp server binary
-is found (DIGEST_TEST_LLAMA_SERVER, or `llama-server` on PATH); skipped otherwise. It takes minutes on a CPU.
+is found (DIGEST_TEST_LLAMA_SERVER, or `llama-server` on PATH); skipped otherwise. DIGEST_TEST_LLAMA_ARGS adds
+server flags; DIGEST_TEST_CONTEXT sets the context window (default 8192). It takes minutes on a CPU.
 What it checks is what a reader relies on: the issue has a Q&A section written by the model (not the abstract
 fallback), and every quote the issue shows as verified really is on the page it cites (checked here again,
 independently of digest.writers.grounding).
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import sqlite3
@@ -59,8 +61,10 @@ def llama_server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path_factory.mktemp("llama") / "server.log").open("w")
     # --jinja: the model's own chat template, which is where role-order faults show; one slot, as on a laptop.
+    # DIGEST_TEST_LLAMA_ARGS adds server flags, e.g. --no-repack on a VM whose CPU advertises AMX it cannot run.
+    extra = shlex.split(os.environ.get("DIGEST_TEST_LLAMA_ARGS", ""))
     proc = subprocess.Popen([binary, "-m", gguf, "--host", "127.0.0.1", "--port", str(port), "-c", str(CONTEXT),
-                             "--parallel", "1", "--jinja"], stdout=log, stderr=subprocess.STDOUT)
+                             "--parallel", "1", "--jinja", *extra], stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(STARTUP_SECONDS * 2):
             if proc.poll() is not None:
