@@ -46,6 +46,8 @@ class Reporter(Protocol):
 
     def note(self, message: str) -> None: ...
 
+    def spent(self, cost: float) -> None: ...
+
 
 class SilentReporter:
     def start(self, label: str, total: int) -> None:
@@ -56,6 +58,9 @@ class SilentReporter:
 
     def note(self, message: str) -> None:
         log.info(message)
+
+    def spent(self, cost: float) -> None:
+        pass
 
 
 def parse_since(text: str | None, today: date | None = None) -> datetime:
@@ -244,8 +249,13 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
     check_budget(total, config.llm.max_cost, yes=yes)
     reporter.start(f"generating ({writer.model_id})", len(papers))
     last_id = store.last_llm_call_id()
-    gens = generate_many(papers, writer, concurrency=config.llm.concurrency,
-                         on_done=lambda p, g: reporter.advance())
+
+    def done(paper: Paper, gen: Generation) -> None:
+        reporter.advance()
+        reporter.spent(store.llm_spend_after(last_id)["cost"])  # calls of papers still in flight count too
+
+    reporter.spent(0.0)
+    gens = generate_many(papers, writer, concurrency=config.llm.concurrency, on_done=done)
     # Whether each answer's quote backs it: always by its words and numbers, by a judge call when configured.
     support = check_support(config, store, papers, gens, spent=store.llm_spend_after(last_id)["cost"])
     for note in support.notes:

@@ -200,7 +200,7 @@ def test_run_batch_publishes_the_week_when_collected(corpus, config, store, http
                         f'rss_url = "{config.arxiv.rss_url}"\npdf_url = "{config.arxiv.pdf_url}"\n\n'
                         '[selection]\ninterests = ""\n\n')
     out = digest("run", "--batch", "--model", "model-B")
-    assert "Submitted 1 batch(es) of 2 outline requests for 2 papers" in out and store.issue_ids() == []
+    assert "Submitted 1 batch of 2 outline requests for 2 papers" in out and store.issue_ids() == []
     for _ in range(3):  # running, outlines stored, running
         digest("batch", "collect")
     assert "done: the issue updated" in digest("batch", "collect")
@@ -240,7 +240,7 @@ def test_batch_commands(config, store, issue, batch_server, tmp_path):
     digest = cli_runner(config, tmp_path)
     assert any(p.name == "batch" for p in cli.commands["run"].params)
     out = digest("rerun", ISSUE_ID, "--model", "model-B", "--batch")
-    assert "Submitted 1 batch(es) of 3 outline requests for 3 papers" in out
+    assert "Submitted 1 batch of 3 outline requests for 3 papers" in out
     assert "in_progress" in digest("batch", "status")  # asking the provider is a poll too
     out = digest("batch", "collect")
     assert "3 results stored" in out and "submitted 3 answers requests" in out

@@ -261,7 +261,8 @@ def test_cli_dry_run_then_run_then_cost(week, config, llm_server, tmp_path):
 
     done = digest("run", "--yes")
     assert done.returncode == 0, done.stderr
-    last = done.stdout.strip().splitlines()[-1]
+    last = done.stdout.strip().splitlines()[-1]  # the summary stays the last line scripts read
+    assert "Next: read " in done.stderr and "digest archive build" in done.stderr
     m = re.match(r"4 papers, 9 LLM calls, ([\d,]+) tokens, \$([\d.]+), [\d.]+ s -> (.*\.md)$", last)
     assert m, last
     assert float(m.group(2)) > 0 and (tmp_path / "cli-archive").exists()

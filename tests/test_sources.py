@@ -347,7 +347,7 @@ def test_blog_feed_without_api_keeps_feed_metadata(cfg, store):
     r = fetch_source(str(FEEDS / "blog_rss2.xml"), cfg, store)  # a bare local path, no `since`
     assert len(r.papers) == 5 and r.papers[-1].key == "1111.2011" and r.papers[-1].version == 2
     assert r.papers[0].title == "Zero is the funniest number in cryptography"
-    assert any(w.startswith("arXiv metadata look-up failed for 4 paper(s)") for w in r.warnings)
+    assert any(w.startswith("arXiv metadata look-up failed for 4 papers") for w in r.warnings)
 
 
 def test_atom_feed_html_link_and_pdf_by_type(cfg, store):

@@ -161,7 +161,8 @@ def compare_issue(store: Store, issue_id: str, models: list[str] | None = None) 
             f"issue {base.id} has no variant {', '.join(missing)} (it has: {', '.join(have) or 'none'})",
             hint=f"generate it with `digest rerun {base.id} --model {missing[0]}`")
     if len(models) < 2:
-        raise DigestError(f"issue {base.id} has only {', '.join(models) or 'no'} variant(s) to compare",
+        raise DigestError((f"issue {base.id} has only {models[0]} as a variant: nothing to compare" if models
+                           else f"issue {base.id} has no variant to compare"),
                           hint=f"add one with `digest rerun {base.id} --model OTHER`")
     variants = {m: store.load_issue(base.id, model=m) for m in models}
     stats = {m: ModelStats(model=m) for m in models}

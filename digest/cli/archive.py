@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.common import LazyConsole, escape
+from digest.cli.common import LazyConsole, escape, plural
 
 out = LazyConsole(emoji=False)
 
@@ -31,8 +31,9 @@ def archive_build(app, out_dir: Path | None) -> None:
     from digest.archive.site import build_archive
     result = build_archive(app.config, app.store, out_dir)
     out.print(
-        f"Archive: {result.issues} issues, {result.papers} papers, {result.indexed} indexed for search; "
-        f"{result.written} files written, {result.unchanged} unchanged, {result.removed} removed."
+        f"Archive: {plural(result.issues, 'issue')}, {plural(result.papers, 'paper')}, {result.indexed:,} indexed "
+        f"for search; {plural(result.written, 'file')} written, {result.unchanged:,} unchanged, "
+        f"{result.removed:,} removed.", highlight=False
     )
     out.print(f"Open {escape(str(result.site_dir / 'index.html'))}", highlight=False)
 
@@ -63,7 +64,7 @@ def search_command(app, query: tuple[str, ...], limit: int) -> None:
             out.print(f"  [cyan]{escape(', '.join(h.issue_ids))}[/]", highlight=False)
         if h.snippet:
             out.print(f"  [dim]{escape(h.snippet)}[/]", highlight=False)
-    out.print(f"{len(hits)} paper{'s' if len(hits) != 1 else ''}.", highlight=False)
+    out.print(f"{plural(len(hits), 'paper')}.", highlight=False)
 
 
 def register(cli: click.Group) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.common import LazyConsole, escape
+from digest.cli.common import LazyConsole, escape, plural
 from digest.errors import ExitStatus
 
 _out = LazyConsole(emoji=False)
@@ -31,6 +31,7 @@ def register(cli: click.Group) -> None:
         checks = check_setup(app.config, app.store, smtp=smtp, on_check=show)
         bad = [c for c in checks if not c.ok]
         _out.print("ready for the weekly run" if not bad else
-                   f"{len(bad)} of {len(checks)} checks failed: fix them before the first cron run",
+                   f"{len(bad)} of {plural(len(checks), 'check')} failed: fix {'it' if len(bad) == 1 else 'them'} "
+                   "before the first cron run",
                    highlight=False)
         ctx.exit(ExitStatus.ERROR if bad else ExitStatus.SUCCESS)

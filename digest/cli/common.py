@@ -6,6 +6,7 @@ without it (tests/test_cli_startup.py). `console` and `out` are created on first
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from digest.errors import ExitStatus
@@ -44,12 +45,15 @@ def escape(text: str) -> str:
 
 
 class RichReporter:
-    """Progress bars on stderr for the pipeline's long steps (the pipeline's Reporter)."""
+    """The pipeline's Reporter on stderr: one progress line reused by every step (a finished step is not drawn
+    again under the next), with the money spent so far and a note while calls wait for the rate limiter."""
 
-    def __init__(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console.get())
+    def __init__(self, target: Console | None = None, waiting: Callable[[], int] | None = None):
+        from digest.cli.progress import make_progress
+        if waiting is None:
+            from digest.llm.support import rate_limit_waiters as waiting
+        self.cost: float | None = None
+        self.progress = make_progress(target or console.get(), lambda: self.cost, waiting)
         self.task = None
 
     def __enter__(self):
@@ -60,14 +64,37 @@ class RichReporter:
         self.progress.stop()
 
     def start(self, label: str, total: int) -> None:
-        self.task = self.progress.add_task(label, total=total)
+        if self.task is None:
+            self.task = self.progress.add_task(label, total=total)
+        else:
+            self.progress.reset(self.task, total=total, description=label)
 
     def advance(self, n: int = 1) -> None:
         if self.task is not None:
             self.progress.advance(self.task, n)
 
+    def spent(self, cost: float) -> None:
+        self.cost = cost
+        self.progress.refresh()
+
     def note(self, message: str) -> None:
         self.progress.console.print(message)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 issue', '2 issues', '0 issues'; `many` for irregular plurals ('1 batch', '2 batches')."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` on one line and at most `width` characters, cut at a word with an ellipsis when longer."""
+    one_line = " ".join(text.split())
+    if len(one_line) <= width:
+        return one_line
+    cut = one_line[:width - 1]
+    if " " in cut[width // 2:]:
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip(" ,;:-") + "…"
 
 
 def plan_table(title: str, estimate) -> Table:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.common import console, escape
+from digest.cli.common import console, escape, plural
 
 # Spelled out rather than read from digest.export so that `digest export --help` imports no stage;
 # tests/test_export.py checks the two lists agree.
@@ -40,5 +40,5 @@ def register(cli: click.Group) -> None:
             return
         output.write_text(text, encoding="utf-8")
         n = len(issue.entries)
-        console.print(f"Wrote {n} paper{'s' if n != 1 else ''} of {escape(issue.id)} to {escape(str(output))}",
+        console.print(f"Wrote {plural(n, 'paper')} of {escape(issue.id)} to {escape(str(output))}",
                       highlight=False)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from digest.cli.common import LazyConsole, escape
+from digest.cli.common import LazyConsole, escape, plural, shorten
 
 out = LazyConsole(emoji=False)
 
@@ -65,9 +65,9 @@ def feedback_list(obj: Any) -> None:
     out.print(f"{'paper':<16} {'likes':>5} {'dislikes':>8} {'you':>4}  title", highlight=False)
     for f in rows:
         mine = {1: "+1", -1: "-1"}.get(f.owner, "")
-        out.print(f"{escape(f.paper.key):<16} {f.likes:>5} {f.dislikes:>8} {mine:>4}  {escape(f.paper.title[:70])}",
+        out.print(f"{escape(f.paper.key):<16} {f.likes:>5} {f.dislikes:>8} {mine:>4}  {escape(shorten(f.paper.title, 70))}",
                   highlight=False)
-    out.print(f"{len(rows)} paper{'s' if len(rows) != 1 else ''}.", highlight=False)
+    out.print(f"{plural(len(rows), 'paper')}.", highlight=False)
 
 
 def register(cli: click.Group) -> None:

@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from digest.cli.common import RichReporter, console, escape, out, plan_table, print_failures, sources_status
+from digest.cli.common import (
+    RichReporter,
+    console,
+    escape,
+    out,
+    plan_table,
+    plural,
+    print_failures,
+    shorten,
+    sources_status,
+)
 from digest.config import DEFAULT_CONFIG_NAME, Config, default_config_text, load_config
 from digest.errors import DigestError, ExitStatus, QualityGateError
 
@@ -118,7 +128,7 @@ def _print_explain(rep) -> None:
     t.add_column("why")
     for c in rep.explain:
         mark = "[green]✔[/]" if c.selected else "·"
-        t.add_row(mark, escape(f"{c.paper.versioned_id} {c.paper.title[:60]}"), f"{c.score:.2f}",
+        t.add_row(mark, escape(f"{c.paper.versioned_id} {shorten(c.paper.title, 60)}"), f"{c.score:.2f}",
                   escape("; ".join(c.reasons)))
     out.print(t)
 
@@ -155,11 +165,17 @@ def papers_list(app: App, limit: int) -> None:
     """Papers in the store, newest first."""
     from rich.table import Table
     t = Table()
-    for col in ("id", "title", "published", "text", "pages"):
-        t.add_column(col)
-    for p in app.store.list_papers(limit=limit):
-        t.add_row(p.versioned_id, escape(p.title[:70]), (p.published or "")[:10], p.text_status,
-                  str(p.page_count or ""))
+    rows = [(p.versioned_id, escape(shorten(p.title, 70)), (p.published or "")[:10], p.text_status,
+             str(p.page_count or "")) for p in app.store.list_papers(limit=limit)]
+    for i, col in enumerate(("id", "title", "published", "text", "pages")):
+        # One line per paper: ids stay whole (they are copied into other commands); a title too long for
+        # the terminal is cut with an ellipsis, never wrapped.
+        if col == "title":
+            t.add_column(col, no_wrap=True, overflow="ellipsis", ratio=1)
+        else:
+            t.add_column(col, no_wrap=True, min_width=max([len(col), *(len(r[i]) for r in rows)]))
+    for row in rows:
+        t.add_row(*row)
     out.print(t)
 
 
@@ -220,7 +236,7 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
     tokens = rep.input_tokens + rep.output_tokens
     if rep.verdict and rep.verdict.answers:  # before the last line, which scripts read
         out.print(rep.verdict.answers_line(), highlight=False)
-    out.print(f"{n} paper{'s' if n != 1 else ''}, {rep.calls} LLM calls, {tokens:,} tokens, ${rep.cost:.4f}, "
+    out.print(f"{plural(n, 'paper')}, {plural(rep.calls, 'LLM call')}, {plural(tokens, 'token')}, ${rep.cost:.4f}, "
               f"{rep.seconds:.1f} s -> {rep.path}", highlight=False)
     if rep.overview_note:
         console.print(f"note: {escape(rep.overview_note)}", highlight=False)
@@ -238,7 +254,28 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
         sent = deliver_all(app, rep.issue.id)
         if sent != ExitStatus.SUCCESS:
             sys.exit(sent)  # as `digest send`: some deliveries failed, were deferred or are unknown
+    if rep.issue:
+        # On stderr, with the notes: the summary above stays the last line of stdout, which scripts read.
+        console.print(next_step(app, rep.path, sent=send_mail), markup=False, highlight=False)
     click.get_current_context().exit(sources_status(rep.fetch.sources_failed, rep.fetch.sources))
+
+
+def next_step(app: App, path: str | None, *, sent: bool) -> str:
+    """What to do after `digest run`, from what is configured: read, preview and send, build the site."""
+    from digest.mail.subscribers import list_subscribers
+    steps = [f"read {path}"] if path else []
+    if not sent:
+        active = len(list_subscribers(app.store, "active"))
+        channels = len(app.config.channels)
+        if active or channels:
+            to = " and ".join(x for x in (active and plural(active, "subscriber"),
+                                          channels and plural(channels, "channel")) if x)
+            steps.append(f"preview the email with `digest send --dry-run`, then `digest send` ({to})")
+        else:
+            steps.append("add readers with `digest subscribers add EMAIL` (or [[channels]] in the config) "
+                         "to send it")
+    steps.append("`digest archive build` for the HTML site")
+    return f"Next: {'; '.join(steps)}."
 
 
 def _run_batch(app: App, since, sources, model, language, yes, dry_run, send_mail) -> None:
@@ -284,10 +321,10 @@ def _print_plan(rep) -> None:
     out.print(plan_table(f"Planned calls ({rep.model})", rep.estimate))
     ov = rep.overview_estimate
     if ov.calls:
-        out.print(f"the week's overview: {ov.calls} call, estimated ${ov.cost:.4f}")
+        out.print(f"the week's overview: {plural(ov.calls, 'call')}, estimated ${ov.cost:.4f}", highlight=False)
     total = sum(e.cost for _, e in rep.estimate) + ov.cost
-    out.print(f"dry run: {sum(e.calls for _, e in rep.estimate) + ov.calls} calls, estimated ${total:.4f}; "
-              "nothing sent.")
+    out.print(f"dry run: {plural(sum(e.calls for _, e in rep.estimate) + ov.calls, 'call')}, estimated ${total:.4f}; "
+              "nothing sent.", highlight=False)
 
 
 # Commands of the later stages live in their own modules, each adding itself to the group.

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from digest.cli.common import plural
 from digest.errors import DigestError
 
 
@@ -38,7 +39,7 @@ def extract(app, paths: tuple[Path, ...], show_text: bool, show_refs: bool, work
             click.echo(f"{path}: FAILED ({result.error})")
             continue
         n_refs = sum(1 for p in result.pages if p.refs)
-        click.echo(f"{path}: ok, {len(result.pages)} pages ({n_refs} with references), "
+        click.echo(f"{path}: ok, {plural(len(result.pages), 'page')} ({n_refs} with references), "
                    f"arXiv {result.arxiv_id or '-'}, title: {result.title or '-'}")
         if show_text:
             for page in result.pages:
@@ -48,4 +49,4 @@ def extract(app, paths: tuple[Path, ...], show_text: bool, show_refs: bool, work
                     click.echo(f"--- page {page.number} references ---")
                     click.echo(page.refs)
     if failed:
-        raise DigestError(f"{failed} of {len(paths)} PDFs could not be read")
+        raise DigestError(f"{failed} of {plural(len(paths), 'PDF')} could not be read")

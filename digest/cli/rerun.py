@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.common import RichReporter, console, out, plan_table
+from digest.cli.common import RichReporter, console, out, plan_table, plural
 
 
 def print_submitted(rep) -> None:
     if rep.dry_run:
-        out.print(f"dry run: {rep.requests} {rep.phase} requests for {rep.papers} papers, estimated "
+        out.print(f"dry run: {plural(rep.requests, rep.phase + ' request')} for {plural(rep.papers, 'paper')}, estimated "
                   f"${rep.estimated_cost:.4f} at batch prices; nothing sent.", highlight=False)
     elif rep.finished:
         out.print(f"Nothing to send: every call was already made; {', '.join(rep.issues) or 'the issue'} "
                   "updated.", highlight=False)
     else:
-        out.print(f"Submitted {len(rep.batch_ids)} batch(es) of {rep.requests} {rep.phase} requests "
-                  f"for {rep.papers} papers (estimated ${rep.estimated_cost:.4f}): {', '.join(rep.batch_ids)}. "
+        out.print(f"Submitted {plural(len(rep.batch_ids), 'batch', 'batches')} of "
+                  f"{plural(rep.requests, rep.phase + ' request')} for {plural(rep.papers, 'paper')} (estimated ${rep.estimated_cost:.4f}): {', '.join(rep.batch_ids)}. "
                   "Results come within 24 h: run `digest batch collect` (twice: outlines, then answers).",
                   highlight=False)
 
@@ -55,17 +55,19 @@ def register(cli: click.Group) -> None:
                 out.print(plan_table(f"Planned calls for {rep.issue_id} ({rep.model})", rep.estimate))
                 ov = rep.overview_estimate
                 if ov.calls:
-                    out.print(f"the week's overview: {ov.calls} call, estimated ${ov.cost:.4f}", highlight=False)
+                    out.print(f"the week's overview: {plural(ov.calls, 'call')}, estimated ${ov.cost:.4f}",
+                              highlight=False)
                 total = sum(e.cost for _, e in rep.estimate) + ov.cost
-                out.print(f"dry run: {sum(e.calls for _, e in rep.estimate) + ov.calls} calls, estimated "
-                          f"${total:.4f}; nothing sent.", highlight=False)
+                out.print(f"dry run: {plural(sum(e.calls for _, e in rep.estimate) + ov.calls, 'call')}, "
+                          f"estimated ${total:.4f}; nothing sent.", highlight=False)
                 continue
             for f in rep.fallbacks:
                 console.print(f"[yellow]model failed[/] {f} (abstract-only; run again to retry)", highlight=False)
             if rep.overview_note:
                 console.print(f"note: {rep.overview_note}", highlight=False, markup=False)
-            out.print(f"{rep.issue_id}: {rep.papers} papers as variant {rep.variant} ({rep.reused} already done), "
-                      f"{rep.calls} LLM calls, {rep.input_tokens + rep.output_tokens:,} tokens, ${rep.cost:.4f}, "
+            out.print(f"{rep.issue_id}: {plural(rep.papers, 'paper')} as variant {rep.variant} ({rep.reused} already "
+                      f"done), {plural(rep.calls, 'LLM call')}, {plural(rep.input_tokens + rep.output_tokens, 'token')}, "
+                      f"${rep.cost:.4f}, "
                       f"{rep.seconds:.1f} s. Compare: digest compare {rep.issue_id}", highlight=False)
 
     @cli.command()
@@ -82,8 +84,8 @@ def register(cli: click.Group) -> None:
         out.print(f"{cmp.issue.id}: {' vs '.join(cmp.models)}", highlight=False)
         for st in cmp.stats:
             u = st.usage
-            out.print(f"  {st.model}: {st.papers} papers, {st.verified}/{st.answers} quotes verified "
-                      f"({st.verified_rate:.0%}), {st.dropped} answers dropped, {u.input_tokens:,} in / "
+            out.print(f"  {st.model}: {plural(st.papers, 'paper')}, {st.verified}/{plural(st.answers, 'quote')} verified "
+                      f"({st.verified_rate:.0%}), {plural(st.dropped, 'answer')} dropped, {u.input_tokens:,} in / "
                       f"{u.cached_tokens:,} cached / {u.output_tokens:,} out tokens, ${u.cost:.4f}", highlight=False)
         least = next((p for p in cmp.papers if p.rouge_l is not None), None)
         if least:
@@ -156,9 +158,9 @@ def register(cli: click.Group) -> None:
         for r in reports:
             line = f"{r.batch_id}: {r.status}"
             if r.stored or r.failed:
-                line += f", {r.stored} results stored, {r.failed} failed (those are made live)"
+                line += f", {plural(r.stored, 'result')} stored, {r.failed} failed (those are made live)"
             if r.next and r.next.batch_ids:
-                line += f"; submitted {r.next.requests} {r.next.phase} requests: {', '.join(r.next.batch_ids)}"
+                line += f"; submitted {plural(r.next.requests, r.next.phase + ' request')}: {', '.join(r.next.batch_ids)}"
             elif r.next and r.next.finished:
                 line += f"; done: {', '.join(r.next.issues) or 'the issue'} updated"
             out.print(line, highlight=False)

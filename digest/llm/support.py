@@ -20,6 +20,21 @@ from digest.errors import LLMError
 NO_KEY = "sk-no-key"  # local servers ignore the key, but the client insists on one
 
 
+_waiters = 0  # threads sleeping in a rate limiter right now (the CLI's progress line shows it)
+_waiters_lock = threading.Lock()
+
+
+def _note_waiter(delta: int) -> None:
+    global _waiters
+    with _waiters_lock:
+        _waiters += delta
+
+
+def rate_limit_waiters() -> int:
+    """How many model calls are waiting for a rate limiter in this process right now."""
+    return _waiters
+
+
 class Bucket:
     """A token bucket refilled continuously; a request bigger than the bucket may drive it negative."""
 
@@ -43,7 +58,11 @@ class Bucket:
                     self.level -= amount
                     return waited
                 pause = (need - self.level) / self.rate
-            time.sleep(pause)
+            _note_waiter(+1)
+            try:
+                time.sleep(pause)
+            finally:
+                _note_waiter(-1)
             waited += pause
 
 

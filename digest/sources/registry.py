@@ -307,8 +307,8 @@ def _enrich(papers: list[Paper], result: SourceResult, config: Config) -> None:
         answer = query_api(config, result.source, id_list=[p.versioned_id for p in wanted])
     except SourceError as e:
         why = e.short if isinstance(e, ApiUnreachable) else e.detail  # offline advice is no help to dir:
-        result.warnings.append(f"arXiv metadata look-up failed for {len(wanted)} paper(s) "
-                               f"({why}); they keep what the source gave")
+        result.warnings.append(f"arXiv metadata look-up failed for {len(wanted)} paper{'s' if len(wanted) != 1 else ''} "
+                               f"({why}); {'they keep' if len(wanted) != 1 else 'it keeps'} what the source gave")
         return
     result.warnings += answer.warnings
     found = {p.arxiv_id: p for p in answer.papers}
