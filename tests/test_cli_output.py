@@ -13,9 +13,10 @@ from conftest import FIXTURES
 from factories import make_paper
 from rich.console import Console
 
-from digest.cli.common import RichReporter, plural, shorten
+from digest.cli.common import RichReporter
 from digest.cli.main import cli
 from digest.llm.support import RateLimiter, rate_limit_waiters
+from digest.wording import plural, shorten
 
 
 def _terminal() -> Console:
@@ -105,12 +106,13 @@ def _invoke(*args: str):
 def test_run_says_one_paper_and_what_to_do_next(workspace):
     r = _invoke("run")
     assert "1 paper, 0 LLM calls, 0 tokens" in r.stdout and "1 papers" not in r.stdout
-    last = r.stdout.strip().splitlines()[-1]
+    assert r.stdout.strip().splitlines()[-1].startswith("1 paper, ")  # the summary stays stdout's last line
+    last = r.stderr.strip().splitlines()[-1]  # the next step goes with the notes, on stderr
     assert last.startswith(f"Next: read {workspace / 'archive' / '2026-W47.md'}; ")
     assert "add readers with `digest subscribers add EMAIL` (or [[channels]] in the config)" in last
     assert "`digest archive build`" in last and "digest send --dry-run" not in last  # nobody to send it to yet
     _invoke("subscribers", "add", "ada@example.org")
-    last = _invoke("run").stdout.strip().splitlines()[-1]
+    last = _invoke("run").stderr.strip().splitlines()[-1]
     assert "`digest send --dry-run`, then `digest send` (1 subscriber)" in last
     assert "subscribers add" not in last
     built = _invoke("archive", "build").stdout

@@ -236,11 +236,11 @@ def test_a_paper_without_date_or_authors_has_no_stray_separator(config, store):
 
 
 def test_compact_quotes_are_their_verbatim_opening():
-    from digest.mail.message import shorten_quote
+    from digest.wording import shorten
 
     quote = ("Across all five datasets, the grounded variant lowers the rate of unsupported statements from "
              "23.4% to 7.9% (Table 3), while ROUGE-L changes by less than 0.4 points and human raters agree.")
-    short = shorten_quote(quote, 100)
-    assert short.endswith("…") and quote.startswith(short[:-1]) and len(short) <= 101
+    short = shorten(quote, 100)
+    assert short.endswith("…") and quote.startswith(short[:-1]) and len(short) <= 100
     assert not short[:-1].endswith(" ") and " " + short[:-1].split()[-1] + " " in quote  # whole words
-    assert shorten_quote("A short quote.", 100) == "A short quote."
+    assert shorten("A short quote.", 100) == "A short quote."

@@ -79,7 +79,7 @@ def test_themes_naming_no_paper_of_the_issue_are_dropped(config, store, server):
     ]}
     out = write_overview(config, issue, make_writer(config, store, "test-model", "en"), language="en")
     assert [(t.title, t.papers) for t in out.overview.themes] == [("Real", [2, 3]), ("Cited in the text only", [1])]
-    assert "2 theme(s)" in out.note
+    assert "2 themes" in out.note
 
     server.responder = lambda messages, schema: {"themes": [{"title": "T", "text": "x [4]", "papers": [4, -1]}]}
     issue.entries[0].paper.title = "Another title"  # another request: not served from the log

@@ -161,7 +161,7 @@ def test_the_judge_is_skipped_with_a_note_when_the_budget_would_be_exceeded(
     config.llm.max_cost = 0.0
     model, rep = _run(config, store, llm_server, httpserver, corpus, language="en", judge=True)
     assert model.judge_calls == 0
-    assert any("support judge skipped for 2 paper(s)" in n for n in rep.notes)
+    assert any("support judge skipped for 2 papers" in n for n in rep.notes)
     # The lexical labels still stand.
     assert {lab for fab, lab, _ in _labels(rep, model) if fab and lab} >= {NOT}
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from digest.cli.common import LazyConsole, escape, plural
+from digest.cli.common import LazyConsole, escape
+from digest.wording import plural
 
 out = LazyConsole(emoji=False)
 

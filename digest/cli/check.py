@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.common import LazyConsole, escape, plural
+from digest.cli.common import LazyConsole, escape
 from digest.errors import ExitStatus
+from digest.wording import plural
 
 _out = LazyConsole(emoji=False)
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from digest.cli.common import console, escape, plural
+from digest.cli.common import console, escape
+from digest.wording import plural
 
 # Spelled out rather than read from digest.export so that `digest export --help` imports no stage;
 # tests/test_export.py checks the two lists agree.

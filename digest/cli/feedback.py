@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from digest.cli.common import LazyConsole, escape, plural, shorten
+from digest.cli.common import LazyConsole, escape
+from digest.wording import plural, shorten
 
 out = LazyConsole(emoji=False)
 

@@ -10,6 +10,7 @@ import click
 
 from digest.cli.common import LazyConsole, escape
 from digest.errors import DigestError, ExitStatus
+from digest.wording import plural
 
 if TYPE_CHECKING:
     from digest.channels.delivery import ChannelsReport
@@ -117,11 +118,11 @@ def print_channels(config: Any, report: ChannelsReport) -> None:
                     "send posts it again", "failed": "failed, check the channel's URL"}.get(r.status, r.status)
             out.print(f"{r.name}: {what}: {r.error}", markup=False, highlight=False, soft_wrap=True)
         if r.resent:
-            out.print(f"{r.name}: {r.resent} message(s) were in flight when an earlier send was interrupted "
+            out.print(f"{r.name}: {plural(r.resent, 'message')} {'was' if r.resent == 1 else 'were'} in flight when an earlier send was interrupted "
                       "and were posted again; the channel may show them twice.", markup=False, highlight=False,
                       soft_wrap=True)
         if r.truncated:
-            out.print(f"{r.name}: the text of {len(r.truncated)} paper(s) was too long for {r.kind} and was cut "
+            out.print(f"{r.name}: the text of {plural(len(r.truncated), 'paper')} was too long for {r.kind} and was cut "
                       f"with a link to the full text: {'; '.join(r.truncated)}", markup=False, highlight=False,
                       soft_wrap=True)
 

@@ -16,13 +16,12 @@ from digest.cli.common import (
     escape,
     out,
     plan_table,
-    plural,
     print_failures,
-    shorten,
     sources_status,
 )
 from digest.config import DEFAULT_CONFIG_NAME, Config, default_config_text, load_config
 from digest.errors import DigestError, ExitStatus, QualityGateError
+from digest.wording import plural, shorten
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -256,7 +255,7 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
             sys.exit(sent)  # as `digest send`: some deliveries failed, were deferred or are unknown
     if rep.issue:
         # On stderr, with the notes: the summary above stays the last line of stdout, which scripts read.
-        console.print(next_step(app, rep.path, sent=send_mail), markup=False, highlight=False)
+        console.print(next_step(app, rep.path, sent=send_mail), markup=False, highlight=False, soft_wrap=True)
     click.get_current_context().exit(sources_status(rep.fetch.sources_failed, rep.fetch.sources))
 
 

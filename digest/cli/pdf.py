@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from digest.cli.common import plural
 from digest.errors import DigestError
+from digest.wording import plural
 
 
 def register(cli: click.Group) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.common import RichReporter, console, out, plan_table, plural
+from digest.cli.common import RichReporter, console, out, plan_table
+from digest.wording import plural
 
 
 def print_submitted(rep) -> None:

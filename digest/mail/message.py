@@ -24,6 +24,7 @@ from digest.records import QA, Issue, Paper
 from digest.render import changes_view, count_papers, model_note, safe_url, standard_intro
 from digest.resources import bundled_dir, jinja_environment
 from digest.text import slugify
+from digest.wording import shorten
 
 
 @dataclass
@@ -120,20 +121,12 @@ def best_answers(qa: list[QA], n: int) -> list[tuple[int, QA]]:
     return sorted(numbered, key=lambda item: (not item[1].verified, _SUPPORT_RANK.get(item[1].support, 1)))[:max(0, n)]
 
 
-def shorten_quote(quote: str, limit: int = _QUOTE_CHARS_COMPACT) -> str:
-    """The quote's opening words up to about `limit` characters, ending in '…' when cut (still verbatim)."""
-    if len(quote) <= limit:
-        return quote
-    cut = quote[:limit].rsplit(" ", 1)[0] if " " in quote[:limit] else quote[:limit]
-    return cut.rstrip(",;:") + "…"
-
-
 def _answer(number: int, q: QA, pdf_url: str, L: dict[str, str], *, compact: bool = False) -> dict:
     # Each cited page links into the PDF (#page=N opens it there in browsers and most PDF viewers).
     pages = [{"n": p, "url": f"{pdf_url}#page={p}" if pdf_url else ""} for p in q.pages]
     return {"n": number, "question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
             "cite_label": (L["page"] if len(q.pages) == 1 else L["pages"]) if q.pages else "",
-            "pages": pages, "quote": shorten_quote(q.quote) if compact else q.quote, "verified": q.verified,
+            "pages": pages, "quote": shorten(q.quote, _QUOTE_CHARS_COMPACT) if compact else q.quote, "verified": q.verified,
             "excerpt": q.excerpt,
             "support": q.support}
 

@@ -23,6 +23,7 @@ from digest.llm.tokens import count_message_tokens
 from digest.records import Issue, IssueEntry, Overview, Paper, Theme, Usage
 from digest.store import utcnow
 from digest.text import stem, terms
+from digest.wording import plural
 from digest.writers.base import Estimate
 from digest.writers.chat import ChatWriter
 from digest.writers.prompts import PromptSet
@@ -170,7 +171,7 @@ def chat_overview(config: Config, issue: Issue, writer: ChatWriter, *, language:
         outcome.note = "the overview was left out: none of its themes named a paper of the issue"
         return outcome
     if dropped:
-        outcome.note = f"{dropped} theme(s) of the overview named no paper of the issue and were left out"
+        outcome.note = f"{plural(dropped, 'theme')} of the overview named no paper of the issue and {'was' if dropped == 1 else 'were'} left out"
     usage = Usage(**{**vars(result.usage), "latency_ms": int((time.monotonic() - started) * 1000)})
     outcome.overview = Overview(issue_id=issue.id, model=issue.model, language=language, themes=themes,
                                 method="llm", usage=usage, created=utcnow())

@@ -15,6 +15,7 @@ from digest.llm.client import ChatModel, ChatRequest, get_model
 from digest.llm.tokens import count_message_tokens
 from digest.records import Generation, Page, Paper
 from digest.store import Store
+from digest.wording import plural
 from digest.writers.backing import CHECKED, EXCERPT, PARTLY, label_answers, worse
 from digest.writers.base import Estimate
 from digest.writers.extractive import MODEL_ID as EXTRACTIVE
@@ -174,7 +175,7 @@ def _judge(config: Config, store: Store, papers: dict[str, Paper], gens: dict[st
         left -= cost
         planned.append((g, positions, req))
     if skipped:
-        rep.notes.append(f"support judge skipped for {len(skipped)} paper(s) to stay within llm.max_cost "
+        rep.notes.append(f"support judge skipped for {plural(len(skipped), 'paper')} to stay within llm.max_cost "
                          f"${config.llm.max_cost:.2f}: {', '.join(skipped)}")
 
     def one(item):
