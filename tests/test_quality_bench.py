@@ -95,9 +95,10 @@ def test_scores_of_a_hand_made_generation():
     assert m["evidence_hit"] == 0.5  # of the two verified quotes, the problem's is a gold evidence sentence
     assert m["distinct_q"] == 0.75 and m["language"] == 1.0 and m["seconds"] == 2.0
     assert m["aspect_answered"] == 1.0
-    # The method answer's quote does not back "A chunked parser."; "Again." has no quote to check it by.
-    assert [q.support for q in qa] == ["supported", "not", "supported", "unchecked"]
-    assert bench.cell("support", m) == "67% (2/3)"
+    # The method answer's quote does not back "A chunked parser."; the results answer's quote is not in the
+    # paper and "Again." has none: neither can be backed by its quote.
+    assert [q.support for q in qa] == ["supported", "not", "unchecked", "unchecked"]
+    assert bench.cell("support", m) == "50% (1/2)"
     expected = (1.0 + bench.rouge("A chunked parser.", GOLD["approach"])["rouge1"] + 1.0) / 3
     assert m["aspect_rouge1"] == pytest.approx(expected)
     ja = bench.score([item], {item.paper.key: generation([], "日本語の要約です。", tldr="短い要約")}, None, "ja", 1.0)

@@ -232,3 +232,15 @@ def test_the_run_report_counts_excerpts_apart_from_checked_answers():
     issue.entries = issue.entries[1:]
     assert judge_issue(issue, max_failed_share=0.5).answers_line() == \
         "5 excerpts from the papers (not checked answers)"
+
+
+def test_an_answer_whose_quote_is_not_in_the_paper_is_never_labelled_supported():
+    from digest.writers.backing import lexical_support
+
+    page = "On the arXiv benchmark the routed model reaches 41.2 ROUGE-1 against 39.8 for the dense baseline."
+    answer = "The routed model reaches 41.2 ROUGE-1 on arXiv, above the dense baseline."
+    assert lexical_support(answer, "reaches 41.2 ROUGE-1 against 39.8", [page]).label == "supported"
+    made_up = lexical_support(answer, "a sentence the model made up about routing", [page], quote_verified=False)
+    assert made_up.label == "unchecked" and "not in the paper" in made_up.reason
+    # What the page contradicts is still said: a number that is nowhere is "not".
+    assert lexical_support("It reaches 57.3 ROUGE-1.", "made up", [page], quote_verified=False).label == "not"

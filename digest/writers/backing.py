@@ -146,9 +146,11 @@ def lexical_support(answer: str, quote: str, pages: Iterable[str], *, quote_veri
                 return Support(NOT, "the answer shares no content word with its quote")
             if len(shared) < MIN_SHARED_WORDS and len(shared) / len(a_words) < MIN_SHARED_SHARE:
                 low_overlap = "the answer shares few content words with its quote"
-    if missing_terms:
+    if missing_terms and (len(missing_terms) >= 2 or quote_verified):
         label = NOT if len(missing_terms) >= 2 else PARTLY  # one name may be a paraphrase; two are a claim
         return Support(label, f"the answer names {', '.join(missing_terms)}, not in its quote or on its page")
+    if not quote_verified:  # the page may not contradict it, but no quote of the paper backs it either
+        return Support(UNCHECKED, "its quote is not in the paper, so nothing backs the answer")
     if low_overlap:
         return Support(PARTLY, low_overlap)
     if not compared:
