@@ -500,20 +500,17 @@ class Store:
         """A variant's overview, in `language` if there is one; numbers beyond `papers` are left out."""
         rows = self.query("SELECT * FROM issue_overviews WHERE issue_id=? AND model=? "
                           "ORDER BY language = ? DESC, created DESC LIMIT 1", (issue_id, model, language))
-        if not rows:
-            return None
-        r = rows[0]
-        themes = [Theme(**t) for t in json.loads(r["themes"])]
-        if papers is not None:
-            for t in themes:
-                t.papers = [n for n in t.papers if 1 <= n <= papers]
-            themes = [t for t in themes if t.papers]
-        if not themes:
-            return None
-        return Overview(issue_id=r["issue_id"], model=r["model"], language=r["language"], themes=themes,
-                        method=r["method"], created=r["created"],
-                        usage=Usage(input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
-                                    output_tokens=r["output_tokens"], cost=r["cost"], latency_ms=r["latency_ms"]))
+        return _overview_from_row(rows[0], papers) if rows else None
+
+    def attach_overviews(self, issues: list[Issue]) -> None:
+        """Give each issue its overview as get_overview would, in one query (the archive loads them all)."""
+        best: dict[tuple[str, str], list[sqlite3.Row]] = {}
+        for r in self.query("SELECT * FROM issue_overviews ORDER BY created DESC"):
+            best.setdefault((r["issue_id"], r["model"]), []).append(r)
+        for issue in issues:
+            rows = best.get((issue.id, issue.model), [])
+            mine = [r for r in rows if r["language"] == issue.language] or rows  # newest first within each
+            issue.overview = _overview_from_row(mine[0], len(issue.entries)) if mine else None
 
     # ---- archive build ----------------------------------------------------------------------
 
@@ -573,3 +570,18 @@ class Store:
         )
         links = self.query("SELECT issue_id, paper_key, model, generation_key FROM issue_generations")
         return issues, entries, links
+
+
+def _overview_from_row(r: sqlite3.Row, papers: int | None) -> Overview | None:
+    """An issue_overviews row as an Overview; theme numbers beyond `papers` are left out, and empty themes."""
+    themes = [Theme(**t) for t in json.loads(r["themes"])]
+    if papers is not None:
+        for t in themes:
+            t.papers = [n for n in t.papers if 1 <= n <= papers]
+        themes = [t for t in themes if t.papers]
+    if not themes:
+        return None
+    return Overview(issue_id=r["issue_id"], model=r["model"], language=r["language"], themes=themes,
+                    method=r["method"], created=r["created"],
+                    usage=Usage(input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
+                                output_tokens=r["output_tokens"], cost=r["cost"], latency_ms=r["latency_ms"]))

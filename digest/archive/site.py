@@ -166,8 +166,7 @@ class SiteBuilder:
             changes = self.store.shown_changes(paper, g, by_id[r["issue_id"]]) if r["is_update"] else None
             by_id[r["issue_id"]].entries.append(IssueEntry(paper=paper, generation=g, position=r["position"],
                                                            is_update=bool(r["is_update"]), changes=changes))
-        for issue in issues:
-            issue.overview = self.store.get_overview(issue.id, issue.model, issue.language, papers=len(issue.entries))
+        self.store.attach_overviews(issues)
         return issues
 
     def environment_fingerprint(self) -> str:
