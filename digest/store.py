@@ -538,14 +538,15 @@ class Store:
             "(SELECT id FROM issues WHERE status = 'published')) ORDER BY key"
         )]
 
-    def published_generations(self) -> list[tuple[Generation, bool]]:
-        """Every generation of a paper that appeared in an issue, newest first per paper, and whether
-        an issue shows it."""
+    def published_generations(self) -> list[tuple[Generation, bool, str]]:
+        """Every generation of a paper that appeared in an issue, newest first per paper, whether an issue
+        shows it, and a stamp of its stored content (a rewrite replaces the row, new labels bump the revision)."""
         rows = self.query(
-            "SELECT g.*, g.key IN (SELECT generation_key FROM issue_generations) AS shown FROM generations g "
-            "WHERE g.paper_key IN (SELECT paper_key FROM issue_papers) ORDER BY g.paper_key, g.created DESC, g.key"
+            "SELECT g.*, g.rowid AS stored_row, g.key IN (SELECT generation_key FROM issue_generations) AS shown "
+            "FROM generations g WHERE g.paper_key IN (SELECT paper_key FROM issue_papers) "
+            "ORDER BY g.paper_key, g.created DESC, g.key"
         )
-        return [(self.generation_from_row(r), bool(r["shown"])) for r in rows]
+        return [(self.generation_from_row(r), bool(r["shown"]), f"{r['stored_row']}.{r['revision']}") for r in rows]
 
     def issue_times_and_models(self) -> dict[str, dict[str, Any]]:
         """Per issue: its stored created and updated times and the models with generations attached."""

@@ -117,6 +117,8 @@ class SiteBuilder:
         self.subscribe_action = f"{public}/subscribe" if public else ""
         self.thumbs: dict[str, Path] = {}  # paper key -> its first-page picture in <site>/thumbs/
         self.renders = 0  # templates rendered: what an incremental build saves
+        self._qa_html: dict[tuple[str, str], str] = {}  # (generation key, language) -> its answers as HTML
+        self._qa_macros: dict[str, object] = {}  # language -> the site macros with that language's labels
         self.watch = sorted({a.strip() for a in config.selection.authors if a.strip()}, key=str.casefold)
 
     # ---- loading ----------------------------------------------------------------------
@@ -127,8 +129,10 @@ class SiteBuilder:
         views = {p.key: PaperView(paper=p, slug=slugify(p.key)) for p in self.store.published_papers()}
         generations: dict[str, Generation] = {}
         shown: dict[str, list[Generation]] = {}
-        for g, in_issue in self.store.published_generations():
+        self.stamps: dict[str, str] = {}  # generation key -> stamp of its stored content, for fingerprints
+        for g, in_issue, stamp in self.store.published_generations():
             generations[g.key] = g
+            self.stamps[g.key] = stamp
             v = views.get(g.paper_key)
             if v is not None:
                 v.generations.append(g)
@@ -190,8 +194,21 @@ class SiteBuilder:
         return self.env.get_template(template).render(
             site_title=self.title, pages_label=lambda L, pages: pages_label(pages, L), count_papers=count_papers,
             base_url=self.base_url, feedback=self.feedback, subscribe_action=self.subscribe_action, thumbs=self.thumbs,
-            form_origins=_origin(self.subscribe_action), **ctx
+            form_origins=_origin(self.subscribe_action), qa_html=self.qa_html, **ctx
         )
+
+    def qa_html(self, g: Generation, L: dict[str, str]) -> str:
+        """A generation's answers as HTML, rendered once per language: its issue page, its paper page and the
+        feed show the same list."""
+        key = (g.key, L["language_name"])
+        if key not in self._qa_html:
+            if L["language_name"] not in self._qa_macros:
+                self._qa_macros[L["language_name"]] = self.env.get_template("_macros.html").make_module(vars=dict(
+                    root="../", L=L, views={}, base_url=self.base_url, feedback=self.feedback, thumbs=self.thumbs,
+                    site_title=self.title, count_papers=count_papers, qa_html=self.qa_html,
+                    pages_label=lambda L, pages: pages_label(pages, L)))
+            self._qa_html[key] = self._qa_macros[L["language_name"]].qa_items(g)
+        return self._qa_html[key]
 
     def build(self) -> BuildResult:
         """Render what changed since the last build (everything the first time); remove stale pages."""
@@ -242,8 +259,8 @@ class SiteBuilder:
             (e.paper.key, e.paper.title, e.generation.tldr if e.generation else "") for e in i.entries
         ]) for i in issues}
         item = {k: (k, v.paper.title, v.paper.authors, v.tldr, v.language, v.issue_ids) for k, v in views.items()}
-        # A generation shows on its issue's page and its paper's page: hash its content once.
-        generation_fp = {g.key: fingerprint(g) for v in views.values() for g in v.generations}
+        # A generation shows on its issue's page and its paper's page: its stored stamp stands for its content.
+        generation_fp = {g.key: self.stamps[g.key] for v in views.values() for g in v.generations}
 
         def issue_content(issue: Issue) -> str:
             return fingerprint(replace(issue, entries=[]), [
