@@ -188,14 +188,23 @@ class SiteBuilder:
 
     # ---- rendering --------------------------------------------------------------------
 
+    def site_values(self) -> dict:
+        """What every site template sees besides its own context."""
+        return dict(
+            site_title=self.title, pages_label=lambda L, pages: pages_label(pages, L), count_papers=count_papers,
+            base_url=self.base_url, feedback=self.feedback, subscribe_action=self.subscribe_action, thumbs=self.thumbs,
+            form_origins=_origin(self.subscribe_action), qa_html=self.qa_html,
+        )
+
     def render(self, template: str, **ctx) -> str:
         """Render one site template with the site-wide values."""
         self.renders += 1
-        return self.env.get_template(template).render(
-            site_title=self.title, pages_label=lambda L, pages: pages_label(pages, L), count_papers=count_papers,
-            base_url=self.base_url, feedback=self.feedback, subscribe_action=self.subscribe_action, thumbs=self.thumbs,
-            form_origins=_origin(self.subscribe_action), qa_html=self.qa_html, **ctx
-        )
+        return self.env.get_template(template).render(**self.site_values(), **ctx)
+
+    def macros(self, L: dict[str, str], views: dict[str, PaperView]):
+        """The site's macros as a module, for pieces rendered once and reused on many pages."""
+        return self.env.get_template("_macros.html").make_module(
+            vars=dict(self.site_values(), root="../", L=L, views=views))
 
     def qa_html(self, g: Generation, L: dict[str, str]) -> str:
         """A generation's answers as HTML, rendered once per language: its issue page, its paper page and the
@@ -203,10 +212,7 @@ class SiteBuilder:
         key = (g.key, L["language_name"])
         if key not in self._qa_html:
             if L["language_name"] not in self._qa_macros:
-                self._qa_macros[L["language_name"]] = self.env.get_template("_macros.html").make_module(vars=dict(
-                    root="../", L=L, views={}, base_url=self.base_url, feedback=self.feedback, thumbs=self.thumbs,
-                    site_title=self.title, count_papers=count_papers, qa_html=self.qa_html,
-                    pages_label=lambda L, pages: pages_label(pages, L)))
+                self._qa_macros[L["language_name"]] = self.macros(L, {})
             self._qa_html[key] = self._qa_macros[L["language_name"]].qa_items(g)
         return self._qa_html[key]
 
@@ -301,9 +307,7 @@ class SiteBuilder:
         groups = [(c, slugify(c), len(vs)) for c, vs in sorted(categories.items())]
         # A paper is listed in each of its categories and under each watched author: render its item once.
         items_html: dict[str, str] = {}
-        macros = self.env.get_template("_macros.html").make_module(vars=dict(
-            root="../", L=L, views=views, base_url=self.base_url, feedback=self.feedback, site_title=self.title,
-            count_papers=count_papers, pages_label=lambda L, pages: pages_label(pages, L)))
+        macros = self.macros(L, views)
 
         def paper_item_html(v: PaperView) -> str:
             if v.paper.key not in items_html:
