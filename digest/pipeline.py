@@ -128,6 +128,13 @@ class Spend(Usage):
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)  # e.g. why the support judge was skipped
 
+    def add_logged(self, spent) -> None:
+        """Add what the call log says a step spent (a Store.llm_spend_after row)."""
+        self.calls += spent["calls"]
+        self.input_tokens += spent["input_tokens"]
+        self.output_tokens += spent["output_tokens"]
+        self.cost += spent["cost"]
+
 
 @dataclass(kw_only=True)
 class RunReport(Spend):
@@ -262,9 +269,7 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
         reporter.note(note)
     report.notes.extend(support.notes)
     # What this run spent: the calls it logged (calls resumed from an earlier run cost nothing now).
-    spent = store.llm_spend_after(last_id)
-    report.calls, report.input_tokens = spent["calls"], spent["input_tokens"]
-    report.output_tokens, report.cost = spent["output_tokens"], spent["cost"]
+    report.add_logged(store.llm_spend_after(last_id))
     return gens
 
 
@@ -291,11 +296,7 @@ def describe_updates(config: Config, store: Store, writer: Writer, papers: list[
                                            store.version_pages(p.key, p.version), model=writer.model_id,
                                            language=language)
             reporter.advance()
-    spent = store.llm_spend_after(last_id)
-    report.calls += spent["calls"]
-    report.input_tokens += spent["input_tokens"]
-    report.output_tokens += spent["output_tokens"]
-    report.cost += spent["cost"]
+    report.add_logged(store.llm_spend_after(last_id))
     return found
 
 
