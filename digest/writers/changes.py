@@ -11,11 +11,11 @@ import difflib
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from digest.errors import LLMError
 from digest.i18n import labels
-from digest.records import ChangePoint, Page, Paper, Usage, VersionChanges
+from digest.records import ChangePoint, Page, Paper, VersionChanges
 from digest.store import Store, utcnow
 from digest.text import sentences
 from digest.writers.grounding import PageIndex, normalise
@@ -160,7 +160,7 @@ class ChangesWriter:
             c = extractive_changes(paper, old_version, hunks, model=self.model_id, language=self.language)
             c.status, c.note = "failed", f"the model failed ({e.message}); the changed passages are shown"
             return c
-        index = PageIndex(new_pages)
+        index, known = PageIndex(new_pages), {p.number for p in new_pages}
         points = []
         for item in result.data["changes"][:MAX_POINTS]:
             text, quote = item["change"].strip(), item["quote"].strip()
@@ -171,12 +171,9 @@ class ChangesWriter:
             if not verified and self.drop_unverified:
                 continue
             page = check.pages[0] if check and check.verified else item["page"]
-            known = {p.number for p in new_pages}
             points.append(ChangePoint(kind="described", text=text, quote=quote, verified=verified,
                                       page=page if page in known else None))
-        usage = Usage(input_tokens=result.usage.input_tokens, cached_tokens=result.usage.cached_tokens,
-                      output_tokens=result.usage.output_tokens, cost=result.usage.cost,
-                      latency_ms=int((time.monotonic() - started) * 1000))
+        usage = replace(result.usage, latency_ms=int((time.monotonic() - started) * 1000))
         return VersionChanges(paper_key=paper.key, old_version=old_version, new_version=paper.version or 0,
                               model=self.model_id, language=self.language, points=points,
                               status="ok" if points else "same", usage=usage, created=utcnow())
