@@ -206,10 +206,10 @@ def bibtex_entry(ref: Reference) -> str:
     return f"@{kind}{{{ref.key},\n{body}}}\n"
 
 
-def to_bibtex(issue: Issue) -> str:
-    """The issue's papers as a UTF-8 BibTeX file."""
+def to_bibtex(issue: Issue, refs: list[Reference] | None = None) -> str:
+    """The issue's papers (or their references, made once for every format) as a UTF-8 BibTeX file."""
     header = f"% {issue.id} ({issue.week_start} to {issue.week_end}): {len(issue.entries)} papers. UTF-8.\n\n"
-    return header + "\n".join(bibtex_entry(r) for r in references(issue))
+    return header + "\n".join(bibtex_entry(r) for r in (references(issue) if refs is None else refs))
 
 
 # ---- RIS ---------------------------------------------------------------------------------------
@@ -250,9 +250,9 @@ def ris_record(ref: Reference) -> str:
     return text + "ER  - \n"
 
 
-def to_ris(issue: Issue) -> str:
+def to_ris(issue: Issue, refs: list[Reference] | None = None) -> str:
     """The issue's papers as a RIS file (UTF-8), records separated by a blank line."""
-    return "\n".join(ris_record(r) for r in references(issue))
+    return "\n".join(ris_record(r) for r in (references(issue) if refs is None else refs))
 
 
 # ---- CSL JSON ----------------------------------------------------------------------------------
@@ -293,24 +293,26 @@ def csl_item(ref: Reference) -> dict:
     return item
 
 
-def to_csl_json(issue: Issue) -> str:
-    """The issue's papers as a CSL JSON list (what Zotero, Mendeley and pandoc read)."""
-    return json.dumps([csl_item(r) for r in references(issue)], ensure_ascii=False, indent=2) + "\n"
+def to_csl_json(issue: Issue, refs: list[Reference] | None = None) -> str:
+    """The issue's papers as a CSL JSON list (what Zotero, Mendeley and pandoc read), one item per line."""
+    # Not indent=2: that takes json's pure-Python encoder, several times slower over a whole archive.
+    items = [json.dumps(csl_item(r), ensure_ascii=False) for r in (references(issue) if refs is None else refs)]
+    return "[\n" + ",\n".join(items) + "\n]\n" if items else "[]\n"
 
 
 # ---- formats -----------------------------------------------------------------------------------
 
-FORMATS: dict[str, tuple[str, Callable[[Issue], str]]] = {
+FORMATS: dict[str, tuple[str, Callable[[Issue, list[Reference] | None], str]]] = {
     "bibtex": ("bib", to_bibtex),
     "ris": ("ris", to_ris),
     "csljson": ("json", to_csl_json),
 }
 
 
-def export_issue(issue: Issue, fmt: str) -> str:
-    """The issue in one of FORMATS ('bibtex', 'ris', 'csljson')."""
+def export_issue(issue: Issue, fmt: str, refs: list[Reference] | None = None) -> str:
+    """The issue in one of FORMATS ('bibtex', 'ris', 'csljson'), from `references(issue)` if given."""
     try:
         _, render = FORMATS[fmt]
     except KeyError:
         raise DigestError(f"unknown export format {fmt!r}", hint="use one of: " + ", ".join(FORMATS))
-    return render(issue)
+    return render(issue, refs)

@@ -26,7 +26,7 @@ from digest.categories import NAMES as CATEGORY_NAMES
 from digest.categories import category_name
 from digest.config import Config
 from digest.errors import DigestError
-from digest.export import FORMATS, export_issue
+from digest.export import FORMATS, export_issue, references
 from digest.feedback import SITE, feedback_secret, vote_urls
 from digest.i18n import labels
 from digest.pdf.thumbnail import publish_thumbnails
@@ -290,10 +290,12 @@ class SiteBuilder:
                             newer=newer, older=older, intro=issue_intro(issue, labels(issue.language)),
                             model_note=model_note(issue, labels(issue.language)), other_models=other_models,
                             page_title=f"{self.title} {issue.id}", **common))
-            # Beside the page, for reference managers: the issue page links each of these files.
+            # Beside the page, for reference managers: the issue page links each of these files. Their
+            # references (citation keys, names, dates) are made once for the three.
+            refs = functools.cache(lambda issue=issue: references(issue))
             for fmt, (suffix, _) in FORMATS.items():
                 writer.page(f"issues/{issue.id}.{suffix}", fingerprint(fmt, content),
-                            lambda issue=issue, fmt=fmt: export_issue(issue, fmt))
+                            lambda issue=issue, fmt=fmt, refs=refs: export_issue(issue, fmt, refs()))
         for v in views.values():
             writer.page(f"papers/{v.slug}.html",
                         fingerprint(v.paper, v.issue_ids, [generation_fp[g.key] for g in v.generations], v.shown_in,
