@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import digest
+from digest.archive.workers import run_shares, split, worker_count
 
 MANIFEST_NAME = ".build-manifest.json"
 _FORMAT = 1
@@ -76,8 +77,21 @@ class BuildManifest:
 
 
 @dataclass
+class ShareWritten:
+    """What rendering one share of the pages did (see digest.archive.workers)."""
+
+    written: int = 0
+    unchanged: int = 0
+    written_paths: list[str] = field(default_factory=list)
+
+
+@dataclass
 class PageWriter:
-    """Renders a page only when its fingerprint changed, and writes it only when its bytes changed."""
+    """Renders a page only when its fingerprint changed, and writes it only when its bytes changed.
+
+    `page()` only notes what to render; `render_pending()` renders them all, in worker processes when
+    there are many (a first build), so every page's data must be loaded before it is called.
+    """
 
     site_dir: Path
     previous: dict[str, str]
@@ -89,33 +103,50 @@ class PageWriter:
     written_paths: list[str] = field(default_factory=list)
     rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
     folders: dict[Path, set[str]] = field(default_factory=dict)  # the files in each folder before writing
+    pending: list[tuple[str, Callable[[], str]]] = field(default_factory=list)
 
     def page(self, rel: str, fp: str, render: Callable[[], str]) -> None:
         """Produce the file `rel` (relative to the site folder) whose content `fp` fingerprints."""
         self.pages[rel] = fp
-        path = os.path.join(self.site_dir, rel)
-        if self.previous.get(rel) == fp and os.path.isfile(path):
+        if self.previous.get(rel) == fp and os.path.isfile(os.path.join(self.site_dir, rel)):
             self.unchanged += 1
             return
         self.rendered += 1
         self.rendered_paths.append(rel)
-        self.write(Path(path), render())
+        self.pending.append((rel, render))
 
-    def write(self, path: Path, text: str) -> None:
-        """Write a file unless it already holds these bytes."""
+    def render_pending(self, workers: int = 0) -> None:
+        """Render and write every page noted since the last call (`workers` processes; 0 = as the CPUs allow)."""
+        jobs, self.pending = self.pending, []
+        for share in run_shares(split(jobs, worker_count(len(jobs), workers)), self._render_share):
+            self.written += share.written
+            self.unchanged += share.unchanged
+            self.written_paths += share.written_paths
+
+    def _render_share(self, jobs: list[tuple[str, Callable[[], str]]]) -> ShareWritten:
+        out = ShareWritten()
+        for rel, render in jobs:
+            path = Path(self.site_dir, rel)
+            if self._write(path, render()):
+                out.written += 1
+                out.written_paths.append(str(path))
+            else:
+                out.unchanged += 1
+        return out
+
+    def _write(self, path: Path, text: str) -> bool:
+        """Write a file unless it already holds these bytes; True if it was written."""
         data = self.clean(text).encode("utf-8")
         if path.name in self._existing(path.parent):
             try:
                 if path.read_bytes() == data:
-                    self.unchanged += 1
-                    return
+                    return False
             except FileNotFoundError:
                 pass
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
-        self.written += 1
-        self.written_paths.append(str(path))
+        return True
 
     def _existing(self, folder: Path) -> set[str]:
         # One listing per folder instead of a failed open per new file (slow on some file systems).

@@ -103,8 +103,9 @@ def _environment() -> Environment:
 class SiteBuilder:
     """Renders the archive for one config and store, only the pages whose data changed."""
 
-    def __init__(self, config: Config, store: Store, site_dir: Path | None = None):
+    def __init__(self, config: Config, store: Store, site_dir: Path | None = None, workers: int = 0):
         self.config = config
+        self.workers = workers  # processes rendering a large build; 0 = one per CPU (digest.archive.workers)
         self.store = store
         self.site_dir = Path(site_dir) if site_dir else config.archive_dir / SITE_DIR_NAME
         self.env = _environment()
@@ -240,6 +241,7 @@ class SiteBuilder:
         # Page fingerprints cover the data a page shows; templates and settings shape every page.
         writer = PageWriter(self.site_dir, previous.pages if previous.environment == environment else {}, clean_xml)
         self._write_pages(writer, issues, meta, views)
+        writer.render_pending(self.workers)
         result.rendered, result.written, result.unchanged = writer.rendered, writer.written, writer.unchanged
         result.written_paths, result.rendered_paths = writer.written_paths, writer.rendered_paths
         result.removed = _remove_stale(self.site_dir, set(writer.pages))
@@ -275,6 +277,18 @@ class SiteBuilder:
                 if e.generation is None or e.generation.key in generation_fp else e
                 for e in issue.entries])
 
+        def paper_page(v: PaperView) -> None:
+            writer.page(f"papers/{v.slug}.html",
+                        fingerprint(v.paper, v.issue_ids, [generation_fp[g.key] for g in v.generations], v.shown_in,
+                                    v.language, v.tldr, self.thumbs.get(v.paper.key)),
+                        lambda v=v: self.render("paper.html", root="../", lang=v.language, L=labels(v.language),
+                                                v=v, page_title=v.paper.title, **common))
+
+        # Each paper's page right after its newest issue's: rendered in the same share of the work, it
+        # reuses the answers' HTML that issue page made (see SiteBuilder.qa_html, digest.archive.workers).
+        homed: dict[str, list[PaperView]] = {}
+        for v in views.values():
+            homed.setdefault(v.issue_ids[0] if v.issue_ids else "", []).append(v)
         self._write_index_pages(writer, issues, meta, card, lang, L, common)
         for n, issue in enumerate(issues):
             newer = issues[n - 1].id if n > 0 else None
@@ -296,12 +310,11 @@ class SiteBuilder:
             for fmt, (suffix, _) in FORMATS.items():
                 writer.page(f"issues/{issue.id}.{suffix}", fingerprint(fmt, content),
                             lambda issue=issue, fmt=fmt, refs=refs: export_issue(issue, fmt, refs()))
-        for v in views.values():
-            writer.page(f"papers/{v.slug}.html",
-                        fingerprint(v.paper, v.issue_ids, [generation_fp[g.key] for g in v.generations], v.shown_in,
-                                    v.language, v.tldr, self.thumbs.get(v.paper.key)),
-                        lambda v=v: self.render("paper.html", root="../", lang=v.language, L=labels(v.language),
-                                                v=v, page_title=v.paper.title, **common))
+            for v in homed.pop(issue.id, []):
+                paper_page(v)
+        for vs in homed.values():  # papers of no issue this site shows
+            for v in vs:
+                paper_page(v)
         categories: dict[str, list[PaperView]] = {}
         for v in by_paper_newest:
             for c in sorted(set(v.paper.categories)):
@@ -315,16 +328,16 @@ class SiteBuilder:
             if v.paper.key not in items_html:
                 items_html[v.paper.key] = macros.paper_item(v)
             return items_html[v.paper.key]
-        common = dict(common, paper_item_html=paper_item_html)
+        listing = dict(common, paper_item_html=paper_item_html)
         writer.page("categories/index.html", fingerprint(groups), lambda: self.render(
             "groups.html", root="../", lang=lang, L=L, page_title=L["categories"], kind="categories",
-            groups=groups, **common))
+            groups=groups, **listing))
         for c, vs in categories.items():
             writer.page(f"categories/{slugify(c)}.html", fingerprint(c, [item[v.paper.key] for v in vs]),
                         lambda c=c, vs=vs: self.render(
                             "listing.html", root="../", lang=lang, L=L, page_title=category_name(c), heading=c,
                             papers=vs,
-                            up=("categories/index.html", L["categories"]), **common))
+                            up=("categories/index.html", L["categories"]), **listing))
         if self.watch:
             matches = functools.lru_cache(maxsize=None)(same_author)  # the same names recur in many papers
             authors = {
@@ -334,18 +347,18 @@ class SiteBuilder:
             author_groups = [(a, slugify(a), len(authors[a])) for a in self.watch]
             writer.page("authors/index.html", fingerprint(author_groups), lambda: self.render(
                 "groups.html", root="../", lang=lang, L=L, page_title=L["site_watched_authors"],
-                kind="authors", groups=author_groups, **common))
+                kind="authors", groups=author_groups, **listing))
             for name in self.watch:
                 writer.page(f"authors/{slugify(name)}.html",
                             fingerprint(name, [item[v.paper.key] for v in authors[name]]),
                             lambda name=name: self.render(
                                 "listing.html", root="../", lang=lang, L=L, page_title=name, heading=name,
                                 papers=authors[name], up=("authors/index.html", L["site_watched_authors"]),
-                                **common))
+                                **listing))
         writer.page("search.html", fingerprint("search"), lambda: self.render(
-            "search.html", root="", lang=lang, L=L, page_title=L["search"], **common))
+            "search.html", root="", lang=lang, L=L, page_title=L["search"], **listing))
         writer.page("subscribe.html", fingerprint("subscribe"), lambda: self.render(
-            "subscribe.html", root="", lang=lang, L=L, page_title=L["site_subscribe"], **common))
+            "subscribe.html", root="", lang=lang, L=L, page_title=L["site_subscribe"], **listing))
         for r in reports:  # kept reports, copied as they are: each is a self-contained page
             source = self.config.archive_dir / "compare" / f"{r.stem}.html"
             writer.page(f"compare/{r.stem}.html", fingerprint(r.stem, source.stat().st_size, source.stat().st_mtime_ns),
@@ -353,7 +366,7 @@ class SiteBuilder:
         if reports:
             writer.page("compare/index.html", fingerprint([(r.stem, r.models) for r in reports]), lambda: self.render(
                 "compare_index.html", root="../", lang=lang, L=L, page_title=L["site_compare"], reports=reports,
-                **common))
+                **listing))
         # Numbered in the order papers first appeared, so the files of older papers stay as they are.
         docs = [SearchDoc(slug=v.slug, title=v.paper.title, authors="; ".join(v.paper.authors), tldr=v.tldr,
                           issues=tuple(v.issue_ids), language=v.language, summary=v.summary_text, qa=v.qa_text)
@@ -400,7 +413,7 @@ class SiteBuilder:
             # ISSUES_PER_PAGE issues, the page the front page hands on).
             fp = fingerprint([card[i.id] for i in shown], {k: v for k, v in pager.items() if k != "pages"},
                              all_years, len(issues) if n == 0 else None)
-            writer.page(hrefs[n], fp, lambda root=root, shown=shown, pager=pager, title=title: self.render(
+            writer.page(hrefs[n], fp, lambda root=root, shown=shown, pager=pager, title=title, n=n: self.render(
                 "index.html", root=root, lang=lang, L=L, years=by_year(shown), meta=meta, page_title=title,
                 issues=shown, all_years=all_years, pager=pager, year=None,
                 issue_count=len(issues) if n == 0 else None, **common))
@@ -456,11 +469,12 @@ def _remove_stale(site_dir: Path, produced: set[str]) -> int:
     return removed
 
 
-def build_archive(config: Config, store: Store, site_dir: Path | None = None) -> BuildResult:
-    """Build the static archive site (default archive/site/) and archive/README.md from the store."""
+def build_archive(config: Config, store: Store, site_dir: Path | None = None, workers: int = 0) -> BuildResult:
+    """Build the static archive site (default archive/site/) and archive/README.md from the store
+    (a large build in `workers` processes; 0 = one per CPU)."""
     if not store.issue_ids():
         raise DigestError("there is no issue to archive yet", hint="run `digest run` first")
-    return SiteBuilder(config, store, site_dir).build()
+    return SiteBuilder(config, store, site_dir, workers).build()
 
 
 def clean_xml(text: str) -> str:

@@ -1,0 +1,101 @@
+"""Rendering many archive pages in forked worker processes, so a first build uses every core.
+
+Workers are forked: they share the loaded issues, papers and compiled templates without pickling any of
+it, and each renders and writes one contiguous share of the pages (contiguous, so a paper's page is
+rendered where its issue's answers already were). They report back only what they wrote. Forking is used
+only where it is safe: a POSIX system other than macOS, from a process running no other thread. A worker
+that fails or dies has its share done again in this process, so an error surfaces here, once, with its
+own type and message (a disk that is full, a template that breaks), and never as a child's traceback.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MIN_SHARE = 300  # pages: below this a fork costs more than it saves
+MAX_WORKERS = 8
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity, e.g. under taskset or a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def fork_is_safe() -> bool:
+    """True where a forked child can run Python safely: POSIX, not macOS, and no other thread running."""
+    # A thread holding a lock at the fork leaves it held forever in the child; macOS's system
+    # libraries are not fork-safe at all (multiprocessing itself stopped forking there).
+    return hasattr(os, "fork") and sys.platform != "darwin" and threading.active_count() == 1
+
+
+def worker_count(pages: int, requested: int = 0) -> int:
+    """How many processes render `pages` pages: `requested` (0 = one per CPU, if the pages are worth it)."""
+    if requested <= 0:
+        requested = min(available_cpus(), pages // MIN_SHARE, MAX_WORKERS)
+    return max(1, min(requested, pages)) if fork_is_safe() else 1
+
+
+def split(items: list[T], parts: int) -> list[list[T]]:
+    """`items` in `parts` contiguous shares whose sizes differ by at most one."""
+    parts = max(1, min(parts, len(items)))
+    size, extra = divmod(len(items), parts)
+    shares, start = [], 0
+    for n in range(parts):
+        end = start + size + (1 if n < extra else 0)
+        shares.append(items[start:end])
+        start = end
+    return shares
+
+
+def run_shares(shares: list[list[T]], work: Callable[[list[T]], R]) -> list[R]:
+    """`work(share)` for every share, in share order: the first here, each other in a forked child."""
+    if len(shares) <= 1:
+        return [work(share) for share in shares]
+    ctx = multiprocessing.get_context("fork")
+    children = []
+    try:
+        for share in shares[1:]:
+            receive, send = ctx.Pipe(duplex=False)
+            child = ctx.Process(target=_child, args=(work, share, send), daemon=True)
+            child.start()
+            send.close()  # the child holds its own end: EOF here when it exits
+            children.append((child, receive))
+        results = [work(shares[0])]
+        for (child, receive), share in zip(children, shares[1:]):
+            result = _receive(receive)
+            child.join()
+            # A worker that failed said nothing; its share again here raises the error as it is.
+            results.append(result[0] if result and child.exitcode == 0 else work(share))
+        return results
+    finally:
+        for child, receive in children:
+            receive.close()
+            if child.is_alive():
+                child.terminate()
+                child.join()
+
+
+def _receive(receive) -> tuple | None:
+    try:
+        return (receive.recv(),)
+    except (EOFError, OSError):
+        return None
+
+
+def _child(work: Callable[[list[T]], R], share: list[T], send) -> None:
+    try:
+        send.send(work(share))
+        send.close()
+    except BaseException:  # noqa: BLE001 - the parent redoes the share and reports the error itself
+        os._exit(1)
