@@ -365,12 +365,16 @@ LABELS["en"].update({
     "site_pages": "Pages",
     "site_newer_issues": "Newer issues",
     "site_older_issues": "Older issues",
+    "site_newer_papers": "Newer papers",
+    "site_older_papers": "Older papers",
     "site_year_title": "Issues of {year}",
 })
 LABELS["ja"].update({
     "site_pages": "ページ",
     "site_newer_issues": "新しい号",
     "site_older_issues": "以前の号",
+    "site_newer_papers": "新しい論文",
+    "site_older_papers": "以前の論文",
     "site_year_title": "{year}年の号",
 })
 

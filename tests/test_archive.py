@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 
+from digest.archive import site as site_module
 from digest.archive.incremental import MANIFEST_NAME
 from digest.archive.search import ensure_index, query_terms, reindex, search
 from digest.archive.search_shards import bucket, fold, terms
@@ -530,6 +531,31 @@ def test_index_paginates_from_the_oldest_page_with_a_page_per_year(config, store
     build_archive(config, store)
     assert "以前の号 →" in (site / "index.html").read_text()
     assert "2025年の号" in (site / "2025" / "index.html").read_text()
+
+
+def test_category_and_author_lists_paginate_and_a_new_issue_leaves_older_pages(config, store, monkeypatch):
+    monkeypatch.setattr(site_module, "PAPERS_PER_PAGE", 4)
+    config.selection.authors = ["Lovelace"]
+    for week in range(5):  # 10 papers, all in cs.CL and all by Lovelace
+        make_issue(store, week=week, n_papers=2)
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    for folder, slug in (("categories", "cs.CL"), ("authors", slugify("Lovelace"))):
+        front = (site / folder / f"{slug}.html").read_text()
+        older = (site / folder / f"{slug}~1.html").read_text()
+        assert front.count('class="title"') == 6 and older.count('class="title"') == 4
+        assert not (site / folder / f"{slug}~2.html").exists()
+        assert "10 papers" in front and "papers</p>" not in older  # the total would change every week
+        assert f'rel="next" href="{slug}~1.html"' in front and f'rel="prev" href="{slug}.html"' in older
+        assert "Older papers →" in front and "← Newer papers" in older and "2026-W43 – 2026-W44" in older
+        assert "papers/2611.10400.html" in older and "papers/2611.10400.html" not in front
+    make_issue(store, week=-1, n_papers=1)
+    result = build_archive(config, store)
+    assert {"categories/cs.CL.html", f"authors/{slugify('Lovelace')}.html"} <= set(result.rendered_paths)
+    assert not any("~" in p for p in result.rendered_paths)
+    config.output.language = "ja"
+    build_archive(config, store)
+    assert "以前の論文 →" in (site / "categories" / "cs.CL.html").read_text()
 
 
 def test_stale_index_pages_and_search_files_are_removed(config, store):

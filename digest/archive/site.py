@@ -50,6 +50,7 @@ from digest.text import same_author, slugify
 FEED_ENTRIES = 20  # newest issues in the Atom feed; each carries its full content
 SITE_DIR_NAME = "site"
 ISSUES_PER_PAGE = 20  # issues per page of the index (index.html, page/2.html, ...)
+PAPERS_PER_PAGE = 100  # papers per page of a category's or an author's list
 _MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static", "page", "compare", SEARCH_DIR)
 _YEAR_DIR = re.compile(r"\d{4}$")  # 2026/index.html: the page of a year
 _MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml", ".bib", ".ris", ".json")
@@ -183,7 +184,7 @@ class SiteBuilder:
         return fingerprint(
             tree_fingerprint(bundled_dir("templates") / "site"), self.title, self.base_url,
             self.config.output.language, self.watch, self.config.mail.list_id, secret, md_files,
-            self._relative_site_dir(), ISSUES_PER_PAGE, FEED_ENTRIES, self.subscribe_action,
+            self._relative_site_dir(), ISSUES_PER_PAGE, PAPERS_PER_PAGE, FEED_ENTRIES, self.subscribe_action,
             [(r.stem, r.models) for r in list_reports(self.config.archive_dir / "compare")],
         )
 
@@ -333,11 +334,8 @@ class SiteBuilder:
             "groups.html", root="../", lang=lang, L=L, page_title=L["categories"], kind="categories",
             groups=groups, **listing))
         for c, vs in categories.items():
-            writer.page(f"categories/{slugify(c)}.html", fingerprint(c, [item[v.paper.key] for v in vs]),
-                        lambda c=c, vs=vs: self.render(
-                            "listing.html", root="../", lang=lang, L=L, page_title=category_name(c), heading=c,
-                            papers=vs,
-                            up=("categories/index.html", L["categories"]), **listing))
+            self._write_listing(writer, "categories", c, category_name(c), vs, item, lang=lang, L=L,
+                                up=("categories/index.html", L["categories"]), **listing)
         if self.watch:
             matches = functools.lru_cache(maxsize=None)(same_author)  # the same names recur in many papers
             authors = {
@@ -349,12 +347,8 @@ class SiteBuilder:
                 "groups.html", root="../", lang=lang, L=L, page_title=L["site_watched_authors"],
                 kind="authors", groups=author_groups, **listing))
             for name in self.watch:
-                writer.page(f"authors/{slugify(name)}.html",
-                            fingerprint(name, [item[v.paper.key] for v in authors[name]]),
-                            lambda name=name: self.render(
-                                "listing.html", root="../", lang=lang, L=L, page_title=name, heading=name,
-                                papers=authors[name], up=("authors/index.html", L["site_watched_authors"]),
-                                **listing))
+                self._write_listing(writer, "authors", name, name, authors[name], item, lang=lang, L=L,
+                                    up=("authors/index.html", L["site_watched_authors"]), **listing)
         writer.page("search.html", fingerprint("search"), lambda: self.render(
             "search.html", root="", lang=lang, L=L, page_title=L["search"], **listing))
         writer.page("subscribe.html", fingerprint("subscribe"), lambda: self.render(
@@ -425,6 +419,27 @@ class SiteBuilder:
                             page_title=L["site_year_title"].format(year=y), issues=shown, all_years=all_years,
                             pager=None, year=y, issue_count=None, **common))
 
+    def _write_listing(self, writer: PageWriter, folder: str, heading: str, title: str, papers: list[PaperView],
+                       item: dict[str, tuple], **ctx) -> None:
+        """A category's or an author's papers, newest first, in pages counted from the oldest as the index's
+        are: <slug>.html holds the newest, <slug>~<n>.html the older ones, which a new issue leaves as they are."""
+        slug = slugify(heading)  # "~" is never in a slug: a page name cannot be another listing's
+        pages = index_pages(len(papers), PAPERS_PER_PAGE)
+        names = [f"{slug}.html"] + [f"{slug}~{number}.html" for number, _, _ in pages[1:]]
+        for n, (_, start, end) in enumerate(pages):
+            shown = papers[start:end]
+            pager = {"pages": len(pages), "newer": names[n - 1] if n > 0 else None,
+                     "older": names[n + 1] if n + 1 < len(pages) else None,
+                     "first": shown[-1].issue_ids[0] if shown and shown[-1].issue_ids else "",
+                     "last": shown[0].issue_ids[0] if shown and shown[0].issue_ids else ""}
+            total = len(papers) if n == 0 else None  # only the front page changes with every new paper
+            writer.page(f"{folder}/{names[n]}",
+                        fingerprint(heading, [item[v.paper.key] for v in shown],
+                                    {k: v for k, v in pager.items() if k != "pages"}, total),
+                        lambda shown=shown, pager=pager, total=total: self.render(
+                            "listing.html", root="../", page_title=title, heading=heading, papers=shown,
+                            pager=pager, total=total, **ctx))
+
     def _relative_site_dir(self) -> str:
         try:
             return self.site_dir.resolve().relative_to(self.config.archive_dir.resolve()).as_posix()
@@ -437,21 +452,21 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-def index_pages(n_issues: int) -> list[tuple[int, int, int]]:
-    """The index's pages as (number, start, end) slices of the issues, newest first.
+def index_pages(n_items: int, per_page: int = ISSUES_PER_PAGE) -> list[tuple[int, int, int]]:
+    """The pages of a list as (number, start, end) slices of its items, newest first.
 
-    Pages are counted from the oldest, so an older page keeps its number and its issues as new ones
-    arrive: the front page (index.html) holds the newest issues, between ISSUES_PER_PAGE and twice
-    that many once there are enough; page/<number>.html hold ISSUES_PER_PAGE each.
+    Pages are counted from the oldest, so an older page keeps its number and its items as new ones
+    arrive: the front page (index.html) holds the newest items, between per_page and twice that many
+    once there are enough; page/<number>.html hold per_page each.
     """
-    full = n_issues // ISSUES_PER_PAGE
+    full = n_items // per_page
     if full <= 1:
-        return [(full or 1, 0, n_issues)]
-    front = n_issues - (full - 1) * ISSUES_PER_PAGE
+        return [(full or 1, 0, n_items)]
+    front = n_items - (full - 1) * per_page
     pages = [(full, 0, front)]
     for number in range(full - 1, 0, -1):
-        start = front + (full - 1 - number) * ISSUES_PER_PAGE
-        pages.append((number, start, start + ISSUES_PER_PAGE))
+        start = front + (full - 1 - number) * per_page
+        pages.append((number, start, start + per_page))
     return pages
 
 
