@@ -14,6 +14,7 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
+from jinja2 import Environment
 
 from digest.archive import site as site_module
 from digest.archive.incremental import MANIFEST_NAME
@@ -40,11 +41,13 @@ def backdate(folder: Path) -> None:
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file under a folder with its bytes and modification time (not the build's own manifest)."""
+    """Every file under a folder with its bytes and modification time (not the build's own manifest, nor the
+    cache of PDFs and compiled templates)."""
     return {
         str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.suffix != ".sqlite" and "sqlite" not in p.name and p.name != MANIFEST_NAME
+        and p.relative_to(folder).parts[0] != "cache"
     }
 
 
@@ -556,6 +559,21 @@ def test_category_and_author_lists_paginate_and_a_new_issue_leaves_older_pages(c
     config.output.language = "ja"
     build_archive(config, store)
     assert "以前の論文 →" in (site / "categories" / "cs.CL.html").read_text()
+
+
+def test_compiled_templates_are_kept_for_the_next_build(config, store, monkeypatch, tmp_path):
+    make_issue(store, week=0, n_papers=2)
+    build_archive(config, store)
+    assert list((config.cache_dir / "templates").iterdir())
+    compiled = []
+    original = Environment.compile
+    monkeypatch.setattr(Environment, "compile", lambda env, *a, **k: compiled.append(a) or original(env, *a, **k))
+    build_archive(config, store, tmp_path / "second")  # a new process would start as this new builder does
+    assert compiled == []
+    config.store.cache_dir = str(tmp_path / "a-file")  # a cache we cannot use: compile, and build all the same
+    (tmp_path / "a-file").write_text("")
+    build_archive(config, store, tmp_path / "third")
+    assert compiled and (tmp_path / "third" / "index.html").is_file()
 
 
 def test_stale_index_pages_and_search_files_are_removed(config, store):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemBytecodeCache
 
 from digest.archive.compare import list_reports, reports_by_issue
 from digest.archive.feed import render_feed
@@ -47,7 +47,7 @@ from digest.text import same_author, slugify
 
 # Labels of the site's own chrome; merged over digest.i18n.labels(language).
 
-FEED_ENTRIES = 20  # newest issues in the Atom feed; each carries its full content
+FEED_ENTRIES = 10  # newest issues in the Atom feed; each carries its full content (10 weeks, ~0.5 MB)
 SITE_DIR_NAME = "site"
 ISSUES_PER_PAGE = 20  # issues per page of the index (index.html, page/2.html, ...)
 PAPERS_PER_PAGE = 100  # papers per page of a category's or an author's list
@@ -70,6 +70,7 @@ class PaperView:
     tldr: str = ""
     summary_text: str = ""
     qa_text: str = ""
+    text_source: str = ""  # the stored stamps of the generations summary_text and qa_text were made from
 
 
 @dataclass
@@ -88,8 +89,14 @@ class BuildResult:
     rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
 
 
-def _environment() -> Environment:
+def _environment(cache_dir: Path | None = None) -> Environment:
     env = jinja_environment(bundled_dir("templates") / "site", autoescape=("html", "xml"), trim_blocks=True)
+    try:
+        # Compiled templates kept between runs: compiling them all is a quarter of a weekly rebuild.
+        (cache_dir / "templates").mkdir(parents=True, exist_ok=True)
+        env.bytecode_cache = FileSystemBytecodeCache(str(cache_dir / "templates"))
+    except (OSError, TypeError):  # no cache folder, or one we may not write: compile every time
+        pass
     env.filters["safe_url"] = functools.lru_cache(maxsize=4096)(safe_url)  # the same URLs recur on many pages
     env.filters["day"] = lambda s: (s or "")[:10]
     env.filters["slug"] = slugify
@@ -109,7 +116,7 @@ class SiteBuilder:
         self.workers = workers  # processes rendering a large build; 0 = one per CPU (digest.archive.workers)
         self.store = store
         self.site_dir = Path(site_dir) if site_dir else config.archive_dir / SITE_DIR_NAME
-        self.env = _environment()
+        self.env = _environment(config.cache_dir)
         self.title = config.output.title
         self.base_url = safe_url(config.output.archive_url).rstrip("/")
         self.feedback: dict[str, dict[str, str]] = {}  # paper key -> vote links, with a server only
@@ -153,9 +160,12 @@ class SiteBuilder:
                 if e.generation:
                     v.shown_in.setdefault(e.generation.key, []).append(issue.id)
         for key, v in views.items():
-            v.summary_text, v.qa_text = document_text(shown.get(key, []))
+            used = shown.get(key, [])
+            v.summary_text, v.qa_text = document_text(used)
             if not v.summary_text and not v.qa_text:
-                v.summary_text, v.qa_text = document_text(v.generations)
+                used = v.generations
+                v.summary_text, v.qa_text = document_text(used)
+            v.text_source = " ".join(self.stamps[g.key] for g in used)
         return issues, meta, views
 
     def _assemble_issues(self, views: dict[str, PaperView], generations: dict[str, Generation]) -> list[Issue]:
@@ -363,7 +373,8 @@ class SiteBuilder:
                 **listing))
         # Numbered in the order papers first appeared, so the files of older papers stay as they are.
         docs = [SearchDoc(slug=v.slug, title=v.paper.title, authors="; ".join(v.paper.authors), tldr=v.tldr,
-                          issues=tuple(v.issue_ids), language=v.language, summary=v.summary_text, qa=v.qa_text)
+                          issues=tuple(v.issue_ids), language=v.language, summary=v.summary_text, qa=v.qa_text,
+                          source=v.text_source)
                 for v in sorted(views.values(), key=lambda v: (v.issue_ids[-1] if v.issue_ids else "", v.paper.key))]
         for rel, fp, render in search_files(docs, issue_titles, fingerprint):
             writer.page(rel, fp, render)
