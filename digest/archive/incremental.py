@@ -115,13 +115,16 @@ class PageWriter:
         self.rendered_paths.append(rel)
         self.pending.append((rel, render))
 
-    def render_pending(self, workers: int = 0) -> None:
-        """Render and write every page noted since the last call (`workers` processes; 0 = as the CPUs allow)."""
+    def render_pending(self, workers: int = 0) -> int:
+        """Render and write every page noted since the last call, in `workers` processes (0 = as the CPUs
+        allow); the number of processes used."""
         jobs, self.pending = self.pending, []
-        for share in run_shares(split(jobs, worker_count(len(jobs), workers)), self._render_share):
+        shares = split(jobs, worker_count(len(jobs), workers))
+        for share in run_shares(shares, self._render_share):
             self.written += share.written
             self.unchanged += share.unchanged
             self.written_paths += share.written_paths
+        return max(1, len(shares))
 
     def _render_share(self, jobs: list[tuple[str, Callable[[], str]]]) -> ShareWritten:
         out = ShareWritten()

@@ -85,12 +85,14 @@ class BuildResult:
     removed: int = 0
     indexed: int = 0
     rendered: int = 0  # files rendered from templates or data: none when nothing changed
+    processes: int = 1  # processes that rendered them (digest.archive.workers)
     written_paths: list[str] = field(default_factory=list)
     rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
 
 
 def _environment(cache_dir: Path | None = None) -> Environment:
     env = jinja_environment(bundled_dir("templates") / "site", autoescape=("html", "xml"), trim_blocks=True)
+    env.auto_reload = False  # templates do not change during a build: no stat of three files per page
     try:
         # Compiled templates kept between runs: compiling them all is a quarter of a weekly rebuild.
         (cache_dir / "templates").mkdir(parents=True, exist_ok=True)
@@ -252,7 +254,7 @@ class SiteBuilder:
         # Page fingerprints cover the data a page shows; templates and settings shape every page.
         writer = PageWriter(self.site_dir, previous.pages if previous.environment == environment else {}, clean_xml)
         self._write_pages(writer, issues, meta, views)
-        writer.render_pending(self.workers)
+        result.processes = writer.render_pending(self.workers)
         result.rendered, result.written, result.unchanged = writer.rendered, writer.written, writer.unchanged
         result.written_paths, result.rendered_paths = writer.written_paths, writer.rendered_paths
         result.removed = _remove_stale(self.site_dir, set(writer.pages))

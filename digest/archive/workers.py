@@ -1,8 +1,8 @@
 """Rendering many archive pages in forked worker processes, so a first build uses every core.
 
 Workers are forked: they share the loaded issues, papers and compiled templates without pickling any of
-it, and each renders and writes one contiguous share of the pages (contiguous, so a paper's page is
-rendered where its issue's answers already were). They report back only what they wrote. Forking is used
+it, and each renders and writes its share of the pages: runs of neighbouring pages (so a paper's page is
+rendered where its issue's answers already were), dealt in turn so that every share has as much to do. They report back only what they wrote. Forking is used
 only where it is safe: a POSIX system other than macOS, from a process running no other thread. A worker
 that fails or dies has its share done again in this process, so an error surfaces here, once, with its
 own type and message (a disk that is full, a template that breaks), and never as a child's traceback.
@@ -46,16 +46,26 @@ def worker_count(pages: int, requested: int = 0) -> int:
     return max(1, min(requested, pages)) if fork_is_safe() else 1
 
 
-def split(items: list[T], parts: int) -> list[list[T]]:
-    """`items` in `parts` contiguous shares whose sizes differ by at most one."""
+def split(items: list[T], parts: int, runs: int = 8) -> list[list[T]]:
+    """`items` in `parts` shares of about equal size, each made of `runs` contiguous runs dealt in turn.
+
+    Contiguous runs keep neighbours together (a paper's page after its issue's); dealing many of them in
+    turn evens out the work when the expensive items bunch up at one end of the list.
+    """
+    parts = max(1, min(parts, len(items)))
+    pieces = _contiguous(items, parts * runs) if parts > 1 else [items]
+    return [[item for piece in pieces[n::parts] for item in piece] for n in range(parts)]
+
+
+def _contiguous(items: list[T], parts: int) -> list[list[T]]:
     parts = max(1, min(parts, len(items)))
     size, extra = divmod(len(items), parts)
-    shares, start = [], 0
+    pieces, start = [], 0
     for n in range(parts):
         end = start + size + (1 if n < extra else 0)
-        shares.append(items[start:end])
+        pieces.append(items[start:end])
         start = end
-    return shares
+    return pieces
 
 
 def run_shares(shares: list[list[T]], work: Callable[[list[T]], R]) -> list[R]:

@@ -20,8 +20,10 @@ def archive_group() -> None:
 @archive_group.command("build")
 @click.option("--out", "out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write the site (default: <archive_dir>/site).")
+@click.option("--workers", type=click.IntRange(0, 64), default=0, show_default=True,
+              help="Processes to render a large build in (0: one per CPU; 1: this process only).")
 @click.pass_obj
-def archive_build(app, out_dir: Path | None) -> None:
+def archive_build(app, out_dir: Path | None, workers: int) -> None:
     """Render the archive site from the store: an index of all issues, a page per issue and per paper,
     category and watched-author pages, offline search and an Atom feed (feed.xml).
 
@@ -30,11 +32,12 @@ def archive_build(app, out_dir: Path | None) -> None:
     Open <site>/index.html in a browser, or serve the folder from any static host or `digest serve`.
     """
     from digest.archive.site import build_archive
-    result = build_archive(app.config, app.store, out_dir)
+    result = build_archive(app.config, app.store, out_dir, workers)
     out.print(
         f"Archive: {plural(result.issues, 'issue')}, {plural(result.papers, 'paper')}, {result.indexed:,} indexed "
         f"for search; {plural(result.written, 'file')} written, {result.unchanged:,} unchanged, "
-        f"{result.removed:,} removed.", highlight=False
+        f"{result.removed:,} removed" + (f" ({result.processes} processes)." if result.processes > 1 else "."),
+        highlight=False
     )
     out.print(f"Open {escape(str(result.site_dir / 'index.html'))}", highlight=False)
 

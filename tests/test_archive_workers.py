@@ -1,0 +1,108 @@
+"""A large archive build renders in forked worker processes: same bytes as one process, errors raised once.
+
+Forking from pytest's own process is what the code refuses when other threads run, so every fork here
+happens in a fresh interpreter started for the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from digest.archive.workers import MIN_SHARE, fork_is_safe, split, worker_count
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="needs fork")
+
+
+def run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run a snippet in a new interpreter (no thread but its own), with the tests' factories importable."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_split_deals_contiguous_runs_in_turn_and_keeps_every_item_once():
+    items = list(range(100))
+    shares = split(items, 2, runs=4)
+    assert [len(s) for s in shares] == [50, 50]
+    assert shares[0][:13] == list(range(13)) and shares[1][:13] == list(range(13, 26))  # run 0, then run 1
+    assert sorted(shares[0] + shares[1]) == items
+    assert split(items, 1) == [items] and split([1, 2], 5) == [[1], [2]] and split([], 3) == [[]]
+
+
+def test_worker_count_is_one_for_small_builds_and_while_other_threads_run():
+    assert worker_count(MIN_SHARE - 1) == 1
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not fork_is_safe() and worker_count(100_000, 4) == 1
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_a_build_in_two_processes_writes_the_same_bytes_as_one(tmp_path):
+    r = run_python("""
+        import hashlib, json
+        from pathlib import Path
+        from factories import make_issue
+        from digest.archive.site import build_archive
+        from digest.config import Config
+        from digest.store import Store
+
+        config = Config(path=Path("digest.toml"))
+        config.selection.authors = ["Lovelace"]
+        store = Store(config.db_path)
+        for week in range(12):
+            make_issue(store, week=week, n_papers=4, language="ja" if week % 3 == 2 else "en")
+        def tree(folder):
+            return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+                    for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".build-manifest.json"}
+        one = build_archive(config, store, Path("one"), workers=1)
+        two = build_archive(config, store, Path("two"), workers=2)
+        again = build_archive(config, store, Path("two"), workers=2)
+        print(json.dumps({"same": tree(Path("one")) == tree(Path("two")), "files": len(tree(Path("two"))),
+                          "processes": [one.processes, two.processes], "rendered": [one.rendered, two.rendered],
+                          "paths": sorted(one.rendered_paths) == sorted(two.rendered_paths),
+                          "again": [again.rendered, again.written]}))
+    """, tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["same"] and out["files"] > 100 and out["paths"]
+    assert out["processes"] == [1, 2] and out["rendered"][0] == out["rendered"][1] > 100
+    assert out["again"] == [0, 0]
+
+
+def test_a_failing_worker_has_its_share_redone_here_and_the_error_is_raised_once(tmp_path):
+    r = run_python("""
+        import os
+        from digest.archive.workers import run_shares
+        parent = os.getpid()
+
+        def only_here(share):  # a worker's failure (a full disk, say) that this process does not meet
+            if os.getpid() != parent:
+                raise OSError("no space left on device")
+            return sum(share)
+        print(run_shares([[1, 2], [3, 4], [5]], only_here))
+
+        def always(share):
+            if 5 in share:
+                raise ValueError("template broke on item 5")
+            return sum(share)
+        try:
+            run_shares([[1, 2], [5]], always)
+        except ValueError as e:
+            print("raised:", e)
+    """, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["[3, 7, 5]", "raised: template broke on item 5"]
+    assert "Traceback" not in r.stderr and "no space" not in r.stderr  # no child speaks for itself
