@@ -269,6 +269,16 @@ def test_stale_pages_are_removed_and_user_files_kept(two_weeks):
     assert (site / "papers" / "notes.txt").read_text() == "mine"
 
 
+def test_control_characters_from_pdf_text_never_reach_a_page(config, store):
+    issue = make_issue(store, week=0, n_papers=1, titles=["Form\x0cfeed and \x00null \ufffe kept: café 日本"])
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    forbidden = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+    assert not [p for p in site.rglob("*") if p.is_file() and forbidden.search(p.read_bytes())]
+    assert "Formfeed and null  kept: café 日本" in (site / "papers" / f"{issue.entries[0].paper.key}.html").read_text()
+    ET.parse(site / "feed.xml")
+
+
 def test_atom_feed_is_valid_rfc4287(two_weeks):
     config, store = two_weeks
     config.output.archive_url = "https://digest.example.org/archive/"

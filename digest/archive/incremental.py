@@ -95,7 +95,7 @@ class PageWriter:
 
     site_dir: Path
     previous: dict[str, str]
-    clean: Callable[[str], str]
+    encode: Callable[[str], bytes]  # a rendered page as the bytes to write
     pages: dict[str, str] = field(default_factory=dict)
     rendered: int = 0
     written: int = 0
@@ -139,7 +139,7 @@ class PageWriter:
 
     def _write(self, path: Path, text: str) -> bool:
         """Write a file unless it already holds these bytes; True if it was written."""
-        data = self.clean(text).encode("utf-8")
+        data = self.encode(text)
         if path.name in self._existing(path.parent):
             try:
                 if path.read_bytes() == data:

@@ -54,7 +54,10 @@ PAPERS_PER_PAGE = 100  # papers per page of a category's or an author's list
 _MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static", "page", "compare", SEARCH_DIR)
 _YEAR_DIR = re.compile(r"\d{4}$")  # 2026/index.html: the page of a year
 _MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml", ".bib", ".ris", ".json")
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# The control characters XML forbids, as UTF-8 bytes: none is part of a longer UTF-8 sequence, so they can
+# be deleted from the encoded page (as fast as a copy); U+FFFE and U+FFFF are three bytes each.
+_XML_ILLEGAL_BYTES = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
+_NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
 
 
 @dataclass
@@ -101,7 +104,7 @@ def _environment(cache_dir: Path | None = None) -> Environment:
         pass
     env.filters["safe_url"] = functools.lru_cache(maxsize=4096)(safe_url)  # the same URLs recur on many pages
     env.filters["day"] = lambda s: (s or "")[:10]
-    env.filters["slug"] = slugify
+    env.filters["slug"] = functools.lru_cache(maxsize=None)(slugify)  # paper keys and categories recur
     env.filters["md"] = md_text
     env.filters["category_name"] = lambda code: CATEGORY_NAMES.get(code, "")
     env.globals["language_name"] = lambda code: labels(code)["language_name"]
@@ -252,7 +255,8 @@ class SiteBuilder:
             secret = feedback_secret(self.store)
             self.feedback = {key: vote_urls(self.base_url, secret, key, SITE) for key in sorted(views)}
         # Page fingerprints cover the data a page shows; templates and settings shape every page.
-        writer = PageWriter(self.site_dir, previous.pages if previous.environment == environment else {}, clean_xml)
+        writer = PageWriter(self.site_dir, previous.pages if previous.environment == environment else {},
+                            xml_safe_bytes)
         self._write_pages(writer, issues, meta, views)
         result.processes = writer.render_pending(self.workers)
         result.rendered, result.written, result.unchanged = writer.rendered, writer.written, writer.unchanged
@@ -505,6 +509,10 @@ def build_archive(config: Config, store: Store, site_dir: Path | None = None, wo
     return SiteBuilder(config, store, site_dir, workers).build()
 
 
-def clean_xml(text: str) -> str:
-    """Text without the control characters XML forbids (PDF extraction leaves some behind)."""
-    return _XML_ILLEGAL.sub("", text)
+def xml_safe_bytes(text: str) -> bytes:
+    """A page as UTF-8, without the characters XML forbids (PDF extraction leaves some behind)."""
+    data = text.encode("utf-8").translate(None, _XML_ILLEGAL_BYTES)
+    for bad in _NONCHARACTERS:
+        if bad in data:
+            data = data.replace(bad, b"")
+    return data
