@@ -6,8 +6,8 @@ new (must render and write nothing, and leave every byte as it was), and a rebui
 
     .venv/bin/python bench/archive.py [--issues 500] [--papers 10] [--verify-clean]
 
-Last line: `archive: first build <s> s for <n> papers, nothing new <s> s, one new issue <s> s,
-search index <KB> KB (<KB> KB loaded to look up one word)`
+Last line: `archive: first build <s> s for <n> papers (<ratio>x one process's <s> s), nothing new <s> s,
+one new issue <s> s, search index <KB> KB (<KB> KB loaded to look up one word)`
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def tree_hashes(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def timed(config: Config, store: Store, site_dir: Path | None = None):
+def timed(config: Config, store: Store, site_dir: Path | None = None, workers: int = 0):
     t0 = time.perf_counter()
-    result = build_archive(config, store, site_dir)
+    result = build_archive(config, store, site_dir, workers)
     return result, time.perf_counter() - t0
 
 
@@ -60,10 +60,14 @@ def main() -> None:
             make_issue(store, week=week, n_papers=args.papers, language="ja" if week % 5 == 4 else "en")
         print(f"store filled in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
+        # The same first build in one process, just before: this machine's speed drifts, a ratio does not.
+        _, serial_s = timed(config, store, Path(tmp) / "one-process", workers=1)
+        shutil.rmtree(config.cache_dir / "templates")  # a first build compiles the templates too
         first, build_s = timed(config, store)
         site = first.site_dir
         size = sum(f.stat().st_size for f in site.rglob("*") if f.is_file())
-        print(f"first build: {first.written} files, {size / 1e6:.1f} MB", file=sys.stderr)
+        print(f"first build: {first.written} files, {size / 1e6:.1f} MB, in {first.processes} processes "
+              f"{build_s:.1f} s, in one {serial_s:.1f} s", file=sys.stderr)
 
         before = tree_hashes(config.archive_dir)
         again, nothing_new_s = timed(config, store)
@@ -93,7 +97,8 @@ def main() -> None:
                 sys.exit(f"incremental and clean builds differ: {sorted(set(ours.items()) ^ set(theirs.items()))[:5]}")
             print("incremental build equals a clean build", file=sys.stderr)
         store.close()
-    print(f"archive: first build {build_s:.1f} s for {first.papers} papers, nothing new {nothing_new_s:.2f} s, "
+    print(f"archive: first build {build_s:.1f} s for {first.papers} papers ({serial_s / build_s:.1f}x one process's "
+          f"{serial_s:.1f} s), nothing new {nothing_new_s:.2f} s, "
           f"one new issue {one_new_s:.2f} s, search index {terms_kb:.0f} KB ({word_kb:.0f} KB loaded to look up one word)")
 
 
