@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from digest.config import Config
@@ -32,8 +32,8 @@ def rfc3339(stamp: str | None) -> str:
         # A bare date or something odd: midnight of its first ten characters.
         t = datetime.fromisoformat(stamp[:10])
     if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def entry_id(list_id: str, issue_id: str) -> str:

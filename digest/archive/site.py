@@ -20,8 +20,8 @@ from jinja2 import Environment, FileSystemBytecodeCache
 from digest.archive.compare import list_reports, reports_by_issue
 from digest.archive.feed import render_feed
 from digest.archive.incremental import BuildManifest, PageWriter, fingerprint, tree_fingerprint
-from digest.archive.search import document_text
 from digest.archive.search_shards import SEARCH_DIR, SearchDoc, search_files
+from digest.archive.views import PaperView, load_site_data
 from digest.categories import NAMES as CATEGORY_NAMES
 from digest.categories import category_name
 from digest.config import Config
@@ -30,7 +30,7 @@ from digest.export import FORMATS, export_issue, references
 from digest.feedback import SITE, feedback_secret, vote_urls
 from digest.i18n import labels
 from digest.pdf.thumbnail import publish_thumbnails
-from digest.records import Generation, Issue, IssueEntry, Paper
+from digest.records import Generation, Issue
 from digest.render import (
     changes_view,
     count_papers,
@@ -58,22 +58,6 @@ _MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml", ".bib", ".ris", ".json")
 # be deleted from the encoded page (as fast as a copy); U+FFFE and U+FFFF are three bytes each.
 _XML_ILLEGAL_BYTES = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
 _NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
-
-
-@dataclass
-class PaperView:
-    """What the site knows about one published paper."""
-
-    paper: Paper
-    slug: str
-    issue_ids: list[str] = field(default_factory=list)  # newest first
-    generations: list[Generation] = field(default_factory=list)  # newest first
-    shown_in: dict[str, list[str]] = field(default_factory=dict)  # generation key -> issue ids
-    language: str = "en"
-    tldr: str = ""
-    summary_text: str = ""
-    qa_text: str = ""
-    text_source: str = ""  # the stored stamps of the generations summary_text and qa_text were made from
 
 
 @dataclass
@@ -133,62 +117,8 @@ class SiteBuilder:
         self.renders = 0  # templates rendered: what an incremental build saves
         self._qa_html: dict[tuple[str, str], str] = {}  # (generation key, language) -> its answers as HTML
         self._qa_macros: dict[str, object] = {}  # language -> the site macros with that language's labels
-        self.watch = sorted({a.strip() for a in config.selection.authors if a.strip()}, key=str.casefold)
-
-    # ---- loading ----------------------------------------------------------------------
-
-    def load(self) -> tuple[list[Issue], dict[str, dict], dict[str, PaperView]]:
-        """Every issue (newest first), their stored times and models, and a view of every published paper."""
-        meta = self.store.issue_times_and_models()
-        views = {p.key: PaperView(paper=p, slug=slugify(p.key)) for p in self.store.published_papers()}
-        generations: dict[str, Generation] = {}
-        shown: dict[str, list[Generation]] = {}
         self.stamps: dict[str, str] = {}  # generation key -> stamp of its stored content, for fingerprints
-        for g, in_issue, stamp in self.store.published_generations():
-            generations[g.key] = g
-            self.stamps[g.key] = stamp
-            v = views.get(g.paper_key)
-            if v is not None:
-                v.generations.append(g)
-                if in_issue:
-                    shown.setdefault(g.paper_key, []).append(g)
-        issues = self._assemble_issues(views, generations)
-        for issue in issues:
-            for e in issue.entries:
-                v = views.get(e.paper.key)
-                if v is None:
-                    continue
-                if not v.issue_ids:  # the newest issue gives the page its language and TL;DR
-                    v.language = issue.language
-                    v.tldr = e.generation.tldr if e.generation else ""
-                v.issue_ids.append(issue.id)
-                if e.generation:
-                    v.shown_in.setdefault(e.generation.key, []).append(issue.id)
-        for key, v in views.items():
-            used = shown.get(key, [])
-            v.summary_text, v.qa_text = document_text(used)
-            if not v.summary_text and not v.qa_text:
-                used = v.generations
-                v.summary_text, v.qa_text = document_text(used)
-            v.text_source = " ".join(self.stamps[g.key] for g in used)
-        return issues, meta, views
-
-    def _assemble_issues(self, views: dict[str, PaperView], generations: dict[str, Generation]) -> list[Issue]:
-        # As Store.load_issue builds each issue, but from the papers and generations loaded once for all.
-        issues, entries, links = self.store.published_issues_bulk()
-        by_id = {i.id: i for i in issues}
-        chosen = {(r["issue_id"], r["paper_key"]): r["generation_key"]
-                  for r in links if r["issue_id"] in by_id and r["model"] == by_id[r["issue_id"]].model}
-        for r in entries:
-            paper = views[r["paper_key"]].paper
-            if r["version"] is not None and r["version"] != paper.version:
-                paper = replace(paper, version=r["version"])
-            g = generations.get(chosen.get((r["issue_id"], r["paper_key"]), ""))
-            changes = self.store.shown_changes(paper, g, by_id[r["issue_id"]]) if r["is_update"] else None
-            by_id[r["issue_id"]].entries.append(IssueEntry(paper=paper, generation=g, position=r["position"],
-                                                           is_update=bool(r["is_update"]), changes=changes))
-        self.store.attach_overviews(issues)
-        return issues
+        self.watch = sorted({a.strip() for a in config.selection.authors if a.strip()}, key=str.casefold)
 
     def environment_fingerprint(self) -> str:
         """Everything besides the store that shapes the output: templates, version, settings, .md files."""
@@ -245,7 +175,7 @@ class SiteBuilder:
             result.unchanged = len(previous.pages)
             result.removed = _remove_stale(self.site_dir, set(previous.pages))
             return result
-        issues, meta, views = self.load()
+        issues, meta, views, self.stamps = load_site_data(self.store)
         result.issues, result.papers, result.indexed = len(issues), len(views), len(views)
         # First-page pictures into <site>/thumbs/ (digest.pdf.thumbnail), each made once. With nothing new
         # (above) there is no new paper to picture: the last build made them all, or noted why not.

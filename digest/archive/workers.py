@@ -2,10 +2,11 @@
 
 Workers are forked: they share the loaded issues, papers and compiled templates without pickling any of
 it, and each renders and writes its share of the pages: runs of neighbouring pages (so a paper's page is
-rendered where its issue's answers already were), dealt in turn so that every share has as much to do. They report back only what they wrote. Forking is used
-only where it is safe: a POSIX system other than macOS, from a process running no other thread. A worker
-that fails or dies has its share done again in this process, so an error surfaces here, once, with its
-own type and message (a disk that is full, a template that breaks), and never as a child's traceback.
+rendered where its issue's answers already were), dealt in turn so that every share has as much to do.
+They report back only what they wrote. Forking is used only where it is safe: a POSIX system other than
+macOS, from a process running no other thread. A worker that fails or dies has its share done again in
+this process, so an error surfaces here, once, with its own type and message (a disk that is full, a
+template that breaks), and never as a child's traceback.
 """
 
 from __future__ import annotations
