@@ -434,11 +434,12 @@ def test_after_two_weekly_runs_the_archive_shows_both_issues(corpus, tmp_path, b
 SHOT_PAGES = {
     "en": [("index", "index.html"), ("issue", "issues/2026-W45.html"), ("paper", "papers/2611.10200.html"),
            ("search", "search.html?q=grounded"), ("compare", "compare/2026-W45_test-model_vs_gpt-4o-mini_1.html"),
-           ("subscribe", "subscribe.html"), ("search-none", "search.html?q=zqxjvw")],
+           ("subscribe", "subscribe.html"), ("search-none", "search.html?q=zqxjvw"),
+           ("category", "categories/cs.CL.html")],
     "ja": [("index", "index.html"), ("issue", "issues/2026-W46.html"), ("paper", "papers/2611.10100.html"),
            ("search", "search.html?q=" + urllib.parse.quote("要約")),
            ("compare", "compare/2026-W46_test-model_vs_gpt-4o-mini_1.html"), ("subscribe", "subscribe.html"),
-           ("search-none", "search.html?q=zqxjvw")],
+           ("search-none", "search.html?q=zqxjvw"), ("category", "categories/cs.CL.html")],
 }
 
 
