@@ -191,6 +191,20 @@ def test_paper_page_shows_every_generation_marked(config, store):
     assert "The second model" not in issue_html  # the issue shows its chosen model only
 
 
+def test_a_quote_that_only_repeats_its_answer_is_not_shown_twice(config, store):
+    p = make_paper(1)
+    store.upsert_paper(p)
+    g = make_generation(p)
+    g.qa[0].quote = "  " + g.qa[0].answer.replace(" ", "\n ", 2)  # the answer again, spaced differently
+    store.save_generation(g, {})
+    store.save_issue(Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
+                           model=g.model, created="2026-11-16T08:00:00+00:00",
+                           entries=[IssueEntry(paper=p, generation=g, position=1)]), {p.key: g})
+    build_archive(config, store)
+    html = (config.archive_dir / "site" / "papers" / f"{p.key}.html").read_text()
+    assert html.count('<blockquote class="quote"') == 7 and "“reaches 10.5% accuracy”" in html
+
+
 def test_extractive_issue_and_missing_generation(config, store):
     paper = make_paper(5, title="No summary yet")
     store.upsert_paper(paper)

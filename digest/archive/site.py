@@ -93,6 +93,7 @@ def _environment(cache_dir: Path | None = None) -> Environment:
     env.filters["category_name"] = lambda code: CATEGORY_NAMES.get(code, "")
     env.globals["language_name"] = lambda code: labels(code)["language_name"]
     env.globals["paper_anchor"] = paper_anchor
+    env.globals["same_words"] = lambda a, b: a.split() == b.split()  # equal but for spacing
     env.globals["changes_of"] = lambda e, L: changes_view(e.changes, L)
     return env
 
