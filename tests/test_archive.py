@@ -500,9 +500,13 @@ def test_incremental_build_equals_a_clean_build(two_weeks, tmp_path):
     paper = store.get_paper("2611.10001")  # an old paper's summary is rewritten in place
     g = replace(store.generations_for_paper(paper.key)[0], summary="A rewritten summary.")
     store.save_generation(g, {})
+    old = store.get_paper("2611.10100")  # a new version on arXiv, with a new title
+    assert store.upsert_paper(replace(old, version=old.version + 1, title="A corrected title")) == "updated"
     result = build_archive(config, store)
     assert "papers/2611.10001.html" in result.rendered_paths
     assert "A rewritten summary." in (config.archive_dir / "site" / "papers" / "2611.10001.html").read_text()
+    assert {"papers/2611.10100.html", "issues/2026-W46.html"} <= set(result.rendered_paths)
+    assert "A corrected title" in (config.archive_dir / "site" / "issues" / "2026-W46.html").read_text()
     clean = build_archive(config, store, tmp_path / "clean")
     assert clean.rendered == clean.written
     assert site_files(config.archive_dir / "site") == site_files(tmp_path / "clean")

@@ -217,18 +217,21 @@ class SiteBuilder:
         item = {k: (k, v.paper.title, v.paper.authors, v.tldr, v.language, v.issue_ids) for k, v in views.items()}
         # A generation shows on its issue's page and its paper's page: its stored stamp stands for its content.
         generation_fp = {g.key: self.stamps[g.key] for v in views.values() for g in v.generations}
+        # A paper's record shows on its page and in its issues: hashed once (an issue that shows an older
+        # version has a record of its own).
+        paper_fp = {k: fingerprint(v.paper) for k, v in views.items()}
 
         def issue_content(issue: Issue) -> str:
             return fingerprint(replace(issue, entries=[]), [
-                (e.paper, generation_fp.get(e.generation.key) if e.generation else None, e.position, e.is_update,
-                 e.changes)
+                (paper_fp[e.paper.key] if e.paper is views[e.paper.key].paper else e.paper,
+                 generation_fp.get(e.generation.key) if e.generation else None, e.position, e.is_update, e.changes)
                 if e.generation is None or e.generation.key in generation_fp else e
                 for e in issue.entries])
 
         def paper_page(v: PaperView) -> None:
             writer.page(f"papers/{v.slug}.html",
-                        fingerprint(v.paper, v.issue_ids, [generation_fp[g.key] for g in v.generations], v.shown_in,
-                                    v.language, v.tldr, self.thumbs.get(v.paper.key)),
+                        fingerprint(paper_fp[v.paper.key], v.issue_ids, [generation_fp[g.key] for g in v.generations],
+                                    v.shown_in, v.language, v.tldr, self.thumbs.get(v.paper.key)),
                         lambda v=v: self.render("paper.html", root="../", lang=v.language, L=labels(v.language),
                                                 v=v, page_title=v.paper.title, **common))
 
