@@ -23,7 +23,7 @@ from digest.archive.search_shards import bucket, fold, terms
 from digest.archive.site import SiteBuilder, build_archive, index_pages, slugify
 from digest.config import SelectionConfig
 from digest.errors import DigestError
-from digest.records import Generation, Issue, IssueEntry
+from digest.records import Generation, Issue, IssueEntry, Paper
 from digest.resources import bundled_dir
 from digest.select import select_papers
 from digest.text import same_author
@@ -49,6 +49,15 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
         if p.is_file() and p.suffix != ".sqlite" and "sqlite" not in p.name and p.name != MANIFEST_NAME
         and p.relative_to(folder).parts[0] != "cache"
     }
+
+
+def store_one_paper_issue(store, paper: Paper, g: Generation) -> None:
+    """Store a paper, its generation and an issue 2026-W47 of that one paper."""
+    store.upsert_paper(paper)
+    store.save_generation(g, {})
+    store.save_issue(Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
+                           model=g.model, created="2026-11-16T08:00:00+00:00",
+                           entries=[IssueEntry(paper=paper, generation=g, position=1)]), {paper.key: g})
 
 
 @pytest.fixture
@@ -193,13 +202,9 @@ def test_paper_page_shows_every_generation_marked(config, store):
 
 def test_a_quote_that_only_repeats_its_answer_is_not_shown_twice(config, store):
     p = make_paper(1)
-    store.upsert_paper(p)
     g = make_generation(p)
     g.qa[0].quote = "  " + g.qa[0].answer.replace(" ", "\n ", 2)  # the answer again, spaced differently
-    store.save_generation(g, {})
-    store.save_issue(Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
-                           model=g.model, created="2026-11-16T08:00:00+00:00",
-                           entries=[IssueEntry(paper=p, generation=g, position=1)]), {p.key: g})
+    store_one_paper_issue(store, p, g)
     build_archive(config, store)
     html = (config.archive_dir / "site" / "papers" / f"{p.key}.html").read_text()
     assert html.count('<blockquote class="quote"') == 7 and "“reaches 10.5% accuracy”" in html
@@ -259,12 +264,7 @@ def test_author_page_lists_a_paper_selection_took_for_that_author(config, store)
     config.selection.authors = ["Jane Doe"]
     taken = select_papers([paper], SelectionConfig(authors=["Jane Doe"], categories=["cs.CL"]))
     assert taken[0].selected and any("watch list: J. Doe" in r for r in taken[0].reasons)
-    store.upsert_paper(paper)
-    g = make_generation(paper)
-    store.save_generation(g, {})
-    store.save_issue(Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en",
-                           model=g.model, created="2026-11-16T08:00:00+00:00",
-                           entries=[IssueEntry(paper=paper, generation=g, position=1)]), {paper.key: g})
+    store_one_paper_issue(store, paper, make_generation(paper))
     build_archive(config, store)
     page = (config.archive_dir / "site" / "authors" / f"{slugify('Jane Doe')}.html").read_text()
     assert f"{paper.key}.html" in page and "1 paper" in page
