@@ -106,3 +106,34 @@ def test_a_failing_worker_has_its_share_redone_here_and_the_error_is_raised_once
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["[3, 7, 5]", "raised: template broke on item 5"]
     assert "Traceback" not in r.stderr and "no space" not in r.stderr  # no child speaks for itself
+
+
+def test_a_stuck_worker_is_stopped_and_its_share_done_here(tmp_path):
+    r = run_python("""
+        import os, time
+        from digest.archive import workers
+        workers.GRACE_S = 0.5
+        parent = os.getpid()
+
+        def stuck_in_a_child(share):
+            if os.getpid() != parent:
+                time.sleep(3600)  # a worker that never answers (a hung disk, say)
+            return sum(share)
+        print(workers.run_shares([[1, 2], [3, 4]], stuck_in_a_child))
+    """, tmp_path)  # waiting on the child would run into run_python's timeout, long before its hour is up
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[3, 7]"
+
+
+def test_no_process_to_be_had_means_this_one_does_every_share(tmp_path):
+    r = run_python("""
+        import multiprocessing.context
+        from digest.archive.workers import run_shares
+
+        def refused(self):
+            raise BlockingIOError(11, "Resource temporarily unavailable")  # fork: EAGAIN
+        multiprocessing.context.ForkProcess.start = refused
+        print(run_shares([[1, 2], [3, 4], [5]], sum))
+    """, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[3, 7, 5]"

@@ -6,7 +6,8 @@ rendered where its issue's answers already were), dealt in turn so that every sh
 They report back only what they wrote. Forking is used only where it is safe: a POSIX system other than
 macOS, from a process running no other thread. A worker that fails or dies has its share done again in
 this process, so an error surfaces here, once, with its own type and message (a disk that is full, a
-template that breaks), and never as a child's traceback.
+template that breaks), and never as a child's traceback; one that takes far longer than this process did
+is stopped and its share done here too, so a build never waits on a stuck worker.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -23,6 +25,7 @@ R = TypeVar("R")
 
 MIN_SHARE = 300  # pages: below this a fork costs more than it saves
 MAX_WORKERS = 8
+GRACE_S = 120.0  # seconds a worker may take beyond four times this process's own share
 
 
 def available_cpus() -> int:
@@ -79,27 +82,38 @@ def run_shares(shares: list[list[T]], work: Callable[[list[T]], R]) -> list[R]:
         for share in shares[1:]:
             receive, send = ctx.Pipe(duplex=False)
             child = ctx.Process(target=_child, args=(work, share, send), daemon=True)
-            child.start()
+            try:
+                child.start()
+            except OSError:  # no process to be had (a limit on processes or memory): this one does the rest
+                receive.close()
+                send.close()
+                break
             send.close()  # the child holds its own end: EOF here when it exits
             children.append((child, receive))
+        started = time.monotonic()
         results = [work(shares[0])]
+        # A child has about as much to do as this process just did: one that takes far longer is stuck.
+        deadline = time.monotonic() + max(GRACE_S, 4 * (time.monotonic() - started))
         for (child, receive), share in zip(children, shares[1:]):
-            result = _receive(receive)
-            child.join()
-            # A worker that failed said nothing; its share again here raises the error as it is.
-            results.append(result[0] if result and child.exitcode == 0 else work(share))
-        return results
+            result = _receive(receive, deadline - time.monotonic())
+            if result is None:
+                # It failed, died or got stuck, and said nothing: stopped for good (so that it cannot write
+                # a page this process is writing), its share is done here, where its error is raised.
+                child.terminate()
+                child.join()
+            results.append(result[0] if result else work(share))
+        return results + [work(share) for share in shares[1 + len(children):]]
     finally:
-        for child, receive in children:
+        for child, receive in children:  # done (it sent all it had to) or abandoned on an error here
             receive.close()
             if child.is_alive():
                 child.terminate()
-                child.join()
+            child.join()
 
 
-def _receive(receive) -> tuple | None:
+def _receive(receive, timeout: float) -> tuple | None:
     try:
-        return (receive.recv(),)
+        return (receive.recv(),) if receive.poll(max(0.0, timeout)) else None
     except (EOFError, OSError):
         return None
 
