@@ -139,6 +139,11 @@ def references(issue: Issue) -> list[Reference]:
     return refs
 
 
+def _references(issue: Issue, refs: list[Reference] | None) -> list[Reference]:
+    # A caller writing several formats of one issue makes its references once and passes them in.
+    return references(issue) if refs is None else refs
+
+
 def _suffix(n: int) -> str:
     letters = ""
     n += 1
@@ -207,9 +212,9 @@ def bibtex_entry(ref: Reference) -> str:
 
 
 def to_bibtex(issue: Issue, refs: list[Reference] | None = None) -> str:
-    """The issue's papers (or their references, made once for every format) as a UTF-8 BibTeX file."""
+    """The issue's papers as a UTF-8 BibTeX file."""
     header = f"% {issue.id} ({issue.week_start} to {issue.week_end}): {len(issue.entries)} papers. UTF-8.\n\n"
-    return header + "\n".join(bibtex_entry(r) for r in (references(issue) if refs is None else refs))
+    return header + "\n".join(bibtex_entry(r) for r in _references(issue, refs))
 
 
 # ---- RIS ---------------------------------------------------------------------------------------
@@ -252,7 +257,7 @@ def ris_record(ref: Reference) -> str:
 
 def to_ris(issue: Issue, refs: list[Reference] | None = None) -> str:
     """The issue's papers as a RIS file (UTF-8), records separated by a blank line."""
-    return "\n".join(ris_record(r) for r in (references(issue) if refs is None else refs))
+    return "\n".join(ris_record(r) for r in _references(issue, refs))
 
 
 # ---- CSL JSON ----------------------------------------------------------------------------------
@@ -296,7 +301,7 @@ def csl_item(ref: Reference) -> dict:
 def to_csl_json(issue: Issue, refs: list[Reference] | None = None) -> str:
     """The issue's papers as a CSL JSON list (what Zotero, Mendeley and pandoc read), one item per line."""
     # Not indent=2: that takes json's pure-Python encoder, several times slower over a whole archive.
-    items = [json.dumps(csl_item(r), ensure_ascii=False) for r in (references(issue) if refs is None else refs)]
+    items = [json.dumps(csl_item(r), ensure_ascii=False) for r in _references(issue, refs)]
     return "[\n" + ",\n".join(items) + "\n]\n" if items else "[]\n"
 
 
