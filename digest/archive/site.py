@@ -348,16 +348,12 @@ class SiteBuilder:
         for n, (_, start, end) in enumerate(pages):
             root = "" if n == 0 else "../"
             shown = issues[start:end]
-            pager = {"pages": len(pages), "first": shown[-1].id if shown else "",
-                     "last": shown[0].id if shown else "",
-                     "newer": root + hrefs[n - 1] if n > 0 else None,
-                     "older": root + hrefs[n + 1] if n + 1 < len(pages) else None}
+            pager = page_links(n, hrefs, shown[-1].id if shown else "", shown[0].id if shown else "", root)
             title = self.title if n == 0 else f"{self.title} · {pager['first']} – {pager['last']}"
             # Counts and page numbers from the newest would change every page each week: older pages
             # show only what they hold, so a new issue re-renders the front page (and, every
             # ISSUES_PER_PAGE issues, the page the front page hands on).
-            fp = fingerprint([card[i.id] for i in shown], {k: v for k, v in pager.items() if k != "pages"},
-                             all_years, len(issues) if n == 0 else None)
+            fp = fingerprint([card[i.id] for i in shown], pager, all_years, len(issues) if n == 0 else None)
             writer.page(hrefs[n], fp, lambda root=root, shown=shown, pager=pager, title=title, n=n: self.render(
                 "index.html", root=root, lang=lang, L=L, years=by_year(shown), meta=meta, page_title=title,
                 issues=shown, all_years=all_years, pager=pager, year=None,
@@ -379,14 +375,10 @@ class SiteBuilder:
         names = [f"{slug}.html"] + [f"{slug}~{number}.html" for number, _, _ in pages[1:]]
         for n, (_, start, end) in enumerate(pages):
             shown = papers[start:end]
-            pager = {"pages": len(pages), "newer": names[n - 1] if n > 0 else None,
-                     "older": names[n + 1] if n + 1 < len(pages) else None,
-                     "first": shown[-1].issue_ids[0] if shown and shown[-1].issue_ids else "",
-                     "last": shown[0].issue_ids[0] if shown and shown[0].issue_ids else ""}
+            pager = page_links(n, names, shown[-1].issue_ids[0] if shown and shown[-1].issue_ids else "",
+                               shown[0].issue_ids[0] if shown and shown[0].issue_ids else "")
             total = len(papers) if n == 0 else None  # only the front page changes with every new paper
-            writer.page(f"{folder}/{names[n]}",
-                        fingerprint(heading, [item[v.paper.key] for v in shown],
-                                    {k: v for k, v in pager.items() if k != "pages"}, total),
+            writer.page(f"{folder}/{names[n]}", fingerprint(heading, [item[v.paper.key] for v in shown], pager, total),
                         lambda shown=shown, pager=pager, total=total: self.render(
                             "listing.html", root="../", page_title=title, heading=heading, papers=shown,
                             pager=pager, total=total, **ctx))
@@ -419,6 +411,13 @@ def index_pages(n_items: int, per_page: int = ISSUES_PER_PAGE) -> list[tuple[int
         start = front + (full - 1 - number) * per_page
         pages.append((number, start, start + per_page))
     return pages
+
+
+def page_links(n: int, hrefs: list[str], first: str, last: str, prefix: str = "") -> dict[str, str | None]:
+    """What page n of a list paginated by index_pages links to (`hrefs` are the pages' files, front first,
+    reached from page n through `prefix`) and the first and last items it shows."""
+    return {"first": first, "last": last, "newer": prefix + hrefs[n - 1] if n > 0 else None,
+            "older": prefix + hrefs[n + 1] if n + 1 < len(hrefs) else None}
 
 
 def _remove_stale(site_dir: Path, produced: set[str]) -> int:
