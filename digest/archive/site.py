@@ -77,14 +77,14 @@ class BuildResult:
     rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
 
 
-def _environment(cache_dir: Path | None = None) -> Environment:
+def _environment(cache_dir: Path) -> Environment:
     env = jinja_environment(bundled_dir("templates") / "site", autoescape=("html", "xml"), trim_blocks=True)
     env.auto_reload = False  # templates do not change during a build: no stat of three files per page
     try:
         # Compiled templates kept between runs: compiling them all is a quarter of a weekly rebuild.
         (cache_dir / "templates").mkdir(parents=True, exist_ok=True)
         env.bytecode_cache = FileSystemBytecodeCache(str(cache_dir / "templates"))
-    except (OSError, TypeError):  # no cache folder, or one we may not write: compile every time
+    except OSError:  # a cache folder we may not write: compile every time
         pass
     env.filters["safe_url"] = functools.lru_cache(maxsize=4096)(safe_url)  # the same URLs recur on many pages
     env.filters["day"] = lambda s: (s or "")[:10]
