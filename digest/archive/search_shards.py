@@ -49,12 +49,9 @@ class SearchDoc:
     language: str
     summary: str
     qa: str
-    source: str = ""  # a stamp of what summary and qa were made from; without one the texts are hashed
-
-
-def _text_stamp(d: SearchDoc) -> object:
-    # Hashing the texts of 5,000 papers twice over is most of what a one-issue rebuild would spend here.
-    return d.source or (d.summary, d.qa)
+    # What summary and qa were made from (their generations' stored stamps): fingerprints use it, as hashing
+    # the texts of 5,000 papers twice over was most of what a one-issue rebuild spent here.
+    source: str
 
 
 def fold(text: str) -> str:
@@ -116,7 +113,7 @@ def search_files(docs: list[SearchDoc], issue_titles: dict[str, str],
     yield "search-index.js", fingerprint(manifest), lambda: f"window.DIGEST_SEARCH = {_js_json(manifest)};\n"
     for start in range(0, len(docs), GROUP_SIZE):
         group = docs[start:start + GROUP_SIZE]
-        fp = fingerprint("terms", start, [(d.title, d.authors, d.tldr, _text_stamp(d)) for d in group])
+        fp = fingerprint("terms", start, [(d.title, d.authors, d.tldr, d.source) for d in group])
         built: list[list[dict[str, list[int]]]] = []  # the group is tokenized once, if any file is rendered
 
         def render(b: int, group: list[SearchDoc] = group, start: int = start,
@@ -134,7 +131,7 @@ def search_files(docs: list[SearchDoc], issue_titles: dict[str, str],
     for start in range(0, len(docs), TEXT_CHUNK):
         chunk = docs[start:start + TEXT_CHUNK]
         name = f"x{start // TEXT_CHUNK}"
-        yield f"{SEARCH_DIR}/{name}.js", fingerprint(name, [_text_stamp(d) for d in chunk]), \
+        yield f"{SEARCH_DIR}/{name}.js", fingerprint(name, [d.source for d in chunk]), \
             lambda name=name, chunk=chunk: script(name, [[d.summary, d.qa] for d in chunk])
 
 
