@@ -128,12 +128,18 @@ class Spend(Usage):
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)  # e.g. why the support judge was skipped
 
+    def add_spent(self, usage: Usage, calls: int) -> None:
+        """Add what a step's `calls` model calls spent (their time stays the step's own)."""
+        self.calls += calls
+        self.input_tokens += usage.input_tokens
+        self.cached_tokens += usage.cached_tokens
+        self.output_tokens += usage.output_tokens
+        self.cost += usage.cost
+
     def add_logged(self, spent) -> None:
         """Add what the call log says a step spent (a Store.llm_spend_after row)."""
-        self.calls += spent["calls"]
-        self.input_tokens += spent["input_tokens"]
-        self.output_tokens += spent["output_tokens"]
-        self.cost += spent["cost"]
+        self.add_spent(Usage(input_tokens=spent["input_tokens"], output_tokens=spent["output_tokens"],
+                             cost=spent["cost"]), spent["calls"])
 
 
 @dataclass(kw_only=True)
@@ -361,7 +367,7 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
         outcome = write_overview(config, issue, writer, language=language, yes=yes,
                                  already=max(planned, report.cost))
         issue.overview, report.overview_note = outcome.overview, outcome.note
-        outcome.add_to(report)
+        report.add_spent(outcome.spent, outcome.calls)
     report.issue = publish_issue(config, store, issue, gens)
     report.path = str(markdown_dir(config, issue) / f"{week}.md")
     report.seconds = time.monotonic() - started

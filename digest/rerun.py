@@ -96,7 +96,7 @@ def rerun_issue(config: Config, store: Store, issue_id: str, model_id: str, *, p
                                  yes=yes, already=max(sum(e.cost for _, e in rep.estimate), rep.cost))
         store.set_overview(issue.id, variant, language, outcome.overview)
         rep.overview_note = outcome.note
-        outcome.add_to(rep)
+        rep.add_spent(outcome.spent, outcome.calls)
     rep.seconds = time.monotonic() - started
     return rep
 

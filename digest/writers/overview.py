@@ -67,14 +67,6 @@ class OverviewOutcome:
     calls: int = 0
     spent: Usage = field(default_factory=Usage)
 
-    def add_to(self, spend: Usage) -> None:
-        """Count the overview in a run's spend (a pipeline or rerun report: a Usage with `calls`)."""
-        spend.calls += self.calls
-        spend.input_tokens += self.spent.input_tokens
-        spend.cached_tokens += self.spent.cached_tokens
-        spend.output_tokens += self.spent.output_tokens
-        spend.cost += self.spent.cost
-
 
 def overview_key(issue_id: str) -> str:
     """The generation_key the overview's calls are logged under (`digest cost ISSUE` counts them)."""
