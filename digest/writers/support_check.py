@@ -16,7 +16,7 @@ from digest.llm.tokens import count_message_tokens
 from digest.records import Generation, Page, Paper
 from digest.store import Store
 from digest.wording import plural
-from digest.writers.backing import CHECKED, EXCERPT, PARTLY, label_answers, worse
+from digest.writers.backing import CHECKED, PARTLY, label_answers, worse
 from digest.writers.base import Estimate
 from digest.writers.extractive import MODEL_ID as EXTRACTIVE
 from digest.writers.prompts import PromptSet
@@ -68,7 +68,7 @@ class SupportJudge:
 
     def to_judge(self, g: Generation) -> list[int]:
         """Positions of the answers a judge has not yet labelled (excerpts need no judge)."""
-        return [i for i, q in enumerate(g.qa) if not q.judged and q.support != EXCERPT and q.quote.strip()]
+        return [i for i, q in enumerate(g.qa) if not q.judged and not q.excerpt and q.quote.strip()]
 
     def request(self, paper: Paper, g: Generation, positions: list[int]) -> ChatRequest:
         """The judge call for these answers of a generation."""
