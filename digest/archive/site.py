@@ -47,7 +47,7 @@ from digest.text import same_author, slugify
 
 # Labels of the site's own chrome; merged over digest.i18n.labels(language).
 
-FEED_ENTRIES = 10  # newest issues in the Atom feed; each carries its full content (10 weeks, ~0.5 MB)
+FEED_ENTRIES = 10  # newest issues in the Atom feed; each carries its full content (10 issues of 10 papers: ~0.7 MB)
 SITE_DIR_NAME = "site"
 ISSUES_PER_PAGE = 20  # issues per page of the index (index.html, page/2.html, ...)
 PAPERS_PER_PAGE = 100  # papers per page of a category's or an author's list
