@@ -80,6 +80,29 @@ class Page:
 
 
 @dataclass
+class Section:
+    """One heading of a paper's section tree, with the page it starts on (GROBID's <div><head>)."""
+
+    heading: str  # as printed, without its number: "Related Work"
+    level: int  # 1 for a top-level section, 2 for a subsection, ...
+    page: int  # 1-based page the heading is on
+    number: str | None = None  # "3", "3.2", "A", "A.1"; None for an unnumbered heading
+    kind: str = "body"  # body, appendix, references
+
+
+@dataclass
+class PaperStructure:
+    """What a scholarly parser reads off a PDF besides page texts: its header and its section tree."""
+
+    title: str | None = None
+    authors: list[str] = field(default_factory=list)  # names only: no affiliation marks, no e-mail
+    affiliations: list[str] = field(default_factory=list)
+    abstract: str = ""  # exactly the abstract: no author line, no introduction
+    sections: list[Section] = field(default_factory=list)
+    published: str | None = None  # a date printed on page 1 or in the PDF's metadata, ISO 8601, when known
+
+
+@dataclass
 class PageText:
     """The result of extracting one PDF: pages, or a failure reason."""
 
@@ -90,6 +113,7 @@ class PageText:
     authors: list[str] = field(default_factory=list)
     arxiv_id: str | None = None  # from the margin stamp, e.g. '2206.10883v3'
     category: str | None = None  # from the margin stamp, e.g. 'cs.CL'
+    structure: PaperStructure | None = None  # header and sections, when the parser could read them
 
 
 @dataclass
