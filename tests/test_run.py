@@ -329,32 +329,51 @@ def test_answers_cut_off_for_length_are_asked_again_shorter(week, config, store,
 
 
 def test_call_slots_give_answers_calls_priority():
-    """With every slot taken, a waiting answers call goes before a waiting first call."""
+    """With every slot taken, a waiting answers call goes before a first call that began waiting earlier."""
     import threading
     import time
 
     from digest.writers.chat import CallSlots
 
     slots = CallSlots(1)
-    order: list[str] = []
-    holder = threading.Event()
+    waiting: set[str] = set()
 
-    def take(kind: str, hold: float = 0.0):
+    class WatchedCondition(threading.Condition):
+        """Records who waits, so the test goes on once a thread really waits rather than after a guessed pause."""
+
+        def wait(self, timeout=None):
+            waiting.add(threading.current_thread().name)  # under the lock, which wait() releases only below
+            return super().wait(timeout)
+
+    slots.cond = WatchedCondition()
+    order: list[str] = []
+    taken, release = threading.Event(), threading.Event()
+
+    def take(kind: str, hold: bool = False):
         with slots.slot(answers=kind == "answers"):
             order.append(kind)
-            holder.set()
-            time.sleep(hold)
+            taken.set()
+            if hold:
+                release.wait(60)
 
-    first = threading.Thread(target=take, args=("outline", 0.3))
+    def waits(name: str) -> None:
+        deadline = time.monotonic() + 60  # bounds a hang only; the thread waits within moments on any machine
+        while name not in waiting:
+            assert time.monotonic() < deadline, f"{name} never waited for a slot"
+            time.sleep(0.01)
+
+    first = threading.Thread(target=take, args=("outline", True), name="first")
     first.start()
-    holder.wait()
-    waiting_outline = threading.Thread(target=take, args=("outline",))
+    assert taken.wait(60)
+    waiting_outline = threading.Thread(target=take, args=("outline",), name="waiting_outline")
     waiting_outline.start()
-    time.sleep(0.05)  # the outline call queues first ...
-    waiting_answers = threading.Thread(target=take, args=("answers",))
-    waiting_answers.start()  # ... but the answers call is served first
+    waits("waiting_outline")  # the outline call queues first ...
+    waiting_answers = threading.Thread(target=take, args=("answers",), name="waiting_answers")
+    waiting_answers.start()
+    waits("waiting_answers")
+    release.set()  # ... but when the slot frees, the answers call is served first
     for t in (first, waiting_outline, waiting_answers):
-        t.join(5)
+        t.join(60)
     assert order == ["outline", "answers", "outline"]
 
 
