@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from digest.config import Config
-from digest.errors import ConfigError, NotFoundError
+from digest.errors import ConfigError, NotFoundError, QualityGateError
 from digest.pipeline import (
     Reporter,
     SilentReporter,
@@ -20,10 +21,10 @@ from digest.pipeline import (
     make_writer,
     markdown_dir,
 )
-from digest.quality import judge_issue
+from digest.quality import Verdict, judge_issue
 from digest.records import Issue, Paper
 from digest.render import write_markdown
-from digest.store import Store, utcnow
+from digest.store import Store
 from digest.writers.overview import write_overview
 from digest.writers.prompts import PromptSet
 
@@ -124,9 +125,22 @@ def list_issues(store: Store) -> list[IssueSummary]:
             for r in rows]
 
 
-def use_variant(config: Config, store: Store, issue_id: str, variant: str) -> Issue:
-    """Make an issue show another variant, and rewrite its Markdown; send and the archive follow it."""
+@dataclass
+class VariantShown:
+    """What `digest issues use` did: the issue as it now stands, the file written, and the gate's verdict."""
 
+    issue: Issue
+    path: Path
+    verdict: Verdict
+    forced: bool = False  # shown although the variant fails the quality gate (--force)
+
+
+def use_variant(config: Config, store: Store, issue_id: str, variant: str, *, force: bool = False) -> VariantShown:
+    """Make an issue show another variant, and rewrite its Markdown; send and the archive follow it.
+
+    A variant that fails the quality gate is refused unless `force`; a published issue stays published
+    whatever it shows (it may have been mailed: it never turns back into a draft).
+    """
     issue = store.load_issue(issue_id)
     variants = store.issue_models(issue.id)
     if variant not in variants:
@@ -134,18 +148,23 @@ def use_variant(config: Config, store: Store, issue_id: str, variant: str) -> Is
             f"issue {issue.id} has no variant {variant!r} (it has: {', '.join(variants) or 'none'})",
             hint=f"generate it with `digest rerun {issue.id} --model MODEL`; see `digest issues list`",
         )
-    langs = {r["language"] for r in store.query(
-        "SELECT DISTINCT g.language FROM issue_generations ig JOIN generations g ON g.key = ig.generation_key "
-        "WHERE ig.issue_id=? AND ig.model=?", (issue.id, variant))}
+    langs = store.variant_languages(issue.id, variant)
     if len(langs) > 1:
         raise ConfigError(f"variant {variant} of {issue.id} mixes languages {sorted(langs)}")
-    # The quality gate judges the variant now shown: a rerun with a working model publishes a draft.
     verdict = judge_issue(store.load_issue(issue.id, model=variant), max_failed_share=config.llm.max_failed_share)
-    with store.transaction() as db:
-        db.execute("UPDATE issues SET model=?, updated=?, status=? WHERE id=?",
-                   (variant, utcnow(), "published" if verdict.passed else "draft", issue.id))
-        if langs:  # labels of the rendered issue follow the language the variant was written in
-            db.execute("UPDATE issues SET language=? WHERE id=?", (langs.pop(), issue.id))
+    if not verdict.passed and not force:
+        keeps = "stays a draft" if issue.status == "draft" else "stays published"
+        raise QualityGateError(
+            f"variant {variant} of {issue.id} fails the quality gate: {verdict.message()}; {issue.id} still "
+            f"shows {issue.model} and {keeps}",
+            hint=f"choose a variant that passes (see `digest compare {issue.id}`), or add --force to show it "
+                 "anyway")
+    # A draft whose new variant passes the gate is published; a published issue is never unpublished.
+    published = issue.status == "published" or verdict.passed
+    store.show_variant(issue.id, variant, language=langs.pop() if langs else None, published=published)
     chosen = store.load_issue(issue.id)
-    write_markdown(chosen, markdown_dir(config, chosen), title=config.output.title)
-    return chosen
+    folder = markdown_dir(config, chosen)
+    path = write_markdown(chosen, folder, title=config.output.title)
+    if published:  # the held copy would read as if the issue were still waiting for the gate
+        (config.archive_dir / "drafts" / path.name).unlink(missing_ok=True)
+    return VariantShown(issue=chosen, path=path, verdict=verdict, forced=not verdict.passed)

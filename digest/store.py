@@ -392,6 +392,13 @@ class Store:
         """Store an issue, its papers in order, and the generation of each paper for issue.model."""
         now = utcnow()
         with self.transaction() as db:
+            was = db.execute("SELECT status FROM issues WHERE id=?", (issue.id,)).fetchone()
+            if issue.status == "draft" and was is not None and was["status"] == "published":
+                # It may have been mailed: held text never replaces it, and it never turns back into a draft.
+                raise QualityGateError(
+                    f"{issue.id} is published and stays as it was: the text written now failed the quality gate "
+                    "and was not stored as the issue", hint=f"fix the model and run again, or regenerate it with "
+                    f"`digest rerun {issue.id} --model M` and show a variant that passes")
             db.execute(
                 "INSERT INTO issues (id, week_start, week_end, language, model, intro, created, updated, status) "
                 "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET language=excluded.language, "
@@ -412,6 +419,23 @@ class Store:
                         "INSERT OR REPLACE INTO issue_generations VALUES (?,?,?,?)",
                         (issue.id, paper_key, g.model, g.key),
                     )
+
+    def variant_languages(self, issue_id: str, variant: str) -> set[str]:
+        """The languages a variant of an issue was written in (one, unless something went wrong)."""
+        return {r["language"] for r in self.query(
+            "SELECT DISTINCT g.language FROM issue_generations ig JOIN generations g ON g.key = ig.generation_key "
+            "WHERE ig.issue_id=? AND ig.model=?", (issue_id, variant))}
+
+    def show_variant(self, issue_id: str, variant: str, *, language: str | None, published: bool) -> None:
+        """Make an issue show `variant` (in its language); `published` False keeps a draft a draft.
+
+        A published issue stays published whatever is asked: it may have been mailed already.
+        """
+        with self.transaction() as db:
+            db.execute("UPDATE issues SET model=?, updated=?, status=CASE WHEN status='published' OR ? "
+                       "THEN 'published' ELSE 'draft' END WHERE id=?", (variant, utcnow(), int(published), issue_id))
+            if language:  # labels of the rendered issue follow the language the variant was written in
+                db.execute("UPDATE issues SET language=? WHERE id=?", (language, issue_id))
 
     def add_issue_generation(self, issue_id: str, g: Generation, variant: str | None = None) -> None:
         """Attach a generation of a paper to an issue as `variant` (default: its model); others are kept."""
@@ -434,6 +458,11 @@ class Store:
         if issue_id is None:
             ids = self.issue_ids()
             if not ids:
+                drafts = self.issue_ids(drafts=True)
+                if drafts:
+                    raise NotFoundError(
+                        f"there is no published issue yet: {drafts[0]} is a draft the quality gate held because "
+                        "the model failed for too many papers", hint=_publish_draft_hint(drafts[0]))
                 raise NotFoundError("there is no issue yet", hint="run `digest run` first")
             issue_id = ids[0]
         rows = self.query("SELECT * FROM issues WHERE id=?", (issue_id,))
@@ -466,8 +495,7 @@ class Store:
         issue = self.load_issue(issue_id)
         if issue.status == "draft":
             raise QualityGateError(f"{issue.id} is a draft: the quality gate held it because the model failed "
-                                   "for too many papers", hint=f"fix the model, then `digest run` again, or "
-                                   f"`digest rerun {issue.id} --model extractive`; `--dry-run` shows it")
+                                   "for too many papers", hint=_publish_draft_hint(issue.id))
         return issue
 
     def issues_of_paper(self, key: str) -> list[str]:
@@ -571,6 +599,12 @@ class Store:
         )
         links = self.query("SELECT issue_id, paper_key, model, generation_key FROM issue_generations")
         return issues, entries, links
+
+
+def _publish_draft_hint(issue_id: str) -> str:
+    """What publishes a held draft: a working model, run again, or a variant that passes the gate."""
+    return (f"fix the model and `digest run` again, or `digest rerun {issue_id} --model M` then "
+            f"`digest issues use {issue_id} --model M`; `digest send {issue_id} --dry-run` shows it")
 
 
 def _overview_from_row(r: sqlite3.Row, papers: int | None) -> Overview | None:

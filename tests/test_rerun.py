@@ -6,7 +6,7 @@ import pytest
 from llm_server import LLMServer
 from rerun_helpers import ISSUE_ID, add_chat_model, make_responder
 
-from digest.errors import NotFoundError
+from digest.errors import ExitStatus, NotFoundError, QualityGateError
 from digest.rerun import list_issues, rerun_issue, use_variant
 
 
@@ -70,7 +70,9 @@ def test_use_switches_the_variant_and_rewrites_the_markdown(config, store, issue
     md = config.archive_dir / f"{ISSUE_ID}.md"
     assert "Written without an LLM" in md.read_text()
     rerun_issue(config, store, ISSUE_ID, "model-B")
-    chosen = use_variant(config, store, ISSUE_ID, "model-B")
+    shown = use_variant(config, store, ISSUE_ID, "model-B")
+    chosen = shown.issue
+    assert shown.path == md and not shown.forced and chosen.status == "published"
     assert chosen.model == "model-B" and store.load_issue(ISSUE_ID).model == "model-B"
     text = md.read_text()
     assert "Written by model-B." in text and "model-B TL;DR" in text
@@ -81,6 +83,72 @@ def test_use_switches_the_variant_and_rewrites_the_markdown(config, store, issue
     assert "Written without an LLM" in md.read_text()
     with pytest.raises(NotFoundError, match="no variant 'model-C'"):
         use_variant(config, store, ISSUE_ID, "model-C")
+
+
+@pytest.fixture
+def model_x(config):
+    """A model that writes nothing usable: every paper falls back, so its variant fails the quality gate."""
+    server = LLMServer(responder=make_responder("model-X", broken={""})).start()
+    add_chat_model(config, "model-X", server)
+    yield server
+    server.stop()
+
+
+def test_a_variant_that_fails_the_gate_is_refused_and_the_issue_stays_published(config, store, issue, model_x):
+    md = config.archive_dir / f"{ISSUE_ID}.md"
+    before = md.read_text()
+    rerun_issue(config, store, ISSUE_ID, "model-X", yes=True)
+    with pytest.raises(QualityGateError, match="variant model-X of 2026-W47 fails the quality gate.*stays published"):
+        use_variant(config, store, ISSUE_ID, "model-X")
+    kept = store.load_issue(ISSUE_ID)
+    assert (kept.status, kept.model) == ("published", "extractive") and md.read_text() == before
+    assert not (config.archive_dir / "drafts").exists()
+
+    # --force shows it, and the issue stays published: send and the archive still find it.
+    shown = use_variant(config, store, ISSUE_ID, "model-X", force=True)
+    assert shown.forced and not shown.verdict.passed and shown.path == md
+    assert store.load_issue().id == ISSUE_ID and store.load_issue_to_publish(ISSUE_ID).model == "model-X"
+    assert store.issue_ids() == [ISSUE_ID] and "Written by model-X." in md.read_text()
+    assert not (config.archive_dir / "drafts").exists()
+
+
+def test_a_published_issue_never_turns_back_into_a_draft(config, store, issue):
+    held = store.load_issue(ISSUE_ID)
+    held.status = "draft"  # what `digest run` makes of the same week when the model fails this time
+    with pytest.raises(QualityGateError, match="is published and stays as it was"):
+        store.save_issue(held, {})
+    assert store.load_issue(ISSUE_ID).status == "published" and len(store.load_issue(ISSUE_ID).entries) == 3
+    store.show_variant(ISSUE_ID, "extractive", language=None, published=False)
+    assert store.load_issue(ISSUE_ID).status == "published"
+
+
+def test_without_a_published_issue_send_is_told_about_the_draft(config, store, issue):
+    store.execute("UPDATE issues SET status='draft' WHERE id=?", (ISSUE_ID,))
+    with pytest.raises(NotFoundError, match="2026-W47 is a draft the quality gate held") as e:
+        store.load_issue()
+    assert f"digest issues use {ISSUE_ID} --model M" in str(e.value)
+
+
+def test_issues_use_on_the_command_line_says_what_it_did(config, store, issue, model_x, tmp_path):
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "use.toml"
+    cfg.write_text(f'[store]\narchive_dir = "{config.archive_dir}"\n', encoding="utf-8")
+    rerun_issue(config, store, ISSUE_ID, "model-X", yes=True)
+
+    def digest(*args):
+        done = subprocess.run([sys.executable, "-m", "digest", "--config", str(cfg), *args],
+                              capture_output=True, text=True, timeout=120)
+        return done.returncode, " ".join((done.stdout + done.stderr).split())
+
+    code, said = digest("issues", "use", ISSUE_ID, "--model", "model-X")
+    assert code == ExitStatus.QUALITY_GATE and "fails the quality gate" in said and "--force" in said, said
+    assert "now shows" not in said and store.load_issue(ISSUE_ID).model == "extractive"
+    code, said = digest("issues", "use", ISSUE_ID, "--model", "model-X", "--force")
+    assert code == ExitStatus.SUCCESS, said
+    assert "shown anyway because of --force" in said and "is published" in said
+    assert f"wrote {config.archive_dir / (ISSUE_ID + '.md')}" in said
 
 
 def test_other_language_and_prompts_are_new_variants(config, store, issue, model_b, tmp_path):
@@ -97,7 +165,7 @@ def test_other_language_and_prompts_are_new_variants(config, store, issue, model
     assert own.variant.startswith("model-B+prompts-") and own.calls == 6
     assert "Friday reading group" in model_b.chat_requests()[-1]["messages"][0]["content"]
     assert store.issue_models(ISSUE_ID) == sorted(["extractive", "model-B", "model-B@ja", own.variant])
-    chosen = use_variant(config, store, ISSUE_ID, "model-B@ja")
+    chosen = use_variant(config, store, ISSUE_ID, "model-B@ja").issue
     assert chosen.language == "ja" and all(e.generation.language == "ja" for e in chosen.entries)
     assert "著者" in (config.archive_dir / f"{ISSUE_ID}.md").read_text()
 

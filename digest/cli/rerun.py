@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.common import RichReporter, console, out, plan_table
+from digest.cli.common import RichReporter, console, escape, out, plan_table
 from digest.wording import plural
 
 
@@ -119,13 +119,25 @@ def register(cli: click.Group) -> None:
     @issues.command("use")
     @click.argument("issue_id")
     @click.option("--model", "variant", required=True, help="The variant to show (see `digest issues list`).")
+    @click.option("--force", is_flag=True,
+                  help="Show a variant that fails the quality gate anyway (a published issue stays published).")
     @click.pass_obj
-    def issues_use(app, issue_id, variant) -> None:
-        """Make an issue show another variant; send and the archive use it from now on."""
+    def issues_use(app, issue_id, variant, force) -> None:
+        """Make an issue show another variant; send and the archive use it from now on.
+
+        A variant that fails the quality gate is refused (exit 4) unless --force. A published issue
+        is never turned back into a draft; a draft whose new variant passes the gate is published.
+        """
         from digest.rerun import use_variant
-        issue = use_variant(app.config, app.store, issue_id, variant)
-        out.print(f"{issue.id} now shows {issue.model}; rewrote {app.config.archive_dir / (issue.id + '.md')}. "
-                  "Rebuild the site with `digest archive build`.", highlight=False)
+        shown = use_variant(app.config, app.store, issue_id, variant, force=force)
+        issue = shown.issue
+        if shown.forced:
+            console.print(f"[yellow]warning[/] {escape(variant)} fails the quality gate "
+                          f"({escape(shown.verdict.message())}); shown anyway because of --force", highlight=False)
+        state = "published" if issue.status == "published" else "a draft (held by the quality gate; never sent)"
+        out.print(f"{issue.id} now shows {issue.model} and is {state}; wrote {shown.path}. "
+                  + ("Rebuild the site with `digest archive build`." if issue.status == "published" else ""),
+                  highlight=False)
 
     @cli.group()
     def batch() -> None:
