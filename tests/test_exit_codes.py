@@ -83,3 +83,12 @@ def test_messages_show_a_source_as_written_not_as_emoji(tmp_path):
     done = digest(tmp_path, "sources", "check", "arxiv-query:cat:cs.CL")  # arXiv is a closed port here
     said = done.stdout + done.stderr
     assert "arxiv-query:cat:cs.CL" in said and "🐱" not in said
+
+
+def test_a_bad_since_is_a_command_line_error_that_changes_nothing(tmp_path):
+    for command in ("run", "fetch"):
+        done = digest(tmp_path, command, "--since", "yesterday")
+        said = " ".join((done.stdout + done.stderr).split())
+        assert done.returncode == ExitStatus.USAGE, said
+        assert "--since" in said and "7d" in said and "internal error" not in said
+    assert not (tmp_path / "archive").exists()  # found before the store is opened

@@ -24,6 +24,8 @@ from digest.errors import DigestError, ExitStatus, QualityGateError
 from digest.wording import plural, shorten
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from rich.table import Table
 
     from digest.store import Store
@@ -61,6 +63,21 @@ def _today():
     from datetime import date
     value = os.environ.get("DIGEST_TODAY")
     return date.fromisoformat(value) if value else None
+
+
+class _Since(click.ParamType):
+    """--since as a start time: a wrong value is a command-line error (exit 2), found before anything is opened."""
+
+    name = "7d|DATE"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        from digest.pipeline import parse_since
+        try:
+            return parse_since(value, _today())
+        except DigestError as e:
+            self.fail(e.message.removeprefix(f"--since {value!r}: "), param, ctx)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,15 +150,15 @@ def _print_explain(rep) -> None:
 
 
 @cli.command()
-@click.option("--since", metavar="7d|DATE", help="Window of papers to consider (default 7d).")
+@click.option("--since", type=_Since(), metavar="7d|DATE", help="Window of papers to consider (default 7d).")
 @click.option("--source", "sources", multiple=True, metavar="SPEC", help="A source instead of the configured ones (repeatable).")
 @click.option("--explain", is_flag=True, help="Show why each paper was chosen or left out.")
 @pass_app
-def fetch(app: App, since: str | None, sources: tuple[str, ...], explain: bool) -> None:
+def fetch(app: App, since: datetime | None, sources: tuple[str, ...], explain: bool) -> None:
     """Read the sources, select this week's papers, download and parse their PDFs."""
     from digest.pipeline import fetch_week, issue_week, parse_since
     today = _today()
-    start = parse_since(since, today)
+    start = since or parse_since(None, today)
     with RichReporter() as reporter:
         rep = fetch_week(app.config, app.store, since=start, sources=list(sources) or None,
                          week=issue_week(start, today)[0], reporter=reporter)
@@ -202,7 +219,7 @@ def papers_show(app: App, paper_id: str) -> None:
 
 
 @cli.command()
-@click.option("--since", metavar="7d|DATE", help="Window of papers to consider (default 7d).")
+@click.option("--since", type=_Since(), metavar="7d|DATE", help="Window of papers to consider (default 7d).")
 @click.option("--source", "sources", multiple=True, metavar="SPEC", help="A source instead of the configured ones.")
 @click.option("--model", help="Model id (default: llm.model; env DIGEST_MODEL).")
 @click.option("--language", help="Output language, e.g. en, ja (default: output.language).")
@@ -225,7 +242,7 @@ def run(app: App, since, sources, model, language, yes, dry_run, send_mail, batc
                       "papers; set llm.model or --model for written summaries).")
     with RichReporter() as reporter:
         today = _today()
-        rep = run_week(cfg, app.store, since=parse_since(since, today), sources=list(sources) or None,
+        rep = run_week(cfg, app.store, since=since or parse_since(None, today), sources=list(sources) or None,
                        model=model_id, language=language, yes=yes, dry_run=dry_run, reporter=reporter, today=today)
     _print_failures(rep.fetch)
     if dry_run:
@@ -286,7 +303,7 @@ def _run_batch(app: App, since, sources, model, language, yes, dry_run, send_mai
                           hint="send after `digest batch collect` has published the issue")
     with RichReporter() as reporter:
         today = _today()
-        fetched, rep = submit_week(app.config, app.store, since=parse_since(since, today),
+        fetched, rep = submit_week(app.config, app.store, since=since or parse_since(None, today),
                                    sources=list(sources) or None, model=model, language=language, yes=yes,
                                    dry_run=dry_run, reporter=reporter, today=today)
     print_failures(fetched.failures)
