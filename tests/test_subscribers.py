@@ -127,3 +127,25 @@ def test_import_and_export_csv(store, tmp_path):
     assert any(line.startswith("gone@example.org,,unsubscribed,") for line in lines)
     with pytest.raises(DigestError, match="cannot read .*missing.csv"):
         import_csv(store, tmp_path / "missing.csv")
+
+
+def test_list_with_a_status_that_matches_none_says_so_and_how_many_there_are(tmp_path):
+    from click.testing import CliRunner
+
+    from digest.cli.main import cli
+
+    cfg = tmp_path / "digest.toml"
+    cfg.write_text(f'[store]\narchive_dir = "{tmp_path / "archive"}"\n', encoding="utf-8")
+    runner = CliRunner()
+
+    def listed(*args: str) -> str:
+        r = runner.invoke(cli, ["--config", str(cfg), "subscribers", "list", *args], terminal_width=120)
+        assert r.exit_code == 0, r.output
+        return " ".join(r.output.split())
+
+    assert listed() == "No subscribers yet."
+    assert listed("--status", "active") == "No subscribers yet."
+    for i in range(4):
+        runner.invoke(cli, ["--config", str(cfg), "subscribers", "add", f"u{i}@example.org"])
+    assert listed("--status", "unsubscribed") == "No unsubscribed subscribers (4 in all)."
+    assert "4 active" in listed("--status", "active") and "u3@example.org" in listed()

@@ -231,6 +231,11 @@ def register(cli: click.Group) -> None:
 
         from digest.mail.subscribers import STATUSES, list_subscribers
         subs = list_subscribers(obj.store, status)
+        if not subs:
+            # "No subscribers yet" is only true of the whole list; a filter that matched none says so.
+            everyone = len(list_subscribers(obj.store)) if status else 0
+            out.print(f"No {status} subscribers ({everyone} in all)." if everyone else "No subscribers yet.")
+            return
         t = Table()
         for c in ("email", "name", "status", "since", "bounces"):
             t.add_column(c)
@@ -238,7 +243,7 @@ def register(cli: click.Group) -> None:
             t.add_row(escape(s.email), escape(s.name), s.status, (s.confirmed or s.created)[:10], str(s.bounces))
         out.print(t)
         counts = {st: sum(1 for s in subs if s.status == st) for st in STATUSES}
-        out.print(", ".join(f"{n} {st}" for st, n in counts.items() if n) or "No subscribers yet.")
+        out.print(", ".join(f"{n} {st}" for st, n in counts.items() if n))
 
     @subscribers.command("import")
     @click.argument("file", type=click.Path(dir_okay=False))
