@@ -30,25 +30,29 @@ import json, logging, sys, time
 warnings = []
 class Keep(logging.Handler):
     def emit(self, record):
-        warnings.append(record.getMessage())
+        if record.levelno >= logging.WARNING:
+            warnings.append(record.getMessage())
 logging.getLogger("digest").addHandler(Keep())
+logging.getLogger("digest").setLevel(logging.DEBUG)  # as with --debug: an info line is not a warning
 from digest.llm.tokens import get_encoding
 t = time.monotonic()
 first = get_encoding("gpt-4o")
 second = get_encoding("gpt-4o")
+for other in sys.argv[1:]:  # what else a run loads, e.g. cl100k_base for the page counts
+    get_encoding("", other)
 print(json.dumps({"name": first.name, "exact": first.exact, "same": first is second,
                   "count": first.count("hello world"), "warnings": warnings,
                   "seconds": time.monotonic() - t}))
 """
 
 
-def run_probe(tmp_path: Path, **env: str) -> dict:
+def run_probe(tmp_path: Path, *encodings: str, **env: str) -> dict:
     """Run PROBE in a fresh process (fresh caches, fresh warn-once state) with an empty tiktoken cache."""
     cache = tmp_path / "tiktoken-cache"
     cache.mkdir()
     full_env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(cache), "NO_PROXY": "", "no_proxy": "", **env}
     # A generous bound that only a hang would hit.
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=full_env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", PROBE, *encodings], cwd=ROOT, env=full_env, capture_output=True,
                           text=True, timeout=90)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -66,6 +70,18 @@ def test_download_failure_falls_back_and_warns_once(tmp_path):
     assert out["count"] >= 1
     assert len(out["warnings"]) == 1
     assert "o200k_base" in out["warnings"][0] and out["name"] in out["warnings"][0]
+
+
+def test_a_run_that_loads_several_encodings_offline_warns_once(tmp_path):
+    """A run loads the model's encoding and cl100k_base (page counts): offline that is still one warning."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proxy = f"http://127.0.0.1:{port}"
+    out = run_probe(tmp_path, "cl100k_base", "p50k_base", HTTPS_PROXY=proxy, https_proxy=proxy,
+                    HTTP_PROXY=proxy, http_proxy=proxy)
+    assert len(out["warnings"]) == 1, out["warnings"]
+    assert "o200k_base" in out["warnings"][0] and "approximate" in out["warnings"][0]
 
 
 def test_stalled_download_does_not_hang(tmp_path):

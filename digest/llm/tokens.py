@@ -143,12 +143,16 @@ def _resolve(name: str) -> Encoder:
             used = Encoder("estimate", False)
     else:
         used = Encoder("estimate", False)
-    if name not in _warned:
+    # One warning per process (the README: "says so once"): a run loads two encodings (the model's, and
+    # cl100k_base for page counts) and offline both fail. A bundled copy of the same encoding counts
+    # exactly, so only the first fallback that makes counts approximate is worth a warning.
+    warn = not used.exact and not _warned
+    if not used.exact:
         _warned.add(name)
-        log.warning(
-            "tiktoken encoding %s is not available (%s); counting tokens with %s%s",
-            name, reason, used.name, "" if used.exact else " (approximate)",
-        )
+    (log.warning if warn else log.info)(
+        "tiktoken encoding %s is not available (%s); counting tokens with %s%s",
+        name, reason, used.name, "" if used.exact else " (approximate)",
+    )
     return used
 
 
