@@ -70,7 +70,10 @@ def split_name(name: str) -> Name:
     name = one_line(name)
     if not name:
         return Name(literal="")
-    if _CJK_RE.search(name) or _GROUP_WORDS.search(name):
+    if re.fullmatch(r"\{[^{}]*\}", name):  # braced whole, as BibTeX writes a name not to be split
+        name = name[1:-1].strip()
+    # A name holding ' and ' ('Barnes and Noble Research') is an organisation's: parts would misplace the 'and'.
+    if _CJK_RE.search(name) or _GROUP_WORDS.search(name) or re.search(r"\sand\s", name, re.IGNORECASE):
         return Name(literal=name)
     if "," in name:
         family, _, given = (p.strip() for p in name.partition(","))

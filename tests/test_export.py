@@ -146,6 +146,21 @@ def test_bibtex_entry_has_the_arxiv_form():
     assert "  author = {Lovelace, Ada and Hopper, Grace},\n" in entry
 
 
+def test_a_name_holding_and_stays_one_author():
+    # BibTeX splits an author list on every top-level ' and ': an organisation whose name holds one is
+    # written braced whole, as a literal, so a reader keeps it one author and does not sort it under "Research".
+    issue = hostile_issue()
+    p = issue.entries[0].paper
+    p.authors = ["Barnes and Noble Research", "{Research and Development Lab}", "Ada Lovelace"]
+    text = to_bibtex(issue)
+    assert "  author = {{Barnes and Noble Research} and {Research and Development Lab} and Lovelace, Ada},\n" in text
+    lib = bibtexparser.parse_string(text, append_middleware=[SeparateCoAuthors(), SplitNameParts()])
+    names = lib.entries[0]["author"]
+    assert [" ".join(unbrace(x) for x in n.last) for n in names] == [
+        "Barnes and Noble Research", "Research and Development Lab", "Lovelace"]
+    assert split_name("{Barnes and Noble}").literal == "Barnes and Noble"
+
+
 def test_names_are_split_sensibly():
     assert split_name("Ada Lovelace").__dict__ == {"family": "Lovelace", "given": "Ada", "suffix": "", "literal": ""}
     assert (split_name("Ludwig van Beethoven").family, split_name("Ludwig van Beethoven").given) == \

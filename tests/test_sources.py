@@ -504,6 +504,22 @@ def test_split_authors():
     assert split_authors("Kyle Lo ; Lucy Lu Wang") == ["Kyle Lo", "Lucy Lu Wang"]
     assert split_authors(" LAPALU, N., SIMON, A., Plaumann, P.-L. ") == ["N. LAPALU", "A. SIMON", "P.-L. Plaumann"]
     assert split_authors("") == []
+    # BibTeX: ' and ' separates names only outside braces; a braced name is one author, its braces dropped.
+    assert split_authors("Smith, John and {Barnes and Noble Research}") == ["John Smith", "Barnes and Noble Research"]
+    assert split_authors("Ada Lovelace and {Research and Development Lab}") == [
+        "Ada Lovelace", "Research and Development Lab"]
+    assert split_authors("{Barnes and Noble Research}") == ["Barnes and Noble Research"]
+    assert split_authors("Dey, Pritam and Zhang, Zhengwu") == ["Pritam Dey", "Zhengwu Zhang"]
+    assert split_authors("Pritam Dey, Zhengwu Zhang and David Dunson") == ["Pritam Dey", "Zhengwu Zhang", "David Dunson"]
+    assert split_authors("Grace {Hopper") == ["Grace {Hopper"]  # unbalanced: nothing is masked
+
+
+def test_feed_author_with_a_braced_and_is_one_author(cfg):
+    body = (b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            b'<entry><title>A paper</title><link href="https://arxiv.org/abs/2104.12255v1"/><id>x</id>'
+            b'<author><name>Smith, John and {Barnes and Noble Research}</name></author></entry></feed>')
+    (p,) = parse_feed_bytes(body, "bib-authors", cfg).papers
+    assert p.authors == ["John Smith", "Barnes and Noble Research"]
 
 
 # ---- several sources ---------------------------------------------------------------------------------

@@ -85,22 +85,48 @@ def find_arxiv_stamp(text: str) -> Stamp | None:
     return Stamp(m.group("id") + (m.group("v") or ""), cat if _CATEGORY_RE.fullmatch(cat) else None)
 
 
+def _mask_braces(text: str) -> str:
+    """The text with everything inside balanced {...} blanked, so separators are found at the top level only.
+
+    BibTeX keeps a name whole with braces ('{Barnes and Noble Research}'); unbalanced braces mask nothing.
+    """
+    out, depth = [], 0
+    for ch in text:
+        if ch == "}" and depth:
+            depth -= 1
+            out.append("\x00")
+            continue
+        depth += ch == "{"
+        out.append("\x00" if depth else ch)
+    return text if depth else "".join(out)
+
+
+def _split_top(text: str, masked: str, sep: str) -> list[str]:
+    """`text` cut wherever `sep` matches in its brace-masked twin."""
+    cuts = [(m.start(), m.end()) for m in re.finditer(sep, masked)]
+    starts, ends = [0] + [e for _, e in cuts], [s for s, _ in cuts] + [len(text)]
+    return [text[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
 def split_authors(text: str) -> list[str]:
-    """Author names from 'A, B and C', 'A; B', or BibTeX 'Last, First and Last, First'."""
+    """Author names from 'A, B and C', 'A; B', or BibTeX 'Last, First and Last, First'; braced parts stay whole."""
     text = re.sub(r"<[^>]+>", "", text or "").strip()
     if not text:
         return []
-    if ";" in text:
-        parts = text.split(";")
-    elif re.search(r"\s+and\s+", text) and "," in text and all(
-            p.count(",") == 1 for p in re.split(r"\s+and\s+", text)):
-        # BibTeX style: every name is "Last, First".
-        parts = [" ".join(reversed([s.strip() for s in p.split(",", 1)]))
-                 for p in re.split(r"\s+and\s+", text)]
+    masked = _mask_braces(text)
+    by_and = _split_top(text, masked, r"\s+and\s+")
+    if ";" in masked:
+        parts = _split_top(text, masked, ";")
+    elif len(by_and) > 1 and "," in masked and all(
+            _mask_braces(p).count(",") == 1 or re.fullmatch(r"\{.*\}", p.strip()) for p in by_and):
+        # BibTeX style: every name is "Last, First" or one braced whole.
+        parts = [" ".join(reversed([s.strip() for s in _split_top(p, _mask_braces(p), ",")])) for p in by_and]
     else:
-        parts = re.split(r",|\s+and\s+|&", text)
+        parts = _split_top(text, masked, r",|\s+and\s+|&")
     names: list[str] = []
     for part in (re.sub(r"\s+", " ", p).strip(" ,") for p in parts):
+        if masked != text:  # braces only grouped words: the name is what they held
+            part = part.replace("{", "").replace("}", "").strip(" ,")
         if names and re.fullmatch(r"(?:[A-Z]\.\s?-?)+", part):
             # bioRxiv style 'LAPALU, N., SIMON, A.': the initials belong to the name before them.
             names[-1] = f"{part} {names[-1]}"
