@@ -358,6 +358,21 @@ def test_a_wait_over_the_limit_defers_the_channel_and_the_next_send_posts_it(con
     assert second.ok and second.results[0].sent == 1 and len(hooks.received) == 2
 
 
+def test_a_channel_that_keeps_answering_429_is_deferred_by_the_wait_cap_and_says_so(config, store):
+    issue = make_issue(store, n_papers=1)
+    ch = channel("s", "slack")
+    config.channels = [ch]
+    hooks = Hooks()
+    hooks.replies[path_of(ch)] = [(429, {"Retry-After": "2"}, "rate_limited")] * 10
+    waits: list[float] = []
+    with webhook_server(hooks) as base:
+        report = deliver_issue(config, store, issue.id, env=env_for(base, ch), sleep=no_sleep(waits))
+    result = report.results[0]
+    assert result.status == "deferred" and waits == [2.0] * 5
+    # Each wait was within the 60 s allowed: what stopped it was the number of waits, and it says that.
+    assert "after 5 waits" in result.error and "60 s" not in result.error, result.error
+
+
 def test_5xx_is_retried_with_backoff_then_deferred(config, store):
     issue = make_issue(store, n_papers=1)
     ok, down = channel("ok", "teams"), channel("down", "webhook")

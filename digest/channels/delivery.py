@@ -26,6 +26,7 @@ from digest.config import ChannelConfig, Config
 from digest.errors import ConfigError, DigestError
 from digest.http import make_client, retry_after_seconds
 from digest.store import Store, utcnow
+from digest.wording import plural
 
 BUILDERS: dict[str, Callable[[IssuePost, str], Built]] = {
     "slack": slack.build, "discord": discord.build, "teams": teams.build, "webhook": webhook.build,
@@ -215,9 +216,12 @@ def post_json(client: httpx.Client, url: str, body: bytes, policy: RetryPolicy,
             if r.status_code == 429:
                 wait = _wait_asked(r)
                 wait = 1.0 if wait is None else wait
-                if wait > policy.max_wait or waits >= policy.max_waits:
+                if wait > policy.max_wait:
                     return "deferred", f"rate limited (HTTP 429), asked to wait {wait:.0f} s; over the " \
-                                       f"{policy.max_wait:.0f} s this send waits"
+                                       f"{policy.max_wait:.0f} s this send waits at a time"
+                if waits >= policy.max_waits:
+                    return "deferred", f"rate limited (HTTP 429) again after {plural(waits, 'wait')}, " \
+                                       f"the most this send makes (asked to wait {wait:.0f} s more)"
                 waits += 1
                 sleep(wait)
                 continue
