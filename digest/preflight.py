@@ -23,9 +23,12 @@ class Check:
     detail: str
 
 
-def check_setup(config: Config, store: Store, *, smtp: bool | None = None,
+def check_setup(config: Config, store: Store | None, *, smtp: bool | None = None,
                 on_check: Callable[[Check], None] | None = None) -> list[Check]:
-    """Try the sources, the model endpoint and the SMTP login as the weekly run will; store nothing."""
+    """Try the sources, the model endpoint, the chat channels and the SMTP login as the weekly run will.
+
+    Nothing is stored or sent; `store` None (none exists yet) is not created: an in-memory one stands in.
+    """
     checks: list[Check] = []
 
     def add(c: Check) -> None:
@@ -33,8 +36,18 @@ def check_setup(config: Config, store: Store, *, smtp: bool | None = None,
         if on_check:
             on_check(c)
 
-    add(Check("config", True, str(config.path) if config.path else "defaults (no digest.toml)"))
-    add(Check("store", True, str(config.db_path)))
+    if config.path:
+        add(Check("config", True, str(config.path)))
+    elif store is None:  # an empty folder: most likely not where the weekly run will start
+        add(Check("config", False, "no digest.toml and no store here: point at the config with --config PATH or "
+                                   "DIGEST_CONFIG=PATH, or write one with `digest init`"))
+    else:
+        add(Check("config", True, "defaults (no digest.toml)"))
+    if store is None:
+        add(Check("store", True, f"none yet (nothing created): the first `digest run` makes {config.db_path}"))
+        store = Store(":memory:")
+    else:
+        add(Check("store", True, str(config.db_path)))
     if not config.sources:
         add(Check("sources", False, "none configured: add sources to digest.toml"))
     results, errors = fetch_sources(config.sources, config, store, conditional=False)

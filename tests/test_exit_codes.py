@@ -92,3 +92,19 @@ def test_a_bad_since_is_a_command_line_error_that_changes_nothing(tmp_path):
         assert done.returncode == ExitStatus.USAGE, said
         assert "--since" in said and "7d" in said and "internal error" not in said
     assert not (tmp_path / "archive").exists()  # found before the store is opened
+
+
+def test_commands_that_read_the_store_create_nothing_in_a_folder_without_one(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+    for args in (["send"], ["export"], ["check"]):
+        done = subprocess.run([sys.executable, "-m", "digest", *args], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path, env=env)
+        said = " ".join((done.stdout + done.stderr).split())
+        assert done.returncode == ExitStatus.ERROR, (args, said)
+        assert "--config" in said and "DIGEST_CONFIG" in said, (args, said)
+        assert list(tmp_path.iterdir()) == [], (args, said)  # no archive/, no digest.sqlite
+    said = " ".join(digest(tmp_path, "send").stderr.split())  # a config, but nothing was ever run with it
+    assert "there is no store yet" in said and "digest run" in said
+    assert not (tmp_path / "archive").exists()

@@ -29,7 +29,9 @@ def register(cli: click.Group) -> None:
             mark = "[green]ok[/]    " if c.ok else "[red]failed[/]"
             _out.print(f"{mark} {escape(c.what)}: {escape(c.detail)}", highlight=False)
 
-        checks = check_setup(app.config, app.store, smtp=smtp, on_check=show)
+        # An empty folder stays empty: the store is opened only where one exists.
+        store = app.store if app.config.db_path.exists() else None
+        checks = check_setup(app.config, store, smtp=smtp, on_check=show)
         bad = [c for c in checks if not c.ok]
         _out.print("ready for the weekly run" if not bad else
                    f"{len(bad)} of {plural(len(checks), 'check')} failed: fix {'it' if len(bad) == 1 else 'them'} "

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from digest.errors import ExitStatus
+from digest.errors import ExitStatus, NotFoundError
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from digest.config import Config
+    from digest.store import Store
 
 
 class LazyConsole:
@@ -106,3 +109,21 @@ def sources_status(failed: int, total: int) -> ExitStatus:
     if not failed:
         return ExitStatus.SUCCESS
     return ExitStatus.ERROR if failed >= total else ExitStatus.PARTIAL
+
+
+def nothing_here(config: Config) -> NotFoundError:
+    """The error of a command that reads the store where there is none: no config and no store, or no store yet."""
+    if config.path is None:
+        return NotFoundError(
+            f"no config and no store were found here ({config.db_path} does not exist; nothing was created)",
+            hint="run from the folder that holds digest.toml, or point at it with --config PATH or "
+                 "DIGEST_CONFIG=PATH; `digest init` writes a new one")
+    return NotFoundError(f"there is no store yet at {config.db_path} (nothing was created)",
+                         hint="run `digest run` first")
+
+
+def existing_store(app: Any) -> Store:
+    """The store of a command that only reads it (send, export): none is created where nothing was ever run."""
+    if not app.config.db_path.exists():
+        raise nothing_here(app.config)
+    return app.store

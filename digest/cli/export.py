@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.common import console, escape
+from digest.cli.common import console, escape, existing_store
 from digest.wording import plural
 
 # Spelled out rather than read from digest.export so that `digest export --help` imports no stage;
@@ -31,7 +31,7 @@ def register(cli: click.Group) -> None:
         primary category and the issue's TL;DR as a note. See docs/export.md.
         """
         from digest.export import export_issue
-        issue = app.store.load_issue(issue_id)
+        issue = existing_store(app).load_issue(issue_id)
         text = export_issue(issue, fmt)
         if issue.status != "published":
             console.print(f"note: {escape(issue.id)} is a draft (held by the quality gate)", highlight=False)

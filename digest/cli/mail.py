@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from digest.cli.common import LazyConsole, escape
+from digest.cli.common import LazyConsole, escape, existing_store
 from digest.errors import DigestError, ExitStatus
 from digest.wording import plural
 
@@ -51,7 +51,7 @@ def run_send(obj: Any, issue_id: str | None = None, *, dry_run: bool = False, to
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = send_issue(obj.config, obj.store, issue_id, dry_run=dry_run, to=to, out_dir=out_dir,
+        report = send_issue(obj.config, existing_store(obj), issue_id, dry_run=dry_run, to=to, out_dir=out_dir,
                             progress=progress)
     print_report(report)
     return report
@@ -87,7 +87,7 @@ def run_channels(obj: Any, issue_id: str | None = None, *, names: list[str] | No
                  dry_run: bool = False) -> ChannelsReport:
     """Post to the chat channels and print what happened (the payloads, URL redacted, for a dry run)."""
     from digest.channels.delivery import deliver_issue
-    report = deliver_issue(obj.config, obj.store, issue_id, names=names, dry_run=dry_run)
+    report = deliver_issue(obj.config, existing_store(obj), issue_id, names=names, dry_run=dry_run)
     if report.results:
         print_channels(obj.config, report)
     return report
