@@ -274,7 +274,22 @@ def _apply_env(cfg: Config, env: dict[str, str]) -> None:
     base = env.get("OPENAI_BASE_URL")
     if base:
         for m in cfg.models.values():
-            m.base_url = m.base_url or base
+            if m.base_url:
+                continue
+            m.base_url = base
+            if not is_openai_url(base):
+                # A table without base_url was written for api.openai.com: its rpm/tpm are OpenAI's limits
+                # and would only throttle a local server (200k tokens a minute: minutes for one rerun).
+                m.rpm = m.tpm = 0
+
+
+def is_openai_url(url: str) -> bool:
+    """Whether a base URL is OpenAI's own API (or empty, which means it); local and other servers are not."""
+    from urllib.parse import urlsplit
+
+    url = url.strip()
+    host = (urlsplit(url if "://" in url else f"//{url}").hostname or "").lower()
+    return not url or host == "api.openai.com"
 
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:

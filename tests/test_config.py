@@ -54,3 +54,85 @@ def test_config_mistakes_are_one_clear_error(tmp_path, text, message):
 def test_missing_explicit_config(tmp_path):
     with pytest.raises(ConfigError, match="digest init"):
         load_config(tmp_path / "absent.toml", env={})
+
+
+def _template_with_examples() -> str:
+    """The init template with its commented example tables and keys (`# key = value`) switched on."""
+    import re
+
+    from digest.config import default_config_text
+
+    return re.sub(r"^# (?=\[|[a-z_]+ *= )", "", default_config_text(), flags=re.MULTILINE)
+
+
+def test_every_setting_the_config_accepts_is_in_the_init_template():
+    """Introspects the settings dataclasses, so a new setting cannot be left out of `digest init` again."""
+    import dataclasses
+    import tomllib
+
+    from digest.config import _SECTIONS, ChannelConfig, Config, ModelConfig, parse_config
+
+    text = _template_with_examples()
+    data = tomllib.loads(text)
+    parse_config(data)  # the examples, switched on, are valid settings too
+    top = {f.name for f in dataclasses.fields(Config)} - {"path"}
+    assert top <= set(data), sorted(top - set(data))
+    shown = {name: set(data[name]) for name in _SECTIONS}
+    shown["models"] = set().union(*data["models"].values())
+    shown["channels"] = set().union(*data["channels"])
+    accepted = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in
+                {**_SECTIONS, "models": ModelConfig, "channels": ChannelConfig}.items()}
+    missing = {name: sorted(keys - shown[name]) for name, keys in accepted.items() if keys - shown[name]}
+    assert missing == {}
+
+
+def test_the_init_template_says_each_default_it_shows():
+    """A value written in the template's own sections is the default the program uses without it."""
+    import tomllib
+
+    from digest.config import _SECTIONS, Config
+
+    data = tomllib.loads(_template_with_examples())
+    defaults = Config()
+    for name in _SECTIONS:
+        for key, value in data[name].items():
+            if name == "selection" and key == "interests":
+                continue  # an example of what to write, not a default
+            assert getattr(getattr(defaults, name), key) == value, f"{name}.{key}"
+
+
+OPENAI_TABLE = '[models."gpt-4o-mini"]\nrpm = 500\ntpm = 200000\n'
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8080/v1", "http://localhost:11434/v1", "http://[::1]:8000/v1",
+                                  "https://llm.example.org/v1"])
+def test_a_table_written_for_openai_brings_no_rate_limit_to_another_server(tmp_path, base):
+    path = tmp_path / "digest.toml"
+    path.write_text(OPENAI_TABLE + '[models.local]\nbase_url = "http://127.0.0.1:9000/v1"\ntpm = 1000\n',
+                    encoding="utf-8")
+    cfg = load_config(path, env={"OPENAI_BASE_URL": base})
+    reached = cfg.model("gpt-4o-mini")
+    assert reached.base_url == base and (reached.rpm, reached.tpm) == (0, 0)
+    assert cfg.model("local").tpm == 1000  # a limit a local table sets for itself is kept
+    assert cfg.model("not-configured").tpm == 0
+
+
+def test_openai_keeps_its_rate_limits(tmp_path):
+    path = tmp_path / "digest.toml"
+    path.write_text(OPENAI_TABLE, encoding="utf-8")
+    for env in ({}, {"OPENAI_BASE_URL": "https://api.openai.com/v1"}):
+        m = load_config(path, env=env).model("gpt-4o-mini")
+        assert (m.rpm, m.tpm) == (500, 200000), env
+
+
+def test_a_local_server_reached_through_the_default_table_is_not_throttled(tmp_path, store):
+    """The limiter a model really gets: none for a local server, OpenAI's own for OpenAI."""
+    from digest.llm.client import get_model
+
+    path = tmp_path / "digest.toml"
+    path.write_text(OPENAI_TABLE, encoding="utf-8")
+    local = load_config(path, env={"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1"})
+    model = get_model("gpt-4o-mini", local, store)
+    assert model.limiter.tokens is None and model.limiter.requests is None
+    remote = load_config(path, env={})
+    assert get_model("gpt-4o-mini", remote, store, check_key=False).limiter.tokens is not None
