@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from digest.errors import ExitStatus
 
@@ -108,3 +112,48 @@ def test_commands_that_read_the_store_create_nothing_in_a_folder_without_one(tmp
     said = " ".join(digest(tmp_path, "send").stderr.split())  # a config, but nothing was ever run with it
     assert "there is no store yet" in said and "digest run" in said
     assert not (tmp_path / "archive").exists()
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, httpserver, config):
+    """cron's timeout and `systemctl stop` send SIGTERM: the same "Interrupted" line and 130 as Ctrl-C, nothing lost."""
+    from llm_server import LLMServer
+    from pdfmaker import make_pdf
+    from weekfeed import Item, serve_week
+
+    from digest.store import Store
+
+    pages = [["A Study of Stopping", "Abstract. We study how weekly jobs stop.", "1 Introduction",
+              "Stopping cleanly matters for unattended jobs."], ["2 Results", "Every trial stopped at once."]]
+    items = [Item(f"2611.0{i:04d}", 1, f"Stopping study number {i}", "We study stopping.",
+                  make_pdf(tmp_path / f"p{i}.pdf", pages)) for i in range(4)]
+    serve_week(httpserver, config, items)
+    server = LLMServer(latency=3.0).start()  # slow enough that the run is mid-way when the signal comes
+    cfg = tmp_path / "digest.toml"
+    cfg.write_text(
+        f'sources = ["arxiv:cs.CL"]\n[llm]\nmodel = "test-model"\nmax_cost = 100\nconcurrency = 1\n'
+        f'[models."test-model"]\nbase_url = "{server.base_url}"\napi_key_env = ""\n'
+        f'[arxiv]\nrss_url = "{config.arxiv.rss_url}"\npdf_url = "{config.arxiv.pdf_url}"\n'
+        f'[store]\narchive_dir = "{tmp_path / "archive"}"\n[selection]\ninterests = ""\n', encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "digest", "--config", str(cfg), "run", "--yes"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90  # bounds a hang only: the condition is the first model call
+        while not server.chat_requests() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.chat_requests(), proc.poll()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        server.stop()
+    said = " ".join(out.split())
+    assert proc.returncode == ExitStatus.INTERRUPTED, said  # before: 143 (-15) and no line at all
+    assert "Interrupted" in said and "run the same command again" in said and "Traceback" not in said
+    store = Store(tmp_path / "archive" / "digest.sqlite")  # what was finished before the signal is kept
+    try:
+        assert sorted(p.arxiv_id for p in store.list_papers(limit=10)) == [it.arxiv_id for it in items]
+    finally:
+        store.close()

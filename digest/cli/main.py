@@ -360,6 +360,7 @@ for _module in (cli_sources, cli_check, cli_pdf, cli_mail, cli_archive, cli_reru
 def main() -> None:
     """Entry point: run the CLI, turning our errors into one line and exit status 1."""
     debug = "--debug" in sys.argv
+    _stop_on_sigterm()
     try:
         # Without standalone mode click returns the code of ctx.exit(N) instead of exiting with it.
         code = cli.main(standalone_mode=False)
@@ -389,8 +390,21 @@ def main() -> None:
         sys.exit(1)
 
 
+def _sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (cron's timeout, `systemctl stop`, `kill`) stops like Ctrl-C: the same line, exit 130, nothing lost."""
+    import signal
+    try:
+        signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:  # not the main thread (an embedding program): its own handling stays
+        pass
+
+
 def _interrupted() -> None:
-    """Ctrl-C: say what happens to the work, and exit now rather than after the calls in flight."""
+    """Ctrl-C or SIGTERM: say what happens to the work, and exit now rather than after the calls in flight."""
     console.print("Interrupted: every finished step is stored (papers, page texts, each paper's "
                   "generation); run the same command again to resume.")
     sys.stdout.flush()
