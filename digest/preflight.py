@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from digest.config import Config
+from digest.config import ChannelConfig, Config
 from digest.errors import DigestError
 from digest.llm.client import get_model
 from digest.mail.delivery import Mailer
@@ -24,7 +28,8 @@ class Check:
 
 
 def check_setup(config: Config, store: Store | None, *, smtp: bool | None = None,
-                on_check: Callable[[Check], None] | None = None) -> list[Check]:
+                on_check: Callable[[Check], None] | None = None, env: Mapping[str, str] | None = None,
+                resolve: Callable[[str, float], str | None] | None = None) -> list[Check]:
     """Try the sources, the model endpoint, the chat channels and the SMTP login as the weekly run will.
 
     Nothing is stored or sent; `store` None (none exists yet) is not created: an in-memory one stands in.
@@ -58,6 +63,9 @@ def check_setup(config: Config, store: Store | None, *, smtp: bool | None = None
     for e in errors:
         add(Check(f"source {e.source}", False, e.detail + (f" ({e.hint})" if e.hint else "")))
     add(_check_model(config, store))
+    env = os.environ if env is None else env
+    for ch in config.channels:
+        add(check_channel(ch, env, resolve or resolve_host))
     if smtp is None:  # nobody to mail yet: an unconfigured SMTP server is not a fault
         smtp = bool(list_subscribers(store, "active"))
     if smtp:
@@ -65,6 +73,49 @@ def check_setup(config: Config, store: Store | None, *, smtp: bool | None = None
     else:
         add(Check("SMTP", True, "not checked: no active subscribers (digest check --smtp tries it anyway)"))
     return checks
+
+
+def resolve_host(host: str, timeout: float) -> str | None:
+    """None when `host` resolves within `timeout` seconds, else why not (getaddrinfo has no timeout of its own)."""
+    outcome: list[str | None] = []
+
+    def look_up() -> None:
+        try:
+            socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            outcome.append(None)
+        except (OSError, UnicodeError) as e:
+            outcome.append(getattr(e, "strerror", None) or str(e) or type(e).__name__)
+
+    # A daemon thread: a resolver stuck past the timeout neither blocks the check nor the exit.
+    worker = threading.Thread(target=look_up, name=f"resolve {host}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return outcome[0] if outcome else f"no answer within {timeout:g} s"
+
+
+def check_channel(ch: ChannelConfig, env: Mapping[str, str],
+                  resolve: Callable[[str, float], str | None] = resolve_host) -> Check:
+    """A chat channel as `digest send` will find it: variable set, an http(s) URL, its host resolvable.
+
+    Nothing is posted (a webhook has no harmless request), and the URL is never shown: it is a secret.
+    """
+    what, var = f"channel {ch.name} ({ch.kind})", f"${ch.url_env}"
+    url = env.get(ch.url_env, "").strip()
+    if not url:
+        return Check(what, False, f"{var} is not set: export it with the webhook URL (a send would fail this "
+                                  "channel and exit 3)")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return Check(what, False, f"{var} does not hold an http(s) URL with a host: set it to the webhook URL")
+    why = resolve(parts.hostname, ch.timeout)
+    if why:
+        return Check(what, False, f"the host of {var} ({parts.hostname}) does not resolve: {why}; check the URL "
+                                  "and this machine's DNS")
+    return Check(what, True, f"{var} is set; {parts.hostname} resolves (nothing posted)")
 
 
 def _check_model(config: Config, store: Store) -> Check:

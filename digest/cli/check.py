@@ -20,7 +20,8 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def check(ctx: click.Context, smtp: bool | None) -> None:
         """Check everything a weekly run needs: config, store, each source, the model endpoint and key,
-        and the SMTP login. Nothing is stored or sent. Exit status 0 when all is well, 1 otherwise."""
+        each chat channel (its URL variable set, well-formed, its host resolvable) and the SMTP login.
+        Nothing is stored, created, posted or sent. Exit status 0 when all is well, 1 otherwise."""
         from digest.preflight import check_setup
 
         app = ctx.obj
