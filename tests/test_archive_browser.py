@@ -130,6 +130,24 @@ class Browser:
         while not any(e["method"] == "Page.loadEventFired" for e in self.events):
             self._receive()
 
+    def follow(self, expression: str) -> None:
+        """Run JavaScript that navigates (a click on a link) and wait for the new page's load event."""
+        self.events = [e for e in self.events if e["method"] != "Page.loadEventFired"]
+        try:
+            self.evaluate(expression)
+        except RuntimeError as e:  # the navigation won the race with the evaluation's answer: it happened
+            if "navigated or closed" not in str(e):
+                raise
+        while not any(e["method"] == "Page.loadEventFired" for e in self.events):
+            self._receive()  # each message waits at most the socket's 60 s: a page that never loads fails
+
+    def wait_for(self, expression: str):
+        """Poll a JavaScript expression until it is truthy and return its last value (falsy after 60 s)."""
+        deadline = time.monotonic() + 60  # bounds a hang only: scripts answer in well under a second
+        while not (value := self.evaluate(expression)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return value
+
     def evaluate(self, expression: str):
         """The value of a JavaScript expression in the page."""
         result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
@@ -246,7 +264,7 @@ def browser(tmp_path_factory):
 
 def _status(url: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=10) as r:
+        with urllib.request.urlopen(url, timeout=60) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
@@ -332,13 +350,9 @@ def test_search_typing_japanese_and_hostile_queries(browser, server):
         "(() => { const q = document.getElementById('q'); q.value = '要約';"
         " q.dispatchEvent(new Event('input')); })()"
     )
-    deadline = time.monotonic() + 10
-    titles: list[str] = []
-    while time.monotonic() < deadline and not titles:
-        time.sleep(0.05)
-        titles = browser.evaluate(
-            "Array.from(document.querySelectorAll('#search-results a.title')).map(a => a.textContent)"
-        )
+    titles = browser.wait_for(  # the debounced search answers after a moment
+        "Array.from(document.querySelectorAll('#search-results a.title')).map(a => a.textContent)"
+    )
     assert titles == ["大規模言語モデルによる論文要約の評価"]
     browser.open(server + "search.html?q=" + urllib.parse.quote('<svg onload="window.__xss=3">'))
     browser.open(server + "search.html?q=script")
@@ -476,10 +490,8 @@ def test_search_says_when_nothing_is_found(browser, servers, lang, said):
     # Typing a word that is found replaces the message with the count.
     browser.evaluate("(() => { const q = document.getElementById('q'); q.value = 'grounded';"
                      " q.dispatchEvent(new Event('input')); })()")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and said in status:
-        time.sleep(0.05)
-        status = browser.evaluate("document.getElementById('search-status').textContent")
+    status = browser.wait_for("(() => { const s = document.getElementById('search-status').textContent;"
+                              f" return s.includes({json.dumps(said)}) ? '' : s; }})()")
     assert said not in status and status.endswith("papers") or "本の論文" in status
     assert browser.errors() == []
 
@@ -523,10 +535,9 @@ def test_paper_page_shows_the_issue_variant_first_with_plain_labels(browser, ser
 
 def test_subscribe_link_leads_to_a_form_or_to_the_feed(browser, servers):
     browser.open(servers["en"] + "index.html")
-    browser.evaluate("document.querySelector('header.site a.subscribe').click()")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not browser.evaluate("location.pathname.endsWith('/subscribe.html')"):
-        time.sleep(0.05)
+    # Read the page only once the click's navigation has loaded: polling during it loses the page.
+    browser.follow("document.querySelector('header.site a.subscribe').click()")
+    assert browser.evaluate("location.pathname").endswith("/subscribe.html")
     form = browser.evaluate("(() => { const f = document.querySelector('form.subscribe-form');"
                             " return f && {action: f.action, method: f.method,"
                             " fields: Array.from(f.elements).map(e => e.name).filter(Boolean)}; })()")
