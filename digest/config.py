@@ -363,6 +363,22 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     return cfg
 
 
+def known_model_names(config: Config) -> list[str]:
+    """Model ids this installation knows without asking a server: the config's tables, the init template's, extractive."""
+    import re
+
+    template = re.findall(r'^#?\s*\[models\."?([^"\]]+)"?\]', default_config_text(), flags=re.MULTILINE)
+    return list(dict.fromkeys([*config.models, *template, "extractive"]))
+
+
+def did_you_mean(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str | None:
+    """'did you mean X?' for a name close to one of `known` (a typo), else None."""
+    import difflib
+
+    close = difflib.get_close_matches(name, [k for k in known if k != name], n=1, cutoff=0.75)
+    return f"did you mean {close[0]}?" if close else None
+
+
 def default_config_text() -> str:
     """The commented digest.toml that `digest init` writes."""
     return (Path(__file__).parent / "default_config.toml").read_text(encoding="utf-8")

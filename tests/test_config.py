@@ -136,3 +136,48 @@ def test_a_local_server_reached_through_the_default_table_is_not_throttled(tmp_p
     assert model.limiter.tokens is None and model.limiter.requests is None
     remote = load_config(path, env={})
     assert get_model("gpt-4o-mini", remote, store, check_key=False).limiter.tokens is not None
+
+
+# ---- a mistyped model id is answered with the name it is close to, not a table for the typo ---------------
+
+
+def _two_models(tmp_path, base_url: str = ""):
+    path = tmp_path / "digest.toml"
+    local = f'[models.local]\nbase_url = "{base_url}"\napi_key_env = ""\n' if base_url else ""
+    path.write_text(f'[models."gpt-4o-mini"]\nprice_input = 0.15\n{local}', encoding="utf-8")
+    return load_config(path, env={})
+
+
+def test_a_mistyped_model_without_a_key_is_told_the_name_it_is_close_to(tmp_path, store, monkeypatch):
+    from digest.errors import LLMError
+    from digest.llm.client import get_model
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    cfg = _two_models(tmp_path)
+    with pytest.raises(LLMError) as err:
+        get_model("gpt-4o-mnii", cfg, store)
+    said = str(err.value)
+    assert "did you mean gpt-4o-mini?" in said and '[models."gpt-4o-mnii"]' not in said, said
+    with pytest.raises(LLMError) as err:  # nothing close: a model of its own needs a table (or a key)
+        get_model("mistral-large", cfg, store)
+    assert '[models."mistral-large"]' in str(err.value) and "did you mean" not in str(err.value)
+
+
+def test_the_endpoints_model_list_names_the_model_meant(tmp_path, store, monkeypatch):
+    """The model list the preflight reads anyway (no call just for the message) knows names the config does not."""
+    from llm_server import LLMServer
+
+    from digest.errors import LLMError
+    from digest.llm.client import get_model
+
+    server = LLMServer(models=("gpt-4.1-nano", "qwen2.5:7b")).start()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)  # stands in for api.openai.com, whose list is final
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    try:
+        cfg = _two_models(tmp_path)
+        for typo, meant in (("gpt-4.1-nanoo", "gpt-4.1-nano"), ("gpt-4o-mnii", "gpt-4o-mini")):
+            with pytest.raises(LLMError) as err:
+                get_model(typo, cfg, store).preflight()
+            assert err.value.status == 404 and f"did you mean {meant}?" in str(err.value), str(err.value)
+    finally:
+        server.stop()

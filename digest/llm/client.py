@@ -15,7 +15,7 @@ import jsonschema
 import openai
 from openai.types.chat import ChatCompletion
 
-from digest.config import Config, ModelConfig
+from digest.config import Config, ModelConfig, did_you_mean, known_model_names
 from digest.errors import ConfigError, LLMError
 from digest.llm.calllog import CallLog, Logged, llm_cost_report
 from digest.llm.calls import CONTENT_FILTER, TRUNCATED, Attempt, ChatRequest, LLMResult, judge_reply
@@ -97,8 +97,9 @@ class ChatModel:
 
     def __init__(self, model_id: str, settings: ModelConfig, store: Store | None, *,
                  api_key: str | None = None, max_retries: int = 5, backoff_base: float = 1.0,
-                 backoff_max: float = 60.0, check_key: bool = True):
+                 backoff_max: float = 60.0, check_key: bool = True, known_models: tuple[str, ...] = ()):
         self.model_id = model_id
+        self.known_models = known_models  # the config's model ids, for "did you mean" when the server has no such model
         self.settings = settings
         self.store = store
         self.max_retries = max_retries
@@ -241,7 +242,8 @@ class ChatModel:
         # Local servers often serve one model under any name: only OpenAI's list is authoritative.
         if self.is_openai and not self.settings.azure_api_version and ids and self.api_model not in ids:
             raise LLMError(self.model_id, f"the server has no model {self.api_model!r}", status=404,
-                           hint="check the model id (or api_model) in the config")
+                           hint=did_you_mean(self.api_model, {*ids, *self.known_models})
+                           or "check the model id (or api_model) in the config")
 
     def _validator(self, req: ChatRequest) -> Any:
         """A reply is checked without maxLength/maxItems: a server that ignores them is not a failure."""
@@ -448,6 +450,7 @@ class ChatModel:
 def get_model(model_id: str, config: Config, store: Store | None, *, check_key: bool = True) -> ChatModel:
     """The configured model, its API key from the environment (settings.api_key_env) or llm.keys_file."""
     settings = config.model(model_id)
+    known = tuple(known_model_names(config))
     key = None
     env_name = settings.api_key_env
     if env_name:
@@ -456,9 +459,13 @@ def get_model(model_id: str, config: Config, store: Store | None, *, check_key: 
             key = read_keys_file(config.resolve(config.llm.keys_file)).get(env_name)
     try:
         return ChatModel(model_id, settings, store, api_key=key or None, max_retries=config.llm.max_retries,
-                         check_key=check_key)
+                         check_key=check_key, known_models=known)
     except LLMError as e:
         if model_id in config.models:
             raise
+        suggestion = did_you_mean(model_id, known)
+        if suggestion:  # a typo: a table for the misspelt name is the wrong fix
+            raise LLMError(model_id, f"is not a configured model; {suggestion}",
+                           hint="configured: " + ", ".join([*config.models, "extractive"])) from e
         raise LLMError(model_id, "is not configured and has no OpenAI API key", hint=(
             f"add a [models.\"{model_id}\"] table (base_url for a local server) or set {env_name}")) from e
