@@ -200,7 +200,9 @@ def test_identify_title_from_largest_upright_type(tmp_path, config):
         b"BT /F1 40 Tf 50 60 Td (Big Logo Text) Tj ET"])
     result = identify_pdf(pdf, config)
     assert result.title == "SMALL-CAPS: A Title in Big Type"
-    assert (result.arxiv_id, result.category, result.authors) == ("2101.00001v2", "math.AG", [])
+    # The names printed under the title are the authors when the metadata names none (issue 20).
+    assert (result.arxiv_id, result.category, result.authors) == ("2101.00001v2", "math.AG",
+                                                                  ["Jane Doe", "Richard Roe"])
 
 
 def test_identify_uses_metadata_and_is_safe_on_bad_files(tmp_path, config):

@@ -15,26 +15,14 @@ import sys
 import threading
 import time
 import warnings
-from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from digest.pdf.clean import clean_field, clean_pages, find_arxiv_stamp, normalize_text, split_authors
-from digest.records import PageText
+from digest.pdf.header import NOT_TITLE_RE, plausible_title
+from digest.records import PageText, PaperStructure
 
-# Lines on a first page that are not the title: venue banners, copyright, dates, links.
-_NOT_TITLE_RE = re.compile(
-    r"proceedings|journal|conference|©|\(c\)|copyright|https?:|doi|preprint|vol\.|pages?\s+\d|"
-    r"advance access|accepted|received|published|arxiv|under review|workshop|^\d+$|^[\W\d_]+$",
-    re.IGNORECASE,
-)
 _TITLE_CONTINUATION_RE = re.compile(r"^[^\W\d_][\w\s\-:'’&()/?!]*$")
-# Metadata titles that name the authoring tool or the file instead of the paper.
-_JUNK_TITLE_RE = re.compile(r"^(?:microsoft word|untitled|title|document\d*)\b|^\S+\.(?:dvi|tex|docx?|pdf)\b"
-                            r"|\.(?:pdf|docx?|tex|dvi)$", re.IGNORECASE)
-# A decimal score ('89.36', also when glued to the next cell: '88.575Discussion'), as in a results table.
-_NUMBER_RE = re.compile(r"\d+[.,]\d+")
-_MAX_TITLE_CHARS = 300  # longer 'titles' are a whole page set in one font, or a metadata abstract
 
 
 def _limit_memory(memory_mb: int) -> None:
@@ -79,6 +67,9 @@ def worker_main(tasks: Connection, results: Connection, memory_mb: int, parent_p
     """Child loop: say 'ready', then answer (task_id, path, mode) with (task_id, PageText) until told to stop."""
     _die_with_parent(parent_pid or os.getppid())
     import pypdf  # noqa: F401  imported before the limit so the limit is spent on PDFs, not on imports
+    import pypdfium2  # noqa: F401
+
+    import digest.pdf.structure  # noqa: F401
 
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)
     warnings.simplefilter("ignore")
@@ -146,34 +137,6 @@ def _classify(exc: BaseException, path: Path) -> str:
     return f"error:{type(exc).__name__}"
 
 
-def _plausible_title(text: str | None) -> str | None:
-    """The text as a title, or None when it is too short, too long, junk, or letter-spaced."""
-    t = re.sub(r"\s+", " ", normalize_text(text or "")).strip()
-    if not 8 <= len(t) <= _MAX_TITLE_CHARS or _JUNK_TITLE_RE.search(t):
-        return None
-    words = t.split()
-    # Letter-spaced headings come out as 'A R L L M'; reject those.
-    if len(words) < 2 or sum(len(w) for w in words) / len(words) < 3:
-        return None
-    if _looks_like_table_row(words):
-        return None
-    return t
-
-
-def _looks_like_table_row(words: list[str]) -> bool:
-    """'NCBI-disease 89.36 88.575Discussion': a results row (set large, or first on a page) is not a title."""
-    numeric = sum(1 for w in words if _NUMBER_RE.search(w))
-    digits = sum(c.isdigit() for w in words for c in w)
-    letters = sum(c.isalpha() for w in words for c in w)
-    # Words with a lowercase letter and no digit: a title has some, a row of labels and scores few.
-    plain = sum(1 for w in words if any(c.islower() for c in w) and not any(c.isdigit() for c in w))
-    # A header row repeats its column labels ('Frozen Finetune Frozen Finetune'); a title seldom does.
-    counts = Counter(w.casefold() for w in words if len(w) > 3)
-    repeated = sum(1 for n in counts.values() if n > 1)
-    return ((numeric >= 2 and numeric * 3 >= len(words)) or digits > letters * 0.6 or (plain == 0 and digits > 0)
-            or repeated >= 2)
-
-
 class _FontRuns:
     """A pypdf text visitor that keeps each upright text run's font size and baseline (for page 1's title)."""
 
@@ -222,7 +185,7 @@ def _first_page_title(text: str) -> str | None:
     """The title from the first page: the first plausible line, plus wrapped continuation lines."""
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     for i, line in enumerate(lines[:12]):
-        if _NOT_TITLE_RE.search(line) or len(line) < 8 or len(line.split()) < 2:
+        if NOT_TITLE_RE.search(line) or len(line) < 8 or len(line.split()) < 2:
             continue
         title = [line]
         for nxt in lines[i + 1:i + 3]:
@@ -233,7 +196,20 @@ def _first_page_title(text: str) -> str | None:
     return None
 
 
-def _identity(reader, first_page_raw: str, runs: _FontRuns) -> PageText:
+def _structure(path: Path, mode: str) -> PaperStructure | None:
+    """The header (and in 'full' mode the section tree) read with pypdfium2; None when it cannot read the
+    file, since pypdf's page texts do not depend on it."""
+    from digest.pdf.structure import read_structure
+
+    try:
+        return read_structure(path, header_only=mode == "identify")
+    except MemoryError:
+        raise
+    except Exception:  # pdfium refuses what pypdf may still read: the structure is a bonus, never a failure
+        return None
+
+
+def _identity(reader, first_page_raw: str, runs: _FontRuns, structure: PaperStructure | None) -> PageText:
     """Title, authors, arXiv ID and category from the PDF metadata and the first page (ok=True, no pages)."""
     meta_title = meta_author = ""
     try:
@@ -243,12 +219,16 @@ def _identity(reader, first_page_raw: str, runs: _FontRuns) -> PageText:
             meta_title, meta_author = clean_field(str(info.title or "")), clean_field(str(info.author or ""))
     except Exception:  # broken /Info dictionaries are common and not worth failing for
         pass
-    # The metadata title when it is a real one, else the largest type on page 1, else its first title-like lines.
-    title = (_plausible_title(meta_title) or _plausible_title(runs.largest_text())
-             or _plausible_title(_first_page_title(normalize_text(first_page_raw))))
+    # The metadata title when it is a real one, else the title the layout shows (pdfium), else the largest
+    # type pypdf saw on page 1, else its first title-like lines.
+    title = (plausible_title(meta_title) or (structure.title if structure else None)
+             or plausible_title(runs.largest_text())
+             or plausible_title(_first_page_title(normalize_text(first_page_raw))))
+    # The authors the PDF's own metadata names, else the names printed under the title.
+    authors = split_authors(normalize_text(meta_author)) or (list(structure.authors) if structure else [])
     stamp = find_arxiv_stamp(first_page_raw)
-    return PageText(ok=True, title=title, authors=split_authors(normalize_text(meta_author)),
-                    arxiv_id=stamp.id if stamp else None, category=stamp.category if stamp else None)
+    return PageText(ok=True, title=title, authors=authors, arxiv_id=stamp.id if stamp else None,
+                    category=stamp.category if stamp else None, structure=structure)
 
 
 def extract_in_process(path: Path, mode: str) -> PageText:
@@ -287,7 +267,7 @@ def extract_in_process(path: Path, mode: str) -> PageText:
                 raw.append("")
         if first_error is not None and not any(t.strip() for t in raw):
             raise first_error
-        result = _identity(reader, raw[0], runs)
+        result = _identity(reader, raw[0], runs, _structure(path, mode))
     except BaseException as e:  # broken PDFs raise anything; this is the boundary
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
