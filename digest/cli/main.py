@@ -179,20 +179,33 @@ def papers() -> None:
 @pass_app
 def papers_list(app: App, limit: int) -> None:
     """Papers in the store, newest first."""
+    from rich import box
     from rich.table import Table
-    t = Table()
-    rows = [(p.versioned_id, escape(shorten(p.title, 70)), (p.published or "")[:10], p.text_status,
-             str(p.page_count or "")) for p in app.store.list_papers(limit=limit)]
-    for i, col in enumerate(("id", "title", "published", "text", "pages")):
-        # One line per paper: ids stay whole (they are copied into other commands); a title too long for
-        # the terminal is cut with an ellipsis, never wrapped.
-        if col == "title":
-            t.add_column(col, no_wrap=True, overflow="ellipsis", ratio=1)
+
+    papers = app.store.list_papers(limit=limit)
+    if not papers:
+        out.print("No papers yet (`digest fetch` or `digest run` stores them).")
+        return
+    # One column for the text: its page count when it was read, else why not (pending, failed, abstract).
+    rows = [(p.versioned_id, escape(p.title), (p.published or "")[:10],
+             str(p.page_count or "") if p.text_status == "ok" else p.text_status.removesuffix("-only"))
+            for p in papers]
+    heads = ("id", "title", "published", "pages")
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(heads)]
+    # Ids stay whole (they are copied into other commands); the title takes the rest and wraps. On a
+    # narrow terminal the date goes first, so a title keeps room to be read.
+    keep = [0, 1, 2, 3]
+    if out.width - (widths[0] + widths[2] + widths[3] + 2 * 3) < 24:
+        keep.remove(2)
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i in keep:
+        if heads[i] == "title":
+            t.add_column("title", ratio=1, min_width=12, overflow="fold")
         else:
-            t.add_column(col, no_wrap=True, min_width=max([len(col), *(len(r[i]) for r in rows)]))
+            t.add_column(heads[i], no_wrap=True, min_width=widths[i], justify="right" if i == 3 else "left")
     for row in rows:
-        t.add_row(*row)
-    out.print(t)
+        t.add_row(*(row[i] for i in keep))
+    out.print(t, soft_wrap=False)
 
 
 @papers.command("show")
