@@ -377,6 +377,29 @@ def m015_generation_drops() -> str:
     return "ALTER TABLE generations ADD COLUMN drops TEXT NOT NULL DEFAULT '{}';"
 
 
+
+@migration
+def m016_paper_structure() -> str:
+    # What the PDF's layout says a paper is (issue 20): its header and section tree, read from the same
+    # version as its page texts; lists are JSON (authors, affiliations, sections as {heading, level, page,
+    # number, kind}).
+    return (
+        """
+        CREATE TABLE paper_structure (
+            paper_key TEXT PRIMARY KEY REFERENCES papers(key),
+            version INTEGER,
+            title TEXT,
+            authors TEXT NOT NULL DEFAULT '[]',
+            affiliations TEXT NOT NULL DEFAULT '[]',
+            abstract TEXT NOT NULL DEFAULT '',
+            published TEXT,
+            sections TEXT NOT NULL DEFAULT '[]',
+            created TEXT NOT NULL
+        );
+        """
+    )
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")

@@ -227,9 +227,12 @@ def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: Fet
         if text.ok:
             store.save_pages(p.key, p.version, text.pages, pdf_path=str(path),
                              token_count=count_tokens("\n".join(pg.body for pg in text.pages)))
+            if text.structure is not None:
+                store.save_structure(p.key, p.version, text.structure)
             rep.pages += len(text.pages)
             if not p.abstract:  # local PDFs and unreachable metadata: take the abstract from the text
-                store.fill_missing(p.key, abstract=abstract_from_pages(text.pages))
+                abstract = text.structure.abstract if text.structure else ""
+                store.fill_missing(p.key, abstract=abstract or abstract_from_pages(text.pages))
         else:
             store.mark_text_failed(p.key, p.version, text.error or "unreadable")
             rep.failures.append((p.versioned_id, f"PDF: {text.error}"))

@@ -23,6 +23,8 @@ from digest.records import (
     Overview,
     Page,
     Paper,
+    PaperStructure,
+    Section,
     Theme,
     Usage,
     VersionChanges,
@@ -229,6 +231,27 @@ class Store:
                 "page_count=?, token_count=? WHERE key=?",
                 (version, pdf_path, len(pages), token_count, key),
             )
+
+    # ---- paper structure (issue 20): the header and section tree read from the PDF's layout ----
+
+    def save_structure(self, key: str, version: int | None, structure: PaperStructure) -> None:
+        """Store the header and section tree read from a paper's PDF (the version its page texts come from)."""
+        self.execute(
+            "INSERT OR REPLACE INTO paper_structure (paper_key, version, title, authors, affiliations, abstract, "
+            "published, sections, created) VALUES (?,?,?,?,?,?,?,?,?)",
+            (key, version, structure.title, json.dumps(structure.authors, ensure_ascii=False),
+             json.dumps(structure.affiliations, ensure_ascii=False), structure.abstract, structure.published,
+             json.dumps([asdict(s) for s in structure.sections], ensure_ascii=False), utcnow()))
+
+    def structure(self, key: str) -> PaperStructure | None:
+        """The header and section tree stored for a paper, or None when its PDF gave none."""
+        rows = self.query("SELECT * FROM paper_structure WHERE paper_key=?", (key,))
+        if not rows:
+            return None
+        r = rows[0]
+        return PaperStructure(title=r["title"], authors=json.loads(r["authors"]),
+                              affiliations=json.loads(r["affiliations"]), abstract=r["abstract"],
+                              sections=[Section(**s) for s in json.loads(r["sections"])], published=r["published"])
 
     def mark_text_failed(self, key: str, version: int | None, reason: str) -> None:
         """Record why a paper has no page texts; later stages use its abstract."""

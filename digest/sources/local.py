@@ -117,6 +117,13 @@ def paper_from_pdf(path: Path, ident: PageText, source: str, config: Config) -> 
         p = Paper(key="file:" + file_sha256(path)[:16], title="", source=source)
     p.title = ident.title or path.stem
     p.authors = list(ident.authors)
+    header = ident.structure
+    if header is not None:
+        # What the first page prints, for a paper no feed describes (issue 20): its abstract and date.
+        if not ident.arxiv_id:  # an arXiv paper gets its abstract and dates from the API
+            p.abstract = p.abstract or header.abstract
+        if header.published and not p.published and not ident.arxiv_id:
+            p.published = f"{header.published}T00:00:00+00:00"  # a printed day: midnight UTC, like the API's times
     p.local_pdf = str(path)
     return p, None
 
