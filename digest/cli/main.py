@@ -212,7 +212,7 @@ def papers_list(app: App, limit: int) -> None:
 @click.argument("paper_id")
 @pass_app
 def papers_show(app: App, paper_id: str) -> None:
-    """Metadata, text status, page and token counts of one paper."""
+    """Metadata, text status, page and token counts, abstract and section tree of one paper."""
     from rich.table import Table
     p = app.store.get_paper(paper_id)
     t = Table(show_header=False, title=escape(p.title))
@@ -229,6 +229,14 @@ def papers_show(app: App, paper_id: str) -> None:
     out.print(t)
     if p.abstract:
         out.print(p.abstract, highlight=False)
+    structure = app.store.structure(p.key)
+    if structure and structure.sections:
+        # The section tree read from the PDF's layout (issue 20), indented by level, with its first page.
+        out.print("\nSections:", highlight=False)
+        for s in structure.sections:
+            label = f"{s.number} {s.heading}" if s.number else s.heading
+            note = "" if s.kind == "body" else f" [{s.kind}]"
+            out.print(f"{'  ' * s.level}{escape(label)}{note}  p. {s.page}", highlight=False)
 
 
 @cli.command()
