@@ -30,6 +30,8 @@ class ArxivConfig:
     abs_url: str = "https://arxiv.org/abs/{id}"
     api_delay_seconds: float = 3.0  # arXiv's terms: one API request every 3 s
     api_page_size: int = 100
+    api_max_pages: int = 10  # requests one arxiv-query: search makes at most (each api_delay_seconds apart)
+    api_max_ids: int = 1000  # arXiv IDs one source looks up at most (api_page_size per request)
 
 
 @dataclass
@@ -187,7 +189,7 @@ class Config:
 # Settings that must be positive (a zero or negative value would hang, divide by zero or do nothing).
 _POSITIVE = {"max_papers", "concurrency", "workers", "http_timeout", "pdf_max_mb", "pdf_download_timeout",
              "pdf_parse_timeout", "pdf_parse_memory_mb", "context_window", "max_output_tokens", "timeout",
-             "api_page_size", "port"}
+             "api_page_size", "api_max_pages", "api_max_ids", "port"}
 _SHARES = {"max_failed_share"}
 
 

@@ -7,9 +7,11 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlparse
+from xml.parsers import expat
 
 import arxiv
 import feedparser
@@ -56,6 +58,87 @@ class ApiTimeUp(Exception):
     """The deadline of one API request, its retries included, passed before an answer came."""
 
 
+class ApiNotAtom(Exception):
+    """The API answered 200 with something that is not an Atom feed (an HTML page, random bytes)."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+class ApiCutOff(Exception):
+    """The API's answer is an Atom feed that ends early, before its first entry was complete."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+_ATOM = "http://www.w3.org/2005/Atom"
+
+
+@dataclass
+class _Shape:
+    """What a strict XML read of an API answer found: its root element, and where it broke, if it did."""
+
+    root: str | None = None  # "{namespace}name" of the first element
+    error: str | None = None  # expat's complaint and where, e.g. "no element found at line 80, column 3"
+    entries: int = 0  # complete top-level <entry> elements before the error
+    entries_end: int | None = None  # byte offset just past the last of them
+
+
+class _EntityDeclared(Exception):
+    pass
+
+
+def _shape(body: bytes) -> _Shape:
+    """Read an API answer strictly (expat; entity declarations refused) to tell a whole Atom feed from the rest."""
+    shape = _Shape()
+    parser = expat.ParserCreate(namespace_separator="}")
+    depth = 0
+
+    def start(name: str, _attrs) -> None:
+        nonlocal depth
+        depth += 1
+        if shape.root is None:
+            shape.root = "{" + name if "}" in name else name
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+        if depth == 1 and name == _ATOM + "}entry":
+            shape.entries += 1
+            shape.entries_end = body.index(b">", parser.CurrentByteIndex) + 1
+
+    def refuse(*_) -> None:
+        raise _EntityDeclared()  # an API answer never declares entities; a hostile one may, to expand them
+
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.EntityDeclHandler = refuse
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as e:
+        shape.error = f"{expat.ErrorString(e.code)} at line {e.lineno}, column {e.offset}"
+    except _EntityDeclared:
+        shape.error = "it declares XML entities"
+    return shape
+
+
+def _what_it_is(body: bytes, shape: _Shape) -> str:
+    """A few words on an answer that is not an Atom feed, for the one-line error."""
+    head = body[:4096].decode("utf-8", errors="replace")
+    if not body.strip():
+        return "an empty body"
+    if (shape.root or "").rsplit("}", 1)[-1].lower() == "html" or re.match(r"\s*(<!--.*?-->\s*)*<!doctype html",
+                                                                          head, re.IGNORECASE | re.DOTALL):
+        title = re.search(r"<title[^>]*>(.*?)</title", head, re.IGNORECASE | re.DOTALL)
+        name = _clean(re.sub(r"[^\w .,:;()'/-]", "", title.group(1)))[:60] if title else ""
+        return f"an HTML page{f' ({name!r})' if name else ''}"
+    if shape.root is None:
+        return f"{len(body):,} bytes that are not XML ({shape.error})"
+    return f"an XML document whose root is <{shape.root.rsplit('}', 1)[-1]}>"
+
+
 @dataclass
 class _PackageResponse:
     """The part of a requests.Response that arxiv.Client reads."""
@@ -91,6 +174,7 @@ class _ArxivClient(arxiv.Client):
     def __init__(self, api_url: str, page_size: int, delay_seconds: float, limits: LimitsConfig):
         super().__init__(page_size=page_size, delay_seconds=delay_seconds, num_retries=3)
         self.query_url_format = api_url + "?{}"
+        self.api_url = api_url
         self.host = urlparse(api_url).netloc or api_url
         self.deadline = float(limits.http_deadline)
         self.max_bytes = int(limits.feed_max_mb * 2**20)
@@ -100,6 +184,8 @@ class _ArxivClient(arxiv.Client):
         self._not_before = 0.0  # monotonic time before which the server asked not to be called again
         # One search at a time: the delay and the deadline are per client.
         self.lock = threading.Lock()
+        # Why the last page answered ended early, and how many whole entries it kept (None: it was whole).
+        self.cut: tuple[str, int] | None = None
 
     def _parse_feed(self, url: str, first_page: bool = True, _try_index: int = 0):
         # The package retries a page by calling this again with _try_index + 1: one deadline covers them all.
@@ -126,13 +212,33 @@ class _ArxivClient(arxiv.Client):
         # Older API versions answer 200 with the same error entry, which the package silently skips.
         if rejected or (r.status == 200 and b"/api/errors#" in r.body):
             raise ApiRejected(r.status, r.body)
+        body = r.body
+        self.cut = None
+        if r.status == 200:
+            body = self._whole_entries(body)
         wait = retry_after_seconds(r.headers) if r.status in (429, 503) else None
         if wait is not None:
             # Waiting the asked time is polite; waiting past the deadline would only hang the run.
             if time.monotonic() + max(wait, self.delay_seconds) > self._until:
                 raise ApiBusy(r.status, wait)
             self._not_before = time.monotonic() + wait
-        return _PackageResponse(r.status, r.body)
+        return _PackageResponse(r.status, body)
+
+    def _whole_entries(self, body: bytes) -> bytes:
+        """An answer's body if it is a whole Atom feed; its complete entries (noted in self.cut) if it ends early.
+
+        The package reads any bytes leniently: an HTML page or noise became "no results", and a page cut
+        mid-entry fewer results, both without a word. Raises ApiNotAtom or ApiCutOff.
+        """
+        shape = _shape(body)
+        if shape.root != "{" + _ATOM + "}feed":
+            raise ApiNotAtom(_what_it_is(body, shape))
+        if shape.error is None:
+            return body
+        if shape.entries_end is None:
+            raise ApiCutOff(shape.error)
+        self.cut = (shape.error, shape.entries)
+        return body[:shape.entries_end] + b"\n</feed>\n"
 
 
 # One client per endpoint and settings, shared by every source in the process, so the
@@ -197,13 +303,79 @@ class ApiAnswer:
 
     papers: list[Paper] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    not_looked_up: list[str] = field(default_factory=list)  # IDs past arxiv.api_max_ids
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _pages(client: _ArxivClient, search: arxiv.Search, source: str, answer: ApiAnswer,
+           max_pages: int) -> Iterator[arxiv.Result]:
+    """A search's results, page after page, until the total is reached, a page is empty, repeats or
+    comes back cut off, or max_pages were read; every early stop but the total is said in a warning."""
+    offset, pages, total, last_ids = 0, 0, 0, None
+    while search.max_results is None or offset < search.max_results:
+        size = client.page_size if search.max_results is None else min(client.page_size, search.max_results - offset)
+        if pages == max_pages:
+            answer.warnings.append(
+                f"stopped after {_plural(pages, 'page')} of the arXiv API answer (arxiv.api_max_pages = {max_pages}): "
+                f"{offset:,} of {total:,} results read, newest first; the {total - offset:,} older ones left out "
+                "(narrow the query, or raise arxiv.api_max_pages)")
+            return
+        try:
+            feed = client._parse_feed(client._format_url(search, offset, size), first_page=pages == 0)
+        except ApiCutOff as e:
+            if offset == 0:
+                raise SourceError(source, f"arXiv API ({client.api_url}) answer broke off before its first whole "
+                                          f"entry ({e.reason}); try again later") from None
+            answer.warnings.append(f"the arXiv API answer broke off on page {pages + 1} ({e.reason}): "
+                                   f"{offset:,} results read before it, the rest left out; results are incomplete")
+            return
+        pages += 1
+        ids = [r.entry_id for r in feed.results]
+        if not ids:
+            return
+        if ids == last_ids:  # a server that ignores `start` would otherwise be asked max_pages times
+            answer.warnings.append(f"the arXiv API answered page {pages} with page {pages - 1} again: stopped "
+                                   f"after {offset:,} results; results may be incomplete")
+            return
+        last_ids = ids
+        yield from feed.results
+        offset += len(ids)
+        total = feed.header.total_results
+        if client.cut:
+            reason, kept = client.cut
+            answer.warnings.append(f"the arXiv API answer broke off on page {pages} ({reason}): {offset:,} results "
+                                   f"read ({kept:,} of them from that page), the rest left out; results are incomplete")
+            return
+        if offset >= total:
+            return
+
+
+class _PackageLog(logging.Handler):
+    """The arxiv package's warnings during one search (a skipped entry...), as the answer's warnings.
+
+    Left to themselves they are raw log lines on stderr ("Malformed feed; consider handling: ...").
+    """
+
+    def __init__(self, answer: ApiAnswer):
+        super().__init__(logging.WARNING)
+        self.answer = answer
+        self.thread = threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep a record of this thread's search; another thread's is not ours to report."""
+        if record.thread == self.thread:
+            self.answer.warnings.append(f"arXiv API answer: {_clean(record.getMessage())}")
 
 
 def _run_search(client: _ArxivClient, search: arxiv.Search, source: str, config: Config, answer: ApiAnswer,
                 *, since_iso: str | None) -> None:
     """Collect one search's results into `answer`, turning the package's failures into SourceError."""
+    read = len(answer.papers)
     try:
-        for r in client.results(search):
+        for r in _pages(client, search, source, answer, max(1, config.arxiv.api_max_pages)):
             if "/api/errors" in r.entry_id or (r.title.strip() == "Error" and "/abs/" not in r.entry_id):
                 raise SourceError(source, f"arXiv API error: {_clean(r.summary)}",
                                   hint="check the query syntax (see arxiv.org/help/api)")
@@ -215,6 +387,10 @@ def _run_search(client: _ArxivClient, search: arxiv.Search, source: str, config:
             if since_iso and p.published and p.published < since_iso:
                 break
             answer.papers.append(p)
+    except ApiNotAtom as e:
+        # The fix is in the message itself: `digest fetch` and `run` report a failed source by its message alone.
+        raise SourceError(source, f"arXiv API ({client.api_url}) answered HTTP 200 with {e.what}, not an Atom feed; "
+                                  "check arxiv.api_url (a proxy or login page may be answering for the API)") from None
     except ApiRejected as e:
         msg = _api_error_message(e.body) or f"HTTP {e.status}"
         raise SourceError(source, f"arXiv API rejected the request: {msg}",
@@ -230,7 +406,8 @@ def _run_search(client: _ArxivClient, search: arxiv.Search, source: str, config:
         raise SourceError(source, f"arXiv API ({client.host}) answered HTTP {e.status} after retries",
                           hint="try again later") from None
     except arxiv.UnexpectedEmptyPageError:
-        answer.warnings.append("the arXiv API returned an empty page; results are incomplete")
+        answer.warnings.append(f"the arXiv API returned an empty page after {len(answer.papers) - read:,} results; "
+                               "results are incomplete")
     except UnreachableError as e:
         raise ApiUnreachable(source, client.host, e.reason) from None
     except FetchError as e:
@@ -240,29 +417,41 @@ def _run_search(client: _ArxivClient, search: arxiv.Search, source: str, config:
 
 def query_api(config: Config, source: str, *, query: str = "", id_list: list[str] | None = None,
               since: datetime | None = None) -> ApiAnswer:
-    """Run one arXiv API search or id_list look-up; raises SourceError when the API cannot answer."""
+    """Run one arXiv API search or id_list look-up; raises SourceError when the API cannot answer.
+
+    At most arxiv.api_max_ids IDs are looked up (the rest are in `not_looked_up`), and a search reads
+    at most arxiv.api_max_pages pages: a request takes api_delay_seconds, so neither runs for an hour.
+    """
     client = api_client(config)
     page = max(1, config.arxiv.api_page_size)
     answer = ApiAnswer()
     ids = list(id_list or [])
+    ids, answer.not_looked_up = ids[:config.arxiv.api_max_ids], ids[config.arxiv.api_max_ids:]
     since_iso = utc_iso(since)
     if ids:
         # The API takes long id_lists, but keep each request to one page of results.
         searches = [arxiv.Search(id_list=ids[i:i + page], max_results=len(ids[i:i + page]))
                     for i in range(0, len(ids), page)]
     else:
-        # Newest submissions first: a digest wants this week's papers; with `since` we page
-        # back until older ones appear (bounded, so a broad query cannot run for hours).
-        searches = [arxiv.Search(query=query, max_results=page if since is None else page * 10,
+        # Newest submissions first: a digest wants this week's papers; with `since` we page back
+        # until older ones appear (at most arxiv.api_max_pages pages), else one page is read.
+        searches = [arxiv.Search(query=query, max_results=page if since is None else None,
                                  sort_by=arxiv.SortCriterion.SubmittedDate,
                                  sort_order=arxiv.SortOrder.Descending)]
+    package_log = logging.getLogger("arxiv")
+    collect = _PackageLog(answer)
     with client.lock:
-        for search in searches:
-            _run_search(client, search, source, config, answer, since_iso=None if ids else since_iso)
+        package_log.addHandler(collect)
+        try:
+            for search in searches:
+                _run_search(client, search, source, config, answer, since_iso=None if ids else since_iso)
+        finally:
+            package_log.removeHandler(collect)
     if ids:
         found = {p.arxiv_id for p in answer.papers}
         missing = [i for i in ids if split_arxiv_id(i)[0] not in found]
         if missing:
-            answer.warnings.append(f"{len(missing)} of {len(ids)} IDs not found on arXiv: "
-                                   + ", ".join(missing))
+            more = f" and {len(missing) - 10:,} more" if len(missing) > 10 else ""
+            answer.warnings.append(f"{len(missing):,} of {len(ids):,} IDs not found on arXiv: "
+                                   + ", ".join(missing[:10]) + more)
     return answer

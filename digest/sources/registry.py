@@ -311,6 +311,11 @@ def _enrich(papers: list[Paper], result: SourceResult, config: Config) -> None:
                                f"({why}); {'they keep' if len(wanted) != 1 else 'it keeps'} what the source gave")
         return
     result.warnings += answer.warnings
+    if answer.not_looked_up:
+        n = len(answer.not_looked_up)
+        result.warnings.append(f"arXiv metadata looked up for the first {len(wanted) - n:,} of {len(wanted):,} papers "
+                               f"(arxiv.api_max_ids = {config.arxiv.api_max_ids}); the other {n:,} keep what the "
+                               "source gave")
     found = {p.arxiv_id: p for p in answer.papers}
     for p in wanted:
         meta = found.get(p.arxiv_id)
@@ -358,6 +363,9 @@ def _fetch_kind(spec: str, config: Config, store: Store, client: httpx.Client | 
                 except ValueError:
                     raise SourceError(spec, f"not an arXiv ID: {i!r}", hint="write e.g. id:2104.12255v1") from None
             answer = query_api(config, spec, id_list=ids)
+            if answer.not_looked_up:
+                answer.warnings.append(f"only the first {config.arxiv.api_max_ids:,} of {len(ids):,} IDs looked up "
+                                       f"(arxiv.api_max_ids); {len(answer.not_looked_up):,} left out")
         else:
             answer = query_api(config, spec, query=rest, since=since)
         result.papers, result.warnings = merge_duplicates(answer.papers), answer.warnings
