@@ -22,6 +22,7 @@ from digest.archive.compare import (
     write_compare,
 )
 from digest.errors import DigestError, NotFoundError
+from digest.llm.calllog import llm_cost_report
 from digest.records import QA
 from digest.rerun import rerun_issue
 
@@ -163,7 +164,10 @@ def compared(config, store, issue, httpserver):
 def test_compare_page_after_a_rerun(compared, store):
     cmp, html_path, md_path = compared
     extractive, b = cmp.stats
-    assert b.usage.calls == 6 and b.usage.cost > 0 and b.usage.input_tokens > 0
+    # Two calls per paper and the week's overview: as `digest rerun` and `digest cost` count them.
+    cost = {r["model"]: r for r in llm_cost_report(store, ISSUE_ID)}
+    assert b.usage.calls == 7 == cost["model-B"]["calls"] and b.usage.cost > 0 and b.usage.input_tokens > 0
+    assert b.usage.cost == pytest.approx(cost["model-B"]["cost"])
     assert extractive.usage.cost == 0 and extractive.answers > 0
     html, md = html_path.read_text(), md_path.read_text()
     for text in (html, md):
@@ -172,6 +176,20 @@ def test_compare_page_after_a_rerun(compared, store):
             for g in p.generations.values():
                 assert g.tldr[:40].replace("&", "&amp;") in text.replace("&#39;", "'")
     assert f"{b.usage.cost:.4f}" in html and f"{b.usage.cost:.4f}" in md
+
+
+def test_each_variant_counts_its_own_calls_as_rerun_does(config, store, issue):
+    server = LLMServer(responder=make_responder("model-B")).start()
+    try:
+        add_chat_model(config, "model-B", server)
+        en = rerun_issue(config, store, ISSUE_ID, "model-B")
+        ja = rerun_issue(config, store, ISSUE_ID, "model-B", language="ja")  # the same model id, its own overview
+        cmp = compare_issue(store, ISSUE_ID, ["model-B", "model-B@ja"])
+    finally:
+        server.stop()
+    assert [s.usage.calls for s in cmp.stats] == [en.calls, ja.calls] == [7, 7]
+    assert [round(s.usage.cost, 6) for s in cmp.stats] == [round(en.cost, 6), round(ja.cost, 6)]
+    assert sum(r["calls"] for r in llm_cost_report(store, ISSUE_ID)) == en.calls + ja.calls
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

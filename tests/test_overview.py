@@ -59,7 +59,7 @@ def test_a_chat_model_writes_themes_naming_the_papers(config, store, server, lan
     assert f'language code "{language}"' in prompt and ("日本語" in prompt) == (language == "ja")
     # Logged and costed like every call, and counted by `digest cost ISSUE`.
     [row] = store.query("SELECT * FROM llm_calls WHERE purpose='overview'")
-    assert row["status"] == "ok" and row["generation_key"] == f"overview:{issue.id}" and row["cost"] > 0
+    assert row["status"] == "ok" and row["generation_key"] == f"overview:{issue.id}:{issue.model}" and row["cost"] > 0
     assert out.calls == 1 and out.spent.cost == pytest.approx(row["cost"]) == pytest.approx(ov.usage.cost)
     [cost] = llm_cost_report(store, issue.id)
     assert cost["calls"] == 1 and cost["cost"] == pytest.approx(row["cost"])

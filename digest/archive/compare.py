@@ -14,6 +14,7 @@ from markupsafe import Markup
 from digest.config import Config
 from digest.errors import DigestError, NotFoundError
 from digest.i18n import labels
+from digest.llm.calllog import logged_usage, overview_key
 from digest.records import Generation, Issue, Overview, Paper, Usage
 from digest.render import count_papers, make_env, pages_label
 from digest.resources import bundled_dir
@@ -85,14 +86,16 @@ class CallUsage(Usage):
 
 def generation_usage(store: Store, g: Generation) -> CallUsage:
     """Calls, tokens, cost and latency behind one generation (every attempt counts: it was paid for)."""
-    r = store.query(
-        "SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS i, coalesce(sum(cached_tokens), 0) AS c, "
-        "coalesce(sum(output_tokens), 0) AS o, coalesce(sum(cost), 0) AS cost, "
-        "coalesce(sum(latency_ms), 0) AS ms FROM llm_calls WHERE generation_key=?", (g.key,))[0]
-    if r["calls"]:
-        return CallUsage(calls=r["calls"], input_tokens=r["i"], cached_tokens=r["c"], output_tokens=r["o"],
-                         cost=r["cost"], latency_ms=r["ms"])
-    return CallUsage(**vars(g.usage))
+    calls, u = logged_usage(store, [g.key])
+    return CallUsage(calls=calls, **vars(u)) if calls else CallUsage(**vars(g.usage))
+
+
+def overview_usage(store: Store, issue_id: str, variant: str, model_id: str) -> CallUsage:
+    """The calls behind a variant's overview, counted as `digest run`, `rerun` and `cost` count them."""
+    calls, u = logged_usage(store, [overview_key(issue_id, variant)])
+    if not calls and variant == model_id:  # logged before overview keys named their variant
+        calls, u = logged_usage(store, [overview_key(issue_id)], model=model_id)
+    return CallUsage(calls=calls, **vars(u))
 
 
 @dataclass
@@ -186,6 +189,9 @@ def compare_issue(store: Store, issue_id: str, models: list[str] | None = None) 
             s.verified += g.n_verified
             s.dropped += g.n_dropped
             s.usage += u
+    for m in models:  # the week's overview is a call of the variant too (writing it needed its papers first)
+        model_id = next((g.model for e in variants[m].entries if (g := e.generation) is not None), m)
+        stats[m].usage += overview_usage(store, base.id, m, model_id)
     # Least agreement first: that is where a reader should look; papers with one variant go last.
     papers.sort(key=lambda p: (p.rouge_l is None, p.rouge_l if p.rouge_l is not None else 0.0, p.position))
     return Comparison(issue=base, models=models, stats=[stats[m] for m in models], papers=papers,

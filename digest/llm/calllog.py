@@ -79,6 +79,15 @@ class CallLog:
         return cur.lastrowid
 
 
+def overview_key(issue_id: str, variant: str = "") -> str:
+    """The generation_key a variant's overview calls are logged under (`digest cost` and `compare` count them).
+
+    The variant is in the key because variants of one model (another language, other prompts) share its
+    model id; stores from before it have the bare 'overview:<issue>'.
+    """
+    return f"overview:{issue_id}:{variant}" if variant else f"overview:{issue_id}"
+
+
 def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
     """Calls, tokens and cost per model (only the papers of one issue when issue_id is given).
 
@@ -87,10 +96,11 @@ def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
     """
     where, params = "", ()
     if issue_id is not None:
-        # The week's overview is no paper's: its calls carry generation_key 'overview:<issue>'.
+        # The week's overview is no paper's: its calls carry generation_key 'overview:<issue>[:<variant>]'.
         where = ("WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=?) "
-                 "OR c.generation_key = 'overview:' || ?")
-        params = (issue_id, issue_id)
+                 "OR c.generation_key = 'overview:' || ? "
+                 "OR substr(c.generation_key, 1, length(?) + 10) = 'overview:' || ? || ':'")
+        params = (issue_id, issue_id, issue_id, issue_id)
     rows = store.query(
         "SELECT c.model AS model, count(*) AS calls, sum(c.status='ok') AS ok, "
         "sum(c.status!='ok') AS failed, sum(c.input_tokens) AS input_tokens, "
@@ -107,3 +117,19 @@ def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
             d["issue_id"] = issue_id
         report.append(d)
     return report
+
+
+def logged_usage(store: Store, generation_keys: list[str], *, model: str | None = None) -> tuple[int, Usage]:
+    """The one count of what producing something took: every logged attempt under these generation keys
+    (a retry was paid for; a reply served again from the log is no new row), with its tokens, cost and time."""
+    if not generation_keys:
+        return 0, Usage()
+    marks = ",".join("?" * len(generation_keys))
+    only_model = " AND model=?" if model is not None else ""
+    r = store.query(
+        "SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS i, coalesce(sum(cached_tokens), 0) AS c, "
+        "coalesce(sum(output_tokens), 0) AS o, coalesce(sum(cost), 0) AS cost, coalesce(sum(latency_ms), 0) AS ms "
+        f"FROM llm_calls WHERE generation_key IN ({marks}){only_model}",
+        (*generation_keys, *([model] if model is not None else [])))[0]
+    return r["calls"], Usage(input_tokens=r["i"], cached_tokens=r["c"], output_tokens=r["o"], cost=r["cost"],
+                             latency_ms=r["ms"])

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from digest.config import Config
 from digest.errors import DigestError
 from digest.i18n import labels
+from digest.llm.calllog import overview_key
 from digest.llm.client import ChatRequest
 from digest.llm.tokens import count_message_tokens
 from digest.records import Issue, IssueEntry, Overview, Paper, Theme, Usage
@@ -68,11 +69,6 @@ class OverviewOutcome:
     spent: Usage = field(default_factory=Usage)
 
 
-def overview_key(issue_id: str) -> str:
-    """The generation_key the overview's calls are logged under (`digest cost ISSUE` counts them)."""
-    return f"overview:{issue_id}"
-
-
 def write_overview(config: Config, issue: Issue, writer, *, language: str, yes: bool = False,
                    already: float = 0.0) -> OverviewOutcome:
     """The overview of the issue's entries as they stand (`issue.model` is the variant it belongs to).
@@ -118,7 +114,7 @@ def overview_request(config: Config, issue: Issue, writer: ChatWriter, language:
         TEMPLATE, title=config.output.title, language=language, language_name=labels(language)["language_name"],
         papers=papers, min_themes=low, max_themes=max(low, min(MAX_THEMES, n)))
     return ChatRequest("overview", [{"role": "user", "content": prompt}], OVERVIEW_SCHEMA, "issue_overview",
-                       OVERVIEW_OUTPUT_TOKENS, generation_key=overview_key(issue.id),
+                       OVERVIEW_OUTPUT_TOKENS, generation_key=overview_key(issue.id, issue.model),
                        prompt_version=prompt_version(writer.prompts))
 
 
