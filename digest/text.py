@@ -226,3 +226,27 @@ def sentences(text: str) -> list[str]:
     if tail:
         out.append(tail)
     return out
+
+
+# Characters of mathematics: operators, relations, arrows, set and logic signs, Greek letters.
+_MATH_CHARS = set("=<>≤≥≈≠±×÷·∑∏∫∂∇√∞∈∉∋⊂⊃⊆⊇∪∩∧∨¬→←↔⇒⇐⇔↦∀∃∗^_|{}~′″") | {chr(c) for c in range(0x391, 0x3ca)}
+_PROSE_WORD_RE = re.compile(r"[(\[\"'“‘]?[^\W\d_]{2,}(?:[-'’][^\W\d_]+)*[)\]\"'”’.,;:!?]*")
+
+
+def is_formula_fragment(sentence: str) -> bool:
+    """True for a 'sentence' that is a piece of mathematics or a label, not prose: 'G∗ i', 'ε∗ g',
+    'x = Wh + b', '(3)', 'Table 2.'; 'We use p < 0.05 throughout.' and 'It works.' are prose."""
+    tokens = sentence.split()
+    if not tokens:
+        return True
+    if CJK_RE.search(sentence):
+        return False  # CJK prose has no spaces to count words by
+    words = sum(1 for t in tokens if _PROSE_WORD_RE.fullmatch(t))
+    if words == len(tokens):
+        return False
+    if words < 3 or words < 0.5 * len(tokens):
+        return True
+    chars = [c for c in sentence if not c.isspace()]
+    math = sum(1 for c in chars if c in _MATH_CHARS)
+    singles = sum(1 for t in tokens if len(t) == 1 and t.isalpha() and t not in "aAI")
+    return math >= 3 and math > 0.06 * len(chars) or singles > 0.3 * len(tokens)

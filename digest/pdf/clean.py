@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import ftfy
 
+from digest.pdf.blocks import set_apart
+from digest.pdf.marks import strip_marks
 from digest.records import ANY_ARXIV_ID, Page
 
 # ---- metadata: here, not in digest.text, so that the PDF worker starts without numpy and bm25s ----
@@ -335,9 +337,15 @@ def _split_references(pages: list[list[str]]) -> list[tuple[str, str]]:
     return [("\n".join(b), "\n".join(r)) for b, r in zip(body, refs)]
 
 
-def clean_pages(raw_pages: list[str]) -> list[Page]:
-    """Turn pypdf's raw page texts into cleaned Pages (1-based numbers, references set aside)."""
+def clean_pages(raw_pages: list[str], marks: list[list[tuple[str, str]]] | None = None) -> list[Page]:
+    """Turn pypdf's raw page texts into cleaned Pages (1-based numbers, references set aside).
+
+    `marks` are each page's superscript (context, mark) pairs read off the glyphs (digest.pdf.marks); without
+    them only the marks recognisable from the text alone are taken out.
+    """
     texts = [normalize_text(t or "") for t in raw_pages]
+    texts = [strip_marks(t, marks[k] if marks and k < len(marks) else (), normalize_text)
+             for k, t in enumerate(texts)]
     words, compounds = _vocabulary(texts)
     page_lines: list[list[str]] = []
     for text in texts:
@@ -349,7 +357,14 @@ def clean_pages(raw_pages: list[str]) -> list[Page]:
     page_lines = _drop_contents(page_lines)
     pages = []
     for number, (body, refs) in enumerate(_split_references(page_lines), start=1):
-        body = _tidy_whitespace(join_hyphenated(body, words, compounds))
-        refs = _tidy_whitespace(join_hyphenated(refs, words, compounds))
-        pages.append(Page(number=number, body=body, refs=refs))
+        body = "\n".join(set_apart(join_hyphenated(body, words, compounds).split("\n")))
+        pages.append(Page(number=number, body=_tidy_whitespace(body),
+                          refs=_tidy_whitespace(join_hyphenated(refs, words, compounds))))
     return pages
+
+
+def text_defects(pages: list[Page]) -> dict[str, int]:
+    """Counts of what a reader must never see in the sentences of these pages (see digest.pdf.sentences)."""
+    from digest.pdf.sentences import text_defects as count
+
+    return count(pages)
