@@ -20,7 +20,7 @@ from digest.cli.export import FORMAT_NAMES, register
 from digest.errors import DigestError, NotFoundError
 from digest.export import FORMATS, bibtex_escape, export_issue, references, split_name, to_bibtex, to_csl_json, to_ris
 from digest.records import Issue, IssueEntry, Paper
-from digest.sources.local import papers_from_text
+from digest.sources.reading_list import papers_from_text
 from digest.sources.registry import fetch_source
 
 CLOSED_PORT_API = "http://127.0.0.1:9/api/query"  # discard port: the list: source keeps its IDs, with a warning

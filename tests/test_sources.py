@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 from digest.errors import SourceError
 from digest.pdf.clean import split_authors
 from digest.records import url_key
-from digest.sources.local import papers_from_pdfs
+from digest.sources.pdf_folder import papers_from_pdfs
 from digest.sources.registry import (
     fetch_source,
     fetch_sources,

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlparse
-from xml.parsers import expat
 
 import arxiv
 import feedparser
@@ -20,6 +19,7 @@ from digest.config import Config, LimitsConfig
 from digest.errors import FetchError, SourceError
 from digest.http import UnreachableError, fetch, make_client, retry_after_seconds
 from digest.records import Paper, split_arxiv_id
+from digest.sources.api_answer import ApiCutOff, ApiNotAtom, whole_entries
 
 log = logging.getLogger(__name__)
 
@@ -56,87 +56,6 @@ class ApiBusy(Exception):
 
 class ApiTimeUp(Exception):
     """The deadline of one API request, its retries included, passed before an answer came."""
-
-
-class ApiNotAtom(Exception):
-    """The API answered 200 with something that is not an Atom feed (an HTML page, random bytes)."""
-
-    def __init__(self, what: str):
-        super().__init__(what)
-        self.what = what
-
-
-class ApiCutOff(Exception):
-    """The API's answer is an Atom feed that ends early, before its first entry was complete."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-_ATOM = "http://www.w3.org/2005/Atom"
-
-
-@dataclass
-class _Shape:
-    """What a strict XML read of an API answer found: its root element, and where it broke, if it did."""
-
-    root: str | None = None  # "{namespace}name" of the first element
-    error: str | None = None  # expat's complaint and where, e.g. "no element found at line 80, column 3"
-    entries: int = 0  # complete top-level <entry> elements before the error
-    entries_end: int | None = None  # byte offset just past the last of them
-
-
-class _EntityDeclared(Exception):
-    pass
-
-
-def _shape(body: bytes) -> _Shape:
-    """Read an API answer strictly (expat; entity declarations refused) to tell a whole Atom feed from the rest."""
-    shape = _Shape()
-    parser = expat.ParserCreate(namespace_separator="}")
-    depth = 0
-
-    def start(name: str, _attrs) -> None:
-        nonlocal depth
-        depth += 1
-        if shape.root is None:
-            shape.root = "{" + name if "}" in name else name
-
-    def end(name: str) -> None:
-        nonlocal depth
-        depth -= 1
-        if depth == 1 and name == _ATOM + "}entry":
-            shape.entries += 1
-            shape.entries_end = body.index(b">", parser.CurrentByteIndex) + 1
-
-    def refuse(*_) -> None:
-        raise _EntityDeclared()  # an API answer never declares entities; a hostile one may, to expand them
-
-    parser.StartElementHandler, parser.EndElementHandler = start, end
-    parser.EntityDeclHandler = refuse
-    try:
-        parser.Parse(body, True)
-    except expat.ExpatError as e:
-        shape.error = f"{expat.ErrorString(e.code)} at line {e.lineno}, column {e.offset}"
-    except _EntityDeclared:
-        shape.error = "it declares XML entities"
-    return shape
-
-
-def _what_it_is(body: bytes, shape: _Shape) -> str:
-    """A few words on an answer that is not an Atom feed, for the one-line error."""
-    head = body[:4096].decode("utf-8", errors="replace")
-    if not body.strip():
-        return "an empty body"
-    if (shape.root or "").rsplit("}", 1)[-1].lower() == "html" or re.match(r"\s*(<!--.*?-->\s*)*<!doctype html",
-                                                                          head, re.IGNORECASE | re.DOTALL):
-        title = re.search(r"<title[^>]*>(.*?)</title", head, re.IGNORECASE | re.DOTALL)
-        name = _clean(re.sub(r"[^\w .,:;()'/-]", "", title.group(1)))[:60] if title else ""
-        return f"an HTML page{f' ({name!r})' if name else ''}"
-    if shape.root is None:
-        return f"{len(body):,} bytes that are not XML ({shape.error})"
-    return f"an XML document whose root is <{shape.root.rsplit('}', 1)[-1]}>"
 
 
 @dataclass
@@ -194,7 +113,8 @@ class _ArxivClient(arxiv.Client):
         return super()._parse_feed(url, first_page=first_page, _try_index=_try_index)
 
     def request(self, url: str) -> _PackageResponse:
-        """GET one API page within what is left of the deadline; raises FetchError, ApiRejected, ApiBusy, ApiTimeUp."""
+        """GET one API page within what is left of the deadline; only a whole Atom feed (or its whole entries) is
+        returned. Raises FetchError, ApiRejected, ApiBusy, ApiTimeUp, ApiNotAtom or ApiCutOff."""
         if self._not_before > self._until:
             raise ApiBusy(503, self._not_before - time.monotonic())
         pause = self._not_before - time.monotonic()
@@ -212,10 +132,7 @@ class _ArxivClient(arxiv.Client):
         # Older API versions answer 200 with the same error entry, which the package silently skips.
         if rejected or (r.status == 200 and b"/api/errors#" in r.body):
             raise ApiRejected(r.status, r.body)
-        body = r.body
-        self.cut = None
-        if r.status == 200:
-            body = self._whole_entries(body)
+        body, self.cut = whole_entries(r.body) if r.status == 200 else (r.body, None)
         wait = retry_after_seconds(r.headers) if r.status in (429, 503) else None
         if wait is not None:
             # Waiting the asked time is polite; waiting past the deadline would only hang the run.
@@ -223,22 +140,6 @@ class _ArxivClient(arxiv.Client):
                 raise ApiBusy(r.status, wait)
             self._not_before = time.monotonic() + wait
         return _PackageResponse(r.status, body)
-
-    def _whole_entries(self, body: bytes) -> bytes:
-        """An answer's body if it is a whole Atom feed; its complete entries (noted in self.cut) if it ends early.
-
-        The package reads any bytes leniently: an HTML page or noise became "no results", and a page cut
-        mid-entry fewer results, both without a word. Raises ApiNotAtom or ApiCutOff.
-        """
-        shape = _shape(body)
-        if shape.root != "{" + _ATOM + "}feed":
-            raise ApiNotAtom(_what_it_is(body, shape))
-        if shape.error is None:
-            return body
-        if shape.entries_end is None:
-            raise ApiCutOff(shape.error)
-        self.cut = (shape.error, shape.entries)
-        return body[:shape.entries_end] + b"\n</feed>\n"
 
 
 # One client per endpoint and settings, shared by every source in the process, so the
