@@ -206,7 +206,8 @@ def _tree(found: list[_Candidate], body: float) -> list[Section]:
             top = _top_number(number)
             if "." not in number:
                 # Top-level numbers count upwards; a jump back or far ahead is a list item or a table cell.
-                if not (last_top < top <= last_top + 3) and not in_back:
+                # (The first one may be any: an excerpt starts mid-paper.)
+                if not (last_top < top <= last_top + 3 or last_top == 0 and top <= 12) and not in_back:
                     continue
                 last_top = top
             elif not in_back and not (last_top <= top <= last_top + 1):

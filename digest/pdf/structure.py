@@ -91,7 +91,8 @@ def _header(pages: list[PageLines], body: float, meta: dict[str, str]) -> tuple[
     abstract_at: tuple[int, int] | None = (opened[0], opened[1]) if opened else None
     header_lines: list[Line] = []
     prose_at: tuple[int, int] | None = None
-    for pi, page in enumerate(pages[:_HEADER_PAGES]):
+    # Without a title there is no header to walk (a page from the middle of a paper).
+    for pi, page in enumerate(pages[:_HEADER_PAGES] if title else []):
         for i in range(after if pi == 0 else 0, len(page.lines)):
             ln = page.lines[i]
             if abstract_at and (page.number, i) >= abstract_at:
