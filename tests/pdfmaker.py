@@ -45,3 +45,48 @@ def make_pdf(path: Path, pages: list[list[str]], *, title: str = "", author: str
         len(objects) + 1, catalog, info, xref)
     path.write_bytes(bytes(out))
     return path
+
+
+# A run of text placed on a page: (x, y, size, text, bold). y is the baseline, in points from the bottom.
+Run = tuple[float, float, float, str, bool]
+
+
+def make_layout_pdf(path: Path, pages: list[list[Run]], *, title: str = "", author: str = "") -> Path:
+    """A PDF whose runs are placed where given, in Helvetica or Helvetica-Bold at their own sizes, so a test
+    can lay out a title, superscript marks, headings and body text as a paper does (ASCII only)."""
+    objects: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    catalog = add(b"")
+    regular = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    bold = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >>")
+    page_ids = []
+    pages_id = len(objects) + 1 + 2 * len(pages)
+    for runs in pages:
+        ops = " ".join(f"BT /{'F2' if b else 'F1'} {size:g} Tf 1 0 0 1 {x:g} {y:g} Tm ({_escape(text)}) Tj ET"
+                       for x, y, size, text, b in runs)
+        stream = ops.encode("latin-1")
+        content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        page_ids.append(add(
+            b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+            b"/Resources << /Font << /F1 %d 0 R /F2 %d 0 R >> >> >>" % (pages_id, content, regular, bold)))
+    kids = b" ".join(b"%d 0 R" % i for i in page_ids)
+    assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(page_ids))) == pages_id
+    objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id
+    info = add(b"<< /Title (%s) /Author (%s) >>" % (_escape(title).encode("latin-1"),
+                                                     _escape(author).encode("latin-1")))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, catalog, info, xref)
+    path.write_bytes(bytes(out))
+    return path
