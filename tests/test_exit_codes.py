@@ -102,7 +102,8 @@ def test_commands_that_read_the_store_create_nothing_in_a_folder_without_one(tmp
     import os
 
     env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
-    for args in (["send"], ["export"], ["check"]):
+    for args in (["send"], ["export"], ["check"], ["issues", "use", "2026-W49", "--model", "m"],
+                 ["compare", "2026-W49"], ["rerun", "2026-W49", "--model", "extractive"]):
         done = subprocess.run([sys.executable, "-m", "digest", *args], capture_output=True, text=True,
                               timeout=120, cwd=tmp_path, env=env)
         said = " ".join((done.stdout + done.stderr).split())

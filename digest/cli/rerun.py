@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.common import RichReporter, console, escape, out, plan_table
+from digest.cli.common import RichReporter, console, escape, existing_store, out, plan_table
 from digest.wording import plural
 
 
@@ -43,14 +43,14 @@ def register(cli: click.Group) -> None:
         if batch:
             from digest.batch import submit_rerun
             with RichReporter() as reporter:
-                rep = submit_rerun(app.config, app.store, list(issue_ids), model_id, prompts_dir=prompts_dir,
+                rep = submit_rerun(app.config, existing_store(app), list(issue_ids), model_id, prompts_dir=prompts_dir,
                                    language=language, yes=yes, dry_run=dry_run, reporter=reporter)
             print_submitted(rep)
             return
         from digest.rerun import rerun_issue
         for issue_id in issue_ids:
             with RichReporter() as reporter:
-                rep = rerun_issue(app.config, app.store, issue_id, model_id, prompts_dir=prompts_dir,
+                rep = rerun_issue(app.config, existing_store(app), issue_id, model_id, prompts_dir=prompts_dir,
                                   language=language, yes=yes, dry_run=dry_run, reporter=reporter)
             if rep.dry_run:
                 out.print(plan_table(f"Planned calls for {rep.issue_id} ({rep.model})", rep.estimate))
@@ -81,7 +81,7 @@ def register(cli: click.Group) -> None:
         """Write a new archive/compare/ISSUE_A_vs_B_N.html and .md (earlier ones are kept) and their index."""
         from digest.archive.compare import write_compare
         chosen = list(models) + list(more_models)
-        cmp, html_path, md_path = write_compare(app.config, app.store, issue_id, chosen or None)
+        cmp, html_path, md_path = write_compare(app.config, existing_store(app), issue_id, chosen or None)
         out.print(f"{cmp.issue.id}: {' vs '.join(cmp.models)}", highlight=False)
         for st in cmp.stats:
             u = st.usage
@@ -129,7 +129,7 @@ def register(cli: click.Group) -> None:
         is never turned back into a draft; a draft whose new variant passes the gate is published.
         """
         from digest.rerun import use_variant
-        shown = use_variant(app.config, app.store, issue_id, variant, force=force)
+        shown = use_variant(app.config, existing_store(app), issue_id, variant, force=force)
         issue = shown.issue
         if shown.forced:
             console.print(f"[yellow]warning[/] {escape(variant)} fails the quality gate "
