@@ -12,6 +12,7 @@ import ftfy
 
 from digest.pdf.blocks import set_apart
 from digest.pdf.marks import strip_marks
+from digest.pdf.references import _is_appendix_start, _split_references  # noqa: F401  (known here too)
 from digest.records import ANY_ARXIV_ID, Page
 
 # ---- metadata: here, not in digest.text, so that the PDF worker starts without numpy and bm25s ----
@@ -52,17 +53,15 @@ _HYPHEN_BREAK_RE = re.compile(r"(?P<left>[^\W\d_]+)-[ \t]*\n[ \t]*(?P<right>[^\W
 _OTHER_HYPHEN_BREAK_RE = re.compile(r"(?<=\w)-[ \t]*\n[ \t]*(?=\w)")
 # Words TeX does not split before a suffix, so a break right after them is a real hyphen ('self-\nattention').
 _COMPOUND_HEADS = {"self", "well", "half", "quasi"}
+# Words that run into the next one as a closed compound ('some-thing', 'with-out', 'further-more'): two
+# words of the document on either side of a break are a hyphenated compound unless one of these starts it.
+_CLOSED_HEADS = {"some", "any", "every", "with", "within", "into", "over", "under", "what", "where", "when",
+                 "there", "here", "them", "your", "their", "other", "never", "more", "further", "through",
+                 "never", "else", "what", "whom", "none", "nonethe", "how", "can", "may", "out", "down",
+                 "up", "back", "fore", "after", "wher", "there", "in", "on", "to", "for", "be", "no"}
+_MIN_COMPOUND_PART = 4  # 'physics-guided', 'data-driven': both halves whole words of at least four letters
 _WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
-_REFS_HEADING_RE = re.compile(
-    r"^(?:(?:\d{1,2}|[IVX]{1,5})\.?\s+)?(?:references(?:\s+cited)?|bibliography|literature\s+cited|"
-    r"works\s+cited|参考文献)\s*:?$",
-    re.IGNORECASE,
-)
-# After the references, an appendix heading sends the text back to the body.
-_APPENDIX_WORD_RE = re.compile(r"^(?:appendix|appendices|supplementary\s+(?:material|information))\b.{0,60}$",
-                               re.IGNORECASE)
-_LETTER_HEADING_RE = re.compile(r"^(?P<letter>[A-H])\.?\s+[A-Z][^.]{2,70}$")
 _PAGE_NUMBER_RE = re.compile(r"^(?:(?i:page\s+)?\d{1,4}(?:\s+(?:of|/)\s+\d{1,4})?"
                              r"|(?=[ivxlc]+$)c{0,3}(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3}))$")
 
@@ -179,11 +178,14 @@ def normalize_text(text: str) -> str:
 
 
 def _vocabulary(pages: list[str]) -> tuple[set[str], set[str]]:
-    """Words of the document, and its hyphenated compounds that are not broken at a line end."""
+    """Words of the document, and its hyphenated compounds that are not broken at a line end.
+
+    The two halves of a word broken at a line end ('summa-' 'rization') are not words of the document.
+    """
     words: set[str] = set()
     compounds: set[str] = set()
     for text in pages:
-        for w in _WORD_RE.findall(text):
+        for w in _WORD_RE.findall(_HYPHEN_BREAK_RE.sub(" ", text)):
             w = w.lower()
             if "-" in w:
                 compounds.add(w)
@@ -210,6 +212,9 @@ def join_hyphenated(text: str, words: set[str], compounds: set[str]) -> str:
         if joined in words:
             return left + right
         if f"{left}-{right}".lower() in compounds or left.lower() in _COMPOUND_HEADS:
+            return f"{left}-{right}"
+        if (min(len(left), len(right)) >= _MIN_COMPOUND_PART and left.lower() in words
+                and right.lower() in words and left.lower() not in _CLOSED_HEADS):
             return f"{left}-{right}"
         if right[0].islower():
             return left + right
@@ -283,58 +288,6 @@ def _tidy_whitespace(text: str) -> str:
     """One space between words, no trailing blanks, at most one blank line (a paragraph break)."""
     lines = [re.sub(r"[ \t\u00a0\u2000-\u200a\u3000]+", " ", ln).strip() for ln in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _is_appendix_start(lines: list[str], i: int) -> bool:
-    """True when line i opens an appendix: 'Appendix ...', or 'A Title' followed later by 'B Title'."""
-    s = lines[i].strip()
-    if _APPENDIX_WORD_RE.match(s) and not s.endswith("."):
-        return True
-    m = _LETTER_HEADING_RE.match(s)
-    if not m or m.group("letter") != "A" or "," in s:
-        return False
-    return any((n := _LETTER_HEADING_RE.match(ln.strip())) and n.group("letter") == "B" and "," not in ln
-               for ln in lines[i + 1:])
-
-
-_NUMBERED_ITEM_RE = re.compile(r"^\[?(\d{1,3})[\].]?\s+\S")
-_YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
-
-
-def _numbered_refs_start(lines: list[str]) -> int | None:
-    """Where a heading-less reference list starts (REVTeX): '1 A. Author, ... (2010).' then 2, 3 soon after.
-
-    Only the second half of the document is searched, so a table of contents cannot match.
-    """
-    for k in range(len(lines) // 2, len(lines)):
-        m = _NUMBERED_ITEM_RE.match(lines[k])
-        if not m or m.group(1) != "1" or not _YEAR_RE.search(" ".join(lines[k:k + 3])):
-            continue
-        want, found = 2, 0
-        for ln in lines[k + 1:k + 13]:
-            n = _NUMBERED_ITEM_RE.match(ln)
-            if n and int(n.group(1)) == want:
-                want, found = want + 1, found + 1
-        if found >= 2:
-            return k
-    return None
-
-
-def _split_references(pages: list[list[str]]) -> list[tuple[str, str]]:
-    """Per page (body, refs): lines from the References heading on are refs until an appendix heading."""
-    flat = [(p, ln) for p, lines in enumerate(pages) for ln in lines]
-    start = next((k for k, (_, ln) in enumerate(flat) if _REFS_HEADING_RE.match(ln.strip())), None)
-    if start is None:
-        start = _numbered_refs_start([ln.strip() for _, ln in flat])
-    end = len(flat)
-    if start is not None:
-        rest = [ln for _, ln in flat]
-        end = next((k for k in range(start + 1, len(flat)) if _is_appendix_start(rest, k)), len(flat))
-    body: list[list[str]] = [[] for _ in pages]
-    refs: list[list[str]] = [[] for _ in pages]
-    for k, (p, ln) in enumerate(flat):
-        (refs if start is not None and start <= k < end else body)[p].append(ln)
-    return [("\n".join(b), "\n".join(r)) for b, r in zip(body, refs)]
 
 
 def clean_pages(raw_pages: list[str], marks: list[list[tuple[str, str]]] | None = None) -> list[Page]:
