@@ -117,18 +117,26 @@ def test_fetch_explain_and_papers_commands(arxiv_mirror):
     assert len(missing.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("body", [b"<!DOCTYPE html><html><head><title>Proxy</title></head></html>", bytes(range(256))])
-def test_fetch_from_an_api_answering_garbage_fails_loud(body, httpserver, tmp_path):
-    # It used to say "empty listing" and exit 0, with the arxiv package's raw "Malformed feed" log line.
+@pytest.mark.parametrize("command,body", [
+    ("fetch", b"<!DOCTYPE html><html><head><title>Proxy</title></head></html>"),
+    ("fetch", bytes(range(256))),
+    ("run", b"<!DOCTYPE html><html><head><title>Proxy</title></head></html>"),
+])
+def test_an_api_answering_garbage_fails_loud(command, body, httpserver, tmp_path):
+    # `fetch` said "empty listing" and exited 0, with the arxiv package's raw "Malformed feed" log line;
+    # `run` said "no new papers for <week>".
     httpserver.expect_request("/api/query").respond_with_data(body, content_type="text/html")
     cfg = tmp_path / "digest.toml"
-    cfg.write_text(f'sources = ["arxiv-query:ti:summarization"]\n[arxiv]\napi_url = "{httpserver.url_for("/api/query")}"\n'
+    cfg.write_text(f'sources = ["arxiv-query:ti:summarization"]\n[llm]\nmodel = "extractive"\n'
+                   f'[arxiv]\napi_url = "{httpserver.url_for("/api/query")}"\n'
                    f'api_delay_seconds = 0\n[store]\narchive_dir = "{tmp_path / "archive"}"\n', encoding="utf-8")
-    r = subprocess.run(digest_cmd(cfg, "fetch"), capture_output=True, text=True, timeout=120,
+    r = subprocess.run(digest_cmd(cfg, command), capture_output=True, text=True, timeout=120,
                        env={**os.environ, "COLUMNS": "400"})  # so that the terminal does not wrap the line
     assert r.returncode == 1, r.stdout + r.stderr  # every source failed (docs/exit-codes.md)
     output = r.stdout + r.stderr
-    (line,) = [ln for ln in output.splitlines() if ln.startswith("failed ")]
-    assert "arxiv-query:ti:summarization" in line and "not an Atom feed" in line and "arxiv.api_url" in line
     assert "Malformed feed" not in output and "Traceback" not in output and "empty listing" not in output
+    assert "no new papers" not in output
+    lines = [ln for ln in output.splitlines() if "not an Atom feed" in ln]
+    assert len(lines) == 1, output
+    assert "arxiv-query:ti:summarization" in lines[0] and "check arxiv.api_url" in lines[0]
 

@@ -323,6 +323,22 @@ def test_api_paging_stops_when_the_total_is_reached_or_a_page_repeats(cfg, store
     assert len(_api_requests(httpserver)) == 2
 
 
+def test_api_first_page_empty_while_counting_results_says_so(cfg, store, httpserver):
+    httpserver.expect_request("/api/query").respond_with_data(atom_page([], 500), content_type=ATOM)
+    r = fetch_source("arxiv-query:all:learning", cfg, store)
+    assert r.papers == [] and r.warnings == [
+        "the arXiv API answered page 1 with no entries though it counts 500 results; results are incomplete "
+        "(try again later)"]
+
+
+def test_the_packages_own_warnings_become_the_sources_not_raw_log_lines(cfg, store, httpserver):
+    body = atom_page(ids_from(10000, 2), 2).replace("<published>2026-11-18T10:00:00Z</published>", "", 1)
+    httpserver.expect_request("/api/query").respond_with_data(body, content_type=ATOM)
+    r = fetch_source("arxiv-query:all:learning", cfg, store)
+    assert [p.key for p in r.papers] == ["2611.10000"]
+    assert "arXiv API answer: Skipping entry http://arxiv.org/abs/2611.10001v1 missing <published>" in r.warnings
+
+
 def test_a_long_reading_list_is_looked_up_up_to_the_id_cap(cfg, store, httpserver, tmp_path):
     cfg.arxiv.api_page_size, cfg.arxiv.api_max_ids = 5, 10
 

@@ -235,7 +235,10 @@ def _pages(client: _ArxivClient, search: arxiv.Search, source: str, answer: ApiA
             return
         pages += 1
         ids = [r.entry_id for r in feed.results]
-        if not ids:
+        if not ids:  # only a first page: the package retries an empty later one, then raises
+            if feed.header.total_results > offset:
+                answer.warnings.append(f"the arXiv API answered page {pages} with no entries though it counts "
+                                       f"{feed.header.total_results:,} results; results are incomplete (try again later)")
             return
         if ids == last_ids:  # a server that ignores `start` would otherwise be asked max_pages times
             answer.warnings.append(f"the arXiv API answered page {pages} with page {pages - 1} again: stopped "
