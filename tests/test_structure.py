@@ -211,3 +211,16 @@ def test_corpus_structure_matches_gold(corpus, gold):
     top = [(_norm(x.heading), x.page) for x in s.sections if x.level == 1]
     found = sum(1 for h, p in gold["sections"] if (_norm(h), p) in top)
     assert found >= 0.9 * len(gold["sections"]), (gold["sections"], top)
+
+
+def test_run_in_abstract_label_and_an_abstract_across_a_page_break(tmp_path):
+    p1 = [(72, 740, 18, "Counting Things Across Pages", True), (72, 712, 11, "Jane Doe and Richard Roe", False),
+          (72, 100, 10, "Abstract-We count things on one page and go", False),
+          (72, 88, 10, "on counting them until the page ends and the", False)]
+    p2 = [(72, 740, 10, "next page finishes the sentence.", False), (72, 720, 10, "Index Terms-counting, pages", False),
+          (72, 700, 12, "I. INTRODUCTION", True)] + body(684, 10)
+    s = read_structure(make_layout_pdf(tmp_path / "ieee.pdf", [p1, p2]))
+    assert s.authors == ["Jane Doe", "Richard Roe"]
+    assert s.abstract == ("We count things on one page and go on counting them until the page ends and the "
+                          "next page finishes the sentence.")
+    assert [(x.number, x.heading, x.page) for x in s.sections] == [("I", "INTRODUCTION", 2)]

@@ -145,25 +145,31 @@ def _prose(line: Line) -> bool:
 def _abstract(pages: list[PageLines], at: tuple[int, int], first: str | None,
               body: float) -> tuple[str, tuple[int, int]]:
     """The abstract from the line after `at` (or that line's own remainder `first`) to the first heading,
-    keywords line, or change of type; and where the body starts."""
-    page = pages[at[0] - 1]
+    keywords line, or change of type; and where the body starts. An abstract that fills its page to the
+    bottom mid-sentence goes on at the top of the next one."""
+    number = at[0]
     texts: list[str] = [first] if first else []
     size: float | None = None
     i = at[1] + 1
-    while i < len(page.lines):
-        ln = page.lines[i]
-        if hd.is_abstract_end(ln) or _is_heading(ln, body):
-            break
-        if ln.text.strip().isdigit():
+    while True:
+        page = pages[number - 1]
+        while i < len(page.lines):
+            ln = page.lines[i]
+            if hd.is_abstract_end(ln) or _is_heading(ln, body):
+                return hd.join_lines(texts), (number, i)
+            if ln.text.strip().isdigit():
+                i += 1
+                continue  # a page number
+            if size is None:
+                size = ln.size
+            elif abs(ln.size - size) > 0.8 and not (i and _continues(ln, page.lines[i - 1])):
+                # a footnote, a caption, or the body text of the next column
+                return hd.join_lines(texts), (number, i)
+            texts.append(hd.text_of(ln))
             i += 1
-            continue  # a page number
-        if size is None:
-            size = ln.size
-        elif abs(ln.size - size) > 0.8 and not _continues(ln, page.lines[i - 1]):
-            break  # a footnote, a caption, or the body text of the next column
-        texts.append(hd.text_of(ln))
-        i += 1
-    return hd.join_lines(texts), (at[0], i)
+        if number >= len(pages) or not texts or re.search(r"[.!?]\W*$", texts[-1]):
+            return hd.join_lines(texts), (number, i)
+        number, i = number + 1, 0
 
 
 def _continues(line: Line, prev: Line) -> bool:
