@@ -129,7 +129,6 @@ def test_worker_fills_structure_and_identify_gets_authors_from_the_page(tmp_path
 
 
 def test_metadata_authors_win_and_a_pdfium_failure_costs_only_the_structure(tmp_path, monkeypatch):
-    from digest.pdf import structure as structure_module
     from digest.pdf import worker
 
     pdf = make_layout_pdf(tmp_path / "m.pdf", [header_page()], author="Jane Q. Doe; Richard Roe")
@@ -138,7 +137,7 @@ def test_metadata_authors_win_and_a_pdfium_failure_costs_only_the_structure(tmp_
     def broken(*a, **k):
         raise ValueError("pdfium cannot read this")
 
-    monkeypatch.setattr(structure_module, "read_structure", broken)
+    monkeypatch.setattr(worker, "read_structure", broken)
     result = worker.extract_in_process(pdf, "full")
     assert result.ok and result.pages and result.structure is None
 

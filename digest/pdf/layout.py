@@ -10,6 +10,9 @@ import ctypes
 import re
 from dataclasses import dataclass, field
 
+import pypdfium2 as pdfium
+import pypdfium2.raw as raw
+
 # Font names of bold faces: 'Times-Bold', 'NimbusRomNo9L-Medi', 'CMBX10', 'LinBiolinumTB', 'Arial,Bold'.
 _BOLD_NAME_RE = re.compile(r"bold|black|heavy|semibold|demi|medi|cmbx|cmssbx|[a-z]tb$|[-,]b$|bx\d", re.IGNORECASE)
 _FORCE_BOLD = 1 << 18  # PDF font descriptor flag ForceBold
@@ -55,7 +58,6 @@ def _font(raw, tp, i: int, buf) -> tuple[str, bool]:
 def read_page(page, number: int, *, detail: bool) -> PageLines:
     """The lines of one pypdfium2 page; `detail` reads every character's size (for page 1's marks),
     otherwise a line's type is sampled from a few of its characters, which keeps whole papers fast."""
-    import pypdfium2.raw as raw
 
     width, height = page.get_size()
     tp = page.get_textpage()
@@ -167,7 +169,6 @@ def _split_marks(line: Line, seg: str, positions: list[int], sizes: list[float],
 
 def read_document(path, *, max_pages: int | None = None) -> list[PageLines]:
     """Lines of every page (or the first `max_pages`) of a PDF; pages 1-2 (the header) read character by character."""
-    import pypdfium2 as pdfium
 
     doc = pdfium.PdfDocument(str(path))
     try:
@@ -186,7 +187,6 @@ def read_document(path, *, max_pages: int | None = None) -> list[PageLines]:
 
 def metadata(path) -> dict[str, str]:
     """The PDF's Info dictionary as pdfium reads it (Title, Author, CreationDate, ...), empty values dropped."""
-    import pypdfium2 as pdfium
 
     doc = pdfium.PdfDocument(str(path))
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from digest.pdf import header as hd
 from digest.pdf.layout import Line, PageLines, metadata, read_document
-from digest.pdf.sections import body_size, find_sections
+from digest.pdf.sections import body_size, find_sections, heading_candidate
 from digest.records import PaperStructure
 
 _HEADER_PAGES = 2  # the abstract of a paper with a cover-like first page starts on page 2
@@ -49,8 +49,6 @@ _FUNCTION_WORDS = {"the", "we", "is", "are", "to", "in", "that", "this", "with",
 
 def _is_heading(line: Line, body: float) -> bool:
     """A numbered heading, or a heading that opens a paper's body ('Introduction'): the header is over."""
-    from digest.pdf.sections import heading_candidate  # one definition of what a heading looks like
-
     got = heading_candidate(line, body)
     if got is None:
         return False

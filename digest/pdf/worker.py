@@ -21,6 +21,7 @@ from pathlib import Path
 from digest.pdf.clean import clean_field, clean_pages, find_arxiv_stamp, normalize_text, split_authors
 from digest.pdf.header import NOT_TITLE_RE, plausible_title
 from digest.pdf.marks import read_marks
+from digest.pdf.structure import read_structure
 from digest.records import PageText, PaperStructure
 
 _TITLE_CONTINUATION_RE = re.compile(r"^[^\W\d_][\w\s\-:'’&()/?!]*$")
@@ -68,9 +69,6 @@ def worker_main(tasks: Connection, results: Connection, memory_mb: int, parent_p
     """Child loop: say 'ready', then answer (task_id, path, mode) with (task_id, PageText) until told to stop."""
     _die_with_parent(parent_pid or os.getppid())
     import pypdf  # noqa: F401  imported before the limit so the limit is spent on PDFs, not on imports
-    import pypdfium2  # noqa: F401
-
-    import digest.pdf.structure  # noqa: F401
 
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)
     warnings.simplefilter("ignore")
@@ -200,8 +198,6 @@ def _first_page_title(text: str) -> str | None:
 def _structure(path: Path, mode: str) -> PaperStructure | None:
     """The header (and in 'full' mode the section tree) read with pypdfium2; None when it cannot read the
     file, since pypdf's page texts do not depend on it."""
-    from digest.pdf.structure import read_structure
-
     try:
         return read_structure(path, header_only=mode == "identify")
     except MemoryError:
