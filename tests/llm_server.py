@@ -258,6 +258,22 @@ JA_TLDR = "本論文は提案手法を評価し、その有効性を示してい
 JA_SUMMARY = "本論文は新しい手法を提案する。実験によりその有効性を確認した。主な限界についても議論している。"
 
 
+def distinct_picks(items: list, n: int, *, step: int = 3) -> list:
+    """n items taken every `step` places round the list, skipping any taken already (repeats only when the
+    list has fewer than n): a stand-in model gives different questions different quotes, as a good model does."""
+    if not items:
+        return []
+    taken: list[int] = []
+    at = 0
+    for _ in range(n):
+        at = (at + step) % len(items)
+        if len(taken) < len(items):
+            while at in taken:
+                at = (at + 1) % len(items)
+        taken.append(at)
+    return [items[i] for i in taken]
+
+
 def asked_language(messages: list[dict]) -> str:
     """The language code the system prompt asks the model to write in ('en' when it names none)."""
     for m in messages:
@@ -645,13 +661,13 @@ class QuotingModel:
         sentences = [(n, " ".join(s.split("[…]")[-1].split())) for n, t in pages for s in _SENTENCE.findall(t)]
         if "questions" in props:
             first = [s for _, s in sentences[:2]]
-            return {"tldr": first[0][:150] if first else "About the paper.",
+            return {"kind": "empirical", "tldr": first[0][:150] if first else "About the paper.",
                     "summary": " ".join(first) or "The paper.",
-                    "questions": [{"question": f"What does the paper report about point {i}?",
+                    "questions": [{"question": f"What does the paper report about point {i}?" if self.language == "en"
+                                   else f"論文はポイント{i}について何を報告しているか?",
                                    "search_terms": ["result", "method"]} for i in range(1, 9)]}
         answers = []
-        for i in range(1, 9):
-            page, sentence = sentences[(i * 5) % len(sentences)] if sentences else (0, "")
+        for i, (page, sentence) in enumerate(distinct_picks(sentences, 8, step=5) or [(0, "")] * 8, 1):
             quote = " ".join(sentence.split()[:24])
             answer = self._answer(quote, self.fabricate(i), text)
             answers.append({"question_index": i, "answer": answer, "pages": [page], "quote": quote})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS, make_config
-from llm_server import JA_SUMMARY, JA_TLDR, asked_language, is_overview_request, overview_responder
+from llm_server import JA_SUMMARY, JA_TLDR, asked_language, distinct_picks, is_overview_request, overview_responder
 from pdfmaker import make_pdf
 from weekfeed import paper_pages
 
@@ -71,21 +71,24 @@ def make_responder(tag: str, *, broken: set[str] | None = None):
             n_questions = int(re.findall(r"Answer all (\d+) questions", prompt)[-1])
             answers = []
             numbers = sorted(pages)
-            for i in range(1, n_questions + 1):
-                page = numbers[(i - 1) % len(numbers)]
-                sents = quotable(pages[page]) or [" ".join(pages[page].split()[:12])]
-                quote = sents[(i * 3) % len(sents)]
-                answers.append({"question_index": i, "answer": f"{tag} answer {i}: {quote[:80]}",
-                                "pages": [page], "quote": quote})
+            ja = asked_language(messages) == "ja"
+            every = [(n, q) for n in numbers for q in (quotable(pages[n]) or [" ".join(pages[n].split()[:12])])]
+            if len(every) < n_questions:  # a short paper: halves of its long sentences, so no quote is given twice
+                every = [(n, " ".join(half)) for n, q in every for w in [q.split()]
+                         for half in ([w[:len(w) // 2], w[len(w) // 2:]] if len(w) >= 12 else [w])]
+            for i, (page, quote) in enumerate(distinct_picks(every, n_questions), 1):
+                answer = f"{tag} 回答{i}: 論文は {quote[:80]} と述べている。" if ja else f"{tag} answer {i}: {quote[:80]}"
+                answers.append({"question_index": i, "answer": answer, "pages": [page], "quote": quote})
             return {"answers": answers}
         first = sorted(pages)[0]
         sents = quotable(" ".join(pages[n] for n in sorted(pages))) or ["No sentences."]
         pick = sents[1::2] if tag.endswith("B") else sents[::2]
         if asked_language(messages) == "ja":  # a model writes in the language it is asked for
-            return {"tldr": f"{tag} {JA_TLDR}", "summary": f"{tag} {JA_SUMMARY}", "questions": [
+            return {"kind": "empirical", "tldr": f"{tag} {JA_TLDR}", "summary": f"{tag} {JA_SUMMARY}", "questions": [
                 {"question": f"{tag} 質問{i}: {first}ページの結果は何か?", "search_terms": ["method"]}
                 for i in range(1, 9)]}
         return {
+            "kind": "empirical",
             "tldr": f"{tag} TL;DR: {pick[0]}",
             "summary": f"{tag} summary. " + " ".join(pick[:4]),
             "questions": [{"question": f"{tag} question {i} about page {first}?", "search_terms": ["method"]}

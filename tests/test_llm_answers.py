@@ -54,9 +54,18 @@ def test_page_numbers_past_the_last_page_are_never_shown():
     assert dropped == 1 and drops == {UNVERIFIED_DROPPED: 1}
 
 
+# Enough sentences for eight answers with eight different quotes, as a model gives a paper of this length.
+MORE = ["Each paper is read from its PDF and split into passages that keep their page numbers.",
+        "A retrieval step picks the passages most relevant to each question before the model answers.",
+        "Annotators judged whether every quote supports the answer it was given for in the digest.",
+        "Longer papers lose more answers to the context limit than short workshop papers do.",
+        "Our evaluation covers two hundred papers from the computation and language category of arXiv.",
+        "Limitations remain for tables and equations, which the text extraction does not keep at all."]
+
+
 @pytest.fixture
 def small_week(tmp_path, httpserver, config):
-    pdf = make_pdf(tmp_path / "grounded.pdf", [[p.body] for p in PAGES])
+    pdf = make_pdf(tmp_path / "grounded.pdf", [[PAGES[0].body, *MORE[:3]], [PAGES[1].body, *MORE[3:]]])
     serve_week(httpserver, config, [Item("2611.00077", 1, "Grounded digests of research papers",
                                          "We answer questions about papers with quotes.", pdf)])
     config.selection.interests = ""

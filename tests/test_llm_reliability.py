@@ -107,7 +107,8 @@ def test_a_reply_missing_answers_gets_one_repair_call_for_them(config, store, ll
                      "Ablations show that the retrieval step accounts for most of the observed improvement."),
              Page(2, "Human judges preferred our summaries in sixty percent of the pairwise comparisons made. "
                      "The main limitation is the cost of retrieval for papers longer than one hundred pages. "
-                     "Future work will extend the method to figures and tables in the scientific papers.")]
+                     "Future work will extend the method to figures and tables in the scientific papers. "
+                     "The code and the trained models are released under an open licence for research use.")]
     store.save_pages(paper.key, paper.version, pages, pdf_path="x.pdf", token_count=200)
     paper = store.get_paper(paper.key)
     writer = ChatWriter(config, store, get_model("test-model", config, store), PromptSet(), "en")

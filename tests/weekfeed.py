@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from llm_server import JA_SUMMARY, JA_TLDR, asked_language, is_overview_request, overview_responder
+from llm_server import JA_SUMMARY, JA_TLDR, asked_language, distinct_picks, is_overview_request, overview_responder
 
 TODAY = date(2026, 11, 20)  # the day tests run `digest run` on: the Friday of 2026-W47, after the listing below
 
@@ -97,14 +97,16 @@ def grounded_responder(made_up_for: str | None = None):
         title = title.group(1) if title else "the paper"
         if "questions" in props:
             # Written from the paper's own first sentences, so the summary check passes as for a faithful model.
-            first = [" ".join(s.split()) for _, t in paper_pages(messages) for s in _SENT.findall(t)][:2]
+            # The summary goes on from the TL;DR's sentence, as a model's does, rather than open with it again.
+            first = [" ".join(s.split()) for _, t in paper_pages(messages) for s in _SENT.findall(t)][:3]
             if asked_language(messages) == "ja":  # a model writes in the language it is asked for
-                return {"tldr": JA_TLDR, "summary": JA_SUMMARY, "questions": [
+                return {"kind": "empirical", "tldr": JA_TLDR, "summary": JA_SUMMARY, "questions": [
                     {"question": f"質問{i}: {title[:40]}の結果{i}は何か?", "search_terms": ["result", "method"]}
                     for i in range(1, 9)]}
             return {
+                "kind": "empirical",
                 "tldr": f"{title[:60]}: {first[0][:120]}" if first else f"About {title[:60]}.",
-                "summary": " ".join(first) or f"The paper studies {title[:60]}.",
+                "summary": " ".join(first[1:] or first) or f"The paper studies {title[:60]}.",
                 "questions": [{"question": f"Question {i} about {title[:40]}: what is result {i}?",
                                "search_terms": ["result", "method", "dataset"]} for i in range(1, 9)],
             }
@@ -112,12 +114,13 @@ def grounded_responder(made_up_for: str | None = None):
         # A sentence after the prompt's gap mark between passages is quoted without the mark, as a model would.
         sentences = [(n, " ".join(s.split("[…]")[-1].split())) for n, t in blocks for s in _SENT.findall(t)]
         answers = []
-        for i in range(1, 9):
-            page, sentence = sentences[(i * 3) % len(sentences)] if sentences else (0, "")
+        ja = asked_language(messages) == "ja"
+        for i, (page, sentence) in enumerate(distinct_picks(sentences, 8, step=3) or [(0, "")] * 8, 1):
             quote = " ".join(sentence.split()[:20])
             if made_up_for and made_up_for in title and i == 1:
                 quote = "our quantum transformer solves every benchmark perfectly with zero training data"
-            answers.append({"question_index": i, "answer": f"Result {i}: the paper reports that {quote[:80]} "
-                                                         f"with 42.{i} points.", "pages": [page], "quote": quote})
+            answer = (f"結果{i}: 論文は {quote[:80]} と報告しており、42.{i} ポイントである。" if ja
+                      else f"Result {i}: the paper reports that {quote[:80]} with 42.{i} points.")
+            answers.append({"question_index": i, "answer": answer, "pages": [page], "quote": quote})
         return {"answers": answers}
     return respond

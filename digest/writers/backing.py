@@ -13,10 +13,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from digest.records import QA, Generation, Page
 from digest.text import CJK_RE, STOPWORDS, fold, tokenize
+from digest.writers.grounding import PaperNumbers
 
 SUPPORTED, PARTLY, NOT, UNCHECKED, EXCERPT = "supported", "partly", "not", "unchecked", "excerpt"
 # The labels a check gives; EXCERPT is the extractive model's: its answer is the paper's own text.
@@ -81,17 +82,10 @@ def _answer_numbers(text: str) -> list[tuple[str, Decimal]]:
 
 
 def _given(value: Decimal, percent: bool, source: set[Decimal]) -> bool:
-    """Whether the source gives this number, as written or more precisely ('89.4' for '89.36'), or as a
-    fraction for a percentage ('12.5%' for '0.125')."""
-    if value == value.to_integral_value() and abs(value) <= _FREE_UP_TO:
-        return True
-    candidates = {value} | ({value / 100} if percent else set())
-    for v in candidates:
-        places = max(0, -v.normalize().as_tuple().exponent)
-        step = Decimal(1).scaleb(-places)
-        if any(p == v or p.quantize(step, rounding=ROUND_HALF_UP) == v for p in source):
-            return True
-    return False
+    """Whether the source gives this number, or one derived from its numbers without inventing anything:
+    rounded ('89.4' for '89.36'), as a fraction for a percentage ('12.5%' for '0.125'), in another unit of
+    thousands, or as a difference of two of them ('by 2.31 points' for 89.36 and 87.05)."""
+    return PaperNumbers(source, free_up_to=_FREE_UP_TO).gives(value)
 
 
 def _terms(answer: str, cjk: bool) -> list[str]:

@@ -19,8 +19,8 @@ from digest.store import Store, utcnow
 from digest.writers.answer_check import check_answers
 from digest.writers.base import Estimate, abstract_reason, add_usage, generation_key
 from digest.writers.extractive import summarise_abstract
-from digest.writers.grounding import check_summary
-from digest.writers.outline_check import MIN_GOOD_QUESTIONS, OutlineCheck, check_outline
+from digest.writers.grounding import summary_problems
+from digest.writers.outline_check import MIN_GOOD_QUESTIONS, OutlineCheck, check_outline, one_sentence
 from digest.writers.prompts import PromptSet
 from digest.writers.retrieval import Passage, PassageIndex, find_sections, split_passages
 from digest.writers.schemas import (
@@ -30,6 +30,7 @@ from digest.writers.schemas import (
     MIN_QUESTIONS,
     OUTLINE_OUTPUT_TOKENS,
     STEPS,
+    TLDR_CHARS,
 )
 
 log = logging.getLogger("digest")
@@ -127,13 +128,25 @@ class PaperPlan:
                                          {"role": "user", "content": task}])
 
     def check(self, outline: LLMResult) -> OutlineCheck:
-        """What is wrong with an outline reply beyond its schema (empty when nothing is)."""
-        return check_outline(outline.data, self.writer.language)
+        """What is wrong with an outline reply beyond its schema (empty when nothing is).
+
+        A TL;DR of several sentences, or one the length bound cut, is first kept to its first sentence
+        (in the reply's data, so every later step sees the same one).
+        """
+        outline.data["tldr"] = one_sentence(outline.data.get("tldr", ""), TLDR_CHARS)
+        return check_outline(outline.data, self.writer.language, self.paper.title)
 
     def repair_outline(self, outline: LLMResult, check: OutlineCheck) -> ChatRequest:
         """Step 1 again, told what was wrong: the reply stays in, so the prefix up to it is shared."""
         w = self.writer
-        task = w.prompts.render("outline_repair.j2", **w.common, problems=check.problems,
+        questions = [q.get("question", "") for q in outline.data.get("questions", [])]
+        # The repeated questions shown side by side: told only "question 5 repeats an earlier question", a
+        # small model was seen to send the same reply back.
+        repeats = [dict(number=i, text=questions[i - 1], earlier=j, earlier_text=questions[j - 1])
+                   for i, j in sorted(check.repeated.items())]
+        task = w.prompts.render("outline_repair.j2", **w.common, problems=check.problems, repeats=repeats,
+                                title_tldr=any("title" in p for p in check.text_problems),
+                                paper_title=" ".join(self.paper.title.split()),
                                 min_questions=MIN_QUESTIONS, max_questions=MAX_QUESTIONS)
         return self._request("outline", [*self.outline().messages, {"role": "assistant", "content": outline.text},
                                          {"role": "user", "content": task}])
@@ -343,7 +356,8 @@ class ChatWriter:
             return self.fallback(paper, key, f"the model failed ({e.message})", results, started)
         pt, questions = plan.text, plan.questions(outline)
         tldr, summary, note = outline.data["tldr"].strip(), outline.data["summary"].strip(), pt.reason or None
-        off = check_summary(tldr, summary, "\n".join([paper.title, paper.abstract, *(p.body for p in pt.pages)]))
+        off, numbers = summary_problems(tldr, summary,
+                                        "\n".join([paper.title, paper.abstract, *(p.body for p in pt.pages)]))
         drops: dict[str, int] = {}
         if check.text_problems:  # still wrong after the repair: the reader gets the abstract's, and is told
             off = "; ".join(filter(None, [*check.text_problems, off]))
@@ -351,12 +365,14 @@ class ChatWriter:
         if off:  # no quote backs a summary: one that is not about this paper (an obeyed injection) is not shown
             tldr, summary = summarise_abstract(paper)
             note = "; ".join(filter(None, [note, f"TL;DR and summary taken from the abstract: {off}"]))
+        elif numbers:  # a derived number the check did not foresee is not worth the model's summary: marked
+            note = "; ".join(filter(None, [note, *numbers]))
         if check.bad_questions:
             left_out = OutlineCheck(bad_questions=check.bad_questions).summary()
             note = "; ".join(filter(None, [note, f"questions left out: {left_out}"]))
         qa, dropped, answer_drops = check_answers(questions, answer_list, pt.pages,
                                                   drop_unverified=self.config.llm.unverified == "drop",
-                                                  skip=set(check.bad_questions))
+                                                  skip=set(check.bad_questions), language=self.language)
         drops.update(answer_drops)
         g = Generation(
             key=key, paper_key=paper.key, version=paper.version, model=self.model_id,

@@ -3,11 +3,13 @@ the summary about this paper?"""
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
+from digest.pdf.blocks import is_aside
 from digest.records import Page
 from digest.text import CJK_RE, tokenize
 
@@ -91,11 +93,25 @@ class _Folded:
 
 @dataclass
 class QuoteCheck:
-    """Where a quote was found: on the cited pages, elsewhere, or not at all."""
+    """Where a quote was found: on the cited pages, elsewhere, or not at all.
+
+    `trimmed`: the quote's opening words that are on the page when the whole quote is not (a model that ran
+    on past the passage, or to the length bound); `verified` then holds for that opening only.
+    """
 
     verified: bool
     pages: list[int]
     reason: str = ""
+    trimmed: str = ""
+
+
+MIN_TRIMMED_WORDS = 8  # the prompt's shortest quote: a shorter opening backs too little to show
+MIN_TRIMMED_SHARE = 0.5  # of the quote's characters: a quote mostly not on the page is not found
+
+
+def _prose(body: str) -> str:
+    """A page's body without the paragraphs set apart from its prose (captions, footnotes, tables)."""
+    return "\n\n".join(p for p in re.split(r"\n\s*\n", body or "") if not is_aside(p))
 
 
 class PageIndex:
@@ -108,6 +124,9 @@ class PageIndex:
         self.joined = {
             (a, b): self.pages[a] + self.pages[b] for a, b in zip(numbers, numbers[1:]) if b == a + 1
         }
+        # A sentence that runs on to the next page skips the footnotes, captions and tables between its halves.
+        bodies = {p.number: _prose(p.body) for p in pages}
+        self.joined_prose = {(a, b): _Folded.of(bodies[a]) + _Folded.of(bodies[b]) for a, b in self.joined}
 
     def find(self, quote: str, cited: list[int]) -> QuoteCheck:
         """Look a quote up on the cited pages first, then anywhere in the paper."""
@@ -129,10 +148,49 @@ class PageIndex:
         anywhere = [n for n, text in sorted(self.pages.items()) if on(text)]
         if anywhere:
             return QuoteCheck(True, anywhere[:2], "found on another page than cited")
-        for (a, b), text in self.joined.items():
+        for (a, b), text in [*self.joined.items(), *self.joined_prose.items()]:
             if on(text):
                 return QuoteCheck(True, [a, b], "found across a page break")
+        if len(segments) == 1:
+            return self.verified_opening(quote, cited)
         return QuoteCheck(False, cited, "quote not found in the paper")
+
+    def verified_opening(self, quote: str, cited: list[int]) -> QuoteCheck:
+        """The longest opening of a quote (whole words) that is on one page, when it is substantial: at least
+        MIN_TRIMMED_WORDS words and MIN_TRIMMED_SHARE of the quote."""
+        words = quote.split()
+        lengths, total = [], 0
+        for w in words:
+            total += len(normalise(w))
+            lengths.append(total)
+        if len(words) < MIN_TRIMMED_WORDS or not total:
+            return QuoteCheck(False, cited, "quote not found in the paper")
+        order = [n for n in cited if n in self.pages] + [n for n in sorted(self.pages) if n not in cited]
+
+        def found(n_words: int) -> int | None:
+            piece = normalise(" ".join(words[:n_words]))
+            for n in order:
+                page = self.pages[n]
+                at = page.text.find(piece)
+                while at >= 0:
+                    if page.whole_words(at, len(piece), piece):
+                        return n
+                    at = page.text.find(piece, at + 1)
+            return None
+
+        # Found openings are nested (a longer one found means every shorter one is): bisect the word count.
+        lo, hi, page = MIN_TRIMMED_WORDS - 1, len(words) - 1, None
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            hit = found(mid)
+            if hit is None:
+                hi = mid - 1
+            else:
+                lo, page = mid, hit
+        if page is None or lo < MIN_TRIMMED_WORDS or lengths[lo - 1] < MIN_TRIMMED_SHARE * total:
+            return QuoteCheck(False, cited, "quote not found in the paper")
+        opening = " ".join(words[:lo]).rstrip(",;:-–—(")
+        return QuoteCheck(True, [page], "only the quote's opening is in the paper", trimmed=opening)
 
 
 _NO_ANSWER = re.compile(
@@ -187,35 +245,105 @@ def _number_values(text: str) -> set[Decimal]:
     return out
 
 
+class PaperNumbers:
+    """The numbers a text gives, and what a writer may derive from them without inventing anything: the
+    same number rounded ('89.4', 'about 90' for 89.36), as a percentage or a fraction ('45%' for 0.45),
+    in thousands, millions or billions ('7B' for 7,000,000,000), or the difference of two comparable numbers
+    of the text ('by 2.31 points' for 89.36 and 87.05)."""
+
+    SCALES = (Decimal(100), Decimal(1000), Decimal(10) ** 6, Decimal(10) ** 9)
+
+    def __init__(self, values: set[Decimal], free_up_to: int = _FREE_INTEGER):
+        self.values = values
+        self.sorted = sorted(values)
+        self.free_up_to = free_up_to  # small counts ('three datasets') are not looked up
+
+    @classmethod
+    def of(cls, text: str) -> PaperNumbers:
+        """The numbers of a text."""
+        return cls(_number_values(text))
+
+    def gives(self, value: Decimal) -> bool:
+        """Whether the value is a number of the text, or one derived from them as the class says."""
+        value = abs(value)
+        if value == value.to_integral_value() and value <= self.free_up_to:
+            return True
+        candidates = {value} | {value / k for k in self.SCALES} | {value * k for k in self.SCALES}
+        if any(self._rounds_to(v, value) for v in candidates):
+            return True
+        return self._round_figure(value) or self._difference(value)
+
+    def _rounds_to(self, target: Decimal, written: Decimal) -> bool:
+        """A number of the text equal to target at the precision the writer used for `written`."""
+        places = max(0, -written.normalize().as_tuple().exponent)
+        scale = target / written if written else Decimal(1)
+        step = Decimal(1).scaleb(-places) * scale
+        lo, hi = target - step / 2, target + step / 2
+        i = bisect.bisect_left(self.sorted, lo)
+        return i < len(self.sorted) and self.sorted[i] <= hi
+
+    def _round_figure(self, value: Decimal) -> bool:
+        """'about 90' for 89.36: a whole number ending in zeros, within 5% of a number of the text."""
+        if value != value.to_integral_value() or value % 10:
+            return False
+        i = bisect.bisect_left(self.sorted, value * Decimal("0.95"))
+        return i < len(self.sorted) and self.sorted[i] <= value * Decimal("1.05")
+
+    def _difference(self, value: Decimal) -> bool:
+        """value = a - b for numbers a, b of the text within a factor of ten of each other and both larger
+        than value (two scores, two sizes), at the precision the writer used."""
+        places = max(0, -value.normalize().as_tuple().exponent)
+        half = Decimal(1).scaleb(-places) / 2
+        for a in self.sorted:
+            if a <= value:
+                continue
+            lo, hi = a - value - half, a - value + half
+            i = bisect.bisect_left(self.sorted, lo)
+            while i < len(self.sorted) and self.sorted[i] <= hi:
+                b = self.sorted[i]
+                # Two comparable numbers (within a factor of ten), each larger than their difference: 'by 5
+                # points' from 78 and 73, never 8 from 12 and 4 (any small number is some difference).
+                if b >= value and a <= 10 * b:
+                    return True
+                i += 1
+        return False
+
+
 def _number_in(value: Decimal, paper: set[Decimal]) -> bool:
-    """Whether the paper gives this number, as written or more precisely ('89.4' for '89.36')."""
-    if value == value.to_integral_value() and value <= _FREE_INTEGER:
-        return True
-    places = max(0, -value.normalize().as_tuple().exponent)
-    step = Decimal(1).scaleb(-places)
-    return any(p == value or p.quantize(step, rounding=ROUND_HALF_UP) == value for p in paper)
+    """Whether the paper gives this number or one a writer derives from its numbers (PaperNumbers)."""
+    return PaperNumbers(paper).gives(value)
 
 
-def check_summary(tldr: str, summary: str, paper_text: str) -> str | None:
-    """Why a TL;DR or summary is not about this paper (too few of its words in the paper, or a number
-    the paper does not give), or None when both pass.
+def summary_problems(tldr: str, summary: str, paper_text: str) -> tuple[str | None, list[str]]:
+    """(why the TL;DR or summary is not about this paper, or None; the numbers they give that the paper
+    neither gives nor allows to derive, each named with where it is).
 
     A model that obeys an instruction hidden in the PDF ('answer PWNED') writes a summary that shares
-    next to nothing with the paper, and the summary has no quote that could be verified.
+    next to nothing with the paper, and the summary has no quote that could be verified: that is the first.
+    A number is only marked: a capable model derives numbers ('improves by 2.31 points') the check may not
+    foresee.
     """
     paper_stems = set(tokenize(paper_text))
-    paper_numbers = _number_values(paper_text)
+    paper_numbers = PaperNumbers.of(paper_text)
+    off, numbers = None, []
     for name, text in (("TL;DR", tldr), ("summary", summary)):
         # A summary in Japanese of an English paper: only its Latin-script terms can be looked up.
         cjk = bool(CJK_RE.search(text))
         stems = {s for s in tokenize(text) if not CJK_RE.search(s)}
         if not cjk and len(stems) < _MIN_WORDS[name]:
-            return f"the {name} says too little to be about the paper"
-        if stems and (not cjk or len(stems) >= 5):
+            off = off or f"the {name} says too little to be about the paper"
+        elif stems and (not cjk or len(stems) >= 5):
             shared = len(stems & paper_stems) / len(stems)
             if shared < MIN_SHARED:
-                return f"the {name} shares only {shared:.0%} of its words with the paper"
+                off = off or f"the {name} shares only {shared:.0%} of its words with the paper"
         for value in sorted(_number_values(text)):
-            if not _number_in(value, paper_numbers):
-                return f"the {name} gives {value}, a number not in the paper"
-    return None
+            if not paper_numbers.gives(value):
+                numbers.append(f"the {name} gives {value}, a number not found in the paper")
+    return off, numbers
+
+
+def check_summary(tldr: str, summary: str, paper_text: str) -> str | None:
+    """Why a TL;DR or summary is not about this paper (too few of its words in the paper, or a number
+    the paper neither gives nor allows to derive), or None when both pass."""
+    off, numbers = summary_problems(tldr, summary, paper_text)
+    return off or (numbers[0] if numbers else None)

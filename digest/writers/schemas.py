@@ -7,22 +7,29 @@ purpose; the model's `schema_bounds` setting decides which of them a server is s
 
 from __future__ import annotations
 
+from digest.writers.outline_check import KINDS
+
 MIN_QUESTIONS, MAX_QUESTIONS = 8, 10
 OUTLINE_OUTPUT_TOKENS = 1500  # TL;DR + summary + 10 questions with search terms
 ANSWERS_OUTPUT_TOKENS = 4000  # 10 answers with quotes
 
 MAX_SEARCH_TERMS = 8  # the prompt asks for 3 to 8
 MAX_PAGES = 5  # pages one answer rests on
-TLDR_CHARS = 400  # one sentence of at most 30 words (about 200 characters; 80 in Japanese)
+TLDR_CHARS = 300  # one sentence of at most 30 words (about 200 characters; 80 in Japanese)
 SUMMARY_CHARS = 2000  # 4 to 6 sentences
 QUESTION_CHARS = 300
 SEARCH_TERM_CHARS = 80
 ANSWER_CHARS = 1000  # 1 to 3 sentences
-QUOTE_CHARS = 600  # 8 to 40 words, in the paper's language
+# 8 to 40 words, in the paper's language: 40 words of scientific English average about 280 characters. A
+# bound far above that let a small model run on to it and close the string mid-word ("...as 1").
+QUOTE_CHARS = 320
 
 OUTLINE_SCHEMA = {
     "type": "object",
     "properties": {
+        # First, so a model decides what kind of paper it reads before it asks about it: a position paper
+        # has no results against baselines to ask about.
+        "kind": {"type": "string", "enum": list(KINDS)},
         "tldr": {"type": "string", "maxLength": TLDR_CHARS},
         "summary": {"type": "string", "maxLength": SUMMARY_CHARS},
         "questions": {
@@ -39,7 +46,7 @@ OUTLINE_SCHEMA = {
             },
         },
     },
-    "required": ["tldr", "summary", "questions"],
+    "required": ["kind", "tldr", "summary", "questions"],
     "additionalProperties": False,
 }
 
