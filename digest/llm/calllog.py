@@ -1,5 +1,10 @@
 """The call log (llm_calls): every attempt a model made, live or in a batch, with its usage as billed; a
-request that succeeded before is served again from it instead of over HTTP."""
+request that succeeded before is served again from it instead of over HTTP.
+
+A live reply is written as status 'received' the moment it arrives, before it is read or judged, and then
+settled as 'ok' or 'error'. A process killed in between leaves a 'received' row: the next run judges it
+as the live call would have and serves it, so a kill costs at most the reply whose write it interrupted.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from digest.llm.calls import Attempt, ChatRequest, LLMResult
+from digest.llm.calls import Attempt, ChatRequest, LLMResult, judge_reply
 from digest.llm.support import Redactor, check_reply
 from digest.records import Usage
 from digest.store import Store, utcnow
@@ -31,22 +36,58 @@ class CallLog:
         """The latest successful reply to a request that still validates, or None."""
         if self.store is None:
             return None
-        rows = self.store.query(
-            "SELECT id, response, finish_reason, input_tokens, cached_tokens, output_tokens, latency_ms, cost "
-            "FROM llm_calls WHERE request_hash=? AND status='ok' ORDER BY id DESC LIMIT 1",
-            (request_hash,),
-        )
-        if not rows:
-            return None
-        r = rows[0]
-        data, problem = check_reply(r["response"] or "", validator)
-        if problem:
-            return None
+        while True:
+            rows = self.store.query(
+                "SELECT id, status, response, finish_reason, input_tokens, cached_tokens, output_tokens, "
+                "latency_ms, cost FROM llm_calls WHERE request_hash=? AND status IN ('ok', 'received') "
+                "ORDER BY id DESC LIMIT 1",
+                (request_hash,),
+            )
+            if not rows:
+                return None
+            r = rows[0]
+            if r["status"] == "ok":
+                data, problem = check_reply(r["response"] or "", validator)
+                if problem:
+                    return None
+                break
+            # Stored by a process that stopped before judging it: judged now, as the live call would have.
+            data, problem = judge_reply(r["response"] or "", r["finish_reason"] or "stop", validator)
+            self._settle(r["id"], problem)
+            if problem is None:
+                break
         # What the call was billed when it was made (live or batch price); from_cache says it is not spent again.
         usage = Usage(input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
                       output_tokens=r["output_tokens"], cost=r["cost"] or 0.0, latency_ms=r["latency_ms"])
         return LLMResult(data=data, text=r["response"], usage=usage, finish_reason=r["finish_reason"] or "stop",
                          call_id=r["id"], from_cache=True)
+
+    def received(self, info: Logged, sent: list[dict], reply: tuple[str, str] | None, usage: Usage) -> int | None:
+        """Store a live reply as it arrived (content, finish reason; usage as far as the server reported it)."""
+        if self.store is None:
+            return None
+        content, finish_reason = reply or (None, None)
+        return self._insert(info, sent, content, "received", None, 200, finish_reason, usage, None)
+
+    def settle(self, row_id: int | None, a: Attempt, problem: str | None) -> None:
+        """The judgement of a received reply (ok when `problem` is None) and its usage, priced."""
+        if self.store is None or row_id is None:
+            return
+        u = a.usage
+        self.store.execute(
+            "UPDATE llm_calls SET status=?, error=?, input_tokens=?, cached_tokens=?, output_tokens=?, "
+            "latency_ms=?, cost=? WHERE id=?",
+            ("ok" if problem is None else "error", problem and self.redact.error(problem), u.input_tokens,
+             u.cached_tokens, u.output_tokens, u.latency_ms, u.cost, row_id))
+
+    def unreadable(self, row_id: int | None, error: str) -> None:
+        """A received reply that could not be read (no choices): an error, as a failed exchange is."""
+        if row_id is not None:
+            self._settle(row_id, error)
+
+    def _settle(self, row_id: int, problem: str | None) -> None:
+        self.store.execute("UPDATE llm_calls SET status=?, error=? WHERE id=? AND status='received'",
+                           ("ok" if problem is None else "error", problem and self.redact.error(problem), row_id))
 
     def attempt(self, info: Logged, a: Attempt, problem: str | None, batch_id: str | None = None) -> int | None:
         """Log a completion: ok when `problem` is None; returns the row id."""
@@ -103,7 +144,7 @@ def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
         params = (issue_id, issue_id, issue_id, issue_id)
     rows = store.query(
         "SELECT c.model AS model, count(*) AS calls, sum(c.status='ok') AS ok, "
-        "sum(c.status!='ok') AS failed, sum(c.input_tokens) AS input_tokens, "
+        "sum(c.status='error') AS failed, sum(c.input_tokens) AS input_tokens, "
         "sum(c.cached_tokens) AS cached_tokens, sum(c.output_tokens) AS output_tokens, "
         "sum(c.cost) AS cost, count(DISTINCT c.paper_key) AS papers "
         f"FROM llm_calls c {where} GROUP BY c.model ORDER BY c.model",

@@ -3,6 +3,7 @@ judgement of a reply that live calls and Batch API results share."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from digest.llm.support import check_reply
@@ -46,6 +47,18 @@ class Attempt:
     content: str
     finish_reason: str
     usage: Usage = field(default_factory=Usage)
+
+
+def read_reply(resp) -> tuple[str, str] | None:
+    """(content, finish reason) of a chat completion's first choice, a refusal as JSON; None without choices."""
+    choice = resp.choices[0] if getattr(resp, "choices", None) else None
+    if choice is None:
+        return None
+    msg = choice.message
+    content = msg.content or ""
+    if not content and getattr(msg, "refusal", None):
+        content = json.dumps({"refusal": msg.refusal})
+    return content, choice.finish_reason or "stop"
 
 
 def judge_reply(content: str, finish_reason: str, validator) -> tuple[dict | None, str | None]:

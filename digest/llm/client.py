@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletion
 from digest.config import Config, ModelConfig, did_you_mean, known_model_names
 from digest.errors import ConfigError, LLMError
 from digest.llm.calllog import CallLog, Logged, llm_cost_report
-from digest.llm.calls import CONTENT_FILTER, TRUNCATED, Attempt, ChatRequest, LLMResult, judge_reply
+from digest.llm.calls import CONTENT_FILTER, TRUNCATED, Attempt, ChatRequest, LLMResult, judge_reply, read_reply
 from digest.llm.schema_bounds import CHECKED, KEPT, SCHEMA_BOUNDS, resolve_bounds, restrict_schema
 from digest.llm.support import (
     FORMAT_MODES,
@@ -198,10 +198,10 @@ class ChatModel:
         repaired = False
         deadline = time.monotonic() + self.deadline_seconds
         while True:
-            a = self._send(convo, req, limit, info, deadline)
+            a, call_id = self._send(convo, req, limit, info, deadline)
             total += a.usage
             data, problem = judge_reply(a.content, a.finish_reason, validator)
-            call_id = self.calls.attempt(info, a, problem)
+            self.calls.settle(call_id, a, problem)
             if problem is None:
                 return LLMResult(data=data, text=a.content, usage=total, finish_reason=a.finish_reason,
                                  call_id=call_id, from_cache=False)
@@ -295,8 +295,10 @@ class ChatModel:
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
-    def _send(self, convo: list[dict], req: ChatRequest, limit: int, info: Logged, deadline: float) -> Attempt:
-        """One completion, retrying 429/5xx/connection errors and downgrading response_format as needed."""
+    def _send(self, convo: list[dict], req: ChatRequest, limit: int, info: Logged,
+              deadline: float) -> tuple[Attempt, int | None]:
+        """One completion and its call log row, retrying 429/5xx/connection errors and downgrading
+        response_format as needed."""
         retries = 0
         while True:
             if self.breaker.open:
@@ -352,11 +354,14 @@ class ChatModel:
                 self.calls.failure(info, sent, ms, None, detail)
                 raise LLMError(self.model_id, f"unexpected reply: {detail}") from None
             ms = int((time.monotonic() - t0) * 1000)
+            # Stored first, before it is read, counted or judged: a kill from here on loses no paid reply.
+            row = self.calls.received(info, sent, read_reply(resp),
+                                      self._reported_usage(resp, ms) or Usage(latency_ms=ms))
             self.breaker.succeeded()
             try:
-                return self._attempt(resp, sent, ms)
+                return self._attempt(resp, sent, ms), row
             except LLMError as e:
-                self.calls.failure(info, sent, ms, 200, e.message)
+                self.calls.unreadable(row, e.message)
                 if e.retry and retries < self.max_retries:  # e.g. no choices: a passing server fault
                     self._pause(retries, None, e.message, deadline)
                     retries += 1
@@ -365,25 +370,28 @@ class ChatModel:
 
     def _attempt(self, resp: Any, sent: list[dict], ms: int, price_factor: float = 1.0) -> Attempt:
         """Content, finish reason and usage (priced) of a chat completion, live or from a batch result."""
-        choice = resp.choices[0] if getattr(resp, "choices", None) else None
-        if choice is None:
+        reply = read_reply(resp)
+        if reply is None:
             raise LLMError(self.model_id, "the server returned no choices", retry=True)
-        msg = choice.message
-        content = msg.content or ""
-        if not content and getattr(msg, "refusal", None):
-            content = json.dumps({"refusal": msg.refusal})
-        usage = getattr(resp, "usage", None)
-        if usage is not None and usage.prompt_tokens is not None:
-            details = getattr(usage, "prompt_tokens_details", None)
-            cached = (getattr(details, "cached_tokens", None) or 0) if details else 0
-            tin, tout = usage.prompt_tokens or 0, usage.completion_tokens or 0
-        else:  # some local servers report no usage: count it ourselves
+        content, finish_reason = reply
+        usage = self._reported_usage(resp, ms, price_factor)
+        if usage is None:  # some local servers report no usage: count it ourselves
             tin = count_message_tokens(sent, self.model_id, self.encoding)
             tout = get_encoding(self.model_id, self.encoding).count(content)
-            cached = 0
-        cost = self.estimate_cost(tin, tout, cached) * price_factor
-        usage = Usage(input_tokens=tin, cached_tokens=cached, output_tokens=tout, cost=cost, latency_ms=ms)
-        return Attempt(sent=sent, content=content, finish_reason=choice.finish_reason or "stop", usage=usage)
+            usage = Usage(input_tokens=tin, output_tokens=tout, cost=self.estimate_cost(tin, tout) * price_factor,
+                          latency_ms=ms)
+        return Attempt(sent=sent, content=content, finish_reason=finish_reason, usage=usage)
+
+    def _reported_usage(self, resp: Any, ms: int, price_factor: float = 1.0) -> Usage | None:
+        """The usage the server reported for a completion, priced; None when it reported none."""
+        usage = getattr(resp, "usage", None)
+        if usage is None or usage.prompt_tokens is None:
+            return None
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = (getattr(details, "cached_tokens", None) or 0) if details else 0
+        tin, tout = usage.prompt_tokens or 0, usage.completion_tokens or 0
+        return Usage(input_tokens=tin, cached_tokens=cached, output_tokens=tout,
+                     cost=self.estimate_cost(tin, tout, cached) * price_factor, latency_ms=ms)
 
     def _endpoint_hint(self) -> str:
         return (f"is the server at {self.endpoint} up? raise models.\"{self.model_id}\".timeout (and deadline) "
