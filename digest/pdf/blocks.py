@@ -107,8 +107,9 @@ def _caption_end(lines: list[str], i: int, limit: int) -> int:
         nxt = lines[k + 1].strip() if k + 1 < len(lines) else ""
         if k > i and (is_caption_start(s) or is_heading(s)):
             return k
+        # After a full stop, a line in lower case cannot go on the caption's sentence: the prose resumes.
         if _ENDS_SENTENCE_RE.search(s) and (len(s) < 0.85 * max(longest, median) or not nxt or is_heading(nxt)
-                                            or is_caption_start(nxt)):
+                                            or is_caption_start(nxt) or nxt[:1].islower()):
             return k + 1
         if k + 1 >= limit:
             return k + 1

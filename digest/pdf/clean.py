@@ -57,8 +57,8 @@ _COMPOUND_HEADS = {"self", "well", "half", "quasi"}
 # words of the document on either side of a break are a hyphenated compound unless one of these starts it.
 _CLOSED_HEADS = {"some", "any", "every", "with", "within", "into", "over", "under", "what", "where", "when",
                  "there", "here", "them", "your", "their", "other", "never", "more", "further", "through",
-                 "never", "else", "what", "whom", "none", "nonethe", "how", "can", "may", "out", "down",
-                 "up", "back", "fore", "after", "wher", "there", "in", "on", "to", "for", "be", "no"}
+                 "else", "whom", "none", "nevertheless", "how", "can", "may", "out", "down", "back", "fore",
+                 "after"}
 _MIN_COMPOUND_PART = 4  # 'physics-guided', 'data-driven': both halves whole words of at least four letters
 _WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 

@@ -119,8 +119,9 @@ def strip_marks(text: str, marks: Iterable[tuple[str, str]], normalize=lambda s:
     not by another digit, loses the mark. A mark whose context is not in the text is left alone."""
     for context, mark in sorted(set(marks), key=lambda cm: -len(cm[0])):
         context, mark = normalize(context), normalize(mark)
-        pattern = re.escape(context) + r"[ ]?" + re.escape(mark) + r"(?![\d])"
-        text = re.sub(pattern, lambda m, c=context: c, text)
+        pattern = re.escape(context) + r"[ ]?" + re.escape(mark) + r"(?![\d])(?P<next>\w?)"
+        # 'Goldt¹shows' (no space drawn after the mark) comes back as 'Goldt shows'.
+        text = re.sub(pattern, lambda m, c=context: c + (" " + m["next"] if m["next"] else ""), text)
     return _strip_period_marks(text)
 
 

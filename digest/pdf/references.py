@@ -65,6 +65,8 @@ _REF_LINE_RE = re.compile(
     r"\bvol\.|\bpp\.\s*\d|\bet al\.,?\s*\(?(?:19|20)\d\d|\btransactions\b|\bpress\b|\bworkshop\b",
     re.IGNORECASE,
 )
+# An unnumbered heading in title case ('Annotation Study Details'): only taken as one when prose follows.
+_TITLE_LINE_RE = re.compile(r"^(?:[A-Z][\w'’-]*)(?:\s+(?:[A-Z][\w'’-]*|of|and|for|the|on|in|to|with|a|an)){1,7}$")
 _WINDOW = 20  # lines after a heading read to decide whether the references go on
 _MAX_REF_LINES = 2  # at most this many reference-like lines among them: prose, not references
 
@@ -81,8 +83,8 @@ def _refs_end(lines: list[str], start: int) -> int:
         if _is_appendix_start(lines, k):
             return k
         s = lines[k].strip()
-        if s and is_heading(s) and not REFS_HEADING_RE.match(s) and not _REF_LINE_RE.search(s) \
-                and _reads_as_prose(lines, k):
+        if s and (is_heading(s) or _TITLE_LINE_RE.match(s)) and not REFS_HEADING_RE.match(s) \
+                and not _REF_LINE_RE.search(s) and _reads_as_prose(lines, k):
             return k
     return len(lines)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from digest.pdf.blocks import is_aside
+from digest.pdf.blocks import is_aside
 from digest.records import Page
 from digest.text import CJK_RE, tokenize
 
@@ -114,6 +115,11 @@ def _prose(body: str) -> str:
     return "\n\n".join(p for p in re.split(r"\n\s*\n", body or "") if not is_aside(p))
 
 
+def _prose(body: str) -> str:
+    """A page's body without the paragraphs set apart from its prose (captions, footnotes, tables)."""
+    return "\n\n".join(p for p in re.split(r"\n\s*\n", body or "") if not is_aside(p))
+
+
 class PageIndex:
     """Normalised page texts, built once per paper and used for every quote."""
 
@@ -124,6 +130,9 @@ class PageIndex:
         self.joined = {
             (a, b): self.pages[a] + self.pages[b] for a, b in zip(numbers, numbers[1:]) if b == a + 1
         }
+        # A sentence that runs on to the next page skips the footnotes, captions and tables between its halves.
+        bodies = {p.number: _prose(p.body) for p in pages}
+        self.joined_prose = {(a, b): _Folded.of(bodies[a]) + _Folded.of(bodies[b]) for a, b in self.joined}
         # A sentence that runs on to the next page skips the footnotes, captions and tables between its halves.
         bodies = {p.number: _prose(p.body) for p in pages}
         self.joined_prose = {(a, b): _Folded.of(bodies[a]) + _Folded.of(bodies[b]) for a, b in self.joined}
