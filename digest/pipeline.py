@@ -367,10 +367,12 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
     issue.status = "published" if report.verdict.passed else "draft"
     if issue.status == "published":  # a draft is not read: its overview would be spent for nothing
         planned = sum(e.cost for _, e in report.estimate)
+        last_id = store.last_llm_call_id()
         outcome = write_overview(config, issue, writer, language=language, yes=yes,
                                  already=max(planned, report.cost))
         issue.overview, report.overview_note = outcome.overview, outcome.note
-        report.add_spent(outcome.spent, outcome.calls)
+        # Counted from the call log like the papers' calls: a failed or repaired overview was paid for too.
+        report.add_logged(store.llm_spend_after(last_id))
     report.issue = publish_issue(config, store, issue, gens)
     report.path = str(markdown_dir(config, issue) / f"{week}.md")
     report.seconds = time.monotonic() - started

@@ -93,11 +93,13 @@ def rerun_issue(config: Config, store: Store, issue_id: str, model_id: str, *, p
         if g.status == "fallback":
             rep.fallbacks.append(f"{p.versioned_id}: {g.note}")
     if not dry_run:  # the variant's own overview; the other variants keep theirs
+        last_id = store.last_llm_call_id()
         outcome = write_overview(config, store.load_issue(issue.id, model=variant), writer, language=language,
                                  yes=yes, already=max(sum(e.cost for _, e in rep.estimate), rep.cost))
         store.set_overview(issue.id, variant, language, outcome.overview)
         rep.overview_note = outcome.note
-        rep.add_spent(outcome.spent, outcome.calls)
+        # Counted from the call log like the papers' calls: a failed or repaired overview was paid for too.
+        rep.add_logged(store.llm_spend_after(last_id))
     rep.seconds = time.monotonic() - started
     return rep
 

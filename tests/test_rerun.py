@@ -135,13 +135,17 @@ def test_issues_use_on_the_command_line_says_what_it_did(config, store, issue, m
 
     cfg = tmp_path / "use.toml"
     cfg.write_text(f'[store]\narchive_dir = "{config.archive_dir}"\n', encoding="utf-8")
-    rerun_issue(config, store, ISSUE_ID, "model-X", yes=True)
+    rerun = rerun_issue(config, store, ISSUE_ID, "model-X", yes=True)
 
     def digest(*args):
         done = subprocess.run([sys.executable, "-m", "digest", "--config", str(cfg), *args],
                               capture_output=True, text=True, timeout=120)
         return done.returncode, " ".join((done.stdout + done.stderr).split())
 
+    code, said = digest("compare", ISSUE_ID, "--models", "extractive", "model-X")
+    assert code == ExitStatus.SUCCESS and "model-X: 3 papers" in said, said
+    assert said.count("fails the quality gate") == 1 and "failed for 3 of 3 papers" in said
+    assert f"0 answers dropped, {rerun.calls} LLM calls" in said  # counted as the rerun counted them
     code, said = digest("issues", "use", ISSUE_ID, "--model", "model-X")
     assert code == ExitStatus.QUALITY_GATE and "fails the quality gate" in said and "--force" in said, said
     assert "now shows" not in said and store.load_issue(ISSUE_ID).model == "extractive"

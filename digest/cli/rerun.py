@@ -80,14 +80,21 @@ def register(cli: click.Group) -> None:
     def compare(app, issue_id, models, more_models) -> None:
         """Write a new archive/compare/ISSUE_A_vs_B_N.html and .md (earlier ones are kept) and their index."""
         from digest.archive.compare import write_compare
+        from digest.quality import judge_issue
         chosen = list(models) + list(more_models)
-        cmp, html_path, md_path = write_compare(app.config, existing_store(app), issue_id, chosen or None)
+        store = existing_store(app)
+        cmp, html_path, md_path = write_compare(app.config, store, issue_id, chosen or None)
         out.print(f"{cmp.issue.id}: {' vs '.join(cmp.models)}", highlight=False)
         for st in cmp.stats:
             u = st.usage
+            # `digest issues use` refuses a variant the quality gate fails: say so before it is tried.
+            verdict = judge_issue(store.load_issue(cmp.issue.id, model=st.model),
+                                  max_failed_share=app.config.llm.max_failed_share)
+            gate = "" if verdict.passed else f"; fails the quality gate ({verdict.message()})"
             out.print(f"  {st.model}: {plural(st.papers, 'paper')}, {st.verified}/{plural(st.answers, 'quote')} verified "
-                      f"({st.verified_rate:.0%}), {plural(st.dropped, 'answer')} dropped, {u.input_tokens:,} in / "
-                      f"{u.cached_tokens:,} cached / {u.output_tokens:,} out tokens, ${u.cost:.4f}", highlight=False)
+                      f"({st.verified_rate:.0%}), {plural(st.dropped, 'answer')} dropped, {plural(u.calls, 'LLM call')}, "
+                      f"{u.input_tokens:,} in / {u.cached_tokens:,} cached / {u.output_tokens:,} out tokens, "
+                      f"${u.cost:.4f}{gate}", highlight=False)
         least = next((p for p in cmp.papers if p.rouge_l is not None), None)
         if least:
             out.print(f"  least agreement: {least.paper.versioned_id} (ROUGE-L {least.rouge_l:.2f})", highlight=False)
