@@ -97,7 +97,8 @@ class ChatModel:
 
     def __init__(self, model_id: str, settings: ModelConfig, store: Store | None, *,
                  api_key: str | None = None, max_retries: int = 5, backoff_base: float = 1.0,
-                 backoff_max: float = 60.0, check_key: bool = True, known_models: tuple[str, ...] = ()):
+                 backoff_max: float = 60.0, check_key: bool = True, known_models: tuple[str, ...] = (),
+                 key_source: str | None = None):
         self.model_id = model_id
         self.known_models = known_models  # the config's model ids, for "did you mean" when the server has no such model
         self.settings = settings
@@ -110,6 +111,8 @@ class ChatModel:
         self.is_openai = bool(settings.azure_api_version) or not base or "api.openai.com" in base
         self.needs_key = self.is_openai
         self.key_env_var = settings.api_key_env or None
+        # Where the key came from, for the message when a server rejects it (never the key itself).
+        self.key_source = key_source or ("the API key given" if api_key else None)
         if settings.response_format not in FORMAT_MODES:
             raise ConfigError(f"models.{model_id}.response_format is {settings.response_format!r}",
                               hint="use json_schema, json_object or none")
@@ -138,6 +141,14 @@ class ChatModel:
 
     def __repr__(self) -> str:
         return f"ChatModel({self.model_id!r})"
+
+    def _rejected_key_hint(self) -> str:
+        """A 401: which key was sent and that it was refused, or where a key goes when none was sent."""
+        if self.key_source:
+            return f"the server rejected the key from {self.key_source}: replace it with a valid key"
+        if self.needs_key:
+            return self._key_hint()
+        return "the server wants an API key: " + self._key_hint()
 
     def _key_hint(self) -> str:
         if self.key_env_var:
@@ -413,7 +424,7 @@ class ChatModel:
 
     def _status_error(self, status: int, detail: str, retries: int) -> LLMError:
         hints = {
-            401: self._key_hint() if self.needs_key else "check the API key the server expects",
+            401: self._rejected_key_hint(),
             403: "the key has no access to this model",
             404: f"check the model name ({self.api_model}) and base_url",
             429: "the rate limit or quota is exhausted; lower rpm/tpm or wait",
@@ -459,15 +470,17 @@ def get_model(model_id: str, config: Config, store: Store | None, *, check_key: 
     """The configured model, its API key from the environment (settings.api_key_env) or llm.keys_file."""
     settings = config.model(model_id)
     known = tuple(known_model_names(config))
-    key = None
+    key = source = None
     env_name = settings.api_key_env
     if env_name:
         key = os.environ.get(env_name)
+        source = f"the environment variable {env_name}"
         if not key and config.llm.keys_file:
             key = read_keys_file(config.resolve(config.llm.keys_file)).get(env_name)
+            source = f"{env_name} in llm.keys_file ({config.llm.keys_file})"
     try:
         return ChatModel(model_id, settings, store, api_key=key or None, max_retries=config.llm.max_retries,
-                         check_key=check_key, known_models=known)
+                         check_key=check_key, known_models=known, key_source=source if key else None)
     except LLMError as e:
         if model_id in config.models:
             raise
