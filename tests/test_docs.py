@@ -1,6 +1,7 @@
-"""The docs and the program agree: every `digest ...` line in README.md and docs/*.md parses against the real
-click command tree (the right command, options it knows, the right number of arguments), without running it;
-a few are also run for real; and the exit-code table is digest.errors.ExitStatus.
+"""The docs and the program agree: every `digest ...` line in README.md and docs/*.md, and every one the program's
+messages and templates suggest, parses against the real click command tree (the right command, options it
+knows, the right number of arguments) without running it; a few are also run for real; and the exit-code
+table is digest.errors.ExitStatus.
 
 A command in a code block is a line a reader copies: it must be complete. A command in running text may be a
 reference (`digest rerun`) or a synopsis (`digest export [ISSUE] [--format bibtex|ris]`, `digest issues
@@ -152,9 +153,29 @@ def check_command(cmd: DocCommand) -> list[str]:
 COMMANDS = doc_commands()
 
 
+def suggested_commands() -> list[DocCommand]:
+    """Every `digest ...` a message, hint or template of the program suggests (placeholders as one word)."""
+    found = []
+    for path in sorted([*ROOT.glob("digest/**/*.py"), *ROOT.glob("digest/*.toml"), *ROOT.glob("templates/**/*.j2")]):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for m in _INLINE.finditer(line):
+                text = re.sub(r"\{\{[^}]*\}\}|\{[^}]*\}", "X", m.group(1))  # {issue.id}, {{ issue.id }}
+                found.append(DocCommand(f"{path.relative_to(ROOT)}:{n}", text, False))
+    return found
+
+
+SUGGESTED = suggested_commands()
+
+
+@pytest.mark.parametrize("cmd", SUGGESTED, ids=str)
+def test_every_command_the_program_suggests_parses(cmd):
+    assert check_command(cmd) == [], str(cmd)
+
+
 def test_the_docs_have_commands_to_check():
     assert len(COMMANDS) > 100 and any(c.complete for c in COMMANDS)
     assert all(c.text.startswith("digest") for c in COMMANDS)
+    assert len(SUGGESTED) > 50 and any("issues use" in c.text for c in SUGGESTED)
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=str)
