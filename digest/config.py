@@ -31,7 +31,7 @@ class ArxivConfig:
     api_delay_seconds: float = 3.0  # arXiv's terms: one API request every 3 s
     api_page_size: int = 100
     api_max_pages: int = 10  # requests one arxiv-query: search makes at most (each api_delay_seconds apart)
-    api_max_ids: int = 1000  # arXiv IDs one source looks up at most (api_page_size per request)
+    api_max_ids: int = 1000  # arXiv IDs one source looks up at most (api_page_size a request); a list: is cut there
 
 
 @dataclass

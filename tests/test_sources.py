@@ -339,7 +339,7 @@ def test_the_packages_own_warnings_become_the_sources_not_raw_log_lines(cfg, sto
     assert "arXiv API answer: Skipping entry http://arxiv.org/abs/2611.10001v1 missing <published>" in r.warnings
 
 
-def test_a_long_reading_list_is_looked_up_up_to_the_id_cap(cfg, store, httpserver, tmp_path):
+def test_a_long_reading_list_is_cut_at_the_id_cap_and_a_feed_keeps_its_own_metadata(cfg, store, httpserver, tmp_path):
     cfg.arxiv.api_page_size, cfg.arxiv.api_max_ids = 5, 10
 
     def handler(request: Request) -> Response:
@@ -350,11 +350,23 @@ def test_a_long_reading_list_is_looked_up_up_to_the_id_cap(cfg, store, httpserve
     lst = tmp_path / "list.md"
     lst.write_text("\n".join(ids_from(30000, 25)), encoding="utf-8")
     r = fetch_source(f"list:{lst}", cfg, store)
-    assert [p.key for p in r.papers] == ids_from(30000, 25)
-    assert [p.title for p in r.papers[9:11]] == ["Paper 2611.30009", "2611.30010"]
-    assert r.warnings == ["arXiv metadata looked up for the first 10 of 25 papers (arxiv.api_max_ids = 10); "
-                          "the other 15 keep what the source gave"]
+    assert [p.title for p in r.papers] == [f"Paper {i}" for i in ids_from(30000, 10)]
+    assert r.warnings == ["25 papers listed; the first 10 in the file taken, the other 15 left out "
+                          "(arxiv.api_max_ids, the most looked up on the API)"]
     assert len(_api_requests(httpserver)) == 2
+
+    # A feed's items have titles of their own: past the cap they are kept, without the API's metadata.
+    items = "".join(f"<item><title>Feed title {i}</title><link>https://arxiv.org/abs/{i}</link></item>"
+                    for i in ids_from(50000, 12))
+    feed = tmp_path / "feed.xml"
+    feed.write_text(f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{items}</channel></rss>",
+                    encoding="utf-8")
+    r = fetch_source(str(feed), cfg, store)
+    assert [p.title for p in r.papers] == [f"Paper {i}" for i in ids_from(50000, 10)] + [
+        "Feed title 2611.50010", "Feed title 2611.50011"]
+    assert r.warnings == ["arXiv metadata looked up for the first 10 of 12 papers (arxiv.api_max_ids = 10); "
+                          "the other 2 keep what the source gave"]
+    assert len(_api_requests(httpserver)) == 4
 
 
 def test_many_missing_ids_are_counted_and_a_few_named(cfg, store, httpserver):

@@ -1,4 +1,4 @@
-"""arXiv metadata for the papers of a feed, a reading list or a folder: one batched API look-up, capped."""
+"""arXiv metadata for the papers of a feed, a reading list or a folder: batched API look-ups, capped."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def has_arxiv_metadata(p: Paper) -> bool:
 
 
 def enrich(papers: list[Paper], result: SourceResult, config: Config) -> None:
-    """Fill arXiv papers' metadata from one batched API id_list call; on failure keep them, with a warning."""
+    """Fill arXiv papers' metadata from batched id_list look-ups (at most arxiv.api_max_ids IDs); on failure
+    keep them, with a warning."""
     wanted = [p for p in papers if p.arxiv_id]
     if not wanted:
         return

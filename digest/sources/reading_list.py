@@ -44,13 +44,13 @@ def plausible_new_id(aid: str) -> bool:
     return len(num) == (5 if yy >= 15 else 4)
 
 
-def papers_from_text(text: str, source: str, config: Config) -> list[Paper]:
-    """Every arXiv ID / arXiv URL / PDF URL in a text, in order of first mention, deduplicated."""
-    papers: dict[str, Paper] = {}
+def _mentions(text: str) -> dict[str, tuple[str, int | None]]:
+    """Key -> (arXiv ID or PDF URL, version) of every paper a text mentions, in order of first mention."""
+    found: dict[str, tuple[str, int | None]] = {}
     for m in _TEXT_RE.finditer(text):
         if m.group("pdf"):
             url = m.group("pdf")
-            papers.setdefault(url_key(url), url_paper(url, source))
+            found.setdefault(url_key(url), (url, None))
             continue
         aid = m.group("url_id") or m.group("tag_id") or m.group("bare_id")
         v = m.group("url_v") or m.group("tag_v") or m.group("bare_v")
@@ -61,19 +61,36 @@ def papers_from_text(text: str, source: str, config: Config) -> list[Paper]:
             head, dot, sub = arch.partition(".")
             aid = f"{head.lower()}{dot}{sub.upper()}/{num}"  # math.gt/0309136 -> math.GT/0309136
         version = int(v) if v else None
-        old = papers.get(aid)
-        if old is None:
-            papers[aid] = placeholder_paper(aid, version, source, config)
-        elif version and (old.version or 0) < version:
+        old = found.get(aid)
+        if old is None or (version and (old[1] or 0) < version):
             # A later mention of a newer version wins, at the first mention's place.
-            papers[aid] = placeholder_paper(aid, version, source, config)
-    return list(papers.values())
+            found[aid] = (aid, version)
+    return found
+
+
+def _paper(key: str, what: str, version: int | None, source: str, config: Config) -> Paper:
+    # An arXiv paper's key is its ID; a PDF's is url_key(url), never the URL itself.
+    return placeholder_paper(what, version, source, config) if key == what else url_paper(what, source)
+
+
+def papers_from_text(text: str, source: str, config: Config) -> list[Paper]:
+    """Every arXiv ID / arXiv URL / PDF URL in a text, in order of first mention, deduplicated."""
+    return [_paper(key, what, v, source, config) for key, (what, v) in _mentions(text).items()]
+
 
 def fetch(spec: str, rest: str, config: Config, store: Store, client: httpx.Client | None, *,
           since: datetime | None, conditional: bool) -> SourceResult:
-    """The file's papers in order of first mention, arXiv ones given the API's metadata."""
+    """The file's papers in order of first mention (the first arxiv.api_max_ids), arXiv ones given the API's metadata.
+
+    A list's papers are IDs until the API fills them in: past what can be looked up they would be
+    titles like '2611.00042' to store, clean and rank by the hundred thousand, so they are left out.
+    """
     text = read_local(rest, spec, config).decode("utf-8", errors="replace")
-    result = SourceResult(source=spec, papers=papers_from_text(text, spec, config))
+    mentions, cap = list(_mentions(text).items()), config.arxiv.api_max_ids
+    result = SourceResult(source=spec, papers=[_paper(k, what, v, spec, config) for k, (what, v) in mentions[:cap]])
+    if len(mentions) > cap:
+        result.warnings.append(f"{len(mentions):,} papers listed; the first {cap:,} in the file taken, the other "
+                               f"{len(mentions) - cap:,} left out (arxiv.api_max_ids, the most looked up on the API)")
     enrich(result.papers, result, config)
     result.empty_listing = not result.papers
     return result
