@@ -8,12 +8,10 @@ does (digest.pdf.worker.extract_in_process, 'full' mode, in this process), it pr
 * abstract: bounded exactly, i.e. its first and last words are the gold ones (the same comparison);
 * headings: gold top-level sections found among the level-1 sections, with the same heading and page
   (recall), and how many of the level-1 sections found are in the gold (precision);
-* over the cleaned page texts, per 10 pages (documented heuristics, not a parser):
-  - cuts: a page whose body ends without sentence-final punctuation while the next page's body starts with
-    a lower-case letter: a sentence cut at a page break;
-  - glued: a word glued to a citation or affiliation mark, 'Goldt1', 'mission.2' (3+ letters ending in a
-    lower-case letter directly followed by 1-2 digits, or by '.'/',' and 1-2 digits at a word's end);
-  - formula: three or more tokens of at most two characters in a row, one of them a math symbol ('G∗ i', 'ε∗ g');
+* over the cleaned page texts, with digest.pdf.clean.text_defects (the same counting as bench/clean.py):
+  cuts: sentences a reader still sees cut at a page break (and, in brackets, page breaks a sentence runs
+  across, which paper_sentences joins); glued: words with a citation/affiliation mark glued on per 10 pages
+  ('Goldt1', 'mission.2'); formula: sentences that are formula fragments per 10 pages ('G∗ i');
 * speed: seconds for the extraction with the structure against the same extraction without it (today's parse);
   the ratio must stay under 2.
 
@@ -36,16 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest.pdf import worker  # noqa: E402
+from digest.pdf.clean import text_defects  # noqa: E402
 from digest.records import PageText  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "pdfs"
 GOLD = ROOT / "bench" / "gold" / "understanding.json"
-
-_END_RE = re.compile(r"[.!?:;)\]\"”’]\s*$")
-_GLUED_RE = re.compile(r"\b[A-Za-z]{2,}[a-z]\d{1,2}\b|\b[a-z]{3,}[.,]\d{1,2}(?=\s|$)")
-_MATH = set("∗∑∏∫∂∇εδσμλθπρτφψωαβγηκνξζ≤≥≠≈±×÷→←↔∞∈∉⊂⊆∪∩√′^_=<>|")
-_SHORT_RUN_RE = re.compile(r"(?:(?<=\s)|^)(?:\S{1,2}\s+){2,}\S{1,2}(?=\s|$)", re.M)
-
 
 def norm(text: str | None) -> str:
     """Lower case, accents and punctuation gone, spaces collapsed: what two spellings of a name share."""
@@ -59,17 +52,10 @@ def _heading_match(gold: str, found: str) -> bool:
     return bool(g) and (g == f or (len(f) >= 8 and (g.startswith(f) or f.startswith(g))))
 
 
-def page_metrics(result: PageText) -> tuple[int, int, int, int]:
-    """(pages, cuts, glued, formula) over the cleaned page bodies."""
-    bodies = [p.body for p in result.pages]
-    cuts = 0
-    for a, b in zip(bodies, bodies[1:]):
-        first = b.lstrip()[:1]
-        if a.strip() and first and first.islower() and not _END_RE.search(a):
-            cuts += 1
-    glued = sum(len(_GLUED_RE.findall(b)) for b in bodies)
-    formula = sum(1 for b in bodies for m in _SHORT_RUN_RE.finditer(b) if _MATH & set(m.group(0)))
-    return len(bodies), cuts, glued, formula
+def page_metrics(result: PageText) -> tuple[int, int, int, int, int]:
+    """(pages, cuts, runs, glued, formula) over the cleaned pages, as digest.pdf.clean.text_defects counts them."""
+    d = text_defects(result.pages)
+    return d["pages"], d["page_break_cuts"], d["page_break_runs"], d["marker_glued"], d["formula_fragments"]
 
 
 def score(gold: dict, result: PageText) -> dict:
@@ -128,7 +114,7 @@ def main() -> None:
     if not present:
         sys.exit(f"no gold PDFs under {CORPUS}")
     totals = {"title": 0, "authors": 0, "abstract": 0, "hits": 0, "gold": 0, "found_ok": 0, "found": 0,
-              "pages": 0, "cuts": 0, "glued": 0, "formula": 0, "with": 0.0, "without": 0.0}
+              "pages": 0, "cuts": 0, "runs": 0, "glued": 0, "formula": 0, "with": 0.0, "without": 0.0}
     headers = sum(1 for g in present if g["title"])
     for g in present:
         path = CORPUS / g["file"]
@@ -142,7 +128,7 @@ def main() -> None:
         if not result.ok:
             sys.exit(f"{path.name}: extraction failed: {result.error}")
         s = score(g, result)
-        pages, cuts, glued, formula = page_metrics(result)
+        pages, cuts, runs, glued, formula = page_metrics(result)
         if g["title"]:  # a header to read: title, authors and abstract count
             totals["title"] += s["title"]
             totals["authors"] += s["authors"]
@@ -151,14 +137,14 @@ def main() -> None:
         totals["gold"] += s["headings"][1]
         totals["found_ok"] += s["found"][0]
         totals["found"] += s["found"][1]
-        for k, v in (("pages", pages), ("cuts", cuts), ("glued", glued), ("formula", formula)):
+        for k, v in (("pages", pages), ("cuts", cuts), ("runs", runs), ("glued", glued), ("formula", formula)):
             totals[k] += v
         totals["with"] += best_with
         totals["without"] += best_without
         mark = {True: "ok", False: "NO"}
         print(f"{path.name[:60]:60s} title {mark[s['title']]:2s} authors {mark[s['authors']]:2s} "
               f"abstract {mark[s['abstract']]:2s} headings {s['headings'][0]:2d}/{s['headings'][1]:<2d} "
-              f"(found {s['found'][0]}/{s['found'][1]}) pages {pages:3d} cuts {cuts} glued {glued} "
+              f"(found {s['found'][0]}/{s['found'][1]}) pages {pages:3d} cuts {cuts} ({runs}) glued {glued} "
               f"formula {formula} {best_without:.2f}s -> {best_with:.2f}s")
         if s["missed"]:
             print(f"    missed: {s['missed']}")
@@ -172,7 +158,7 @@ def main() -> None:
           f"{totals['pages'] / totals['with']:.1f} pages/s")
     print(f"understanding: title {totals['title']}/{headers}, authors {totals['authors']}/{headers}, "
           f"abstract {totals['abstract']}/{headers}, headings {recall:.0%} ({totals['hits']}/{totals['gold']}, "
-          f"precision {precision:.0%}), per 10 pages: cuts {totals['cuts'] * per10:.2f}, "
+          f"precision {precision:.0%}), page-break cuts {totals['cuts']} (of {totals['runs']} runs), per 10 pages: "
           f"glued {totals['glued'] * per10:.2f}, formula {totals['formula'] * per10:.2f}; "
           f"structure costs {ratio:.2f}x the parse")
 
