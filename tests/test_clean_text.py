@@ -248,3 +248,14 @@ def test_corpus_sentences_are_clean(corpus, name, absent, present):
     d = text_defects(pages)
     # What is left are tables a page starts with, read as prose; a regression shows here.
     assert d["marker_glued"] * 10 <= d["pages"] and d["page_break_cuts"] * 10 <= d["pages"]
+
+
+def test_a_publisher_notice_and_a_named_heading_are_kept_out_of_the_prose():
+    lines = ["Allen Institute for AI, Seattle, WA, USA", "ABSTRACT", "We study reading tools for papers.",
+             "Permission to make digital or hard copies of all or part of this work for personal or",
+             "classroom use is granted without fee. Request permissions from permissions@acm.org.",
+             "CHI '23, April 23-28, 2023, Hamburg, Germany", "https://doi.org/10.1145/3544548.3580847",
+             "and we show that they help readers find related work."]
+    sents = [s.text for s in paper_sentences([Page(1, "\n".join(set_apart(lines)))])]
+    assert sents == ["Allen Institute for AI, Seattle, WA, USA",
+                     "We study reading tools for papers.", "and we show that they help readers find related work."]

@@ -30,6 +30,10 @@ _NAMED_HEADINGS = re.compile(
 )
 # A footnote at a page's foot: its mark glued to its text ('1https://...', '2The corpus is...', '∗Equal').
 _FOOTNOTE_RE = re.compile(r"^(?:\d{1,2}(?=https?://|www\.|[A-Z][a-z])|[*∗†‡§¶]\s?(?=\S))")
+# The publisher's notice at a first page's foot (ACM): from its opening words to the DOI line that ends it.
+_NOTICE_RE = re.compile(r"^(?:permission to make digital or hard copies|acm reference format:?)", re.IGNORECASE)
+_NOTICE_END_RE = re.compile(r"^https?://doi\.org/\S+$")
+_MAX_NOTICE_LINES = 20
 _FOOTNOTE_LINES = 8  # only so many last lines of a page are looked at for footnotes
 _MAX_CAPTION_LINES = 8
 _ENDS_SENTENCE_RE = re.compile(r"[.!?][\"'”’)\]]*$")
@@ -148,6 +152,14 @@ def set_apart(lines: list[str]) -> list[str]:
             out.append(lines[i])
             i += 1
             continue
+        if s and _NOTICE_RE.match(s):
+            end = next((k + 1 for k in range(i, min(n, i + _MAX_NOTICE_LINES)) if _NOTICE_END_RE.match(lines[k].strip())
+                        or k > i and is_heading(lines[k].strip()) and not lines[k].strip().isupper()), i + 1)
+            blank()
+            out.extend(lines[i:end])
+            out.append("")
+            i = end
+            continue
         if s and is_caption_start(s) and (_ends_block(prev) or CAPTION_RE.match(s)["sep"] != "."):
             end = _caption_end(lines, i, foot_from)
             blank()
@@ -155,7 +167,7 @@ def set_apart(lines: list[str]) -> list[str]:
             out.append("")
             i = end
             continue
-        if s and is_heading(s) and (_ends_block(prev) or is_heading(prev) or not out):
+        if s and is_heading(s) and (_ends_block(prev) or is_heading(prev) or not out or _NAMED_HEADINGS.match(s)):
             blank()
             head = s
             # A heading in capitals that wraps: its next line is capitals too, and no sentence.
@@ -209,7 +221,7 @@ def is_aside(paragraph: str) -> bool:
     s = paragraph.strip()
     if not s:
         return False
-    if is_caption_start(s) or _FOOTNOTE_RE.match(s):
+    if is_caption_start(s) or _FOOTNOTE_RE.match(s) or _NOTICE_RE.match(s):
         return True
     lines = [ln for ln in s.split("\n") if ln.strip()]
     return len(lines) >= _MIN_TABLE_LINES and sum(map(is_table_row, lines)) * 2 >= len(lines)
