@@ -223,3 +223,24 @@ def test_run_in_abstract_label_and_an_abstract_across_a_page_break(tmp_path):
     assert s.abstract == ("We count things on one page and go on counting them until the page ends and the "
                           "next page finishes the sentence.")
     assert [(x.number, x.heading, x.page) for x in s.sections] == [("I", "INTRODUCTION", 2)]
+
+
+def test_papers_show_lists_the_sections(tmp_path, config, store):
+    import subprocess
+    import sys
+
+    from digest.records import Paper
+
+    store.upsert_paper(Paper(key="file:abc", title="Counting Things", source="dir:x"))
+    store.save_structure("file:abc", None, PaperStructure(
+        title="Counting Things", sections=[Section("Introduction", 1, 1, "1"), Section("Earlier Counting", 2, 2, "1.1"),
+                                           Section("References", 1, 9, None, "references")]))
+    store.close()
+    cfg = tmp_path / "digest.toml"
+    cfg.write_text(f'[store]\narchive_dir = "{config.archive_dir}"\n')
+    r = subprocess.run([sys.executable, "-m", "digest", "--config", str(cfg), "papers", "show", "file:abc"],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "Sections:" in r.stdout
+    assert "  1 Introduction  p. 1" in r.stdout and "    1.1 Earlier Counting  p. 2" in r.stdout
+    assert "References [references]  p. 9" in r.stdout

@@ -236,7 +236,7 @@ def papers_show(app: App, paper_id: str) -> None:
         for s in structure.sections:
             label = f"{s.number} {s.heading}" if s.number else s.heading
             note = "" if s.kind == "body" else f" [{s.kind}]"
-            out.print(f"{'  ' * s.level}{escape(label)}{note}  p. {s.page}", highlight=False)
+            out.print(f"{'  ' * s.level}{escape(label + note)}  p. {s.page}", highlight=False)
 
 
 @cli.command()
