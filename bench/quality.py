@@ -13,6 +13,7 @@ docs/quality.md says what each number means. Run by hand (never in CI), after `p
     .venv/bin/python bench/quality.py --model qwen --base-url http://127.0.0.1:8080/v1 --set corpus
     .venv/bin/python bench/quality.py --model gpt-4o-mini --config digest.toml
     .venv/bin/python bench/quality.py --model stand-in --test-server     # tests/llm_server.py
+    scripts/realmodel.sh bench --set corpus --limit 3                    # --model local: Qwen2.5-Coder-1.5B
 
 Last line: `quality: <model> verified <x>% rouge1 <y> evidence-hit <z>% ...`
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -340,11 +342,23 @@ def last_line(model: str, rows: list[dict]) -> str:
 # ---- running --------------------------------------------------------------------------------
 
 
+LOCAL = "local"  # the model scripts/realmodel.sh serves (or any llama.cpp server at DIGEST_LOCAL_BASE_URL)
+LOCAL_BASE_URL = "http://127.0.0.1:8089/v1"
+# A 1.5B model on 2 busy CPU cores writes a few tokens a second: one call may take many minutes.
+LOCAL_TIMEOUT = 1800.0
+
+
 def bench_config(args: argparse.Namespace, tmp: Path) -> Config:
-    """The product's config (--config), or one model at --base-url, with a throwaway store."""
+    """The product's config (--config), or one model at --base-url (`local`: the realmodel server), with a
+    throwaway store."""
     config = load_config(args.config, env={}) if args.config else Config(path=tmp / "digest.toml")
     config.store.archive_dir = str(tmp)
-    if args.base_url:
+    if args.model == LOCAL and not args.base_url and LOCAL not in config.models:
+        args.base_url = os.environ.get("DIGEST_LOCAL_BASE_URL", LOCAL_BASE_URL)
+        config.models[LOCAL] = ModelConfig(base_url=args.base_url, api_key_env="", context_window=args.context_window,
+                                           max_output_tokens=2048, timeout=LOCAL_TIMEOUT, deadline=2 * LOCAL_TIMEOUT)
+        config.llm.concurrency = 1  # one server slot: a second call in flight only waits for it
+    elif args.base_url:
         config.models[args.model] = ModelConfig(base_url=args.base_url, api_key_env=args.api_key_env,
                                                 context_window=args.context_window)
     if args.concurrency:
@@ -367,7 +381,35 @@ def run(args: argparse.Namespace) -> list[dict]:
                 m = score(items, gens, store if model != LEAD else None, args.language, wall)
                 rows.append({"set": name, "model": model, **m})
                 print(f"{name} {model}: {len(gens)} papers in {wall:.1f} s", file=sys.stderr)
+                if model not in (LEAD, "extractive"):
+                    print(f"{name} {model}: {shown_checks(items, gens)}", flush=True)
+            # Each set's rows as soon as they are known: a slow local model may be stopped before the end.
+            print(table([r for r in rows if r["set"] == name]), flush=True)
     return rows
+
+
+def shown_checks(items: list[BenchPaper], gens: dict[str, Generation]) -> str:
+    """What a reader would see go wrong (issue 24): fallbacks, answers shown twice, questions asking the same,
+    the verified share of shown answers, and TL;DRs that are the title."""
+    from digest.writers.answer_check import repeated_answers
+    from digest.writers.outline_check import is_title, meaning_words, near_duplicate
+
+    fallbacks = repeated = same_questions = shown = verified = title = 0
+    for b in items:
+        g = gens.get(b.paper.key)
+        if g is None or g.status == "fallback":
+            fallbacks += 1
+            continue
+        qa = g.qa
+        shown += len(qa)
+        verified += sum(q.verified for q in qa)
+        repeated += len(repeated_answers([(i, q.question, q.answer, q.quote) for i, q in enumerate(qa)]))
+        words = [meaning_words(q.question) for q in qa]
+        same_questions += sum(1 for i in range(len(words)) if any(near_duplicate(words[i], w) for w in words[:i]))
+        title += is_title(g.tldr, b.paper.title)
+    share = f"{verified / shown:.0%}" if shown else "—"
+    return (f"fallbacks {fallbacks}/{len(items)}, repeated answers shown {repeated}, questions repeating another "
+            f"{same_questions}, verified {share} ({verified}/{shown}), TL;DR = title {title}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -246,8 +246,8 @@ def overview_responder(messages: list[dict], schema: dict | None) -> dict:
         pair = papers[i:i + 2] or [(1, "the paper")]
         cited = " ".join(f"[{n}]" for n, _ in pair)
         titles = "; ".join(t for _, t in pair)
-        text = (f"テーマ{len(themes) + 1}: {cited} はいずれも {titles} を扱っています。" if ja
-                else f"Theme {len(themes) + 1}: {cited} both take up {titles}.")
+        # Only what the papers' titles say: a theme the support check must keep.
+        text = (f"{cited} はいずれも {titles} を扱っています。" if ja else f"{cited} both take up {titles}.")
         themes.append({"title": f"テーマ{len(themes) + 1}" if ja else f"Theme {len(themes) + 1}",
                        "text": text, "papers": [n for n, _ in pair]})
     return {"themes": themes[:5]}

