@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 
 import httpx
 import pytest
@@ -29,7 +30,7 @@ def site(config, store, inbox):
         config.mail.port = smtp_port
         with web_server(config, store) as base:
             config.web.public_url = base  # where confirmation links point
-            with httpx.Client(base_url=base, timeout=10) as client:
+            with httpx.Client(base_url=base, timeout=60) as client:
                 yield client, base
 
 
@@ -158,7 +159,7 @@ def test_one_click_unsubscribe_from_the_list_unsubscribe_header(store, config, i
 
 
 def test_serves_the_archive_site_and_nothing_outside_it(config, store):
-    with web_server(config, store) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with web_server(config, store) as base, httpx.Client(base_url=base, timeout=60) as client:
         r = client.get("/")
         assert r.status_code == 200 and "digest archive build" in r.text and 'href="/subscribe"' in r.text
         assert client.get("/issues/2026-W47.html").status_code == 404
@@ -180,7 +181,7 @@ def test_serves_the_archive_site_and_nothing_outside_it(config, store):
 
 def test_pages_follow_the_output_language(config, store):
     config.output.language = "ja"
-    with web_server(config, store) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with web_server(config, store) as base, httpx.Client(base_url=base, timeout=60) as client:
         r = client.get("/subscribe")
         assert '<html lang="ja">' in r.text and "購読する" in r.text
         r = client.get("/unsubscribe/" + "x" * 43)
@@ -195,8 +196,76 @@ def test_the_built_sites_subscribe_link_reaches_the_live_form(config, store):
     build_archive(config, store)
     static_page = (config.archive_dir / "site" / "subscribe.html").read_text(encoding="utf-8")
     assert "subscribe-form" not in static_page  # opened from disk or a static host: the feed, no form going nowhere
-    with web_server(config, store) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with web_server(config, store) as base, httpx.Client(base_url=base, timeout=60) as client:
         index = client.get("/").text
         assert 'href="subscribe.html"' in index
         r = client.get("/subscribe.html")
         assert r.status_code == 200 and 'action="/subscribe"' in r.text and 'name="email"' in r.text
+
+
+def _half_open(base: str, n: int, source: str = "127.0.0.1") -> list[socket.socket]:
+    """n connections that send the start of a request and then nothing, as a slowloris holds them."""
+    host, port = base.removeprefix("http://").split(":")
+    held = []
+    for _ in range(n):
+        s = socket.create_connection((host, int(port)), timeout=60, source_address=(source, 0))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: digest\r\n")
+        held.append(s)
+    return held
+
+
+@pytest.mark.parametrize("limits", [{"connection_limit": 40, "per_client": 1000},
+                                    {"connection_limit": 1000, "per_client": 20}], ids=["limit", "per client"])
+def test_held_open_connections_do_not_lock_a_reader_out(config, store, limits):
+    """Three times the limit of half-sent requests are held; a reader's GET is still answered.
+
+    Before, waitress stopped accepting at its limit and the GET waited for the held sockets' timeout.
+    The idle timeout is set far out here, so only making room for the new connection can answer it.
+    """
+    held: list[socket.socket] = []
+    with web_server(config, store, limits={**limits, "channel_timeout": 600}) as base:
+        try:
+            held = _half_open(base, 120)
+            r = httpx.get(base + "/subscribe", timeout=60)  # bounds a hang only: answered at once
+            assert r.status_code == 200 and 'name="email"' in r.text
+        finally:
+            for s in held:
+                s.close()
+
+
+def test_an_idle_connection_is_closed_after_the_channel_timeout(config, store):
+    with web_server(config, store, limits={"channel_timeout": 1}) as base:
+        [s] = _half_open(base, 1)
+        with s:
+            assert s.recv(1) == b""  # closed by the server; the socket's 60 s timeout only bounds a hang
+
+
+def test_room_is_made_by_closing_the_longest_idle_connection_never_a_busy_one():
+    from types import SimpleNamespace
+
+    from digest.mail.web import _shed
+
+    closed: list[str] = []
+    channels: dict = {}
+
+    def channel(name: str, addr: str, idle_since: float, busy: bool = False) -> None:
+        def close():
+            closed.append(name)
+            del channels[name]
+        channels[name] = SimpleNamespace(addr=(addr, 1), requests=["GET"] if busy else [], total_outbufs_len=0,
+                                         last_activity=idle_since, handle_close=close)
+
+    channel("busy-oldest", "10.0.0.1", 1.0, busy=True)
+    channel("idle-old", "10.0.0.1", 2.0)
+    channel("idle-newer", "10.0.0.1", 3.0)
+    channel("other-client", "10.0.0.2", 0.5)
+    channel("new", "10.0.0.1", 9.0)
+    _shed(channels, ("10.0.0.1", 1), connection_limit=10, per_client=3)
+    assert closed == ["idle-old"]  # one address over its share: its own longest idle one goes
+    _shed(channels, ("10.0.0.1", 1), connection_limit=3, per_client=10)
+    assert closed == ["idle-old", "other-client"]  # over the limit: the longest idle of anyone's
+    channels["new"].requests = ["GET"]
+    channels["idle-newer"].requests = ["GET"]
+    channel("newest", "10.0.0.3", 10.0)
+    _shed(channels, ("10.0.0.3", 1), connection_limit=3, per_client=10)
+    assert closed[-1] == "newest" and len(channels) == 3  # everyone busy: the new connection is refused

@@ -1,4 +1,4 @@
-"""`digest serve`'s app under a real server on 127.0.0.1, for tests that click links as readers do."""
+"""`digest serve`'s app under its real server on 127.0.0.1, for tests that click links as readers do."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import waitress
-
-from digest.mail.web import create_app
+from digest.mail.web import create_app, make_server
 
 
 @contextmanager
-def web_server(config, store, **kwargs) -> Iterator[str]:
-    """The app under waitress on a free port; yields its base URL."""
-    server = waitress.create_server(create_app(config, store, **kwargs), host="127.0.0.1", port=0, threads=2)
+def web_server(config, store, *, limits: dict | None = None, **kwargs) -> Iterator[str]:
+    """The app under `digest serve`'s server (make_server, with `limits`) on a free port; yields its base URL."""
+    server = make_server(create_app(config, store, **kwargs), host="127.0.0.1", port=0, threads=2, **(limits or {}))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     try:

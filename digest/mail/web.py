@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, abort, request, send_from_directory
 from werkzeug.exceptions import HTTPException
@@ -26,6 +27,11 @@ from digest.store import Store
 
 # One confirmation mail per address per this many seconds: the form cannot be used to flood someone.
 CONFIRM_INTERVAL = 600.0
+# Connections held open without a request must not lock readers out (make_server): an idle connection is
+# closed after this many seconds, and past these counts the longest idle one makes room for a new one.
+CHANNEL_TIMEOUT = 10
+CONNECTION_LIMIT = 200  # waitress waits in select(): well below its 1024 descriptors
+PER_CLIENT = 50  # behind a reverse proxy every reader is the proxy's address: room for its connections
 
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -171,15 +177,60 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
 
 def serve(config: Config, store: Store, *, threads: int = 4, on_ready: Callable[[str], None] | None = None) -> None:
     """Run the app under waitress until interrupted; `on_ready` gets the URL once the port is bound."""
-    import waitress.server
-
-    app = create_app(config, store)
     # Bind first: a busy port is an OSError here, before anything says the server is running.
-    server = waitress.server.create_server(app, host=config.web.host, port=config.web.port, threads=threads,
-                                           ident="paper-digest")
+    server = make_server(create_app(config, store), host=config.web.host, port=config.web.port, threads=threads)
     if on_ready:
         on_ready(f"http://{config.web.host}:{server.effective_port}/")
     server.run()
+
+
+def make_server(app: Callable, *, host: str, port: int, threads: int = 4, channel_timeout: int = CHANNEL_TIMEOUT,
+                connection_limit: int = CONNECTION_LIMIT, per_client: int = PER_CLIENT) -> Any:
+    """waitress on host:port, bound, shedding idle connections so that held-open sockets cannot lock readers out.
+
+    waitress stops accepting at its connection limit, so a few hundred sockets that never send a request
+    (a slowloris, or a scanner) would leave every reader waiting. Here a new connection past the limit, or
+    past `per_client` from one address, closes the longest idle one instead (a connection whose request is
+    being served is never closed), and a connection idle for `channel_timeout` seconds is closed.
+    """
+    from waitress.adjustments import Adjustments
+    from waitress.server import MultiSocketServer, TcpWSGIServer
+    from waitress.task import ThreadedTaskDispatcher
+
+    class GuardedServer(TcpWSGIServer):
+        def handle_accept(self) -> None:
+            before = set(self.active_channels)
+            super().handle_accept()
+            for fd in set(self.active_channels) - before:
+                _shed(self.active_channels, self.active_channels[fd].addr, connection_limit, per_client)
+
+    # waitress's own limit counts the listening socket and its trigger too: it must never be the one to act.
+    adj = Adjustments(host=host, port=port, threads=threads, ident="paper-digest", channel_timeout=channel_timeout,
+                      cleanup_interval=1, connection_limit=connection_limit + 3)
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(threads)
+    sockets: dict = {}
+    servers = [GuardedServer(app, sockets, dispatcher=dispatcher, adj=adj, sockinfo=info) for info in adj.listen]
+    if len(servers) == 1:
+        return servers[0]
+    both = MultiSocketServer(sockets, adj, [(s.effective_host, s.effective_port) for s in servers], dispatcher,
+                             servers[0].log_info)
+    both.effective_port = servers[0].effective_port  # a name like localhost binds each of its addresses
+    return both
+
+
+def _shed(channels: dict, addr: Any, connection_limit: int, per_client: int) -> None:
+    """Close the longest idle connections (no request in service, nothing left to send) over the limits."""
+    for cap, client in ((per_client, _host(addr)), (connection_limit, None)):
+        group = [c for c in channels.values() if client is None or _host(c.addr) == client]
+        idle = sorted((c for c in group if not c.requests and not c.total_outbufs_len),
+                      key=lambda c: c.last_activity)
+        for victim in idle[:max(0, len(group) - cap)]:  # the newest is idle too: all busy refuses it
+            victim.handle_close()
+
+
+def _host(addr: Any) -> Any:
+    return addr[0] if isinstance(addr, tuple) else addr
 
 
 def site_dir(config: Config) -> Path:
