@@ -230,7 +230,7 @@ def sentences(text: str) -> list[str]:
 
 # Characters of mathematics: operators, relations, arrows, set and logic signs, Greek letters.
 _MATH_CHARS = set("=<>≤≥≈≠±×÷·∑∏∫∂∇√∞∈∉∋⊂⊃⊆⊇∪∩∧∨¬→←↔⇒⇐⇔↦∀∃∗^_|{}~′″") | {chr(c) for c in range(0x391, 0x3ca)}
-_PROSE_WORD_RE = re.compile(r"[(\[\"'“‘]?[^\W\d_]{2,}(?:[-'’][^\W\d_]+)*[)\]\"'”’.,;:!?]*")
+_PROSE_WORD_RE = re.compile(r"[(\[\"'“‘]?(?:[^\W\d_]{2,}(?:[-'’][^\W\d_]+)*|[aAI])[)\]\"'”’.,;:!?]*")
 
 
 def is_formula_fragment(sentence: str) -> bool:
@@ -244,9 +244,9 @@ def is_formula_fragment(sentence: str) -> bool:
     words = sum(1 for t in tokens if _PROSE_WORD_RE.fullmatch(t))
     if words == len(tokens):
         return False
-    if words < 3 or words < 0.5 * len(tokens):
+    if words < 0.5 * len(tokens) or words < 3 and len(tokens) - words >= words:
         return True
     chars = [c for c in sentence if not c.isspace()]
     math = sum(1 for c in chars if c in _MATH_CHARS)
     singles = sum(1 for t in tokens if len(t) == 1 and t.isalpha() and t not in "aAI")
-    return math >= 3 and math > 0.06 * len(chars) or singles > 0.3 * len(tokens)
+    return math >= 4 and math > 0.08 * len(chars) or singles > 0.3 * len(tokens)

@@ -225,7 +225,8 @@ def test_text_defects_counts_what_a_reader_must_not_see():
     d = text_defects(pages)
     assert d["marker_glued"] == 1  # 'Goldt1' is not counted: 'Goldt' is not a word the paper uses alone
     assert d["formula_fragments"] == 1 and d["page_break_runs"] == 1 and d["page_break_cuts"] == 0
-    pages = [Page(1, "Goldt1 showed it. Goldt is right. The mission.2 Of"), Page(2, "Next page starts.")]
+    pages = [Page(1, "Goldt1 showed it. Goldt is right. The team followed the mission.2 Of course it did."),
+             Page(2, "Next page starts.")]
     assert text_defects(pages)["marker_glued"] == 2
 
 

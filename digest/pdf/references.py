@@ -60,7 +60,8 @@ def _numbered_refs_start(lines: list[str]) -> int | None:
 # What lines of a reference list have and prose seldom does: a numbered entry, a year closing the line or an
 # entry ('..., 2020.'), a venue, an identifier.
 _REF_LINE_RE = re.compile(
-    r"^\[\d{1,3}\]|^\d{1,3}\.\s+[A-Z]|\b(?:19|20)\d\d[a-z]?[.)]?\s*$|\b(?:19|20)\d\d[a-z]?\.\s|"
+    r"^\[\d{1,3}\]|^\d{1,3}\.\s+[A-Z]|\b(?:19|20)\d\d[a-z]?[.),;]{0,2}\s*$|\b(?:19|20)\d\d[a-z]?\)?\.\s|"
+    r"\b(?:phys|rev|lett|proc|natl|acad|sci|eng|comput|ann|math|chem|biol|med|res|int|conf|symp)\.\s|"
     r"\bin\s+proceedings\b|\bproc\.|\barxiv(?:\s+preprint|:\d)|\bdoi\b|https?://|\bjournal\b|\bconference\b|"
     r"\bvol\.|\bpp\.\s*\d|\bet al\.,?\s*\(?(?:19|20)\d\d|\btransactions\b|\bpress\b|\bworkshop\b",
     re.IGNORECASE,

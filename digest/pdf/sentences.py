@@ -57,7 +57,8 @@ def _glue(left: str, right: str) -> str:
 
 
 def _flush(pieces: list[tuple[int, str]], out: list[PaperSentence]) -> None:
-    """Split the joined pieces into sentences, each given the page where it starts."""
+    """Split the joined pieces into sentences, each given the page where it starts (formula fragments too:
+    paper_sentences leaves them out after the split, so that they never join a neighbour)."""
     if not pieces:
         return
     text, starts = "", []
@@ -74,12 +75,13 @@ def _flush(pieces: list[tuple[int, str]], out: list[PaperSentence]) -> None:
         cursor = at + len(s)
 
 
-def paper_sentences(pages: list[Page], *, asides: bool = False) -> list[PaperSentence]:
+def paper_sentences(pages: list[Page], *, asides: bool = False, fragments: bool = False) -> list[PaperSentence]:
     """The sentences of the pages' body text in reading order, each with the page it starts on.
 
     A sentence that runs across a page break, a caption or a footnote is joined whole; headings end a
     paragraph and are not sentences; captions and footnotes are left out unless `asides` is true (then they
-    come as sentences of their own, never fused with prose). The references part is never read.
+    come as sentences of their own, never fused with prose); formula fragments ('G∗ i', digest.text.
+    is_formula_fragment) are left out unless `fragments` is true. The references part is never read.
     """
     out: list[PaperSentence] = []
     pending: list[tuple[int, str]] = []
@@ -99,7 +101,7 @@ def paper_sentences(pages: list[Page], *, asides: bool = False) -> list[PaperSen
             _flush(pending, out)
             pending = [(page.number, para)]
     _flush(pending, out)
-    return out
+    return out if fragments else [s for s in out if not is_formula_fragment(s.text)]
 
 
 # ---- measuring what a reader must never see -------------------------------------------------------------
@@ -125,13 +127,14 @@ def text_defects(pages: list[Page]) -> dict[str, int]:
     - `marker_glued`: words with a citation/affiliation mark glued on ('Goldt1', 'mission.2', 'Shen†'): digits
       count only after a word the paper also uses alone ('Goldt'), and not when the whole token recurs
       three times or more ('Llama2' is a name, 'zt2' mathematics);
-    - `formula_fragments`: sentences that are pieces of mathematics (digest.text.is_formula_fragment);
+    - `formula_fragments`: sentences that are pieces of mathematics (digest.text.is_formula_fragment), which
+      paper_sentences() leaves out: what a reader of the plain text would be shown;
     - `page_break_runs`: page breaks a sentence runs across (a reader of single pages sees it cut);
     - `page_break_cuts`: sentences of paper_sentences() still ending unfinished at a page break (0 is the
       goal; what is left is mostly a table the page starts with, read as prose);
-    - `sentences`, `pages`: for rates.
+    - `sentences` (those paper_sentences() gives), `pages`: for rates.
     """
-    sents = paper_sentences(pages)
+    sents = paper_sentences(pages, fragments=True)
     tokens = re.findall(r"\S+", " ".join(s.text for s in sents))
     counts: dict[str, int] = {}
     for t in tokens:
@@ -144,12 +147,13 @@ def text_defects(pages: list[Page]) -> dict[str, int]:
         head = [p for p, prose in _paragraphs(b) if prose]
         if tail and head and not _TERMINAL_RE.search(tail[-1]) and head[0][:1].islower():
             runs += 1
-    cuts = sum(1 for s, nxt in zip(sents, sents[1:]) if nxt.page > s.page and not _TERMINAL_RE.search(s.text))
+    prose = [s for s in sents if not is_formula_fragment(s.text)]
+    cuts = sum(1 for s, nxt in zip(prose, prose[1:]) if nxt.page > s.page and not _TERMINAL_RE.search(s.text))
     return {
         "pages": len(pages),
-        "sentences": len(sents),
-        "marker_glued": sum(_glued_markers(s.text, common, vocabulary) for s in sents),
-        "formula_fragments": sum(1 for s in sents if is_formula_fragment(s.text)),
+        "sentences": len(prose),
+        "marker_glued": sum(_glued_markers(s.text, common, vocabulary) for s in prose),
+        "formula_fragments": len(sents) - len(prose),
         "page_break_runs": runs,
         "page_break_cuts": cuts,
     }
