@@ -112,6 +112,20 @@ def test_a_variant_that_fails_the_gate_is_refused_and_the_issue_stays_published(
     assert not (config.archive_dir / "drafts").exists()
 
 
+def test_a_draft_stays_a_draft_until_a_variant_passes_the_gate(config, store, issue, model_x):
+    rerun_issue(config, store, ISSUE_ID, "model-X", yes=True)
+    store.execute("UPDATE issues SET status='draft' WHERE id=?", (ISSUE_ID,))
+    (config.archive_dir / f"{ISSUE_ID}.md").unlink()  # as `digest run` leaves a held issue: in drafts/ only
+    with pytest.raises(QualityGateError, match="stays a draft"):
+        use_variant(config, store, ISSUE_ID, "model-X")
+    forced = use_variant(config, store, ISSUE_ID, "model-X", force=True)
+    assert forced.issue.status == "draft" and forced.path == config.archive_dir / "drafts" / f"{ISSUE_ID}.md"
+    assert not (config.archive_dir / f"{ISSUE_ID}.md").exists() and store.issue_ids() == []
+    passing = use_variant(config, store, ISSUE_ID, "extractive")
+    assert passing.issue.status == "published" and passing.path == config.archive_dir / f"{ISSUE_ID}.md"
+    assert passing.path.is_file() and not forced.path.exists()  # the held copy is gone with the hold
+
+
 def test_a_published_issue_never_turns_back_into_a_draft(config, store, issue):
     held = store.load_issue(ISSUE_ID)
     held.status = "draft"  # what `digest run` makes of the same week when the model fails this time
