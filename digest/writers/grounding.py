@@ -42,32 +42,37 @@ def _fold(text: str) -> str:
     return _HYPHEN_BREAK.sub(r"\1\2", t)
 
 
+_START, _END = 1, 2  # flags of _Folded.bounds
+
+
 @dataclass
 class _Folded:
     """A page's normalised text and where its words start and end in it (for elided pieces)."""
 
     text: str
-    starts: frozenset[int]
-    ends: frozenset[int]
+    # One byte per position 0..len(text): _START when a word starts there, _END when one ends there. Sets of
+    # positions took ~60 bytes a word: 28 MB for a 79-page paper, the run's peak (issue 23); this takes 1 a char.
+    bounds: bytes
 
     @classmethod
     def of(cls, text: str) -> _Folded:
         words = [w for w in _NON_WORD.split(_fold(text)) if w]
-        starts, ends, pos = set(), set(), 0
+        joined = "".join(words)
+        bounds, pos = bytearray(len(joined) + 1), 0
         for w in words:
-            starts.add(pos)
+            bounds[pos] |= _START
             pos += len(w)
-            ends.add(pos)
-        return cls("".join(words), frozenset(starts), frozenset(ends))
+            bounds[pos] |= _END
+        return cls(joined, bytes(bounds))
 
     def __add__(self, other: _Folded) -> _Folded:
-        n = len(self.text)
-        return _Folded(self.text + other.text, self.starts | {s + n for s in other.starts},
-                       self.ends | {e + n for e in other.ends})
+        # Position len(self.text) is both where self's last word ends and where other's first word starts.
+        seam = bytes([self.bounds[-1] | other.bounds[0]])
+        return _Folded(self.text + other.text, self.bounds[:-1] + seam + other.bounds[1:])
 
     def whole_words(self, pos: int, length: int, piece: str) -> bool:
         """True when text[pos:pos+length] starts and ends at word boundaries (CJK has none to check)."""
-        return bool(CJK_RE.search(piece)) or (pos in self.starts and pos + length in self.ends)
+        return bool(CJK_RE.search(piece)) or bool(self.bounds[pos] & _START and self.bounds[pos + length] & _END)
 
     def has(self, pieces: list[str]) -> bool:
         """One piece anywhere; several in order, each on word boundaries, with short gaps between them."""
