@@ -260,3 +260,15 @@ def test_a_publisher_notice_and_a_named_heading_are_kept_out_of_the_prose():
     sents = [s.text for s in paper_sentences([Page(1, "\n".join(set_apart(lines)))])]
     assert sents == ["Allen Institute for AI, Seattle, WA, USA",
                      "We study reading tools for papers.", "and we show that they help readers find related work."]
+
+
+def test_numbered_references_without_a_heading_style_stay_references():
+    # REVTeX: '16 C. R. Laumann, ...' looks like a numbered heading; the entries after it are references.
+    refs = ["References", "15 A. V. Chubukov, S. Sachdev and J. Ye, Phys. Rev. B 49,", "11919 (1994).",
+            "16 C. R. Laumann, S. A. Parameswaran and S. L. Sondhi,", "Phys. Rev. B 80 144415 (2009).",
+            "17 K. Byczuk and D. Vollhardt, Phys. Rev. B 77, 235106", "(2008).",
+            "18 P. Anders, E. Gull, L. Pollet, M. Troyer and P. Werner,", "New J. Phys. 13, 075013 (2011).",
+            "19 A. M. Polyakov, Gauge Fields and Strings, CRC Press", "(1987).",
+            "20 A. Del Maestro, J. M. Murray and Z. Tesanovic, unpublished."]
+    pages = clean_pages(["Body text ends here.\n" + "\n".join(refs)])
+    assert pages[0].body == "Body text ends here." and "Laumann" in pages[0].refs
