@@ -87,7 +87,9 @@ class _ArxivClient(arxiv.Client):
     decompressed answer, and Retry-After honoured. The package turns every non-200 answer into an
     HTTPError without the body (so the API's "incorrect id format" message is lost) and retries it
     num_retries times, each after the 3 s delay, though a 400 will never succeed: ApiRejected is raised
-    first, and like every exception of ours it is not one the package retries.
+    first, and like every exception of ours it is not one the package retries. A 200 answer reaches the
+    package only as a whole Atom feed (api_answer.whole_entries); pages are walked by _pages, not by the
+    package's loop, which knows no page cap and no repeated page.
     """
 
     def __init__(self, api_url: str, page_size: int, delay_seconds: float, limits: LimitsConfig):
