@@ -39,7 +39,7 @@ _MAX_CAPTION_LINES = 8
 _ENDS_SENTENCE_RE = re.compile(r"[.!?][\"'”’)\]]*$")
 
 
-_NUMERIC_TOKEN_RE = re.compile(r"^[(\[]?[-+±−]?\d[\d.,]*[%)\]*†‡]*$|^[-–—]$")
+_NUMERIC_TOKEN_RE = re.compile(r"^[(\[]?[-+±−]?\d[\d.,]*[%)\]*†‡]*$|^[-–—±×/]$")
 _MIN_TABLE_LINES = 2  # one line of numbers can be prose ('in 2019, 2020 and 2021'); two in a row are a table
 
 
