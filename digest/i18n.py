@@ -37,7 +37,7 @@ LABELS: dict[str, dict[str, str]] = {
         "issues": "Issues",
         "search": "Search",
         "verified": "{n} of {total} answers verified",
-        "excerpts": "excerpts from the paper, not checked answers",
+        "excerpts": "excerpts from the paper, each with its page",
         # the archive site
         "site_papers_count": "{count} papers",
         "site_papers_count_one": "{count} paper",
@@ -103,7 +103,7 @@ LABELS: dict[str, dict[str, str]] = {
         "issues": "バックナンバー",
         "search": "検索",
         "verified": "{total}件中{n}件の回答を検証済み",
-        "excerpts": "論文からの抜粋(検証済みの回答ではありません)",
+        "excerpts": "論文からの抜粋(ページ付き)",
         # the archive site
         "site_papers_count": "{count}本の論文",
         "site_papers_count_one": "{count}本の論文",
@@ -377,6 +377,40 @@ LABELS["ja"].update({
     "site_older_papers": "以前の論文",
     "site_year_title": "{year}年の号",
 })
+
+# An issue written without an LLM opens with what its answers are (excerpts, nothing to check), and the
+# notes a writer leaves on a paper are shown in the issue's language (render.generation_note).
+LABELS["en"].update({
+    "intro_extractive": "{count} papers this week ({start} – {end}). Written without an LLM: the TL;DR, "
+                        "summary and answers are the papers' own sentences, each answer an excerpt with its page.",
+    "intro_extractive_one": "One paper this week ({start} – {end}). Written without an LLM: the TL;DR, "
+                            "summary and answers are the paper's own sentences, each answer an excerpt with its page.",
+    "note_sep": "; ",
+    "note_from_abstract": "TL;DR and summary taken from the abstract: {detail}",
+    "note_questions_left_out": "questions left out: {detail}",
+    "note_model_failed": "the model failed ({detail})",
+    "note_pdf_unreadable": "PDF unreadable: {detail}",
+    "note_no_text": "no PDF text available",
+    "note_other": "{detail}",
+    "cmp_supported_rate": "Supported answers",
+    "cmp_no_check": "—",
+})
+LABELS["ja"].update({
+    "intro_extractive": "今週の論文は{count}本です({start}〜{end})。LLMを使わずに作成しました: TL;DR・要約・回答は"
+                        "論文の文そのもので、各回答はページ付きの抜粋です。",
+    "intro_extractive_one": "今週の論文は1本です({start}〜{end})。LLMを使わずに作成しました: TL;DR・要約・回答は"
+                            "論文の文そのもので、各回答はページ付きの抜粋です。",
+    "note_sep": "。",
+    "note_from_abstract": "モデルのTL;DRと要約が検査に通らなかったため、アブストラクトから取りました",
+    "note_questions_left_out": "検査に通らなかった一部の質問を除外しました",
+    "note_model_failed": "モデルの生成に失敗しました",
+    "note_pdf_unreadable": "PDFを読み取れませんでした",
+    "note_no_text": "PDFの本文がありません",
+    "note_other": "この論文の要約には注記があります(詳細は実行ログにあります)",
+    "cmp_supported_rate": "引用に裏付けられた回答",
+    "cmp_no_check": "—",
+})
+
 
 def labels(language: str) -> dict[str, str]:
     """Labels for a language, falling back to English for any missing language or key."""

@@ -10,7 +10,7 @@ import jinja2
 
 from digest.categories import category_name
 from digest.i18n import labels
-from digest.records import Issue, Paper, VersionChanges
+from digest.records import Generation, Issue, Paper, VersionChanges
 from digest.resources import bundled_dir, jinja_environment
 
 
@@ -49,9 +49,60 @@ def day(iso: str | None) -> str:
 
 
 def standard_intro(issue: Issue, lab: dict[str, str]) -> str:
-    """'9 papers this week (dates). Each answer cites...' in the issue's language."""
-    key = "intro_one" if len(issue.entries) == 1 else "intro"
+    """'9 papers this week (dates). Each answer cites...' in the issue's language; an extractive issue says
+    its answers are excerpts, never that they were checked."""
+    key = "intro_extractive" if issue.model == "extractive" else "intro"
+    key += "_one" if len(issue.entries) == 1 else ""
     return lab[key].format(count=len(issue.entries), start=issue.week_start, end=issue.week_end)
+
+
+# The notes writers leave on a generation (digest.writers), each "; "-joined part by how it opens.
+_NOTE_KINDS = [(re.compile(p), key) for p, key in (
+    (r"TL;DR and summary taken from the abstract: (?P<detail>.*)", "note_from_abstract"),
+    (r"questions left out: (?P<detail>.*)", "note_questions_left_out"),
+    (r"the model failed \((?P<detail>.*)\)", "note_model_failed"),
+    (r"PDF unreadable: (?P<detail>.*)", "note_pdf_unreadable"),
+    (r"no PDF text available", "note_no_text"),
+)]
+
+
+def note_parts(note: str | None) -> list[tuple[str, str]]:
+    """A writer's note as (label key, detail) parts; a part no kind opens continues the one before it."""
+    parts: list[list[str]] = []
+    for piece in (note or "").split("; "):
+        kind = next(((key, m.group("detail") if "detail" in m.groupdict() else "")
+                     for r, key in _NOTE_KINDS if (m := r.fullmatch(piece.strip()))), None)
+        if kind:
+            parts.append(list(kind))
+        elif parts and parts[-1][0] != "note_no_text":
+            parts[-1][1] += "; " + piece
+        elif piece.strip():
+            parts.append(["note_other", piece.strip()])
+    return [(k, d) for k, d in parts]
+
+
+def generation_note(g: Generation | None, lab: dict[str, str]) -> str:
+    """The note a reader sees on a paper (why its summary is the abstract's, what was left out), in the
+    labels' language: every output shows it this way; '' when there is none."""
+    if g is None or (not g.note and g.status == "ok"):
+        return ""
+    parts = note_parts(g.note) or [("note_pdf_unreadable", "-")]
+    text = lab["note_sep"].join(dict.fromkeys(lab[k].format(detail=d) for k, d in parts))
+    # Not "ok": the model failed or the PDF was unreadable, and the TL;DR and summary are the abstract's.
+    return lab["abstract_only"].format(reason=text) if g.status != "ok" else text
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+
+
+def text_language(text: str, language: str) -> str:
+    """The language a generation's text is in, for lang attributes: a Japanese issue's extractive or
+    abstract text is the paper's English, not Japanese."""
+    letters = [c for c in text if c.isalpha()]
+    cjk = bool(letters) and len(_CJK.findall(text)) >= 0.1 * len(letters)
+    if language.split("-")[0].lower() in ("ja", "zh", "ko"):
+        return language if cjk or not letters else "en"
+    return "ja" if cjk else language
 
 
 def issue_intro(issue: Issue, lab: dict[str, str]) -> str:
@@ -97,6 +148,7 @@ def render_markdown(issue: Issue, *, title: str) -> str:
     text = make_env().get_template("issue.md.j2").render(
         issue=issue, L=lab, title=title, model_note=model_note(issue, lab), intro=issue_intro(issue, lab),
         pages=lambda ps: pages_label(ps, lab), changes=lambda e: changes_view(e.changes, lab),
+        note=lambda g: generation_note(g, lab),
     )
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 

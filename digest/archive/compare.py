@@ -107,12 +107,28 @@ class ModelStats:
     answers: int = 0
     verified: int = 0
     dropped: int = 0
+    excerpts: int = 0  # answers that are the paper's own words: no check of them can fail
+    checked_verified: int = 0  # answers (not excerpts) whose quote was found in the paper
+    supported: int = 0  # answers whose quote backs them (QA.support "supported")
+    support_checked: int = 0  # answers whose support was judged (supported, partly or not)
     usage: CallUsage = field(default_factory=CallUsage)
 
     @property
     def verified_rate(self) -> float:
         """Share of the answers shown whose quote was found in the paper."""
         return self.verified / self.answers if self.answers else 0.0
+
+    @property
+    def verified_share(self) -> float | None:
+        """Share of the checkable answers (not excerpts) whose quote was found; None (shown "—") when no
+        answer could fail the check, as for the extractive model."""
+        checkable = self.answers - self.excerpts
+        return self.checked_verified / checkable if checkable > 0 else None
+
+    @property
+    def supported_share(self) -> float | None:
+        """Share of the judged answers whose quote supports them; None ("—") when none was judged."""
+        return self.supported / self.support_checked if self.support_checked else None
 
     @property
     def latency_per_paper_ms(self) -> float:
@@ -187,6 +203,10 @@ def compare_issue(store: Store, issue_id: str, models: list[str] | None = None) 
             s.papers += 1
             s.answers += len(g.qa)
             s.verified += g.n_verified
+            s.excerpts += sum(q.excerpt for q in g.qa)
+            s.checked_verified += sum(q.verified for q in g.qa if not q.excerpt)
+            s.supported += sum(q.support == "supported" for q in g.qa if not q.excerpt)
+            s.support_checked += sum(q.support in ("supported", "partly", "not") for q in g.qa if not q.excerpt)
             s.dropped += g.n_dropped
             s.usage += u
     for m in models:  # the week's overview is a call of the variant too (writing it needed its papers first)
@@ -223,7 +243,8 @@ def chart(stats: list[ModelStats], width: int = 360) -> dict:
     rate_top = rate_title + title_h
     cost_bars = [Bar(s.model, f"${s.usage.cost:.4f}", cost_top + i * row_h, bar_max * s.usage.cost / max_cost)
                  for i, s in enumerate(stats)]
-    rate_bars = [Bar(s.model, f"{s.verified_rate:.0%}", rate_top + i * row_h, bar_max * s.verified_rate)
+    rate_bars = [Bar(s.model, "—" if s.verified_share is None else f"{s.verified_share:.0%}", rate_top + i * row_h,
+                     bar_max * (s.verified_share or 0.0))
                  for i, s in enumerate(stats)]
     return {"width": width, "height": rate_top + len(stats) * row_h, "label_h": label_h,
             "bar_h": row_h - label_h - 6, "cost_title_y": 15, "rate_title_y": rate_title + 15,

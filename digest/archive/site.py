@@ -34,12 +34,14 @@ from digest.records import Generation, Issue
 from digest.render import (
     changes_view,
     count_papers,
+    generation_note,
     issue_intro,
     md_text,
     model_note,
     pages_label,
     paper_anchor,
     safe_url,
+    text_language,
 )
 from digest.resources import bundled_dir, jinja_environment
 from digest.store import Store
@@ -95,6 +97,8 @@ def _environment(cache_dir: Path) -> Environment:
     env.globals["paper_anchor"] = paper_anchor
     env.globals["same_words"] = lambda a, b: a.split() == b.split()  # equal but for spacing
     env.globals["changes_of"] = lambda e, L: changes_view(e.changes, L)
+    env.globals["generation_note"] = generation_note
+    env.globals["text_language"] = text_language
     return env
 
 

@@ -21,7 +21,7 @@ from digest.feedback import OWNER, subscriber_voter, vote_urls
 from digest.i18n import labels
 from digest.pdf.thumbnail import THUMB_HEIGHT, THUMB_WIDTH, ensure_thumbnails
 from digest.records import QA, Issue, Paper
-from digest.render import changes_view, count_papers, model_note, safe_url, standard_intro
+from digest.render import changes_view, count_papers, generation_note, model_note, safe_url, standard_intro
 from digest.resources import bundled_dir, jinja_environment
 from digest.text import slugify
 from digest.wording import shorten
@@ -174,11 +174,7 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
     entries = []
     for e in issue.entries:
         p, g = e.paper, e.generation
-        note = ""
-        if g is not None and g.status == "abstract-only":
-            note = L["abstract_only"].format(reason=g.note or "the PDF could not be read")
-        elif g is not None and g.note:
-            note = g.note
+        note = generation_note(g, L)
         qa = g.qa if g else []
         pdf_url = pdf_link(config, p)
         shown = best_answers(qa, config.mail.answers) if compact else list(enumerate(qa, 1))
