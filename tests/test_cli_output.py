@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import shutil
 import threading
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -57,19 +56,29 @@ def test_progress_line_shows_cost_so_far_and_rate_limit_waits():
         assert "(1 call)" in _shown(rep)
 
 
-def test_a_call_held_by_the_rate_limiter_is_counted_while_it_waits():
+def test_a_call_held_by_the_rate_limiter_is_counted_while_it_waits(monkeypatch):
+    import types
+
+    import digest.llm.support as support
+
+    # The limiter's clock and sleep, held by the test: the second request waits until it is let go,
+    # however long the machine takes to start the thread.
+    clock, asleep, wake = [0.0], threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:
+        asleep.set()
+        wake.wait(60)
+        clock[0] += seconds
+
+    monkeypatch.setattr(support, "time", types.SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
     limiter = RateLimiter(rpm=60, tpm=0)  # one request per second
     limiter.acquire(0)
-    seen = []
     t = threading.Thread(target=lambda: limiter.acquire(0))
     t.start()
-    for _ in range(500):  # until the second request sleeps in the bucket (it sleeps about a second)
-        if rate_limit_waiters():
-            seen.append(rate_limit_waiters())
-            break
-        time.sleep(0.002)
-    t.join()
-    assert seen == [1]
+    assert asleep.wait(60)  # bounds a hang only
+    assert rate_limit_waiters() == 1
+    wake.set()
+    t.join(60)
     assert rate_limit_waiters() == 0
 
 
