@@ -6,6 +6,10 @@ import json
 import os
 import re
 import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +21,7 @@ from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 from jinja2 import Environment
 
 from digest.archive import site as site_module
-from digest.archive.incremental import MANIFEST_NAME
+from digest.archive.incremental import JOURNAL_NAME, KILL_AFTER_ENV, MANIFEST_NAME, BuildManifest
 from digest.archive.search import ensure_index, query_terms, reindex, search
 from digest.archive.search_shards import bucket, fold, terms
 from digest.archive.site import SiteBuilder, build_archive, index_pages, slugify
@@ -666,3 +670,64 @@ def test_an_overview_or_new_support_labels_render_the_issue_page_again(two_weeks
     assert "issues/2026-W47.html" in result.rendered_paths
     assert "the quote does not support this answer" in (site / "issues" / "2026-W47.html").read_text(encoding="utf-8")
     assert build_archive(config, store).rendered == 0
+
+
+KILLED_BUILD = """
+import sys
+from pathlib import Path
+from conftest import make_config
+from digest.archive.site import build_archive
+from digest.store import Store
+config = make_config(Path(sys.argv[1]))
+config.selection.authors = ["Lovelace"]
+build_archive(config, Store(config.db_path), workers=1)
+"""
+
+
+def build_killed_after(config, writes: int) -> None:
+    """Build the archive in a child process that SIGKILLs itself once it has written `writes` pages."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(Path(__file__).parent.parent)]),
+               **{KILL_AFTER_ENV: str(writes)})
+    proc = subprocess.run([sys.executable, "-c", KILLED_BUILD, str(config.path.parent)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+@pytest.mark.parametrize("writes", [1, 9, 30])
+def test_a_build_killed_mid_write_is_repaired_by_the_next(two_weeks, tmp_path, writes):
+    config, store = two_weeks
+    config.selection.authors = ["Lovelace"]
+    build_archive(config, store)
+    make_issue(store, week=-1, n_papers=2, unique_word="marimba")
+    build_killed_after(config, writes)
+    site = config.archive_dir / "site"
+    assert (site / JOURNAL_NAME).is_file()
+    result = build_archive(config, store)
+    assert result.rendered and not (site / JOURNAL_NAME).exists()
+    assert not [p for p in site.rglob("*.tmp")]
+    build_archive(config, store, tmp_path / "clean")
+    assert site_files(site) == site_files(tmp_path / "clean")
+
+
+def test_pages_a_killed_build_tore_are_written_again_even_when_the_store_went_back(two_weeks, tmp_path):
+    # A torn page whose data then returns to what the last whole build showed has the fingerprint the old
+    # manifest holds: only the journal says it must be written again.
+    config, store = two_weeks
+    config.selection.authors = ["Lovelace"]
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    before = site_files(site)
+    saved = sqlite3.connect(tmp_path / "saved.sqlite")
+    store.db.backup(saved)
+    make_issue(store, week=-1, n_papers=2)
+    build_killed_after(config, 12)
+    torn = json.loads((site / JOURNAL_NAME).read_text())["pages"]
+    for rel in torn:  # as SIGKILL in the middle of each write would leave them
+        if (site / rel).is_file():
+            (site / rel).write_bytes((site / rel).read_bytes()[:10])
+    saved.backup(store.db)  # the new issue is gone again: the store is as the last whole build saw it
+    saved.close()
+    assert BuildManifest.read(site).signature != store.archive_signature()
+    result = build_archive(config, store)
+    assert set(torn) & set(result.rendered_paths)
+    assert site_files(site) == before

@@ -5,6 +5,17 @@ everything besides the store that shapes the output (templates, static files, pa
 and per output file a fingerprint of the data it shows. A build with the same signature and environment
 renders nothing; otherwise only the files whose fingerprint changed (or that are missing) are rendered.
 Deleting the manifest just makes the next build render everything again.
+
+A build is made visible as a whole by a journal rather than by a temp file and a rename per file. Before it
+writes any page, a build names every page it is about to write in `.build-journal` (written whole, by a
+rename); then it writes them, removes stale pages, writes the new manifest (by a rename) and only then
+removes the journal. A build killed at any point leaves the journal behind, and the next build treats each
+page it names as never built: rendered and written again, whatever the old manifest said (see
+`BuildManifest.read`). Why not a staging folder swapped in: the site is one folder of ~13,000 files a web
+server serves, and a swap needs a copy of the unchanged ones or a rename per file, which is what cost 2-7 s
+under load. Files that already exist are still replaced by a rename, so a reader never sees a live page
+half-written (an incremental build writes a few dozen of those); new files, all of a first build's, are
+written in place, since nothing served them before and the journal repairs a torn one.
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +32,11 @@ import digest
 from digest.archive.workers import run_shares, split, worker_count
 
 MANIFEST_NAME = ".build-manifest.json"
+JOURNAL_NAME = ".build-journal"
 _FORMAT = 1
+# Tests only: the build kills itself (SIGKILL) once it has written this many pages, to show a killed build
+# is repaired by the next one.
+KILL_AFTER_ENV = "DIGEST_TEST_ARCHIVE_KILL_AFTER"
 
 
 def fingerprint(*parts: object) -> str:
@@ -49,15 +65,22 @@ class BuildManifest:
 
     @classmethod
     def read(cls, site_dir: Path) -> BuildManifest:
-        """The manifest of the last build, or an empty one (then everything is rendered)."""
+        """The manifest of the last build, or an empty one (then everything is rendered); the pages a killed
+        build was writing are left out of it, so they are rendered and written again."""
         try:
             data = json.loads((site_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
             if data.get("format") != _FORMAT:
                 return cls()
-            return cls(signature=data["signature"], environment=data["environment"],
-                       counts=dict(data["counts"]), pages=dict(data["pages"]))
+            manifest = cls(signature=data["signature"], environment=data["environment"],
+                           counts=dict(data["counts"]), pages=dict(data["pages"]))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return cls()
+        torn = read_journal(site_dir)
+        if torn is not None:
+            manifest.signature = ""  # never "nothing changed": the pages it names must be written again
+            for rel in torn:
+                manifest.pages.pop(rel, None)
+        return manifest
 
     def write(self, site_dir: Path) -> None:
         """Save the manifest (atomically: a killed build leaves the old one or the new one)."""
@@ -68,12 +91,37 @@ class BuildManifest:
         site_dir.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
         tmp.replace(path)
+        # The build is whole only now: its pages stop counting as torn.
+        (site_dir / JOURNAL_NAME).unlink(missing_ok=True)
 
     def is_current(self, signature: str, environment: str, site_dir: Path) -> bool:
         """True if nothing changed since the last build and every file it produced is still there."""
         if not self.pages or signature != self.signature or environment != self.environment:
             return False
         return all(os.path.isfile(os.path.join(site_dir, rel)) for rel in self.pages)
+
+
+def read_journal(site_dir: Path) -> list[str] | None:
+    """The pages a build that did not finish was writing, or None if the last build finished."""
+    try:
+        return json.loads((site_dir / JOURNAL_NAME).read_text(encoding="utf-8"))["pages"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # unreadable: the manifest's signature is dropped all the same, so every page is checked
+
+
+def write_journal(site_dir: Path, rels: list[str]) -> None:
+    """Name the pages a build is about to write (whole or not at all), adding to a killed build's."""
+    torn = read_journal(site_dir) or []
+    for rel in torn:  # a live page's replacement the killed build left half-written
+        page = Path(site_dir, rel)
+        page.with_name(f".{page.name}.tmp").unlink(missing_ok=True)
+    path = site_dir / JOURNAL_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    site_dir.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps({"pages": sorted(set(torn) | set(rels))}), encoding="utf-8")
+    tmp.replace(path)
 
 
 @dataclass
@@ -119,6 +167,8 @@ class PageWriter:
         """Render and write every page noted since the last call, in `workers` processes (0 = as the CPUs
         allow); the number of processes used."""
         jobs, self.pending = self.pending, []
+        if jobs:
+            write_journal(self.site_dir, [rel for rel, _ in jobs])
         shares = split(jobs, worker_count(len(jobs), workers))
         for share in run_shares(shares, self._render_share):
             self.written += share.written
@@ -146,9 +196,13 @@ class PageWriter:
                     return False
             except FileNotFoundError:
                 pass
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+            # A live page is replaced whole, so a reader never sees it half-written (see the module's doc).
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        else:
+            path.write_bytes(data)
+        _count_write()
         return True
 
     def _existing(self, folder: Path) -> set[str]:
@@ -157,3 +211,13 @@ class PageWriter:
             folder.mkdir(parents=True, exist_ok=True)
             self.folders[folder] = {e.name for e in os.scandir(folder)}
         return self.folders[folder]
+
+
+_kill_after = [int(os.environ.get(KILL_AFTER_ENV) or 0)]
+
+
+def _count_write() -> None:
+    if _kill_after[0] > 0:
+        _kill_after[0] -= 1
+        if _kill_after[0] == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
