@@ -276,8 +276,9 @@ def test_rejected_max_tokens_switches_parameter(llm_server, store):
 
 
 def test_slow_reply_times_out_and_is_retried(llm_server, store):
-    model = make_model(llm_server, store, timeout=0.3, max_retries=1)
-    llm_server.push(slow(3))
+    # A stall far past the timeout, and a timeout a normal reply meets even on a busy machine.
+    model = make_model(llm_server, store, timeout=2, max_retries=1)
+    llm_server.push(slow(600))
     result = call(model)
     assert result.data["tldr"]
     first = rows(store)[0]
@@ -286,7 +287,7 @@ def test_slow_reply_times_out_and_is_retried(llm_server, store):
 
 def test_slow_reply_times_out_after_retries(llm_server, store):
     model = make_model(llm_server, store, timeout=0.3, max_retries=1)
-    llm_server.push(slow(3), slow(3))
+    llm_server.push(slow(600), slow(600))
     with pytest.raises(LLMError, match="timeout") as err:
         call(model)
     assert err.value.retry is True

@@ -33,12 +33,13 @@ def ask(model: ChatModel):
 
 
 def test_a_stalled_server_costs_one_deadline_then_the_endpoint_is_given_up(llm_server, store):
-    llm_server.push(*[slow(5) for _ in range(20)])
+    llm_server.push(*[slow(600) for _ in range(20)])  # stalls until the server stops
     model = model_for(llm_server.base_url, store, timeout=0.3, deadline=2.0)
     started = time.monotonic()
     with pytest.raises(LLMError) as first:
         ask(model)
-    assert time.monotonic() - started < 4  # not 6 attempts x the timeout, plus back-offs
+    # Not one stall (600 s); the count of requests below is the exact check, this only bounds a busy machine.
+    assert time.monotonic() - started < 30
     assert first.value.retry
     sent = len(llm_server.chat_requests())
     assert 2 <= sent <= 4  # it did retry, within the deadline; the breaker opened after three timeouts
@@ -60,7 +61,7 @@ def test_a_refusing_endpoint_fails_fast_and_the_hint_names_it(store):
         started = time.monotonic()
         with pytest.raises(LLMError, match="stopped answering"):
             ask(model_for(base, store, timeout=5))
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < 10  # no connection attempts, no back-offs: generous for a busy machine
     finally:
         forget_endpoint(base)
 
