@@ -17,7 +17,6 @@ from digest.errors import ConfigError, DigestError, SourceError
 from digest.feedback import load_feedback
 from digest.http import make_client
 from digest.llm.client import get_model
-from digest.llm.tokens import count_tokens
 from digest.pdf.download import fetch_pdf
 from digest.pdf.pool import extract_many
 from digest.pdf.versions import earlier_version_pages
@@ -225,8 +224,9 @@ def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: Fet
     for path, text in extract_many(list(paths), config):
         p = paths[path]
         if text.ok:
-            store.save_pages(p.key, p.version, text.pages, pdf_path=str(path),
-                             token_count=count_tokens("\n".join(pg.body for pg in text.pages)))
+            # No token count here: it is only shown by `digest papers show`, which counts then; loading a
+            # tiktoken encoding for it cost every run ~45 MB, the extractive run included (issue 23).
+            store.save_pages(p.key, p.version, text.pages, pdf_path=str(path), token_count=None)
             if text.structure is not None:
                 store.save_structure(p.key, p.version, text.structure)
             rep.pages += len(text.pages)

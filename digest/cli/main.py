@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from rich.table import Table
 
+    from digest.records import Paper
     from digest.store import Store
 
 
@@ -208,6 +209,14 @@ def papers_list(app: App, limit: int) -> None:
     out.print(t, soft_wrap=False)
 
 
+def _token_count(store: Store, p: Paper) -> int | None:
+    """The paper's tokens in cl100k_base: stored by older runs, else counted now from its page texts."""
+    if p.token_count is not None or p.text_status != "ok":
+        return p.token_count
+    from digest.llm.tokens import count_tokens
+    return count_tokens("\n".join(pg.body for pg in store.pages(p.key)))
+
+
 @papers.command("show")
 @click.argument("paper_id")
 @pass_app
@@ -221,7 +230,7 @@ def papers_show(app: App, paper_id: str) -> None:
             ("abs", p.abs_url), ("pdf", p.pdf_url or p.local_pdf), ("announce", p.announce_type),
             ("licence", p.license), ("doi", p.doi), ("source", p.source),
             ("text", p.text_status + (f" ({p.text_error})" if p.text_error else "")),
-            ("pages", p.page_count), ("tokens", p.token_count),
+            ("pages", p.page_count), ("tokens", _token_count(app.store, p)),
             ("issues", ", ".join(app.store.issues_of_paper(p.key)))]
     for k, v in rows:
         if v not in (None, ""):

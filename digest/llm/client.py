@@ -11,10 +11,6 @@ import re
 import time
 from typing import Any
 
-import jsonschema
-import openai
-from openai.types.chat import ChatCompletion
-
 from digest.config import Config, ModelConfig, did_you_mean, known_model_names
 from digest.errors import ConfigError, LLMError
 from digest.llm.calllog import CallLog, Logged, llm_cost_report
@@ -125,6 +121,10 @@ class ChatModel:
             raise LLMError(model_id, "no API key", hint=self._key_hint())
         self._redact = Redactor(api_key)
         self.calls = CallLog(store, model_id, self._redact)
+        # openai (with pydantic and its httpx) is imported only where a chat model is built or called: about
+        # 35 MB and a second of start-up that runs with the extractive model never use (issue 23).
+        import openai
+
         common = dict(api_key=api_key or NO_KEY, max_retries=0, timeout=settings.timeout)
         if settings.azure_api_version:
             self.client: Any = openai.AzureOpenAI(
@@ -238,6 +238,8 @@ class ChatModel:
 
     def preflight(self) -> None:
         """A cheap look before a run spends time: the endpoint answers, takes the key, and (OpenAI) has the model."""
+        import openai
+
         try:
             listed = self.client.models.list(timeout=min(self.settings.timeout, 15.0))
             ids = {m.id for m in listed.data}
@@ -258,6 +260,8 @@ class ChatModel:
 
     def _validator(self, req: ChatRequest) -> Any:
         """A reply is checked without maxLength/maxItems: a server that ignores them is not a failure."""
+        import jsonschema
+
         schema = restrict_schema(req.schema, CHECKED)
         try:
             validator = jsonschema.validators.validator_for(schema)(schema)
@@ -310,6 +314,8 @@ class ChatModel:
               deadline: float) -> tuple[Attempt, int | None]:
         """One completion and its call log row, retrying 429/5xx/connection errors and downgrading
         response_format as needed."""
+        import openai
+
         retries = 0
         while True:
             if self.breaker.open:
@@ -451,6 +457,8 @@ class ChatModel:
         The reply is read and judged by the live path's own code; an ok row carries the request hash of
         `req`, so complete() later serves it without HTTP. The Batch API bills less, hence price_factor.
         """
+        from openai.types.chat import ChatCompletion
+
         info = Logged(req, self.request_hash(req.messages, req.schema))
         problem = error or (None if reply else "no reply")
         if problem is None:

@@ -11,11 +11,12 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from digest.errors import LLMError
+
+if TYPE_CHECKING:  # only named in annotations: the run that needs no chat model never imports openai
+    import openai
 
 NO_KEY = "sk-no-key"  # local servers ignore the key, but the client insists on one
 
