@@ -96,6 +96,8 @@ def grounded_responder(made_up_for: str | None = None):
         title = re.search(r"- Title: (.*)", text)
         title = title.group(1) if title else "the paper"
         if "questions" in props:
+            abstract = re.search(r"^\[abstract\]\n(.+)", text, re.M)
+            abstract = abstract.group(1).strip() if abstract else f"what {title[:60]} is about."
             # Written from the paper's own first sentences, so the summary check passes as for a faithful model.
             # The summary goes on from the TL;DR's sentence, as a model's does, rather than open with it again.
             first = [" ".join(s.split()) for _, t in paper_pages(messages) for s in _SENT.findall(t)][:3]
@@ -105,7 +107,7 @@ def grounded_responder(made_up_for: str | None = None):
                     for i in range(1, 9)]}
             return {
                 "kind": "empirical",
-                "tldr": f"{title[:60]}: {first[0][:120]}" if first else f"About {title[:60]}.",
+                "tldr": f"{title[:60]}: {first[0][:120]}" if first else f"In short: {abstract[:150]}",
                 "summary": " ".join(first[1:] or first) or f"The paper studies {title[:60]}.",
                 "questions": [{"question": f"Question {i} about {title[:40]}: what is result {i}?",
                                "search_terms": ["result", "method", "dataset"]} for i in range(1, 9)],
