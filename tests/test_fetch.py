@@ -25,19 +25,27 @@ PDFS = [
 
 @pytest.fixture
 def arxiv_mirror(corpus, httpserver, tmp_path):
-    """A local stand-in for arXiv: the listing, the API (for a list: source) and slowly served PDFs."""
+    """A local stand-in for arXiv: the listing, the API (for a list: source) and the PDFs.
+
+    While `release` (the fixture's last item) is cleared, the second PDF asked for is held until it is set:
+    a test kills the fetch part-way on any machine, not within a guessed time.
+    """
     items = [Item(aid, v, f"Paper {aid}", f"Abstract of {aid} about summarization.", corpus / "pdfs/arxiv" / f)
              for aid, v, f in PDFS]
     served: list[str] = []
     requested: list[str] = []
     lock = threading.Lock()
+    release = threading.Event()
+    release.set()
 
     def pdf_handler(request):
         name = request.path.rsplit("/", 1)[1]
         item = next(i for i in items if f"{i.arxiv_id}v{i.version}" == name)
         with lock:
             requested.append(name)
-        time.sleep(0.4)  # slow enough to kill the fetch part-way
+            second = len(requested) == 2
+        if second:
+            release.wait(60)  # bounds a hang only
         with lock:
             served.append(name)
         return Response(item.pdf.read_bytes(), content_type="application/pdf")
@@ -56,7 +64,7 @@ def arxiv_mirror(corpus, httpserver, tmp_path):
         f'[arxiv]\nrss_url = "{httpserver.url_for("/rss/{categories}")}"\n'
         f'pdf_url = "{httpserver.url_for("/pdf/{id}")}"\napi_url = "{httpserver.url_for("/api/query")}"\n'
         f'api_delay_seconds = 0\n[store]\narchive_dir = "{tmp_path / "archive"}"\n', encoding="utf-8")
-    return cfg, served, items, requested
+    return cfg, served, items, requested, release
 
 
 def digest_cmd(cfg, *args):
@@ -65,15 +73,17 @@ def digest_cmd(cfg, *args):
 
 @pytest.mark.timeout(180)
 def test_fetch_killed_and_restarted_downloads_nothing_twice(arxiv_mirror, tmp_path):
-    cfg, served, items, requested = arxiv_mirror
+    cfg, served, items, requested, release = arxiv_mirror
+    release.clear()
     log = open(tmp_path / "first-run.log", "w")  # noqa: SIM115 - the child writes to it while we poll
     proc = subprocess.Popen(digest_cmd(cfg, "fetch"), stdout=log, stderr=log)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # bounds a hang only
     while time.monotonic() < deadline and len(requested) < 2:  # downloads run one after another
         time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)  # while the second PDF is on its way
+    proc.send_signal(signal.SIGKILL)  # while the second PDF is held on its way
     proc.wait()
     first = list(served)
+    release.set()  # the held reply goes to a closed socket
     cache = tmp_path / "archive" / "cache"
     assert 0 < len(list(cache.glob("*.pdf"))) < len(items), (tmp_path / "first-run.log").read_text()
     by_name = {f"{i.arxiv_id}v{i.version}.pdf": i.pdf.read_bytes() for i in items}
@@ -102,7 +112,7 @@ def test_fetch_killed_and_restarted_downloads_nothing_twice(arxiv_mirror, tmp_pa
 
 
 def test_fetch_explain_and_papers_commands(arxiv_mirror):
-    cfg, served, items, _ = arxiv_mirror
+    cfg, served, items, *_ = arxiv_mirror
     out = subprocess.run(digest_cmd(cfg, "fetch", "--explain"), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "BM25" in out.stdout or "similarity" in out.stdout
