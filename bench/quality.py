@@ -46,6 +46,7 @@ from digest.text import sentences  # noqa: E402
 from digest.writers.backing import rate_answers  # noqa: E402
 from digest.writers.base import generate_many  # noqa: E402
 from digest.writers.extractive import abstract_from_pages  # noqa: E402
+from digest.writers.retrieval import on_topic, split_passages  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "pdfs"
 ASPECTS = ("challenge", "approach", "outcome")
@@ -217,6 +218,20 @@ def language_of(text: str) -> str:
     return "ja" if letters and len(_JA.findall(text)) >= 0.1 * len(letters) else "en"
 
 
+def on_topic_share(items: list[BenchPaper], gens: dict[str, Generation]) -> float | None:
+    """The share of answers whose quote lies in the section their question is about (retrieval.on_topic:
+    limitations in Limitations or Discussion, future work in the Conclusion, ...); answers to questions
+    without a topic, or whose quote is in no passage of the body, are not counted."""
+    marks = []
+    for b in items:
+        g = gens.get(b.paper.key)
+        if g is None or not g.qa:
+            continue
+        passages = split_passages(b.pages)
+        marks += [m for q in g.qa if q.quote and (m := on_topic(q.question, q.quote, q.pages, passages)) is not None]
+    return sum(marks) / len(marks) if marks else None
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -242,6 +257,7 @@ def score(items: list[BenchPaper], gens: dict[str, Generation], store: Store | N
         "cost": _mean([g.usage.cost for g in gs]),
         "seconds": wall / len(gs) if gs else None,
         "schema_valid": schema_valid_rate(store, [g.key for g in gs]) if store else None,
+        "on_topic": on_topic_share(items, gens),
     }
     gold = [(b, gens[b.paper.key]) for b in items if b.gold and b.paper.key in gens]
     if gold:
@@ -274,7 +290,7 @@ def schema_valid_rate(store: Store, generation_keys: list[str]) -> float | None:
 
 COLUMNS = [
     ("set", "set"), ("model", "model"), ("papers", "papers"), ("answers kept/dropped", "kept"),
-    ("verified", "verified"), ("supported", "support"), ("evidence-hit", "evidence_hit"),
+    ("verified", "verified"), ("supported", "support"), ("on-topic", "on_topic"), ("evidence-hit", "evidence_hit"),
     ("TL;DR R1/R2/RL", "tldr"), ("summary R1/R2/RL", "summary"), ("aspects R1 (answered)", "aspect"),
     ("schema-valid", "schema_valid"), ("fallbacks", "fallback"), ("distinct Q", "distinct_q"),
     ("language", "language"), ("tokens in/out per paper", "tokens"), ("USD/paper", "cost"), ("s/paper", "seconds"),
@@ -306,7 +322,7 @@ def cell(name: str, m: dict) -> str:
     if name == "tokens":
         return "—" if m["input_tokens"] is None or m["model"] == LEAD else \
             f"{m['input_tokens']:,.0f}/{m['output_tokens']:,.0f}"
-    if name in ("verified", "evidence_hit", "schema_valid", "distinct_q", "language"):
+    if name in ("verified", "evidence_hit", "schema_valid", "distinct_q", "language", "on_topic"):
         return _pct(m.get(name))
     if name == "cost":
         return _num(m["cost"], ".4f") if m["model"] != LEAD else "—"
@@ -335,7 +351,7 @@ def last_line(model: str, rows: list[dict]) -> str:
     return (f"quality: {model} verified {_pct(verified)} supported {_pct(supported)} rouge1 {_num(acl.get('summary_rouge1'))} "
             f"evidence-hit {_pct(acl.get('evidence_hit'))} aspects-rouge1 {_num(acl.get('aspect_rouge1'))} "
             f"(lead rouge1 {_num(lead.get('summary_rouge1'))}) schema-valid {_pct(corpus.get('schema_valid'))} "
-            f"distinct-q {_pct(corpus.get('distinct_q'))} language {_pct(corpus.get('language'))} "
+            f"distinct-q {_pct(corpus.get('distinct_q'))} on-topic {_pct(corpus.get('on_topic'))} language {_pct(corpus.get('language'))} "
             f"s/paper {_num(corpus.get('seconds') or acl.get('seconds'), '.1f')}")
 
 

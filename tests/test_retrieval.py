@@ -287,3 +287,76 @@ def test_a_paper_is_segmented_once_for_passages_and_sections(monkeypatch):
     assert len(calls) == 1
     split_passages([Page(1, body + " changed")])
     assert len(calls) == 2  # other text: segmented anew
+
+
+# ---- the section a question is about ------------------------------------------------------------
+
+SECTIONED = [
+    Page(1, "A Paper\n\nAbstract\nWe study retrieval of passages by the section a question is about. "
+            "It matters for grounded answers.\n\n1 Introduction\nQuestions about limitations should be answered "
+            "from the limitations section, not from anywhere else in the paper at all."),
+    Page(2, "2 Related Work\nPrior systems were limited to short documents and failed on long ones, a known "
+            "limitation of earlier retrieval work.\n\n3 Experiments\nWe evaluate on the LongQA dataset of 2,000 "
+            "questions collected from arXiv papers and annotated by experts."),
+    Page(3, "4 Limitations\nOur method is limited to English papers and cannot read tables or figures yet.\n\n"
+            "5 Conclusion\nIn future work we plan to extend the method to other languages and to figures."),
+    Page(4, "References\n[1] A. Author. A paper. 2020.\n\nA Prompts\nDo not add any site limitations to your "
+            "query, and list the limitations of every result as you see them."),
+]
+
+
+@pytest.mark.parametrize("question, topic", [
+    ("What are the limitations?", "limitations"), ("What future work do the authors suggest?", "future"),
+    ("What data or benchmarks does it use?", "data"), ("What is it compared against?", "compared"),
+    ("How does the proposed method work?", "method"), ("What does the paper propose?", "proposal"),
+    ("What are the main results?", "findings"), ("What problem does the paper address?", "problem"),
+    ("限界や制約は何ですか?", "limitations"), ("著者はどのような今後の課題を挙げていますか?", "future"),
+    ("Who funded it?", None),
+])
+def test_question_topic(question, topic):
+    assert retrieval.question_topic(question) == topic
+
+
+def test_passages_know_their_heading_path_and_the_appendix():
+    passages = split_passages(SECTIONED)
+    prompt = next(p for p in passages if "site limitations" in p.text)
+    assert prompt.appendix and prompt.path == ("A Prompts",)
+    limits = next(p for p in passages if "limited to English" in p.text)
+    assert not limits.appendix and limits.path == ("4 Limitations",)
+    assert retrieval.in_topic(limits, "limitations") and not retrieval.in_topic(limits, "data")
+    related = next(p for p in passages if "Prior systems" in p.text)
+    assert not retrieval.in_topic(related, "limitations")  # related work speaks of others' limits
+    assert retrieval.in_topic(related, "related")
+
+
+def test_search_prefers_the_section_asked_about_and_never_the_appendix_first():
+    index = PassageIndex(split_passages(SECTIONED))
+    assert index.search("What are the limitations?", k=1)[0][0].section == "4 Limitations"
+    assert index.search("What future work do the authors suggest?", k=1)[0][0].section == "5 Conclusion"
+    assert index.search("What data or benchmarks does it use?", k=1)[0][0].section == "3 Experiments"
+    with_headings = retrieval.with_headings(split_passages(SECTIONED))
+    assert [h for h, _ in with_headings if h][:3] == ["Abstract", "1 Introduction", "2 Related Work"]
+    assert with_headings[0][0] == ""  # the title block has no heading
+
+
+def test_on_topic_finds_the_section_of_a_quote():
+    passages = split_passages(SECTIONED)
+    limit = "Our method is limited to English papers and cannot read tables or figures yet."
+    prompt = "Do not add any site limitations to your query, and list the limitations of every result as you see them."
+    assert retrieval.on_topic("What are the limitations?", limit, [3], passages) is True
+    assert retrieval.on_topic("What are the limitations?", prompt, [4], passages) is False
+    assert retrieval.on_topic("What does the section “Limitations” describe?", limit, [3], passages) is True
+    assert retrieval.on_topic("Who funded it?", limit, [3], passages) is None
+    assert retrieval.on_topic("What are the limitations?", "Not in the paper at all.", [3], passages) is None
+
+
+def test_the_pdf_section_tree_marks_an_appendix_the_text_did_not(config):
+    from digest.records import PaperStructure, Section
+
+    pages = SECTIONED[:3] + [Page(4, "Examples\nThe limitations of every example below are listed in full here.")]
+    passages = split_passages(pages)
+    assert not any(p.appendix for p in passages)
+    tree = PaperStructure(sections=[Section("Examples", 1, 4, None, "appendix")])
+    marked = retrieval.mark_appendix(passages, tree)
+    assert [p.page for p in marked if p.appendix] == [4]
+    assert retrieval.mark_appendix(passages, None) == passages

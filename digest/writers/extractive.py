@@ -39,7 +39,7 @@ _ADDRESSES = {
     "compared": r"baseline|compar|outperform|versus|\bvs\.?|state-of-the-art|(?:prior|previous|existing) (?:work|method"
                 r"|approach|system|model|state)|than (?:the )?(?:baseline|previous|prior|existing|other)",
     "contributions": r"contribution|we (?:propose|present|introduce|release|show|demonstrate|develop|provide)"
-                     r"|novel|first|new\b",
+                     r"|(?:this|our) (?:paper|work|study) (?:propose|present|introduce|show|make)|\bnovel\b",
     "limitations": r"limitation|limited (?:to|by|in)|shortcoming|fails? to|cannot|can not|does not|do not|restrict"
                    r"|drawback|weakness|not (?:yet|always|able)|caveat|only (?:works|applies|consider|evaluat)",
     "future": r"future|further (?:work|research|stud|investigat|improv|explor)|plan to|next step"
@@ -124,7 +124,7 @@ _CAPTION = re.compile(r"^(?:fig(?:ure)?|table|tab|algorithm|listing)\.?\s*\d", r
 _BRACKET_CITE = re.compile(r"\[\d+(?:\s*[,–-]\s*\d+)*\]")
 _NUMBER_RUN = re.compile(r"(?:\b[\d.,%±]+\s+){4,}")  # a table row or a line of scores
 # Symbols of a formula: prose about a paper never needs them, a formula run into a sentence always has one.
-_MATH = re.compile(r"[=∈∉∑∏∫≤≥≈∝∗↦⊂⊆⊕⊗∀∃∇∂∥‖√∞]|\b[a-zA-Z]\s?[_^]\s?[a-zA-Z0-9{]")
+_MATH = re.compile(r"[=∈∉∑∏∫≤≥≈∝∗↦⊂⊆⊕⊗∀∃∇∂∥‖√∞±]|\b[a-zA-Z]\s?[_^]\s?[a-zA-Z0-9{]|[+−×]\s*[+−×]|^\(\d+\)")
 _ENDS = re.compile(r"[.!?][\"'”’)\]]*$")
 # A definition ("Let X be the matrix ...") states notation, not what the paper did with what.
 _DEFINITION = re.compile(r"\blet\s+\S+\s+(?:be|denote)\b|\bdenotes?\b|\bis defined as\b|\bwe define\b"

@@ -394,6 +394,28 @@ def in_topic(passage: Passage, topic: str) -> bool:
     return bool(stems & _TOPIC_STEMS[topic])
 
 
+_NAMED_SECTION = re.compile(r"[“「\"](?P<name>[^”」\"]{2,90})[”」\"]")
+
+
+def on_topic(question: str, quote: str, pages: list[int], passages: list[Passage]) -> bool | None:
+    """Whether an answer's quote lies in the section its question is about (a section the question names
+    by its heading, or the sections of its topic); None when the question has no topic or the quote is in
+    no passage (not a quote of the body text)."""
+    named = _NAMED_SECTION.search(question)
+    topic = question_topic(question)
+    if not named and not topic:
+        return None
+    probe = " ".join(quote.split())[:80]
+    where = [p for p in passages if probe and probe in p.text and (not pages or p.page in pages)] or \
+            [p for p in passages if probe and probe in p.text]
+    if not where:
+        return None
+    if named:
+        name = " ".join(named.group("name").lower().split())
+        return any(" ".join(h.lower().split()).endswith(name) for p in where for h in p.path)
+    return any(in_topic(p, topic) for p in where)
+
+
 def section_passages(passages: list[Passage], topic: str) -> list[Passage]:
     """The passages of the sections a question about `topic` is answered from, in reading order."""
     return [p for p in passages if in_topic(p, topic)]
@@ -407,19 +429,24 @@ def mark_appendix(passages: list[Passage], structure: PaperStructure | None) -> 
     if not back:
         return passages
     first = min(s.page for s in back)
-    names = {" ".join(s.heading.lower().split()) for s in back}
-
-    def after(p: Passage) -> bool:
-        return p.page > first or any(" ".join(h.lower().split()).endswith(n) for h in p.path for n in names)
-    return [p if p.appendix or not after(p) else replace(p, appendix=True) for p in passages]
+    names = [" ".join(s.heading.lower().split()) for s in back if s.page == first]
+    out, inside = [], False
+    for p in sorted(passages, key=lambda p: p.index):
+        # From the page the back matter starts on: the passage under (or holding) its first heading on.
+        inside = inside or p.page > first or (p.page == first and any(
+            n and (n in " ".join(p.text.lower().split()) or any(h.lower().endswith(n) for h in p.path))
+            for n in names))
+        out.append(replace(p, appendix=True) if inside and not p.appendix else p)
+    return out
 
 
 def with_headings(passages: list[Passage]) -> list[tuple[str, Passage]]:
     """Passages in reading order, each with the heading to print before it ('' when it continues the
-    section of the passage before): what a prompt shows so the model sees where a passage comes from."""
+    section of the passage before, or is front matter before any heading): what a prompt shows so the
+    model sees which section a passage comes from."""
     out, last = [], None
     for p in sorted(passages, key=lambda p: p.index):
-        out.append(("" if p.section == last else (p.section or "Abstract"), p))
+        out.append(("" if p.section == last else p.section, p))
         last = p.section
     return out
 
@@ -467,11 +494,10 @@ class PassageIndex:
         topic = question_topic(query)
         bonus = _SECTION_BONUS * (float(scores.max()) or 1.0)
         for i, p in enumerate(self.passages):
-            if scores[i] <= 0:
-                continue
             if p.appendix or (topic != "related" and _is_related_work(p)):
                 scores[i] *= _OFF_SECTION
             elif topic and in_topic(p, topic):
-                scores[i] += bonus
+                # The section asked about, even in other words ("data" for a "Datasets" section's text).
+                scores[i] += bonus if scores[i] > 0 else bonus / 2
         order = sorted(range(len(self.passages)), key=lambda i: (-float(scores[i]), i))
         return [(self.passages[i], round(float(scores[i]), 4)) for i in order[:k] if scores[i] > 0]
