@@ -250,7 +250,19 @@ _GENERIC = frozenset(stem(w) for w in (
     "process", "source", "sources", "often", "help", "helps", "need", "needs", "support", "designed", "design",
     "information", "read", "reading", "general", "specific", "common", "potential", "effective", "effectively",
     "powered", "comprehensive", "enable", "enables", "allow", "allows",
+    # the vocabulary of any research paper, whatever its field
+    "data", "dataset", "datasets", "publication", "publications", "published", "publish", "scientific", "science",
+    "research", "researcher", "researchers", "literature", "article", "articles", "analysis", "analyze", "analyse",
+    "framework", "system", "systems", "tool", "tools", "technique", "techniques", "application", "applications",
+    "domain", "domains", "number", "use", "user", "users", "human", "humans", "better", "best", "well", "also",
+    "available", "publicly", "shown", "using", "used", "obtain", "obtained", "describe", "described", "term",
+    "terms", "type", "types", "level", "levels", "aim", "goal", "focus", "focuses", "approachable", "future",
+    "explore", "explores", "investigate", "investigates", "field", "fields", "area", "areas", "step", "steps",
+    # what a file name or a repository puts into a title
+    "arxiv", "pdf", "doi", "http", "https", "www", "org", "com", "preprint", "version", "draft", "final",
 ))
+# A title that is a file name ("arxiv_2201.09329v1_ulsa_cs.LG"): its words name no topic.
+_FILE_NAME = re.compile(r"^[^\s]*[_./\\][^\s]*$|\.pdf$", re.I)
 MAX_LABEL_TERMS = 3
 SALIENT_TERMS = 8
 
@@ -287,8 +299,9 @@ def term_groups(docs: list[tuple[str, str]], max_groups: int = MAX_THEMES) -> li
     forms: dict[str, Counter] = {}
     for title, rest in docs:
         c: Counter = Counter()
-        for s, w in terms(title) * 2 + terms(rest):
-            if s in _GENERIC or len(s) < 3:
+        title_terms = [] if _FILE_NAME.search(title.strip()) else terms(title)
+        for s, w in title_terms * 2 + terms(rest):
+            if s in _GENERIC or len(s) < 3 or any(ch.isdigit() for ch in s):
                 continue
             c[s] += 1
             forms.setdefault(s, Counter())[w] += 1
