@@ -253,7 +253,7 @@ def _digest(conf: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
                              *args], cwd=ROOT, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for(cond, timeout: float = 30.0) -> None:
+def _wait_for(cond, timeout: float = 120.0) -> None:  # bounds a hang only
     end = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < end, "timed out waiting"

@@ -129,7 +129,7 @@ def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, httpserver, config):
     items = [Item(f"2611.0{i:04d}", 1, f"Stopping study number {i}", "We study stopping.",
                   make_pdf(tmp_path / f"p{i}.pdf", pages)) for i in range(4)]
     serve_week(httpserver, config, items)
-    server = LLMServer(latency=3.0).start()  # slow enough that the run is mid-way when the signal comes
+    server = LLMServer(latency=600.0).start()  # holds every reply: the run is mid-way when the signal comes
     cfg = tmp_path / "digest.toml"
     cfg.write_text(
         f'sources = ["arxiv:cs.CL"]\n[llm]\nmodel = "test-model"\nmax_cost = 100\nconcurrency = 1\n'

@@ -36,7 +36,7 @@ def _write_config(path: Path, archive: Path, port: int) -> None:
         'unsubscribe_url = "https://digest.example.org/unsubscribe/{token}"\n', encoding="utf-8")
 
 
-def _wait_for(cond, timeout: float = 30.0) -> None:
+def _wait_for(cond, timeout: float = 120.0) -> None:  # bounds a hang only
     end = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > end:

@@ -647,7 +647,7 @@ def _killed_download(pdf_server, config, arxiv_id: str) -> Path:
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_FETCH, str(config.archive_dir), arxiv_id,
                              pdf_server.url(f"{arxiv_id}v1")])
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # bounds a hang only: a loaded machine starts Python slowly
         while not (new := set(_cache_files(config)) - before) or not any(p.stat().st_size for p in new):
             assert proc.poll() is None and time.monotonic() < deadline, "the download never started"
             time.sleep(0.02)
