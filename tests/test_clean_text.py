@@ -272,3 +272,10 @@ def test_numbered_references_without_a_heading_style_stay_references():
             "20 A. Del Maestro, J. M. Murray and Z. Tesanovic, unpublished."]
     pages = clean_pages(["Body text ends here.\n" + "\n".join(refs)])
     assert pages[0].body == "Body text ends here." and "Laumann" in pages[0].refs
+
+
+def test_a_heading_that_stops_on_with_goes_on_to_its_next_line():
+    lines = ["We end the section here.", "F Partial summary annotation with", "PubMed and SQuALITY",
+             "We annotate half of each summary."]
+    assert set_apart(lines) == ["We end the section here.", "", "F Partial summary annotation with PubMed and SQuALITY",
+                                "", "We annotate half of each summary."]

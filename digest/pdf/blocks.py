@@ -171,8 +171,7 @@ def set_apart(lines: list[str]) -> list[str]:
             blank()
             head = s
             # A heading in capitals that wraps: its next line is capitals too, and no sentence.
-            while i + 1 < n and is_caps_heading(head) and is_caps_heading(lines[i + 1].strip()) \
-                    and not _NUMBERED_HEADING_RE.match(lines[i + 1].strip()) and len(head) < 70:
+            while i + 1 < n and len(head) < 70 and _heading_goes_on(head, lines[i + 1].strip()):
                 i += 1
                 head = f"{head} {lines[i].strip()}"
             out.extend([head, ""])
@@ -203,6 +202,21 @@ def _table_end(lines: list[str], i: int, limit: int) -> int:
             break
         k += 1
     return last_row if rows >= _MIN_TABLE_LINES else i
+
+
+# A heading that stops on one of these words goes on to the next line ('F Partial summary annotation with').
+_OPEN_END_RE = re.compile(r"\b(?:of|in|on|for|with|and|or|to|the|a|an|from|by|via|at|as|under|between|versus|vs\.?)$",
+                          re.IGNORECASE)
+
+
+def _heading_goes_on(head: str, nxt: str) -> bool:
+    """Whether line `nxt` is the second line of heading `head`: capitals after capitals ('5 STUDY 1: DISCOVER
+    RELEVANT' + 'CITATIONS'), or a short line after a heading that stops on 'with', 'of', 'and'..."""
+    if not nxt or _NUMBERED_HEADING_RE.match(nxt) or CAPTION_RE.match(nxt):
+        return False
+    if is_caps_heading(head) and is_caps_heading(nxt):
+        return True
+    return bool(_OPEN_END_RE.search(head)) and len(nxt.split()) <= 6 and not _ENDS_SENTENCE_RE.search(nxt)
 
 
 def _footnotes_start(lines: list[str]) -> int:
