@@ -97,7 +97,7 @@ def test_a_less_like_this_click_changes_next_weeks_ranking(mailed, store):
     [less] = links(msg, "Less like this")
     assert less.startswith(base + "/feedback/")
     assert less in msg.get_body(("html",)).get_content()  # the HTML part carries the same link
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=60) as client:
         # GET only asks (a link scanner following it votes nothing) ...
         page = client.get(less)
         assert page.status_code == 200 and '<form method="post"' in page.text and DISLIKED_TITLE in page.text
@@ -121,7 +121,7 @@ def test_a_less_like_this_click_changes_next_weeks_ranking(mailed, store):
 def test_clicking_twice_counts_once_and_the_opposite_vote_replaces(mailed, store):
     issue, sub, msg, _ = mailed
     [more], [less] = links(msg, "More like this"), links(msg, "Less like this")
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=60) as client:
         assert client.post(less).status_code == 200
         assert client.post(less).status_code == 200
         assert [(f.likes, f.dislikes) for f in load_feedback(store)] == [(0, 1)]
@@ -151,14 +151,14 @@ def test_tokens_cannot_be_guessed_forged_or_moved_to_another_paper(mailed, store
     foreign = make_token(feedback_secret(other_store), key, LESS, subscriber_voter(sub.id))
     other_store.close()
     assert foreign != token  # each store signs with its own random key
-    with httpx.Client(base_url=base, timeout=10) as client:
+    with httpx.Client(base_url=base, timeout=60) as client:
         for bad in (moved, flipped, foreign, body, "x" * len(token), token + "A", "%27%20OR%201%3D1"):
             assert client.get(f"/feedback/{bad}").status_code == 404, bad
             r = client.post(f"/feedback/{bad}")
             assert r.status_code == 404 and "not valid" in r.text, bad
     assert load_feedback(store) == []
     # A genuine token for paper A votes on A only.
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=60) as client:
         assert client.post(less).status_code == 200
     assert [(f.paper.key, f.net) for f in load_feedback(store)] == [(key, -1)]
     # The subscriber's voter name and the vote are signed too: no turning a 'less' into a 'more'.
@@ -195,7 +195,7 @@ def test_site_links_vote_as_the_site_and_rebuild_byte_stable(config, store):
         less = re.search(rf'href="({re.escape(base)}/feedback/[^"]+)" rel="nofollow">Less like this', paper_page)
         assert less and less.group(1) in issue_page
         assert build_archive(config, store).written == 0  # same tokens every build
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=60) as client:
             assert client.post(less.group(1)).status_code == 200
     rows = store.query("SELECT paper_key, voter, vote FROM feedback")
     assert [(r["paper_key"], r["voter"], r["vote"]) for r in rows] == [(key, SITE, -1)]

@@ -116,13 +116,13 @@ def test_fetch_explain_and_papers_commands(arxiv_mirror):
     out = subprocess.run(digest_cmd(cfg, "fetch", "--explain"), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "BM25" in out.stdout or "similarity" in out.stdout
-    listing = subprocess.run(digest_cmd(cfg, "papers", "list"), capture_output=True, text=True, timeout=30)
+    listing = subprocess.run(digest_cmd(cfg, "papers", "list"), capture_output=True, text=True, timeout=120)
     assert "2304.02623v1" in listing.stdout
     show = subprocess.run(digest_cmd(cfg, "papers", "show", "2206.10883"), capture_output=True, text=True,
-                          timeout=30)
+                          timeout=120)
     assert show.returncode == 0 and "pages" in show.stdout and "tokens" in show.stdout
     missing = subprocess.run(digest_cmd(cfg, "papers", "show", "9999.99999"), capture_output=True, text=True,
-                             timeout=30)
+                             timeout=120)
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
 

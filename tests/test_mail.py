@@ -572,14 +572,27 @@ def test_send_exit_status_tells_a_scheduler_what_needs_attention(cfg, store, tmp
 def test_a_second_send_while_one_runs_is_refused(cfg, store):
     make_issue(store, n_papers=1)
     _subscribe_three(store)
-    inbox = Inbox(delay=0.5)
+    import asyncio
+
+    inbox, release = Inbox(), threading.Event()
+    take = inbox.handle_DATA
+
+    async def held(server, session, envelope):  # the first send keeps running until the second was refused
+        reply = await take(server, session, envelope)
+        await asyncio.to_thread(release.wait, 60)
+        return reply
+
+    inbox.handle_DATA = held
     with smtp_server(inbox) as port:
         cfg.mail.port = port
         first: dict = {}
         t = threading.Thread(target=lambda: first.update(r=send_issue(cfg, store)))
         t.start()
-        inbox.received.wait(10)
-        with pytest.raises(MailError, match="another `digest send` is running"):
-            send_issue(cfg, store)
-        t.join(30)
+        assert inbox.received.wait(60)  # bounds a hang only
+        try:
+            with pytest.raises(MailError, match="another `digest send` is running"):
+                send_issue(cfg, store)
+        finally:
+            release.set()
+        t.join(60)
     assert len(first["r"].sent) == 3 and len(inbox.messages) == 3

@@ -150,7 +150,7 @@ def test_one_click_unsubscribe_from_the_list_unsubscribe_header(store, config, i
         url = re.search(r"<(http[^>]+)>", msg["List-Unsubscribe"]).group(1)
         assert url.startswith(base + "/unsubscribe/")
         r = httpx.post(url, content=b"List-Unsubscribe=One-Click",
-                       headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
+                       headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=60)
         assert r.status_code == 200
         # The unsubscribe link in the HTML body goes to the same place.
         assert url in msg.get_body(("html",)).get_content()
