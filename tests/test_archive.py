@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 from jinja2 import Environment
 
+from digest.archive import search_shards
 from digest.archive import site as site_module
 from digest.archive.incremental import JOURNAL_NAME, KILL_AFTER_ENV, MANIFEST_NAME, BuildManifest
 from digest.archive.search import ensure_index, query_terms, reindex, search
@@ -731,3 +732,27 @@ def test_pages_a_killed_build_tore_are_written_again_even_when_the_store_went_ba
     result = build_archive(config, store)
     assert set(torn) & set(result.rendered_paths)
     assert site_files(site) == before
+
+
+def test_one_new_issue_loads_only_the_write_ups_of_the_pages_it_renders(config, store, monkeypatch, tmp_path):
+    monkeypatch.setattr(site_module, "FEED_ENTRIES", 2)
+    monkeypatch.setattr(search_shards, "GROUP_SIZE", 4)
+    monkeypatch.setattr(search_shards, "TEXT_CHUNK", 2)
+    for week in range(6):
+        make_issue(store, week=week, n_papers=2)
+    assert build_archive(config, store).loaded == 12  # a first build shows every write-up
+    assert build_archive(config, store).loaded == 0
+    make_issue(store, week=-1, n_papers=1)
+    filled: list[str] = []
+    fill = store.fill_generations
+    monkeypatch.setattr(store, "fill_generations", lambda gs: (filled.extend(g.paper_key for g in gs), fill(gs)))
+    result = build_archive(config, store)
+    # The new paper (its issue, page, search files) and the issue before it (its page links the new one;
+    # the feed shows both); none of the four older issues' papers.
+    assert sorted(filled) == ["2611.09900", "2611.10000", "2611.10001"] and result.loaded == 3
+    build_archive(config, store, tmp_path / "clean")
+    assert site_files(config.archive_dir / "site") == site_files(tmp_path / "clean")
+    filled.clear()
+    config.web.public_url = "https://digest.example.org"  # a setting every page shows: all rendered again
+    again = build_archive(config, store)
+    assert again.loaded == 13 and len(filled) == 13 and again.rendered == len(again.rendered_paths) > 50

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,9 +152,11 @@ class PageWriter:
     rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
     folders: dict[Path, set[str]] = field(default_factory=dict)  # the files in each folder before writing
     pending: list[tuple[str, Callable[[], str]]] = field(default_factory=list)
+    needed: set[str] = field(default_factory=set)  # the papers whose write-ups the pending pages show
 
-    def page(self, rel: str, fp: str, render: Callable[[], str]) -> None:
-        """Produce the file `rel` (relative to the site folder) whose content `fp` fingerprints."""
+    def page(self, rel: str, fp: str, render: Callable[[], str], needs: Iterable[str] = ()) -> None:
+        """Produce the file `rel` (relative to the site folder) whose content `fp` fingerprints, showing the
+        write-ups of the papers `needs` (loaded before rendering, for the pages rendered only)."""
         self.pages[rel] = fp
         if self.previous.get(rel) == fp and os.path.isfile(os.path.join(self.site_dir, rel)):
             self.unchanged += 1
@@ -162,6 +164,7 @@ class PageWriter:
         self.rendered += 1
         self.rendered_paths.append(rel)
         self.pending.append((rel, render))
+        self.needed.update(needs)
 
     def render_pending(self, workers: int = 0) -> int:
         """Render and write every page noted since the last call, in `workers` processes (0 = as the CPUs

@@ -21,7 +21,7 @@ from digest.archive.compare import list_reports, reports_by_issue
 from digest.archive.feed import render_feed
 from digest.archive.incremental import BuildManifest, PageWriter, fingerprint, tree_fingerprint
 from digest.archive.search_shards import SEARCH_DIR, SearchDoc, search_files
-from digest.archive.views import PaperView, load_site_data
+from digest.archive.views import PaperView, fill_views, load_site_data
 from digest.categories import NAMES as CATEGORY_NAMES
 from digest.categories import category_name
 from digest.config import Config
@@ -74,6 +74,7 @@ class BuildResult:
     removed: int = 0
     indexed: int = 0
     rendered: int = 0  # files rendered from templates or data: none when nothing changed
+    loaded: int = 0  # generations whose summaries and answers were loaded: those the rendered pages show
     processes: int = 1  # processes that rendered them (digest.archive.workers)
     written_paths: list[str] = field(default_factory=list)
     rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
@@ -193,6 +194,8 @@ class SiteBuilder:
         writer = PageWriter(self.site_dir, previous.pages if previous.environment == environment else {},
                             xml_safe_bytes)
         self._write_pages(writer, issues, meta, views)
+        # Only now, knowing which pages change, the write-ups they show are loaded (all of them the first time).
+        result.loaded = fill_views(self.store, views, writer.needed)
         result.processes = writer.render_pending(self.workers)
         result.rendered, result.written, result.unchanged = writer.rendered, writer.written, writer.unchanged
         result.written_paths, result.rendered_paths = writer.written_paths, writer.rendered_paths
@@ -237,7 +240,7 @@ class SiteBuilder:
                         fingerprint(paper_fp[v.paper.key], v.issue_ids, [generation_fp[g.key] for g in v.generations],
                                     v.shown_in, v.language, v.tldr, self.thumbs.get(v.paper.key)),
                         lambda v=v: self.render("paper.html", root="../", lang=v.language, L=labels(v.language),
-                                                v=v, page_title=v.paper.title, **common))
+                                                v=v, page_title=v.paper.title, **common), needs=[v.paper.key])
 
         # Each paper's page right after its newest issue's: rendered in the same share of the work, it
         # reuses the answers' HTML that issue page made (see SiteBuilder.qa_html, digest.archive.workers).
@@ -250,6 +253,7 @@ class SiteBuilder:
             older = issues[n + 1].id if n + 1 < len(issues) else None
             other_models = [m for m in meta[issue.id]["models"] if m != issue.model]
             content = issue_content(issue)
+            shown = [e.paper.key for e in issue.entries]
             shown_elsewhere = [item[e.paper.key] for e in issue.entries if e.paper.key in item]
             pictures = [self.thumbs.get(e.paper.key) for e in issue.entries]
             writer.page(f"issues/{issue.id}.html",
@@ -258,13 +262,13 @@ class SiteBuilder:
                             "issue.html", root="../", lang=issue.language, L=labels(issue.language), issue=issue,
                             newer=newer, older=older, intro=issue_intro(issue, labels(issue.language)),
                             model_note=model_note(issue, labels(issue.language)), other_models=other_models,
-                            page_title=f"{self.title} {issue.id}", **common))
+                            page_title=f"{self.title} {issue.id}", **common), needs=shown)
             # Beside the page, for reference managers: the issue page links each of these files. Their
             # references (citation keys, names, dates) are made once for the three.
             refs = functools.cache(lambda issue=issue: references(issue))
             for fmt, (suffix, _) in FORMATS.items():
                 writer.page(f"issues/{issue.id}.{suffix}", fingerprint(fmt, content),
-                            lambda issue=issue, fmt=fmt, refs=refs: export_issue(issue, fmt, refs()))
+                            lambda issue=issue, fmt=fmt, refs=refs: export_issue(issue, fmt, refs()), needs=shown)
             for v in homed.pop(issue.id, []):
                 paper_page(v)
         for vs in homed.values():  # papers of no issue this site shows
@@ -316,12 +320,12 @@ class SiteBuilder:
                 "compare_index.html", root="../", lang=lang, L=L, page_title=L["site_compare"], reports=reports,
                 **listing))
         # Numbered in the order papers first appeared, so the files of older papers stay as they are.
-        docs = [SearchDoc(slug=v.slug, title=v.paper.title, authors="; ".join(v.paper.authors), tldr=v.tldr,
-                          issues=tuple(v.issue_ids), language=v.language, summary=v.summary_text, qa=v.qa_text,
+        docs = [SearchDoc(key=v.paper.key, slug=v.slug, title=v.paper.title, authors="; ".join(v.paper.authors),
+                          tldr=v.tldr, issues=tuple(v.issue_ids), language=v.language, text=v.search_text,
                           source=v.text_source)
                 for v in sorted(views.values(), key=lambda v: (v.issue_ids[-1] if v.issue_ids else "", v.paper.key))]
-        for rel, fp, render in search_files(docs, issue_titles, fingerprint):
-            writer.page(rel, fp, render)
+        for rel, fp, render, needs in search_files(docs, issue_titles, fingerprint):
+            writer.page(rel, fp, render, needs)
         static = bundled_dir("templates") / "site" / "static"
         for f in sorted(static.iterdir()):
             if f.is_file():
@@ -329,7 +333,7 @@ class SiteBuilder:
         newest = issues[:FEED_ENTRIES]
         writer.page("feed.xml", fingerprint([(issue_content(i), meta[i.id], [self.thumbs.get(e.paper.key)
                                                                              for e in i.entries]) for i in newest]),
-                    lambda: render_feed(self, newest, meta, views))
+                    lambda: render_feed(self, newest, meta, views), needs=[e.paper.key for i in newest for e in i.entries])
         md_exists = {i.id: (self.config.archive_dir / f"{i.id}.md").is_file() for i in issues}
         readme = os.path.relpath(self.config.archive_dir / "README.md", self.site_dir)
         writer.page(readme, fingerprint(list(card.values()), md_exists), lambda: self.render(

@@ -21,23 +21,31 @@ class PaperView:
     shown_in: dict[str, list[str]] = field(default_factory=dict)  # generation key -> issue ids
     language: str = "en"
     tldr: str = ""
-    summary_text: str = ""
-    qa_text: str = ""
-    text_source: str = ""  # the stored stamps of the generations summary_text and qa_text were made from
+    text_generations: list[Generation] = field(default_factory=list)  # what search indexes of the paper
+    text_source: str = ""  # the stored stamps of text_generations
+
+    def search_text(self) -> tuple[str, str]:
+        """The summary text and the Q&A text search indexes (its generations must be filled: fill_views)."""
+        return document_text(self.text_generations)
 
 
 
 def load_site_data(store: Store) -> tuple[list[Issue], dict[str, dict], dict[str, PaperView], dict[str, str]]:
     """Every published issue (newest first), their stored times and models, a view of every published paper,
-    and a stamp of each generation's stored content (its row and revision: what page fingerprints use)."""
+    and a stamp of each generation's stored content (its row and revision: what page fingerprints use).
+
+    Generations come without their summaries and answers (most of what loading them all cost): fingerprints
+    need only their stamps, and `fill_views` loads the content of the papers whose pages are rendered."""
     meta = store.issue_times_and_models()
     views = {p.key: PaperView(paper=p, slug=slugify(p.key)) for p in store.published_papers()}
     generations: dict[str, Generation] = {}
     shown: dict[str, list[Generation]] = {}
     stamps: dict[str, str] = {}
-    for g, in_issue, stamp in store.published_generations():
+    has_text: dict[str, bool] = {}
+    for g, in_issue, stamp, text in store.published_generation_heads():
         generations[g.key] = g
         stamps[g.key] = stamp
+        has_text[g.key] = text
         v = views.get(g.paper_key)
         if v is not None:
             v.generations.append(g)
@@ -57,12 +65,19 @@ def load_site_data(store: Store) -> tuple[list[Issue], dict[str, dict], dict[str
                 v.shown_in.setdefault(e.generation.key, []).append(issue.id)
     for key, v in views.items():
         used = shown.get(key, [])
-        v.summary_text, v.qa_text = document_text(used)
-        if not v.summary_text and not v.qa_text:
+        if not any(has_text[g.key] for g in used):  # as document_text(used) would be empty
             used = v.generations
-            v.summary_text, v.qa_text = document_text(used)
+        v.text_generations = used
         v.text_source = " ".join(stamps[g.key] for g in used)
     return issues, meta, views, stamps
+
+
+def fill_views(store: Store, views: dict[str, PaperView], keys: set[str]) -> int:
+    """Load the summaries and answers of every generation of the papers `keys` (loaded without them by
+    load_site_data): an issue's entries share these objects; the number of generations filled."""
+    todo = [g for k in sorted(keys) if k in views for g in views[k].generations if not g.summary and not g.qa]
+    store.fill_generations(todo)
+    return len(todo)
 
 def _assemble_issues(store: Store, views: dict[str, PaperView], generations: dict[str, Generation]) -> list[Issue]:
     # As Store.load_issue builds each issue, but from the papers and generations loaded once for all.
