@@ -112,3 +112,78 @@ def test_excerpts_get_no_verified_badge_in_markdown_and_email(config):
                                model="m", created="2026-11-16T08:00:00+00:00",
                                entries=[IssueEntry(paper=paper, generation=g, position=1)]), title="Digest")
     assert "1 of 1 answers verified" in md and md.count("checks each claim against the source") == 2
+
+
+# ---- answers from the section a question is about ------------------------------------------------
+
+PAPER = [
+    Page(1, "FaithScore: Checking Claims\n\nAbstract\n" + ABSTRACT + "\n\n1 Introduction\n"
+            "Long documents remain a challenge for summarisation models, which lose track of earlier sections. "
+            "In this paper we propose FaithScore, a metric that checks each claim against the source text."),
+    Page(2, "2 Related Work\nFuture work in prior studies suggested checking claims with entailment models, "
+            "an idea we do not follow here at all.\n\n3 Claim Alignment\nWe split each summary into atomic claims "
+            "and align every claim with the sentences of the source that state it. Let M be the alignment matrix "
+            "whose rows are claims and whose columns are source sentences.\n\n4 Experiments\n"
+            "We evaluate on the arXiv-summ dataset of 20,000 annotated papers from four fields of science. "
+            "FaithScore is compared against ROUGE and BERTScore baselines on every field of the dataset."),
+    Page(3, "5 Limitations\nFaithScore is limited to English sources and cannot check claims about figures.\n\n"
+            "6 Conclusion\nOur experiments show that FaithScore agrees with human judgments far more often than ROUGE. "
+            "In future work we plan to extend FaithScore to claims about tables and figures."),
+    Page(4, "References\n[1] A. Author. A paper. 2020.\n\nA Prompts\nDo not add any site limitations to your query "
+            "and answer in the format shown below.\n\nB Data Examples\nThe data of each example is a matrix of "
+            "claims and sentences, shown here for one paper of the dataset."),
+]
+
+
+def test_each_answer_comes_from_the_section_its_question_is_about(config, store):
+    from digest.writers.retrieval import on_topic, split_passages
+
+    qa, _ = ExtractiveWriter(config, store, "en").answers(PAPER, "en", title="FaithScore: Checking Claims",
+                                                          abstract=ABSTRACT)
+    by_q = {q.question: q.quote for q in qa}
+    assert by_q["What are the limitations?"].startswith("FaithScore is limited to English")
+    assert by_q["What future work do the authors suggest?"].startswith("In future work we plan")
+    assert by_q["What data or benchmarks does it use?"].startswith("We evaluate on the arXiv-summ dataset")
+    assert "baselines" in by_q["What is it compared against?"]
+    assert not any("site limitations" in q or "Future work in prior studies" in q or "Let M be" in q
+                   for q in by_q.values())
+    # A question about the paper's own section, phrased with its heading.
+    assert by_q["What does the section “Claim Alignment” describe?"].startswith("We split each summary")
+    passages = split_passages(PAPER)
+    marks = [on_topic(q.question, q.quote, q.pages, passages) for q in qa]
+    assert all(m is not False for m in marks) and marks.count(True) >= 6
+
+
+def test_a_question_is_skipped_when_the_paper_has_no_such_section(config, store):
+    pages = [PAPER[0], PAPER[1], Page(3, "6 Conclusion\nFaithScore agrees with human judgments far more often "
+                                         "than ROUGE, but it is limited to English and cannot check figures.")] + PAPER[3:]
+    qa, dropped = ExtractiveWriter(config, store, "en").answers(pages, "en", title="FaithScore", abstract=ABSTRACT)
+    questions = {q.question for q in qa}
+    # No Limitations or Discussion section: the appendix prompt is not an answer, and nothing else is either.
+    assert "What are the limitations?" not in questions and dropped >= 1
+    assert not any("site limitations" in q.quote for q in qa)
+
+
+def test_tldr_is_not_repeated_by_the_summary_which_draws_on_the_conclusion():
+    paper = Paper(key="k", title="FaithScore: Checking Claims",
+                  abstract="Long documents are hard to evaluate. Existing metrics miss unfaithful claims. "
+                           "We propose FaithScore, a metric that checks each claim against the source.")
+    tldr, summary = summarise(paper, PAPER)
+    assert tldr not in summary and tldr.rstrip(".") not in summary
+    assert "agrees with human judgments" in summary  # the abstract states no result: the conclusion's
+    assert "Do not add" not in summary
+
+
+def test_formulas_and_sentences_cut_at_a_page_break_are_never_shown():
+    assert not _readable("We demonstrate that incorporating geospatial knowledge into the model")
+    assert not _readable("The loss is L = sum of the terms over all the claims in the batch here.")
+    assert not _readable("We now compute the full propagator with respect to the action, which is + + + shown.")
+    assert not _readable("(29) We now wish to calculate the full propagator G(p) with respect to the action.")
+    assert _readable("We demonstrate that incorporating geospatial rules improves performance.")
+
+
+def test_japanese_questions_and_section_questions(config, store):
+    qa, _ = ExtractiveWriter(config, store, "ja").answers(PAPER, "ja", title="FaithScore", abstract=ABSTRACT)
+    questions = [q.question for q in qa]
+    assert "限界や制約は何ですか?" in questions and "「Claim Alignment」の節では何を述べていますか?" in questions
+    assert all(not q.isascii() for q in questions)

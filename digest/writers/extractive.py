@@ -364,7 +364,7 @@ class ExtractiveWriter:
         Discussion, future work from the Conclusion...), never from an appendix or related work, and is
         skipped when the paper has no such section. Then up to two questions about the paper's own sections,
         phrased with their headings. An excerpt is shown once, as a quote with its page, flagged `excerpt`
-        (its check cannot fail); sentences of the summary (`shown`) and used passages are not repeated."""
+        (its check cannot fail); sentences of the summary (`shown`) and of earlier answers are not repeated."""
         passages = mark_appendix(split_passages(pages), structure)
         index = PassageIndex(passages)
         found_sections = find_sections(pages)
@@ -393,7 +393,7 @@ class ExtractiveWriter:
             topic = question_topic(q.text["en"])
             where = section_passages(passages, topic) if topic else []
             scores = {p.index: s for p, s in index.search(f"{q.text['en']} {q.query}", k=len(passages))}
-            ranked = sorted((p for p in where if p.index not in used and not _NOT_CONTENT.search(p.section)),
+            ranked = sorted((p for p in where if not _NOT_CONTENT.search(p.section)),
                             key=lambda p: (-scores.get(p.index, 0.0), p.index))
             found = next(((p, e) for p in ranked[:12] if (e := _excerpt(p.text, q.query, need, said, q.need))), None)
             if found is None:
@@ -465,6 +465,6 @@ def _excerpt(text: str, query: str, addresses: re.Pattern, shown: set[str], need
     if best is None:
         return ""
     out = sents[best]
-    if len(out) < 120 and best + 1 < len(sents) and _readable(sents[best + 1]) and sents[best + 1] not in shown:
+    if len(out) < 80 and best + 1 < len(sents) and _readable(sents[best + 1]) and sents[best + 1] not in shown:
         out += " " + sents[best + 1]
     return out
