@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 
 from digest.errors import LLMError
 from digest.i18n import labels
+from digest.pdf.sentences import paper_sentences
 from digest.records import ChangePoint, Page, Paper, VersionChanges
 from digest.store import Store, utcnow
-from digest.text import sentences
 from digest.writers.grounding import PageIndex, normalise
 
 log = logging.getLogger("digest")
@@ -80,7 +80,9 @@ def _numbers(text: str) -> list[str]:
 
 
 def _sentences_with_pages(pages: list[Page]) -> list[tuple[str, int]]:
-    return [(s, p.number) for p in pages for s in sentences(p.body)]
+    # Joined across page breaks, so that a v2 whose pages break elsewhere does not differ in cut sentences;
+    # captions, tables and formulas are kept: a changed number there is a change.
+    return [(s.text, s.page) for s in paper_sentences(pages, asides=True, fragments=True)]
 
 
 def changed_passages(old_pages: list[Page], new_pages: list[Page]) -> list[Hunk]:
