@@ -701,3 +701,79 @@ class QuotingModel:
         return {"labels": [{"index": int(n), "label": "not" if " ".join(a.split()) in made_up else "supported",
                             "reason": "the quote does not state this" if " ".join(a.split()) in made_up else "stated"}
                            for n, a in _JUDGE_ITEM.findall(prompt)]}
+
+
+# ---- a stand-in for the faults a real 1.5B model showed (issue 24) ------------------------------------------
+
+_TITLE = re.compile(r"^- Title: (.*)$", re.M)
+_PARTS = ("method", "data", "results", "limitations")
+
+
+class SmallModel:
+    """A responder that writes like Qwen2.5-Coder-1.5B did on real papers, one fault per mode:
+
+    - "same_answer": one answer, with one long quote, for every question;
+    - "runaway_quotes": each quote runs on past its sentence into words the paper does not have, to the bound;
+    - "title_tldr": the TL;DR is the paper's title (in the first reply; a repair writes a sentence);
+    - "long_tldr": the TL;DR is three sentences, cut by the length bound;
+    - "near_duplicate_questions": "main method" beside "main approach", "main results" beside "main
+      quantitative results" (in the first reply; a repair asks about other things);
+    - "invented_theme": the overview adds a theme claiming what no paper says.
+    Without a mode it answers like a faithful model: different questions, each answered from its own sentence.
+    """
+
+    def __init__(self, *modes: str, language: str = "en"):
+        self.modes, self.language = set(modes), language
+        self.repair_prompts: list[str] = []
+
+    def __call__(self, messages: list[dict], schema: dict | None) -> dict:
+        props = (schema or {}).get("properties", {})
+        text = "\n".join(m.get("content") or "" for m in messages if isinstance(m.get("content"), str))
+        if is_overview_request(schema):
+            reply = overview_responder(messages, schema)
+            if "invented_theme" in self.modes:
+                reply["themes"].insert(0, {
+                    "title": "Writing needs quantum hardware",
+                    "text": "Both papers [1] [2] argue that expository writing requires quantum annealing hardware "
+                            "and crowds of professional typesetters.", "papers": [1, 2]})
+            return reply
+        title = (_TITLE.search(text) or [None, "the paper"])[1]
+        pages = [(int(n), t) for n, t in _PAGE_BLOCK.findall(text)]
+        sentences = [(n, " ".join(s.split("[…]")[-1].split())) for n, t in pages for s in _SENTENCE.findall(t)]
+        last = messages[-1].get("content") or ""
+        repair = "cannot be used as it is" in last
+        if repair:
+            self.repair_prompts.append(last)
+        if "questions" in props:
+            return self._outline(title, [s for _, s in sentences], repair)
+        # Question i was written from sentence i: its answer quotes that sentence.
+        picks = (sentences + distinct_picks(sentences, 8))[:8] if sentences else [(0, "")] * 8
+        answers = []
+        for i, (page, sentence) in enumerate(picks, 1):
+            quote = sentence
+            if "same_answer" in self.modes:
+                page, quote = picks[0][0], " ".join(s for _, s in sentences)[:600]
+            elif "runaway_quotes" in self.modes:
+                quote = f"{sentence} Our findings overall were then compared against all existing work as 1"
+            answer = (f"The paper states that {quote[:160].rstrip('.')}." if "same_answer" not in self.modes
+                      else "The paper proposes a new approach and evaluates it carefully on several tasks.")
+            if self.language == "ja":
+                answer = f"論文によると、{answer} という点が述べられている。"
+            answers.append({"question_index": i, "answer": answer, "pages": [page], "quote": quote})
+        return {"answers": answers}
+
+    def _outline(self, title: str, sentences: list[str], repair: bool) -> dict:
+        words = [[w for w in re.findall(r"[A-Za-z]{5,}", s)][:3] for s in sentences] or [["paper"]]
+        questions = [f"What does the paper say about {' '.join(w)}?" for w in words[:8]]
+        while len(questions) < 8:
+            questions.append(f"What does the paper say about its {_PARTS[len(questions) % 4]} in part {len(questions)}?")
+        if "near_duplicate_questions" in self.modes and not repair:
+            questions[1:5] = ["What is the main method of the paper?", "What is the main approach of the paper?",
+                              "What are the main results?", "What are the main quantitative results?"]
+        tldr = sentences[0] if sentences else f"A study of {title}"
+        if "title_tldr" in self.modes and not repair:
+            tldr = title
+        if "long_tldr" in self.modes:
+            tldr = " ".join(sentences[:3]) * 3  # cut by the schema's maxLength, as a grammar cuts it
+        return {"kind": "empirical", "tldr": tldr, "summary": " ".join(sentences[1:4]) or title,
+                "questions": [{"question": q, "search_terms": ["method"]} for q in questions]}

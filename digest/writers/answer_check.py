@@ -125,15 +125,17 @@ def check_answers(questions: list[dict], answers: list[dict], pages: list[Page],
             drops[NON_ANSWER] += 1
         elif language_problem(answer, language, "answer"):
             drops[WRONG_LANGUAGE] += 1
-        elif _off_question(question, [q["question"] for j, q in enumerate(questions, 1) if j != i], answer, quote):
-            drops[OFF_QUESTION] += 1
         else:
             kept.append((i, question, answer, quote))
+    # Repeats first: of one answer given for several questions the one it fits best is kept, then checked.
     repeats = repeated_answers(kept)
     drops[SAME_ANSWER] += len(repeats)
     qa: list[QA] = []
     for i, question, answer, quote in kept:
         if i in repeats:
+            continue
+        if _off_question(question, [q["question"] for j, q in enumerate(questions, 1) if j != i], answer, quote):
+            drops[OFF_QUESTION] += 1
             continue
         a = by_index[i]
         numbers = [p for p in a.get("pages", []) if isinstance(p, int)][:MAX_PAGES]

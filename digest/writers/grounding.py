@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from digest.pdf.blocks import is_aside
-from digest.pdf.blocks import is_aside
 from digest.records import Page
 from digest.text import CJK_RE, tokenize
 
@@ -120,11 +119,6 @@ def _prose(body: str) -> str:
     return "\n\n".join(p for p in re.split(r"\n\s*\n", body or "") if not is_aside(p))
 
 
-def _prose(body: str) -> str:
-    """A page's body without the paragraphs set apart from its prose (captions, footnotes, tables)."""
-    return "\n\n".join(p for p in re.split(r"\n\s*\n", body or "") if not is_aside(p))
-
-
 class PageIndex:
     """Normalised page texts, built once per paper and used for every quote."""
 
@@ -135,9 +129,6 @@ class PageIndex:
         self.joined = {
             (a, b): self.pages[a] + self.pages[b] for a, b in zip(numbers, numbers[1:]) if b == a + 1
         }
-        # A sentence that runs on to the next page skips the footnotes, captions and tables between its halves.
-        bodies = {p.number: _prose(p.body) for p in pages}
-        self.joined_prose = {(a, b): _Folded.of(bodies[a]) + _Folded.of(bodies[b]) for a, b in self.joined}
         # A sentence that runs on to the next page skips the footnotes, captions and tables between its halves.
         bodies = {p.number: _prose(p.body) for p in pages}
         self.joined_prose = {(a, b): _Folded.of(bodies[a]) + _Folded.of(bodies[b]) for a, b in self.joined}
@@ -297,11 +288,15 @@ class PaperNumbers:
         return i < len(self.sorted) and self.sorted[i] <= hi
 
     def _round_figure(self, value: Decimal) -> bool:
-        """'about 90' for 89.36: a whole number ending in zeros, within 5% of a number of the text."""
+        """'about 90' for 89.36, 'about 60%' for 0.62: a whole number ending in zeros, within 5% of a number of
+        the text (or of one as a percentage)."""
         if value != value.to_integral_value() or value % 10:
             return False
-        i = bisect.bisect_left(self.sorted, value * Decimal("0.95"))
-        return i < len(self.sorted) and self.sorted[i] <= value * Decimal("1.05")
+        for v in (value, value / 100):
+            i = bisect.bisect_left(self.sorted, v * Decimal("0.95"))
+            if i < len(self.sorted) and self.sorted[i] <= v * Decimal("1.05"):
+                return True
+        return False
 
     def _difference(self, value: Decimal) -> bool:
         """value = a - b for numbers a, b of the text within a factor of ten of each other and both larger
