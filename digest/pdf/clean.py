@@ -13,6 +13,7 @@ import ftfy
 from digest.pdf.blocks import set_apart
 from digest.pdf.marks import strip_marks
 from digest.pdf.references import _is_appendix_start, _split_references  # noqa: F401  (known here too)
+from digest.pdf.sentences import text_defects  # noqa: F401  (benchmarks count defects from here)
 from digest.records import ANY_ARXIV_ID, Page
 
 # ---- metadata: here, not in digest.text, so that the PDF worker starts without numpy and bm25s ----
@@ -314,10 +315,3 @@ def clean_pages(raw_pages: list[str], marks: list[list[tuple[str, str]]] | None 
         pages.append(Page(number=number, body=_tidy_whitespace(body),
                           refs=_tidy_whitespace(join_hyphenated(refs, words, compounds))))
     return pages
-
-
-def text_defects(pages: list[Page]) -> dict[str, int]:
-    """Counts of what a reader must never see in the sentences of these pages (see digest.pdf.sentences)."""
-    from digest.pdf.sentences import text_defects as count
-
-    return count(pages)

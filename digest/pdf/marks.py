@@ -11,6 +11,9 @@ import ctypes
 import re
 from collections.abc import Iterable
 
+import pypdfium2 as pdfium
+import pypdfium2.raw as raw
+
 # Characters a mark is made of: digits, the separators of '1,2' and '40–44', and the footnote signs.
 _MARK_CHARS = set("0123456789,–-*∗†‡§¶♦♣♠♥♮#")
 _SIGNS = set("*∗†‡§¶♦♣♠♥♮#")
@@ -53,8 +56,6 @@ def _may_carry_mark(token: str, mark: str) -> bool:
 def page_marks(textpage) -> list[tuple[str, str]]:
     """(context, mark) pairs of one pypdfium2 text page: each run of small raised mark characters with the
     non-blank characters before it on its line."""
-    import pypdfium2.raw as raw
-
     text = textpage.get_text_range()
     handle = textpage.raw
     out: list[tuple[str, str]] = []
@@ -90,8 +91,6 @@ def read_marks(path, max_pages: int | None = None) -> list[list[tuple[str, str]]
     """The marks of every page of a PDF, or None when pypdfium2 cannot read it (pypdf's text is then used as
     it is, with only the text-only rule of strip_marks)."""
     try:
-        import pypdfium2 as pdfium
-
         doc = pdfium.PdfDocument(str(path))
     except Exception:  # a file pdfium cannot open still has pypdf's text
         return None

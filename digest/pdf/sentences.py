@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from digest.pdf.blocks import is_aside, is_heading
 from digest.pdf.marks import NUMBERED_WORDS
+from digest.prose import is_formula_fragment, sentences
 from digest.records import Page
-from digest.text import is_formula_fragment, sentences
 
 _TERMINAL_RE = re.compile(r"[.!?:][\"'”’)\]]*$")
 _JOIN_MIN_WORDS = 6  # an unfinished paragraph this long is prose that goes on, not a title or a table row
