@@ -2,19 +2,28 @@
 
 Times a first `archive build` (every page, search index, feed, Markdown index), a rebuild with nothing
 new (must render and write nothing, and leave every byte as it was), and a rebuild after one new issue
-(only the pages that show it); reports the size of the search index files. Run by hand:
+(only the pages that show it), split into load / fingerprint / render / write; reports the size of the
+search index files. With --old, the same rebuilds are timed with another checkout of the code (its own
+venv, e.g. a git worktree of an older commit) on its own copy of the site, alternating with this one, and
+the ratios printed: the machine's speed drifts, a ratio in one run does not. Run by hand:
 
-    .venv/bin/python bench/archive.py [--issues 500] [--papers 10] [--verify-clean]
+    .venv/bin/python bench/archive.py [--issues 500] [--papers 10] [--verify-clean] [--rounds 3]
+        [--old /tmp/wt-arch/.venv/bin/python]
 
 Last line: `archive: first build <s> s for <n> papers (<ratio>x one process's <s> s), nothing new <s> s,
-one new issue <s> s, search index <KB> KB (<KB> KB loaded to look up one word)`
+one new issue <s> s (load <s> / fingerprint <s> / render <s> / write <s>, <n> write-ups loaded)[, old code:
+nothing new <ratio>x faster, one new issue <ratio>x faster], search index <KB> KB (<KB> KB loaded to look
+up one word)`; with --rounds, the times are medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,9 +42,10 @@ from digest.store import Store  # noqa: E402
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
-    """Every file under a folder with a hash of its bytes."""
+    """Every file under a folder with a hash of its bytes, but the store's: closing a file of an open SQLite
+    database drops this process's locks on it, and another process (--old) would then remove its WAL."""
     return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*")) if p.is_file() and "sqlite" not in p.name}
 
 
 def timed(config: Config, store: Store, site_dir: Path | None = None, workers: int = 0):
@@ -44,12 +54,42 @@ def timed(config: Config, store: Store, site_dir: Path | None = None, workers: i
     return result, time.perf_counter() - t0
 
 
+# Run by the old code's interpreter: one build of the site in `argv[2]` for the config `argv[1]`, timed in
+# the process (imports are not the build's).
+OLD_BUILD = """
+import json, sys, time
+from pathlib import Path
+from digest.archive.site import build_archive
+from digest.config import Config
+from digest.store import Store
+config = Config(path=Path(sys.argv[1]))
+config.selection.authors = ["Lovelace", "Author 7"]
+store = Store(config.db_path)
+t0 = time.perf_counter()
+result = build_archive(config, store, Path(sys.argv[2]))
+print(json.dumps({"s": time.perf_counter() - t0, "rendered": result.rendered, "written": result.written}))
+"""
+
+
+def old_build(python: str, config: Config, site_dir: Path) -> float:
+    """Seconds the old code's build took (in its own process, on its own site folder)."""
+    proc = subprocess.run([python, "-c", OLD_BUILD, str(config.path), str(site_dir)], capture_output=True,
+                          text=True, cwd="/", timeout=3600)
+    if proc.returncode:
+        sys.exit(f"the old code's build failed: {proc.stderr.strip().splitlines()[-1:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"old code: {out['rendered']} files rendered, {out['written']} written, {out['s']:.2f} s", file=sys.stderr)
+    return out["s"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--issues", type=int, default=500)
     ap.add_argument("--papers", type=int, default=10, help="papers per issue")
     ap.add_argument("--verify-clean", action="store_true",
                     help="also build from scratch after the new issue and compare every byte")
+    ap.add_argument("--rounds", type=int, default=1, help="new issues added one after another (medians)")
+    ap.add_argument("--old", metavar="PYTHON", help="the interpreter of another checkout to compare with")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(path=Path(tmp) / "digest.toml")
@@ -69,14 +109,33 @@ def main() -> None:
         print(f"first build: {first.written} files, {size / 1e6:.1f} MB, in {first.processes} processes "
               f"{build_s:.1f} s, in one {serial_s:.1f} s", file=sys.stderr)
 
+        old_site = Path(tmp) / "old-site"
+        if args.old:
+            old_build(args.old, config, old_site)  # its first build, not timed
         before = tree_hashes(config.archive_dir)
-        again, nothing_new_s = timed(config, store)
-        if again.written or again.rendered or tree_hashes(config.archive_dir) != before:
-            sys.exit(f"a rebuild with nothing new rendered {again.rendered} and wrote {again.written} files")
-
-        make_issue(store, week=-1, n_papers=args.papers)
-        one, one_new_s = timed(config, store)
-        print(f"one new issue: {one.rendered} files rendered, {one.written} written", file=sys.stderr)
+        nothing, ones, old_nothing, old_ones, splits = [], [], [], [], []
+        for week in range(-1, -1 - args.rounds, -1):
+            again, seconds = timed(config, store)
+            nothing.append(seconds)
+            if again.written or again.rendered or tree_hashes(config.archive_dir) != before:
+                sys.exit(f"a rebuild with nothing new rendered {again.rendered} and wrote {again.written} files")
+            if args.old:
+                old_nothing.append(old_build(args.old, config, old_site))
+            make_issue(store, week=week, n_papers=args.papers)
+            # Who goes first alternates: a page cache warmed by the other must not favour one side.
+            if args.old and week % 2 == 0:
+                old_ones.append(old_build(args.old, config, old_site))
+            one, seconds = timed(config, store)
+            ones.append(seconds)
+            splits.append(one.seconds)
+            if args.old and week % 2:
+                old_ones.append(old_build(args.old, config, old_site))
+            before = tree_hashes(config.archive_dir)
+            print(f"one new issue: {one.rendered} files rendered, {one.written} written, {one.loaded} write-ups "
+                  f"loaded, {seconds:.2f} s " + " / ".join(f"{k} {v:.3f}" for k, v in one.seconds.items())
+                  + (f"; old code {old_ones[-1]:.2f} s" if args.old else ""), file=sys.stderr)
+        nothing_new_s, one_new_s = statistics.median(nothing), statistics.median(ones)
+        split = {k: statistics.median(s[k] for s in splits) for k in splits[0]}
 
         search = [site / "search-index.js", *sorted((site / SEARCH_DIR).glob("*.js"))]
         terms_kb = sum(f.stat().st_size for f in search if f.name.startswith(("t", "search-index"))) / 1024
@@ -99,7 +158,11 @@ def main() -> None:
         store.close()
     print(f"archive: first build {build_s:.1f} s for {first.papers} papers ({serial_s / build_s:.1f}x one process's "
           f"{serial_s:.1f} s), nothing new {nothing_new_s:.2f} s, "
-          f"one new issue {one_new_s:.2f} s, search index {terms_kb:.0f} KB ({word_kb:.0f} KB loaded to look up one word)")
+          f"one new issue {one_new_s:.2f} s (" + " / ".join(f"{k} {v:.2f}" for k, v in split.items())
+          + f", {one.loaded} write-ups loaded)"
+          + (f", old code: nothing new {statistics.median(old_nothing) / nothing_new_s:.1f}x faster, one new issue "
+             f"{statistics.median(old_ones) / one_new_s:.1f}x faster" if args.old else "")
+          + f", search index {terms_kb:.0f} KB ({word_kb:.0f} KB loaded to look up one word)")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,8 @@ class ShareWritten:
     written: int = 0
     unchanged: int = 0
     written_paths: list[str] = field(default_factory=list)
+    render_s: float = 0.0  # seconds spent rendering, and writing (with comparing to the bytes there)
+    write_s: float = 0.0
 
 
 @dataclass
@@ -153,6 +156,8 @@ class PageWriter:
     folders: dict[Path, set[str]] = field(default_factory=dict)  # the files in each folder before writing
     pending: list[tuple[str, Callable[[], str]]] = field(default_factory=list)
     needed: set[str] = field(default_factory=set)  # the papers whose write-ups the pending pages show
+    render_s: float = 0.0  # seconds, summed over the processes (bench/archive.py reports them)
+    write_s: float = 0.0
 
     def page(self, rel: str, fp: str, render: Callable[[], str], needs: Iterable[str] = ()) -> None:
         """Produce the file `rel` (relative to the site folder) whose content `fp` fingerprints, showing the
@@ -177,17 +182,24 @@ class PageWriter:
             self.written += share.written
             self.unchanged += share.unchanged
             self.written_paths += share.written_paths
+            self.render_s += share.render_s
+            self.write_s += share.write_s
         return max(1, len(shares))
 
     def _render_share(self, jobs: list[tuple[str, Callable[[], str]]]) -> ShareWritten:
         out = ShareWritten()
         for rel, render in jobs:
             path = Path(self.site_dir, rel)
-            if self._write(path, render()):
+            t0 = time.perf_counter()
+            text = render()
+            t1 = time.perf_counter()
+            if self._write(path, text):
                 out.written += 1
                 out.written_paths.append(str(path))
             else:
                 out.unchanged += 1
+            out.render_s += t1 - t0
+            out.write_s += time.perf_counter() - t1
         return out
 
     def _write(self, path: Path, text: str) -> bool:

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import os
 import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -75,6 +76,7 @@ class BuildResult:
     indexed: int = 0
     rendered: int = 0  # files rendered from templates or data: none when nothing changed
     loaded: int = 0  # generations whose summaries and answers were loaded: those the rendered pages show
+    seconds: dict[str, float] = field(default_factory=dict)  # load, fingerprint, render, write (bench/archive.py)
     processes: int = 1  # processes that rendered them (digest.archive.workers)
     written_paths: list[str] = field(default_factory=list)
     rendered_paths: list[str] = field(default_factory=list)  # relative to the site folder
@@ -181,7 +183,9 @@ class SiteBuilder:
             result.unchanged = len(previous.pages)
             result.removed = _remove_stale(self.site_dir, set(previous.pages))
             return result
+        started = time.perf_counter()
         issues, meta, views, self.stamps = load_site_data(self.store)
+        loaded = time.perf_counter()
         result.issues, result.papers, result.indexed = len(issues), len(views), len(views)
         # First-page pictures into <site>/thumbs/ (digest.pdf.thumbnail), each made once. With nothing new
         # (above) there is no new paper to picture: the last build made them all, or noted why not.
@@ -194,9 +198,13 @@ class SiteBuilder:
         writer = PageWriter(self.site_dir, previous.pages if previous.environment == environment else {},
                             xml_safe_bytes)
         self._write_pages(writer, issues, meta, views)
+        fingerprinted = time.perf_counter()
         # Only now, knowing which pages change, the write-ups they show are loaded (all of them the first time).
         result.loaded = fill_views(self.store, views, writer.needed)
+        filled = time.perf_counter()
         result.processes = writer.render_pending(self.workers)
+        result.seconds = {"load": loaded - started + filled - fingerprinted, "fingerprint": fingerprinted - loaded,
+                          "render": writer.render_s, "write": writer.write_s}
         result.rendered, result.written, result.unchanged = writer.rendered, writer.written, writer.unchanged
         result.written_paths, result.rendered_paths = writer.written_paths, writer.rendered_paths
         result.removed = _remove_stale(self.site_dir, set(writer.pages))
