@@ -30,6 +30,7 @@ class Verdict:
     excerpts: int = 0  # the paper's own sentences (extractive): nothing to verify or support
     unverified: int = 0  # answers whose quote is not in the paper
     unsupported: int = 0  # answers whose quote is in the paper but does not back them
+    partly: int = 0  # answers their quote backs only in part (shown so: the line must say so too)
 
     @property
     def failed_share(self) -> float:
@@ -51,8 +52,9 @@ class Verdict:
     def answers_line(self) -> str:
         """'72 answers: 3 unverified, 2 not supported by their quote' for the run's report."""
         checked = self.answers - self.excerpts
+        partly = f", {self.partly} supported only in part" if self.partly else ""
         parts = [f"{checked} {'answer' if checked == 1 else 'answers'}: {self.unverified} unverified, "
-                 f"{self.unsupported} not supported by their quote"] if checked else []
+                 f"{self.unsupported} not supported by their quote{partly}"] if checked else []
         if self.excerpts:
             parts.append(f"{self.excerpts} {'excerpt' if self.excerpts == 1 else 'excerpts'} from the papers "
                          "(not checked answers)")
@@ -87,6 +89,7 @@ def judge_issue(issue: Issue, *, max_failed_share: float) -> Verdict:
             v.excerpts += sum(q.excerpt for q in g.qa)
             v.unverified += sum(not q.verified and not q.excerpt for q in g.qa)
             v.unsupported += g.n_unsupported
+            v.partly += sum(q.support == "partly" for q in g.qa)
         if g is None or g.status == "fallback":
             cause = failure_cause(g.note if g else "no generation was written")
         elif g.status == "ok" and g.model != "extractive":

@@ -209,3 +209,16 @@ def test_a_theme_its_papers_do_not_back_is_left_out(config, store, llm_server, p
     out = write_overview(config, issue, writer, language="en", yes=True)
     assert out.overview and all("quantum" not in t.text for t in out.overview.themes)
     assert "not backed by the papers" in out.note and "Writing needs quantum hardware" in out.note
+
+
+def test_the_run_line_says_how_many_answers_are_supported_only_in_part(paper):
+    from digest.quality import judge_issue
+    from digest.records import QA, Generation
+
+    qa = [QA("q1", "a1", [1], "x", True, support="partly"), QA("q2", "a2", [1], "y", True, support="supported")]
+    g = Generation(key="k", paper_key=paper.key, version=1, model="m", prompt_version="v", language="en",
+                   tldr="t", summary="s", qa=qa, status="ok")
+    issue = Issue(id="2026-W47", week_start="", week_end="", language="en", model="m", created="",
+                  entries=[IssueEntry(paper, g, 1)])
+    line = judge_issue(issue, max_failed_share=0.5).answers_line()
+    assert line == "2 answers: 0 unverified, 0 not supported by their quote, 1 supported only in part"
