@@ -63,7 +63,9 @@ def test_answers_are_excerpts_shown_once_and_unanswerable_questions_are_skipped(
     assert all(q.excerpt and q.answer == q.quote and q.verified for q in qa)
     for q in qa:  # each excerpt is on the page it cites
         assert " ".join(q.quote.split()) in " ".join(pages[q.pages[0] - 1].body.split())
-    assert by_q["What problem does the paper address?"].quote.startswith("Long documents remain a challenge")
+    # The problem as the abstract opens with it (its first two sentences, the second not its claim).
+    assert by_q["What problem does the paper address?"].quote == ("Large language models are hard to evaluate on "
+                                                                   "long documents. Existing metrics miss unfaithful claims.")
     # "main contributions" is never answered with the author-contribution statement, nor any question with it.
     assert not any("wrote the code" in q.quote for q in qa)
     # Nothing in the paper speaks of future work: the question is skipped, not answered with a neighbour.

@@ -30,12 +30,14 @@ VERSION = "extractive-4"  # bump when the method changes, so stored generations 
 _ADDRESSES = {
     "problem": r"problem|challeng|difficult|lack|limit|however|remain|issue|gap|address|hard|costly|expensive"
                r"|bottleneck|fail|unclear|need|crucial|important|question|suffer|poorly|struggl",
-    "method": r"we (?:propose|present|introduce|develop|design|describe|build|train|adopt|use|employ|formulate)"
+    "method": r"we (?:propose|present|introduce|develop|design|describe|build|train|adopt|use|employ|formulate"
+              r"|investigate|explore|study|examine|analy[sz]e|extend|apply|show)|(?:this|the present) (?:paper|work|article)"
               r"|our (?:method|approach|model|framework|system|algorithm)|propos|approach|method|framework"
               r"|architecture|algorithm|pipeline|technique",
     "data": r"dataset|data set|corpus|corpora|benchmark|collected|annotat|\bdata\b|sample",
     "results": r"\d|outperform|improv|achiev|state-of-the-art|significant|results? (?:show|indicate|demonstrate|suggest)"
-               r"|better|gain|effective|competitive|superior",
+               r"|better|gain|effective|competitive|superior|advantage|\b(?:show|demonstrate|reveal|find|found)s? that"
+               r"|(?:experiments?|evaluations?|analys[ie]s|studies|study) (?:\w+ )?(?:show|reveal|indicate|suggest)",
     "compared": r"baseline|compar|outperform|versus|\bvs\.?|state-of-the-art|(?:prior|previous|existing) (?:work|method"
                 r"|approach|system|model|state)|than (?:the )?(?:baseline|previous|prior|existing|other)",
     "contributions": r"contribution|we (?:propose|present|introduce|release|show|demonstrate|develop|provide)"
@@ -162,7 +164,9 @@ def _best_sentences(text: str, query: str, n: int) -> list[str]:
 _ASPECT_CUES = {
     "challenge": [(r"\bhowever\b|\bbut\b|although|despite|while\b", 1.0),
                   (r"challeng|problem|difficult|lack|limited|remain|suffer|bottleneck|costly|expensive|unclear"
-                   r"|little (?:work|attention|research)|ha(?:s|ve) not been|fail|issue|\bgap\b|hinder|struggl", 2.0)],
+                   r"|little (?:work|attention|research)|ha(?:s|ve) not been|fail|issue|\bgap\b|hinder|struggl", 2.0),
+                  (r"\b(?:existing|traditional|conventional|current|previous|prior|most|standard) (?:\w+ )?"
+                   r"(?:methods?|approaches|models?|systems?|work|techniques|studies)\b|\brel(?:y|ies) on\b", 1.0)],
     "approach": [(r"\bwe (?:propose|present|introduce|develop|describe|design|investigate|explore|study)"
                   r"|(?:this|the present) (?:paper|work|article|study)|in this (?:paper|work)", 3.0),
                  (r"our (?:method|approach|model|framework|system)|propos|novel|\bmethod|approach|framework", 1.0)],
@@ -385,10 +389,11 @@ class ExtractiveWriter:
         for q in QUESTIONS:
             need = _ADDRESSES_RE[q.need]
             if q.aspect:
-                sentence = key.get(q.aspect)
                 # The headline answers may repeat the summary: here they are quoted with their page.
-                if sentence and need.search(sentence) and check.find(sentence, []).verified:
-                    add(q.text[lang], sentence, [])
+                found = next((e for e in _headline(q.aspect, key, sentences(abstract))
+                              if need.search(e) and check.find(e, []).verified), None)
+                if found:
+                    add(q.text[lang], found, [])
                     continue
             topic = question_topic(q.text["en"])
             where = section_passages(passages, topic) if topic else []
@@ -409,6 +414,27 @@ class ExtractiveWriter:
                 used.add(passage.index)
                 add(SECTION_QUESTION.get(lang, SECTION_QUESTION["en"]).format(title=heading), excerpt, [passage.page])
         return qa, dropped
+
+
+_SHORT = 20  # words: a key sentence this short is answered with the abstract's next sentence too
+
+
+def _headline(aspect: str, key: dict[str, str], abstract: list[str]) -> list[str]:
+    """Excerpts that answer a headline question, best first (measured on aclsum's train and val splits):
+    the problem as the abstract opens with it (its first two sentences, unless the second is its claim or
+    result), else the key sentence; the approach and the outcome as their key sentence, with the sentence
+    after it in the abstract when the key sentence is short."""
+    keys = set(key.values())
+    readable = [s for s in abstract if _readable(s) and not _FRONT_MATTER.search(s)]
+    out = []
+    if aspect == "challenge" and len(abstract) >= 2 and abstract[0] in readable and abstract[0] not in keys - {key.get(aspect)}:
+        out.append(abstract[0] + (" " + abstract[1] if abstract[1] in readable and abstract[1] not in keys - {key.get(aspect)} else ""))
+    sentence = key.get(aspect)
+    if sentence and aspect != "challenge" and len(sentence.split()) < _SHORT and sentence in abstract:
+        i = abstract.index(sentence)
+        if i + 1 < len(abstract) and abstract[i + 1] in readable and abstract[i + 1] not in keys:
+            out.append(sentence + " " + abstract[i + 1])
+    return out + ([sentence] if sentence else [])
 
 
 _HEADING_NUMBER = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,5}\.|[A-H](?:\.\d{1,2})*\.?)\s+")
