@@ -599,18 +599,15 @@ class Store:
         )
         return [(self.generation_from_row(r), bool(r["shown"]), f"{r['stored_row']}.{r['revision']}") for r in rows]
 
-    def published_generation_heads(self) -> list[tuple[Generation, bool, str, bool]]:
+    def published_generation_heads(self) -> list[tuple[Generation, bool, str]]:
         """As published_generations, but each without its summary, answers and drops (the bulk of a row,
-        and most of the time of loading it), and whether it has any text a search could find; the archive
-        fills in only the ones the pages it renders show (fill_generations)."""
+        and most of the time of loading it): the archive fills in only the ones the pages it renders show
+        (fill_generations)."""
         rows = self.query(
             "SELECT g.key, g.paper_key, g.version, g.model, g.prompt_version, g.language, g.tldr, g.status, "
             "g.note, g.n_dropped, g.created, g.input_tokens, g.cached_tokens, g.output_tokens, g.cost, "
             "g.latency_ms, g.revision, g.rowid AS stored_row, "
-            "g.key IN (SELECT generation_key FROM issue_generations) AS shown, "
-            "(g.tldr <> '' OR g.summary <> '' OR EXISTS (SELECT 1 FROM json_each(g.qa) WHERE "
-            "coalesce(json_extract(value, '$.question'), '') <> '' OR "
-            "coalesce(json_extract(value, '$.answer'), '') <> '')) AS has_text "
+            "g.key IN (SELECT generation_key FROM issue_generations) AS shown "
             "FROM generations g WHERE g.paper_key IN (SELECT paper_key FROM issue_papers) "
             "ORDER BY g.paper_key, g.created DESC, g.key"
         )
@@ -620,7 +617,7 @@ class Store:
             status=r["status"], note=r["note"], n_dropped=r["n_dropped"], created=r["created"],
             usage=Usage(input_tokens=r["input_tokens"], cached_tokens=r["cached_tokens"],
                         output_tokens=r["output_tokens"], cost=r["cost"], latency_ms=r["latency_ms"]),
-        ), bool(r["shown"]), f"{r['stored_row']}.{r['revision']}", bool(r["has_text"])) for r in rows]
+        ), bool(r["shown"]), f"{r['stored_row']}.{r['revision']}") for r in rows]
 
     def fill_generations(self, generations: list[Generation]) -> None:
         """Give generations loaded by published_generation_heads their summary, answers and drops, in place."""

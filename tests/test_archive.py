@@ -756,3 +756,23 @@ def test_one_new_issue_loads_only_the_write_ups_of_the_pages_it_renders(config, 
     config.web.public_url = "https://digest.example.org"  # a setting every page shows: all rendered again
     again = build_archive(config, store)
     assert again.loaded == 13 and len(filled) == 13 and again.rendered == len(again.rendered_paths) > 50
+
+
+def test_search_falls_back_to_every_generation_when_the_shown_one_has_no_text(config, store):
+    # Which generations a paper's search text comes from is decided before any summary is loaded: a shown
+    # generation without even a TL;DR has its content loaded to tell whether it has any text.
+    paper = make_paper(0)
+    store.upsert_paper(paper)
+    store.save_generation(make_generation(paper, "other-model", unique_word="glockenspiel",
+                                          created="2026-11-15T08:00:00+00:00"), {})
+    empty = replace(make_generation(paper), tldr="", summary="", qa=[])
+    store_one_paper_issue(store, paper, empty)
+    build_archive(config, store)
+    texts = (config.archive_dir / "site" / "search" / "x0.js").read_text()
+    assert "glockenspiel" in texts
+    with_text = replace(make_generation(paper, "third-model"), key="k3", tldr="", qa=[], summary="A theremin.")
+    store.save_generation(with_text, {})
+    store.save_issue(replace(store.load_issue("2026-W47"), model="third-model"), {paper.key: with_text})
+    build_archive(config, store)
+    texts = (config.archive_dir / "site" / "search" / "x0.js").read_text()
+    assert "theremin" in texts and "glockenspiel" not in texts

@@ -41,11 +41,9 @@ def load_site_data(store: Store) -> tuple[list[Issue], dict[str, dict], dict[str
     generations: dict[str, Generation] = {}
     shown: dict[str, list[Generation]] = {}
     stamps: dict[str, str] = {}
-    has_text: dict[str, bool] = {}
-    for g, in_issue, stamp, text in store.published_generation_heads():
+    for g, in_issue, stamp in store.published_generation_heads():
         generations[g.key] = g
         stamps[g.key] = stamp
-        has_text[g.key] = text
         v = views.get(g.paper_key)
         if v is not None:
             v.generations.append(g)
@@ -63,9 +61,13 @@ def load_site_data(store: Store) -> tuple[list[Issue], dict[str, dict], dict[str
             v.issue_ids.append(issue.id)
             if e.generation:
                 v.shown_in.setdefault(e.generation.key, []).append(issue.id)
+    # Search indexes the generations issues show, or all of a paper's if those have no text at all: known
+    # from the TL;DRs alone but for the rare paper whose shown generations have none (those are filled).
+    untold = [g for key in views for g in shown.get(key, []) if not any(s.tldr for s in shown[key])]
+    store.fill_generations(untold)
     for key, v in views.items():
         used = shown.get(key, [])
-        if not any(has_text[g.key] for g in used):  # as document_text(used) would be empty
+        if not any(document_text([g]) != ("", "") for g in used):
             used = v.generations
         v.text_generations = used
         v.text_source = " ".join(stamps[g.key] for g in used)
