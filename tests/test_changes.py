@@ -47,14 +47,17 @@ def changes_responder(messages, schema):
     if "changes" not in (schema or {}).get("properties", {}):
         return grounded_responder()(messages, schema)
     text = messages[-1]["content"]
+    ja = "in 日本語" in text  # a model writes the points in the language it is asked for
     points = []
     for m in re.finditer(r"\[change \d+(?:, page (\d+) of v\d+)?\]\nBEFORE: (.*)\nAFTER: (.*)", text):
         after = m.group(3)
         if after != "(removed)":
             quote = " ".join(after.split()[:14])
-            points.append({"change": "A PubMed evaluation is added: ROUGE-1 rises from 44.0 to 46.3.",
+            points.append({"change": "PubMedでの評価が追加され、ROUGE-1は44.0から46.3に上がった。" if ja else
+                           "A PubMed evaluation is added: ROUGE-1 rises from 44.0 to 46.3.",
                            "page": int(m.group(1) or 0), "quote": quote})
-    points.append({"change": "A made-up claim.", "page": 1, "quote": "this sentence is in neither version"})
+    points.append({"change": "作り話の主張。" if ja else "A made-up claim.", "page": 1,
+                   "quote": "this sentence is in neither version"})
     return {"changes": points}
 
 

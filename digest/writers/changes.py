@@ -18,7 +18,9 @@ from digest.i18n import labels
 from digest.pdf.sentences import paper_sentences
 from digest.records import ChangePoint, Page, Paper, VersionChanges
 from digest.store import Store, utcnow
+from digest.wording import plural
 from digest.writers.grounding import PageIndex, normalise
+from digest.writers.outline_check import language_problem
 
 log = logging.getLogger("digest")
 
@@ -163,22 +165,28 @@ class ChangesWriter:
             c.status, c.note = "failed", f"the model failed ({e.message}); the changed passages are shown"
             return c
         index, known = PageIndex(new_pages), {p.number for p in new_pages}
-        points = []
+        points, other_language = [], 0
         for item in result.data["changes"][:MAX_POINTS]:
             text, quote = item["change"].strip(), item["quote"].strip()
             if not text:
+                continue
+            if language_problem(text, self.language, "change"):  # checked like the TL;DR in a ja run
+                other_language += 1
                 continue
             check = index.find(quote, [item["page"]]) if quote else None
             verified = bool(check and check.verified)
             if not verified and self.drop_unverified:
                 continue
+            if check and check.trimmed:  # only the quote's opening is in the paper: shown cut, as answers are
+                quote = check.trimmed + " …"
             page = check.pages[0] if check and check.verified else item["page"]
             points.append(ChangePoint(kind="described", text=text, quote=quote, verified=verified,
                                       page=page if page in known else None))
         usage = replace(result.usage, latency_ms=int((time.monotonic() - started) * 1000))
+        note = f"{plural(other_language, 'point')} not in the issue's language left out" if other_language else None
         return VersionChanges(paper_key=paper.key, old_version=old_version, new_version=paper.version or 0,
                               model=self.model_id, language=self.language, points=points,
-                              status="ok" if points else "same", usage=usage, created=utcnow())
+                              status="ok" if points else "same", usage=usage, created=utcnow(), note=note)
 
 
 def describe_update(store: Store, writer: ChangesWriter | None, paper: Paper, old_version: int,
