@@ -279,3 +279,12 @@ def test_a_heading_that_stops_on_with_goes_on_to_its_next_line():
              "We annotate half of each summary."]
     assert set_apart(lines) == ["We end the section here.", "", "F Partial summary annotation with PubMed and SQuALITY",
                                 "", "We annotate half of each summary."]
+
+
+@pytest.mark.parametrize("foot", ["3https://github.com/example/code", "3 https://github.com/example/code",
+                                  "3The code is released under the MIT licence.", "∗Equal contribution."])
+def test_a_footnote_never_joins_a_sentence_cut_by_the_page_break(foot):
+    pages = clean_pages(["Intro ends. We demonstrate that incorporating geospatial\n" + foot,
+                         "rules improves performance. More text follows."])
+    sents = [s.text for s in paper_sentences(pages)]
+    assert sents[:2] == ["Intro ends.", "We demonstrate that incorporating geospatial rules improves performance."]

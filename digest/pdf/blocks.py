@@ -29,7 +29,8 @@ _NAMED_HEADINGS = re.compile(
     re.IGNORECASE,
 )
 # A footnote at a page's foot: its mark glued to its text ('1https://...', '2The corpus is...', '∗Equal').
-_FOOTNOTE_RE = re.compile(r"^(?:\d{1,2}(?=https?://|www\.|[A-Z][a-z])|[*∗†‡§¶]\s?(?=\S))")
+# A mark set apart by a space is a footnote only before a link ('2 https://...'): '2 Method' is a heading.
+_FOOTNOTE_RE = re.compile(r"^(?:\d{1,2}(?=https?://|www\.|[A-Z][a-z])|\d{1,2}\s(?=https?://|www\.)|[*∗†‡§¶]\s?(?=\S))")
 # The publisher's notice at a first page's foot (ACM): from its opening words to the DOI line that ends it.
 _NOTICE_RE = re.compile(r"^(?:permission to make digital or hard copies|acm reference format:?)", re.IGNORECASE)
 _NOTICE_END_RE = re.compile(r"^https?://doi\.org/\S+$")
@@ -220,12 +221,14 @@ def _heading_goes_on(head: str, nxt: str) -> bool:
 
 
 def _footnotes_start(lines: list[str]) -> int:
-    """Index of the first footnote line among a page's last lines, or len(lines) when there is none."""
+    """Index of the first footnote line among a page's last lines, or len(lines) when there is none.
+
+    The line before a footnote need not end a sentence: the page's prose often breaks off mid-sentence
+    there and goes on on the next page.
+    """
     idx = [k for k, ln in enumerate(lines) if ln.strip()]
-    for pos, k in enumerate(idx[-_FOOTNOTE_LINES:]):
-        before = idx[len(idx) - min(len(idx), _FOOTNOTE_LINES) + pos - 1] if pos or len(idx) > _FOOTNOTE_LINES else None
-        if _FOOTNOTE_RE.match(lines[k].strip()) and (before is None or _ends_block(lines[before])
-                                                       or len(lines[before].strip()) < 40):
+    for k in idx[-_FOOTNOTE_LINES:]:
+        if k != idx[0] and _FOOTNOTE_RE.match(lines[k].strip()):
             return k
     return len(lines)
 
