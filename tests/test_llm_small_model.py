@@ -222,3 +222,17 @@ def test_the_run_line_says_how_many_answers_are_supported_only_in_part(paper):
                   entries=[IssueEntry(paper, g, 1)])
     line = judge_issue(issue, max_failed_share=0.5).answers_line()
     assert line == "2 answers: 0 unverified, 0 not supported by their quote, 1 supported only in part"
+
+
+def test_passages_given_in_pieces_say_which_section_they_are_from():
+    from digest.writers.chat import passage_blocks
+    from digest.writers.retrieval import Passage
+
+    blocks = passage_blocks([Passage(3, "We fine-tune on PubMed.", 7, "4 Experiments"),
+                             Passage(3, "Accuracy rises to 71.3.", 8, "4 Experiments"),
+                             Passage(5, "Our study has two limitations.", 12, "6 Limitations")])
+    assert blocks[0].text == "[section: 4 Experiments]\nWe fine-tune on PubMed.\nAccuracy rises to 71.3."
+    assert blocks[1].text == "[section: 6 Limitations]\nOur study has two limitations."
+    # A model that copies the marker into its quote still quotes the paper.
+    index = PageIndex([Page(5, "6 Limitations Our study has two limitations that we discuss in turn here.")])
+    assert index.find("[section: 6 Limitations] Our study has two limitations that we discuss", [5]).verified

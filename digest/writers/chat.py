@@ -437,14 +437,18 @@ class ChatWriter:
 
 
 def passage_blocks(passages: list[Passage]) -> list[Block]:
-    """Consecutive passages of one page become one block under one page marker."""
+    """Consecutive passages of one page become one block under one page marker; a passage under another
+    section heading than the one before it says which ('[section: 4 Results]'), so a model given pieces of
+    a paper knows where each comes from (a limitation from the limitations, not from related work)."""
     groups: list[tuple[int, list[str]]] = []
-    last = None
+    last, section = None, None
     for p in passages:
+        mark = f"[section: {p.section}]\n" if p.section and p.section != section else ""
+        section = p.section or section
         if groups and groups[-1][0] == p.page:
             # Text left out between two passages is marked, so nobody quotes across the gap.
-            groups[-1][1].append(p.text if last is not None and p.index == last + 1 else "[…] " + p.text)
+            groups[-1][1].append(mark + (p.text if last is not None and p.index == last + 1 else "[…] " + p.text))
         else:
-            groups.append((p.page, [p.text]))
+            groups.append((p.page, [mark + p.text]))
         last = p.index
     return [Block(page_label(page), "\n".join(texts)) for page, texts in groups]

@@ -22,6 +22,7 @@ _TRANSLATE = str.maketrans({
 _HYPHEN_BREAK = re.compile(r"(\w)-\s+(\w)")
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _ELLIPSIS = re.compile(r"\s*(?:\.\s*\.\s*\.|\u2026|\[\.\.\.\]|\[…\])\s*")
+_SECTION_MARK = re.compile(r"\[section: [^\]]*\]")  # how digest.writers.chat marks a section in the prompt
 MIN_QUOTE_CHARS = 20  # normalised characters: shorter quotes match almost anywhere
 # An elided quote ("A ... B") is checked piece by piece, so each piece must be checkable on its own:
 # "the ... results ... are ... not ... significant" is in order on almost any page.
@@ -135,6 +136,7 @@ class PageIndex:
 
     def find(self, quote: str, cited: list[int]) -> QuoteCheck:
         """Look a quote up on the cited pages first, then anywhere in the paper."""
+        quote = _SECTION_MARK.sub(" ", quote)  # the prompt's marker, copied by a model, is not the paper's text
         segments = [normalise(s) for s in _ELLIPSIS.split(quote) if normalise(s)]
         total = sum(len(s) for s in segments)
         if total < MIN_QUOTE_CHARS:
