@@ -568,11 +568,13 @@ class Store:
     def archive_signature(self) -> str:
         """One cheap query that changes whenever anything the archive site shows may have changed.
 
-        Rewrites replace rows (new rowids) or bump a time, so counts, max rowids and max times suffice.
+        Rewrites replace rows (new rowids) or bump a time, so counts, max rowids and max times suffice; but
+        issues are few and change in place (`issues use` within the second of the last update kept max(updated)),
+        so theirs are read whole: their model, language, status and time.
         """
         return self.query(
-            "SELECT (SELECT count(*) || '/' || coalesce(max(updated), '') || '/' || "
-            "sum(status = 'published') FROM issues) || '|' || "
+            "SELECT (SELECT count(*) || '/' || coalesce(group_concat(id || ' ' || model || ' ' || language || ' ' "
+            "|| status || ' ' || coalesce(updated, ''), ','), '') FROM issues) || '|' || "
             "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_papers) || '|' || "
             "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_generations) || '|' || "
             "(SELECT count(*) || '/' || coalesce(max(rowid), 0) || '/' || total(revision) FROM generations) || '|' || "

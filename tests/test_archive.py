@@ -776,3 +776,23 @@ def test_search_falls_back_to_every_generation_when_the_shown_one_has_no_text(co
     build_archive(config, store)
     texts = (config.archive_dir / "site" / "search" / "x0.js").read_text()
     assert "theremin" in texts and "glockenspiel" not in texts
+
+
+def test_a_new_variant_and_showing_it_render_the_pages_of_its_papers_with_their_text(two_weeks, tmp_path):
+    config, store = two_weeks
+    build_archive(config, store)
+    site = config.archive_dir / "site"
+    paper = store.get_paper("2611.10100")  # of the older issue, 2026-W46
+    variant = make_generation(paper, "bigger-model", unique_word="ocarina")
+    store.save_generation(variant, {})
+    store.add_issue_generation("2026-W46", variant)
+    added = build_archive(config, store)
+    assert "papers/2611.10100.html" in added.rendered_paths and added.loaded >= 1
+    assert "ocarina" in (site / "papers" / "2611.10100.html").read_text()
+    store.show_variant("2026-W46", "bigger-model", language=None, published=True)
+    shown = build_archive(config, store)
+    assert {"issues/2026-W46.html", "issues/2026-W46.bib"} <= set(shown.rendered_paths)
+    assert "ocarina" in (site / "issues" / "2026-W46.html").read_text()
+    assert not any(p.startswith("papers/2611.1000") for p in shown.rendered_paths)  # the newer issue's papers
+    build_archive(config, store, tmp_path / "clean")
+    assert site_files(site) == site_files(tmp_path / "clean")
