@@ -213,9 +213,11 @@ def on_evidence(quote: str, evidence: Iterable[str], run: int = 10) -> bool:
 
 
 def language_of(text: str) -> str:
-    """'ja' when a tenth of its letters are kana or kanji, else 'en' (the two languages labels exist in)."""
-    letters = [c for c in text if c.isalpha()]
-    return "ja" if letters and len(_JA.findall(text)) >= 0.1 * len(letters) else "en"
+    """'ja' when the product's one Japanese check accepts it (a tenth of its letters in kana or kanji, Latin
+    names not counted: digest.writers.outline_check.language_problem), else 'en'."""
+    from digest.writers.outline_check import language_problem
+
+    return "ja" if _JA.search(text) and language_problem(text, "ja", "text") is None else "en"
 
 
 def on_topic_share(items: list[BenchPaper], gens: dict[str, Generation]) -> float | None:
@@ -398,9 +400,10 @@ def run(args: argparse.Namespace) -> list[dict]:
                 rows.append({"set": name, "model": model, **m})
                 print(f"{name} {model}: {len(gens)} papers in {wall:.1f} s", file=sys.stderr)
                 if model not in (LEAD, "extractive"):
-                    print(f"{name} {model}: {shown_checks(items, gens)}", flush=True)
-            # Each set's rows as soon as they are known: a slow local model may be stopped before the end.
-            print(table([r for r in rows if r["set"] == name]), flush=True)
+                    print(f"{name} {model}: {shown_checks(items, gens)}", file=sys.stderr, flush=True)
+            # Each set's rows as soon as they are known (on stderr, beside the progress; stdout keeps the one
+            # final table): a slow local model may be stopped before the end.
+            print(table([r for r in rows if r["set"] == name]), file=sys.stderr, flush=True)
     return rows
 
 
