@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from digest.errors import ConfigError
 
@@ -287,8 +290,6 @@ def _apply_env(cfg: Config, env: dict[str, str]) -> None:
 
 def is_openai_url(url: str) -> bool:
     """Whether a base URL is OpenAI's own API (or empty, which means it); local and other servers are not."""
-    from urllib.parse import urlsplit
-
     url = url.strip()
     host = (urlsplit(url if "://" in url else f"//{url}").hostname or "").lower()
     return not url or host == "api.openai.com"
@@ -367,16 +368,12 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
 
 def known_model_names(config: Config) -> list[str]:
     """Model ids this installation knows without asking a server: the config's tables, the init template's, extractive."""
-    import re
-
     template = re.findall(r'^#?\s*\[models\."?([^"\]]+)"?\]', default_config_text(), flags=re.MULTILINE)
     return list(dict.fromkeys([*config.models, *template, "extractive"]))
 
 
 def did_you_mean(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str | None:
     """'did you mean X?' for a name close to one of `known` (a typo), else None."""
-    import difflib
-
     close = difflib.get_close_matches(name, [k for k in known if k != name], n=1, cutoff=0.75)
     return f"did you mean {close[0]}?" if close else None
 
