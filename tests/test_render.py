@@ -96,6 +96,9 @@ def test_a_japanese_issue_shows_its_notes_in_japanese_and_an_english_one_in_engl
     for name, body in en.items():
         assert "TL;DR and summary taken from the abstract: the TL;DR is not in Japanese" in body, name
         assert "questions left out: 2 of 10" in body, name
+    # The paper's English in a Japanese email is marked as English, the Japanese notes are not.
+    assert ja["html"].count('lang="en"') >= 3 and 'lang="en">モデル' not in ja["html"]
+    assert 'lang="en"' not in en["html"].split("<body", 1)[1]
     failed = _extractive_issue("ja", note="PDF unreadable: encrypted; with a semicolon", status="abstract-only")
     md = render_markdown(failed, title="Digest")
     assert "アブストラクトのみから要約しました: PDFを読み取れませんでした。" in md and "encrypted" not in md

@@ -21,7 +21,15 @@ from digest.feedback import OWNER, subscriber_voter, vote_urls
 from digest.i18n import labels
 from digest.pdf.thumbnail import THUMB_HEIGHT, THUMB_WIDTH, ensure_thumbnails
 from digest.records import QA, Issue, Paper
-from digest.render import changes_view, count_papers, generation_note, model_note, safe_url, standard_intro
+from digest.render import (
+    changes_view,
+    count_papers,
+    generation_note,
+    model_note,
+    safe_url,
+    standard_intro,
+    text_language,
+)
 from digest.resources import bundled_dir, jinja_environment
 from digest.text import slugify
 from digest.wording import shorten
@@ -121,13 +129,13 @@ def best_answers(qa: list[QA], n: int) -> list[tuple[int, QA]]:
     return sorted(numbered, key=lambda item: (not item[1].verified, _SUPPORT_RANK.get(item[1].support, 1)))[:max(0, n)]
 
 
-def _answer(number: int, q: QA, pdf_url: str, L: dict[str, str], *, compact: bool = False) -> dict:
+def _answer(number: int, q: QA, pdf_url: str, L: dict[str, str], *, compact: bool = False, language: str = "en") -> dict:
     # Each cited page links into the PDF (#page=N opens it there in browsers and most PDF viewers).
     pages = [{"n": p, "url": f"{pdf_url}#page={p}" if pdf_url else ""} for p in q.pages]
     return {"n": number, "question": q.question, "answer": q.answer, "cite": _cite(q.pages, L),
             "cite_label": (L["page"] if len(q.pages) == 1 else L["pages"]) if q.pages else "",
             "pages": pages, "quote": shorten(q.quote, _QUOTE_CHARS_COMPACT) if compact else q.quote, "verified": q.verified,
-            "excerpt": q.excerpt,
+            "excerpt": q.excerpt, "quote_lang": text_language(q.quote, language),
             "support": q.support}
 
 
@@ -199,8 +207,10 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
             "changes": _changes(e, pdf_url, L, compact=compact),
             "tldr": g.tldr if g else "",
             "summary": g.summary if g else p.abstract,
+            # The text's own language for lang attributes: a Japanese issue's extractive text is English.
+            "text_lang": text_language(" ".join([g.tldr, g.summary]) if g else p.abstract, issue.language),
             "note": note,
-            "qa": [_answer(n, q, pdf_url, L, compact=compact) for n, q in shown],
+            "qa": [_answer(n, q, pdf_url, L, compact=compact, language=issue.language) for n, q in shown],
             "qa_total": len(qa),
             "excerpts": bool(g and g.excerpts),
             "page_url": paper_page_url(site, p) if site else "",
