@@ -236,3 +236,8 @@ def test_passages_given_in_pieces_say_which_section_they_are_from():
     # A model that copies the marker into its quote still quotes the paper.
     index = PageIndex([Page(5, "6 Limitations Our study has two limitations that we discuss in turn here.")])
     assert index.find("[section: 6 Limitations] Our study has two limitations that we discuss", [5]).verified
+
+
+def test_a_two_sentence_japanese_tldr_keeps_its_first_sentence():
+    tldr = "LongEvalは長い要約の忠実性評価の指針を示す。一致率は0.45から0.62に上がった。"
+    assert one_sentence(tldr, TLDR_CHARS) == "LongEvalは長い要約の忠実性評価の指針を示す。"

@@ -165,7 +165,9 @@ def one_sentence(tldr: str, bound: int) -> str:
     cut = len(tldr) >= bound and not re.search(r"[.!?。！？]['\")\]]*$", text)
     if len(parts) <= 1 and not cut:
         return text
-    if len(parts) > 1 and letters(parts[0]) >= 2 * MIN_TEXT_LETTERS:
+    # A Japanese sentence says as much in fewer letters.
+    enough = MIN_TEXT_LETTERS if parts and CJK_RE.search(parts[0]) else 2 * MIN_TEXT_LETTERS
+    if len(parts) > 1 and letters(parts[0]) >= enough:
         return parts[0]
     return text
 
