@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,44 @@ def test_no_process_to_be_had_means_this_one_does_every_share(tmp_path):
     """, tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[3, 7, 5]"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_a_worker_dies_with_a_killed_build_instead_of_writing_on(tmp_path):
+    # A build killed with SIGKILL must leave no worker writing pages behind the next build's back.
+    proc = run_python(f"""
+        import os, signal, time
+        from pathlib import Path
+        from digest.archive.workers import run_shares
+        out = Path({str(tmp_path)!r})
+        parent = os.getpid()
+
+        def work(share):
+            if share == ["child"]:
+                (out / "child.pid").write_text(str(os.getpid()))
+                deadline = time.monotonic() + 60  # bounds a hang only: the parent is killed long before
+                while os.getppid() == parent and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                (out / "orphan-wrote").write_text("a page the killed build had loaded")
+                return 1
+            deadline = time.monotonic() + 60
+            while not (out / "child.pid").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        run_shares([["parent"], ["child"]], work)
+    """, tmp_path)
+    assert proc.returncode == -9, proc.stderr
+    child = int((tmp_path / "child.pid").read_text())
+    deadline = time.monotonic() + 60
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _alive(child) and not (tmp_path / "orphan-wrote").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][:1] != "Z"  # a zombie has stopped: it writes nothing more
+    except FileNotFoundError:
+        return False

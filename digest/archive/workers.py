@@ -12,8 +12,10 @@ is stopped and its share done here too, so a build never waits on a stuck worker
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -81,7 +83,7 @@ def run_shares(shares: list[list[T]], work: Callable[[list[T]], R]) -> list[R]:
     try:
         for share in shares[1:]:
             receive, send = ctx.Pipe(duplex=False)
-            child = ctx.Process(target=_child, args=(work, share, send), daemon=True)
+            child = ctx.Process(target=_child, args=(work, share, send, os.getpid()), daemon=True)
             try:
                 child.start()
             except OSError:  # no process to be had (a limit on processes or memory): this one does the rest
@@ -118,7 +120,19 @@ def _receive(receive, timeout: float) -> tuple | None:
         return None
 
 
-def _child(work: Callable[[list[T]], R], share: list[T], send) -> None:
+def _die_with_parent(parent: int) -> None:
+    # A build killed with SIGKILL must not leave its workers writing pages behind the next build's back
+    # (an orphan would write what the killed build had loaded): on Linux the kernel kills them with it.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before that took hold
+        os._exit(1)
+
+
+def _child(work: Callable[[list[T]], R], share: list[T], send, parent: int) -> None:
+    _die_with_parent(parent)
     try:
         send.send(work(share))
         send.close()
