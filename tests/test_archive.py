@@ -805,3 +805,14 @@ def test_the_quick_author_test_never_refuses_a_name_same_author_accepts():
     pairs = [(w, a) for w in names for a in names]
     assert all(site_module._could_be(w)(a) for w, a in pairs if same_author(w, a))
     assert not site_module._could_be("Jane Doe")("Author 7")  # what makes it quick
+
+
+def test_an_unreadable_journal_has_every_page_written_again(two_weeks):
+    config, store = two_weeks
+    first = build_archive(config, store)
+    site = config.archive_dir / "site"
+    (site / "index.html").write_bytes(b"<html")  # torn, and the journal that named it unreadable
+    (site / JOURNAL_NAME).write_text("{\"pages\": [\"index.ht")
+    again = build_archive(config, store)
+    assert again.rendered == first.rendered and again.written_paths == [str(site / "index.html")]
+    assert not (site / JOURNAL_NAME).exists() and build_archive(config, store).rendered == 0

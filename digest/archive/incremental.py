@@ -34,6 +34,7 @@ from digest.archive.workers import run_shares, split, worker_count
 
 MANIFEST_NAME = ".build-manifest.json"
 JOURNAL_NAME = ".build-journal"
+EVERY_PAGE = "*"  # in a journal: every page of the site
 _FORMAT = 1
 # Tests only: the build kills itself (SIGKILL) once it has written this many pages, to show a killed build
 # is repaired by the next one.
@@ -77,6 +78,8 @@ class BuildManifest:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return cls()
         torn = read_journal(site_dir)
+        if torn is not None and EVERY_PAGE in torn:
+            return cls()
         if torn is not None:
             manifest.signature = ""  # never "nothing changed": the pages it names must be written again
             for rel in torn:
@@ -109,7 +112,7 @@ def read_journal(site_dir: Path) -> list[str] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError):
-        return []  # unreadable: the manifest's signature is dropped all the same, so every page is checked
+        return [EVERY_PAGE]  # unreadable (it is written whole, so hardly ever): every page is written again
 
 
 def write_journal(site_dir: Path, rels: list[str]) -> None:
