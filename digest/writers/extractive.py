@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from digest.config import Config
 from digest.records import QA, Generation, Page, Paper, PaperStructure
 from digest.store import Store, utcnow
-from digest.text import sentences, tokenize
+from digest.text import is_formula_fragment, sentences, tokenize
 from digest.writers.base import Estimate, abstract_reason, add_usage, generation_key
 from digest.writers.grounding import PageIndex
 from digest.writers.retrieval import (
@@ -139,7 +139,8 @@ def _readable(sentence: str) -> bool:
     s = sentence.strip()
     if len(s) < 40 or len(s) > 600 or not (s[0].isupper() or s[0].isdigit() or s[0] in "“\"("):
         return False
-    if _CAPTION.match(s) or _NOT_CONTENT.search(s) or _NUMBER_RUN.search(s) or _MATH.search(s):
+    if _CAPTION.match(s) or _NOT_CONTENT.search(s) or _NUMBER_RUN.search(s) or _MATH.search(s) \
+            or is_formula_fragment(s):
         return False
     if not _ENDS.search(s):
         return False  # cut at a page or column break, or a heading run into the text
