@@ -189,3 +189,33 @@ def test_japanese_questions_and_section_questions(config, store):
     questions = [q.question for q in qa]
     assert "限界や制約は何ですか?" in questions and "「Claim Alignment」の節では何を述べていますか?" in questions
     assert all(not q.isascii() for q in questions)
+
+
+def test_a_ja_and_an_en_extractive_issue_label_their_answers_alike_and_note_only_in_their_language(config, store):
+    """Browser-free: the writer's own generation of a paper, rendered as Markdown, text and HTML email."""
+    from digest.mail.message import render_parts
+
+    paper = Paper(key="2611.00002", title="FaithScore: Checking Claims", abstract=ABSTRACT, text_status="ok",
+                  abs_url="https://arxiv.org/abs/2611.00002v1", version=1)
+    store.upsert_paper(paper)
+    store.save_pages(paper.key, None, PAPER, pdf_path=None, token_count=None)
+    paper = store.get_paper(paper.key)
+    bodies = {}
+    for lang in ("en", "ja"):
+        g = ExtractiveWriter(config, store, lang).generate(paper)
+        assert g.excerpts and len(g.qa) >= 7
+        issue = Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language=lang, model="extractive",
+                      created="2026-11-16T08:00:00+00:00", entries=[IssueEntry(paper=paper, generation=g, position=1)])
+        text, html = render_parts(config, issue, None)
+        bodies[lang] = {"markdown": render_markdown(issue, title="Digest"), "text": text, "html": html}
+    for name, body in bodies["en"].items():
+        assert "excerpts from the paper, each with its page" in body and "Written without an LLM" in body, name
+        assert "checked against" not in body and "not checked" not in body, name
+    for name, body in bodies["ja"].items():
+        assert "論文からの抜粋(ページ付き)" in body and "LLMを使わずに作成しました" in body, name
+        assert "この論文は何を提案していますか?" in body and "照合" not in body, name
+        # English here is only the paper's own words: no English label or note.
+        for english in ("Written without", "excerpts from", "Summarised from", "taken from the abstract", "Authors"):
+            assert english not in body, (name, english)
+    assert "限界や制約は何ですか?" in bodies["ja"]["markdown"]  # the compact email shows the first answers only
+    assert 'lang="en"' in bodies["ja"]["html"]
