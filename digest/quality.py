@@ -57,7 +57,7 @@ class Verdict:
                  f"{self.unsupported} not supported by their quote{partly}"] if checked else []
         if self.excerpts:
             parts.append(f"{self.excerpts} {'excerpt' if self.excerpts == 1 else 'excerpts'} from the papers "
-                         "(not checked answers)")
+                         "with their pages")
         return "; ".join(parts) or "no answers"
 
     def message(self) -> str:

@@ -210,3 +210,13 @@ def test_compare_page_in_a_browser(compared, tmp_path):
     subprocess.run([CHROMIUM, *flags, "--window-size=1400,1000", f"--screenshot={shot}", html_path.as_uri()],
                    capture_output=True, timeout=90)
     assert shot.is_file() and shot.stat().st_size > 10_000  # something was drawn
+
+
+def test_compare_line_says_excerpts_are_not_verified_quotes():
+    """The terminal line of `digest compare` never shows extractive excerpts as '100% verified'."""
+    from digest.archive.compare import ModelStats
+    from digest.cli.rerun import _verified_text
+
+    assert _verified_text(ModelStats("extractive", answers=8, verified=8, excerpts=8)) == \
+        "8 excerpts with their pages (nothing to verify)"
+    assert _verified_text(ModelStats("m", answers=8, verified=6, checked_verified=6)) == "6/8 quotes verified (75%)"

@@ -228,10 +228,10 @@ def test_the_run_report_counts_excerpts_apart_from_checked_answers():
     issue = Issue(id="2026-W47", week_start="", week_end="", language="en", model="test-model", created="",
                   entries=[IssueEntry(make_paper(1), chat, 1), IssueEntry(make_paper(2), excerpts, 2)])
     assert judge_issue(issue, max_failed_share=0.5).answers_line() == (
-        "8 answers: 1 unverified, 1 not supported by their quote; 5 excerpts from the papers (not checked answers)")
+        "8 answers: 1 unverified, 1 not supported by their quote; 5 excerpts from the papers with their pages")
     issue.entries = issue.entries[1:]
     assert judge_issue(issue, max_failed_share=0.5).answers_line() == \
-        "5 excerpts from the papers (not checked answers)"
+        "5 excerpts from the papers with their pages"
 
 
 def test_an_answer_whose_quote_is_not_in_the_paper_is_never_labelled_supported():

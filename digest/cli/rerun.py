@@ -91,8 +91,7 @@ def register(cli: click.Group) -> None:
             verdict = judge_issue(store.load_issue(cmp.issue.id, model=st.model),
                                   max_failed_share=app.config.llm.max_failed_share)
             gate = "" if verdict.passed else f"; fails the quality gate ({verdict.message()})"
-            out.print(f"  {st.model}: {plural(st.papers, 'paper')}, {st.verified}/{plural(st.answers, 'quote')} verified "
-                      f"({st.verified_rate:.0%}), {plural(st.dropped, 'answer')} dropped, {plural(u.calls, 'LLM call')}, "
+            out.print(f"  {st.model}: {plural(st.papers, 'paper')}, {_verified_text(st)}, {plural(st.dropped, 'answer')} dropped, {plural(u.calls, 'LLM call')}, "
                       f"{u.input_tokens:,} in / {u.cached_tokens:,} cached / {u.output_tokens:,} out tokens, "
                       f"${u.cost:.4f}{gate}", highlight=False)
         least = next((p for p in cmp.papers if p.rouge_l is not None), None)
@@ -185,3 +184,9 @@ def register(cli: click.Group) -> None:
                 line += f"; done: {', '.join(r.next.issues) or 'the issue'} updated"
             out.print(line, highlight=False)
 
+
+def _verified_text(st) -> str:
+    """'7/8 quotes verified (88%)', or for excerpts, whose check cannot fail, what they are instead."""
+    if st.verified_share is None:
+        return f"{plural(st.answers, 'excerpt')} with their pages (nothing to verify)"
+    return f"{st.checked_verified}/{plural(st.answers - st.excerpts, 'quote')} verified ({st.verified_share:.0%})"
