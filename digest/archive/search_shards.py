@@ -54,6 +54,8 @@ class SearchDoc:
     # What the texts are made from (their generations' stored stamps): fingerprints use it, as hashing
     # the texts of 5,000 papers twice over was most of what a one-issue rebuild spent here.
     source: str
+    # A fingerprint of every field but the texts (a result shows these), made once per paper for all files.
+    fp: str
 
 
 def fold(text: str) -> str:
@@ -116,7 +118,7 @@ def search_files(docs: list[SearchDoc], issue_titles: dict[str, str], fingerprin
     yield "search-index.js", fingerprint(manifest), lambda: f"window.DIGEST_SEARCH = {_js_json(manifest)};\n", []
     for start in range(0, len(docs), GROUP_SIZE):
         group = docs[start:start + GROUP_SIZE]
-        fp = fingerprint("terms", start, [(d.title, d.authors, d.tldr, d.source) for d in group])
+        fp = fingerprint("terms", start, [(d.fp, d.source) for d in group])
         keys = [d.key for d in group]
         built: list[list[dict[str, list[int]]]] = []  # the group is tokenized once, if any file is rendered
 
@@ -128,10 +130,10 @@ def search_files(docs: list[SearchDoc], issue_titles: dict[str, str], fingerprin
         for b in range(BUCKETS):
             yield f"{SEARCH_DIR}/t{b}-{start // GROUP_SIZE}.js", fp, lambda b=b, render=render: render(b), keys
     for start in range(0, len(docs), META_CHUNK):
-        rows = [[d.slug, d.title, d.authors, d.tldr, list(d.issues), d.language]
-                for d in docs[start:start + META_CHUNK]]
+        chunk = docs[start:start + META_CHUNK]
         name = f"m{start // META_CHUNK}"
-        yield f"{SEARCH_DIR}/{name}.js", fingerprint(name, rows), lambda name=name, rows=rows: script(name, rows), []
+        yield f"{SEARCH_DIR}/{name}.js", fingerprint(name, [d.fp for d in chunk]), lambda name=name, chunk=chunk: \
+            script(name, [[d.slug, d.title, d.authors, d.tldr, list(d.issues), d.language] for d in chunk]), []
     for start in range(0, len(docs), TEXT_CHUNK):
         chunk = docs[start:start + TEXT_CHUNK]
         name = f"x{start // TEXT_CHUNK}"

@@ -229,7 +229,9 @@ class SiteBuilder:
         card = {i.id: (i.id, i.week_start, i.week_end, i.language, [
             (e.paper.key, e.paper.title, e.generation.tldr if e.generation else "") for e in i.entries
         ]) for i in issues}
-        item = {k: (k, v.paper.title, v.paper.authors, v.tldr, v.language, v.issue_ids) for k, v in views.items()}
+        # Hashed once: each paper is in an issue page's, a search file's and several lists' fingerprints.
+        item = {k: fingerprint(k, v.paper.title, v.paper.authors, v.tldr, v.language, v.issue_ids)
+                for k, v in views.items()}
         # A generation shows on its issue's page and its paper's page: its stored stamp stands for its content.
         generation_fp = {g.key: self.stamps[g.key] for v in views.values() for g in v.generations}
         # A paper's record shows on its page and in its issues: hashed once (an issue that shows an older
@@ -332,7 +334,7 @@ class SiteBuilder:
         # Numbered in the order papers first appeared, so the files of older papers stay as they are.
         docs = [SearchDoc(key=v.paper.key, slug=v.slug, title=v.paper.title, authors="; ".join(v.paper.authors),
                           tldr=v.tldr, issues=tuple(v.issue_ids), language=v.language, text=v.search_text,
-                          source=v.text_source)
+                          source=v.text_source, fp=item[v.paper.key])
                 for v in sorted(views.values(), key=lambda v: (v.issue_ids[-1] if v.issue_ids else "", v.paper.key))]
         for rel, fp, render, needs in search_files(docs, issue_titles, fingerprint):
             writer.page(rel, fp, render, needs)
@@ -385,7 +387,7 @@ class SiteBuilder:
                             pager=None, year=y, issue_count=None, **common))
 
     def _write_listing(self, writer: PageWriter, folder: str, heading: str, title: str, papers: list[PaperView],
-                       item: dict[str, tuple], **ctx) -> None:
+                       item: dict[str, str], **ctx) -> None:
         """A category's or an author's papers, newest first, in pages counted from the oldest as the index's
         are: <slug>.html holds the newest, <slug>~<n>.html the older ones, which a new issue leaves as they are."""
         slug = slugify(heading)  # "~" is never in a slug: a page name cannot be another listing's
