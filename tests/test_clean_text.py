@@ -288,3 +288,16 @@ def test_a_footnote_never_joins_a_sentence_cut_by_the_page_break(foot):
                          "rules improves performance. More text follows."])
     sents = [s.text for s in paper_sentences(pages)]
     assert sents[:2] == ["Intro ends.", "We demonstrate that incorporating geospatial rules improves performance."]
+
+
+def test_a_line_break_after_an_ly_adverb_keeps_the_authors_hyphen():
+    """'automatically-\\ndetected' is a compound the author wrote; 'automati-\\ncally' is a syllable break."""
+    from digest.pdf.clean import join_hyphenated
+    from digest.pdf.header import join_lines
+
+    assert join_hyphenated("with automatically-\ndetected mentions", set(), set()) == \
+        "with automatically-detected mentions"
+    assert join_hyphenated("was automati-\ncally found", set(), set()) == "was automatically found"
+    assert join_lines(["annotated with automatically\ufffe", "detected mentions"]) == \
+        "annotated with automatically-detected mentions"
+    assert join_lines(["summa\ufffe", "rization of text"]) == "summarization of text"

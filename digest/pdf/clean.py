@@ -61,6 +61,9 @@ _CLOSED_HEADS = {"some", "any", "every", "with", "within", "into", "over", "unde
                  "else", "whom", "none", "nevertheless", "how", "can", "may", "out", "down", "back", "fore",
                  "after"}
 _MIN_COMPOUND_PART = 4  # 'physics-guided', 'data-driven': both halves whole words of at least four letters
+# A break right after an -ly adverb is the author's hyphen ('automatically-detected', 'publicly-available'):
+# hyphenation patterns split inside such words ('automati-cally'), not after their suffix.
+ADVERB_HEAD_RE = re.compile(r"[A-Za-z]{4,}ly")
 _WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
 _PAGE_NUMBER_RE = re.compile(r"^(?:(?i:page\s+)?\d{1,4}(?:\s+(?:of|/)\s+\d{1,4})?"
@@ -217,7 +220,7 @@ def join_hyphenated(text: str, words: set[str], compounds: set[str]) -> str:
         if (min(len(left), len(right)) >= _MIN_COMPOUND_PART and left.lower() in words
                 and right.lower() in words and left.lower() not in _CLOSED_HEADS):
             return f"{left}-{right}"
-        if right[0].islower():
+        if right[0].islower() and not ADVERB_HEAD_RE.fullmatch(left):
             return left + right
         return f"{left}-{right}"
 

@@ -13,7 +13,7 @@ import unicodedata
 from collections import Counter
 from datetime import date
 
-from digest.pdf.clean import normalize_text
+from digest.pdf.clean import ADVERB_HEAD_RE, normalize_text
 from digest.pdf.layout import Line, PageLines
 
 ABSTRACT_HEADING_RE = re.compile(r"^(?:a\s?b\s?s\s?t\s?r\s?a\s?c\s?t|summary)\s*[.:—–-]?$", re.IGNORECASE)
@@ -91,7 +91,8 @@ def join_lines(texts: list[str]) -> str:
         if not t:
             continue
         if out.endswith(("\ufffe", "\u00ad", "\u2010")):
-            out = out[:-1] + t
+            left = out[:-1].rsplit(" ", 1)[-1]
+            out = out[:-1] + ("-" if ADVERB_HEAD_RE.fullmatch(left) and t[:1].islower() else "") + t
         elif out.endswith("-") and len(out) > 1 and out[-2].isalpha():
             out += t
         else:
