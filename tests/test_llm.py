@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import jsonschema
 import openai
@@ -25,7 +26,7 @@ from digest.llm.client import (
     llm_cost_report,
     model_settings_fingerprint,
 )
-from digest.llm.support import parse_json_content, retry_after_seconds
+from digest.llm.support import RateLimiter, parse_json_content, retry_after_seconds
 
 SCHEMA = {
     "type": "object",
@@ -100,20 +101,28 @@ def test_shared_prefix_reports_cached_tokens_and_cheaper_cost(llm_server, store)
     assert rows(store)[1]["cached_tokens"] == second.usage.cached_tokens
 
 
-@pytest.mark.parametrize("form, minimum", [("seconds", 1.0), ("retry-after-ms", 0.4), ("http-date", 0.5)])
+@pytest.mark.parametrize("form, minimum", [("seconds", 1.0), ("retry-after-ms", 0.4)])
 def test_429_waits_at_least_retry_after(llm_server, store, form, minimum):
     model = make_model(llm_server, store)
-    step = {
-        "seconds": lambda: rate_limited(1),
-        "retry-after-ms": lambda: rate_limited(None, ms=400),
-        # An HTTP date has whole seconds: two seconds ahead is at least one second away.
-        "http-date": lambda: rate_limited(email.utils.formatdate(time.time() + 2, usegmt=True)),
-    }[form]()
-    llm_server.push(step)
+    llm_server.push(rate_limited(1) if form == "seconds" else rate_limited(None, ms=400))
     result = call(model)
     jsonschema.validate(result.data, SCHEMA)
     first, second = llm_server.chat_times()
+    # The 429 is recorded before it is sent and the wait starts after it arrives: a busy machine only adds.
     assert second - first >= minimum
+    assert [(r["status"], r["http_status"]) for r in rows(store)] == [("error", 429), ("ok", 200)]
+
+
+def test_429_with_an_http_date_waits_until_that_date(llm_server, store):
+    model = make_model(llm_server, store)
+    # Whole seconds: two seconds ahead is at least one second away from now.
+    date = email.utils.formatdate(time.time() + 2, usegmt=True)
+    llm_server.push(rate_limited(date))
+    call(model)
+    wall_minus_monotonic = time.time() - time.monotonic()
+    _, second = llm_server.chat_times()
+    # The retry arrives no earlier than the date, however long the machine took before the 429 came back.
+    assert second + wall_minus_monotonic >= email.utils.parsedate_to_datetime(date).timestamp() - 0.05
     assert [(r["status"], r["http_status"]) for r in rows(store)] == [("error", 429), ("ok", 200)]
 
 
@@ -365,22 +374,115 @@ def test_eight_threads_at_once(store):
         server.stop()
 
 
+class LimiterClock:
+    """The rate limiter's clock and sleep, held by the test: time moves only when the test moves it.
+
+    A sleeping thread is held until the test advances the clock past the end of its sleep, so the test
+    sees which requests the limiter lets through at each instant it computes, however busy the machine.
+    """
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []  # every pause the limiter asked for
+        self._ends: list[float] = []  # when each thread asleep right now may wake
+        self._cond = threading.Condition()
+
+    def monotonic(self) -> float:
+        with self._cond:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._cond:
+            end = self.now + seconds
+            self.sleeps.append(seconds)
+            self._ends.append(end)
+            self._cond.notify_all()
+            woke = self._cond.wait_for(lambda: self.now >= end, timeout=120)  # bounds a hang only
+            self._ends.remove(end)
+            assert woke, "the test never moved the limiter's clock"
+
+    def held(self) -> int:
+        """Threads asleep that the current time does not wake yet."""
+        with self._cond:
+            return sum(1 for end in self._ends if end > self.now)
+
+    def advance_to(self, t: float) -> None:
+        with self._cond:
+            self.now = t
+            self._cond.notify_all()
+
+
+def wait_until(condition, what: str, timeout: float = 120.0) -> None:
+    """Poll `condition` until it holds; the timeout bounds a hang only."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"still waiting for {what}"
+        time.sleep(0.005)
+
+
+def held_limiter(model: ChatModel) -> LimiterClock:
+    """Give `model` a rate limiter with its own rpm/tpm settings whose clock the test holds."""
+    clock = LimiterClock()
+    model.limiter = RateLimiter(model.settings.rpm, model.settings.tpm, clock=clock.monotonic, sleep=clock.sleep)
+    return clock
+
+
 def test_rpm_limit_spaces_requests(llm_server, store):
     model = make_model(llm_server, store, rpm=120)  # 2 per second, a burst of 2
+    clock = held_limiter(model)
+    done: list[int] = []
+
+    def one(i: int) -> None:
+        try:
+            call(model, f"Paper {i}")
+        finally:  # a failed call counts too: the check below then names the missing request
+            done.append(i)
+
     with ThreadPoolExecutor(5) as pool:
-        list(pool.map(lambda i: call(model, f"Paper {i}"), range(5)))
-    times = sorted(llm_server.chat_times())
-    # The first 2 go at once; each further request waits half a second for its slot (1.5 s in all).
-    # Arrival times also carry connection set-up jitter, hence the margin; unlimited, the span is ~0.
-    assert times[-1] - times[0] >= 1.2
+        futures = [pool.submit(one, i) for i in range(5)]
+        # Five threads at once, through real HTTP: the burst of 2 goes at 0 s, then one request every 0.5 s.
+        for t, arrived in [(0.0, 2), (0.5, 3), (1.0, 4), (1.5, 5)]:
+            clock.advance_to(t)
+            wait_until(lambda: clock.held() + len(done) == 5, f"every thread done or held at {t} s")
+            assert len(llm_server.chat_requests()) == arrived, t
+            assert len(done) == arrived  # nothing is still on its way to the server
+        for f in futures:
+            f.result(timeout=120)
+    assert clock.held() == 0 and max(clock.sleeps) == pytest.approx(0.5)
+
+
+def test_a_model_with_limits_on_the_real_clock_gets_its_replies(llm_server, store):
+    model = make_model(llm_server, store, rpm=6000, tpm=1_000_000)  # the limiter's own clock and sleep
+    assert model.limiter.requests and model.limiter.tokens
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: call(model, f"Paper {i}"), range(4)))
+    assert all(r.data["tldr"] for r in results) and len(llm_server.chat_requests()) == 4
 
 
 def test_tpm_limit_spaces_requests(llm_server, store):
     model = make_model(llm_server, store, tpm=12_000, max_output_tokens=200)  # 200 tokens per second
+    clock = held_limiter(model)
+    asked: list[int] = []
+    acquire = model.limiter.acquire
+
+    def spend(tokens: int) -> float:
+        asked.append(tokens)
+        return acquire(tokens)
+
+    model.limiter.acquire = spend
     call(model, "Paper A")
-    call(model, "Paper B")
-    first, second = llm_server.chat_times()
-    assert second - first >= 0.7  # ~215 tokens each (input + max output): ~1.07 s apart, less arrival jitter
+    assert clock.sleeps == [] and len(llm_server.chat_requests()) == 1
+    second = threading.Thread(target=call, args=(model, "Paper B"))
+    second.start()
+    wait_until(lambda: clock.held() == 1, "the second request to wait for tokens")
+    assert len(llm_server.chat_requests()) == 1
+    # Each request spends its input and its whole output allowance: the first leaves the bucket
+    # that many tokens short, and the second waits until they have flowed back in at 200 a second.
+    first_tokens = asked[0]
+    assert first_tokens > 200 and clock.sleeps == [pytest.approx(first_tokens / 200)]
+    clock.advance_to(first_tokens / 200 + 1e-6)  # past float rounding in the refill
+    second.join(120)  # bounds a hang only
+    assert not second.is_alive() and len(llm_server.chat_requests()) == 2 and len(clock.sleeps) == 1
 
 
 def test_api_key_never_reaches_the_call_log(store):
@@ -484,8 +586,9 @@ def test_fingerprint_names_the_output_settings():
 def test_retry_after_header_forms():
     assert retry_after_seconds({"retry-after": "2"}) == 2.0
     assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
-    later = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 25 <= retry_after_seconds({"retry-after": later}) <= 31
+    now = datetime(2001, 1, 1, 12, 0, 0, 250_000, tzinfo=UTC)  # far from any machine's clock
+    assert retry_after_seconds({"retry-after": "Mon, 01 Jan 2001 12:00:30 GMT"}, now) == 29.75
+    assert retry_after_seconds({"retry-after": "Mon, 01 Jan 2001 11:59:00 GMT"}, now) == 0.0  # a date passed
     assert retry_after_seconds({"retry-after": "garbage"}) is None
     assert retry_after_seconds({}) is None
 

@@ -9,6 +9,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,13 +38,21 @@ def rate_limit_waiters() -> int:
 
 
 class Bucket:
-    """A token bucket refilled continuously; a request bigger than the bucket may drive it negative."""
+    """A token bucket refilled continuously; a request bigger than the bucket may drive it negative.
 
-    def __init__(self, per_minute: float, burst_seconds: float = 1.0):
+    `clock` and `sleep` default to time.monotonic and time.sleep; a test passes its own to see the waits
+    the bucket computes without waiting them.
+    """
+
+    def __init__(self, per_minute: float, burst_seconds: float = 1.0, *,
+                 clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None):
         self.rate = per_minute / 60.0
         self.capacity = max(1.0, self.rate * burst_seconds)
         self.level = self.capacity
-        self.stamp = time.monotonic()
+        # Looked up at call time when not given, so a patched `time` module still reaches the bucket.
+        self._clock = clock or (lambda: time.monotonic())
+        self._sleep = sleep or (lambda seconds: time.sleep(seconds))
+        self.stamp = self._clock()
         self.lock = threading.Lock()
 
     def acquire(self, amount: float) -> float:
@@ -51,7 +60,7 @@ class Bucket:
         waited = 0.0
         while True:
             with self.lock:
-                now = time.monotonic()
+                now = self._clock()
                 self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
                 self.stamp = now
                 need = min(amount, self.capacity)
@@ -61,7 +70,7 @@ class Bucket:
                 pause = (need - self.level) / self.rate
             _note_waiter(+1)
             try:
-                time.sleep(pause)
+                self._sleep(pause)
             finally:
                 _note_waiter(-1)
             waited += pause
@@ -70,10 +79,11 @@ class Bucket:
 class RateLimiter:
     """Requests per minute and tokens per minute for one model, shared by every thread; 0 = unlimited."""
 
-    def __init__(self, rpm: int, tpm: int):
+    def __init__(self, rpm: int, tpm: int, *, clock: Callable[[], float] | None = None,
+                 sleep: Callable[[float], None] | None = None):
         # Spread requests evenly (providers enforce limits over sub-minute windows too).
-        self.requests = Bucket(rpm) if rpm > 0 else None
-        self.tokens = Bucket(tpm) if tpm > 0 else None
+        self.requests = Bucket(rpm, clock=clock, sleep=sleep) if rpm > 0 else None
+        self.tokens = Bucket(tpm, clock=clock, sleep=sleep) if tpm > 0 else None
 
     def acquire(self, tokens: int) -> float:
         """Block until one request of `tokens` tokens is allowed; returns the seconds waited."""
@@ -85,8 +95,8 @@ class RateLimiter:
         return waited
 
 
-def retry_after_seconds(headers: Any) -> float | None:
-    """The wait a response asks for: retry-after-ms, or Retry-After in seconds or as an HTTP date."""
+def retry_after_seconds(headers: Any, now: datetime | None = None) -> float | None:
+    """The wait a response asks for: retry-after-ms, or Retry-After in seconds or as an HTTP date (from `now`)."""
     if headers is None:
         return None
     ms = headers.get("retry-after-ms")
@@ -108,7 +118,7 @@ def retry_after_seconds(headers: Any) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 _THINK_RE = re.compile(r"<think>.*?</think>", re.S)  # reasoning models served locally print their thoughts
