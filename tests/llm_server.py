@@ -718,6 +718,7 @@ class SmallModel:
     - "long_tldr": the TL;DR is three sentences, cut by the length bound;
     - "near_duplicate_questions": "main method" beside "main approach", "main results" beside "main
       quantitative results" (in the first reply; a repair asks about other things);
+    - "copied_tldr": the TL;DR is the summary's first sentence, in the repair too;
     - "invented_theme": the overview adds a theme claiming what no paper says.
     Without a mode it answers like a faithful model: different questions, each answered from its own sentence.
     """
@@ -775,5 +776,7 @@ class SmallModel:
             tldr = title
         if "long_tldr" in self.modes:
             tldr = " ".join(sentences[:3]) * 3  # cut by the schema's maxLength, as a grammar cuts it
+        if "copied_tldr" in self.modes:  # in every reply, the repair's too
+            tldr = sentences[1] if len(sentences) > 1 else tldr
         return {"kind": "empirical", "tldr": tldr, "summary": " ".join(sentences[1:4]) or title,
                 "questions": [{"question": q, "search_terms": ["method"]} for q in questions]}

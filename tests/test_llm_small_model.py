@@ -241,3 +241,13 @@ def test_passages_given_in_pieces_say_which_section_they_are_from():
 def test_a_two_sentence_japanese_tldr_keeps_its_first_sentence():
     tldr = "LongEvalは長い要約の忠実性評価の指針を示す。一致率は0.45から0.62に上がった。"
     assert one_sentence(tldr, TLDR_CHARS) == "LongEvalは長い要約の忠実性評価の指針を示す。"
+
+
+def test_a_tldr_still_copying_the_summary_after_the_repair_is_its_first_sentence_once(config, store, llm_server,
+                                                                                        paper):
+    model = SmallModel("copied_tldr")
+    g = generate(config, store, llm_server, paper, model)
+    assert len(model.repair_prompts) == 1 and "copies the summary" in model.repair_prompts[0]
+    first = g.tldr
+    assert first.startswith("Annotators read each summary sentence") and not g.note
+    assert first not in g.summary and g.summary.startswith("Coarse judgements")  # said once, nothing lost

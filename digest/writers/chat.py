@@ -20,7 +20,14 @@ from digest.writers.answer_check import check_answers
 from digest.writers.base import Estimate, abstract_reason, add_usage, generation_key
 from digest.writers.extractive import summarise_abstract
 from digest.writers.grounding import summary_problems
-from digest.writers.outline_check import MIN_GOOD_QUESTIONS, OutlineCheck, check_outline, one_sentence
+from digest.writers.outline_check import (
+    COPIED_OPENING,
+    MIN_GOOD_QUESTIONS,
+    OutlineCheck,
+    check_outline,
+    one_sentence,
+    split_copied_opening,
+)
 from digest.writers.prompts import PromptSet
 from digest.writers.retrieval import Passage, PassageIndex, find_sections, split_passages
 from digest.writers.schemas import (
@@ -356,6 +363,11 @@ class ChatWriter:
             return self.fallback(paper, key, f"the model failed ({e.message})", results, started)
         pt, questions = plan.text, plan.questions(outline)
         tldr, summary, note = outline.data["tldr"].strip(), outline.data["summary"].strip(), pt.reason or None
+        if check.text_problems == [COPIED_OPENING] and split_copied_opening(summary):
+            # Still a copy after the repair (a small model sends the same reply back): the summary's opening
+            # is the TL;DR, once, and the summary goes on from there; nothing of the model's is lost.
+            tldr, summary = split_copied_opening(summary)
+            check.text_problems = []
         off, numbers = summary_problems(tldr, summary,
                                         "\n".join([paper.title, paper.abstract, *(p.body for p in pt.pages)]))
         drops: dict[str, int] = {}

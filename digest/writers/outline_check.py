@@ -58,6 +58,19 @@ _EXPERIMENT_QUESTION = re.compile(
     r"state[- ]of[- ]the[- ]art)\b|実験|ベースライン", re.IGNORECASE)
 
 
+COPIED_OPENING = "the TL;DR copies the summary's opening instead of saying it in one line"
+
+
+def split_copied_opening(summary: str) -> tuple[str, str] | None:
+    """(TL;DR, summary) from a summary whose opening the TL;DR copied: its first sentence, and the rest when
+    at least two sentences remain; None when the summary is too short to part with its opening."""
+    parts = split_sentences(summary)
+    if len(parts) < 3 or letters(parts[0]) < 2 * MIN_TEXT_LETTERS:
+        return None
+    sep = "" if CJK_RE.search(parts[0][-1:]) else " "
+    return parts[0], sep.join(parts[1:])
+
+
 @dataclass
 class OutlineCheck:
     """What is wrong with an outline reply; empty when nothing is."""
@@ -231,7 +244,7 @@ def check_outline(data: dict, language: str, title: str = "") -> OutlineCheck:
     if tldr and title and is_title(tldr, title):
         check.text_problems.append("the TL;DR only repeats the paper's title")
     elif tldr and summary and (copies_opening(tldr, summary) or normalised(summary).startswith(normalised(tldr))):
-        check.text_problems.append("the TL;DR copies the summary's opening instead of saying it in one line")
+        check.text_problems.append(COPIED_OPENING)
     if len(split_sentences(tldr)) > 1:
         check.text_problems.append("the TL;DR is more than one sentence")
     return check
