@@ -1,8 +1,8 @@
 """Nothing hangs: feeds and the arXiv API against servers that never answer, drip-feed, inflate, or ask to wait.
 
 Every server here is real and local (pytest-httpserver, or a small threaded socket server for
-answers no HTTP framework would send); the time bounds are generous, only there to prove that
-nothing ran for minutes.
+answers no HTTP framework would send); the time bounds are generous (120 s), only there to bound a
+hang: every server here stalls for 600 s or more, and the exact checks are the messages and request counts.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class RawServer:
     """A TCP server on 127.0.0.1 that hands each connection to `handle(conn, stop)` in a thread.
 
     It stops by itself: `close()` sets `stop`, which every handler watches, and the accept loop
-    gives up after a minute in any case.
+    gives up after ten minutes in any case.
     """
 
     def __init__(self, handle: Callable[[socket.socket, threading.Event], None]):
@@ -51,7 +51,7 @@ class RawServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def _accept(self) -> None:
-        until = time.monotonic() + 60
+        until = time.monotonic() + 600
         while not self.stop.is_set() and time.monotonic() < until:
             try:
                 conn, _ = self.sock.accept()
@@ -94,16 +94,16 @@ def raw_server():
 
 
 def never_answer(conn: socket.socket, stop: threading.Event) -> None:
-    """Accept the request and say nothing (for at most 30 s)."""
-    stop.wait(30)
+    """Accept the request and say nothing (for at most 600 s)."""
+    stop.wait(600)
 
 
 def drip(content_type: str) -> Callable[[socket.socket, threading.Event], None]:
-    """A handler that sends the headers of a 100 kB body, then one byte every 0.3 s (for at most 60 s)."""
+    """A handler that sends the headers of a 100 kB body, then one byte every 0.3 s (for at most 600 s)."""
 
     def handle(conn: socket.socket, stop: threading.Event) -> None:
         conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: 100000\r\n\r\n".encode())
-        for _ in range(200):
+        for _ in range(2000):
             if stop.wait(0.3):
                 return
             conn.sendall(b" ")
@@ -135,11 +135,12 @@ def cfg(config):
 # ---- feeds ------------------------------------------------------------------------------------------
 
 def test_drip_fed_feed_is_cut_at_the_deadline(cfg, store, raw_server):
+    cfg.limits.http_timeout = 60  # no read waits that long, however busy the machine: only the deadline cuts
     srv = raw_server(drip("application/rss+xml"))
     started = time.monotonic()
     with pytest.raises(SourceError, match=r"took longer than 3 s in all \(limits.http_deadline\)"):
         fetch_source("rss:" + srv.url("/feed.xml"), cfg, store)
-    assert time.monotonic() - started < 20  # the per-read timeout alone let this run for minutes
+    assert time.monotonic() - started < 120  # the per-read timeout alone let this run for hours
 
 
 def test_gzip_bomb_feed_fails_alone_and_the_good_feed_delivers(cfg, store, httpserver, corpus):
@@ -163,7 +164,7 @@ def test_api_that_never_answers_fails_fast_naming_the_endpoint(cfg, store, raw_s
     with pytest.raises(SourceError) as exc:
         fetch_source("arxiv-query:ti:summarization", cfg, store)
     assert f"arXiv API (127.0.0.1:{srv.port})" in exc.value.detail and "timed out" in exc.value.detail
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 120
 
 
 def test_dir_source_keeps_its_papers_when_the_api_never_answers(cfg, store, raw_server, corpus, tmp_path):
@@ -176,16 +177,17 @@ def test_dir_source_keeps_its_papers_when_the_api_never_answers(cfg, store, raw_
     r = fetch_source(f"dir:{folder}", cfg, store)
     assert [p.key for p in r.papers] == ["2304.02623"]
     assert any("arXiv metadata look-up failed for 1 paper (" in w for w in r.warnings), r.warnings
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 120
 
 
 def test_drip_fed_api_answer_is_cut_at_the_deadline(cfg, store, raw_server):
+    cfg.limits.http_timeout = 60  # no read waits that long, however busy the machine: only the deadline cuts
     srv = raw_server(drip(ATOM))
     cfg.arxiv.api_url = srv.url("/api/query")
     started = time.monotonic()
     with pytest.raises(SourceError, match="took longer than 3 s in all"):
         fetch_source("arxiv-query:ti:summarization", cfg, store)
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 120
 
 
 def test_gzip_bomb_api_answer_is_refused(cfg, store, httpserver):
@@ -197,17 +199,17 @@ def test_gzip_bomb_api_answer_is_refused(cfg, store, httpserver):
 
 
 def test_retry_after_past_the_deadline_gives_up_at_once_saying_so(cfg, store, httpserver):
-    httpserver.expect_request("/api/query").respond_with_data("busy", status=503, headers={"Retry-After": "20"})
+    httpserver.expect_request("/api/query").respond_with_data("busy", status=503, headers={"Retry-After": "600"})
     cfg.arxiv.api_url = httpserver.url_for("/api/query")
     started = time.monotonic()
-    with pytest.raises(SourceError, match=r"asking to wait 20 s \(Retry-After\), past the 3 s deadline"):
+    with pytest.raises(SourceError, match=r"asking to wait 600 s \(Retry-After\), past the 3 s deadline"):
         fetch_source("arxiv-query:ti:summarization", cfg, store)
     assert len(httpserver.log) == 1  # no retry that the server asked us not to make
-    assert time.monotonic() - started < 15  # not the 20 s asked for; generous for a busy machine
+    assert time.monotonic() - started < 120  # not the 600 s asked for; bounds a hang only
 
 
 def test_retry_after_within_the_deadline_is_waited_for(cfg, store, httpserver, corpus):
-    cfg.limits.http_deadline = 10
+    cfg.limits.http_deadline = 120  # bounds a hang only: the 1 s asked for fits on any machine
     asked: list[float] = []
 
     def handler(request: Request) -> Response:
