@@ -286,7 +286,7 @@ def test_rejected_max_tokens_switches_parameter(llm_server, store):
 
 def test_slow_reply_times_out_and_is_retried(llm_server, store):
     # A stall far past the timeout, and a timeout a normal reply meets even on a busy machine.
-    model = make_model(llm_server, store, timeout=2, max_retries=1)
+    model = make_model(llm_server, store, timeout=5, max_retries=1)
     llm_server.push(slow(600))
     result = call(model)
     assert result.data["tldr"]
