@@ -28,23 +28,7 @@ def make_pdf(path: Path, pages: list[list[str]], *, title: str = "", author: str
         page_ids.append(add(
             b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
             b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (pages_id, content, font)))
-    kids = b" ".join(b"%d 0 R" % i for i in page_ids)
-    assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(page_ids))) == pages_id
-    objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id
-    info = add(b"<< /Title (%s) /Author (%s) >>" % (_escape(title).encode("latin-1"),
-                                                     _escape(author).encode("latin-1")))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, catalog, info, xref)
-    path.write_bytes(bytes(out))
-    return path
+    return _finish_pdf(path, objects, catalog, pages_id, page_ids, title, author)
 
 
 # A run of text placed on a page: (x, y, size, text, bold). y is the baseline, in points from the bottom.
@@ -73,11 +57,19 @@ def make_layout_pdf(path: Path, pages: list[list[Run]], *, title: str = "", auth
         page_ids.append(add(
             b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
             b"/Resources << /Font << /F1 %d 0 R /F2 %d 0 R >> >> >>" % (pages_id, content, regular, bold)))
-    kids = b" ".join(b"%d 0 R" % i for i in page_ids)
-    assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(page_ids))) == pages_id
+    return _finish_pdf(path, objects, catalog, pages_id, page_ids, title, author)
+
+
+def _finish_pdf(path: Path, objects: list[bytes], catalog: int, pages_id: int, page_ids: list[int],
+                title: str, author: str) -> Path:
+    """Add the page tree, the catalog and the Info dictionary to `objects`, and write them with their xref."""
+    objects.append(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % i for i in page_ids),
+                                                                  len(page_ids)))
+    assert len(objects) == pages_id
     objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id
-    info = add(b"<< /Title (%s) /Author (%s) >>" % (_escape(title).encode("latin-1"),
-                                                     _escape(author).encode("latin-1")))
+    objects.append(b"<< /Title (%s) /Author (%s) >>" % (_escape(title).encode("latin-1"),
+                                                         _escape(author).encode("latin-1")))
+    info = len(objects)
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for i, body in enumerate(objects, 1):

@@ -78,7 +78,7 @@ def read_page(page, number: int, *, detail: bool) -> PageLines:
                 sample = idx
             else:
                 sample = sorted({idx[0], idx[len(idx) // 2], idx[-1]})
-            sizes = [_size(raw, handle, i) for i in sample]
+            sizes = [printed_size(handle, i) for i in sample]
             size = _dominant(sizes)
             boxes = [tp.get_charbox(i) for i in (idx[0], idx[-1])]
             if detail:
@@ -110,7 +110,7 @@ def _page_text(raw, tp) -> str:
                    for c in (raw.FPDFText_GetUnicode(tp.raw, i) for i in range(n)))
 
 
-def _size(raw, tp, i: int) -> float:
+def printed_size(tp, i: int) -> float:
     """The printed size of a character: its font size times the text matrix's vertical scale (a file that
     sets 1 pt type scaled by 9 prints 9 pt type)."""
     size = raw.FPDFText_GetFontSize(tp, i)

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 import pypdfium2 as pdfium
 import pypdfium2.raw as raw
 
+from digest.pdf.layout import printed_size
+
 # Characters a mark is made of: digits, the separators of '1,2' and '40–44', and the footnote signs.
 _MARK_CHARS = set("0123456789,–-*∗†‡§¶♦♣♠♥♮#")
 _SIGNS = set("*∗†‡§¶♦♣♠♥♮#")
@@ -24,17 +26,6 @@ _TRAILING_PUNCT = ".,;:)]’”'\""
 # Tokens that a number follows with a period and no space without being a footnote: 'Fig.2', 'Eq.3'.
 NUMBERED_WORDS = {"fig", "figs", "eq", "eqs", "eqn", "sec", "tab", "no", "vol", "ref", "refs", "pp", "p",
                    "ch", "chap", "thm", "alg", "app", "def", "lem", "prop", "cor", "v", "ver", "arxiv"}
-
-
-def _size(raw, handle, i: int) -> float:
-    """A character's printed size: font size times the text matrix's vertical scale."""
-    size = raw.FPDFText_GetFontSize(handle, i)
-    m = raw.FS_MATRIX()
-    if raw.FPDFText_GetMatrix(handle, i, ctypes.byref(m)):
-        scale = (m.c * m.c + m.d * m.d) ** 0.5
-        if scale > 0:
-            size *= scale
-    return size
 
 
 def _baseline(raw, handle, i: int) -> float:
@@ -70,13 +61,13 @@ def page_marks(textpage) -> list[tuple[str, str]]:
         if text[prev].isdigit() or text[prev] in _SIGNS or text[prev].isspace():
             i += 1
             continue
-        ref = _size(raw, handle, prev)
-        if ref <= 0 or _size(raw, handle, i) > ref * _SMALLER \
+        ref = printed_size(handle, prev)
+        if ref <= 0 or printed_size(handle, i) > ref * _SMALLER \
                 or _baseline(raw, handle, i) - _baseline(raw, handle, prev) < ref * _RAISED:
             i += 1
             continue
         j = i + 1
-        while j < n and text[j] in _MARK_CHARS and _size(raw, handle, j) <= ref * _SMALLER:
+        while j < n and text[j] in _MARK_CHARS and printed_size(handle, j) <= ref * _SMALLER:
             j += 1
         mark = text[i:j].rstrip(",–-")
         start = text.rfind("\n", 0, prev + 1) + 1
