@@ -18,5 +18,8 @@ def web_server(config, store, *, limits: dict | None = None, **kwargs) -> Iterat
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.close()
-        t.join(timeout=5)
+        # Closed from inside its own loop: a socket closed under another thread's select() makes it fail
+        # with EBADF. With every socket of its map closed, the loop ends and the thread with it.
+        server.trigger.pull_trigger(lambda: [d.close() for d in list(server._map.values())])
+        t.join(timeout=60)
+        server.task_dispatcher.shutdown()
