@@ -301,3 +301,4 @@ def test_a_line_break_after_an_ly_adverb_keeps_the_authors_hyphen():
     assert join_lines(["annotated with automatically\ufffe", "detected mentions"]) == \
         "annotated with automatically-detected mentions"
     assert join_lines(["summa\ufffe", "rization of text"]) == "summarization of text"
+    assert join_lines(["exceeds PaSa\ufffe", "GPT-4o by 30%"]) == "exceeds PaSa-GPT-4o by 30%"

@@ -92,7 +92,9 @@ def join_lines(texts: list[str]) -> str:
             continue
         if out.endswith(("\ufffe", "\u00ad", "\u2010")):
             left = out[:-1].rsplit(" ", 1)[-1]
-            out = out[:-1] + ("-" if ADVERB_HEAD_RE.fullmatch(left) and t[:1].islower() else "") + t
+            # As in the page texts: a capital after the break ('PaSa-GPT-4o') or an -ly head keeps the hyphen.
+            keep = t[:1].isupper() or (ADVERB_HEAD_RE.fullmatch(left) and t[:1].islower())
+            out = out[:-1] + ("-" if keep else "") + t
         elif out.endswith("-") and len(out) > 1 and out[-2].isalpha():
             out += t
         else:
