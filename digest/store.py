@@ -591,20 +591,11 @@ class Store:
             "(SELECT id FROM issues WHERE status = 'published')) ORDER BY key"
         )]
 
-    def published_generations(self) -> list[tuple[Generation, bool, str]]:
-        """Every generation of a paper that appeared in an issue, newest first per paper, whether an issue
-        shows it, and a stamp of its stored content (a rewrite replaces the row, new labels bump the revision)."""
-        rows = self.query(
-            "SELECT g.*, g.rowid AS stored_row, g.key IN (SELECT generation_key FROM issue_generations) AS shown "
-            "FROM generations g WHERE g.paper_key IN (SELECT paper_key FROM issue_papers) "
-            "ORDER BY g.paper_key, g.created DESC, g.key"
-        )
-        return [(self.generation_from_row(r), bool(r["shown"]), f"{r['stored_row']}.{r['revision']}") for r in rows]
-
     def published_generation_heads(self) -> list[tuple[Generation, bool, str]]:
-        """As published_generations, but each without its summary, answers and drops (the bulk of a row,
-        and most of the time of loading it): the archive fills in only the ones the pages it renders show
-        (fill_generations)."""
+        """Every generation of a paper that appeared in an issue, newest first per paper, whether an issue shows
+        it, and a stamp of its stored content (a rewrite replaces the row, new labels bump the revision); each
+        without its summary, answers and drops (the bulk of a row, and most of the time of loading it): the
+        archive fills in only the ones the pages it renders show (fill_generations)."""
         rows = self.query(
             "SELECT g.key, g.paper_key, g.version, g.model, g.prompt_version, g.language, g.tldr, g.status, "
             "g.note, g.n_dropped, g.created, g.input_tokens, g.cached_tokens, g.output_tokens, g.cost, "
