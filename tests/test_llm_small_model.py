@@ -32,13 +32,18 @@ PAGES = [
 ]
 
 
-@pytest.fixture
-def paper(store):
-    p = make_paper(1, title="LongEval: Guidelines for Human Evaluation of Faithfulness in Long-form Summarization")
+def stored_paper(store, n: int, title: str):
+    """Paper `n` stored with the LongEval-like PAGES as its text."""
+    p = make_paper(n, title=title)
     store.upsert_paper(p)
     store.save_pages(p.key, p.version, [Page(i + 1, body) for i, body in enumerate(PAGES)], pdf_path=None,
                      token_count=None)
     return store.get_paper(p.key)
+
+
+@pytest.fixture
+def paper(store):
+    return stored_paper(store, 1, "LongEval: Guidelines for Human Evaluation of Faithfulness in Long-form Summarization")
 
 
 def generate(config, store, server, paper, model: SmallModel, language: str = "en"):
@@ -190,11 +195,7 @@ def test_in_a_japanese_run_english_answers_are_not_shown(config, store, llm_serv
 
 
 def make_ja_paper(store):
-    p = make_paper(2, title="LongEval again")
-    store.upsert_paper(p)
-    store.save_pages(p.key, p.version, [Page(i + 1, body) for i, body in enumerate(PAGES)], pdf_path=None,
-                     token_count=None)
-    return store.get_paper(p.key)
+    return stored_paper(store, 2, "LongEval again")
 
 
 def test_a_theme_its_papers_do_not_back_is_left_out(config, store, llm_server, paper):
