@@ -400,6 +400,35 @@ def m016_paper_structure() -> str:
     )
 
 
+@migration
+def m018_reader_interests() -> str:
+    # A reader's own interests (issue 21): lists are JSON; library holds {title, authors, abstract} of the
+    # papers of their reference library. The pool is every paper written up for an issue (the editor's
+    # selection and the papers readers' interests ranked high), so each reader's issue is chosen from it
+    # while issue_papers stays the editor's issue.
+    return (
+        """
+        CREATE TABLE subscriber_interests (
+            subscriber_id INTEGER PRIMARY KEY REFERENCES subscribers(id) ON DELETE CASCADE,
+            keywords TEXT NOT NULL DEFAULT '[]',
+            authors TEXT NOT NULL DEFAULT '[]',
+            categories TEXT NOT NULL DEFAULT '[]',
+            library TEXT NOT NULL DEFAULT '[]',
+            max_papers INTEGER,
+            updated TEXT NOT NULL
+        );
+        CREATE TABLE issue_pool (
+            issue_id TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
+            paper_key TEXT NOT NULL REFERENCES papers(key),
+            version INTEGER,
+            position INTEGER NOT NULL,
+            is_update INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (issue_id, paper_key)
+        );
+        """
+    )
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
