@@ -133,6 +133,14 @@ class WebConfig:
     public_url: str = ""  # base URL used in confirmation links
 
 
+@dataclass
+class AskConfig:
+    """`digest serve`'s Ask page: what readers' questions may spend, and how often one reader may ask."""
+
+    max_usd_per_day: float = 1.0  # a question whose most possible cost would pass this (UTC day) is refused
+    per_client_per_minute: int = 6  # questions one client address may ask a minute (a burst of this many)
+
+
 CHANNEL_KINDS = ("slack", "discord", "teams", "webhook")
 CHANNEL_MODES = ("digest", "per-paper")
 
@@ -160,6 +168,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     mail: MailConfig = field(default_factory=MailConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    ask: AskConfig = field(default_factory=AskConfig)
     channels: list[ChannelConfig] = field(default_factory=list)
     path: Path | None = None  # the file it was read from; relative paths are resolved against its folder
 
@@ -192,7 +201,7 @@ class Config:
 # Settings that must be positive (a zero or negative value would hang, divide by zero or do nothing).
 _POSITIVE = {"max_papers", "concurrency", "workers", "http_timeout", "pdf_max_mb", "pdf_download_timeout",
              "pdf_parse_timeout", "pdf_parse_memory_mb", "context_window", "max_output_tokens", "timeout",
-             "api_page_size", "api_max_pages", "api_max_ids", "port"}
+             "api_page_size", "api_max_pages", "api_max_ids", "port", "per_client_per_minute"}
 _SHARES = {"max_failed_share"}
 
 
@@ -231,7 +240,7 @@ def _build(cls, data: dict[str, Any], where: str):
 
 _SECTIONS = {
     "store": StoreConfig, "arxiv": ArxivConfig, "selection": SelectionConfig, "limits": LimitsConfig,
-    "llm": LLMConfig, "output": OutputConfig, "mail": MailConfig, "web": WebConfig,
+    "llm": LLMConfig, "output": OutputConfig, "mail": MailConfig, "web": WebConfig, "ask": AskConfig,
 }
 
 # Environment variables that override settings, beside the generic DIGEST_<SECTION>_<KEY>.
