@@ -429,6 +429,26 @@ def m018_reader_interests() -> str:
     )
 
 
+@migration
+def m020_ask_spend() -> str:
+    # The Ask page's cost ledger (issue 22): a question reserves its most possible cost here before the
+    # model is called and is settled to what it spent after, so concurrent questions, and servers sharing
+    # the store, can never together spend past ask.max_usd_per_day. `day` is the UTC date.
+    return (
+        """
+        CREATE TABLE ask_spend (
+            id INTEGER PRIMARY KEY,
+            day TEXT NOT NULL,
+            reserved REAL NOT NULL,
+            spent REAL,                    -- NULL while the question runs: its reservation counts
+            created TEXT NOT NULL,
+            settled TEXT
+        );
+        CREATE INDEX ask_spend_day ON ask_spend(day);
+        """
+    )
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
