@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from digest.store import Store
 
+
 def utc_now() -> datetime:
     """The current time in UTC (the ledger's day is the UTC date)."""
     return datetime.now(UTC)
