@@ -412,6 +412,70 @@ LABELS["ja"].update({
 })
 
 
+# Labels of a reader's preferences page in `digest serve` (digest/mail/preferences.py) and its email link.
+LABELS["en"].update({
+    "mail_preferences": "Choose your papers",
+    "web_prefs_heading": "Your papers",
+    "web_prefs_text": "Tell {title} what you read, and the papers of each issue sent to {email} are chosen "
+                      "and ordered for you. Leave everything empty to get the editor's selection.",
+    "web_prefs_keywords": "Keywords",
+    "web_prefs_keywords_hint": "Words or phrases, one per line or separated by commas, e.g. retrieval, "
+                               "speech recognition.",
+    "web_prefs_authors": "Authors you follow",
+    "web_prefs_authors_hint": "One name per line, as papers write it, e.g. Jane Doe.",
+    "web_prefs_categories": "arXiv categories",
+    "web_prefs_categories_hint": "Category codes separated by spaces or commas, e.g. cs.CL cs.IR.",
+    "web_prefs_max_papers": "Papers per issue",
+    "web_prefs_max_papers_hint": "Empty: the editor's number ({n}).",
+    "web_prefs_library": "Your library",
+    "web_prefs_library_count": "{count} papers from your library are used to find similar ones.",
+    "web_prefs_library_upload": "Replace it with a file",
+    "web_prefs_library_hint": "BibTeX, RIS or CSL JSON, as Zotero or another reference manager exports it "
+                              "(at most {mb} MB). No file: the library stays as it is.",
+    "web_prefs_library_clear": "Remove my library",
+    "web_prefs_save": "Save my preferences",
+    "web_prefs_saved": "Saved. The next issue follows these preferences.",
+    "web_prefs_too_many": "{field}: at most {count} entries of at most {chars} characters each.",
+    "web_prefs_bad_category": "“{category}” is not an arXiv category code (like cs.CL or quant-ph).",
+    "web_prefs_bad_max": "Papers per issue: a whole number from 1 to {max}, or empty for the editor's number.",
+    "web_prefs_library_too_big": "The library file is larger than {mb} MB: export fewer items, or without "
+                                 "attachments and notes.",
+    "web_prefs_library_unreadable": "No paper could be read from that file: give a BibTeX (.bib), RIS (.ris) "
+                                    "or CSL JSON (.json) export.",
+    "web_prefs_cross_site": "This form can only be sent from its own page. Open the link from your email again.",
+})
+LABELS["ja"].update({
+    "mail_preferences": "読みたい論文を設定する",
+    "web_prefs_heading": "あなたの論文設定",
+    "web_prefs_text": "関心のあるテーマを{title}に伝えると、{email} 宛ての各号の論文があなた向けに選ばれ、並べ替えられます。"
+                      "すべて空欄にすると、編集者の選んだ論文が届きます。",
+    "web_prefs_keywords": "キーワード",
+    "web_prefs_keywords_hint": "語句を1行に1つ、またはカンマ区切りで(例: retrieval, speech recognition)。",
+    "web_prefs_authors": "フォローする著者",
+    "web_prefs_authors_hint": "1行に1名、論文での表記のとおりに(例: Jane Doe)。",
+    "web_prefs_categories": "arXivカテゴリ",
+    "web_prefs_categories_hint": "カテゴリコードをスペースまたはカンマ区切りで(例: cs.CL cs.IR)。",
+    "web_prefs_max_papers": "1号あたりの論文数",
+    "web_prefs_max_papers_hint": "空欄: 編集者の設定した本数({n}本)。",
+    "web_prefs_library": "あなたのライブラリ",
+    "web_prefs_library_count": "ライブラリの{count}本の論文をもとに、似た論文を探します。",
+    "web_prefs_library_upload": "ファイルで置き換える",
+    "web_prefs_library_hint": "ZoteroなどのエクスポートしたBibTeX、RIS、CSL JSON(最大{mb} MB)。"
+                              "ファイルを選ばなければ、ライブラリはそのままです。",
+    "web_prefs_library_clear": "ライブラリを削除する",
+    "web_prefs_save": "設定を保存する",
+    "web_prefs_saved": "保存しました。次号からこの設定で論文を選びます。",
+    "web_prefs_too_many": "{field}: 最大{count}件、1件あたり{chars}文字までです。",
+    "web_prefs_bad_category": "「{category}」はarXivのカテゴリコード(cs.CL、quant-phなど)ではありません。",
+    "web_prefs_bad_max": "1号あたりの論文数: 1から{max}までの整数を入力するか、空欄にしてください。",
+    "web_prefs_library_too_big": "ライブラリのファイルが{mb} MBを超えています。項目を減らすか、添付ファイルやメモを"
+                                 "含めずにエクスポートしてください。",
+    "web_prefs_library_unreadable": "このファイルから論文を読み取れませんでした。BibTeX(.bib)、RIS(.ris)、"
+                                    "CSL JSON(.json)のエクスポートを指定してください。",
+    "web_prefs_cross_site": "このフォームは設定ページからのみ送信できます。メールのリンクをもう一度開いてください。",
+})
+
+
 def labels(language: str) -> dict[str, str]:
     """Labels for a language, falling back to English for any missing language or key."""
     base = dict(LABELS["en"])
