@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import quopri
+import re
+import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
+from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
 from urllib.parse import quote
 
 from jinja2 import Environment
+from markupsafe import escape
 
 from digest.config import Config, MailConfig
 from digest.errors import ConfigError, DigestError
 from digest.feedback import OWNER, subscriber_voter, vote_urls
 from digest.i18n import labels
+from digest.mail.mime import list_unsubscribe_value, multipart_alternative, transfer_encoding
+from digest.mail.preferences import preferences_url
 from digest.pdf.thumbnail import THUMB_HEIGHT, THUMB_WIDTH, ensure_thumbnails
 from digest.records import QA, Issue, Paper
 from digest.render import (
@@ -164,7 +169,7 @@ def _preheader(entries: list[dict], L: dict[str, str]) -> str:
 
 
 def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
-                  feedback: dict[str, dict[str, str]] | None = None) -> dict:
+                  feedback: dict[str, dict[str, str]] | None = None, preferences: str | None = None) -> dict:
     """What the email templates see: plain values, paper text untouched (templates escape it).
 
     With a public site (site_url) each paper also links to its archive page and shows its first-page
@@ -224,7 +229,7 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
         "intro": standard_intro(issue, L), "preheader": _preheader(entries, L),
         "issue_intro": issue.intro, "model_note": written_by, "entries": entries,
         "overview": issue.overview,
-        "online_url": issue_url(config, issue.id), "unsubscribe_url": unsubscribe,
+        "online_url": issue_url(config, issue.id), "unsubscribe_url": unsubscribe, "preferences_url": preferences,
         "footer": L["footer_reason"].format(title=config.output.title),
         "unsubscribe_mailto": _unsubscribe_mailto(config.mail),
     }
@@ -239,9 +244,9 @@ def subject_for(config: Config, issue: Issue) -> str:
 
 
 def render_parts(config: Config, issue: Issue, unsubscribe: str | None,
-                 feedback: dict[str, dict[str, str]] | None = None) -> tuple[str, str]:
+                 feedback: dict[str, dict[str, str]] | None = None, preferences: str | None = None) -> tuple[str, str]:
     """The (text, html) bodies of an issue's email; `feedback` holds each paper's vote links."""
-    ctx = issue_context(config, issue, unsubscribe, feedback)
+    ctx = issue_context(config, issue, unsubscribe, feedback, preferences)
     env = template_env()
     return env.get_template("email.txt.j2").render(ctx), env.get_template("email.html.j2").render(ctx)
 
@@ -264,24 +269,6 @@ def _unsubscribe_mailto(mail: MailConfig) -> str:
 
 # Headers set with set_raw() go out exactly as given; the others are still folded by the policy.
 _RAW_AS_IS = SMTP_POLICY.clone(refold_source="none")
-_MAX_LINE = 998  # RFC 5322 2.1.1, without the CRLF
-# Characters a URL keeps in a header (RFC 3986 reserved, plus '%' so existing escapes stay).
-_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
-
-
-def list_unsubscribe_value(urls: list[str]) -> str:
-    """The List-Unsubscribe field body as RFC 2369 writes it: <url>, <url>, folded only between entries."""
-    # Anything outside printable ASCII (a space, a CR/LF, an IDN mailto) is percent-encoded, so no
-    # URL can break out of its angle brackets or the header.
-    entries = [f"<{quote(u, safe=_URL_SAFE)}>" for u in urls]
-    one_line = ", ".join(entries)
-    if len("List-Unsubscribe: ") + len(one_line) <= SMTP_POLICY.max_line_length:
-        return one_line
-    value = ",\r\n ".join(entries)
-    if len("List-Unsubscribe: ") + max(len(e) + 2 for e in entries) > _MAX_LINE:
-        raise ConfigError(f"the unsubscribe link is too long for a mail header ({max(map(len, entries))} chars)",
-                          hint="shorten mail.unsubscribe_url or web.public_url")
-    return value
 
 
 def message_id(config: Config, issue_id: str, rcpt: Recipient) -> str:
@@ -292,45 +279,117 @@ def message_id(config: Config, issue_id: str, rcpt: Recipient) -> str:
     return f"<{issue_id}.{digest}@{domain}>"
 
 
-def build_message(config: Config, issue: Issue, rcpt: Recipient, *,
-                  parts: tuple[str, str] | None = None, now: datetime | None = None) -> EmailMessage:
+def build_message(config: Config, issue: Issue, rcpt: Recipient, *, now: datetime | None = None) -> EmailMessage:
     """The multipart/alternative message of an issue for one recipient (text first, then HTML)."""
-    mail = config.mail
-    unsub = unsubscribe_url(config, rcpt.token)
-    text, html = parts or render_parts(config, issue, unsub, feedback_links(config, issue, rcpt))
-    msg = EmailMessage(policy=_RAW_AS_IS)
-    msg["Subject"] = subject_for(config, issue)
-    msg["From"] = mail.sender
-    local, _, domain = rcpt.email.rpartition("@")
-    msg["To"] = Address(display_name=rcpt.name, username=local, domain=domain)
-    if mail.reply_to:
-        msg["Reply-To"] = mail.reply_to
-    msg["Date"] = format_datetime(now or datetime.now(UTC))
-    msg["Message-ID"] = message_id(config, issue.id, rcpt)
-    msg["List-Id"] = f"{config.output.title} <{mail.list_id}>"
-    links = [u for u in (_unsubscribe_mailto(mail), unsub) if u]
-    if links:
-        # Stored pre-folded: the policy would turn a line over 78 characters into an RFC 2047
-        # encoded-word, which mail providers do not read as a List-Unsubscribe URL.
-        msg.set_raw("List-Unsubscribe", list_unsubscribe_value(links))
-    if unsub and unsub.lower().startswith("https://"):
-        # RFC 8058: mail clients may POST this body to the HTTPS link to unsubscribe in one click.
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    if mail.list_id:
-        msg["Precedence"] = "bulk"
-    msg.set_content(text, subtype="plain", charset="utf-8", cte=transfer_encoding(text))
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte=transfer_encoding(html))
-    return msg
+    data = IssueMail(config, issue).message_bytes(rcpt, now)[1]
+    return message_from_bytes(data, policy=_RAW_AS_IS)  # type: ignore[return-value]
 
 
-def transfer_encoding(body: str) -> str:
-    """The shorter of quoted-printable and base64 for a body: Japanese text triples in the first.
+@dataclass
+class _Rendering:
+    """Both bodies rendered once with a marker where each per-recipient link goes: the text between markers
+    (one more than there are markers) and, for each marker, which link it stands for."""
 
-    The email package guesses from the first lines only, which are ASCII markup even in a Japanese
-    issue, and so would send a part three times its size, past the size at which Gmail clips it.
+    text: tuple[list[str], list[int]]
+    html: tuple[list[str], list[int]]
+    text_cte: str
+    html_cte: str
+
+
+def _fill(segments: tuple[list[str], list[int]], values: list[str]) -> str:
+    literals, slots = segments
+    out: list[str] = [""] * (len(literals) + len(slots))
+    out[0::2] = literals
+    out[1::2] = [values[i] for i in slots]
+    return "".join(out)
+
+
+class IssueMail:
+    """An issue's email for many recipients: the templates rendered once, each recipient's own links put in.
+
+    Recipients differ only in their links (unsubscribe, votes), so the bodies are rendered once per set of
+    links a recipient has, with a marker in each link's place. The first recipient of each set is checked
+    against a full rendering; should a template ever transform a link, every message is rendered in full.
+    Safe to share between threads.
     """
-    data = body.encode("utf-8")
-    return "base64" if len(base64.encodebytes(data)) < len(quopri.encodestring(data)) else "quoted-printable"
+
+    def __init__(self, config: Config, issue: Issue):
+        self.config, self.issue = config, issue
+        self.subject = subject_for(config, issue)
+        # A random word in each link's place: no paper text can hold it, and no escaping changes it.
+        self._mark = f"slot{secrets.token_hex(8)}n"
+        self._marker = re.compile(self._mark + "([0-9]+)x")
+        # '=' never appears twice in a row in base64 or quoted-printable text, so no body can hold this.
+        self._boundary = f"==============={secrets.randbelow(10**19):019d}=="
+        self._renderings: dict[tuple, _Rendering | None] = {}
+        self._lock = threading.Lock()
+
+    def parts(self, rcpt: Recipient) -> tuple[str, str]:
+        """The (text, html) bodies for one recipient: what render_parts gives with their links."""
+        unsub = unsubscribe_url(self.config, rcpt.token)
+        return self._bodies(unsub, feedback_links(self.config, self.issue, rcpt))[:2]
+
+    def message_bytes(self, rcpt: Recipient, now: datetime | None = None) -> tuple[str, bytes]:
+        """(Message-ID, the message as it goes out, CRLF line ends) for one recipient."""
+        unsub = unsubscribe_url(self.config, rcpt.token)
+        text, html, text_cte, html_cte = self._bodies(unsub, feedback_links(self.config, self.issue, rcpt))
+        mid = message_id(self.config, self.issue.id, rcpt)
+        head = self._head(rcpt, unsub, mid, now)
+        return mid, multipart_alternative(head, self._boundary, (text, text_cte), (html, html_cte))
+
+    def _head(self, rcpt: Recipient, unsub: str | None, mid: str, now: datetime | None) -> bytes:
+        mail = self.config.mail
+        msg = EmailMessage(policy=_RAW_AS_IS)
+        msg["Subject"] = self.subject
+        msg["From"] = mail.sender
+        local, _, domain = rcpt.email.rpartition("@")
+        msg["To"] = Address(display_name=rcpt.name, username=local, domain=domain)
+        if mail.reply_to:
+            msg["Reply-To"] = mail.reply_to
+        msg["Date"] = format_datetime(now or datetime.now(UTC))
+        msg["Message-ID"] = mid
+        msg["List-Id"] = f"{self.config.output.title} <{mail.list_id}>"
+        links = [u for u in (_unsubscribe_mailto(mail), unsub) if u]
+        if links:
+            # Stored pre-folded: the policy would turn a line over 78 characters into an RFC 2047
+            # encoded-word, which mail providers do not read as a List-Unsubscribe URL.
+            msg.set_raw("List-Unsubscribe", list_unsubscribe_value(links))
+        if unsub and unsub.lower().startswith("https://"):
+            # RFC 8058: mail clients may POST this body to the HTTPS link to unsubscribe in one click.
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if mail.list_id:
+            msg["Precedence"] = "bulk"
+        return msg.as_bytes()
+
+    def _bodies(self, unsub: str | None, feedback: dict[str, dict[str, str]]) -> tuple[str, str, str, str]:
+        keys = tuple(e.paper.key for e in self.issue.entries if e.paper.key in feedback)
+        values = ([unsub] if unsub else []) + [feedback[k][v] for k in keys for v in ("more", "less")]
+        shape = (bool(unsub), keys)
+        with self._lock:
+            if shape not in self._renderings:
+                self._renderings[shape] = self._render(unsub, feedback, keys, values)
+            rendering = self._renderings[shape]
+        if rendering is None:
+            text, html = render_parts(self.config, self.issue, unsub, feedback)
+            return text, html, transfer_encoding(text), transfer_encoding(html)
+        escaped = [str(escape(v)) for v in values]  # what autoescape makes of them in the HTML part
+        return _fill(rendering.text, values), _fill(rendering.html, escaped), rendering.text_cte, rendering.html_cte
+
+    def _render(self, unsub: str | None, feedback: dict[str, dict[str, str]], keys: tuple[str, ...],
+                values: list[str]) -> _Rendering | None:
+        it = iter(f"{self._mark}{i}x" for i in range(len(values)))
+        mark_unsub = next(it) if unsub else None
+        mark_feedback = {k: {"more": next(it), "less": next(it)} for k in keys}
+        text, html = render_parts(self.config, self.issue, mark_unsub, mark_feedback)
+        rendering = _Rendering(self._split(text), self._split(html), transfer_encoding(text), transfer_encoding(html))
+        exact = render_parts(self.config, self.issue, unsub, feedback)
+        if (_fill(rendering.text, values), _fill(rendering.html, [str(escape(v)) for v in values])) != exact:
+            return None
+        return rendering
+
+    def _split(self, body: str) -> tuple[list[str], list[int]]:
+        pieces = self._marker.split(body)
+        return pieces[0::2], [int(i) for i in pieces[1::2]]
 
 
 def html_part_sizes(msg: EmailMessage) -> tuple[int, int]:
