@@ -476,6 +476,62 @@ LABELS["ja"].update({
 })
 
 
+# The Ask page of `digest serve` (digest.ask.web) and the links to it from the site and the email (issue 22).
+LABELS["en"].update({
+    "web_ask_heading": "Ask the archive",
+    "web_ask_intro": "Ask a question about the papers this digest has read. Each claim of the answer cites a "
+                     "paper and a page, and each quote is checked against the paper's text.",
+    "web_ask_scope": "About this paper:",
+    "web_ask_all_papers": "ask across all papers instead",
+    "web_ask_question": "Your question",
+    "web_ask_button": "Ask",
+    "web_ask_answer": "Answer",
+    "web_ask_sources": "Sources",
+    "web_ask_passages": "Passages",
+    "web_ask_passages_note": "Answered without an LLM: these are the passages of the papers that best match "
+                             "the question, each with its page.",
+    "web_ask_nothing_found": "Nothing in the archive answers this question.",
+    "web_ask_verified": "quote found on this page",
+    "web_ask_unverified": "quote not found in the paper",
+    "web_ask_dropped": "{n} claims were left out: their quotes are not in the papers.",
+    "web_ask_model_note": "Answered by {model}.",
+    "web_ask_empty": "Write a question first.",
+    "web_ask_too_long": "A question can be at most {n} characters long.",
+    "web_ask_no_paper": "That paper is not in the archive.",
+    "web_ask_rate_limited": "You have asked {n} questions in the last minute. Please wait a minute, then ask again.",
+    "web_ask_budget_spent": "The archive has answered as many questions today as its daily budget allows. "
+                            "Please ask again tomorrow (the day changes at midnight UTC).",
+    "web_ask_failed": "The question could not be answered just now. Please try again later.",
+    "ask_link_nav": "Ask",
+    "ask_link_paper": "Ask about this paper",
+})
+LABELS["ja"].update({
+    "web_ask_heading": "アーカイブに質問する",
+    "web_ask_intro": "このダイジェストが読んだ論文について質問できます。回答の各主張には論文とページが示され、"
+                     "引用はすべて論文の本文と照合されます。",
+    "web_ask_scope": "対象の論文:",
+    "web_ask_all_papers": "すべての論文を対象にする",
+    "web_ask_question": "質問",
+    "web_ask_button": "質問する",
+    "web_ask_answer": "回答",
+    "web_ask_sources": "出典",
+    "web_ask_passages": "該当箇所",
+    "web_ask_passages_note": "LLMを使わずに回答しました: 質問に最もよく合う論文中の箇所を、ページ付きで示しています。",
+    "web_ask_nothing_found": "アーカイブ内の論文には、この質問に答える記述が見つかりませんでした。",
+    "web_ask_verified": "引用はこのページで確認済み",
+    "web_ask_unverified": "引用が論文中に見つかりません",
+    "web_ask_dropped": "引用が論文中に見つからなかった{n}件の主張を除外しました。",
+    "web_ask_model_note": "{model}による回答です。",
+    "web_ask_empty": "質問を入力してください。",
+    "web_ask_too_long": "質問は{n}文字以内で入力してください。",
+    "web_ask_no_paper": "その論文はアーカイブにありません。",
+    "web_ask_rate_limited": "直近1分間に{n}件の質問がありました。1分ほど待ってから、もう一度質問してください。",
+    "web_ask_budget_spent": "本日の予算で回答できる質問数に達しました。明日(UTCの午前0時以降)にもう一度質問してください。",
+    "web_ask_failed": "ただいま質問に回答できませんでした。しばらくしてからもう一度お試しください。",
+    "ask_link_nav": "質問",
+    "ask_link_paper": "この論文について質問する",
+})
+
 def labels(language: str) -> dict[str, str]:
     """Labels for a language, falling back to English for any missing language or key."""
     base = dict(LABELS["en"])
