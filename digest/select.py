@@ -117,68 +117,118 @@ def _profile(interests: str, liked: list[Paper]) -> _Profile:
     return _Profile(weights, surface)
 
 
-def _bm25_scores(papers: list[Paper], profile: _Profile) -> tuple[np.ndarray, list[list[str]]]:
+class TermIndex:
+    """The BM25 term vectors of a set of papers, computed once and matched against any number of profiles.
+
+    The editor's selection matches one profile; each reader's issue matches one more against the same
+    pool, so a term's scores over the pool are computed the first time any profile asks for them.
+    """
+
+    def __init__(self, papers: list[Paper]):
+        self.papers = list(papers)
+        self.docs = [[s for s, _ in _profile_terms(f"{p.title}\n{p.abstract}")] for p in self.papers]
+        self.scorer = TermScorer(self.docs)
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def vector(self, term: str) -> np.ndarray | None:
+        """The term's BM25 contribution to every paper; None for a term no paper has."""
+        v = self._vectors.get(term)
+        if v is None:
+            if term not in self.scorer.vocab:
+                return None
+            v = self._vectors[term] = self.scorer.term_scores(term).astype(np.float64)
+        return v
+
+    def match(self, profile: _Profile) -> ProfileMatch:
+        """Each paper's similarity to a profile, with what each profile term contributed."""
+        known = [(t, w) for t, w in sorted(profile.weights.items()) if t in self.scorer.vocab]
+        if not known:
+            n = len(self.papers)
+            return ProfileMatch(np.zeros(n), [], np.zeros((0, n)), profile.surface)
+        contributions = np.stack([self.vector(t) for t, _ in known]) * np.array([w for _, w in known])[:, None]
+        total = np.zeros(len(self.papers), dtype=np.float64)
+        for row in contributions:  # term by term, in the same order as ever: scores stay bit-for-bit
+            total += row
+        return ProfileMatch(total, [t for t, _ in known], contributions, profile.surface)
+
+
+@dataclass
+class ProfileMatch:
+    """How a profile matched a TermIndex: total score per paper and each profile term's part of it."""
+
+    total: np.ndarray
+    terms: list[str]
+    contributions: np.ndarray          # [term, paper]
+    surface: dict[str, str]
+
+    def top_terms(self, i: int, k: int = _TOP_TERMS_SHOWN) -> list[str]:
+        """The words that matched paper i best, as the profile spells them."""
+        column = self.contributions[:, i] if len(self.terms) else ()
+        hits = sorted(((float(c), t) for t, c in zip(self.terms, column) if c > 0), key=lambda x: (-x[0], x[1]))
+        return [self.surface[t] for _, t in hits[:k]]
+
+
+def _bm25_scores(index: TermIndex, profile: _Profile) -> tuple[np.ndarray, list[list[str]]]:
     """Each paper's similarity to the profile and its best-matching terms."""
-    docs = [[s for s, _ in _profile_terms(f"{p.title}\n{p.abstract}")] for p in papers]
-    scorer = TermScorer(docs)
-    n = len(papers)
-    total = np.zeros(n, dtype=np.float64)
-    contributions: list[tuple[str, np.ndarray]] = []
-    for term_, weight in sorted(profile.weights.items()):
-        if term_ not in scorer.vocab:
-            continue
-        c = weight * scorer.term_scores(term_).astype(np.float64)
-        total += c
-        contributions.append((term_, c))
-    top: list[list[str]] = []
-    for i in range(n):
-        hits = sorted(((float(c[i]), t) for t, c in contributions if c[i] > 0), key=lambda x: (-x[0], x[1]))
-        top.append([profile.surface[t] for _, t in hits[:_TOP_TERMS_SHOWN]])
-    return total, top
+    m = index.match(profile)
+    return m.total, [m.top_terms(i) for i in range(len(index.papers))]
 
 
-def _feedback_similarity(papers: list[Paper], voted: list[PaperFeedback]) -> np.ndarray:
+def feedback_similarity(index: TermIndex, voted: list[Paper]) -> np.ndarray:
     """similarity[i, j] of candidate i to voted paper j: its BM25 score for j's terms over j's own."""
-    docs = [[s for s, _ in _profile_terms(f"{p.title}\n{p.abstract}")] for p in papers]
-    queries = [sorted({s for s, _ in _profile_terms(f"{f.paper.title}\n{f.paper.abstract}")}) for f in voted]
+    docs = index.docs
+    queries = [sorted({s for s, _ in _profile_terms(f"{p.title}\n{p.abstract}")}) for p in voted]
     # The voted papers join the index so that each can be scored against itself, the yardstick.
     scorer = TermScorer(docs + queries)
-    out = np.zeros((len(papers), len(voted)), dtype=np.float64)
+    out = np.zeros((len(docs), len(voted)), dtype=np.float64)
     for j, q in enumerate(queries):
         known = [t for t in q if t in scorer.vocab]
         if not known:
             continue
         scores = np.asarray(scorer.bm25.get_scores(known), dtype=np.float64)
-        itself = scores[len(papers) + j]
+        itself = scores[len(docs) + j]
         if itself > 0:
-            out[:, j] = scores[: len(papers)] / itself
+            out[:, j] = scores[: len(docs)] / itself
     return out
 
 
-def _feedback_adjustments(papers: list[Paper], feedback: list[PaperFeedback],
+def vote_weights(voted: list[PaperFeedback]) -> np.ndarray:
+    """Each voted paper's signed weight: its net votes, capped so a popular paper cannot drown the rest."""
+    return np.array([np.sign(f.net) * min(abs(f.net), _MAX_VOTES_COUNTED) for f in voted], dtype=np.float64)
+
+
+def strongest_votes(sim_row: np.ndarray, signed: np.ndarray, moves_row: np.ndarray,
+                    keys: list[str]) -> dict[int, int]:
+    """{+1: j, -1: j}: the voted paper that moved a candidate most up and most down (worth a reason)."""
+    out = {}
+    for direction in (1, -1):
+        best = max((j for j in range(len(keys)) if np.sign(signed[j]) == direction
+                    and sim_row[j] >= _MIN_SIMILARITY_SHOWN),
+                   key=lambda j: (abs(moves_row[j]), keys[j]), default=None)
+        if best is not None:
+            out[direction] = best
+    return out
+
+
+def _feedback_adjustments(index: TermIndex, feedback: list[PaperFeedback],
                           scale: float) -> tuple[np.ndarray, list[list[str]]]:
     """Each candidate's score change from reader votes, and the reasons naming the voted papers."""
     voted = [f for f in feedback if f.net][:_MAX_FEEDBACK_PAPERS]
-    n = len(papers)
+    n = len(index.papers)
     if not voted or not n:
-        return np.zeros(n), [[] for _ in papers]
-    sim = _feedback_similarity(papers, voted)
-    signed = np.array([np.sign(f.net) * min(abs(f.net), _MAX_VOTES_COUNTED) for f in voted], dtype=np.float64)
+        return np.zeros(n), [[] for _ in range(n)]
+    sim = feedback_similarity(index, [f.paper for f in voted])
+    signed = vote_weights(voted)
     moves = sim * signed * (_FEEDBACK_WEIGHT * scale)
+    keys = [f.paper.key for f in voted]
     reasons: list[list[str]] = []
     for i in range(n):
         lines = []
-        for direction, verb in ((1, "up"), (-1, "down")):
-            # The voted paper that moved this candidate most in each direction, ties by key.
-            best = max((j for j in range(len(voted)) if np.sign(signed[j]) == direction
-                        and sim[i, j] >= _MIN_SIMILARITY_SHOWN),
-                       key=lambda j: (abs(moves[i, j]), voted[j].paper.key), default=None)
-            if best is None:
-                continue
-            f = voted[best]
+        for direction, j in strongest_votes(sim[i], signed, moves[i], keys).items():
+            f = voted[j]
             votes = abs(f.net)
-            lines.append(f"ranked {verb}: similar to {f.paper.key} you {'liked' if direction > 0 else 'disliked'}"
-                         f" (similarity {sim[i, best]:.2f}"
+            lines.append(f"ranked {'up' if direction > 0 else 'down'}: similar to {f.paper.key} you "
+                         f"{'liked' if direction > 0 else 'disliked'} (similarity {sim[i, j]:.2f}"
                          + (f", {votes} votes" if votes > 1 else "") + ")")
         reasons.append(lines)
     return moves.sum(axis=1), reasons
@@ -235,13 +285,14 @@ def select_papers(candidates: list[Paper], selection: SelectionConfig, *, liked:
     wanted_categories = {c.strip() for c in selection.categories if c.strip()}
 
     profile = _profile(selection.interests or "", list(liked))
+    index = TermIndex(papers)
     if profile.weights and papers:
-        scores, top_terms = _bm25_scores(papers, profile)
+        scores, top_terms = _bm25_scores(index, profile)
     else:
         scores, top_terms = np.zeros(len(papers)), [[] for _ in papers]
     # Votes move papers on the interests' own scale, so neither signal dwarfs the other.
     scale = float(scores.max()) if len(papers) and scores.max() > 0 else 1.0
-    moves, vote_reasons = _feedback_adjustments(papers, list(feedback), scale)
+    moves, vote_reasons = _feedback_adjustments(index, list(feedback), scale)
     by_profile = bool(profile.weights) or bool(np.any(moves))
 
     decided: list[tuple[Candidate, bool, bool]] = []  # (candidate, passed the filters, watched)
