@@ -121,6 +121,7 @@ class SiteBuilder:
         # feed (and `digest serve` answers subscribe.html with its own live form).
         public = safe_url(config.web.public_url).rstrip("/")
         self.subscribe_action = f"{public}/subscribe" if public else ""
+        self.ask_url = f"{public}/ask" if public else ""  # the Ask page of `digest serve` (digest.ask.web)
         self.thumbs: dict[str, Path] = {}  # paper key -> its first-page picture in <site>/thumbs/
         self.renders = 0  # templates rendered: what an incremental build saves
         self._qa_html: dict[tuple[str, str], str] = {}  # (generation key, language) -> its answers as HTML
@@ -148,7 +149,7 @@ class SiteBuilder:
         return dict(
             site_title=self.title, pages_label=lambda L, pages: pages_label(pages, L), count_papers=count_papers,
             base_url=self.base_url, feedback=self.feedback, subscribe_action=self.subscribe_action, thumbs=self.thumbs,
-            form_origins=_origin(self.subscribe_action), qa_html=self.qa_html,
+            form_origins=_origin(self.subscribe_action), qa_html=self.qa_html, ask_url=self.ask_url,
         )
 
     def render(self, template: str, **ctx) -> str:
