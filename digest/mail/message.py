@@ -8,8 +8,8 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.headerregistry import Address
 from email import message_from_bytes
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
@@ -307,7 +307,7 @@ def _fill(segments: tuple[list[str], list[int]], values: list[str]) -> str:
 class IssueMail:
     """An issue's email for many recipients: the templates rendered once, each recipient's own links put in.
 
-    Recipients differ only in their links (unsubscribe, votes), so the bodies are rendered once per set of
+    Recipients differ only in their links (unsubscribe, preferences, votes), so the bodies are rendered once per set of
     links a recipient has, with a marker in each link's place. The first recipient of each set is checked
     against a full rendering; should a template ever transform a link, every message is rendered in full.
     Safe to share between threads.
@@ -326,15 +326,14 @@ class IssueMail:
 
     def parts(self, rcpt: Recipient) -> tuple[str, str]:
         """The (text, html) bodies for one recipient: what render_parts gives with their links."""
-        unsub = unsubscribe_url(self.config, rcpt.token)
-        return self._bodies(unsub, feedback_links(self.config, self.issue, rcpt))[:2]
+        return self._bodies(*self._links(rcpt))[:2]
 
     def message_bytes(self, rcpt: Recipient, now: datetime | None = None) -> tuple[str, bytes]:
         """(Message-ID, the message as it goes out, CRLF line ends) for one recipient."""
-        unsub = unsubscribe_url(self.config, rcpt.token)
-        text, html, text_cte, html_cte = self._bodies(unsub, feedback_links(self.config, self.issue, rcpt))
+        links = self._links(rcpt)
+        text, html, text_cte, html_cte = self._bodies(*links)
         mid = message_id(self.config, self.issue.id, rcpt)
-        head = self._head(rcpt, unsub, mid, now)
+        head = self._head(rcpt, links[0], mid, now)
         return mid, multipart_alternative(head, self._boundary, (text, text_cte), (html, html_cte))
 
     def _head(self, rcpt: Recipient, unsub: str | None, mid: str, now: datetime | None) -> bytes:
@@ -361,28 +360,34 @@ class IssueMail:
             msg["Precedence"] = "bulk"
         return msg.as_bytes()
 
-    def _bodies(self, unsub: str | None, feedback: dict[str, dict[str, str]]) -> tuple[str, str, str, str]:
+    def _links(self, rcpt: Recipient) -> tuple[str | None, dict[str, dict[str, str]], str | None]:
+        return (unsubscribe_url(self.config, rcpt.token), feedback_links(self.config, self.issue, rcpt),
+                preferences_url(self.config, rcpt))
+
+    def _bodies(self, unsub: str | None, feedback: dict[str, dict[str, str]],
+                prefs: str | None) -> tuple[str, str, str, str]:
         keys = tuple(e.paper.key for e in self.issue.entries if e.paper.key in feedback)
-        values = ([unsub] if unsub else []) + [feedback[k][v] for k in keys for v in ("more", "less")]
-        shape = (bool(unsub), keys)
+        values = [u for u in (unsub, prefs) if u] + [feedback[k][v] for k in keys for v in ("more", "less")]
+        shape = (bool(unsub), bool(prefs), keys)
         with self._lock:
             if shape not in self._renderings:
-                self._renderings[shape] = self._render(unsub, feedback, keys, values)
+                self._renderings[shape] = self._render(unsub, feedback, prefs, keys, values)
             rendering = self._renderings[shape]
         if rendering is None:
-            text, html = render_parts(self.config, self.issue, unsub, feedback)
+            text, html = render_parts(self.config, self.issue, unsub, feedback, prefs)
             return text, html, transfer_encoding(text), transfer_encoding(html)
         escaped = [str(escape(v)) for v in values]  # what autoescape makes of them in the HTML part
         return _fill(rendering.text, values), _fill(rendering.html, escaped), rendering.text_cte, rendering.html_cte
 
-    def _render(self, unsub: str | None, feedback: dict[str, dict[str, str]], keys: tuple[str, ...],
-                values: list[str]) -> _Rendering | None:
+    def _render(self, unsub: str | None, feedback: dict[str, dict[str, str]], prefs: str | None,
+                keys: tuple[str, ...], values: list[str]) -> _Rendering | None:
         it = iter(f"{self._mark}{i}x" for i in range(len(values)))
         mark_unsub = next(it) if unsub else None
+        mark_prefs = next(it) if prefs else None
         mark_feedback = {k: {"more": next(it), "less": next(it)} for k in keys}
-        text, html = render_parts(self.config, self.issue, mark_unsub, mark_feedback)
+        text, html = render_parts(self.config, self.issue, mark_unsub, mark_feedback, mark_prefs)
         rendering = _Rendering(self._split(text), self._split(html), transfer_encoding(text), transfer_encoding(html))
-        exact = render_parts(self.config, self.issue, unsub, feedback)
+        exact = render_parts(self.config, self.issue, unsub, feedback, prefs)
         if (_fill(rendering.text, values), _fill(rendering.html, [str(escape(v)) for v in values])) != exact:
             return None
         return rendering
