@@ -414,6 +414,7 @@ def m018_reader_interests() -> str:
             authors TEXT NOT NULL DEFAULT '[]',
             categories TEXT NOT NULL DEFAULT '[]',
             library TEXT NOT NULL DEFAULT '[]',
+            library_terms TEXT NOT NULL DEFAULT '{}',  -- the library's ranking profile, read once when set
             max_papers INTEGER,
             updated TEXT NOT NULL
         );
