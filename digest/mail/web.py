@@ -22,6 +22,7 @@ from digest.feedback import VOTE_NAMES, check_token, vote_with_token
 from digest.i18n import labels
 from digest.mail.delivery import send_confirmation
 from digest.mail.message import template_env
+from digest.mail.preferences_page import register as register_preferences
 from digest.mail.subscribers import confirm_subscription, normalize_email, request_subscription, unsubscribe
 from digest.store import Store
 
@@ -84,6 +85,8 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
         if config.web.public_url:
             return config.web.public_url.rstrip("/")
         return f"http://{config.web.host}:{config.web.port}"
+
+    register_preferences(app, config, store, page)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Response:
