@@ -121,6 +121,7 @@ class MailConfig:
     unsubscribe_mailto: str = ""
     unsubscribe_url: str = ""  # e.g. https://digest.example.org/unsubscribe/{token}
     per_minute: int = 60
+    connections: int = 1  # SMTP connections sending at once; per_minute holds across all of them
     bounce_after: int = 3
     timeout: float = 30.0
     edition: str = "compact"  # compact: per paper the TL;DR, summary and best answers; full: every answer
@@ -202,7 +203,8 @@ class Config:
 # Settings that must be positive (a zero or negative value would hang, divide by zero or do nothing).
 _POSITIVE = {"max_papers", "concurrency", "workers", "http_timeout", "pdf_max_mb", "pdf_download_timeout",
              "pdf_parse_timeout", "pdf_parse_memory_mb", "context_window", "max_output_tokens", "timeout",
-             "api_page_size", "api_max_pages", "api_max_ids", "port", "per_client_per_minute"}
+             "api_page_size", "api_max_pages", "api_max_ids", "port", "per_client_per_minute",
+             "connections"}
 _SHARES = {"max_failed_share"}
 
 
