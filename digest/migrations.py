@@ -450,6 +450,39 @@ def m020_ask_spend() -> str:
     )
 
 
+@migration
+def m019_passage_index() -> str:
+    # `digest ask` (issue 22): every stored paper's body passages in an FTS5 index. The index is contentless
+    # and holds our own stems (digest.text.tokenize), so a question's terms can be looked up in the
+    # vocabulary (how common each is) before the BM25 query; the text shown lives in `passages`.
+    # passage_index_papers says what each paper's rows were built from, so a missed or stale paper is found.
+    return (
+        """
+        CREATE TABLE passages (
+            id INTEGER PRIMARY KEY,
+            paper_key TEXT NOT NULL,
+            page INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            heading TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL
+        );
+        CREATE INDEX passages_paper ON passages (paper_key);
+        CREATE VIRTUAL TABLE passage_fts USING fts5 (
+            terms, heading, title, content='', tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE VIRTUAL TABLE passage_vocab USING fts5vocab (passage_fts, row);
+        CREATE TABLE passage_index_papers (
+            paper_key TEXT PRIMARY KEY,
+            pages_mark INTEGER NOT NULL,   -- max(rowid) of its pages: a re-saved text gets new rowids
+            title TEXT NOT NULL,           -- as indexed: a contentless row is deleted with its own values
+            tokenizer TEXT NOT NULL,
+            passages INTEGER NOT NULL,
+            indexed TEXT NOT NULL
+        );
+        """
+    )
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")

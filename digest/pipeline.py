@@ -12,6 +12,7 @@ from typing import Protocol
 
 from digest import select
 from digest.archive.search import reindex
+from digest.ask.index import index_paper
 from digest.config import Config
 from digest.errors import ConfigError, DigestError, SourceError
 from digest.feedback import load_feedback
@@ -229,6 +230,7 @@ def store_page_texts(config: Config, store: Store, papers: list[Paper], rep: Fet
             store.save_pages(p.key, p.version, text.pages, pdf_path=str(path), token_count=None)
             if text.structure is not None:
                 store.save_structure(p.key, p.version, text.structure)
+            index_paper(store, p.key)  # `digest ask` finds it from now on; ensure_index catches up after a kill
             rep.pages += len(text.pages)
             if not p.abstract:  # local PDFs and unreachable metadata: take the abstract from the text
                 abstract = text.structure.abstract if text.structure else ""
