@@ -18,6 +18,7 @@ import os
 import re
 import smtplib
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,9 +28,9 @@ from digest.config import Config, MailConfig
 from digest.errors import DigestError, MailError
 from digest.feedback import feedback_secret
 from digest.mail.message import (
+    IssueMail,
     Recipient,
     build_confirmation,
-    build_message,
     render_parts,
     sender_address,
     unsubscribe_url,
@@ -292,75 +293,162 @@ def _send(config: Config, store: Store, issue: Issue, recipients: list[Recipient
             if status == "sending":
                 in_doubt.add(r.email)
             todo.append(r)
-    total, done = len(todo), 0
-    interval = 60.0 / config.mail.per_minute if config.mail.per_minute > 0 else 0.0
-    next_at = 0.0
-    with Mailer(config.mail) as mailer:
+    run = _Run(config, store, IssueMail(config, issue), sender, report, in_doubt, len(todo), progress)
+    mailers = [Mailer(config.mail) for _ in range(max(1, min(config.mail.connections, len(todo))))]
+    try:
         for round_no in range(1 + max(0, retry_rounds)):
             if round_no and todo:
                 time.sleep(retry_delay)
-            retry: list[Recipient] = []
-            for r in todo:
-                if r.subscriber_id is not None:
-                    # Unsubscribing takes effect at once, even in the middle of a send.
-                    sub = get_by_id(store, r.subscriber_id)
-                    if sub is None or sub.status != "active":
-                        done += 1
-                        if progress:
-                            progress(done, total)
-                        continue
-                wait = next_at - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                next_at = time.monotonic() + interval
-                outcome, detail = _send_one(config, store, mailer, issue, r, sender)
-                if outcome == "unknown":
-                    in_doubt.add(r.email)
-                if outcome in ("temporary", "unknown") and round_no < retry_rounds:
-                    retry.append(r)
-                    continue
-                done += 1
-                if outcome == "sent":
-                    report.sent.append(r.email)
-                    if r.email in in_doubt:
-                        report.resent.append(r.email)
-                elif outcome == "unknown":
-                    report.unknown.append(r.email)
-                elif outcome == "temporary":
-                    report.deferred.append((r.email, detail))
-                else:
-                    report.failed.append((r.email, detail))
-                    if r.subscriber_id is not None and _bounce(store, r.subscriber_id, config.mail.bounce_after):
-                        report.bounced.append(r.email)
-                if progress:
-                    progress(done, total)
-            todo = retry
+            todo = run.round(todo, mailers, may_retry=round_no < retry_rounds)
+    finally:
+        for mailer in mailers:
+            mailer.close()
     return report
 
 
-def _send_one(config: Config, store: Store, mailer: Mailer, issue: Issue, r: Recipient,
-              sender: str) -> tuple[str, str]:
-    msg = build_message(config, issue, r)
-    mid = msg["Message-ID"]
-    data = msg.as_bytes()
+class _Pacer:
+    """Spaces the starts of messages `60 / per_minute` s apart, across every connection of a send."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self.clock = clock
+        self.next_at = 0.0
+        self.lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """The time the next message may start (clock's time), kept for the caller."""
+        with self.lock:
+            at = max(self.clock(), self.next_at)
+            self.next_at = at + self.interval
+            return at
+
+    def wait(self, stop: threading.Event) -> None:
+        """Return when the caller's turn has come, or at once when `stop` is set."""
+        if self.interval:
+            at = self.reserve()
+            delay = at - self.clock()
+            if delay > 0:
+                stop.wait(delay)
+
+
+class _Run:
+    """One send's recipients spread over its connections: each recipient is taken by one connection
+    only, and every outcome lands in the ledger (deliveries) and the report as it comes."""
+
+    def __init__(self, config: Config, store: Store, mail: IssueMail, sender: str, report: SendReport,
+                 in_doubt: set[str], total: int, progress: Progress | None):
+        self.config, self.store, self.mail, self.sender = config, store, mail, sender
+        self.report, self.in_doubt, self.total, self.progress = report, in_doubt, total, progress
+        self.done = 0
+        self.pacer = _Pacer(config.mail.per_minute)
+        self.lock = threading.Lock()  # the queue, the report and the progress count
+        self.stop = threading.Event()
+
+    def round(self, todo: list[Recipient], mailers: list[Mailer], *, may_retry: bool) -> list[Recipient]:
+        """Send to `todo` over the mailers' connections; returns who is to be tried again."""
+        queue = iter(todo)
+        retry: list[Recipient] = []
+        errors: list[BaseException] = []
+        mailers = mailers[:max(1, len(todo))]  # a retry round of two needs no more than two connections
+        if len(mailers) == 1:
+            self._work(mailers[0], queue, retry, may_retry)
+            return retry
+
+        def work(mailer: Mailer) -> None:
+            try:
+                self._work(mailer, queue, retry, may_retry)
+            except BaseException as e:  # noqa: BLE001 - re-raised by the sending thread below
+                errors.append(e)
+                self.stop.set()  # the other connections finish the message in hand and stop
+
+        threads = [threading.Thread(target=work, args=(m,), name=f"smtp-{i}", daemon=True)
+                   for i, m in enumerate(mailers)]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                t.join()
+        except BaseException:
+            # Ctrl-C or SIGTERM: no connection starts another message; the ones in flight finish.
+            self.stop.set()
+            for t in threads:
+                t.join()
+            raise
+        if errors:
+            raise errors[0]
+        return retry
+
+    def _work(self, mailer: Mailer, queue, retry: list[Recipient], may_retry: bool) -> None:
+        while not self.stop.is_set():
+            with self.lock:
+                r = next(queue, None)
+            if r is None:
+                return
+            if r.subscriber_id is not None:
+                # Unsubscribing takes effect at once, even in the middle of a send.
+                sub = get_by_id(self.store, r.subscriber_id)
+                if sub is None or sub.status != "active":
+                    self._count()
+                    continue
+            self.pacer.wait(self.stop)
+            if self.stop.is_set():
+                return
+            outcome, detail = _send_one(self.store, mailer, self.mail, r, self.sender)
+            self._settle(r, outcome, detail, retry, may_retry)
+
+    def _settle(self, r: Recipient, outcome: str, detail: str, retry: list[Recipient], may_retry: bool) -> None:
+        report = self.report
+        bounced = False
+        if outcome == "permanent" and r.subscriber_id is not None:
+            bounced = _bounce(self.store, r.subscriber_id, self.config.mail.bounce_after)
+        with self.lock:
+            if outcome == "unknown":
+                self.in_doubt.add(r.email)
+            if outcome in ("temporary", "unknown") and may_retry:
+                retry.append(r)
+                return
+            if outcome == "sent":
+                report.sent.append(r.email)
+                if r.email in self.in_doubt:
+                    report.resent.append(r.email)
+            elif outcome == "unknown":
+                report.unknown.append(r.email)
+            elif outcome == "temporary":
+                report.deferred.append((r.email, detail))
+            else:
+                report.failed.append((r.email, detail))
+                if bounced:
+                    report.bounced.append(r.email)
+        self._count()
+
+    def _count(self) -> None:
+        with self.lock:
+            self.done += 1
+            if self.progress:
+                self.progress(self.done, self.total)
+
+
+def _send_one(store: Store, mailer: Mailer, mail: IssueMail, r: Recipient, sender: str) -> tuple[str, str]:
+    mid, data = mail.message_bytes(r)
     sid = r.subscriber_id
     if sid is None:
         return mailer.send(sender, r.email, data)
+    issue_id = mail.issue.id
     reached_data = False
 
     def committing() -> None:
         nonlocal reached_data
         reached_data = True
-        _record(store, issue.id, sid, "sending", mid, attempt=True)
+        _record(store, issue_id, sid, "sending", mid, attempt=True)
 
     outcome, detail = mailer.send(sender, r.email, data, committing)
     if outcome == "sent":
-        _record(store, issue.id, sid, "sent", mid)
+        _record(store, issue_id, sid, "sent", mid)
         store.execute("UPDATE subscribers SET bounces=0 WHERE id=? AND bounces>0", (sid,))
     elif outcome == "temporary":
-        _record(store, issue.id, sid, "deferred", mid, detail, attempt=not reached_data)
+        _record(store, issue_id, sid, "deferred", mid, detail, attempt=not reached_data)
     elif outcome == "permanent":
-        _record(store, issue.id, sid, "failed", mid, detail, attempt=not reached_data)
+        _record(store, issue_id, sid, "failed", mid, detail, attempt=not reached_data)
     # "unknown" stays 'sending': the retry round or the next run sends it again, same Message-ID.
     return outcome, detail
 
@@ -374,9 +462,10 @@ def _dry_run(config: Config, issue: Issue, recipients: list[Recipient], report: 
     for name, body in (("preview.html", html), ("preview.txt", text)):
         (folder / name).write_text(body, encoding="utf-8")
         report.files.append(folder / name)
+    mail = IssueMail(config, issue)
     for i, r in enumerate(recipients, 1):
         path = folder / _safe_filename(i, r.email)
-        path.write_bytes(build_message(config, issue, r).as_bytes())
+        path.write_bytes(mail.message_bytes(r)[1])
         report.files.append(path)
         report.sent.append(r.email)
         if progress:
