@@ -183,6 +183,7 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
                           hint='set [mail] edition = "compact" (the default) or "full"')
     compact = edition == "compact"
     site = site_url(config)
+    ask = safe_url(config.web.public_url).rstrip("/")  # the Ask page lives on `digest serve` (digest.ask.web)
     thumbs = ensure_thumbnails(config, [e.paper for e in issue.entries]) if site else {}
     entries = []
     for e in issue.entries:
@@ -221,6 +222,7 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
             "page_url": paper_page_url(site, p) if site else "",
             "thumb": thumb,
             "feedback": feedback.get(p.key),
+            "ask_url": f"{ask}/ask?paper={quote(p.key, safe='')}" if ask else "",
         })
     written_by = model_note(issue, L)
     return {
