@@ -6,7 +6,9 @@ or stale token is the same 404, and nothing is stored for it.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -104,7 +106,8 @@ def test_bad_values_are_refused_with_the_form_kept(client, store):
     for field, value, said in (("categories", "cs.CL not a category!", "is not an arXiv category"),
                                ("max_papers", "0", "a whole number from 1 to"),
                                ("max_papers", "９", "a whole number from 1 to"),
-                               ("keywords", "\n".join(f"k{i}" for i in range(60)), "at most 50 entries")):
+                               ("keywords", "\n".join(f"k{i}" for i in range(201)), "at most 200 entries"),
+                               ("authors", "x" * 201, "at most 200 characters")):
         r = client.post(path, data={**base, field: value})
         assert r.status_code == 400 and said in r.text, (field, value)
         assert "new words" in r.text or field == "keywords"  # what the reader typed is shown again
@@ -215,3 +218,39 @@ def test_japanese_labels(store, config):
         r = c.post(path, data=_form(page.text) | {"categories": "だめ"})
         assert r.status_code == 400 and "カテゴリコード" in r.text
         assert c.get("/preferences/1." + "x" * 43).status_code == 404
+
+
+@pytest.mark.parametrize(("lang", "saved"), [("en", "Saved."), ("ja", "保存しました")])
+@pytest.mark.parametrize("width", [1280, 375])
+def test_page_fits_the_screen_and_saves_from_a_real_browser(config, store, tmp_path, width, lang, saved):
+    """In headless Chromium: no sideways scrolling at a desktop and a phone width, no console error, and the
+    form as a browser sends it (with its Origin and Sec-Fetch-Site headers) is accepted and stored.
+
+    The screenshots go to $DIGEST_SCREENSHOTS (e.g. /work/screens) for a person to look at.
+    """
+    browser_test = pytest.importorskip("test_archive_browser")  # skips without websocket-client
+    if browser_test.CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    sub, _ = add_subscriber(store, "reader@example.org")
+    set_interests(store, sub.id, ReaderInterests(keywords=["a rather long keyword phrase " * 4], authors=["Jane Doe"]))
+    config.output.language = lang
+    shots = Path(os.environ.get("DIGEST_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    browser = browser_test.Browser(tmp_path / "chromium-profile")
+    try:
+        with web_server(config, store) as base:
+            browser.viewport(width, 900 if width > 500 else 812)
+            browser.open(base + _path(store, sub))
+            facts = browser.evaluate("({width: document.documentElement.scrollWidth,"
+                                     " h1: document.querySelectorAll('h1').length})")
+            assert facts["width"] <= width and facts["h1"] == 1
+            browser.evaluate("document.getElementById('categories').value = 'cs.CL cs.IR'")
+            browser.follow("document.querySelector('form button[type=submit]').click()")
+            assert saved in browser.evaluate("document.body.innerText")
+            browser.screenshot(shots / f"preferences-{lang}-{width}.png")
+            assert browser.evaluate("document.documentElement.scrollWidth") <= width
+            assert browser.errors() == []
+    finally:
+        browser.close()
+    assert get_interests(store, sub.id).categories == ["cs.CL", "cs.IR"]
+    assert get_interests(store, sub.id).authors == ["Jane Doe"]

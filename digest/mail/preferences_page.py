@@ -27,9 +27,11 @@ from digest.readers import ReaderInterests, get_interests, parse_library, set_in
 from digest.store import Store
 
 LIBRARY_MAX_BYTES = 2 * 1024 * 1024  # a Zotero export of a few thousand items with abstracts
-MAX_TERMS = 50  # keywords, authors or categories a reader may list
-MAX_TERM_CHARS = 100
-MAX_PAPERS = 100  # a reader's own issue size; the week's pool is smaller anyway
+# The bounds digest.readers keeps (and `digest subscribers set` may fill), so that what the operator set
+# can always be saved back unchanged; said here in the page's language before the store refuses it.
+MAX_TERMS = 200  # keywords, authors or categories
+MAX_TERM_CHARS = 200
+MAX_PAPERS = 100  # a reader's own issue size
 
 
 # ---- the form -----------------------------------------------------------------------------------
@@ -99,12 +101,17 @@ def _library(upload: FileStorage | None, L: dict[str, str]) -> list[dict] | None
 
 
 def _same_origin(config: Config) -> bool:
-    """False for a POST a browser says came from another site (a page elsewhere submitting to us)."""
+    """False for a POST a browser says came from another site (a page elsewhere submitting to us).
+
+    The token in the URL is what keeps strangers out; this only refuses what a browser labels cross-site.
+    Our pages send no referrer, so browsers send our own form with `Origin: null`: only Sec-Fetch-Site and
+    a real Origin can tell.
+    """
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         return False
-    origin = request.headers.get("Origin")
-    if not origin or origin == "null":
-        return origin is None  # 'null': a sandboxed or privacy-hiding frame, never our own form
+    origin = request.headers.get("Origin", "null")
+    if origin == "null":
+        return True
     ours = {f"{u.scheme}://{u.netloc}".lower() for u in (urlsplit(request.host_url), urlsplit(config.web.public_url))
             if u.netloc}
     return origin.rstrip("/").lower() in ours
@@ -161,7 +168,10 @@ def register(app: Flask, config: Config, store: Store, page: Callable[..., Respo
             return show(token, sub, form, len(current.library), status=400, error=e.message)
         if library is None:
             library = [] if fields.get("clear_library") else current.library
-        set_interests(store, sub.id, ReaderInterests(keywords=keywords, authors=authors, categories=categories,
-                                                      library=library, max_papers=max_papers))
+        try:
+            set_interests(store, sub.id, ReaderInterests(keywords=keywords, authors=authors, categories=categories,
+                                                          library=library, max_papers=max_papers))
+        except DigestError as e:  # a bound of the store's this page does not know of
+            return show(token, sub, form, len(current.library), status=400, error=e.message)
         saved = get_interests(store, sub.id)
         return show(token, sub, _form_of(saved), len(saved.library), saved=True)
