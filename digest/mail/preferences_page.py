@@ -27,7 +27,7 @@ from digest.readers import ReaderInterests, get_interests, parse_library, set_in
 from digest.store import Store
 
 LIBRARY_MAX_BYTES = 2 * 1024 * 1024  # a Zotero export of a few thousand items with abstracts
-# The bounds digest.readers keeps (and `digest subscribers set` may fill), so that what the operator set
+# The bounds digest.readers keeps (which the operator's own command may fill), so that what the operator set
 # can always be saved back unchanged; said here in the page's language before the store refuses it.
 MAX_TERMS = 200  # keywords, authors or categories
 MAX_TERM_CHARS = 200
