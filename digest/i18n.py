@@ -429,6 +429,8 @@ LABELS["en"].update({
     "web_prefs_max_papers_hint": "Empty: the editor's number ({n}).",
     "web_prefs_library": "Your library",
     "web_prefs_library_count": "{count} papers from your library are used to find similar ones.",
+    "web_prefs_library_count_one": "1 paper from your library is used to find similar ones.",
+    "web_prefs_library_none": "No library yet: upload one and papers like those in it are chosen for you.",
     "web_prefs_library_upload": "Replace it with a file",
     "web_prefs_library_hint": "BibTeX, RIS or CSL JSON, as Zotero or another reference manager exports it "
                               "(at most {mb} MB). No file: the library stays as it is.",
@@ -459,6 +461,8 @@ LABELS["ja"].update({
     "web_prefs_max_papers_hint": "空欄: 編集者の設定した本数({n}本)。",
     "web_prefs_library": "あなたのライブラリ",
     "web_prefs_library_count": "ライブラリの{count}本の論文をもとに、似た論文を探します。",
+    "web_prefs_library_count_one": "ライブラリの1本の論文をもとに、似た論文を探します。",
+    "web_prefs_library_none": "ライブラリはまだありません。アップロードすると、その論文に似た論文が選ばれます。",
     "web_prefs_library_upload": "ファイルで置き換える",
     "web_prefs_library_hint": "ZoteroなどのエクスポートしたBibTeX、RIS、CSL JSON(最大{mb} MB)。"
                               "ファイルを選ばなければ、ライブラリはそのままです。",

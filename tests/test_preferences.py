@@ -69,16 +69,17 @@ def test_get_shows_and_post_changes_a_readers_interests(client, store, config):
     form = _form(page.text)
     assert form["keywords"] == "retrieval" and form["authors"] == "Jane Doe" and form["categories"] == "cs.IR"
     assert form["max_papers"] == "" and f'placeholder="{config.selection.max_papers}"' in page.text
-    assert "1 papers from your library" in page.text and 'name="clear_library"' in page.text
+    assert "1 paper from your library" in page.text and 'name="clear_library"' in page.text
 
-    form.update(keywords="speech recognition, retrieval\nRetrieval\n<b>graphs</b>", authors="Doe, Jane\nMin Kim",
-                categories="cs.CL, cs.SD", max_papers="5")
+    form.update(keywords="speech recognition, retrieval\nRetrieval\n<b>graphs</b>、検索", authors="Doe, Jane\nMin Kim",
+                categories="cs.cl, cs.SD　quant-ph", max_papers="5")
     r = client.post(path, data=form)
     assert r.status_code == 200 and "Saved" in r.text
     got = get_interests(store, sub.id)
     # Commas part keywords, not authors ("Doe, Jane" is one name); a repeat in another case counts once.
-    assert got.keywords == ["speech recognition", "retrieval", "<b>graphs</b>"]
-    assert got.authors == ["Doe, Jane", "Min Kim"] and got.categories == ["cs.CL", "cs.SD"] and got.max_papers == 5
+    assert got.keywords == ["speech recognition", "retrieval", "<b>graphs</b>", "検索"]
+    assert got.authors == ["Doe, Jane", "Min Kim"] and got.max_papers == 5
+    assert got.categories == ["cs.CL", "cs.SD", "quant-ph"]  # arXiv's spelling of a known code
     assert len(got.library) == 1  # no file chosen: the library stays
     assert "&lt;b&gt;graphs&lt;/b&gt;" in r.text and "<b>graphs" not in r.text  # shown back escaped
     # The page shows what was stored, and sending it back unchanged changes nothing.
@@ -95,6 +96,7 @@ def test_get_shows_and_post_changes_a_readers_interests(client, store, config):
                "clear_library": "1"}
     assert client.post(path, data=cleared).status_code == 200
     assert get_interests(store, sub.id).is_empty() and get_interests(store, sub.id).max_papers is None
+    assert "No library yet" in client.get(path).text
 
 
 def test_bad_values_are_refused_with_the_form_kept(client, store):

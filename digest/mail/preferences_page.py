@@ -17,7 +17,7 @@ from flask import Flask, Response, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from digest.categories import CATEGORY_RE
+from digest.categories import CATEGORY_RE, NAMES
 from digest.config import Config
 from digest.errors import DigestError
 from digest.i18n import labels
@@ -26,6 +26,7 @@ from digest.mail.subscribers import Subscriber
 from digest.readers import ReaderInterests, get_interests, parse_library, set_interests
 from digest.store import Store
 
+_KNOWN_CATEGORIES = {code.casefold(): code for code in NAMES}  # 'cs.cl' typed is arXiv's 'cs.CL'
 LIBRARY_MAX_BYTES = 2 * 1024 * 1024  # a Zotero export of a few thousand items with abstracts
 # The bounds digest.readers keeps (which the operator's own command may fill), so that what the operator set
 # can always be saved back unchanged; said here in the page's language before the store refuses it.
@@ -65,9 +66,11 @@ def _terms(text: str, separators: str) -> list[str]:
 
 def _parse(form: _Form, L: dict[str, str]) -> tuple[list[str], list[str], list[str], int | None]:
     """(keywords, authors, categories, max papers) of a submitted form; raises DigestError naming the field."""
-    keywords = _terms(form.keywords, "\n,;")
-    authors = _terms(form.authors, "\n;")  # "Doe, Jane" is one author: only lines and semicolons part them
-    categories = _terms(form.categories, "\n,; \t")
+    # Japanese commas and semicolons part entries too. "Doe, Jane" is one author: only lines and semicolons
+    # part authors.
+    keywords = _terms(form.keywords, "\n,;、，；")
+    authors = _terms(form.authors, "\n;；")
+    categories = [_KNOWN_CATEGORIES.get(c.casefold(), c) for c in _terms(form.categories, "\n,;、，； \t\u3000")]
     for name, values in (("keywords", keywords), ("authors", authors), ("categories", categories)):
         if len(values) > MAX_TERMS or any(len(v) > MAX_TERM_CHARS for v in values):
             raise DigestError(L["web_prefs_too_many"].format(
