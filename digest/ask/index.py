@@ -90,6 +90,12 @@ def _reset(store: Store) -> None:
         db.execute("DELETE FROM passage_index_papers")
 
 
+def rebuild_index(store: Store, progress: Callable[[int, int], None] | None = None) -> int:
+    """Drop the whole index and build it again from the stored page texts; returns how many papers it holds."""
+    _reset(store)
+    return ensure_index(store, progress)
+
+
 def _other_tokenizer(store: Store) -> bool:
     return bool(store.query("SELECT 1 FROM passage_index_papers WHERE tokenizer != ? LIMIT 1", (TOKENIZER,)))
 

@@ -375,6 +375,7 @@ def _print_plan(rep) -> None:
 
 # Commands of the later stages live in their own modules, each adding itself to the group.
 from digest.cli import archive as cli_archive  # noqa: E402
+from digest.cli import ask as cli_ask  # noqa: E402
 from digest.cli import check as cli_check  # noqa: E402
 from digest.cli import export as cli_export  # noqa: E402
 from digest.cli import feedback as cli_feedback  # noqa: E402
@@ -383,7 +384,7 @@ from digest.cli import pdf as cli_pdf  # noqa: E402
 from digest.cli import rerun as cli_rerun  # noqa: E402
 from digest.cli import sources as cli_sources  # noqa: E402
 
-for _module in (cli_sources, cli_check, cli_pdf, cli_mail, cli_archive, cli_rerun, cli_export, cli_feedback):
+for _module in (cli_sources, cli_check, cli_pdf, cli_mail, cli_archive, cli_rerun, cli_export, cli_feedback, cli_ask):
     _module.register(cli)
 
 
