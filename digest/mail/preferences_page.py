@@ -163,7 +163,7 @@ def register(app: Flask, config: Config, store: Store, page: Callable[..., Respo
         # The token travels in the form too: a POST to this URL must come from the page it shows.
         if not hmac.compare_digest(fields.get("token", "").encode(), token.encode()):
             return invalid()
-        form = _Form(**{k: fields.get(k, "")[:20_000] for k in ("keywords", "authors", "categories", "max_papers")})
+        form = _Form(**{k: fields.get(k, "")[:64_000] for k in ("keywords", "authors", "categories", "max_papers")})
         try:
             keywords, authors, categories, max_papers = _parse(form, L)
             library = _library(upload, L)
