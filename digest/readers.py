@@ -8,15 +8,35 @@ what they voted on, so the cost of a week grows with papers, never with readers.
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 
+import numpy as np
+
+from digest.config import Config, SelectionConfig
 from digest.errors import DigestError, NotFoundError
+from digest.feedback import subscriber_voter
+from digest.library import parse_library
+from digest.records import Issue, IssueEntry, Paper, Theme
+from digest.select import (
+    Candidate,
+    Profile,
+    TermIndex,
+    build_profile,
+    feedback_similarity,
+    keyword_pattern,
+    strongest_votes,
+    vote_moves,
+)
 from digest.store import Store, utcnow
+from digest.text import fix_mojibake, fold, same_author
+
+__all__ = ["ReaderInterests", "get_interests", "set_interests", "parse_library", "reader_issue", "PoolRanker",
+           "choose_pool", "save_pool", "pool_entries"]
 
 _MAX_ITEMS = 200           # keywords, authors or categories a reader may keep
-_MAX_LIBRARY = 2000        # papers of a reader's library kept for ranking
-_MAX_TEXT = 2000           # characters of one library abstract kept
+_MAX_LIBRARY = 1000        # papers of a reader's library kept for ranking
+_MAX_TEXT = 1500           # characters of one library abstract kept
 _MAX_PAPERS_LIMIT = 100    # papers one reader's issue may hold
 
 
@@ -29,6 +49,8 @@ class ReaderInterests:
     categories: list[str] = field(default_factory=list)
     library: list[dict] = field(default_factory=list)  # {"title", "authors", "abstract"} per library paper
     max_papers: int | None = None                      # None: the editor's max_papers
+    # The library's ranking profile {stem: [weight, word]}: derived from `library` when stored, never set by hand.
+    library_terms: dict = field(default_factory=dict, repr=False, compare=False)
 
     def is_empty(self) -> bool:
         """True when the reader asked for nothing: they get the editor's issue."""
@@ -74,9 +96,15 @@ def clean_interests(i: ReaderInterests) -> ReaderInterests:
 
 
 def _from_row(r) -> ReaderInterests:
+    keys = r.keys()
     return ReaderInterests(keywords=json.loads(r["keywords"]), authors=json.loads(r["authors"]),
-                           categories=json.loads(r["categories"]), library=json.loads(r["library"]),
-                           max_papers=r["max_papers"])
+                           categories=json.loads(r["categories"]),
+                           library=json.loads(r["library"]) if "library" in keys else [],
+                           max_papers=r["max_papers"], library_terms=json.loads(r["library_terms"]))
+
+
+# What ranking reads: the library's profile, not the library (a Zotero export may be megabytes).
+_RANKING_COLUMNS = "subscriber_id, keywords, authors, categories, library_terms, max_papers"
 
 
 def get_interests(store: Store, subscriber_id: int) -> ReaderInterests:
@@ -85,11 +113,18 @@ def get_interests(store: Store, subscriber_id: int) -> ReaderInterests:
     return _from_row(rows[0]) if rows else ReaderInterests()
 
 
-def all_interests(store: Store, subscriber_ids: list[int] | None = None) -> dict[int, ReaderInterests]:
-    """The interests of every subscriber who set some (or of the ones given), by subscriber id."""
-    rows = store.query("SELECT * FROM subscriber_interests ORDER BY subscriber_id")
-    wanted = set(subscriber_ids) if subscriber_ids is not None else None
-    return {r["subscriber_id"]: _from_row(r) for r in rows if wanted is None or r["subscriber_id"] in wanted}
+def ranking_interests(store: Store, subscriber_id: int) -> ReaderInterests:
+    """A subscriber's interests as ranking reads them: the library's profile, without the library itself."""
+    rows = store.query(f"SELECT {_RANKING_COLUMNS} FROM subscriber_interests WHERE subscriber_id=?",
+                       (subscriber_id,))
+    return _from_row(rows[0]) if rows else ReaderInterests()
+
+
+def active_readers(store: Store) -> dict[int, ReaderInterests]:
+    """The interests (as ranking reads them) of every active subscriber who set some, by subscriber id."""
+    rows = store.query(f"SELECT {_RANKING_COLUMNS} FROM subscriber_interests si JOIN subscribers s "
+                       "ON s.id = si.subscriber_id WHERE s.status = 'active' ORDER BY subscriber_id")
+    return {r["subscriber_id"]: _from_row(r) for r in rows}
 
 
 def set_interests(store: Store, subscriber_id: int, interests: ReaderInterests) -> ReaderInterests:
@@ -97,156 +132,340 @@ def set_interests(store: Store, subscriber_id: int, interests: ReaderInterests) 
     clean = clean_interests(interests)
     if not store.query("SELECT 1 FROM subscribers WHERE id=?", (subscriber_id,)):
         raise NotFoundError(f"no subscriber with id {subscriber_id}", hint="see `digest subscribers list`")
+    clean.library_terms = _library_terms(clean.library)
     store.execute(
-        "INSERT INTO subscriber_interests (subscriber_id, keywords, authors, categories, library, max_papers, "
-        "updated) VALUES (?,?,?,?,?,?,?) ON CONFLICT(subscriber_id) DO UPDATE SET keywords=excluded.keywords, "
-        "authors=excluded.authors, categories=excluded.categories, library=excluded.library, "
-        "max_papers=excluded.max_papers, updated=excluded.updated",
+        "INSERT INTO subscriber_interests (subscriber_id, keywords, authors, categories, library, library_terms, "
+        "max_papers, updated) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(subscriber_id) DO UPDATE SET "
+        "keywords=excluded.keywords, authors=excluded.authors, categories=excluded.categories, "
+        "library=excluded.library, library_terms=excluded.library_terms, max_papers=excluded.max_papers, "
+        "updated=excluded.updated",
         (subscriber_id, json.dumps(clean.keywords, ensure_ascii=False), json.dumps(clean.authors, ensure_ascii=False),
          json.dumps(clean.categories, ensure_ascii=False), json.dumps(clean.library, ensure_ascii=False),
-         clean.max_papers, utcnow()),
+         json.dumps(clean.library_terms, ensure_ascii=False), clean.max_papers, utcnow()),
     )
     return clean
 
 
-# ---- a reader's library: BibTeX, RIS or CSL JSON (what Zotero, Mendeley and the like export) ---------
+def _library_terms(library: list[dict]) -> dict:
+    """The library's ranking profile, as the editor's liked papers make one: terms many of its papers share."""
+    papers = [Paper(key=f"library:{i}", title=it["title"], abstract=it["abstract"]) for i, it in enumerate(library)]
+    profile = build_profile("", papers)
+    return {t: [round(w, 4), profile.surface[t]] for t, w in profile.weights.items()}
 
-_ARXIV_IN_TEXT_RE = re.compile(r"(?i)(?:arxiv[:\s/]*|abs/|pdf/)(\d{4}\.\d{4,5})(?:v\d+)?")
+
+# ---- ranking the pool for one reader ------------------------------------------------------------
+
+# Bonuses are shares of the reader's best BM25 score, so words, names and categories weigh alike for
+# every reader whatever their profile's size. A followed author counts as much as the best word match,
+# as the editor's watch list puts its authors first.
+_KEYWORD_BONUS = 0.5       # per keyword the paper matches as a whole word
+_MAX_KEYWORDS_COUNTED = 2
+_AUTHOR_BONUS = 1.0
+_CATEGORY_BONUS = 0.5
+_MAX_READER_VOTES = 200    # the most recent; older votes stop counting, as for the editor
+_MAX_WHY_PARTS = 3
 
 
-def parse_library(text: str, filename: str = "") -> list[dict]:
-    """The papers of a library export as {title, authors, abstract, arxiv_id}; raises DigestError if unreadable.
+@dataclass
+class Choice:
+    """One paper of a reader's issue: its place in the pool, its score, and the line saying why."""
 
-    The format is told by the content (a JSON array, RIS tags, BibTeX entries), the file name only breaking ties.
+    index: int
+    score: float
+    why: str
+
+
+class PoolRanker:
+    """A week's pool indexed once (term vectors, keyword, author and category matches, cached), ranked per reader.
+
+    Everything cached is keyed by a word, a name, a category or a voted paper, never by a reader: memory
+    grows with what readers ask for in common, not with how many they are.
     """
-    body = text.lstrip("\ufeff").strip()
-    if not body:
-        return []
-    name = filename.lower()
-    if body[0] in "[{" or name.endswith(".json"):
-        items = _from_csl_json(body)
-    elif re.search(r"(?m)^TY  - ", body) or name.endswith(".ris"):
-        items = _from_ris(body)
-    elif "@" in body:
-        items = _from_bibtex(body)
+
+    def __init__(self, papers: list[Paper], editor_keys: set[str] | None = None):
+        self.papers = list(papers)
+        self.index = TermIndex(self.papers)
+        self.editor_keys = set(editor_keys or ())
+        self._texts = [f"{p.title}\n{p.abstract}" for p in self.papers]
+        self._folded_authors = [[fold(fix_mojibake(a)) for a in p.authors] for p in self.papers]
+        self._categories = [{c.casefold() for c in p.categories} | ({p.primary_category.casefold()}
+                            if p.primary_category else set()) for p in self.papers]
+        self._keyword: dict[str, np.ndarray] = {}
+        self._author: dict[str, np.ndarray] = {}
+        self._category: dict[str, np.ndarray] = {}
+        self._voted: dict[str, np.ndarray] = {}  # voted paper key -> similarity of every pool paper to it
+        self._lock = threading.Lock()
+
+    def keyword_hits(self, keyword: str) -> np.ndarray:
+        """Which pool papers mention a keyword as the editor's include_keywords match it."""
+        k = keyword.casefold()
+        hits = self._keyword.get(k)
+        if hits is None:
+            pat = keyword_pattern(keyword)
+            hits = self._keyword[k] = np.array([bool(pat.search(t)) for t in self._texts], dtype=bool)
+        return hits
+
+    def author_hits(self, name: str) -> np.ndarray:
+        """Which pool papers a followed author wrote (spellings matched as the editor's watch list does)."""
+        k = fold(name)
+        hits = self._author.get(k)
+        if hits is None:
+            # Only authors sharing a word with the name can be them: the name check runs on those alone.
+            words = [w for w in k.replace(",", " ").replace(".", " ").split() if len(w) > 1]
+            hits = self._author[k] = np.array([
+                any(any(w in fa for w in words) and same_author(name, a) for fa, a in zip(folded, p.authors))
+                for folded, p in zip(self._folded_authors, self.papers)], dtype=bool)
+        return hits
+
+    def category_hits(self, category: str) -> np.ndarray:
+        """Which pool papers are in an arXiv category (or below it: 'cs' takes every cs.* paper)."""
+        k = category.strip().casefold()
+        hits = self._category.get(k)
+        if hits is None:
+            hits = self._category[k] = np.array([any(c == k or c.startswith(k + ".") for c in cats)
+                                                 for cats in self._categories], dtype=bool)
+        return hits
+
+    def learn_votes(self, voted: list[Paper]) -> None:
+        """Compute, in one index, how close every pool paper is to each voted paper not seen yet."""
+        todo = list({p.key: p for p in voted if p.key not in self._voted}.values())
+        if not todo or not self.papers:
+            return
+        sim = feedback_similarity(self.index, todo)
+        with self._lock:
+            for j, p in enumerate(todo):
+                self._voted[p.key] = sim[:, j]
+
+    def knows_vote(self, key: str) -> bool:
+        """Whether the similarity to a voted paper is known already."""
+        return key in self._voted
+
+    @staticmethod
+    def profile(interests: ReaderInterests) -> tuple[Profile, set[str]]:
+        """The reader's ranking profile (their keywords at weight 1, their library's shared terms), and the
+        terms that came from their keywords."""
+        words = build_profile("\n".join(interests.keywords), [])
+        weights, surface = dict(words.weights), dict(words.surface)
+        for term, (weight, word) in interests.library_terms.items():
+            if weight > weights.get(term, 0.0):
+                weights[term] = weight
+                surface.setdefault(term, word)
+        return Profile(weights, surface), set(words.weights)
+
+    def rank(self, interests: ReaderInterests, votes: list[tuple[str, int]], limit: int) -> list[Choice]:
+        """The reader's top `limit` papers of the pool, best first, each with why; ties keep the pool's order."""
+        n = len(self.papers)
+        if not n:
+            return []
+        profile, own_words = self.profile(interests)
+        match = self.index.match(profile)
+        total = match.total.copy()
+        scale = float(total.max()) if total.max() > 0 else 1.0
+        keywords = [(k, self.keyword_hits(k)) for k in interests.keywords]
+        if keywords:
+            count = np.sum([h for _, h in keywords], axis=0)
+            total += np.minimum(count, _MAX_KEYWORDS_COUNTED) * (_KEYWORD_BONUS * scale)
+        authors = [(a, self.author_hits(a)) for a in interests.authors]
+        if authors:
+            total += np.any([h for _, h in authors], axis=0) * (_AUTHOR_BONUS * scale)
+        categories = [(c, self.category_hits(c)) for c in interests.categories]
+        if categories:
+            total += np.any([h for _, h in categories], axis=0) * (_CATEGORY_BONUS * scale)
+        voted = [(k, v) for k, v in votes if k in self._voted][:_MAX_READER_VOTES]
+        sim = signed = moves = None
+        if voted:
+            sim = np.stack([self._voted[k] for k, _ in voted], axis=1)
+            signed = np.array([float(v) for _, v in voted])
+            moves = vote_moves(sim, signed, scale)
+            total += moves.sum(axis=1)
+        order = np.lexsort((np.arange(n), -np.round(total, 9)))[:limit]
+        keys = [k for k, _ in voted]
+        return [Choice(int(i), float(total[i]), self._why(int(i), match, own_words, keywords, authors, categories,
+                                                          (sim, signed, moves, keys)))
+                for i in order]
+
+    def _why(self, i, match, own_words, keywords, authors, categories, votes) -> str:
+        parts = []
+        said = [k for k, h in keywords if h[i]][:_MAX_KEYWORDS_COUNTED]
+        if said:
+            parts.append("matches " + " and ".join(f"'{k}'" for k in said))
+        paper = self.papers[i]
+        followed = next((a for a, h in authors if h[i]), None)
+        if followed:
+            spelled = next((a for a in paper.authors if same_author(followed, a)), followed)
+            parts.append(f"by {fix_mojibake(spelled)}, whom you follow")
+        category = next((c for c, h in categories if h[i]), None)
+        if category:
+            parts.append(f"in {category}, which you follow")
+        sim, signed, moves, keys = votes
+        if sim is not None:
+            liked = strongest_votes(sim[i], signed, moves[i], keys).get(1)
+            if liked is not None:
+                parts.append(f"similar to {keys[liked]} you liked")
+        if not said and match.total[i] > 0:
+            # The two terms that matched best, and whether the reader wrote them or their library has them.
+            hits = sorted(((-float(c), t) for t, c in zip(match.terms, match.contributions[:, i]) if c > 0))[:2]
+            if hits:
+                where = "your keywords" if any(t in own_words for _, t in hits) else "your library"
+                parts.append(f"shares {', '.join(repr(match.surface[t]) for _, t in hits)} with {where}")
+        if not parts:
+            parts.append("the editor's pick" if paper.key in self.editor_keys else "among the week's papers")
+        return "; ".join(parts[:_MAX_WHY_PARTS])
+
+
+# ---- the week's pool ----------------------------------------------------------------------------
+
+def _votes_by_reader(store: Store, subscriber_id: int | None = None) -> dict[int, list[tuple[str, int]]]:
+    """Each subscriber's votes (paper key, +1/-1), most recent first; one subscriber's alone when given."""
+    if subscriber_id is None:
+        rows = store.query("SELECT voter, paper_key, vote FROM feedback WHERE voter LIKE 'subscriber:%' "
+                           "ORDER BY updated DESC, paper_key")
     else:
-        raise DigestError(f"cannot read the library {filename or 'file'}: not BibTeX, RIS or CSL JSON",
-                          hint="export the collection from your reference manager as BibTeX, RIS or CSL JSON")
-    return [it for it in (_library_item(**i) for i in items) if it["title"] or it["abstract"]]
-
-
-def _library_item(title: str = "", authors: list[str] | None = None, abstract: str = "", where: str = "") -> dict:
-    m = _ARXIV_IN_TEXT_RE.search(where)
-    return {"title": _plain(title), "authors": [_plain(a) for a in authors or [] if _plain(a)],
-            "abstract": _plain(abstract), "arxiv_id": m.group(1) if m else None}
-
-
-def _plain(text: str) -> str:
-    # BibTeX protects case and accents with braces and backslashes: {RAG}, {\"u}, \emph{x}.
-    text = re.sub(r"\\[a-zA-Z]+\s*(?=\{)", "", str(text or ""))
-    text = re.sub(r"\\[`'^\"~=.uvHckbdr]\s*\{?([A-Za-z])\}?", r"\1", text)
-    return " ".join(text.replace("{", "").replace("}", "").replace("\\&", "&").split())
-
-
-def _from_csl_json(body: str) -> list[dict]:
-    try:
-        data = json.loads(body)
-    except ValueError as e:
-        raise DigestError(f"the library is not valid CSL JSON: {e}", hint="export it again as CSL JSON") from None
-    if isinstance(data, dict):
-        data = data.get("items") or [data]
-    out = []
-    for it in data if isinstance(data, list) else []:
-        if not isinstance(it, dict):
-            continue
-        names = []
-        for a in it.get("author") or []:
-            if isinstance(a, dict):
-                names.append(a.get("literal") or " ".join(filter(None, [a.get("given"), a.get("family")])))
-        where = " ".join(str(it.get(k) or "") for k in ("URL", "DOI", "number", "archive_location", "note", "id"))
-        out.append({"title": str(it.get("title") or ""), "authors": names, "abstract": str(it.get("abstract") or ""),
-                    "where": where})
+        rows = store.query("SELECT voter, paper_key, vote FROM feedback WHERE voter=? ORDER BY updated DESC, "
+                           "paper_key LIMIT ?", (subscriber_voter(subscriber_id), _MAX_READER_VOTES))
+    out: dict[int, list[tuple[str, int]]] = {}
+    for r in rows:
+        who = r["voter"].partition(":")[2]
+        if who.isdigit() and len(out.setdefault(int(who), [])) < _MAX_READER_VOTES:
+            out[int(who)].append((r["paper_key"], r["vote"]))
     return out
 
 
-def _from_ris(body: str) -> list[dict]:
-    out, cur = [], None
-    for line in body.splitlines():
-        m = re.match(r"^([A-Z][A-Z0-9])  -\s?(.*)$", line)
-        if not m:
-            if cur is not None and cur.get("_last") in ("AB", "N2") and line.strip():
-                cur["abstract"] += " " + line.strip()  # abstracts wrapped over several lines
+def _learn(store: Store, ranker: PoolRanker, keys) -> None:
+    unknown = sorted({k for k in keys if not ranker.knows_vote(k)})
+    papers = [store.get_paper(k) for k in unknown
+              if store.query("SELECT 1 FROM papers WHERE key=?", (k,))]
+    ranker.learn_votes(papers)
+
+
+def choose_pool(store: Store, candidates: list[Candidate], selection: SelectionConfig) -> list[Candidate]:
+    """The candidates past the editor's selection that readers rank high, up to selection.pool_max in all.
+
+    Only papers that passed the editor's filters (exclude keywords, categories, announce types, published)
+    can join: the editor still decides what may go out, each reader only what of it comes first. A paper
+    in the top of more readers' issues goes in first; the editor's rank breaks ties.
+    """
+    selected = [c for c in candidates if c.selected]
+    others = [c for c in candidates if c.rank is not None and not c.selected]
+    room = selection.pool_max - len(selected)
+    readers = active_readers(store) if room > 0 and others else {}
+    if not readers:
+        return []
+    ranked = selected + others
+    ranker = PoolRanker([c.paper for c in ranked], {c.paper.key for c in selected})
+    votes = _votes_by_reader(store)
+    _learn(store, ranker, {k for sid in readers for k, _ in votes.get(sid, ())})
+    wanted: dict[int, list[int]] = {}
+    for sid, interests in readers.items():
+        limit = interests.max_papers or selection.max_papers
+        for place, choice in enumerate(ranker.rank(interests, votes.get(sid, []), limit), 1):
+            if choice.index >= len(selected):
+                wanted.setdefault(choice.index, []).append(place)
+    order = sorted(wanted, key=lambda i: (-len(wanted[i]), sum(wanted[i]), i))[:room]
+    chosen = [ranked[i] for i in order]
+    for c, i in zip(chosen, order):
+        n = len(wanted[i])
+        c.reasons.append(f"in the week's pool: in the own issue of {n} reader{'s' if n != 1 else ''}")
+    return chosen
+
+
+def save_pool(store: Store, issue_id: str, papers: list[Paper], updates: set[str] = frozenset()) -> None:
+    """Store the papers written up for an issue, the editor's first, for readers' issues to be chosen from."""
+    now = utcnow()
+    with store.transaction() as db:
+        db.execute("DELETE FROM issue_pool WHERE issue_id=?", (issue_id,))
+        db.executemany("INSERT INTO issue_pool (issue_id, paper_key, version, position, is_update) "
+                       "VALUES (?,?,?,?,?)", [(issue_id, p.key, p.version, n, int(p.key in updates))
+                                              for n, p in enumerate(papers, 1)])
+        # A reader's issue is chosen from a pool read once per process: a changed pool must be read again.
+        db.execute("UPDATE issues SET updated=? WHERE id=?", (now, issue_id))
+
+
+def pool_entries(store: Store, issue: Issue) -> list[IssueEntry]:
+    """Every paper written up for an issue, as entries: the editor's issue first, then the rest of the pool.
+
+    A pool paper without a write-up in the variant the issue shows (a rerun with another model writes the
+    editor's papers only) is left out; an issue from before pools were kept is its own pool.
+    """
+    entries = list(issue.entries)
+    have = {e.paper.key for e in entries}
+    rows = store.query(
+        "SELECT ip.paper_key AS pool_key, ip.version AS pool_version, ip.is_update AS pool_update, p.*, "
+        "g.key AS generation_key FROM issue_pool ip JOIN papers p ON p.key = ip.paper_key "
+        "JOIN issue_generations ig ON ig.issue_id = ip.issue_id AND ig.paper_key = ip.paper_key AND ig.model = ? "
+        "JOIN generations g ON g.key = ig.generation_key WHERE ip.issue_id=? ORDER BY ip.position",
+        (issue.model, issue.id))
+    for r in rows:
+        if r["pool_key"] in have:
             continue
-        tag, value = m.group(1), m.group(2).strip()
-        if tag == "TY":
-            cur = {"title": "", "authors": [], "abstract": "", "where": ""}
-        elif cur is None:
-            continue
-        elif tag == "ER":
-            out.append({k: v for k, v in cur.items() if k != "_last"})
-            cur = None
-            continue
-        elif tag in ("TI", "T1") and not cur["title"]:
-            cur["title"] = value
-        elif tag in ("AU", "A1"):
-            cur["authors"].append(_flip(value))
-        elif tag in ("AB", "N2") and not cur["abstract"]:
-            cur["abstract"] = value
-        elif tag in ("UR", "DO", "L1", "L2", "N1", "M1"):
-            cur["where"] += " " + value
-        cur["_last"] = tag
-    if cur is not None:  # a last record without its ER line
-        out.append({k: v for k, v in cur.items() if k != "_last"})
-    return out
+        paper = store.paper_from_row(r)
+        paper.version = r["pool_version"] if r["pool_version"] is not None else paper.version
+        gen = store.get_generation(r["generation_key"])
+        changes = store.shown_changes(paper, gen, issue) if r["pool_update"] else None
+        entries.append(IssueEntry(paper=paper, generation=gen, position=len(entries) + 1,
+                                  is_update=bool(r["pool_update"]), changes=changes))
+    return entries
 
 
-def _bibtex_value(text: str, i: int) -> tuple[str, int]:
-    """The value starting at text[i] ({...}, "..." or a bare word) and where it ends."""
-    if i < len(text) and text[i] == "{":
-        depth, j = 0, i
-        while j < len(text):
-            depth += {"{": 1, "}": -1}.get(text[j], 0)
-            if depth == 0:
-                return text[i + 1:j], j + 1
-            j += 1
-        return text[i + 1:], len(text)
-    if i < len(text) and text[i] == '"':
-        j = i + 1
-        while j < len(text) and (text[j] != '"' or text[j - 1] == "\\"):
-            j += 1
-        return text[i + 1:j], j + 1
-    m = re.compile(r"[^,}\s]*").match(text, i)
-    return m.group(0), m.end()
+# ---- each reader's issue ------------------------------------------------------------------------
+
+class _Chooser:
+    """One issue's pool, indexed once, and the readers' issues chosen from it."""
+
+    def __init__(self, store: Store, issue: Issue):
+        self.issue = issue
+        self.entries = pool_entries(store, issue)
+        self.ranker = PoolRanker([e.paper for e in self.entries], {e.paper.key for e in issue.entries})
+        # Every reader's voted papers in one index build: per reader it would be one build per reader.
+        _learn(store, self.ranker, {k for votes in _votes_by_reader(store).values() for k, _ in votes})
+
+    def issue_for(self, store: Store, interests: ReaderInterests, votes: list[tuple[str, int]],
+                  limit: int) -> tuple[Issue, dict[str, str]]:
+        _learn(store, self.ranker, [k for k, _ in votes])
+        choices = self.ranker.rank(interests, votes, limit)
+        entries = [replace(self.entries[c.index], position=n) for n, c in enumerate(choices, 1)]
+        why = {e.paper.key: c.why for e, c in zip(entries, choices)}
+        return replace(self.issue, entries=entries, overview=_overview_for(self.issue, choices)), why
 
 
-_BIB_FIELD_RE = re.compile(r"\s*,?\s*([A-Za-z][\w-]*)\s*=\s*")
+def _overview_for(issue: Issue, choices: list[Choice]):
+    """The editor's overview told for a reader's papers: themes renumbered, themes without their papers gone."""
+    ov = issue.overview
+    if ov is None:
+        return None
+    # Theme numbers are positions in the editor's issue; the pool lists the editor's papers first, in order.
+    where = {c.index + 1: n for n, c in enumerate(choices, 1) if c.index < len(issue.entries)}
+    themes = [Theme(title=t.title, text=t.text, papers=sorted(where[p] for p in t.papers if p in where))
+              for t in ov.themes]
+    themes = [t for t in themes if t.papers]
+    return replace(ov, themes=themes) if themes else None
 
 
-def _from_bibtex(body: str) -> list[dict]:
-    out = []
-    for m in re.finditer(r"@(\w+)\s*\{", body):
-        if m.group(1).lower() in ("comment", "string", "preamble"):
-            continue
-        _, end = _bibtex_value(body, m.end() - 1)
-        entry = body[m.end():end - 1]
-        fields: dict[str, str] = {}
-        i = entry.find(",") + 1  # past the citation key
-        while 0 < i < len(entry):
-            f = _BIB_FIELD_RE.match(entry, i)
-            if not f:
-                break
-            value, i = _bibtex_value(entry, f.end())
-            fields[f.group(1).lower()] = value
-        authors = [a.strip() for a in re.split(r"\s+and\s+", fields.get("author", "")) if a.strip()]
-        where = " ".join(fields.get(k, "") for k in ("eprint", "url", "doi", "journal", "archiveprefix", "note"))
-        if fields.get("archiveprefix", "").lower() == "arxiv" and fields.get("eprint"):
-            where += f" arXiv:{fields['eprint']}"
-        out.append({"title": fields.get("title", ""), "authors": [_flip(a) for a in authors],
-                    "abstract": fields.get("abstract", ""), "where": where})
-    return out
+_CHOOSERS: dict[tuple, _Chooser] = {}
+_CHOOSERS_LOCK = threading.Lock()
 
 
-def _flip(name: str) -> str:
-    """'Doe, Jane' -> 'Jane Doe' (BibTeX and RIS write family names first)."""
-    family, comma, given = name.partition(",")
-    return f"{given.strip()} {family.strip()}".strip() if comma else name
+def _chooser(store: Store, issue: Issue) -> _Chooser:
+    rows = store.query("SELECT updated FROM issues WHERE id=?", (issue.id,))
+    key = (id(store), str(store.path), issue.id, issue.model, issue.language, rows[0]["updated"] if rows else None,
+           tuple((e.paper.key, e.generation.key if e.generation else None) for e in issue.entries))
+    with _CHOOSERS_LOCK:
+        found = _CHOOSERS.get(key)
+        if found is None:
+            _CHOOSERS.clear()  # one issue at a time: a send is about one issue
+            found = _CHOOSERS[key] = _Chooser(store, issue)
+        return found
+
+
+def reader_issue(store: Store, issue: Issue, subscriber_id: int, config: Config) -> tuple[Issue, dict[str, str]]:
+    """The issue one reader gets, and why each paper is in it (by paper key).
+
+    Their top max_papers (theirs, or the editor's) of the week's pool in their own order; a reader who
+    set no interests and cast no votes gets the editor's issue itself, with no reasons.
+    """
+    interests = ranking_interests(store, subscriber_id)
+    votes = _votes_by_reader(store, subscriber_id).get(subscriber_id, [])
+    if interests.is_empty() and not votes:
+        return issue, {}
+    limit = interests.max_papers or config.selection.max_papers
+    return _chooser(store, issue).issue_for(store, interests, votes, limit)

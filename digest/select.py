@@ -89,12 +89,15 @@ def _profile_terms(text: str) -> list[tuple[str, str]]:
 
 
 @dataclass
-class _Profile:
+class Profile:
+    """Weighted query terms (stems and word pairs) and the word to show for each."""
+
     weights: dict[str, float]          # stem -> query weight
     surface: dict[str, str]            # stem -> the word to show for it
 
 
-def _profile(interests: str, liked: list[Paper]) -> _Profile:
+def build_profile(interests: str, liked: list[Paper]) -> Profile:
+    """The ranking profile of words written by someone (weight 1) and of papers they liked (shared terms)."""
     weights: dict[str, float] = {}
     seen: dict[str, Counter] = defaultdict(Counter)
     for stem_, word in _profile_terms(interests):
@@ -114,7 +117,7 @@ def _profile(interests: str, liked: list[Paper]) -> _Profile:
         keep = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:_MAX_PROFILE_TERMS]
         weights = dict(keep)
     surface = {s: seen[s].most_common(1)[0][0] for s in weights}
-    return _Profile(weights, surface)
+    return Profile(weights, surface)
 
 
 class TermIndex:
@@ -139,7 +142,7 @@ class TermIndex:
             v = self._vectors[term] = self.scorer.term_scores(term).astype(np.float64)
         return v
 
-    def match(self, profile: _Profile) -> ProfileMatch:
+    def match(self, profile: Profile) -> ProfileMatch:
         """Each paper's similarity to a profile, with what each profile term contributed."""
         known = [(t, w) for t, w in sorted(profile.weights.items()) if t in self.scorer.vocab]
         if not known:
@@ -168,7 +171,7 @@ class ProfileMatch:
         return [self.surface[t] for _, t in hits[:k]]
 
 
-def _bm25_scores(index: TermIndex, profile: _Profile) -> tuple[np.ndarray, list[list[str]]]:
+def _bm25_scores(index: TermIndex, profile: Profile) -> tuple[np.ndarray, list[list[str]]]:
     """Each paper's similarity to the profile and its best-matching terms."""
     m = index.match(profile)
     return m.total, [m.top_terms(i) for i in range(len(index.papers))]
@@ -197,6 +200,11 @@ def vote_weights(voted: list[PaperFeedback]) -> np.ndarray:
     return np.array([np.sign(f.net) * min(abs(f.net), _MAX_VOTES_COUNTED) for f in voted], dtype=np.float64)
 
 
+def vote_moves(sim: np.ndarray, signed: np.ndarray, scale: float) -> np.ndarray:
+    """moves[i, j]: how far voted paper j moves candidate i, on the scale of the week's best interest score."""
+    return sim * signed * (_FEEDBACK_WEIGHT * scale)
+
+
 def strongest_votes(sim_row: np.ndarray, signed: np.ndarray, moves_row: np.ndarray,
                     keys: list[str]) -> dict[int, int]:
     """{+1: j, -1: j}: the voted paper that moved a candidate most up and most down (worth a reason)."""
@@ -219,7 +227,7 @@ def _feedback_adjustments(index: TermIndex, feedback: list[PaperFeedback],
         return np.zeros(n), [[] for _ in range(n)]
     sim = feedback_similarity(index, [f.paper for f in voted])
     signed = vote_weights(voted)
-    moves = sim * signed * (_FEEDBACK_WEIGHT * scale)
+    moves = vote_moves(sim, signed, scale)
     keys = [f.paper.key for f in voted]
     reasons: list[list[str]] = []
     for i in range(n):
@@ -284,7 +292,7 @@ def select_papers(candidates: list[Paper], selection: SelectionConfig, *, liked:
     includes = [(k, keyword_pattern(k)) for k in selection.include_keywords if k.strip()]
     wanted_categories = {c.strip() for c in selection.categories if c.strip()}
 
-    profile = _profile(selection.interests or "", list(liked))
+    profile = build_profile(selection.interests or "", list(liked))
     index = TermIndex(papers)
     if profile.weights and papers:
         scores, top_terms = _bm25_scores(index, profile)
