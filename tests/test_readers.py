@@ -200,3 +200,94 @@ def test_ranker_memory_is_keyed_by_what_readers_ask_not_by_readers():
     for _ in range(200):
         ranker.rank(ReaderInterests(keywords=["retrieval"], authors=["Jane Doe"], categories=["cs.IR"]), [], 3)
     assert len(ranker._keyword) == len(ranker._author) == len(ranker._category) == 1
+
+
+BIBTEX = r"""@comment{exported by Zotero}
+@article{doe2024,
+  title = {{RAG} for {Sch\"{o}n} Papers},
+  author = {Doe, Jane and Roe, John},
+  abstract = {We study retrieval {augmented} generation.},
+  eprint = {2401.12345}, archivePrefix = {arXiv}, year = 2024
+}
+@inproceedings{lee, title = "Quoted title", author = "Ann Lee"}
+"""
+RIS = ("TY  - JOUR\nTI  - A RIS paper\nAU  - Doe, Jane\nAB  - line one\n  continued\n"
+       "UR  - https://arxiv.org/abs/2301.00001v2\nER  - \nTY  - JOUR\nAU  - No Title\nER  - \n")
+CSL = ('[{"title": "CSL paper", "author": [{"family": "Doe", "given": "Jane"}, {"literal": "The Team"}], '
+       '"abstract": "An abstract.", "URL": "https://arxiv.org/abs/2101.00002"}]')
+
+
+def test_library_exports_are_read_as_papers():
+    from digest.library import parse_library
+
+    bib = parse_library(BIBTEX, "my.bib")
+    assert bib == [{"title": "RAG for Schon Papers", "authors": ["Jane Doe", "John Roe"],
+                    "abstract": "We study retrieval augmented generation.", "arxiv_id": "2401.12345"},
+                   {"title": "Quoted title", "authors": ["Ann Lee"], "abstract": "", "arxiv_id": None}]
+    ris = parse_library(RIS, "x.ris")  # the record without a title or abstract is left out
+    assert ris == [{"title": "A RIS paper", "authors": ["Jane Doe"], "abstract": "line one continued",
+                    "arxiv_id": "2301.00001"}]
+    assert parse_library(CSL)[0]["authors"] == ["Jane Doe", "The Team"]
+    with pytest.raises(DigestError, match="not BibTeX, RIS or CSL JSON"):
+        parse_library("just some words", "notes.txt")
+    with pytest.raises(DigestError, match="CSL JSON"):
+        parse_library("[{broken", "x.json")
+
+
+def test_cli_set_and_csv_round_trip(store, config, tmp_path, week):
+    from click.testing import CliRunner
+
+    from digest.cli.main import cli
+    from digest.mail.subscribers import export_csv, get_subscriber, import_csv
+
+    conf = tmp_path / "digest.toml"
+    conf.write_text(f'[store]\narchive_dir = "{config.archive_dir}"\n', encoding="utf-8")
+    lib = tmp_path / "zotero.bib"
+    lib.write_text(BIBTEX, encoding="utf-8")
+    runner = CliRunner()
+    base = ["--config", str(conf), "subscribers"]
+    assert runner.invoke(cli, base + ["add", "ada@example.org"]).exit_code == 0
+    res = runner.invoke(cli, base + ["set", "ada@example.org", "--keywords", "retrieval; dense passages",
+                                     "--authors", "Doe, Jane; Ann Lee", "--categories", "cs.IR",
+                                     "--library", str(lib), "--max-papers", "4"])
+    assert res.exit_code == 0, res.output
+    assert "library: 2 papers" in res.output
+    sid = get_subscriber(store, "ada@example.org").id
+    got = get_interests(store, sid)
+    assert (got.keywords, got.authors, got.categories, got.max_papers) == (
+        ["retrieval", "dense passages"], ["Doe, Jane", "Ann Lee"], ["cs.IR"], 4)
+    assert [i["title"] for i in got.library] == ["RAG for Schon Papers", "Quoted title"]
+    # Options left out keep what was set; '' clears one; 0 papers means the editor's number.
+    assert runner.invoke(cli, base + ["set", "ada@example.org", "--categories", "", "--max-papers", "0"]).exit_code == 0
+    got = get_interests(store, sid)
+    assert got.categories == [] and got.max_papers is None and got.keywords == ["retrieval", "dense passages"]
+    res = runner.invoke(cli, base + ["set", "nobody@example.org", "--keywords", "x"])
+    assert isinstance(res.exception, DigestError) and "no subscriber 'nobody@example.org'" in str(res.exception)
+    (tmp_path / "bad.bib").write_text("no entries here", encoding="utf-8")
+    res = runner.invoke(cli, base + ["set", "ada@example.org", "--library", str(tmp_path / "bad.bib")])
+    assert isinstance(res.exception, DigestError) and "BibTeX, RIS or CSL JSON" in str(res.exception)
+
+    # The CSV carries interests out and back in: a fresh store reads the same ones.
+    set_interests(store, sid, dataclasses.replace(get_interests(store, sid), max_papers=6))
+    out = tmp_path / "readers.csv"
+    with out.open("w", encoding="utf-8", newline="") as f:
+        export_csv(store, f)
+    assert '"Doe, Jane; Ann Lee"' in out.read_text(encoding="utf-8")
+    from digest.store import Store
+    other = Store(tmp_path / "other.db")
+    try:
+        report = import_csv(other, out)
+        assert report.added == ["ada@example.org"] and not report.invalid
+        back = get_interests(other, get_subscriber(other, "ada@example.org").id)
+        assert (back.keywords, back.authors, back.categories, back.max_papers) == (
+            ["retrieval", "dense passages"], ["Doe, Jane", "Ann Lee"], [], 6)
+        # A column left out keeps what was set; a bad number is reported, the address still added.
+        partial = tmp_path / "partial.csv"
+        partial.write_text("email,keywords,max_papers\nada@example.org,graphs,\nzed@example.org,x,many\n",
+                           encoding="utf-8")
+        report = import_csv(other, partial)
+        again = get_interests(other, get_subscriber(other, "ada@example.org").id)
+        assert again.keywords == ["graphs"] and again.authors == ["Doe, Jane", "Ann Lee"] and again.max_papers is None
+        assert [(line, why) for line, _, why in report.invalid] == [(3, "max_papers 'many' is not a whole number")]
+    finally:
+        other.close()

@@ -122,7 +122,7 @@ def test_import_and_export_csv(store, tmp_path):
     buf = io.StringIO()
     assert export_csv(store, buf) == 4
     lines = buf.getvalue().splitlines()
-    assert lines[0] == "email,name,status,created,confirmed,unsubscribed"
+    assert lines[0] == "email,name,status,created,confirmed,unsubscribed,keywords,authors,categories,max_papers"
     assert any(line.startswith("hanako@example.jp,山田 花子,active,") for line in lines)
     assert any(line.startswith("gone@example.org,,unsubscribed,") for line in lines)
     with pytest.raises(DigestError, match="cannot read .*missing.csv"):

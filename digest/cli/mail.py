@@ -245,11 +245,63 @@ def register(cli: click.Group) -> None:
         counts = {st: sum(1 for s in subs if s.status == st) for st in STATUSES}
         out.print(", ".join(f"{n} {st}" for st, n in counts.items() if n))
 
+    @subscribers.command("set")
+    @click.argument("email")
+    @click.option("--keywords", metavar="'K1; K2'", help="Words or phrases, separated by semicolons ('' clears).")
+    @click.option("--authors", metavar="'A1; A2'", help="Authors to follow, separated by semicolons ('' clears).")
+    @click.option("--categories", metavar="'C1; C2'", help="arXiv categories, e.g. 'cs.CL; cs.IR' ('' clears).")
+    @click.option("--library", type=click.Path(dir_okay=False), metavar="FILE",
+                  help="Their library: a BibTeX, RIS or CSL JSON export ('' clears).")
+    @click.option("--max-papers", type=click.IntRange(0, 100), help="Papers in their issue (0: the editor's).")
+    @click.pass_obj
+    def set_(obj: Any, email: str, keywords: str | None, authors: str | None, categories: str | None,
+             library: str | None, max_papers: int | None) -> None:
+        """Set a subscriber's own interests: their issue is their top papers of the week's pool, in their order.
+
+        Options left out keep what was set; a subscriber with no interests gets the editor's issue.
+        """
+        from dataclasses import replace
+
+        from digest.library import parse_library
+        from digest.mail.subscribers import get_subscriber, split_list
+        from digest.readers import get_interests, set_interests
+        sub = get_subscriber(obj.store, email)
+        if sub is None:
+            raise DigestError(f"no subscriber {email!r}", hint=f"add them first: digest subscribers add {email}")
+        now = get_interests(obj.store, sub.id)
+        if library:
+            try:
+                text = Path(library).read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as e:
+                raise DigestError(f"cannot read {library}: {e}",
+                                  hint="give a BibTeX, RIS or CSL JSON file exported from a reference manager") from None
+            items = parse_library(text, library)
+            if not items:
+                raise DigestError(f"no papers with a title or abstract in {library}",
+                                  hint="export the collection with titles (and abstracts, for better ranking)")
+        new = replace(now, keywords=now.keywords if keywords is None else split_list(keywords),
+                      authors=now.authors if authors is None else split_list(authors),
+                      categories=now.categories if categories is None else split_list(categories),
+                      library=now.library if library is None else (items if library else []),
+                      max_papers=now.max_papers if max_papers is None else (max_papers or None))
+        got = set_interests(obj.store, sub.id, new)
+        if got.is_empty():
+            out.print(f"{sub.email} has no interests: they get the editor's issue.", markup=False)
+            return
+        parts = [f"keywords: {'; '.join(got.keywords)}" if got.keywords else "",
+                 f"authors: {'; '.join(got.authors)}" if got.authors else "",
+                 f"categories: {'; '.join(got.categories)}" if got.categories else "",
+                 f"library: {plural(len(got.library), 'paper')}" if got.library else "",
+                 f"max papers: {got.max_papers or 'the editor’s'}"]
+        out.print(f"{sub.email}: " + "; ".join(p for p in parts if p) + ".", markup=False, highlight=False,
+                  soft_wrap=True)
+
     @subscribers.command("import")
     @click.argument("file", type=click.Path(dir_okay=False))
     @click.pass_obj
     def import_(obj: Any, file: str) -> None:
-        """Add the addresses of a CSV file (columns email[,name]; header optional)."""
+        """Add the addresses of a CSV file (columns email[,name]; header optional; keywords, authors, categories,
+        max_papers set interests)."""
         from digest.mail.subscribers import import_csv
         r = import_csv(obj.store, file)
         out.print(f"Added {len(r.added)}, already known {len(r.existing)}, invalid {len(r.invalid)}.")
@@ -296,11 +348,12 @@ def register(cli: click.Group) -> None:
     @click.option("--port", type=int, help="Port (default: web.port).")
     @click.pass_obj
     def serve(obj: Any, host: str | None, port: int | None) -> None:
-        """Run the web app: subscribe/confirm/unsubscribe pages, vote links and the archive site."""
+        """Run the web app: subscribe/confirm/unsubscribe pages, vote links, the Ask page and the archive site."""
+        from digest.ask.web import register as ask_pages
         from digest.mail.web import serve as run_server
 
         cfg = obj.config
         cfg.web.host = host or cfg.web.host
         cfg.web.port = port or cfg.web.port
-        run_server(cfg, obj.store, on_ready=lambda url: console.print(
+        run_server(cfg, obj.store, pages=[ask_pages], on_ready=lambda url: console.print(
             f"Serving on {url} (subscribe at /subscribe); Ctrl-C stops.", highlight=False))

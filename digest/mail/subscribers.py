@@ -9,14 +9,19 @@ import secrets
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError, NotFoundError
 from digest.store import Store, utcnow
 
+if TYPE_CHECKING:
+    from digest.readers import ReaderInterests
+
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
+# A reader's interests in the CSV: lists joined by "; " (an author may be written "Doe, Jane").
+INTEREST_COLUMNS = ("keywords", "authors", "categories", "max_papers")
 
 
 @dataclass
@@ -215,21 +220,54 @@ def confirm_subscription(store: Store, confirm_token: str) -> Subscriber | None:
     return get_by_id(store, sub.id)
 
 
+def split_list(cell: str) -> list[str]:
+    """A CSV cell or option value of several items: split on semicolons (commas can be part of a name)."""
+    return [v.strip() for v in (cell or "").split(";") if v.strip()]
+
+
+def _interests_from_row(row: list[str], columns: dict[str, int], old: ReaderInterests) -> ReaderInterests:
+    from digest.readers import ReaderInterests
+
+    def cell(name: str) -> str:
+        i = columns[name]
+        return row[i].strip() if i < len(row) else ""
+
+    given = {c for c in INTEREST_COLUMNS if c in columns}
+    limit = cell("max_papers") if "max_papers" in given else ""
+    if limit and not limit.isdigit():
+        raise DigestError(f"max_papers {limit!r} is not a whole number", hint="give a number of papers, or nothing")
+    return ReaderInterests(
+        keywords=split_list(cell("keywords")) if "keywords" in given else old.keywords,
+        authors=split_list(cell("authors")) if "authors" in given else old.authors,
+        categories=split_list(cell("categories")) if "categories" in given else old.categories,
+        library=old.library,  # a library comes from its own file (`digest subscribers set --library`)
+        max_papers=((int(limit) or None) if limit else None) if "max_papers" in given else old.max_papers)
+
+
 def import_csv(store: Store, path: str | Path) -> ImportReport:
-    """Add the addresses of a CSV file (columns email[,name], header optional) as active subscribers."""
+    """Add the addresses of a CSV file (columns email[,name], header optional) as active subscribers.
+
+    With a header, columns keywords, authors, categories ("; " between items) and max_papers set each
+    listed reader's interests; a column left out leaves that interest as it was.
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise DigestError(f"cannot read {p}: {e}", hint="give a UTF-8 CSV file with an email column") from None
+    # Ranking (numpy, BM25) loads when a CSV is read, not when the web app's subscribe pages import this module.
+    from digest.readers import ReaderInterests, get_interests, set_interests
+
     report = ImportReport()
     rows = list(csv.reader(io.StringIO(text)))
     email_col, name_col, start = 0, 1, 0
+    interest_cols: dict[str, int] = {}
     if rows:
         header = [c.strip().lower() for c in rows[0]]
         if "email" in header or "e-mail" in header or "address" in header:
             email_col = next(i for i, c in enumerate(header) if c in ("email", "e-mail", "address"))
             name_col = header.index("name") if "name" in header else -1
+            interest_cols = {c: header.index(c) for c in INTEREST_COLUMNS if c in header}
             start = 1
     for lineno, row in enumerate(rows[start:], start=start + 1):
         if not row or not any(c.strip() for c in row) or row[0].lstrip().startswith("#"):
@@ -237,19 +275,30 @@ def import_csv(store: Store, path: str | Path) -> ImportReport:
         address = row[email_col].strip() if email_col < len(row) else ""
         name = row[name_col].strip() if 0 <= name_col < len(row) else ""
         try:
+            interests = _interests_from_row(row, interest_cols, ReaderInterests()) if interest_cols else None
             sub, created = add_subscriber(store, address, name)
         except DigestError as e:
             report.invalid.append((lineno, address, e.message))
             continue
+        if interests is not None:
+            try:
+                set_interests(store, sub.id, _interests_from_row(row, interest_cols, get_interests(store, sub.id)))
+            except DigestError as e:
+                report.invalid.append((lineno, address, f"interests not set: {e.message}"))
         (report.added if created else report.existing).append(sub.email)
     return report
 
 
 def export_csv(store: Store, out: TextIO, status: str | None = None) -> int:
-    """Write subscribers as CSV (email, name, status, created, confirmed, unsubscribed); returns the count."""
+    """Write subscribers as CSV (email, name, status, created, confirmed, unsubscribed, then their interests:
+    keywords, authors, categories, max_papers), which import_csv reads back; returns the count."""
+    from digest.readers import get_interests
+
     w = csv.writer(out)
-    w.writerow(["email", "name", "status", "created", "confirmed", "unsubscribed"])
+    w.writerow(["email", "name", "status", "created", "confirmed", "unsubscribed", *INTEREST_COLUMNS])
     subs = list_subscribers(store, status)
     for s in subs:
-        w.writerow([s.email, s.name, s.status, s.created, s.confirmed or "", s.unsubscribed or ""])
+        i = get_interests(store, s.id)
+        w.writerow([s.email, s.name, s.status, s.created, s.confirmed or "", s.unsubscribed or "",
+                    "; ".join(i.keywords), "; ".join(i.authors), "; ".join(i.categories), i.max_papers or ""])
     return len(subs)
