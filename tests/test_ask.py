@@ -19,12 +19,13 @@ from click.testing import CliRunner
 from factories import make_issue, make_paper
 
 from digest.ask.answer import ask, estimate_cost, nothing_found_text
-from digest.ask.index import ensure_index, index_paper, search, stale_papers
+from digest.ask.index import _fts_query, ensure_index, index_paper, search, stale_papers, stems
 from digest.cli.ask import register
 from digest.config import ModelConfig
 from digest.errors import ConfigError, NotFoundError
 from digest.records import Page
 from digest.store import Store
+from digest.text import tokenize
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,6 +102,11 @@ def test_index_is_built_incrementally_and_replaces_a_papers_rows(store, archive)
     assert all(h.paper_key != kv for h in search(store, "KV cache quantizing"))
 
 
+def test_the_index_stems_words_as_the_writers_retrieval_does():
+    text = "Modelling the Müller-Lyon eﬀect: summarization studies ran 3 runs; informa- tion flows.\n日本語の論文"
+    assert stems(text) == tokenize(text)
+
+
 def test_references_are_not_indexed(store):
     key = make_paper(5).key
     store.upsert_paper(make_paper(5))
@@ -167,6 +173,15 @@ def test_kill_9_while_indexing_leaves_the_old_rows_and_the_index_whole(config, s
 def test_user_text_is_never_fts_syntax(store, archive, question):
     hits = search(store, question)
     assert hits and hits[0].paper_key == archive[1]
+
+
+def test_any_term_is_quoted_into_a_valid_fts_query(store, archive):
+    # Stems never hold FTS syntax today; the query is safe even if a term ever did.
+    hostile = ['lit"qa', "NEAR", "agents*", "^x", "terms:x", "(", ")", "AND", "-", "{a b}", "'", '""']
+    count = store.query("SELECT count(*) FROM passage_fts WHERE passage_fts MATCH ?", (_fts_query(hostile),))
+    assert count[0][0] == 0
+    assert store.query("SELECT count(*) FROM passage_fts WHERE passage_fts MATCH ?",
+                       (_fts_query(["litqa", "AND"]),))[0][0] >= 1
 
 
 def test_a_question_of_stop_words_or_unknown_words_finds_nothing(store, archive):
