@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +63,13 @@ class _Throttle:
             return True
 
 
-def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIRM_INTERVAL) -> Flask:
-    """The WSGI app of `digest serve` for one config and store."""
+def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIRM_INTERVAL,
+               pages: Sequence[Callable[..., Any]] = ()) -> Flask:
+    """The WSGI app of `digest serve` for one config and store; `pages` add theirs as f(app, config, store, page).
+
+    Pages of layers above mail (the Ask page, digest.ask.web.register) come in through `pages`: mail may not
+    import them.
+    """
     app = Flask("digest.mail.web", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     L = labels(config.output.language)
@@ -87,6 +92,8 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
         return f"http://{config.web.host}:{config.web.port}"
 
     register_preferences(app, config, store, page)
+    for add_pages in pages:
+        add_pages(app, config, store, page)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Response:
@@ -178,10 +185,12 @@ def create_app(config: Config, store: Store, *, confirm_interval: float = CONFIR
     return app
 
 
-def serve(config: Config, store: Store, *, threads: int = 4, on_ready: Callable[[str], None] | None = None) -> None:
+def serve(config: Config, store: Store, *, threads: int = 4, on_ready: Callable[[str], None] | None = None,
+          pages: Sequence[Callable[..., Any]] = ()) -> None:
     """Run the app under waitress until interrupted; `on_ready` gets the URL once the port is bound."""
     # Bind first: a busy port is an OSError here, before anything says the server is running.
-    server = make_server(create_app(config, store), host=config.web.host, port=config.web.port, threads=threads)
+    server = make_server(create_app(config, store, pages=pages), host=config.web.host, port=config.web.port,
+                         threads=threads)
     if on_ready:
         on_ready(f"http://{config.web.host}:{server.effective_port}/")
     server.run()
