@@ -49,12 +49,14 @@ class ReaderInterests:
     categories: list[str] = field(default_factory=list)
     library: list[dict] = field(default_factory=list)  # {"title", "authors", "abstract"} per library paper
     max_papers: int | None = None                      # None: the editor's max_papers
-    # The library's ranking profile {stem: [weight, word]}: derived from `library` when stored, never set by hand.
+    # Derived from `library` when stored, never set by hand: {"terms": {stem: [weight, word]}, the library's
+    # ranking profile, "known": [arXiv IDs and folded titles], papers the reader has and is not shown again}.
     library_terms: dict = field(default_factory=dict, repr=False, compare=False)
 
     def is_empty(self) -> bool:
         """True when the reader asked for nothing: they get the editor's issue."""
-        return not (self.keywords or self.authors or self.categories or self.library)
+        return not (self.keywords or self.authors or self.categories or self.library
+                    or self.library_terms.get("terms") or self.library_terms.get("known"))
 
 
 def _clean_list(values, what: str) -> list[str]:
@@ -147,10 +149,18 @@ def set_interests(store: Store, subscriber_id: int, interests: ReaderInterests) 
 
 
 def _library_terms(library: list[dict]) -> dict:
-    """The library's ranking profile, as the editor's liked papers make one: terms many of its papers share."""
+    """The library's ranking profile, as the editor's liked papers make one (terms many of its papers share),
+    and what identifies its papers (arXiv IDs, folded titles)."""
     papers = [Paper(key=f"library:{i}", title=it["title"], abstract=it["abstract"]) for i, it in enumerate(library)]
     profile = build_profile("", papers)
-    return {t: [round(w, 4), profile.surface[t]] for t, w in profile.weights.items()}
+    known = sorted({it["arxiv_id"] for it in library if it.get("arxiv_id")}
+                   | {_title_key(it["title"]) for it in library if _title_key(it["title"])})
+    return {"terms": {t: [round(w, 4), profile.surface[t]] for t, w in profile.weights.items()}, "known": known}
+
+
+def _title_key(title: str) -> str:
+    """A title as compared across sources: folded, letters and digits only ('RAG: a Study' == 'rag -- a study')."""
+    return "".join(c for c in fold(title or "") if c.isalnum())
 
 
 # ---- ranking the pool for one reader ------------------------------------------------------------
@@ -188,6 +198,11 @@ class PoolRanker:
         self.editor_keys = set(editor_keys or ())
         self._texts = [f"{p.title}\n{p.abstract}" for p in self.papers]
         self._folded_authors = [[fold(fix_mojibake(a)) for a in p.authors] for p in self.papers]
+        # A paper the reader's library already has is not shown to them again: by arXiv ID or title.
+        self._known: dict[str, list[int]] = {}
+        for i, p in enumerate(self.papers):
+            for k in {p.key, p.arxiv_id or "", _title_key(p.title)} - {""}:
+                self._known.setdefault(k, []).append(i)
         self._categories = [{c.casefold() for c in p.categories} | ({p.primary_category.casefold()}
                             if p.primary_category else set()) for p in self.papers]
         self._keyword: dict[str, np.ndarray] = {}
@@ -246,7 +261,7 @@ class PoolRanker:
         terms that came from their keywords."""
         words = build_profile("\n".join(interests.keywords), [])
         weights, surface = dict(words.weights), dict(words.surface)
-        for term, (weight, word) in interests.library_terms.items():
+        for term, (weight, word) in interests.library_terms.get("terms", {}).items():
             if weight > weights.get(term, 0.0):
                 weights[term] = weight
                 surface.setdefault(term, word)
@@ -278,7 +293,8 @@ class PoolRanker:
             signed = np.array([float(v) for _, v in voted])
             moves = vote_moves(sim, signed, scale)
             total += moves.sum(axis=1)
-        order = np.lexsort((np.arange(n), -np.round(total, 9)))[:limit]
+        have = {i for k in interests.library_terms.get("known", ()) for i in self._known.get(k, ())}
+        order = [i for i in np.lexsort((np.arange(n), -np.round(total, 9))) if i not in have][:limit]
         keys = [k for k, _ in voted]
         return [Choice(int(i), float(total[i]), self._why(int(i), match, own_words, keywords, authors, categories,
                                                           (sim, signed, moves, keys)))

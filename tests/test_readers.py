@@ -140,6 +140,19 @@ def test_default_length_is_the_editors_and_the_overview_follows_the_readers_pape
     assert themes == {"Summaries": [1, 2, 3], "Facts": [1]}
 
 
+def test_a_library_ranks_and_its_own_papers_are_not_shown_again(store, config, week):
+    papers = pool_papers()
+    sid = reader(store, "lib@example.org", max_papers=2, library=[
+        {"title": "Evaluating Summary Factuality.", "authors": [], "abstract": ""},  # this week's paper 3, by title
+        {"title": "Faithfulness in abstractive summarisation", "authors": [],
+         "abstract": "Abstractive summaries that stay faithful to their source."},
+        {"title": "Molecules", "authors": [], "abstract": "Faithful abstractive summaries.", "arxiv_id": papers[6].key}])
+    got, why = reader_issue(store, week, sid, config)
+    assert keys(got)[0] == papers[1].key
+    assert why[papers[1].key] == "shares 'abstractive', 'faithful' with your library"
+    assert papers[2].key not in keys(got) and papers[6].key not in keys(got)
+
+
 def test_votes_move_only_the_voters_ranking(store, config, week):
     papers = pool_papers()
     a = reader(store, "a@example.org", categories=["cs.CL"], max_papers=3)
