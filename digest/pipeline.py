@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from digest import select
+from digest import readers, select
 from digest.archive.search import reindex
 from digest.ask.index import index_paper
 from digest.config import Config
@@ -30,9 +30,9 @@ from digest.writers.base import Estimate, Writer, check_budget, generate_many
 from digest.writers.changes import ChangesWriter, describe_update
 from digest.writers.chat import ChatWriter
 from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
-from digest.writers.overview import estimate_overview, write_overview
+from digest.writers.overview import EarlyOverview, estimate_overview, write_overview
 from digest.writers.prompts import PromptSet
-from digest.writers.support_check import check_support, plan_judge
+from digest.writers.support_check import SupportCheck, plan_judge
 
 log = logging.getLogger("digest")
 
@@ -115,6 +115,7 @@ class FetchReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     explain: list = field(default_factory=list)  # select.Candidate, for --explain
+    pool: list[Paper] = field(default_factory=list)  # not selected, but readers' own interests rank them high
 
 
 @dataclass(kw_only=True)
@@ -194,10 +195,12 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
                                   published=store.published_versions(exclude_issue=week),
                                   published_in=select.published_issues(store, exclude_issue=week),
                                   feedback=load_feedback(store))
+    pooled = readers.choose_pool(store, chosen, config.selection)
     select.save_selection(store, week, chosen)
     rep.explain = chosen
     rep.selected = [c.paper for c in chosen if c.selected]
-    store_page_texts(config, store, rep.selected, rep, reporter)
+    rep.pool = [c.paper for c in pooled]
+    store_page_texts(config, store, rep.selected + rep.pool, rep, reporter)
     return rep
 
 
@@ -256,8 +259,13 @@ def estimate_papers(writer: Writer, papers: list[Paper]) -> list[tuple[Paper, Es
 
 
 def generate_papers(config: Config, store: Store, writer: Writer, papers: list[Paper], *,
-                    yes: bool, dry_run: bool, reporter: Reporter, report: Spend) -> dict[str, Generation]:
-    """Estimate, check the budget, then generate; returns generations by paper key."""
+                    yes: bool, dry_run: bool, reporter: Reporter, report: Spend,
+                    issue_id: str | None = None) -> dict[str, Generation]:
+    """Estimate, check the budget, then generate; returns generations by paper key.
+
+    With `issue_id`, a chat model's overview of that issue is written as soon as every paper's TL;DR and
+    summary are in, among the answers calls (EarlyOverview); write_overview then finds it in the call log.
+    """
     report.estimate = plan_judge(config, store, writer.model_id, estimate_papers(writer, papers))
     report.overview_estimate = estimate_overview(config, writer, papers)
     total = sum(e.cost for _, e in report.estimate) + report.overview_estimate.cost
@@ -267,18 +275,30 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
     check_budget(total, config.llm.max_cost, yes=yes)
     reporter.start(f"generating ({writer.model_id})", len(papers))
     last_id = store.last_llm_call_id()
+    support = SupportCheck(config, store)
+    early = None
+    if issue_id and papers and isinstance(writer, ChatWriter):
+        planned = sum(e.cost for _, e in report.estimate)
+        early = EarlyOverview(config, writer, papers, issue_id=issue_id, model=writer.model_id, yes=yes,
+                              already=lambda: max(planned, store.llm_spend_after(last_id)["cost"]))
 
     def done(paper: Paper, gen: Generation) -> None:
+        support.label(paper, gen)  # whether each answer's quote backs it by its words and numbers, as it arrives
         reporter.advance()
         reporter.spent(store.llm_spend_after(last_id)["cost"])  # calls of papers still in flight count too
 
     reporter.spent(0.0)
-    gens = generate_many(papers, writer, concurrency=config.llm.concurrency, on_done=done)
-    # Whether each answer's quote backs it: always by its words and numbers, by a judge call when configured.
-    support = check_support(config, store, papers, gens, spent=store.llm_spend_after(last_id)["cost"])
-    for note in support.notes:
+    gens = generate_many(papers, writer, concurrency=config.llm.concurrency, on_done=done,
+                         on_outline=early.outline_in if early else None)
+    if early:
+        early.wait()
+    # A judge call per paper when configured, within what the papers' calls left of the budget (the overview's
+    # early call is not theirs: it used to come after the judge, and still counts only against the overview).
+    spent = store.llm_spend_after(last_id)["cost"] - (early.spent if early else 0.0)
+    result = support.finish(papers, gens, spent=spent)
+    for note in result.notes:
         reporter.note(note)
-    report.notes.extend(support.notes)
+    report.notes.extend(result.notes)
     # What this run spent: the calls it logged (calls resumed from an earlier run cost nothing now).
     report.add_logged(store.llm_spend_after(last_id))
     return gens
@@ -352,7 +372,7 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
             hint="check the sources (`digest fetch --explain`) or widen --since",
         )
     gens = generate_papers(config, store, writer, papers, yes=yes, dry_run=dry_run, reporter=reporter,
-                           report=report)
+                           report=report, issue_id=week)
     if dry_run:
         report.seconds = time.monotonic() - started
         return report

@@ -48,7 +48,10 @@ def test_a_model_whose_template_needs_alternating_roles_writes_the_qa(small_week
     assert g.status == "ok" and g.qa and all(q.verified for q in g.qa), g.note
     text = (config.archive_dir / f"{rep.issue.id}.md").read_text(encoding="utf-8")
     assert "**Q1." in text
-    outline, answers, overview = llm_server.chat_requests()  # the week's overview is one call more
+    # The week's overview is one call more, made as soon as the outline is in (before or after the answers).
+    assert len(llm_server.chat_requests()) == 3
+    by_name = {r["response_format"]["json_schema"]["name"]: r for r in llm_server.chat_requests()}
+    outline, answers, overview = by_name["paper_outline"], by_name["paper_answers"], by_name["issue_overview"]
     assert [m["role"] for m in overview["messages"]] == ["user"]
     assert [m["role"] for m in outline["messages"]] == ["system", "user"]
     assert [m["role"] for m in answers["messages"]] == ["system", "user", "assistant", "user"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from digest.config import Config
@@ -17,7 +15,7 @@ from digest.llm.tokens import get_encoding
 from digest.records import Generation, Page, Paper
 from digest.store import Store, utcnow
 from digest.writers.answer_check import check_answers
-from digest.writers.base import Estimate, abstract_reason, add_usage, generation_key
+from digest.writers.base import CallSlots, Estimate, OnOutline, abstract_reason, add_usage, generation_key
 from digest.writers.extractive import summarise_abstract
 from digest.writers.grounding import summary_problems
 from digest.writers.outline_check import (
@@ -72,32 +70,6 @@ class PaperText:
 def page_label(n: int) -> str:
     """The marker a page's text carries in the prompt, and that answers cite."""
     return f"page {n}"
-
-
-class CallSlots:
-    """At most n model calls in flight. A paper's answers call goes before another paper's first
-    call, so the slots stay full while papers finish as early as possible."""
-
-    def __init__(self, n: int):
-        self.free = max(1, n)
-        self.waiting_answers = 0
-        self.cond = threading.Condition()
-
-    @contextmanager
-    def slot(self, *, answers: bool):
-        """Hold one slot for the duration of a call."""
-        with self.cond:
-            self.waiting_answers += answers
-            while self.free == 0 or (not answers and self.waiting_answers):
-                self.cond.wait()
-            self.waiting_answers -= answers
-            self.free -= 1
-        try:
-            yield
-        finally:
-            with self.cond:
-                self.free += 1
-                self.cond.notify_all()
 
 
 class PaperPlan:
@@ -169,8 +141,15 @@ class PaperPlan:
                            generation_key=self.writer.key(self.paper), prompt_version=self.writer.prompts.version)
 
 
+# Papers waiting for a slot each hold a thread and their fitted text: a week (llm.max_papers) fits many times.
+PAPERS_IN_FLIGHT = 64
+CALLS_AFTER = {"outline": 1}  # calls a paper still makes once a call of this purpose is answered
+
+
 class ChatWriter:
     """Generations from a chat model: outline call, then answers call sharing the same prefix."""
+
+    reports_outlines = True  # generate() hands on_outline the TL;DR and summary before the answers call
 
     def __init__(self, config: Config, store: Store, model, prompts: PromptSet, language: str):
         self.config, self.store, self.model, self.prompts = config, store, model, prompts
@@ -179,10 +158,10 @@ class ChatWriter:
         self.settings = config.model(self.model_id)
         self.fingerprint = model_settings_fingerprint(self.settings)
         self.encoder = get_encoding(self.model_id, self.settings.encoding)
-        # `concurrency` counts calls, not papers: with twice as many papers under way, a paper
-        # waiting for its answers never leaves a slot idle (each paper's two calls are sequential).
+        # `concurrency` counts calls, not papers: every paper of a week is under way at once, so the slots
+        # see every paper's next call and give each freed slot to the longest chain (CallSlots).
         self.slots = CallSlots(config.llm.concurrency)
-        self.papers_in_flight = 2 * max(1, config.llm.concurrency)
+        self.papers_in_flight = max(PAPERS_IN_FLIGHT, 4 * config.llm.concurrency)
         self._fitted: dict[tuple, PaperText] = {}
         lab = labels(language)
         self.common = dict(language=language, language_name=lab["language_name"],
@@ -322,8 +301,9 @@ class ChatWriter:
         """The requests this paper takes, live or through the Batch API."""
         return PaperPlan(self, paper)
 
-    def generate(self, paper: Paper) -> Generation:
-        """Generate (or return the stored) TL;DR, summary and checked Q&A for one paper."""
+    def generate(self, paper: Paper, on_outline: OnOutline | None = None) -> Generation:
+        """Generate (or return the stored) TL;DR, summary and checked Q&A for one paper; `on_outline` is told
+        the TL;DR and summary as soon as the outline settles them, before the answers call."""
         found = self.existing(paper)
         if found:
             return found
@@ -347,6 +327,12 @@ class ChatWriter:
                 log.info("%s: outline unusable after a repair: %s", paper.versioned_id, check.summary())
                 return self.fallback(paper, key, f"the model's outline failed its checks ({check.summary()})",
                                      results, started)
+            tldr, summary, note, drops = self._tldr_summary(paper, plan.text, outline, check)
+            status = "ok" if plan.text.mode != "abstract" else "abstract-only"
+            if on_outline:
+                on_outline(paper, Generation(key=key, paper_key=paper.key, version=paper.version,
+                                             model=self.model_id, prompt_version=self.prompts.version,
+                                             language=self.language, tldr=tldr, summary=summary, status=status))
             asked = plan.answers(outline)
             try:
                 answers = self.call(asked)
@@ -362,6 +348,27 @@ class ChatWriter:
             log.info("%s: %s; using the abstract", paper.versioned_id, e)
             return self.fallback(paper, key, f"the model failed ({e.message})", results, started)
         pt, questions = plan.text, plan.questions(outline)
+        qa, dropped, answer_drops = check_answers(questions, answer_list, pt.pages,
+                                                  drop_unverified=self.config.llm.unverified == "drop",
+                                                  skip=set(check.bad_questions), language=self.language)
+        drops.update(answer_drops)
+        g = Generation(
+            key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
+            prompt_version=self.prompts.version, language=self.language,
+            tldr=tldr, summary=summary, qa=qa,
+            status=status, note=note, n_dropped=dropped, drops=drops, created=utcnow(),
+        )
+        add_usage(g, results, started)
+        self.store.save_generation(g, self.fingerprint)
+        return g
+
+    def _tldr_summary(self, paper: Paper, pt: PaperText, outline: LLMResult,
+                      check: OutlineCheck) -> tuple[str, str, str | None, dict[str, int]]:
+        """The TL;DR and summary the reader gets of a checked outline, the generation's note, and the drops so far.
+
+        Settled by the outline alone (the answers change none of it), so the week's overview can be written
+        from them while the answers are still being written.
+        """
         tldr, summary, note = outline.data["tldr"].strip(), outline.data["summary"].strip(), pt.reason or None
         if check.text_problems == [COPIED_OPENING] and split_copied_opening(summary):
             # Still a copy after the repair (a small model sends the same reply back): the summary's opening
@@ -382,20 +389,7 @@ class ChatWriter:
         if check.bad_questions:
             left_out = OutlineCheck(bad_questions=check.bad_questions).summary()
             note = "; ".join(filter(None, [note, f"questions left out: {left_out}"]))
-        qa, dropped, answer_drops = check_answers(questions, answer_list, pt.pages,
-                                                  drop_unverified=self.config.llm.unverified == "drop",
-                                                  skip=set(check.bad_questions), language=self.language)
-        drops.update(answer_drops)
-        g = Generation(
-            key=key, paper_key=paper.key, version=paper.version, model=self.model_id,
-            prompt_version=self.prompts.version, language=self.language,
-            tldr=tldr, summary=summary, qa=qa,
-            status="ok" if pt.mode != "abstract" else "abstract-only",
-            note=note, n_dropped=dropped, drops=drops, created=utcnow(),
-        )
-        add_usage(g, results, started)
-        self.store.save_generation(g, self.fingerprint)
-        return g
+        return tldr, summary, note, drops
 
     def _complete_answers(self, plan: PaperPlan, outline: LLMResult, asked: ChatRequest, answers: LLMResult,
                           results: list[LLMResult], rejected: set[int]) -> list[dict]:
@@ -433,8 +427,8 @@ class ChatWriter:
         return (outline, check) if worse else (fixed, again)
 
     def call(self, req: ChatRequest) -> LLMResult:
-        """One model call in a free slot."""
-        with self.slots.slot(answers=req.purpose == "answers"):
+        """One model call in a free slot (the longest chain of calls still ahead gets the next one)."""
+        with self.slots.slot(chain=1 + CALLS_AFTER.get(req.purpose, 0)):
             return self.model.complete(req)
 
     def fallback(self, paper: Paper, key: str, reason: str, results: list, started: float) -> Generation:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from digest.config import Config
@@ -21,12 +23,12 @@ from digest.i18n import labels
 from digest.llm.calllog import overview_key
 from digest.llm.client import ChatRequest
 from digest.llm.tokens import count_message_tokens
-from digest.records import Issue, IssueEntry, Overview, Paper, Theme, Usage
+from digest.records import Generation, Issue, IssueEntry, Overview, Paper, Theme, Usage
 from digest.store import utcnow
 from digest.text import CJK_RE, stem, terms, tokenize
 from digest.wording import plural
 from digest.writers.backing import NOT, lexical_support
-from digest.writers.base import Estimate
+from digest.writers.base import CallsCancelled, Estimate
 from digest.writers.chat import ChatWriter
 from digest.writers.outline_check import language_problem
 from digest.writers.prompts import PromptSet
@@ -118,6 +120,67 @@ def overview_request(config: Config, issue: Issue, writer: ChatWriter, language:
     return ChatRequest("overview", [{"role": "user", "content": prompt}], OVERVIEW_SCHEMA, "issue_overview",
                        OVERVIEW_OUTPUT_TOKENS, generation_key=overview_key(issue.id, issue.model),
                        prompt_version=prompt_version(writer.prompts))
+
+
+class EarlyOverview:
+    """The overview call made as soon as every paper's TL;DR and summary are in, while answers are still being
+    written (generate_many's on_outline), instead of alone after the last answer.
+
+    It reads only the papers' titles, abstracts, TL;DRs and summaries, which a paper's outline settles; its
+    reply waits in the call log, where write_overview finds it for the finished issue (same request, no new
+    call). A paper whose answers call then fails falls back to its abstract: the finished issue's request
+    differs, and write_overview makes it anew (the early call was spent for nothing). It is not made when
+    the papers already failed exceed llm.max_failed_share (the issue will be a draft, which has no overview).
+    """
+
+    def __init__(self, config: Config, writer: ChatWriter, papers: list[Paper], *, issue_id: str, model: str,
+                 yes: bool, already: Callable[[], float]):
+        self.config, self.writer, self.papers = config, writer, papers
+        self.issue_id, self.model, self.yes, self.already = issue_id, model, yes, already
+        self.heads: dict[str, Generation] = {}
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.decided = False
+        self.outcome: OverviewOutcome | None = None
+        self.error: BaseException | None = None
+
+    def outline_in(self, paper: Paper, g: Generation) -> None:
+        """A paper's TL;DR and summary are settled: once every paper's are, write the overview in a thread."""
+        with self.lock:
+            self.heads[paper.key] = g
+            if self.decided or any(p.key not in self.heads for p in self.papers):
+                return
+            self.decided = True
+            failed = sum(self.heads[p.key].status == "fallback" for p in self.papers)
+            if failed / len(self.papers) > self.config.llm.max_failed_share:
+                return
+            issue = Issue(id=self.issue_id, week_start="", week_end="", language=self.writer.language,
+                          model=self.model, created="",
+                          entries=[IssueEntry(p, self.heads[p.key], i) for i, p in enumerate(self.papers, 1)])
+            self.thread = threading.Thread(target=self._write, args=(issue,), name="early-overview", daemon=True)
+            self.thread.start()
+
+    def _write(self, issue: Issue) -> None:
+        try:
+            self.outcome = write_overview(self.config, issue, self.writer, language=self.writer.language,
+                                          yes=self.yes, already=self.already())
+        except CallsCancelled:  # the run stopped before the call was made
+            pass
+        except BaseException as e:  # noqa: BLE001 - raised again by wait(), in the run's thread
+            self.error = e
+
+    def wait(self) -> OverviewOutcome | None:
+        """Wait for the early call (its deadline bounds it); the outcome, or None when none was made."""
+        if self.thread is not None:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.outcome
+
+    @property
+    def spent(self) -> float:
+        """USD the early call spent (0 before it is done, or when its reply came from the call log)."""
+        return self.outcome.spent.cost if self.outcome else 0.0
 
 
 def estimate_overview(config: Config, writer, papers: list[Paper]) -> Estimate:

@@ -130,22 +130,48 @@ def _pages(store: Store, paper: Paper) -> list[Page]:
     return pages or [Page(0, paper.abstract or "")]
 
 
+class SupportCheck:
+    """A run's support check: each paper's answers labelled (lexically) as the paper is written, then the judge
+    calls over them all, when every paper's spend is known and so what is left of the budget."""
+
+    def __init__(self, config: Config, store: Store):
+        self.config, self.store = config, store
+        self.report = SupportReport()
+        self.seen: set[str] = set()
+        self.changed: set[str] = set()  # labelled, not yet stored
+
+    def label(self, paper: Paper, g: Generation) -> None:
+        """Label a finished generation's answers by their words and numbers (the same labels whenever it runs)."""
+        if paper.key in self.seen:
+            return
+        self.seen.add(paper.key)
+        if g.status != "fallback" and label_answers(g, _pages(self.store, paper)):
+            self.report.labelled += sum(1 for q in g.qa if q.support)
+            self.changed.add(paper.key)
+            if not self.config.llm.support_judge:  # stored once: a judge would change it again
+                self.store.save_answers(g)
+                self.changed.discard(paper.key)
+
+    def finish(self, papers: list[Paper], gens: dict[str, Generation], *, spent: float) -> SupportReport:
+        """Label what is left, judge per paper when llm.support_judge is on and the budget (llm.max_cost less
+        `spent`) allows, and store what changed."""
+        by_key = {p.key: p for p in papers}
+        for key, g in gens.items():
+            if key in by_key:
+                self.label(by_key[key], g)
+        if self.config.llm.support_judge:
+            self.changed |= _judge(self.config, self.store, by_key, gens, spent=spent, rep=self.report)
+        for key in sorted(self.changed):
+            self.store.save_answers(gens[key])
+        self.changed.clear()
+        return self.report
+
+
 def check_support(config: Config, store: Store, papers: list[Paper], gens: dict[str, Generation], *,
                   spent: float) -> SupportReport:
     """Label every answer of these generations (lexical), then judge them per paper when llm.support_judge
     is on and the run's budget (llm.max_cost less `spent`) allows; stores what changed."""
-    rep = SupportReport()
-    by_key = {p.key: p for p in papers}
-    changed: set[str] = set()
-    for key, g in gens.items():
-        if key in by_key and g.status != "fallback" and label_answers(g, _pages(store, by_key[key])):
-            rep.labelled += sum(1 for q in g.qa if q.support)
-            changed.add(key)
-    if config.llm.support_judge:
-        changed |= _judge(config, store, by_key, gens, spent=spent, rep=rep)
-    for key in changed:
-        store.save_answers(gens[key])
-    return rep
+    return SupportCheck(config, store).finish(papers, gens, spent=spent)
 
 
 def _judge(config: Config, store: Store, papers: dict[str, Paper], gens: dict[str, Generation], *,
