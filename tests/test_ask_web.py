@@ -192,6 +192,17 @@ def test_extractive_answers_with_passages_and_japanese_labels(config, store, arc
     assert llm_server.requests == [] and ledger(store) == [(0.0, 0.0)]
 
 
+def test_a_japanese_answer_is_linked_and_labelled_in_japanese(config, store, archive):
+    config.output.language = "ja"
+    with serve(config, store) as base, httpx.Client(base_url=base, timeout=60) as client:
+        r = client.post("/ask", data={"q": QUESTION})
+        assert r.status_code == 200
+        assert re.search(r'ある論文は[^<]*について報告しています<a href="#cite-1">\[1\]</a>', r.text)
+        assert "引用はこのページで確認済み" in r.text and "出典" in r.text and "mによる回答です。" in r.text
+        assert re.search(r'<blockquote lang="en">[A-Z]', r.text)  # the quote stays the paper's English
+        assert "quote found" not in r.text and "Sources" not in r.text
+
+
 def test_a_failed_call_keeps_its_reservation_spent(config, store, archive, llm_server):
     llm_server.push(Step(status=400, body={"error": {"message": "bad request", "type": "invalid_request_error",
                                                      "param": None, "code": "bad"}}))
