@@ -200,7 +200,8 @@ def _classify(code: int, resp: bytes | str) -> tuple[str, str]:
 
 def _dot_stuff(data: bytes) -> bytes:
     # RFC 5321 4.5.2: a line starting with '.' gets another '.'; the message ends with CRLF.CRLF.
-    data = re.sub(rb"(?m)^\.", b"..", data)
+    if data.startswith(b".") or b"\n." in data:  # a find is far cheaper than the substitution on 100 KB
+        data = re.sub(rb"(?m)^\.", b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"

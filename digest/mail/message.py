@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import threading
 from dataclasses import dataclass
@@ -22,7 +21,13 @@ from digest.config import Config, MailConfig
 from digest.errors import ConfigError, DigestError
 from digest.feedback import OWNER, subscriber_voter, vote_urls
 from digest.i18n import labels
-from digest.mail.mime import list_unsubscribe_value, multipart_alternative, transfer_encoding
+from digest.mail.mime import (
+    BodyTemplate,
+    encode_body,
+    list_unsubscribe_value,
+    multipart_alternative,
+    transfer_encoding,
+)
 from digest.mail.preferences import preferences_url
 from digest.pdf.thumbnail import THUMB_HEIGHT, THUMB_WIDTH, ensure_thumbnails
 from digest.records import QA, Issue, Paper
@@ -287,116 +292,106 @@ def build_message(config: Config, issue: Issue, rcpt: Recipient, *, now: datetim
     return message_from_bytes(data, policy=_RAW_AS_IS)  # type: ignore[return-value]
 
 
-@dataclass
-class _Rendering:
-    """Both bodies rendered once with a marker where each per-recipient link goes: the text between markers
-    (one more than there are markers) and, for each marker, which link it stands for."""
-
-    text: tuple[list[str], list[int]]
-    html: tuple[list[str], list[int]]
-    text_cte: str
-    html_cte: str
-
-
-def _fill(segments: tuple[list[str], list[int]], values: list[str]) -> str:
-    literals, slots = segments
-    out: list[str] = [""] * (len(literals) + len(slots))
-    out[0::2] = literals
-    out[1::2] = [values[i] for i in slots]
-    return "".join(out)
-
-
 class IssueMail:
     """An issue's email for many recipients: the templates rendered once, each recipient's own links put in.
 
-    Recipients differ only in their links (unsubscribe, preferences, votes), so the bodies are rendered once per set of
-    links a recipient has, with a marker in each link's place. The first recipient of each set is checked
-    against a full rendering; should a template ever transform a link, every message is rendered in full.
+    Recipients differ only in their links (unsubscribe, preferences, votes), so the bodies are rendered
+    once per set of links a recipient has, with a marker in each link's place, and encoded once but for
+    the lines that hold a link (mime.BodyTemplate). The first recipient of each set is checked against a
+    full rendering; should a template ever transform a link, every message is rendered in full.
     Safe to share between threads.
     """
 
     def __init__(self, config: Config, issue: Issue):
         self.config, self.issue = config, issue
-        self.subject = subject_for(config, issue)
+        mail = config.mail
         # A random word in each link's place: no paper text can hold it, and no escaping changes it.
         self._mark = f"slot{secrets.token_hex(8)}n"
-        self._marker = re.compile(self._mark + "([0-9]+)x")
         # '=' never appears twice in a row in base64 or quoted-printable text, so no body can hold this.
         self._boundary = f"==============={secrets.randbelow(10**19):019d}=="
-        self._renderings: dict[tuple, _Rendering | None] = {}
+        self._renderings: dict[tuple, tuple[BodyTemplate, BodyTemplate] | None] = {}
         self._lock = threading.Lock()
+        # The headers every recipient shares, folded once; each message adds its own To, Date, Message-ID
+        # and List-Unsubscribe between them.
+        top = EmailMessage(policy=_RAW_AS_IS)
+        top["Subject"] = subject_for(config, issue)
+        top["From"] = mail.sender
+        rest = EmailMessage(policy=_RAW_AS_IS)
+        if mail.reply_to:
+            rest["Reply-To"] = mail.reply_to
+        rest["List-Id"] = f"{config.output.title} <{mail.list_id}>"
+        if mail.list_id:
+            rest["Precedence"] = "bulk"
+        self._top, self._rest = top.as_bytes()[:-2], rest.as_bytes()[:-2]
 
     def parts(self, rcpt: Recipient) -> tuple[str, str]:
         """The (text, html) bodies for one recipient: what render_parts gives with their links."""
-        return self._bodies(*self._links(rcpt))[:2]
+        links = self._links(rcpt)
+        bodies, values = self._rendering(*links)
+        if bodies is None:
+            return render_parts(self.config, self.issue, *links)
+        return bodies[0].text(values), bodies[1].text(_escaped(values))
 
     def message_bytes(self, rcpt: Recipient, now: datetime | None = None) -> tuple[str, bytes]:
         """(Message-ID, the message as it goes out, CRLF line ends) for one recipient."""
         links = self._links(rcpt)
-        text, html, text_cte, html_cte = self._bodies(*links)
+        bodies, values = self._rendering(*links)
+        if bodies is None:
+            text, html = render_parts(self.config, self.issue, *links)
+            ctes = transfer_encoding(text), transfer_encoding(html)
+            payloads = [("plain", ctes[0], encode_body(text, ctes[0])), ("html", ctes[1], encode_body(html, ctes[1]))]
+        else:
+            payloads = [("plain", bodies[0].cte, bodies[0].encoded(values)),
+                        ("html", bodies[1].cte, bodies[1].encoded(_escaped(values)))]
         mid = message_id(self.config, self.issue.id, rcpt)
-        head = self._head(rcpt, links[0], mid, now)
-        return mid, multipart_alternative(head, self._boundary, (text, text_cte), (html, html_cte))
+        return mid, multipart_alternative(self._head(rcpt, links[0], mid, now), self._boundary, payloads)
 
     def _head(self, rcpt: Recipient, unsub: str | None, mid: str, now: datetime | None) -> bytes:
-        mail = self.config.mail
-        msg = EmailMessage(policy=_RAW_AS_IS)
-        msg["Subject"] = self.subject
-        msg["From"] = mail.sender
+        own = EmailMessage(policy=_RAW_AS_IS)
         local, _, domain = rcpt.email.rpartition("@")
-        msg["To"] = Address(display_name=rcpt.name, username=local, domain=domain)
-        if mail.reply_to:
-            msg["Reply-To"] = mail.reply_to
-        msg["Date"] = format_datetime(now or datetime.now(UTC))
-        msg["Message-ID"] = mid
-        msg["List-Id"] = f"{self.config.output.title} <{mail.list_id}>"
-        links = [u for u in (_unsubscribe_mailto(mail), unsub) if u]
+        own["To"] = Address(display_name=rcpt.name, username=local, domain=domain)
+        head = [self._top, own.as_bytes()[:-2], b"Date: ", format_datetime(now or datetime.now(UTC)).encode("ascii"),
+                b"\r\nMessage-ID: ", mid.encode("ascii"), b"\r\n", self._rest]
+        links = [u for u in (_unsubscribe_mailto(self.config.mail), unsub) if u]
         if links:
-            # Stored pre-folded: the policy would turn a line over 78 characters into an RFC 2047
+            # Written pre-folded: the policy would turn a line over 78 characters into an RFC 2047
             # encoded-word, which mail providers do not read as a List-Unsubscribe URL.
-            msg.set_raw("List-Unsubscribe", list_unsubscribe_value(links))
+            head += [b"List-Unsubscribe: ", list_unsubscribe_value(links).encode("ascii"), b"\r\n"]
         if unsub and unsub.lower().startswith("https://"):
             # RFC 8058: mail clients may POST this body to the HTTPS link to unsubscribe in one click.
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        if mail.list_id:
-            msg["Precedence"] = "bulk"
-        return msg.as_bytes()
+            head.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+        return b"".join(head) + b"\r\n"
 
     def _links(self, rcpt: Recipient) -> tuple[str | None, dict[str, dict[str, str]], str | None]:
         return (unsubscribe_url(self.config, rcpt.token), feedback_links(self.config, self.issue, rcpt),
                 preferences_url(self.config, rcpt))
 
-    def _bodies(self, unsub: str | None, feedback: dict[str, dict[str, str]],
-                prefs: str | None) -> tuple[str, str, str, str]:
+    def _rendering(self, unsub: str | None, feedback: dict[str, dict[str, str]], prefs: str | None
+                   ) -> tuple[tuple[BodyTemplate, BodyTemplate] | None, list[str]]:
+        """The bodies rendered for this set of links (None: render in full), and the links in slot order."""
         keys = tuple(e.paper.key for e in self.issue.entries if e.paper.key in feedback)
         values = [u for u in (unsub, prefs) if u] + [feedback[k][v] for k in keys for v in ("more", "less")]
         shape = (bool(unsub), bool(prefs), keys)
         with self._lock:
             if shape not in self._renderings:
                 self._renderings[shape] = self._render(unsub, feedback, prefs, keys, values)
-            rendering = self._renderings[shape]
-        if rendering is None:
-            text, html = render_parts(self.config, self.issue, unsub, feedback, prefs)
-            return text, html, transfer_encoding(text), transfer_encoding(html)
-        escaped = [str(escape(v)) for v in values]  # what autoescape makes of them in the HTML part
-        return _fill(rendering.text, values), _fill(rendering.html, escaped), rendering.text_cte, rendering.html_cte
+            return self._renderings[shape], values
 
     def _render(self, unsub: str | None, feedback: dict[str, dict[str, str]], prefs: str | None,
-                keys: tuple[str, ...], values: list[str]) -> _Rendering | None:
+                keys: tuple[str, ...], values: list[str]) -> tuple[BodyTemplate, BodyTemplate] | None:
         it = iter(f"{self._mark}{i}x" for i in range(len(values)))
         mark_unsub = next(it) if unsub else None
         mark_prefs = next(it) if prefs else None
         mark_feedback = {k: {"more": next(it), "less": next(it)} for k in keys}
         text, html = render_parts(self.config, self.issue, mark_unsub, mark_feedback, mark_prefs)
-        rendering = _Rendering(self._split(text), self._split(html), transfer_encoding(text), transfer_encoding(html))
+        marker = self._mark + "([0-9]+)x"
+        bodies = BodyTemplate(text, marker), BodyTemplate(html, marker)
         exact = render_parts(self.config, self.issue, unsub, feedback, prefs)
-        if (_fill(rendering.text, values), _fill(rendering.html, [str(escape(v)) for v in values])) != exact:
-            return None
-        return rendering
+        return bodies if (bodies[0].text(values), bodies[1].text(_escaped(values))) == exact else None
 
-    def _split(self, body: str) -> tuple[list[str], list[int]]:
-        pieces = self._marker.split(body)
-        return pieces[0::2], [int(i) for i in pieces[1::2]]
+
+def _escaped(values: list[str]) -> list[str]:
+    return [str(escape(v)) for v in values]  # what autoescape makes of a link in the HTML part
 
 
 def html_part_sizes(msg: EmailMessage) -> tuple[int, int]:
