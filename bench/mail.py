@@ -5,19 +5,21 @@ subscriber's message carrying their own unsubscribe, preferences and vote links,
 it. The sink is a real aiosmtpd server in its own process that logs every message it accepts. Measured:
 messages per second of `send_issue` with `per_minute = 0` (rendering included), for 1 and for 4
 connections, alternating, medians over the rounds; then `digest send` with 4 connections is killed with
-SIGKILL once the sink holds half the messages, run again, and every subscriber's copies are counted.
+SIGKILL at a random moment of the middle of its run (--kills times), run again, and every subscriber's
+copies are counted. A copy can only be of a message in flight at the kill, and has the same Message-ID.
 Run by hand:
 
-    .venv/bin/python bench/mail.py [--subscribers 2000] [--rounds 3]
+    .venv/bin/python bench/mail.py [--subscribers 2000] [--rounds 3] [--kills 3] [--seed 23]
 
 Last line: `mail: <x> msgs/s with 4 connections (<y> with 1), <d> duplicates across kill -9`, followed on
-that line by the missing count and how many messages were in flight at the kill.
+that line by the number of kills, the missing count (must be 0) and the messages in flight at the kills.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -118,22 +120,25 @@ def digest_send(conf: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def kill_and_resume(config: Config, store: Store, emails: list[str], folder: Path, port: int, log: Path
-                    ) -> tuple[int, int, int]:
-    """`digest send` with 4 connections killed -9 halfway, then run again: (duplicates, missing, in flight)."""
+def kill_and_resume(config: Config, store: Store, emails: list[str], folder: Path, port: int, log: Path,
+                    rate: float, rng: random.Random) -> tuple[int, int, int]:
+    """`digest send` with 4 connections killed -9 at a random moment of its middle half, then run again:
+    (copies beyond one per subscriber, subscribers without the issue, messages 'sending' at the kill)."""
     store.execute("DELETE FROM deliveries")
     log.write_bytes(b"")
     conf = folder / "digest.toml"
     write_config(conf, config.archive_dir, port, 4)
     proc = digest_send(conf)
     deadline = time.monotonic() + 600  # bounds a hang only
-    while len(accepted(log)) < len(emails) // 2:
-        if proc.poll() is not None:
-            raise SystemExit(f"digest send ended before the kill: {proc.stdout.read()}")
-        if time.monotonic() > deadline:
+    while not accepted(log):  # the process has started and sends
+        if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise SystemExit("the sink never got half the messages")
-        time.sleep(0.002)
+            raise SystemExit(f"digest send sent nothing: {proc.stdout.read()}")
+        time.sleep(0.01)
+    # A moment that owes nothing to what the sink or the ledger just did: anywhere in a message's life.
+    time.sleep(rng.uniform(0.25, 0.75) * len(emails) / rate)
+    if proc.poll() is not None:
+        raise SystemExit(f"digest send ended before the kill: {proc.stdout.read()}")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     in_flight = store.query("SELECT count(*) AS n FROM deliveries WHERE status='sending'")[0]["n"]
@@ -141,21 +146,22 @@ def kill_and_resume(config: Config, store: Store, emails: list[str], folder: Pat
     out, _ = rerun.communicate(timeout=600)
     if rerun.returncode != 0:
         raise SystemExit(f"the resumed send exited {rerun.returncode}: {out}")
-    counts = Counter(rcpt for rcpt, _ in accepted(log))
-    duplicates = sum(c - 1 for c in counts.values() if c > 1)
-    missing = sum(1 for e in emails if counts[e] == 0)
-    ids = {rcpt: set() for rcpt in counts}
-    for rcpt, mid in accepted(log):
-        ids[rcpt].add(mid)
+    got = accepted(log)
+    counts = Counter(rcpt for rcpt, _ in got)
+    ids: dict[str, set[str]] = {}
+    for rcpt, mid in got:
+        ids.setdefault(rcpt, set()).add(mid)
     if any(len(v) > 1 for v in ids.values()):
         raise SystemExit("a copy went out with another Message-ID")
-    return duplicates, missing, in_flight
+    return sum(c - 1 for c in counts.values()), sum(1 for e in emails if counts[e] == 0), in_flight
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--subscribers", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--kills", type=int, default=3, help="kill -9 and resume this many times")
+    ap.add_argument("--seed", type=int, default=23, help="of the random moments of the kills")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -177,16 +183,20 @@ def main() -> None:
                     rates[connections].append(rate)
                     print(f"round {r + 1}: {rate:.0f} msgs/s with {connections} connection"
                           f"{'s' if connections > 1 else ''}", flush=True)
-            duplicates, missing, in_flight = kill_and_resume(config, store, emails, folder, port, log)
+            rng = random.Random(args.seed)
+            kills = [kill_and_resume(config, store, emails, folder, port, log, statistics.median(rates[4]), rng)
+                     for _ in range(args.kills)]
         finally:
             sink.stdin.close()
             sink.wait(timeout=30)
         one, four = statistics.median(rates[1]), statistics.median(rates[4])
-        print(f"kill -9 halfway with 4 connections: {in_flight} messages in flight ('sending'), "
-              f"{duplicates} delivered twice, {missing} missing after the rerun")
+        for i, (dup, missing, in_flight) in enumerate(kills, 1):
+            print(f"kill -9 {i} with 4 connections: {in_flight} messages in flight ('sending'), {dup} delivered "
+                  f"twice (same Message-ID), {missing} missing after the rerun")
+        duplicates, missing = sum(k[0] for k in kills), sum(k[1] for k in kills)
         print(f"mail: {four:.0f} msgs/s with 4 connections ({one:.0f} with 1), {duplicates} duplicates across kill -9 "
-              f"({missing} missing, {in_flight} in flight at the kill; {args.subscribers} subscribers)")
-
+              f"({args.kills} kills, {missing} missing, {sum(k[2] for k in kills)} in flight at the kills; "
+              f"{args.subscribers} subscribers)")
 
 if __name__ == "__main__":
     main()
