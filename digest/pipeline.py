@@ -260,20 +260,23 @@ def estimate_papers(writer: Writer, papers: list[Paper]) -> list[tuple[Paper, Es
 
 def generate_papers(config: Config, store: Store, writer: Writer, papers: list[Paper], *,
                     yes: bool, dry_run: bool, reporter: Reporter, report: Spend,
-                    issue_id: str | None = None) -> dict[str, Generation]:
+                    issue_id: str | None = None, pool: list[Paper] = ()) -> dict[str, Generation]:
     """Estimate, check the budget, then generate; returns generations by paper key.
+
+    `pool` papers are written up too, for readers' own issues, but are not the issue's: no overview reads them.
 
     With `issue_id`, a chat model's overview of that issue is written as soon as every paper's TL;DR and
     summary are in, among the answers calls (EarlyOverview); write_overview then finds it in the call log.
     """
-    report.estimate = plan_judge(config, store, writer.model_id, estimate_papers(writer, papers))
+    everything = [*papers, *pool]
+    report.estimate = plan_judge(config, store, writer.model_id, estimate_papers(writer, everything))
     report.overview_estimate = estimate_overview(config, writer, papers)
     total = sum(e.cost for _, e in report.estimate) + report.overview_estimate.cost
     if dry_run:
         report.dry_run = True
         return {}
     check_budget(total, config.llm.max_cost, yes=yes)
-    reporter.start(f"generating ({writer.model_id})", len(papers))
+    reporter.start(f"generating ({writer.model_id})", len(everything))
     last_id = store.last_llm_call_id()
     support = SupportCheck(config, store)
     early = None
@@ -288,14 +291,14 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
         reporter.spent(store.llm_spend_after(last_id)["cost"])  # calls of papers still in flight count too
 
     reporter.spent(0.0)
-    gens = generate_many(papers, writer, concurrency=config.llm.concurrency, on_done=done,
+    gens = generate_many(everything, writer, concurrency=config.llm.concurrency, on_done=done,
                          on_outline=early.outline_in if early else None)
     if early:
         early.wait()
     # A judge call per paper when configured, within what the papers' calls left of the budget (the overview's
     # early call is not theirs: it used to come after the judge, and still counts only against the overview).
     spent = store.llm_spend_after(last_id)["cost"] - (early.spent if early else 0.0)
-    result = support.finish(papers, gens, spent=spent)
+    result = support.finish(everything, gens, spent=spent)
     for note in result.notes:
         reporter.note(note)
     report.notes.extend(result.notes)
@@ -362,6 +365,7 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
         offline = "" if "offline" in failed else "; offline, run on local PDFs: digest run --source dir:path/to/pdfs"
         raise SourceError("no source could be read", failed, hint="see `digest sources check`" + offline)
     papers = [store.get_paper(p.key) for p in fetched.selected]
+    extra = [store.get_paper(p.key) for p in fetched.pool]  # for readers' own issues (issue 21)
     if not papers:
         failed = "; ".join(f"{what}: {why}" for what, why in fetched.failures[:3])
         if fetched.failures and not fetched.found:
@@ -372,14 +376,15 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
             hint="check the sources (`digest fetch --explain`) or widen --since",
         )
     gens = generate_papers(config, store, writer, papers, yes=yes, dry_run=dry_run, reporter=reporter,
-                           report=report, issue_id=week)
+                           report=report, issue_id=week, pool=extra)
     if dry_run:
         report.seconds = time.monotonic() - started
         return report
     # Selection decided which papers update published ones; the issue carries its word for it.
-    updates = {c.paper.key for c in fetched.explain if c.selected and c.is_update}
-    changes = describe_updates(config, store, writer, [p for p in papers if p.key in updates], issue_id=week,
-                               language=language, reporter=reporter, report=report)
+    written = {p.key for p in papers + extra}
+    updates = {c.paper.key for c in fetched.explain if c.is_update and c.paper.key in written}
+    changes = describe_updates(config, store, writer, [p for p in papers + extra if p.key in updates],
+                               issue_id=week, language=language, reporter=reporter, report=report)
     issue = Issue(id=week, week_start=start.isoformat(), week_end=end.isoformat(), language=language,
                   model=model_id, created=utcnow())
     for i, p in enumerate(papers, 1):
@@ -396,6 +401,7 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
         # Counted from the call log like the papers' calls: a failed or repaired overview was paid for too.
         report.add_logged(store.llm_spend_after(last_id))
     report.issue = publish_issue(config, store, issue, gens)
+    readers.save_pool(store, week, papers + extra, updates)  # each reader's issue is chosen from these
     report.path = str(markdown_dir(config, issue) / f"{week}.md")
     report.seconds = time.monotonic() - started
     return report

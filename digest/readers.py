@@ -8,6 +8,7 @@ what they voted on, so the cost of a week grows with papers, never with readers.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field, replace
 
@@ -158,6 +159,11 @@ def _library_terms(library: list[dict]) -> dict:
     return {"terms": {t: [round(w, 4), profile.surface[t]] for t, w in profile.weights.items()}, "known": known}
 
 
+def _name_words(name: str) -> list[str]:
+    """The words of a person's name, folded, as digest.text.same_author compares them."""
+    return re.findall(r"[^\W\d_]+", fold(fix_mojibake(name)))
+
+
 def _title_key(title: str) -> str:
     """A title as compared across sources: folded, letters and digits only ('RAG: a Study' == 'rag -- a study')."""
     return "".join(c for c in fold(title or "") if c.isalnum())
@@ -197,7 +203,14 @@ class PoolRanker:
         self.index = TermIndex(self.papers)
         self.editor_keys = set(editor_keys or ())
         self._texts = [f"{p.title}\n{p.abstract}" for p in self.papers]
-        self._folded_authors = [[fold(fix_mojibake(a)) for a in p.authors] for p in self.papers]
+        self._lowered = [t.lower() for t in self._texts]
+        # Every word of every author's name -> (paper, author): a followed name is compared with the
+        # authors that share a word with it, not with every author of the pool.
+        self._author_words: dict[str, set[tuple[int, str]]] = {}
+        for i, p in enumerate(self.papers):
+            for a in p.authors:
+                for w in _name_words(a):
+                    self._author_words.setdefault(w, set()).add((i, a))
         # A paper the reader's library already has is not shown to them again: by arXiv ID or title.
         self._known: dict[str, list[int]] = {}
         for i, p in enumerate(self.papers):
@@ -217,7 +230,10 @@ class PoolRanker:
         hits = self._keyword.get(k)
         if hits is None:
             pat = keyword_pattern(keyword)
-            hits = self._keyword[k] = np.array([bool(pat.search(t)) for t in self._texts], dtype=bool)
+            # The regex runs only where the keyword's first word is a substring at all: most papers are not.
+            first = (keyword.split() or [""])[0].rstrip("*").lower()
+            hits = self._keyword[k] = np.array([first in low and bool(pat.search(t))
+                                                for t, low in zip(self._texts, self._lowered)], dtype=bool)
         return hits
 
     def author_hits(self, name: str) -> np.ndarray:
@@ -225,11 +241,12 @@ class PoolRanker:
         k = fold(name)
         hits = self._author.get(k)
         if hits is None:
-            # Only authors sharing a word with the name can be them: the name check runs on those alone.
-            words = [w for w in k.replace(",", " ").replace(".", " ").split() if len(w) > 1]
-            hits = self._author[k] = np.array([
-                any(any(w in fa for w in words) and same_author(name, a) for fa, a in zip(folded, p.authors))
-                for folded, p in zip(self._folded_authors, self.papers)], dtype=bool)
+            hits = np.zeros(len(self.papers), dtype=bool)
+            # Two spellings of one person share their family name, a word of both.
+            for i, a in set().union(*(self._author_words.get(w, set()) for w in _name_words(name))):
+                if not hits[i] and same_author(name, a):
+                    hits[i] = True
+            self._author[k] = hits
         return hits
 
     def category_hits(self, category: str) -> np.ndarray:
@@ -320,7 +337,7 @@ class PoolRanker:
                 parts.append(f"similar to {keys[liked]} you liked")
         if not said and match.total[i] > 0:
             # The two terms that matched best, and whether the reader wrote them or their library has them.
-            hits = sorted(((-float(c), t) for t, c in zip(match.terms, match.contributions[:, i]) if c > 0))[:2]
+            hits = match.contributions(i)[:2]
             if hits:
                 where = "your keywords" if any(t in own_words for _, t in hits) else "your library"
                 parts.append(f"shares {', '.join(repr(match.surface[t]) for _, t in hits)} with {where}")

@@ -121,54 +121,59 @@ def build_profile(interests: str, liked: list[Paper]) -> Profile:
 
 
 class TermIndex:
-    """The BM25 term vectors of a set of papers, computed once and matched against any number of profiles.
+    """The BM25 term scores of a set of papers, computed once and matched against any number of profiles.
 
     The editor's selection matches one profile; each reader's issue matches one more against the same
-    pool, so a term's scores over the pool are computed the first time any profile asks for them.
+    pool, so a term's scores are computed the first time any profile asks for them, and kept sparse (the
+    papers that have the term): what is kept is bounded by the pool's own text, whatever the profiles.
     """
 
     def __init__(self, papers: list[Paper]):
         self.papers = list(papers)
         self.docs = [[s for s, _ in _profile_terms(f"{p.title}\n{p.abstract}")] for p in self.papers]
         self.scorer = TermScorer(self.docs)
-        self._vectors: dict[str, np.ndarray] = {}
+        self._terms_of = [set(d) for d in self.docs]
+        self._sparse: dict[str, tuple[np.ndarray, np.ndarray, dict[int, float]]] = {}
 
-    def vector(self, term: str) -> np.ndarray | None:
-        """The term's BM25 contribution to every paper; None for a term no paper has."""
-        v = self._vectors.get(term)
-        if v is None:
-            if term not in self.scorer.vocab:
-                return None
-            v = self._vectors[term] = self.scorer.term_scores(term).astype(np.float64)
-        return v
+    def _scores(self, term: str) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
+        found = self._sparse.get(term)
+        if found is None:
+            dense = self.scorer.term_scores(term).astype(np.float64)
+            where = np.flatnonzero(dense)
+            found = self._sparse[term] = (where, dense[where], dict(zip(where.tolist(), dense[where].tolist())))
+        return found
+
+    def score(self, term: str, i: int) -> float:
+        """The term's BM25 contribution to paper i (0 when the paper does not have it)."""
+        return self._scores(term)[2].get(i, 0.0) if term in self._terms_of[i] else 0.0
 
     def match(self, profile: Profile) -> ProfileMatch:
-        """Each paper's similarity to a profile, with what each profile term contributed."""
-        known = [(t, w) for t, w in sorted(profile.weights.items()) if t in self.scorer.vocab]
-        if not known:
-            n = len(self.papers)
-            return ProfileMatch(np.zeros(n), [], np.zeros((0, n)), profile.surface)
-        contributions = np.stack([self.vector(t) for t, _ in known]) * np.array([w for _, w in known])[:, None]
+        """Each paper's similarity to a profile; ProfileMatch tells what each term contributed to a paper."""
+        known = {t: w for t, w in sorted(profile.weights.items()) if t in self.scorer.vocab}
         total = np.zeros(len(self.papers), dtype=np.float64)
-        for row in contributions:  # term by term, in the same order as ever: scores stay bit-for-bit
-            total += row
-        return ProfileMatch(total, [t for t, _ in known], contributions, profile.surface)
+        for t, w in known.items():  # term by term in sorted order: the same sums, bit for bit, as ever
+            where, values, _ = self._scores(t)
+            total[where] += w * values
+        return ProfileMatch(total, known, profile.surface, self)
 
 
 @dataclass
 class ProfileMatch:
-    """How a profile matched a TermIndex: total score per paper and each profile term's part of it."""
+    """How a profile matched a TermIndex: total score per paper, and each term's part of it on demand."""
 
     total: np.ndarray
-    terms: list[str]
-    contributions: np.ndarray          # [term, paper]
+    weights: dict[str, float]          # the profile's terms that some paper has
     surface: dict[str, str]
+    index: TermIndex
+
+    def contributions(self, i: int) -> list[tuple[float, str]]:
+        """(contribution, term) of each profile term paper i has, the largest first (ties by term)."""
+        hits = ((w * self.index.score(t, i), t) for t in self.index._terms_of[i] if (w := self.weights.get(t)))
+        return sorted(((c, t) for c, t in hits if c > 0), key=lambda x: (-x[0], x[1]))
 
     def top_terms(self, i: int, k: int = _TOP_TERMS_SHOWN) -> list[str]:
         """The words that matched paper i best, as the profile spells them."""
-        column = self.contributions[:, i] if len(self.terms) else ()
-        hits = sorted(((float(c), t) for t, c in zip(self.terms, column) if c > 0), key=lambda x: (-x[0], x[1]))
-        return [self.surface[t] for _, t in hits[:k]]
+        return [self.surface[t] for _, t in self.contributions(i)[:k]]
 
 
 def _bm25_scores(index: TermIndex, profile: Profile) -> tuple[np.ndarray, list[list[str]]]:

@@ -304,3 +304,40 @@ def test_cli_set_and_csv_round_trip(store, config, tmp_path, week):
         assert [(line, why) for line, _, why in report.invalid] == [(3, "max_papers 'many' is not a whole number")]
     finally:
         other.close()
+
+
+def test_a_run_writes_up_the_pool_once_and_each_reader_chooses_from_it(tmp_path, httpserver, config, store):
+    from pdfmaker import make_pdf
+    from weekfeed import TODAY, Item, serve_week
+
+    from digest.pipeline import run_week
+
+    topics = [("Summaries of long documents", "We summarise long scientific documents."),
+              ("Faithful summaries", "Abstractive summaries that stay faithful."),
+              ("Dense passage retrieval", "Dense retrieval of passages for question answering."),
+              ("Protein folding", "Diffusion models fold proteins.")]
+    items = []
+    for n, (title, abstract) in enumerate(topics):
+        pdf = make_pdf(tmp_path / f"p{n}.pdf", [[title, "Abstract", abstract, "1 Introduction",
+                                                  f"{abstract} This paper explains how, in detail, with results."]])
+        items.append(Item(f"2611.0000{n}", 1, title, abstract, pdf))
+    serve_week(httpserver, config, items)
+    config.selection.interests = "summaries"
+    config.selection.max_papers = 2
+    config.selection.pool_max = 3
+    rag = reader(store, "rag@example.org", keywords=["retrieval"], max_papers=2)
+    reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
+
+    dry = run_week(config, store, dry_run=True, today=TODAY)
+    assert len(dry.estimate) == 3  # the editor's two and the one paper two readers' interests could add
+
+    rep = run_week(config, store, today=TODAY)
+    editor = [e.paper.key for e in rep.issue.entries]
+    assert sorted(editor) == ["2611.00000", "2611.00001"]
+    assert [p.key for p in rep.fetch.pool] == ["2611.00002"]  # pool_max 3: the first reader's pick, by rank
+    pooled = [r["paper_key"] for r in store.query("SELECT paper_key FROM issue_pool ORDER BY position")]
+    assert pooled == [*editor, "2611.00002"]
+    got, why = reader_issue(store, rep.issue, rag, config)
+    assert [e.paper.key for e in got.entries] == ["2611.00002", editor[0]]
+    assert why["2611.00002"] == "matches 'retrieval'" and got.entries[0].generation.tldr
+    assert store.load_issue(rep.issue.id).entries == rep.issue.entries  # the editor's issue stays the editor's
