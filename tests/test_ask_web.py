@@ -213,6 +213,17 @@ def test_a_failed_call_keeps_its_reservation_spent(config, store, archive, llm_s
     assert reserved > 0 and spent == reserved  # what it spent is not known apart: the cap errs low
 
 
+def test_a_model_without_its_api_key_is_refused_before_anything_is_reserved(config, store, archive, monkeypatch):
+    monkeypatch.delenv("DIGEST_TEST_OPENAI_KEY", raising=False)
+    config.models["gpt-4o-mini"] = ModelConfig(api_key_env="DIGEST_TEST_OPENAI_KEY", price_input=0.15,
+                                               price_output=0.6)
+    config.llm.model = "gpt-4o-mini"
+    with serve(config, store) as base, httpx.Client(base_url=base, timeout=60) as client:
+        r = client.post("/ask", data={"q": QUESTION})
+        assert r.status_code == 503 and "could not be answered just now" in r.text
+    assert ledger(store) == []
+
+
 # ---- limits ----------------------------------------------------------------------------------------------
 
 

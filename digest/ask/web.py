@@ -27,6 +27,7 @@ from digest.ask.spend import reserve, settle, utc_now
 from digest.config import Config
 from digest.errors import DigestError, NotFoundError
 from digest.i18n import labels
+from digest.llm.client import get_model
 from digest.records import Paper
 from digest.render import safe_url, text_language
 from digest.store import Store
@@ -152,6 +153,8 @@ def register(app: Flask, config: Config, store: Store, page: PageFn, *,
         language = config.output.language
         scope = {"paper_key": paper.key if paper else None}
         try:
+            if model != "extractive":
+                get_model(model, config, store)  # a missing API key fails here, before anything is reserved
             most = estimate_cost(config, store, question, model_id=model, language=language, **scope).max_cost
         except DigestError as e:
             counts.add("failed")
