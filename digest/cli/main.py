@@ -126,6 +126,7 @@ def _fetch_table(rep) -> Table:
     t = Table(title=f"Fetch {rep.week}", show_header=False)
     for label, value in [("found", rep.found), ("new", rep.new), ("updated", rep.updated),
                          ("candidates this week", rep.candidates), ("selected", len(rep.selected)),
+                         ("more for readers' own issues", len(rep.pool)),
                          ("PDFs downloaded", rep.downloaded), ("PDFs from cache", rep.from_cache),
                          ("pages extracted", rep.pages), ("failures", len(rep.failures))]:
         t.add_row(label, str(value))
