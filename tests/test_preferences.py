@@ -21,7 +21,7 @@ from digest.mail.delivery import send_issue
 from digest.mail.message import Recipient, render_parts
 from digest.mail.preferences import preferences_token, preferences_url
 from digest.mail.subscribers import add_subscriber, get_subscriber, remove_subscriber
-from digest.readers import ReaderInterests, get_interests, set_interests
+from digest.readers import ReaderInterests, get_interests, reader_issue, set_interests
 
 BIBTEX = """@article{doe2026,
   title = {Dense {Retrieval} for Long Documents},
@@ -256,3 +256,23 @@ def test_page_fits_the_screen_and_saves_from_a_real_browser(config, store, tmp_p
         browser.close()
     assert get_interests(store, sub.id).categories == ["cs.CL", "cs.IR"]
     assert get_interests(store, sub.id).authors == ["Jane Doe"]
+
+
+def test_the_next_issue_follows_what_the_reader_saved(client, store, config):
+    """Interests saved through the link are what the reader's issue is chosen by; an untouched reader keeps the
+    editor's issue."""
+    issue = make_issue(store, titles=["Graph neural networks for molecules", "Speech recognition at scale",
+                                      "Dense retrieval for long documents"])
+    reader, _ = add_subscriber(store, "reader@example.org")
+    other, _ = add_subscriber(store, "other@example.org")
+    path = _path(store, reader)
+    form = _form(client.get(path).text)
+    assert client.post(path, data=form | {"keywords": "retrieval", "max_papers": "1"}).status_code == 200
+    mine, why = reader_issue(store, issue, reader.id, config)
+    key = issue.entries[2].paper.key
+    assert [e.paper.key for e in mine.entries] == [key] and "retrieval" in why[key]
+    assert reader_issue(store, issue, other.id, config)[0] is issue
+    # Changed again: the next choice follows.
+    assert client.post(path, data=form | {"keywords": "speech recognition", "max_papers": "2"}).status_code == 200
+    mine, why = reader_issue(store, issue, reader.id, config)
+    assert mine.entries[0].paper.key == issue.entries[1].paper.key and len(mine.entries) == 2
