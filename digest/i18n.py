@@ -506,6 +506,7 @@ LABELS["en"].update({
     "web_ask_budget_spent": "The archive has answered as many questions today as its daily budget allows. "
                             "Please ask again tomorrow (the day changes at midnight UTC).",
     "web_ask_failed": "The question could not be answered just now. Please try again later.",
+    "web_ask_cross_site": "Questions can only be asked from this site's own Ask page.",
     "ask_link_nav": "Ask",
     "ask_link_paper": "Ask about this paper",
 })
@@ -532,6 +533,7 @@ LABELS["ja"].update({
     "web_ask_rate_limited": "直近1分間に{n}件の質問がありました。1分ほど待ってから、もう一度質問してください。",
     "web_ask_budget_spent": "本日の予算で回答できる質問数に達しました。明日(UTCの午前0時以降)にもう一度質問してください。",
     "web_ask_failed": "ただいま質問に回答できませんでした。しばらくしてからもう一度お試しください。",
+    "web_ask_cross_site": "質問はこのサイトの質問ページからのみ受け付けています。",
     "ask_link_nav": "質問",
     "ask_link_paper": "この論文について質問する",
 })

@@ -117,6 +117,9 @@ def test_the_form_and_a_scoped_form_never_spend(config, store, archive, llm_serv
         assert "How &lt;b&gt;small&lt;/b&gt; is the cache?" in r.text and "<b>small" not in r.text
         assert client.get(f"/papers/{slugify(kv)}.html").status_code == 200  # the link resolves
         assert client.get("/ask", params={"paper": "2611.99999"}).status_code == 404
+        # Another site's form posting here (a browser says so) is refused: it would spend through visitors.
+        r = client.post("/ask", data={"q": QUESTION}, headers={"Sec-Fetch-Site": "cross-site"})
+        assert r.status_code == 403 and "only be asked from this site" in r.text
         # Bad questions are the form again with one line, and cost nothing.
         assert "Write a question first." in client.post("/ask", data={"q": "   "}).text
         long = client.post("/ask", data={"q": "word " * 400})
@@ -251,6 +254,13 @@ def test_token_bucket_is_per_client():
     assert bucket.take("a") == pytest.approx(1)
     clock.t += 1
     assert bucket.take("a") == 0
+    # Past 10,000 clients the ones whose bucket has refilled ("b") are forgotten; those still waiting are not.
+    for n in range(10_001):
+        bucket.take(f"c{n}")
+    assert "b" not in bucket.buckets and "a" in bucket.buckets and "c0" in bucket.buckets
+    clock.t += 60
+    bucket.take("later")
+    assert list(bucket.buckets) == ["later"]
 
 
 def test_the_ledger_holds_across_connections_and_days(config, store):

@@ -58,8 +58,9 @@ class TokenBucket:
                 self.buckets[client] = (tokens, now)
                 return (1.0 - tokens) / self.rate
             self.buckets[client] = (tokens - 1.0, now)
-            if len(self.buckets) > 10_000:  # forget the full buckets rather than grow without bound
-                for k in [k for k, (t, _) in self.buckets.items() if t >= self.capacity - 1.0][:5_000]:
+            if len(self.buckets) > 10_000:  # forget the buckets full again by now rather than grow without bound
+                full = [k for k, (t, at) in self.buckets.items() if t + (now - at) * self.rate >= self.capacity]
+                for k in full:
                     del self.buckets[k]
             return 0.0
 
@@ -135,6 +136,9 @@ def register(app: Flask, config: Config, store: Store, page: PageFn, *,
     @app.post("/ask")
     def ask_post() -> Response:
         question = " ".join(request.form.get("q", "").split())
+        if request.headers.get("Sec-Fetch-Site") == "cross-site":
+            # Another site's page submitting here would spend this digest's budget through its visitors.
+            return form(403, question=question[:MAX_QUESTION_CHARS], error=L["web_ask_cross_site"])
         key = request.form.get("paper", "").strip()
         paper = scoped_paper(key)
         if key and paper is None:
