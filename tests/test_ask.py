@@ -184,6 +184,22 @@ def test_any_term_is_quoted_into_a_valid_fts_query(store, archive):
                        (_fts_query(["litqa", "AND"]),))[0][0] >= 1
 
 
+def test_a_question_of_common_words_only_needs_them_all_and_scores_the_newest(store, archive, monkeypatch):
+    import digest.ask.index as ix
+    monkeypatch.setattr(ix, "COMMON_DF", 1)  # every word is common
+    assert {h.paper_key for h in search(store, "KV cache memory")} == {archive[0]}  # all three words: AND
+    assert {h.paper_key for h in search(store, "agents questions")} == {archive[1]}
+    monkeypatch.setattr(ix, "COMMON_BUDGET", 1)  # only the newest passage holding them is scored
+    newest = search(store, "introduction")
+    assert len(newest) == 1 and newest[0].paper_key == archive[2]
+
+
+def test_the_rarest_words_are_queried_first_within_a_budget(store, archive, monkeypatch):
+    import digest.ask.index as ix
+    monkeypatch.setattr(ix, "POSTINGS_BUDGET", 1)  # room for the rarest word only
+    assert {h.paper_key for h in search(store, "songbirds memory")} == {archive[2]}
+
+
 def test_a_question_of_stop_words_or_unknown_words_finds_nothing(store, archive):
     assert search(store, "what is it about?") == []
     assert search(store, "xylophone zeppelin") == []

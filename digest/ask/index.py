@@ -29,10 +29,14 @@ _QUESTION_WORDS = frozenset({
 })
 QUESTION_STOPWORDS = STOPWORDS | _QUESTION_WORDS
 MAX_QUERY_TERMS = 16
-# A term in more than this share of all passages tells BM25 little and costs the most to score: left out of
-# the query unless the question has nothing rarer.
-COMMON_TERM_SHARE = 0.04
-MIN_COMMON_DF = 2000  # below this many passages no term is too common to keep
+# How many passages a term is counted up to: past it a term is "common". Counting stops there, so looking a
+# question's terms up costs the same at 500 papers as at 50,000.
+COMMON_DF = 3000
+# Passages the BM25 query may score, summed over its terms (rarest first): a search stays well under 200 ms
+# at 50,000 papers. A common term tells BM25 little; it is used (all of them together, AND) only when the
+# question has no rarer one.
+POSTINGS_BUDGET = 30_000
+COMMON_BUDGET = 15_000  # the newest passages an all-common-words question is scored over
 # BM25 column weights: the passage's words, its section heading, the paper's title.
 _WEIGHTS = (1.0, 0.5, 0.8)
 _PROBE = ("Models modelling summarization summarize studies running approaches compressed evaluation "
@@ -179,18 +183,34 @@ def question_terms(question: str) -> list[str]:
     return list(dict.fromkeys(stems(question, QUESTION_STOPWORDS)))
 
 
-def _fts_query(terms: list[str]) -> str:
-    """An FTS5 query that only ever means "any of these terms": each is a quoted string, so no user text is
-    read as FTS syntax (AND, NEAR, *, ^, column filters)."""
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+def _fts_query(terms: list[str], join: str = " OR ") -> str:
+    """An FTS5 query that only ever means "any of these terms" (or "all of them"): each is a quoted string,
+    so no user text is read as FTS syntax (NEAR, *, ^, column filters)."""
+    return join.join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
-def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
+def _document_frequencies(store: Store, terms: list[str], cap: int) -> dict[str, int]:
+    """How many passages hold each term, counted up to `cap` (reading a term's list stops there)."""
     out = {}
     for t in terms:
-        row = store.query("SELECT doc FROM passage_vocab WHERE term = ?", (t,))
-        out[t] = row[0][0] if row else 0
+        out[t] = store.query("SELECT count(*) FROM (SELECT rowid FROM passage_fts WHERE passage_fts MATCH ? LIMIT ?)",
+                             (_fts_query([t]), cap))[0][0]
     return out
+
+
+def _query_terms(df: dict[str, int]) -> tuple[list[str], str]:
+    """The terms the BM25 query uses and how they combine: the rarest while the budget lasts (OR), else
+    every common term together (AND)."""
+    rare = sorted((t for t, n in df.items() if 0 < n < COMMON_DF), key=lambda t: df[t])
+    kept, spent = [], 0
+    for t in rare[:MAX_QUERY_TERMS]:
+        if kept and spent + df[t] > POSTINGS_BUDGET:
+            break
+        kept.append(t)
+        spent += df[t]
+    if kept:
+        return kept, " OR "
+    return [t for t, n in df.items() if n >= COMMON_DF][:MAX_QUERY_TERMS], " AND "
 
 
 def _scope(since: str | None, category: str | None, issue: str | None,
@@ -222,21 +242,34 @@ def search(store: Store, question: str, *, k: int = 8, since: str | None = None,
     if not terms or k <= 0:
         return []
     total = store.query("SELECT coalesce(sum(passages), 0) FROM passage_index_papers")[0][0]
-    df = _document_frequencies(store, terms)
-    present = [t for t in terms if df[t] > 0]
-    if not present:
+    df = _document_frequencies(store, terms, COMMON_DF)
+    kept, join = _query_terms(df)
+    if not kept:
         return []
-    limit = max(MIN_COMMON_DF, COMMON_TERM_SHARE * total)
-    rare = sorted(present, key=lambda t: df[t])
-    # The rarest terms, and the common ones only when nothing rarer is there (or the scope is one paper).
-    kept = [t for t in rare if df[t] <= limit] if not paper_key else rare
-    kept = (kept or rare[:3])[:MAX_QUERY_TERMS]
-    scope, params = _scope(since, category, issue, paper_key)
+    query = _fts_query(kept, join)
+    where, params = "", []
+    if join == " AND ":
+        # Common words only: BM25 scores their newest COMMON_BUDGET passages (a digest reads forward), not
+        # the hundreds of thousands that hold "model" at 50,000 papers.
+        oldest = store.query("SELECT rowid FROM passage_fts WHERE passage_fts MATCH ? ORDER BY rowid DESC "
+                             "LIMIT 1 OFFSET ?", (query, COMMON_BUDGET - 1))
+        if oldest:
+            where, params = " AND f.rowid >= ?", [oldest[0][0]]
+    if paper_key:
+        # A paper's passages are one run of ids (written in one transaction): FTS5 reads only that range.
+        lo, hi = store.query("SELECT min(id), max(id) FROM passages WHERE paper_key=?", (paper_key,))[0]
+        if lo is None:
+            return []
+        where += " AND f.rowid BETWEEN ? AND ?"
+        params += [lo, hi]
+    scope, scope_params = _scope(since, category, issue, paper_key)
+    if scope:
+        where += f" AND f.rowid IN (SELECT id FROM passages WHERE paper_key IN ({scope}))"
+        params += scope_params
     sql = ("SELECT f.rowid AS id, bm25(passage_fts, ?, ?, ?) AS bm FROM passage_fts f WHERE passage_fts MATCH ?"
-           + (f" AND f.rowid IN (SELECT id FROM passages WHERE paper_key IN ({scope}))" if scope else "")
-           + " ORDER BY bm LIMIT ?")
+           + where + " ORDER BY bm LIMIT ?")
     try:
-        ranked = store.query(sql, (*_WEIGHTS, _fts_query(kept), *params, k))
+        ranked = store.query(sql, (*_WEIGHTS, query, *params, k))
     except sqlite3.OperationalError as e:  # only a damaged index can get here: the query is always well formed
         raise StoreError(f"the passage index cannot be searched: {e}",
                          hint="rebuild it with `digest ask --reindex`") from None
@@ -248,7 +281,8 @@ def search(store: Store, question: str, *, k: int = 8, since: str | None = None,
         f"SELECT s.id, s.paper_key, s.page, s.heading, s.text, i.title FROM passages s "
         f"JOIN passage_index_papers i ON i.paper_key = s.paper_key WHERE s.id IN ({marks})", tuple(ids))}
     # Over every term asked, found or not: a question half about things no paper mentions is half answered.
-    idf = {t: math.log(1 + (total - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+    # A common term's count stopped at COMMON_DF: its weight is at most that small.
+    idf = {t: math.log(1 + max(0.0, total - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
     weight = sum(idf.values()) or 1.0
     hits = []
     for r in ranked:
