@@ -21,6 +21,7 @@ from digest.mail.delivery import send_issue
 from digest.mail.message import Recipient, render_parts
 from digest.mail.preferences import preferences_token, preferences_url
 from digest.mail.subscribers import add_subscriber, get_subscriber, remove_subscriber
+from digest.mail.web import MAX_BODY
 from digest.readers import ReaderInterests, get_interests, reader_issue, set_interests
 
 BIBTEX = """@article{doe2026,
@@ -117,6 +118,9 @@ def test_bad_values_are_refused_with_the_form_kept(client, store):
     assert r.status_code == 400 and "No paper could be read" in r.text
     r = client.post(path, data=base, files={"library": ("huge.bib", b"@misc{" + b"x" * (3 * 1024 * 1024), "text/plain")})
     assert r.status_code == 413 and "larger than 2 MB" in r.text
+    # Far past any form the app takes, the server refuses the body itself rather than buffer it.
+    r = client.post(path, data=base, files={"library": ("huge.bib", b"x" * (MAX_BODY + 1), "text/plain")})
+    assert r.status_code == 413 and "exceeds max_body" in r.text  # waitress's answer: the app never saw it
     assert get_interests(store, sub.id).keywords == ["kept"]  # nothing refused was stored
 
 

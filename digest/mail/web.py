@@ -33,6 +33,9 @@ CONFIRM_INTERVAL = 600.0
 CHANNEL_TIMEOUT = 10
 CONNECTION_LIMIT = 200  # waitress waits in select(): well below its 1024 descriptors
 PER_CLIENT = 50  # behind a reverse proxy every reader is the proxy's address: room for its connections
+# waitress reads a whole request body before the app sees it: past the largest form the app takes (a library
+# file on the preferences page) it answers 413 itself instead of buffering up to its default of 1 GB.
+MAX_BODY = 4 * 1024 * 1024
 
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -218,7 +221,7 @@ def make_server(app: Callable, *, host: str, port: int, threads: int = 4, channe
 
     # waitress's own limit counts the listening socket and its trigger too: it must never be the one to act.
     adj = Adjustments(host=host, port=port, threads=threads, ident="paper-digest", channel_timeout=channel_timeout,
-                      cleanup_interval=1, connection_limit=connection_limit + 3)
+                      cleanup_interval=1, connection_limit=connection_limit + 3, max_request_body_size=MAX_BODY)
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(threads)
     sockets: dict = {}
