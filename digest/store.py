@@ -581,28 +581,61 @@ class Store:
             "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_overviews) || '|' || "
             "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM version_changes) || '|' || "
             "(SELECT count(*) || '/' || coalesce(max(rowid), 0) || '/' || coalesce(max(last_seen), '') "
-            "FROM papers) AS signature"
+            "FROM papers) || '|' || coalesce((SELECT seq || '.' || mark FROM archive_changes ORDER BY seq DESC "
+            "LIMIT 1), '') AS signature"
         )[0]["signature"]
 
-    def published_papers(self) -> list[Paper]:
-        """Every paper that appeared in a published issue, by key."""
+    def archive_token(self) -> str:
+        """A random name of this database, made with it (see migrations.m017_archive_changes)."""
+        return self.query("SELECT token FROM archive_store")[0]["token"]
+
+    def archive_stamps(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The stamp of every paper and of every issue written since m017_archive_changes: the counter's value
+        when it last changed and the random mark drawn then (see that migration)."""
+        rows = self.query("SELECT kind, key, seq || '.' || mark FROM archive_changes")
+        return ({key: stamp for kind, key, stamp in rows if kind == "paper"},
+                {key: stamp for kind, key, stamp in rows if kind == "issue"})
+
+    def published_paper_heads(self) -> list[sqlite3.Row]:
+        """Per published paper, by key, the little every build needs of all of them: what names its PDF and
+        thumbnail, and its categories and authors as stored (JSON)."""
+        return self.query(
+            "SELECT key, arxiv_id, version, local_pdf, pdf_url, categories, authors FROM papers WHERE key IN "
+            "(SELECT paper_key FROM issue_papers WHERE issue_id IN (SELECT id FROM issues WHERE status = 'published')) "
+            "ORDER BY key"
+        )
+
+    def published_cards(self) -> list[sqlite3.Row]:
+        """Per paper of each published issue (newest issue first, in order): its issue, key, position, title
+        and the TL;DR of the generation the issue shows (None without one), as an issue's card shows them."""
+        return self.query(
+            "SELECT ip.issue_id, ip.paper_key, ip.position, p.title, g.tldr "
+            "FROM issues i JOIN issue_papers ip ON ip.issue_id = i.id JOIN papers p ON p.key = ip.paper_key "
+            "LEFT JOIN issue_generations ig ON ig.issue_id = i.id AND ig.paper_key = ip.paper_key AND ig.model = i.model "
+            "LEFT JOIN generations g ON g.key = ig.generation_key "
+            "WHERE i.status = 'published' ORDER BY i.week_start DESC, i.id DESC, ip.position"
+        )
+
+    def published_papers(self, keys: set[str] | None = None) -> list[Paper]:
+        """Every paper that appeared in a published issue (or those of them in `keys`), by key."""
         return [self.paper_from_row(r) for r in self.query(
             "SELECT * FROM papers WHERE key IN (SELECT paper_key FROM issue_papers WHERE issue_id IN "
-            "(SELECT id FROM issues WHERE status = 'published')) ORDER BY key"
+            f"(SELECT id FROM issues WHERE status = 'published')) {_only('key', keys)} ORDER BY key", _keys(keys)
         )]
 
-    def published_generation_heads(self) -> list[tuple[Generation, bool, str]]:
+    def published_generation_heads(self, keys: set[str] | None = None) -> list[tuple[Generation, bool, str]]:
         """Every generation of a paper that appeared in an issue, newest first per paper, whether an issue shows
         it, and a stamp of its stored content (a rewrite replaces the row, new labels bump the revision); each
         without its summary, answers and drops (the bulk of a row, and most of the time of loading it): the
-        archive fills in only the ones the pages it renders show (fill_generations)."""
+        archive fills in only the ones the pages it renders show (fill_generations). Only of the papers
+        `keys`, if given."""
         rows = self.query(
             "SELECT g.key, g.paper_key, g.version, g.model, g.prompt_version, g.language, g.tldr, g.status, "
             "g.note, g.n_dropped, g.created, g.input_tokens, g.cached_tokens, g.output_tokens, g.cost, "
             "g.latency_ms, g.revision, g.rowid AS stored_row, "
             "g.key IN (SELECT generation_key FROM issue_generations) AS shown "
-            "FROM generations g WHERE g.paper_key IN (SELECT paper_key FROM issue_papers) "
-            "ORDER BY g.paper_key, g.created DESC, g.key"
+            f"FROM generations g WHERE g.paper_key IN (SELECT paper_key FROM issue_papers) {_only('g.paper_key', keys)} "
+            "ORDER BY g.paper_key, g.created DESC, g.key", _keys(keys)
         )
         return [(Generation(
             key=r["key"], paper_key=r["paper_key"], version=r["version"], model=r["model"],
@@ -632,9 +665,11 @@ class Store:
                 out[r["issue_id"]]["models"].append(r["model"])
         return out
 
-    def published_issues_bulk(self) -> tuple[list[Issue], list[sqlite3.Row], list[sqlite3.Row]]:
-        """Published issues (newest first, no entries yet), their paper rows and their generation links,
-        in three queries: the archive assembles them from papers and generations it already loaded."""
+    def published_issues_bulk(self, keys: set[str] | None = None
+                              ) -> tuple[list[Issue], list[sqlite3.Row], list[sqlite3.Row]]:
+        """Published issues (newest first, no entries yet), their paper rows and their generation links (only
+        the papers `keys`', if given), in three queries: the archive assembles them from papers and
+        generations it already loaded."""
         issues = [
             Issue(id=r["id"], week_start=r["week_start"], week_end=r["week_end"], language=r["language"],
                   model=r["model"], created=r["created"], intro=r["intro"], status=r["status"])
@@ -642,10 +677,22 @@ class Store:
         ]
         entries = self.query(
             "SELECT issue_id, paper_key, version, position, is_update FROM issue_papers "
-            "WHERE issue_id IN (SELECT id FROM issues WHERE status = 'published') ORDER BY issue_id, position"
+            f"WHERE issue_id IN (SELECT id FROM issues WHERE status = 'published') {_only('paper_key', keys)} "
+            "ORDER BY issue_id, position", _keys(keys)
         )
-        links = self.query("SELECT issue_id, paper_key, model, generation_key FROM issue_generations")
+        links = self.query("SELECT issue_id, paper_key, model, generation_key FROM issue_generations "
+                           f"WHERE 1 {_only('paper_key', keys)}", _keys(keys))
         return issues, entries, links
+
+
+def _only(column: str, keys: set[str] | None) -> str:
+    """A condition keeping the rows whose `column` is one of `keys` (passed as one JSON parameter: any number
+    of them), or none at all."""
+    return "" if keys is None else f"AND {column} IN (SELECT value FROM json_each(?))"
+
+
+def _keys(keys: set[str] | None) -> tuple:
+    return () if keys is None else (json.dumps(sorted(keys)),)
 
 
 def _publish_draft_hint(issue_id: str) -> str:

@@ -816,3 +816,78 @@ def test_an_unreadable_journal_has_every_page_written_again(two_weeks):
     again = build_archive(config, store)
     assert again.rendered == first.rendered and again.written_paths == [str(site / "index.html")]
     assert not (site / JOURNAL_NAME).exists() and build_archive(config, store).rendered == 0
+
+
+# What a page may show of the papers and issues on it besides its own paper or issue: lists of papers and of
+# issues, the search files, the feed and the Markdown index.
+LISTING = re.compile(r"(index\.html|\d{4}/index\.html|page/.*|categories/.*|authors/.*|search-index\.js|search/.*"
+                     r"|feed\.xml|\.\./README\.md)$")
+
+
+def test_a_change_to_one_paper_renders_its_pages_and_the_lists_only(two_weeks, tmp_path):
+    # Issue 23: fingerprints are made of the store's change stamps, so a rebuild loads and renders the pages
+    # of what changed, however it was written (a store method or plain SQL).
+    from digest.feedback import SITE, record_vote
+
+    config, store = two_weeks
+    config.selection.authors = ["Lovelace"]
+    site = config.archive_dir / "site"
+    build_archive(config, store)
+    own = {"papers/2611.10100.html", "issues/2026-W46.html", "issues/2026-W46.bib", "issues/2026-W46.ris",
+           "issues/2026-W46.json"}  # the paper's page, and its issue's page and files
+    g = store.load_issue("2026-W46").entries[0].generation
+    assert g.paper_key == "2611.10100"
+    g.qa[0].support = "not"  # a support label written into the stored generation after it was made
+    store.save_answers(g)
+    labelled = build_archive(config, store)
+    rendered = set(labelled.rendered_paths)
+    assert own <= rendered and not {p for p in rendered - own if not LISTING.match(p)}
+    assert {os.path.relpath(p, site) for p in labelled.written_paths} >= {"papers/2611.10100.html",
+                                                                            "issues/2026-W46.html"}
+    assert "the quote does not support this answer" in (site / "papers" / "2611.10100.html").read_text()
+    # Plain SQL is seen as well: the triggers of m017_archive_changes stamp every write.
+    store.execute("UPDATE papers SET title = 'A title fixed by hand' WHERE key = '2611.10100'")
+    fixed = build_archive(config, store)
+    assert own <= set(fixed.rendered_paths) and not {p for p in fixed.rendered_paths if p not in own
+                                                     and not LISTING.match(p)}
+    assert "A title fixed by hand" in (site / "categories" / "cs.CL.html").read_text()
+    # A vote shapes the next weeks' selection and shows on no page: nothing is rendered, no file is touched.
+    backdate(site)
+    before = snapshot(site)
+    assert record_vote(store, "2611.10100", 1, SITE)
+    voted = build_archive(config, store)
+    assert voted.rendered == voted.written == 0 and snapshot(site) == before
+    # A new issue: its pages, its paper's, and the issue before it (whose page links it).
+    make_issue(store, week=-1, n_papers=1)
+    added = build_archive(config, store)
+    new = {"issues/2026-W48.html", "issues/2026-W48.bib", "issues/2026-W48.ris", "issues/2026-W48.json",
+           "papers/2611.09900.html", "issues/2026-W47.html"}
+    assert new <= set(added.rendered_paths) and not {p for p in added.rendered_paths if p not in new
+                                                     and not LISTING.match(p)}
+    backdate(site)
+    before = snapshot(site)
+    again = build_archive(config, store)
+    assert again.rendered == again.written == again.loaded == 0 and snapshot(site) == before
+    build_archive(config, store, tmp_path / "clean")
+    assert site_files(site) == site_files(tmp_path / "clean")
+
+
+def test_stamps_of_another_store_or_of_a_store_that_went_back_are_not_trusted(two_weeks, tmp_path):
+    config, store = two_weeks
+    site = config.archive_dir / "site"
+    first = build_archive(config, store)
+    store.execute("UPDATE archive_store SET token = 'another store'")  # as a site moved to another database
+    moved = build_archive(config, store)
+    assert moved.rendered == first.rendered and moved.written == 0
+    saved = sqlite3.connect(tmp_path / "saved.sqlite")
+    store.db.backup(saved)
+    make_issue(store, week=-1, n_papers=1)
+    build_archive(config, store)
+    saved.backup(store.db)  # a backup restored: its counter runs over the same numbers again
+    saved.close()
+    make_issue(store, week=-1, n_papers=1, titles=["Another paper under the same numbers"])
+    restored = build_archive(config, store)
+    assert {"issues/2026-W48.html", "papers/2611.09900.html"} <= set(restored.rendered_paths)
+    assert "Another paper under the same numbers" in (site / "papers" / "2611.09900.html").read_text()
+    build_archive(config, store, tmp_path / "clean")
+    assert site_files(site) == site_files(tmp_path / "clean")

@@ -64,6 +64,9 @@ class BuildManifest:
     environment: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     pages: dict[str, str] = field(default_factory=dict)  # path relative to the site -> fingerprint
+    # Watched author -> the keys of the papers listed under them: the next build tests only the papers whose
+    # pages' fingerprints changed since, as testing names is slow.
+    authors: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, site_dir: Path) -> BuildManifest:
@@ -74,7 +77,7 @@ class BuildManifest:
             if data.get("format") != _FORMAT:
                 return cls()
             manifest = cls(signature=data["signature"], environment=data["environment"],
-                           counts=dict(data["counts"]), pages=dict(data["pages"]))
+                           counts=dict(data["counts"]), pages=dict(data["pages"]), authors=dict(data.get("authors", {})))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return cls()
         torn = read_journal(site_dir)
@@ -89,11 +92,12 @@ class BuildManifest:
     def write(self, site_dir: Path) -> None:
         """Save the manifest (atomically: a killed build leaves the old one or the new one)."""
         data = {"format": _FORMAT, "signature": self.signature, "environment": self.environment,
-                "counts": self.counts, "pages": dict(sorted(self.pages.items()))}
+                "counts": self.counts, "pages": dict(sorted(self.pages.items())), "authors": self.authors}
         path = site_dir / MANIFEST_NAME
         tmp = path.with_name(path.name + ".tmp")
         site_dir.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
+        # One line: with an indent json uses its pure-Python encoder, a tenth of a one-issue rebuild.
+        tmp.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")), encoding="utf-8")
         tmp.replace(path)
         # The build is whole only now: its pages stop counting as torn.
         (site_dir / JOURNAL_NAME).unlink(missing_ok=True)
@@ -159,20 +163,35 @@ class PageWriter:
     folders: dict[Path, set[str]] = field(default_factory=dict)  # the files in each folder before writing
     pending: list[tuple[str, Callable[[], str]]] = field(default_factory=list)
     needed: set[str] = field(default_factory=set)  # the papers whose write-ups the pending pages show
+    shown: set[str] = field(default_factory=set)  # the papers the pending pages show anything of
+    listed: dict[str, set[str]] = field(default_factory=dict)  # folder relative to the site -> its files
     render_s: float = 0.0  # seconds, summed over the processes (bench/archive.py reports them)
     write_s: float = 0.0
 
-    def page(self, rel: str, fp: str, render: Callable[[], str], needs: Iterable[str] = ()) -> None:
+    def page(self, rel: str, fp: str, render: Callable[[], str], needs: Iterable[str] = (),
+             shows: Iterable[str] = ()) -> None:
         """Produce the file `rel` (relative to the site folder) whose content `fp` fingerprints, showing the
-        write-ups of the papers `needs` (loaded before rendering, for the pages rendered only)."""
+        write-ups of the papers `needs` and something of the papers `shows` (both loaded before rendering, for
+        the pages rendered only)."""
         self.pages[rel] = fp
-        if self.previous.get(rel) == fp and os.path.isfile(os.path.join(self.site_dir, rel)):
+        if self.previous.get(rel) == fp and self._is_there(rel):
             self.unchanged += 1
             return
         self.rendered += 1
         self.rendered_paths.append(rel)
         self.pending.append((rel, render))
         self.needed.update(needs)
+        self.shown.update(needs)
+        self.shown.update(shows)
+
+    def _is_there(self, rel: str) -> bool:
+        # One listing per folder instead of a stat per page: a rebuild looks at 8,000 of them.
+        folder, _, name = rel.rpartition("/")
+        if not folder or ".." in folder:
+            return os.path.isfile(os.path.join(self.site_dir, rel))
+        if folder not in self.listed:
+            self.listed[folder] = self._existing(Path(self.site_dir, folder))
+        return name in self.listed[folder]
 
     def render_pending(self, workers: int = 0) -> int:
         """Render and write every page noted since the last call, in `workers` processes (0 = as the CPUs

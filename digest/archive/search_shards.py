@@ -43,18 +43,14 @@ class SearchDoc:
 
     key: str  # the paper's
     slug: str
-    title: str
-    authors: str
-    tldr: str
     issues: tuple[str, ...]
-    language: str
-    # The summary text and the Q&A text, asked for only when a file that holds them is rendered: a rebuild
-    # loads the texts of the papers of those files alone (see SiteBuilder.build).
+    # What a result shows (title, authors, TL;DR, language) and the summary and Q&A texts, asked for only
+    # when a file that holds them is rendered: a rebuild loads the papers of those files alone (SiteBuilder).
+    shown: Callable[[], tuple[str, str, str, str]]
     text: Callable[[], tuple[str, str]]
-    # What the texts are made from (their generations' stored stamps): fingerprints use it, as hashing
-    # the texts of 5,000 papers twice over was most of what a one-issue rebuild spent here.
+    # What the texts are made from, and a fingerprint of what a result shows: made of the store's stamps,
+    # as hashing the texts of 5,000 papers twice over was most of what a one-issue rebuild spent here.
     source: str
-    # A fingerprint of every field but the texts (a result shows these), made once per paper for all files.
     fp: str
 
 
@@ -100,7 +96,7 @@ def _postings(docs: list[SearchDoc], first: int) -> list[dict[str, list[int]]]:
     buckets: list[dict[str, list[int]]] = [{} for _ in range(BUCKETS)]
     for n, d in enumerate(docs, first):
         masks: dict[str, int] = {}
-        for bit, text in enumerate((d.title, d.authors, d.tldr, *d.text())):
+        for bit, text in enumerate((*d.shown()[:3], *d.text())):
             for t in set(terms(text)):
                 masks[t] = masks.get(t, 0) | (1 << bit)
         for t in sorted(masks):
@@ -109,13 +105,13 @@ def _postings(docs: list[SearchDoc], first: int) -> list[dict[str, list[int]]]:
 
 
 def search_files(docs: list[SearchDoc], issue_titles: dict[str, str], fingerprint: Callable[..., str],
-                 ) -> Iterator[tuple[str, str, Callable[[], str], list[str]]]:
-    """(path, fingerprint, render, keys of the papers whose texts it holds) of every search file for `docs`,
-    numbered in the order given."""
+                 ) -> Iterator[tuple[str, str, Callable[[], str], list[str], list[str]]]:
+    """(path, fingerprint, render, keys of the papers whose texts it holds, keys of the papers it shows) of
+    every search file for `docs`, numbered in the order given."""
     manifest = {"format": 2, "docs": len(docs), "buckets": BUCKETS, "group": GROUP_SIZE, "meta": META_CHUNK,
                 "text": TEXT_CHUNK, "fields": list(FIELDS), "issues": issue_titles}
     # A script assigning a global, because fetch() of a JSON file is refused from file://.
-    yield "search-index.js", fingerprint(manifest), lambda: f"window.DIGEST_SEARCH = {_js_json(manifest)};\n", []
+    yield "search-index.js", fingerprint(manifest), lambda: f"window.DIGEST_SEARCH = {_js_json(manifest)};\n", [], []
     for start in range(0, len(docs), GROUP_SIZE):
         group = docs[start:start + GROUP_SIZE]
         fp = fingerprint("terms", start, [(d.fp, d.source) for d in group])
@@ -128,17 +124,23 @@ def search_files(docs: list[SearchDoc], issue_titles: dict[str, str], fingerprin
                 built.append(_postings(group, start))
             return script(f"t{b}-{start // GROUP_SIZE}", built[0][b])
         for b in range(BUCKETS):
-            yield f"{SEARCH_DIR}/t{b}-{start // GROUP_SIZE}.js", fp, lambda b=b, render=render: render(b), keys
+            yield f"{SEARCH_DIR}/t{b}-{start // GROUP_SIZE}.js", fp, lambda b=b, render=render: render(b), keys, keys
     for start in range(0, len(docs), META_CHUNK):
         chunk = docs[start:start + META_CHUNK]
         name = f"m{start // META_CHUNK}"
         yield f"{SEARCH_DIR}/{name}.js", fingerprint(name, [d.fp for d in chunk]), lambda name=name, chunk=chunk: \
-            script(name, [[d.slug, d.title, d.authors, d.tldr, list(d.issues), d.language] for d in chunk]), []
+            script(name, [_result(d) for d in chunk]), [], [d.key for d in chunk]
     for start in range(0, len(docs), TEXT_CHUNK):
         chunk = docs[start:start + TEXT_CHUNK]
         name = f"x{start // TEXT_CHUNK}"
         yield f"{SEARCH_DIR}/{name}.js", fingerprint(name, [d.source for d in chunk]), \
-            lambda name=name, chunk=chunk: script(name, [list(d.text()) for d in chunk]), [d.key for d in chunk]
+            lambda name=name, chunk=chunk: script(name, [list(d.text()) for d in chunk]), [d.key for d in chunk], \
+            [d.key for d in chunk]
+
+
+def _result(d: SearchDoc) -> list:
+    title, authors, tldr, language = d.shown()
+    return [d.slug, title, authors, tldr, list(d.issues), language]
 
 
 def shards_for_word(site_dir: Path, word: str) -> list[str]:

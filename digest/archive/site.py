@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,7 +23,7 @@ from digest.archive.compare import list_reports, reports_by_issue
 from digest.archive.feed import render_feed
 from digest.archive.incremental import BuildManifest, PageWriter, fingerprint, tree_fingerprint
 from digest.archive.search_shards import SEARCH_DIR, SearchDoc, search_files
-from digest.archive.views import PaperView, fill_views, load_site_data
+from digest.archive.views import PaperHead, PaperView, SiteHeads, fill_views, load_heads, load_site_data
 from digest.categories import NAMES as CATEGORY_NAMES
 from digest.categories import category_name
 from digest.config import Config
@@ -126,12 +127,20 @@ class SiteBuilder:
         self.renders = 0  # templates rendered: what an incremental build saves
         self._qa_html: dict[tuple[str, str], str] = {}  # (generation key, language) -> its answers as HTML
         self._qa_macros: dict[str, object] = {}  # language -> the site macros with that language's labels
-        self.stamps: dict[str, str] = {}  # generation key -> stamp of its stored content, for fingerprints
+        # What the pages to render show, loaded once they are known (SiteBuilder.build): paper key -> its view,
+        # issue id -> the issue, whole.
+        self.views: dict[str, PaperView] = {}
+        self.issues: dict[str, Issue] = {}
+        # Watched author -> keys of the papers listed under them, in the last build's manifest and in this one's.
+        self._authors_before: dict[str, list[str]] = {}
+        self._authors: dict[str, list[str]] = {}
         self.watch = sorted({a.strip() for a in config.selection.authors if a.strip()}, key=str.casefold)
 
     def environment_fingerprint(self) -> str:
         """Everything besides the store that shapes the output: templates, version, settings, .md files."""
         secret = hashlib.sha1(feedback_secret(self.store)).hexdigest() if self.base_url else ""
+        # Fingerprints are made of this store's change stamps (see views.load_heads): another's start afresh.
+        store_token = self.store.archive_token()
         # The Markdown index links the issues' .md files that exist (it is itself a .md file beside them).
         md_files = sorted(p.name for p in self.config.archive_dir.glob("*.md") if p.name != "README.md") \
             if self.config.archive_dir.is_dir() else []
@@ -139,7 +148,7 @@ class SiteBuilder:
             tree_fingerprint(bundled_dir("templates") / "site"), self.title, self.base_url,
             self.config.output.language, self.watch, self.config.mail.list_id, secret, md_files,
             self._relative_site_dir(), ISSUES_PER_PAGE, PAPERS_PER_PAGE, FEED_ENTRIES, self.subscribe_action,
-            [(r.stem, r.models) for r in list_reports(self.config.archive_dir / "compare")],
+            [(r.stem, r.models) for r in list_reports(self.config.archive_dir / "compare")], store_token,
         )
 
     # ---- rendering --------------------------------------------------------------------
@@ -185,111 +194,119 @@ class SiteBuilder:
             result.removed = _remove_stale(self.site_dir, set(previous.pages))
             return result
         started = time.perf_counter()
-        issues, meta, views, self.stamps = load_site_data(self.store)
+        heads = load_heads(self.store)
         loaded = time.perf_counter()
-        result.issues, result.papers, result.indexed = len(issues), len(views), len(views)
+        result.issues, result.papers, result.indexed = len(heads.issues), len(heads.papers), len(heads.papers)
         # First-page pictures into <site>/thumbs/ (digest.pdf.thumbnail), each made once. With nothing new
         # (above) there is no new paper to picture: the last build made them all, or noted why not.
-        self.thumbs = publish_thumbnails(self.config, [v.paper for v in views.values()], self.site_dir)
+        self.thumbs = publish_thumbnails(self.config, [h.paper for h in heads.papers.values()], self.site_dir)
         if self.base_url:
             # Votes need `digest serve` behind the site's URL; all of the site's visitors vote as one.
             secret = feedback_secret(self.store)
-            self.feedback = {key: vote_urls(self.base_url, secret, key, SITE) for key in sorted(views)}
-        # Page fingerprints cover the data a page shows; templates and settings shape every page.
+            self.feedback = {key: vote_urls(self.base_url, secret, key, SITE) for key in sorted(heads.papers)}
+        # Page fingerprints are made of the store's change stamps; templates and settings (and which store
+        # it is) shape every page.
         writer = PageWriter(self.site_dir, previous.pages if previous.environment == environment else {},
                             xml_safe_bytes)
-        self._write_pages(writer, issues, meta, views)
+        self._authors_before = previous.authors
+        self._write_pages(writer, heads)
         fingerprinted = time.perf_counter()
-        # Only now, knowing which pages change, the write-ups they show are loaded (all of them the first time).
-        result.loaded = fill_views(self.store, views, writer.needed)
+        # Only now, knowing which pages change, the papers they show are loaded (all of them the first time),
+        # and the write-ups of those whose write-ups they show.
+        shown = writer.shown
+        if shown:
+            issues, _, views, _ = load_site_data(self.store, shown if len(shown) < len(heads.papers) else None)
+            self.views.update(views)
+            # Whole only where every paper of the issue was loaded: those are the ones the pages show.
+            self.issues.update({i.id: i for i in issues if set(heads.members[i.id]) <= shown})
+        result.loaded = fill_views(self.store, self.views, writer.needed)
         filled = time.perf_counter()
         result.processes = writer.render_pending(self.workers)
         result.seconds = {"load": loaded - started + filled - fingerprinted, "fingerprint": fingerprinted - loaded,
                           "render": writer.render_s, "write": writer.write_s}
         result.rendered, result.written, result.unchanged = writer.rendered, writer.written, writer.unchanged
         result.written_paths, result.rendered_paths = writer.written_paths, writer.rendered_paths
-        result.removed = _remove_stale(self.site_dir, set(writer.pages))
+        result.removed = _remove_stale(self.site_dir, set(writer.pages), writer.listed)
         BuildManifest(signature=signature, environment=environment, pages=writer.pages,
                       counts={"issues": result.issues, "papers": result.papers, "indexed": result.indexed},
-                      ).write(self.site_dir)
+                      authors=self._authors).write(self.site_dir)
         return result
 
-    def _write_pages(self, writer: PageWriter, issues: list[Issue], meta: dict[str, dict],
-                     views: dict[str, PaperView]) -> None:
+    def _write_pages(self, writer: PageWriter, heads: SiteHeads) -> None:
+        """Note every page with its fingerprint, made of heads alone; what renders one reads the papers and
+        issues it shows from self.views and self.issues, loaded once the pages to render are known."""
         lang = self.config.output.language
         L = labels(lang)
+        issues, meta, papers, views, full = heads.issues, heads.meta, heads.papers, self.views, self.issues
         by_paper_newest = sorted(
-            views.values(),
-            key=lambda v: (v.issue_ids[0] if v.issue_ids else "", v.paper.key), reverse=True,
+            papers.values(), key=lambda h: (h.issue_ids[0] if h.issue_ids else "", h.paper.key), reverse=True,
         )
         nav = {"has_authors": bool(self.watch)}
         issue_titles = {i.id: f"{i.id} ({i.week_start} – {i.week_end})" for i in issues}
         reports = list_reports(self.config.archive_dir / "compare")
         common = dict(nav=nav, views=views, issue_titles=issue_titles, compare=reports_by_issue(reports))
-        # What a page shows of an issue, and of a paper in a list: their fingerprints are made of these.
-        card = {i.id: (i.id, i.week_start, i.week_end, i.language, [
-            (e.paper.key, e.paper.title, e.generation.tldr if e.generation else "") for e in i.entries
-        ]) for i in issues}
-        # Hashed once: each paper is in an issue page's, a search file's and several lists' fingerprints.
-        item = {k: fingerprint(k, v.paper.title, v.paper.authors, v.tldr, v.language, v.issue_ids)
-                for k, v in views.items()}
-        # A generation shows on its issue's page and its paper's page: its stored stamp stands for its content.
-        generation_fp = {g.key: self.stamps[g.key] for v in views.values() for g in v.generations}
-        # A paper's record shows on its page and in its issues: hashed once (an issue that shows an older
-        # version has a record of its own).
-        paper_fp = {k: fingerprint(v.paper) for k, v in views.items()}
+        # What the site shows of a paper in any list and on its page, and of an issue on its page, in its
+        # card and in the feed: fingerprints of the store's stamps of them (see views.load_heads).
+        item = {k: h.fp for k, h in papers.items()}
+        content = heads.issue_fp
 
-        def issue_content(issue: Issue) -> str:
-            return fingerprint(replace(issue, entries=[]), [
-                (paper_fp[e.paper.key] if e.paper is views[e.paper.key].paper else e.paper,
-                 generation_fp.get(e.generation.key) if e.generation else None, e.position, e.is_update, e.changes)
-                if e.generation is None or e.generation.key in generation_fp else e
-                for e in issue.entries])
+        unchanged: set[str] = set()  # papers whose stamps (and their issues') are as the last build saw them
 
-        def paper_page(v: PaperView) -> None:
-            writer.page(f"papers/{v.slug}.html",
-                        fingerprint(paper_fp[v.paper.key], v.issue_ids, [generation_fp[g.key] for g in v.generations],
-                                    v.shown_in, v.language, v.tldr, self.thumbs.get(v.paper.key)),
-                        lambda v=v: self.render("paper.html", root="../", lang=v.language, L=labels(v.language),
-                                                v=v, page_title=v.paper.title, **common), needs=[v.paper.key])
+        def paper_page(h: PaperHead) -> None:
+            key, fp = h.paper.key, fingerprint(h.fp, self.thumbs.get(h.paper.key))
+            if writer.previous.get(f"papers/{h.slug}.html") == fp:
+                unchanged.add(key)
+            writer.page(f"papers/{h.slug}.html", fp,
+                        lambda key=key: self.render("paper.html", root="../", lang=views[key].language,
+                                                    L=labels(views[key].language), v=views[key],
+                                                    page_title=views[key].paper.title, **common), needs=[key])
+
+        def issue_page(issue_id: str) -> str:
+            issue = full[issue_id]
+            n = index[issue_id]
+            newer = issues[n - 1].id if n > 0 else None
+            older = issues[n + 1].id if n + 1 < len(issues) else None
+            return self.render(
+                "issue.html", root="../", lang=issue.language, L=labels(issue.language), issue=issue, newer=newer,
+                older=older, intro=issue_intro(issue, labels(issue.language)),
+                model_note=model_note(issue, labels(issue.language)), other_models=other_models[issue_id],
+                page_title=f"{self.title} {issue.id}", **common)
 
         # Each paper's page right after its newest issue's: rendered in the same share of the work, it
         # reuses the answers' HTML that issue page made (see SiteBuilder.qa_html, digest.archive.workers).
-        homed: dict[str, list[PaperView]] = {}
-        for v in views.values():
-            homed.setdefault(v.issue_ids[0] if v.issue_ids else "", []).append(v)
-        self._write_index_pages(writer, issues, meta, card, lang, L, common)
+        homed: dict[str, list[PaperHead]] = {}
+        for h in papers.values():
+            homed.setdefault(h.issue_ids[0] if h.issue_ids else "", []).append(h)
+        self._write_index_pages(writer, issues, meta, content, lang, L, common)
+        index = {issue.id: n for n, issue in enumerate(issues)}
+        other_models = {i.id: [m for m in meta[i.id]["models"] if m != i.model] for i in issues}
         for n, issue in enumerate(issues):
             newer = issues[n - 1].id if n > 0 else None
             older = issues[n + 1].id if n + 1 < len(issues) else None
-            other_models = [m for m in meta[issue.id]["models"] if m != issue.model]
-            content = issue_content(issue)
-            shown = [e.paper.key for e in issue.entries]
-            shown_elsewhere = [item[e.paper.key] for e in issue.entries if e.paper.key in item]
-            pictures = [self.thumbs.get(e.paper.key) for e in issue.entries]
+            shown = heads.members[issue.id]
+            shown_elsewhere = [item[k] for k in shown if k in item]
+            pictures = [self.thumbs.get(k) for k in shown]
             writer.page(f"issues/{issue.id}.html",
-                        fingerprint(content, newer, older, other_models, shown_elsewhere, pictures),
-                        lambda issue=issue, newer=newer, older=older, other_models=other_models: self.render(
-                            "issue.html", root="../", lang=issue.language, L=labels(issue.language), issue=issue,
-                            newer=newer, older=older, intro=issue_intro(issue, labels(issue.language)),
-                            model_note=model_note(issue, labels(issue.language)), other_models=other_models,
-                            page_title=f"{self.title} {issue.id}", **common), needs=shown)
+                        fingerprint(content[issue.id], newer, older, other_models[issue.id], shown_elsewhere,
+                                    pictures),
+                        lambda issue_id=issue.id: issue_page(issue_id), needs=shown)
             # Beside the page, for reference managers: the issue page links each of these files. Their
             # references (citation keys, names, dates) are made once for the three.
-            refs = functools.cache(lambda issue=issue: references(issue))
+            refs = functools.cache(lambda issue_id=issue.id: references(full[issue_id]))
             for fmt, (suffix, _) in FORMATS.items():
-                writer.page(f"issues/{issue.id}.{suffix}", fingerprint(fmt, content),
-                            lambda issue=issue, fmt=fmt, refs=refs: export_issue(issue, fmt, refs()), needs=shown)
-            for v in homed.pop(issue.id, []):
-                paper_page(v)
-        for vs in homed.values():  # papers of no issue this site shows
-            for v in vs:
-                paper_page(v)
-        categories: dict[str, list[PaperView]] = {}
-        for v in by_paper_newest:
-            for c in sorted(set(v.paper.categories)):
-                categories.setdefault(c, []).append(v)
-        groups = [(c, slugify(c), len(vs)) for c, vs in sorted(categories.items())]
+                writer.page(f"issues/{issue.id}.{suffix}", fingerprint(fmt, content[issue.id]),
+                            lambda issue_id=issue.id, fmt=fmt, refs=refs: export_issue(full[issue_id], fmt, refs()),
+                            needs=shown)
+            for h in homed.pop(issue.id, []):
+                paper_page(h)
+        for hs in homed.values():  # papers of no issue this site shows
+            for h in hs:
+                paper_page(h)
+        categories: dict[str, list[PaperHead]] = {}
+        for h in by_paper_newest:
+            for c in sorted(set(h.paper.categories)):
+                categories.setdefault(c, []).append(h)
+        groups = [(c, slugify(c), len(hs)) for c, hs in sorted(categories.items())]
         # A paper is listed in each of its categories and under each watched author: render its item once.
         items_html: dict[str, str] = {}
         macros = self.macros(L, views)
@@ -302,17 +319,25 @@ class SiteBuilder:
         writer.page("categories/index.html", fingerprint(groups), lambda: self.render(
             "groups.html", root="../", lang=lang, L=L, page_title=L["categories"], kind="categories",
             groups=groups, **listing))
-        for c, vs in categories.items():
-            self._write_listing(writer, "categories", c, category_name(c), vs, item, lang=lang, L=L,
+        for c, hs in categories.items():
+            self._write_listing(writer, "categories", c, category_name(c), hs, item, lang=lang, L=L,
                                 up=("categories/index.html", L["categories"]), **listing)
         if self.watch:
             matches = functools.lru_cache(maxsize=None)(same_author)  # the same names recur in many papers
             could = {name: _could_be(name) for name in self.watch}
-            authors = {
-                name: [v for v in by_paper_newest
-                       if any(could[name](a) and matches(name, a) for a in v.paper.authors)]
-                for name in self.watch
-            }
+
+            def wrote(name: str, h: PaperHead) -> bool:
+                # The quick test on the stored list as a whole (a name it refuses is in none of its parts),
+                # unless escapes there could hide a name's letters: most papers are never decoded.
+                if "\\" not in h.authors and not could[name](h.authors):
+                    return False
+                return any(could[name](a) and matches(name, a) for a in json.loads(h.authors))
+            # A paper unchanged since the last build is listed under whom it was then.
+            before = {name: set(self._authors_before[name]) for name in self.watch if name in self._authors_before}
+            authors = {name: [h for h in by_paper_newest if (h.paper.key in before[name] if name in before
+                                                             and h.paper.key in unchanged else wrote(name, h))]
+                       for name in self.watch}
+            self._authors = {name: sorted(h.paper.key for h in hs) for name, hs in authors.items()}
             author_groups = [(a, slugify(a), len(authors[a])) for a in self.watch]
             writer.page("authors/index.html", fingerprint(author_groups), lambda: self.render(
                 "groups.html", root="../", lang=lang, L=L, page_title=L["site_watched_authors"],
@@ -333,28 +358,29 @@ class SiteBuilder:
                 "compare_index.html", root="../", lang=lang, L=L, page_title=L["site_compare"], reports=reports,
                 **listing))
         # Numbered in the order papers first appeared, so the files of older papers stay as they are.
-        docs = [SearchDoc(key=v.paper.key, slug=v.slug, title=v.paper.title, authors="; ".join(v.paper.authors),
-                          tldr=v.tldr, issues=tuple(v.issue_ids), language=v.language, text=v.search_text,
-                          source=v.text_source, fp=item[v.paper.key])
-                for v in sorted(views.values(), key=lambda v: (v.issue_ids[-1] if v.issue_ids else "", v.paper.key))]
-        for rel, fp, render, needs in search_files(docs, issue_titles, fingerprint):
-            writer.page(rel, fp, render, needs)
+        docs = [SearchDoc(key=h.paper.key, slug=h.slug, issues=tuple(h.issue_ids),
+                          shown=functools.partial(_search_shown, views, h.paper.key),
+                          text=functools.partial(_search_text, views, h.paper.key), source=h.fp, fp=h.fp)
+                for h in sorted(papers.values(), key=lambda h: (h.issue_ids[-1] if h.issue_ids else "", h.paper.key))]
+        for rel, fp, render, needs, shows in search_files(docs, issue_titles, fingerprint):
+            writer.page(rel, fp, render, needs, shows)
         static = bundled_dir("templates") / "site" / "static"
         for f in sorted(static.iterdir()):
             if f.is_file():
                 writer.page(f"static/{f.name}", fingerprint("static"), lambda f=f: f.read_text(encoding="utf-8"))
-        newest = issues[:FEED_ENTRIES]
-        writer.page("feed.xml", fingerprint([(issue_content(i), meta[i.id], [self.thumbs.get(e.paper.key)
-                                                                             for e in i.entries]) for i in newest]),
-                    lambda: render_feed(self, newest, meta, views), needs=[e.paper.key for i in newest for e in i.entries])
+        newest = [i.id for i in issues[:FEED_ENTRIES]]
+        writer.page("feed.xml", fingerprint([(content[i], meta[i], [self.thumbs.get(k) for k in heads.members[i]])
+                                             for i in newest]),
+                    lambda: render_feed(self, [full[i] for i in newest], meta, views),
+                    needs=[k for i in newest for k in heads.members[i]])
         md_exists = {i.id: (self.config.archive_dir / f"{i.id}.md").is_file() for i in issues}
         readme = os.path.relpath(self.config.archive_dir / "README.md", self.site_dir)
-        writer.page(readme, fingerprint(list(card.values()), md_exists), lambda: self.render(
+        writer.page(readme, fingerprint([content[i.id] for i in issues], md_exists), lambda: self.render(
             "archive_readme.md", L=L, issues=issues, site_dir=self._relative_site_dir(), md_exists=md_exists,
             lang=lang))
 
     def _write_index_pages(self, writer: PageWriter, issues: list[Issue], meta: dict[str, dict],
-                           card: dict[str, tuple], lang: str, L: dict[str, str], common: dict) -> None:
+                           card: dict[str, str], lang: str, L: dict[str, str], common: dict) -> None:
         """The index, paginated (index.html, page/2.html, ...), and a page per year (2026/index.html)."""
         all_years = sorted({i.id[:4] for i in issues}, reverse=True)
         pages = index_pages(len(issues))
@@ -387,7 +413,7 @@ class SiteBuilder:
                             page_title=L["site_year_title"].format(year=y), issues=shown, all_years=all_years,
                             pager=None, year=y, issue_count=None, **common))
 
-    def _write_listing(self, writer: PageWriter, folder: str, heading: str, title: str, papers: list[PaperView],
+    def _write_listing(self, writer: PageWriter, folder: str, heading: str, title: str, papers: list[PaperHead],
                        item: dict[str, str], **ctx) -> None:
         """A category's or an author's papers, newest first, in pages counted from the oldest as the index's
         are: <slug>.html holds the newest, <slug>~<n>.html the older ones, which a new issue leaves as they are."""
@@ -399,16 +425,26 @@ class SiteBuilder:
             pager = page_links(n, names, shown[-1].issue_ids[0] if shown and shown[-1].issue_ids else "",
                                shown[0].issue_ids[0] if shown and shown[0].issue_ids else "")
             total = len(papers) if n == 0 else None  # only the front page changes with every new paper
-            writer.page(f"{folder}/{names[n]}", fingerprint(heading, [item[v.paper.key] for v in shown], pager, total),
-                        lambda shown=shown, pager=pager, total=total: self.render(
-                            "listing.html", root="../", page_title=title, heading=heading, papers=shown,
-                            pager=pager, total=total, **ctx))
+            keys = [h.paper.key for h in shown]
+            writer.page(f"{folder}/{names[n]}", fingerprint(heading, [item[k] for k in keys], pager, total),
+                        lambda keys=keys, pager=pager, total=total: self.render(
+                            "listing.html", root="../", page_title=title, heading=heading,
+                            papers=[self.views[k] for k in keys], pager=pager, total=total, **ctx), shows=keys)
 
     def _relative_site_dir(self) -> str:
         try:
             return self.site_dir.resolve().relative_to(self.config.archive_dir.resolve()).as_posix()
         except ValueError:
             return ""
+
+
+def _search_shown(views: dict[str, PaperView], key: str) -> tuple[str, str, str, str]:
+    v = views[key]
+    return v.paper.title, "; ".join(v.paper.authors), v.tldr, v.language
+
+
+def _search_text(views: dict[str, PaperView], key: str) -> tuple[str, str]:
+    return views[key].search_text()
 
 
 def _could_be(watched: str):
@@ -449,16 +485,20 @@ def page_links(n: int, hrefs: list[str], first: str, last: str, prefix: str = ""
             "older": prefix + hrefs[n + 1] if n + 1 < len(hrefs) else None}
 
 
-def _remove_stale(site_dir: Path, produced: set[str]) -> int:
-    # Only our own kinds of files in our own folders: anything a user put beside them stays.
+def _remove_stale(site_dir: Path, produced: set[str], listed: dict[str, set[str]] | None = None) -> int:
+    # Only our own kinds of files in our own folders: anything a user put beside them stays. `listed` holds
+    # folders' files as a build found them before writing (what it wrote since is produced, never stale).
     removed = 0
     if not site_dir.is_dir():
         return 0
+    listed = listed or {}
     dirs = [d.name for d in os.scandir(site_dir) if d.is_dir() and (d.name in _MANAGED_DIRS or _YEAR_DIR.match(d.name))]
     for sub in sorted(dirs):
-        for f in sorted(os.scandir(site_dir / sub), key=lambda f: f.name):  # scandir: no stat per file
-            if f.is_file() and os.path.splitext(f.name)[1] in _MANAGED_SUFFIXES and f"{sub}/{f.name}" not in produced:
-                os.unlink(f.path)
+        names = listed[sub] if sub in listed else {f.name for f in os.scandir(site_dir / sub)}
+        for name in sorted(n for n in names if n.endswith(_MANAGED_SUFFIXES) and f"{sub}/{n}" not in produced):
+            path = os.path.join(site_dir, sub, name)
+            if os.path.splitext(name)[1] in _MANAGED_SUFFIXES and os.path.isfile(path):
+                os.unlink(path)
                 removed += 1
     return removed
 

@@ -1,8 +1,17 @@
-"""What the archive site shows, loaded from the store in a few queries: the issues and a view of each paper."""
+"""What the archive site shows, loaded from the store in a few queries: the issues and a view of each paper.
+
+Two levels: `load_heads` reads the little every build needs of every paper and issue (what lists order and
+group them by, the cards of the lists of issues, and a fingerprint of each made of the stamps the store keeps
+of their changes, see migrations.m017_archive_changes); `load_site_data` reads the whole of the papers whose
+pages a build renders, and nothing of the others.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from digest.archive.search import document_text
 from digest.records import Generation, Issue, IssueEntry, Paper
@@ -30,18 +39,98 @@ class PaperView:
 
 
 
-def load_site_data(store: Store) -> tuple[list[Issue], dict[str, dict], dict[str, PaperView], dict[str, str]]:
-    """Every published issue (newest first), their stored times and models, a view of every published paper,
-    and a stamp of each generation's stored content (its row and revision: what page fingerprints use).
+@dataclass
+class PaperHead:
+    """What every build knows of a published paper, whose page it may not render."""
 
-    Generations come without their summaries and answers (most of what loading them all cost): fingerprints
-    need only their stamps, and `fill_views` loads the content of the papers whose pages are rendered."""
+    paper: Paper  # only what names its PDF and thumbnail, and its categories
+    slug: str
+    authors: str  # as stored (JSON): read only where a watched author could be among them
+    issue_ids: list[str]  # newest first
+    fp: str  # a fingerprint of everything the site shows of it: its stamp and its issues'
+
+
+class CardPaper(NamedTuple):
+    """What an issue's card shows of a paper (index pages, the Markdown index)."""
+
+    key: str
+    title: str
+
+
+class CardTLDR(NamedTuple):
+    """The TL;DR of the generation an issue shows, as its card shows it."""
+
+    tldr: str
+
+
+class Card(NamedTuple):
+    """An entry of an issue's card: read for every issue on every build, so a tuple, not an IssueEntry."""
+
+    position: int
+    paper: CardPaper
+    generation: CardTLDR | None
+
+
+@dataclass
+class SiteHeads:
+    """The published issues and papers as every build sees them (see load_heads)."""
+
+    issues: list[Issue]  # newest first; each entry only with its paper's title and the TL;DR shown (cards)
+    meta: dict[str, dict]  # issue id -> stored times and models
+    papers: dict[str, PaperHead]
+    issue_fp: dict[str, str]  # issue id -> a fingerprint of everything its page shows of it and its papers
+    members: dict[str, list[str]]  # issue id -> its papers' keys, in order
+
+
+def load_heads(store: Store) -> SiteHeads:
+    """Every published issue's card and every published paper's head, with fingerprints made of the stamps
+    the store keeps of their changes: a few cheap queries, nothing per paper that grows with its text."""
+    paper_stamps, issue_stamps = store.archive_stamps()
+    issues, _, _ = store.published_issues_bulk(keys=set())
+    by_id = {i.id: i for i in issues}
+    ids: dict[str, list[str]] = {}
+    for issue_id, key, position, title, tldr in store.published_cards():
+        by_id[issue_id].entries.append(Card(position, CardPaper(key, title), None if tldr is None else CardTLDR(tldr)))
+        ids.setdefault(key, []).append(issue_id)
+    issue_stamp = {i.id: issue_stamps.get(i.id, "") for i in issues}
+    categories: dict[str, list[str]] = {}  # the same few lists recur: each read once
+    papers = {}
+    for key, arxiv_id, version, local_pdf, pdf_url, raw, authors in store.published_paper_heads():
+        if raw not in categories:
+            categories[raw] = json.loads(raw)
+        issue_ids = ids.get(key, [])
+        papers[key] = PaperHead(
+            paper=Paper(key=key, title="", arxiv_id=arxiv_id, version=version, local_pdf=local_pdf, pdf_url=pdf_url,
+                        categories=categories[raw]),
+            slug=slugify(key), authors=authors, issue_ids=issue_ids,
+            fp=quick_fingerprint(key, paper_stamps.get(key, ""), *(f"{i}@{issue_stamp[i]}" for i in issue_ids)))
+    issue_fp = {i.id: quick_fingerprint(i.id, issue_stamp[i.id], *(
+        f"{e.paper.key}@{paper_stamps.get(e.paper.key, '')}" for e in i.entries)) for i in issues}
+    members = {i.id: [e.paper.key for e in i.entries] for i in issues}
+    return SiteHeads(issues=issues, meta=store.issue_times_and_models(), papers=papers, issue_fp=issue_fp,
+                     members=members)
+
+
+def quick_fingerprint(*parts: str) -> str:
+    """A short stable hash of some strings (none holding a NUL): what incremental.fingerprint makes of any
+    data, without the repr, for the thousands of heads every build fingerprints."""
+    return hashlib.sha1("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def load_site_data(store: Store, keys: set[str] | None = None
+                   ) -> tuple[list[Issue], dict[str, dict], dict[str, PaperView], dict[str, str]]:
+    """Every published issue (newest first), their stored times and models, a view of every published paper,
+    and a stamp of each generation's stored content (its row and revision).
+
+    With `keys`, only those papers are loaded, and each issue gets only their entries: whole for an issue all
+    of whose papers are among them. Generations come without their summaries and answers (most of what
+    loading them all cost): `fill_views` loads those of the papers whose pages are rendered."""
     meta = store.issue_times_and_models()
-    views = {p.key: PaperView(paper=p, slug=slugify(p.key)) for p in store.published_papers()}
+    views = {p.key: PaperView(paper=p, slug=slugify(p.key)) for p in store.published_papers(keys)}
     generations: dict[str, Generation] = {}
     shown: dict[str, list[Generation]] = {}
     stamps: dict[str, str] = {}
-    for g, in_issue, stamp in store.published_generation_heads():
+    for g, in_issue, stamp in store.published_generation_heads(keys):
         generations[g.key] = g
         stamps[g.key] = stamp
         v = views.get(g.paper_key)
@@ -49,7 +138,7 @@ def load_site_data(store: Store) -> tuple[list[Issue], dict[str, dict], dict[str
             v.generations.append(g)
             if in_issue:
                 shown.setdefault(g.paper_key, []).append(g)
-    issues = _assemble_issues(store, views, generations)
+    issues = _assemble_issues(store, views, generations, keys)
     for issue in issues:
         for e in issue.entries:
             v = views.get(e.paper.key)
@@ -81,9 +170,10 @@ def fill_views(store: Store, views: dict[str, PaperView], keys: set[str]) -> int
     store.fill_generations(todo)
     return len(todo)
 
-def _assemble_issues(store: Store, views: dict[str, PaperView], generations: dict[str, Generation]) -> list[Issue]:
+def _assemble_issues(store: Store, views: dict[str, PaperView], generations: dict[str, Generation],
+                     keys: set[str] | None) -> list[Issue]:
     # As Store.load_issue builds each issue, but from the papers and generations loaded once for all.
-    issues, entries, links = store.published_issues_bulk()
+    issues, entries, links = store.published_issues_bulk(keys)
     by_id = {i.id: i for i in issues}
     chosen = {(r["issue_id"], r["paper_key"]): r["generation_key"]
               for r in links if r["issue_id"] in by_id and r["model"] == by_id[r["issue_id"]].model}
