@@ -155,11 +155,12 @@ def register(app: Flask, config: Config, store: Store, page: PageFn, *,
                         error=L["web_ask_rate_limited"].format(n=config.ask.per_client_per_minute))
         model = config.llm.model
         language = config.output.language
-        scope = {"paper_key": paper.key if paper else None}
+        paper_key = paper.key if paper else None
         try:
             if model != "extractive":
                 get_model(model, config, store)  # a missing API key fails here, before anything is reserved
-            most = estimate_cost(config, store, question, model_id=model, language=language, **scope).max_cost
+            most = estimate_cost(config, store, question, model_id=model, language=language,
+                                 paper_key=paper_key).max_cost
         except DigestError as e:
             counts.add("failed")
             app.logger.warning("ask: estimating a question failed: %s", e)
@@ -173,7 +174,7 @@ def register(app: Flask, config: Config, store: Store, page: PageFn, *,
             return form(503, question=question, paper=paper, error=L["web_ask_budget_spent"],
                         headers={"Retry-After": str(_seconds_to_midnight(now()))})
         try:
-            answer = ask(config, store, question, model_id=model, language=language, dry_run=False, **scope)
+            answer = ask(config, store, question, model_id=model, language=language, paper_key=paper_key)
         except DigestError as e:
             # What its calls spent before the failure is not known apart from other questions': the whole
             # reservation stays spent, so the cap can only be undershot.
