@@ -483,6 +483,47 @@ def m019_passage_index() -> str:
     )
 
 
+@migration
+def m017_archive_changes() -> str:
+    # Issue 23: a rebuild of the archive after one new issue must not load and fingerprint all 5,000 papers.
+    # Every write that can change what the site shows of a paper or an issue stamps it with the next number
+    # of one counter and a random mark (triggers, so raw SQL and every store method alike are seen); a page's
+    # fingerprint is made of the stamps of what it shows, and only the pages whose fingerprint moved are
+    # loaded and rendered. The mark keeps a stamp from meaning two things when a backup is restored and the
+    # counter runs over the same numbers again; `archive_store` names this database, so a site built from
+    # another one never trusts its stamps.
+    tables = (  # (table, kind, the column naming what it belongs to)
+        ("papers", "paper", "key"), ("generations", "paper", "paper_key"), ("version_changes", "paper", "paper_key"),
+        ("paper_structure", "paper", "paper_key"), ("issue_papers", "paper", "paper_key"),
+        ("issue_papers", "issue", "issue_id"), ("issue_generations", "paper", "paper_key"),
+        ("issue_generations", "issue", "issue_id"), ("issues", "issue", "id"), ("issue_overviews", "issue", "issue_id"),
+    )
+    stamp = ("INSERT INTO archive_changes (kind, key, seq, mark) VALUES ('{kind}', {row}.{column}, "
+             "(SELECT coalesce(max(seq), 0) + 1 FROM archive_changes), lower(hex(randomblob(6)))) "
+             "ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq, mark = excluded.mark;")
+    triggers = []
+    for table, kind, column in tables:
+        for event, rows in (("INSERT", ("NEW",)), ("UPDATE", ("OLD", "NEW")), ("DELETE", ("OLD",))):
+            body = " ".join(stamp.format(kind=kind, row=r, column=column) for r in rows)
+            triggers.append(f"CREATE TRIGGER archive_{table}_{kind}_{event.lower()} AFTER {event} ON {table} "
+                            f"BEGIN {body} END;")
+    return (
+        """
+        CREATE TABLE archive_changes (
+            kind TEXT NOT NULL,            -- paper or issue
+            key TEXT NOT NULL,             -- its key or id
+            seq INTEGER NOT NULL,          -- the counter when it last changed
+            mark TEXT NOT NULL,            -- random, drawn at that change
+            PRIMARY KEY (kind, key)
+        );
+        CREATE INDEX archive_changes_seq ON archive_changes (seq);
+        CREATE TABLE archive_store (token TEXT NOT NULL);
+        INSERT INTO archive_store VALUES (lower(hex(randomblob(8))));
+        """
+        + "\n".join(triggers)
+    )
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
