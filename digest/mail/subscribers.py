@@ -9,15 +9,13 @@ import secrets
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError, NotFoundError
+from digest.readers import ReaderInterests, get_interests, set_interests
 from digest.store import Store, utcnow
-
-if TYPE_CHECKING:
-    from digest.readers import ReaderInterests
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 # A reader's interests in the CSV: lists joined by "; " (an author may be written "Doe, Jane").
@@ -226,8 +224,6 @@ def split_list(cell: str) -> list[str]:
 
 
 def _interests_from_row(row: list[str], columns: dict[str, int], old: ReaderInterests) -> ReaderInterests:
-    from digest.readers import ReaderInterests
-
     def cell(name: str) -> str:
         i = columns[name]
         return row[i].strip() if i < len(row) else ""
@@ -255,9 +251,6 @@ def import_csv(store: Store, path: str | Path) -> ImportReport:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise DigestError(f"cannot read {p}: {e}", hint="give a UTF-8 CSV file with an email column") from None
-    # Ranking (numpy, BM25) loads when a CSV is read, not when the web app's subscribe pages import this module.
-    from digest.readers import ReaderInterests, get_interests, set_interests
-
     report = ImportReport()
     rows = list(csv.reader(io.StringIO(text)))
     email_col, name_col, start = 0, 1, 0
@@ -292,8 +285,6 @@ def import_csv(store: Store, path: str | Path) -> ImportReport:
 def export_csv(store: Store, out: TextIO, status: str | None = None) -> int:
     """Write subscribers as CSV (email, name, status, created, confirmed, unsubscribed, then their interests:
     keywords, authors, categories, max_papers), which import_csv reads back; returns the count."""
-    from digest.readers import get_interests
-
     w = csv.writer(out)
     w.writerow(["email", "name", "status", "created", "confirmed", "unsubscribed", *INTEREST_COLUMNS])
     subs = list_subscribers(store, status)
