@@ -21,7 +21,10 @@ Measured:
   and after all of them (flat: the same);
 - the pool: `digest run`'s choose_pool over the same readers (it runs once a week, for everyone).
 
-    .venv/bin/python bench/personal.py [--readers 5000] [--pool 300] [--seed 7]
+    .venv/bin/python bench/personal.py [--readers 5000] [--pool 300] [--seed 7] [--send]
+
+With --send, every reader's email is then rendered and sent through bench/mail.py's local SMTP sink
+(`per_minute = 0`, 4 connections), and the line ends with `; send <x> msgs/s`.
 
 Last line: `personal: precision@5 <r> vs editor <e> (<x>x, target 2x); choosing <n> readers <s> s (<c> s
 CPU; target < 10 s), peak <a> MB after <n/10>, <b> MB after <n>, <k> MB kept by a second pass; pool <s> s`.
@@ -171,6 +174,30 @@ def make_readers(papers: list[Paper], n: int, rng: random.Random) -> list[tuple[
     return out
 
 
+def send_all(config, store: Store, folder: Path, n: int) -> str:
+    """Render and send every reader's email (per_minute 0, 4 connections) to a local sink: '; send <x> msgs/s'."""
+    from mail import accepted, start_sink  # bench/mail.py: the same aiosmtpd sink in its own process
+
+    from digest.mail.delivery import send_issue
+
+    log = folder / "sink.log"
+    sink, port = start_sink(log)
+    try:
+        config.mail.host, config.mail.port, config.mail.security = "127.0.0.1", port, "none"
+        config.mail.per_minute, config.mail.connections = 0, 4
+        config.web.public_url = "https://digest.example.org"
+        started = time.perf_counter()
+        report = send_issue(config, store)
+        elapsed = time.perf_counter() - started
+    finally:
+        sink.stdin.close()
+        sink.wait(timeout=60)
+    got = accepted(log)
+    if len(report.sent) != n or len({r for r, _ in got}) != n or len(got) != n:
+        raise SystemExit(f"send: {len(report.sent)} of {n} sent, the sink took {len(got)}")
+    return f"; send {n / elapsed:.0f} msgs/s (target >= 100)"
+
+
 def precision(keys: list[str], liked: set[str], k: int = 5) -> float:
     return sum(1 for key in keys[:k] if key in liked) / k
 
@@ -180,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--readers", type=int, default=5000)
     ap.add_argument("--pool", type=int, default=300)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--send", action="store_true",
+                    help="also render and send every reader's email through a local SMTP sink (bench/mail.py's)")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
 
@@ -236,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         extra = choose_pool(store, cands, sel)
         pooling = time.perf_counter() - started
+        sent = send_all(config, store, Path(tmp), len(ids)) if args.send else ""
         store.close()
 
     print(f"reasons on every paper: {with_why:.0%} of readers; run's pool: {EDITOR_PAPERS} + {len(extra)} papers",
@@ -244,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"personal: precision@5 {mine:.3f} vs editor {editor:.3f} ({ratio:.1f}x, target 2x); choosing "
           f"{len(ids)} readers {choosing:.1f} s ({choosing_cpu:.1f} s CPU; target < 10 s), peak {peaks[0]:.1f} MB "
           f"after {tenth}, {peaks[-1]:.1f} MB after {len(ids)}, {again:+.1f} MB kept by a second pass; "
-          f"pool {pooling:.1f} s")
+          f"pool {pooling:.1f} s" + sent)
 
 
 if __name__ == "__main__":
