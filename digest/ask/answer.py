@@ -18,6 +18,8 @@ from digest.writers.grounding import PageIndex
 from digest.writers.prompts import PromptSet
 
 ASK_OUTPUT_TOKENS = 1500
+SCHEMA_TOKENS = 400  # the schema instruction the client adds to the prompt, at most
+REPAIR_TOKENS = 80  # the note that asks for a repaired reply
 MAX_CLAIMS = 8
 PASSAGES_PER_PAPER = 3
 DEFAULT_PAPERS = 5
@@ -165,10 +167,27 @@ def _estimate(config: Config, model: ChatModel, plan: _Plan) -> AskEstimate:
         return AskEstimate()
     settings = config.model(model.model_id)
     encoder = get_encoding(model.model_id, settings.encoding)
-    inp = sum(encoder.count(m["content"]) for m in plan.messages) + 400  # the schema instruction the client adds
-    out = min(settings.max_output_tokens, ASK_OUTPUT_TOKENS)
-    return AskEstimate(input_tokens=inp, output_tokens=out // 2, cost=model.estimate_cost(inp, out // 2),
-                       max_cost=model.estimate_cost(inp, out))
+    inp = sum(encoder.count(m["content"]) for m in plan.messages) + SCHEMA_TOKENS
+    return AskEstimate(input_tokens=inp, output_tokens=_reply_limit(settings) // 2,
+                       cost=model.estimate_cost(inp, _reply_limit(settings) // 2),
+                       max_cost=_most(model, inp, _reply_limit(settings), settings.max_output_tokens))
+
+
+def _reply_limit(settings) -> int:
+    return min(settings.max_output_tokens, ASK_OUTPUT_TOKENS)
+
+
+def _most(model: ChatModel, inp: int, limit: int, ceiling: int) -> float:
+    """The most one question can spend: ChatModel.complete may follow a cut reply with one at the model's
+    whole output ceiling and an invalid reply with one repair (the bad reply and a note added to the input),
+    so up to three calls, every reply as long as allowed."""
+    cost = model.estimate_cost
+    if ceiling < limit * 1.25:  # no second try with more room: the call and its repair
+        return cost(inp, limit) + cost(inp + limit + REPAIR_TOKENS, limit)
+    cut_then_repair = cost(inp, limit) + cost(inp, ceiling) + cost(inp + ceiling + REPAIR_TOKENS, ceiling)
+    repair_then_cut = cost(inp, limit) + cost(inp + limit + REPAIR_TOKENS, limit) + cost(
+        inp + limit + REPAIR_TOKENS, ceiling)
+    return max(cut_then_repair, repair_then_cut)
 
 
 def estimate_cost(config: Config, store: Store, question: str, *, model_id: str, language: str = "en",
@@ -205,7 +224,7 @@ def ask(config: Config, store: Store, question: str, *, model_id: str | None = N
     if dry_run:
         return answer
     req = ChatRequest(purpose="ask", messages=plan.messages, schema=ANSWER_SCHEMA, schema_name="ask_answer",
-                      max_tokens=min(config.model(model_id).max_output_tokens, ASK_OUTPUT_TOKENS))
+                      max_tokens=_reply_limit(config.model(model_id)))
     result = model.complete(req)
     answer.cost = 0.0 if result.from_cache else result.usage.cost
     return _grounded(config, store, answer, plan, result.data)

@@ -49,7 +49,7 @@ class AskEstimate:
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
-    max_cost: float = 0.0  # input plus the whole reply budget: the most the call can spend
+    max_cost: float = 0.0  # the most the question can spend: a cut reply retried and one repair included
 
 
 @dataclass
