@@ -198,6 +198,7 @@ def test_pool_takes_what_readers_rank_high_up_to_pool_max(store, config):
     reader(store, "rag2@example.org", keywords=["dense retrieval"], max_papers=1)
     reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
     reader(store, "facts@example.org", keywords=["factual", "faithful"], max_papers=2)  # the editor's papers
+    reader(store, "asks-nothing@example.org", keywords=[], max_papers=6)  # the editor's issue, six long
     gone = reader(store, "gone@example.org", keywords=["molecules"], max_papers=1)
     store.execute("UPDATE subscribers SET status='unsubscribed' WHERE id=?", (gone,))
     extra = choose_pool(store, chosen, config.selection)

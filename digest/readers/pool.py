@@ -60,6 +60,8 @@ def choose_pool(store: Store, candidates: list[Candidate], selection: SelectionC
     _learn(store, ranker, {k for sid in readers for k, _ in votes.get(sid, ())})
     wanted: dict[int, list[int]] = {}
     for sid, interests in readers.items():
+        if interests.is_empty():  # cleared interests: the editor's issue, which asks nothing of the pool
+            continue
         limit = interests.max_papers or selection.max_papers
         for place, choice in enumerate(ranker.rank(interests, votes.get(sid, []), limit), 1):
             if choice.index >= len(selected):
