@@ -4,6 +4,7 @@ rendered once per send with each recipient's own links filled in (issue 23)."""
 from __future__ import annotations
 
 import asyncio
+import html as html_lib
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from email_fixtures import long_issue
-from factories import HOSTILE_TITLE, make_issue
+from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 from smtp_helpers import Inbox, Received, free_port, smtp_server
 
 from digest.errors import MailError
@@ -29,6 +30,8 @@ from digest.mail.message import IssueMail, Recipient, feedback_links, message_id
 from digest.mail.mime import BodyTemplate, encode_body
 from digest.mail.preferences import preferences_url
 from digest.mail.subscribers import add_subscriber, list_subscribers
+from digest.readers import ReaderInterests, save_pool, set_interests
+from digest.records import Issue, IssueEntry
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = "from digest.cli import main\nmain()\n"
@@ -143,13 +146,13 @@ def test_a_template_that_changes_a_link_is_rendered_in_full_for_every_recipient(
     issue = make_issue(store, n_papers=1)
     real = message_mod.render_parts
 
-    def shouting(config, issue, unsubscribe, feedback=None, preferences=None):
-        text, html = real(config, issue, unsubscribe, feedback, preferences)
+    def shouting(config, issue, unsubscribe, *rest):
+        text, html = real(config, issue, unsubscribe, *rest)
         return text + f"\n{(unsubscribe or '').upper()}\n", html
 
     monkeypatch.setattr(message_mod, "render_parts", shouting)
     mail = IssueMail(cfg, issue)
-    for token in ("first-token", "second-token"):
+    for token in ("first-token", "second-token", "third-token"):
         rcpt = Recipient("a@example.org", "", token, 1, b"k" * 32)
         assert mail.parts(rcpt)[0].endswith(f"HTTPS://DIGEST.EXAMPLE.ORG/UNSUBSCRIBE/{token.upper()}\n")
 
@@ -225,6 +228,86 @@ def test_an_error_in_one_connection_stops_the_others_and_a_rerun_finishes(cfg, s
     assert sorted(m.rcpt_tos[0] for m in inbox.messages) == emails  # nobody twice, nobody left out
 
 
+# ---- each reader's own issue (issue 21) -------------------------------------------------------------
+
+
+POOL = ["Grounded summarisation of long documents", "Faithful abstractive summaries",
+        "Dense retrieval for open-domain questions", "Protein folding with diffusion models"]
+
+
+def _week_with_pool(store) -> Issue:
+    """The editor's issue of the first two papers; all four written up, in the week's pool."""
+    papers = [make_paper(i, title=t) for i, t in enumerate(POOL)]
+    gens = {}
+    for p in papers:
+        store.upsert_paper(p)
+        g = make_generation(p)
+        store.save_generation(g, {"model": g.model})
+        gens[p.key] = g
+    issue = Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en", model="test-model",
+                  created="2026-11-16T08:00:00+00:00")
+    issue.entries = [IssueEntry(paper=p, generation=gens[p.key], position=n) for n, p in enumerate(papers[:2], 1)]
+    store.save_issue(issue, gens)
+    save_pool(store, issue.id, papers)
+    return store.load_issue(issue.id)
+
+
+def _reader(store, email: str, **interests) -> int:
+    sub, _ = add_subscriber(store, email)
+    if interests:
+        set_interests(store, sub.id, ReaderInterests(**interests))
+    return sub.id
+
+
+def _bodies(got: Received) -> tuple[str, str]:
+    text, html = (p.get_content() for p in got.msg.iter_parts())
+    return text, html_lib.unescape(html)
+
+
+def test_each_reader_gets_their_own_issue_with_its_reasons_once(cfg, store, tmp_path):
+    _week_with_pool(store)
+    _reader(store, "rag@example.org", keywords=["retrieval"], max_papers=1)
+    _reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
+    plain = [f"plain{i}@example.org" for i in range(6)]
+    for e in plain:
+        _reader(store, e)
+    dry = send_issue(cfg, store, dry_run=True, out_dir=tmp_path / "outbox")
+    assert {e: [(k, why) for k, _, why in papers] for e, papers in dry.selections} == {
+        "rag@example.org": [("2611.10002", "matches 'retrieval'")],
+        "bio@example.org": [("2611.10003", "matches 'protein'")]}
+    listing = (tmp_path / "outbox" / "selections.txt").read_text(encoding="utf-8")
+    assert "rag@example.org: their own issue, 1 papers\n  1. 2611.10002 Dense retrieval" in listing
+    assert "plain0@example.org: the editor's issue" in listing
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        cfg.mail.port = port
+        report = send_issue(cfg, store)
+        again = send_issue(cfg, store)
+    assert report.ok and len(report.sent) == 8 and again.sent == []
+    got = {m.rcpt_tos[0]: m for m in inbox.messages}
+    assert len(inbox.messages) == len(got) == 8  # one message per reader
+    for email, title, why, other in (("rag@example.org", POOL[2], "matches 'retrieval'", POOL[3]),
+                                     ("bio@example.org", POOL[3], "matches 'protein'", POOL[2])):
+        text, html = _bodies(got[email])
+        assert got[email].msg["Subject"] == "Paper digest 2026-W47: 1 paper"
+        assert all(title in body and why in body and other not in body and POOL[0] not in body
+                   for body in (text, html))
+        assert f"({why})" in text  # under the paper's title
+    for email in plain:  # the editor's issue, without reasons
+        text, html = _bodies(got[email])
+        assert POOL[0] in text and POOL[1] in text and POOL[2] not in text and "matches" not in text + html
+    rows = store.query("SELECT status, count(*) AS n FROM deliveries GROUP BY status")
+    assert [(r["status"], r["n"]) for r in rows] == [("sent", 8)]
+
+
+def test_a_reason_is_escaped_in_the_html(cfg, store):
+    issue = make_issue(store, n_papers=1)
+    rcpt = Recipient("a@example.org", "", "tok", 1, b"k" * 32)
+    text, html = IssueMail(cfg, issue, {issue.entries[0].paper.key: "matches '<script>x</script>'"}).parts(rcpt)
+    assert "matches '<script>x</script>'" in text
+    assert "<script>" not in html and "matches &#39;&lt;script&gt;x&lt;/script&gt;&#39;" in html
+
+
 # ---- kill -9 in the middle of a send on four connections --------------------------------------------
 
 
@@ -287,6 +370,8 @@ def test_kill_9_with_four_messages_in_flight_then_rerun_loses_and_duplicates_not
     """The server keeps no unanswered message (RFC 5321: it answers 250 once it has taken it)."""
     make_issue(store, n_papers=2)
     emails = _subscribe(store, 30)
+    for sub in list_subscribers(store, "active")[::3]:  # a third get their own issue, with reasons
+        set_interests(store, sub.id, ReaderInterests(keywords=["grounded"], max_papers=1))
     inbox = HoldAfter(answer=10, lose_unanswered=True)
     with smtp_server(inbox) as port:
         conf = _kill_with_four_in_flight(config, tmp_path, inbox, port)
@@ -299,6 +384,7 @@ def test_kill_9_with_four_messages_in_flight_then_rerun_loses_and_duplicates_not
         assert "resent after an interrupted send" in output
         assert "skipped, already sent" in _rerun(conf)
     assert {e: inbox.count_for(e) for e in emails} == {e: 1 for e in emails}  # 0 duplicates, 0 missing
+    assert sum(m.msg["Subject"].endswith(": 1 paper") for m in inbox.messages) == 10  # the readers' own issues
     for lost in inbox.lost:
         again = [m for m in inbox.messages if m.rcpt_tos == lost.rcpt_tos]
         assert [m.msg["Message-ID"] for m in again] == [lost.msg["Message-ID"]]

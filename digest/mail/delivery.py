@@ -20,6 +20,7 @@ import smtplib
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from digest.mail.message import (
     unsubscribe_url,
 )
 from digest.mail.subscribers import get_by_id, get_subscriber, list_subscribers, normalize_email
+from digest.readers import reader_issue
 from digest.records import Issue
 from digest.store import Store, utcnow
 
@@ -58,6 +60,8 @@ class SendReport:
     failed_earlier: list[tuple[str, str]] = field(default_factory=list)  # reported by an earlier run; not retried
     bounced: list[str] = field(default_factory=list)  # marked bounced by this run
     files: list[Path] = field(default_factory=list)  # dry run: .eml files and the preview
+    # dry run: each reader who gets their own issue, with its papers as (key, title, why)
+    selections: list[tuple[str, list[tuple[str, str, str]]]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -271,7 +275,7 @@ def send_issue(config: Config, store: Store, issue_id: str | None = None, *, dry
     recipients = _recipients(store, to)
     sender = sender_address(config.mail)
     if dry_run:
-        return _dry_run(config, issue, recipients, report, out_dir, progress)
+        return _dry_run(config, store, issue, recipients, report, out_dir, progress)
     # Two sends at once (cron and a manual run) would both see "not sent yet" for the same subscriber.
     busy = MailError("another `digest send` is running on this store",
                      hint="wait for it to finish; it sends to everyone not yet sent")
@@ -294,7 +298,7 @@ def _send(config: Config, store: Store, issue: Issue, recipients: list[Recipient
             if status == "sending":
                 in_doubt.add(r.email)
             todo.append(r)
-    run = _Run(config, store, IssueMail(config, issue), sender, report, in_doubt, len(todo), progress)
+    run = _Run(config, store, ReaderMails(config, store, issue), sender, report, in_doubt, len(todo), progress)
     mailers = [Mailer(config.mail) for _ in range(max(1, min(config.mail.connections, len(todo))))]
     try:
         for round_no in range(1 + max(0, retry_rounds)):
@@ -336,9 +340,9 @@ class _Run:
     """One send's recipients spread over its connections: each recipient is taken by one connection
     only, and every outcome lands in the ledger (deliveries) and the report as it comes."""
 
-    def __init__(self, config: Config, store: Store, mail: IssueMail, sender: str, report: SendReport,
+    def __init__(self, config: Config, store: Store, mails: ReaderMails, sender: str, report: SendReport,
                  in_doubt: set[str], total: int, progress: Progress | None):
-        self.config, self.store, self.mail, self.sender = config, store, mail, sender
+        self.config, self.store, self.mails, self.sender = config, store, mails, sender
         self.report, self.in_doubt, self.total, self.progress = report, in_doubt, total, progress
         self.done = 0
         self.pacer = _Pacer(config.mail.per_minute)
@@ -394,7 +398,7 @@ class _Run:
             self.pacer.wait(self.stop)
             if self.stop.is_set():
                 return
-            outcome, detail = _send_one(self.store, mailer, self.mail, r, self.sender)
+            outcome, detail = _send_one(self.store, mailer, self.mails.mail_for(r), r, self.sender)
             self._settle(r, outcome, detail, retry, may_retry)
 
     def _settle(self, r: Recipient, outcome: str, detail: str, retry: list[Recipient], may_retry: bool) -> None:
@@ -454,7 +458,7 @@ def _send_one(store: Store, mailer: Mailer, mail: IssueMail, r: Recipient, sende
     return outcome, detail
 
 
-def _dry_run(config: Config, issue: Issue, recipients: list[Recipient], report: SendReport,
+def _dry_run(config: Config, store: Store, issue: Issue, recipients: list[Recipient], report: SendReport,
              out_dir: str | Path | None, progress: Progress | None) -> SendReport:
     folder = Path(out_dir) if out_dir else config.archive_dir / "outbox" / issue.id
     folder.mkdir(parents=True, exist_ok=True)
@@ -463,12 +467,56 @@ def _dry_run(config: Config, issue: Issue, recipients: list[Recipient], report: 
     for name, body in (("preview.html", html), ("preview.txt", text)):
         (folder / name).write_text(body, encoding="utf-8")
         report.files.append(folder / name)
-    mail = IssueMail(config, issue)
+    mails = ReaderMails(config, store, issue)
+    lines = []
     for i, r in enumerate(recipients, 1):
         path = folder / _safe_filename(i, r.email)
+        mail = mails.mail_for(r)
         path.write_bytes(mail.message_bytes(r)[1])
         report.files.append(path)
         report.sent.append(r.email)
+        if mail is not mails.editor:
+            report.selections.append((r.email, [(e.paper.key, e.paper.title, mail.why.get(e.paper.key, ""))
+                                                for e in mail.issue.entries]))
+            lines += [f"{r.email}: their own issue, {len(mail.issue.entries)} papers"]
+            lines += [f"  {n}. {e.paper.key} {e.paper.title} — {mail.why.get(e.paper.key, '')}"
+                      for n, e in enumerate(mail.issue.entries, 1)]
+        else:
+            lines.append(f"{r.email}: the editor's issue")
         if progress:
             progress(i, len(recipients))
+    selections = folder / "selections.txt"
+    selections.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report.files.append(selections)
     return report
+
+
+class ReaderMails:
+    """Each recipient's email: the editor's issue for a reader who asked for nothing, else their own
+    (digest.readers.reader_issue), rendered once for every reader who gets the same papers with the same
+    reasons. Only the latest selections are kept, so memory does not grow with the number of readers."""
+
+    KEEP = 256
+
+    def __init__(self, config: Config, store: Store, issue: Issue):
+        self.config, self.store, self.issue = config, store, issue
+        self.editor = IssueMail(config, issue)
+        self._mails: OrderedDict[tuple, IssueMail] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def mail_for(self, r: Recipient) -> IssueMail:
+        """The IssueMail whose message goes to this recipient (a test copy to a non-subscriber: the editor's)."""
+        if r.subscriber_id is None:
+            return self.editor
+        with self._lock:  # the chooser learns readers' votes as it goes: one reader at a time
+            theirs, why = reader_issue(self.store, self.issue, r.subscriber_id, self.config)
+            if theirs is self.issue:
+                return self.editor
+            key = tuple((e.paper.key, why.get(e.paper.key, "")) for e in theirs.entries)
+            mail = self._mails.get(key)
+            if mail is None:
+                mail = self._mails[key] = IssueMail(self.config, theirs, why)
+                if len(self._mails) > self.KEEP:
+                    self._mails.popitem(last=False)
+            self._mails.move_to_end(key)
+            return mail

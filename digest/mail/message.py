@@ -174,7 +174,8 @@ def _preheader(entries: list[dict], L: dict[str, str]) -> str:
 
 
 def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
-                  feedback: dict[str, dict[str, str]] | None = None, preferences: str | None = None) -> dict:
+                  feedback: dict[str, dict[str, str]] | None = None, preferences: str | None = None,
+                  why: dict[str, str] | None = None) -> dict:
     """What the email templates see: plain values, paper text untouched (templates escape it).
 
     With a public site (site_url) each paper also links to its archive page and shows its first-page
@@ -227,6 +228,8 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
             "page_url": paper_page_url(site, p) if site else "",
             "thumb": thumb,
             "feedback": feedback.get(p.key),
+            "why": (why or {}).get(p.key, ""),  # a reader's own issue: why this paper is in it (digest.readers)
+            "why_lang": text_language((why or {}).get(p.key, ""), issue.language),
             "ask_url": f"{ask}/ask?paper={quote(p.key, safe='')}" if ask else "",
         })
     written_by = model_note(issue, L)
@@ -251,9 +254,11 @@ def subject_for(config: Config, issue: Issue) -> str:
 
 
 def render_parts(config: Config, issue: Issue, unsubscribe: str | None,
-                 feedback: dict[str, dict[str, str]] | None = None, preferences: str | None = None) -> tuple[str, str]:
-    """The (text, html) bodies of an issue's email; `feedback` holds each paper's vote links."""
-    ctx = issue_context(config, issue, unsubscribe, feedback, preferences)
+                 feedback: dict[str, dict[str, str]] | None = None, preferences: str | None = None,
+                 why: dict[str, str] | None = None) -> tuple[str, str]:
+    """The (text, html) bodies of an issue's email; `feedback` holds each paper's vote links, `why` the reason
+    each paper is in a reader's own issue."""
+    ctx = issue_context(config, issue, unsubscribe, feedback, preferences, why)
     env = template_env()
     return env.get_template("email.txt.j2").render(ctx), env.get_template("email.html.j2").render(ctx)
 
@@ -292,24 +297,33 @@ def build_message(config: Config, issue: Issue, rcpt: Recipient, *, now: datetim
     return message_from_bytes(data, policy=_RAW_AS_IS)  # type: ignore[return-value]
 
 
+@dataclass
+class _First:
+    """The first recipient with a set of links: their links and full rendering, which the templates must give."""
+
+    values: list[str]
+    full: tuple[str, str]
+
+
 class IssueMail:
     """An issue's email for many recipients: the templates rendered once, each recipient's own links put in.
 
-    Recipients differ only in their links (unsubscribe, preferences, votes), so the bodies are rendered
-    once per set of links a recipient has, with a marker in each link's place, and encoded once but for
-    the lines that hold a link (mime.BodyTemplate). The first recipient of each set is checked against a
-    full rendering; should a template ever transform a link, every message is rendered in full.
-    Safe to share between threads.
+    Recipients differ only in their links (unsubscribe, preferences, votes), so from the second recipient
+    with a given set of links on, the bodies are rendered once with a marker in each link's place and
+    encoded once but for the lines that hold a link (mime.BodyTemplate). That rendering is checked against
+    the first recipient's full one: should a template ever transform a link, every message is rendered in
+    full. `why` is a reader's own issue's reason per paper (digest.readers). Safe to share between threads.
     """
 
-    def __init__(self, config: Config, issue: Issue):
-        self.config, self.issue = config, issue
+    def __init__(self, config: Config, issue: Issue, why: dict[str, str] | None = None):
+        self.config, self.issue, self.why = config, issue, why or {}
         mail = config.mail
         # A random word in each link's place: no paper text can hold it, and no escaping changes it.
         self._mark = f"slot{secrets.token_hex(8)}n"
         # '=' never appears twice in a row in base64 or quoted-printable text, so no body can hold this.
         self._boundary = f"==============={secrets.randbelow(10**19):019d}=="
-        self._renderings: dict[tuple, tuple[BodyTemplate, BodyTemplate] | None] = {}
+        # Per set of links: the first recipient's, then the templates (None: templates that did not fit).
+        self._renderings: dict[tuple, _First | tuple[BodyTemplate, BodyTemplate] | None] = {}
         self._lock = threading.Lock()
         # The headers every recipient shares, folded once; each message adds its own To, Date, Message-ID
         # and List-Unsubscribe between them.
@@ -326,21 +340,23 @@ class IssueMail:
 
     def parts(self, rcpt: Recipient) -> tuple[str, str]:
         """The (text, html) bodies for one recipient: what render_parts gives with their links."""
-        links = self._links(rcpt)
-        bodies, values = self._rendering(*links)
-        if bodies is None:
-            return render_parts(self.config, self.issue, *links)
+        full, bodies, values = self._bodies(*self._links(rcpt))
+        if full is not None:
+            return full
+        assert bodies is not None
         return bodies[0].text(values), bodies[1].text(_escaped(values))
 
     def message_bytes(self, rcpt: Recipient, now: datetime | None = None) -> tuple[str, bytes]:
         """(Message-ID, the message as it goes out, CRLF line ends) for one recipient."""
         links = self._links(rcpt)
-        bodies, values = self._rendering(*links)
-        if bodies is None:
-            text, html = render_parts(self.config, self.issue, *links)
-            ctes = transfer_encoding(text), transfer_encoding(html)
-            payloads = [("plain", ctes[0], encode_body(text, ctes[0])), ("html", ctes[1], encode_body(html, ctes[1]))]
+        full, bodies, values = self._bodies(*links)
+        if full is not None:
+            payloads = []
+            for subtype, body in zip(("plain", "html"), full):
+                cte = transfer_encoding(body)
+                payloads.append((subtype, cte, encode_body(body, cte)))
         else:
+            assert bodies is not None
             payloads = [("plain", bodies[0].cte, bodies[0].encoded(values)),
                         ("html", bodies[1].cte, bodies[1].encoded(_escaped(values)))]
         mid = message_id(self.config, self.issue.id, rcpt)
@@ -366,28 +382,38 @@ class IssueMail:
         return (unsubscribe_url(self.config, rcpt.token), feedback_links(self.config, self.issue, rcpt),
                 preferences_url(self.config, rcpt))
 
-    def _rendering(self, unsub: str | None, feedback: dict[str, dict[str, str]], prefs: str | None
-                   ) -> tuple[tuple[BodyTemplate, BodyTemplate] | None, list[str]]:
-        """The bodies rendered for this set of links (None: render in full), and the links in slot order."""
+    def _full(self, unsub: str | None, feedback: dict[str, dict[str, str]], prefs: str | None) -> tuple[str, str]:
+        return render_parts(self.config, self.issue, unsub, feedback, prefs, self.why)
+
+    def _bodies(self, unsub: str | None, feedback: dict[str, dict[str, str]], prefs: str | None
+                ) -> tuple[tuple[str, str] | None, tuple[BodyTemplate, BodyTemplate] | None, list[str]]:
+        """(the full rendering, or None) or (None, the templates), and the links in slot order."""
         keys = tuple(e.paper.key for e in self.issue.entries if e.paper.key in feedback)
         values = [u for u in (unsub, prefs) if u] + [feedback[k][v] for k in keys for v in ("more", "less")]
         shape = (bool(unsub), bool(prefs), keys)
         with self._lock:
             if shape not in self._renderings:
-                self._renderings[shape] = self._render(unsub, feedback, prefs, keys, values)
-            return self._renderings[shape], values
+                # A reader's own issue may have this one recipient: a full rendering, nothing more.
+                full = self._full(unsub, feedback, prefs)
+                self._renderings[shape] = _First(values, full)
+                return full, None, values
+            known = self._renderings[shape]
+            if isinstance(known, _First):
+                known = self._renderings[shape] = self._templates(unsub, prefs, keys, known)
+        if known is None:
+            return self._full(unsub, feedback, prefs), None, values
+        return None, known, values
 
-    def _render(self, unsub: str | None, feedback: dict[str, dict[str, str]], prefs: str | None,
-                keys: tuple[str, ...], values: list[str]) -> tuple[BodyTemplate, BodyTemplate] | None:
-        it = iter(f"{self._mark}{i}x" for i in range(len(values)))
+    def _templates(self, unsub: str | None, prefs: str | None, keys: tuple[str, ...],
+                   first: _First) -> tuple[BodyTemplate, BodyTemplate] | None:
+        it = iter(f"{self._mark}{i}x" for i in range(len(first.values)))
         mark_unsub = next(it) if unsub else None
         mark_prefs = next(it) if prefs else None
         mark_feedback = {k: {"more": next(it), "less": next(it)} for k in keys}
-        text, html = render_parts(self.config, self.issue, mark_unsub, mark_feedback, mark_prefs)
+        text, html = self._full(mark_unsub, mark_feedback, mark_prefs)
         marker = self._mark + "([0-9]+)x"
         bodies = BodyTemplate(text, marker), BodyTemplate(html, marker)
-        exact = render_parts(self.config, self.issue, unsub, feedback, prefs)
-        return bodies if (bodies[0].text(values), bodies[1].text(_escaped(values))) == exact else None
+        return bodies if (bodies[0].text(first.values), bodies[1].text(_escaped(first.values))) == first.full else None
 
 
 def _escaped(values: list[str]) -> list[str]:
