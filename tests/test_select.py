@@ -315,3 +315,22 @@ def test_real_rss_announce_types(corpus):
 def test_replace_cross(types, taken):
     p = paper("2611.00031", "Summarization", announce="replace-cross")
     assert select_papers([p], SelectionConfig(interests=INTERESTS, announce_types=types))[0].selected is taken
+
+
+def test_term_index_matches_term_by_term_and_keeps_only_what_papers_have():
+    """The index built once serves any number of profiles: scores are the sum of each term's BM25 part."""
+    from digest.select import TermIndex, build_profile
+
+    index = TermIndex(LISTING)
+    profile = build_profile("summarization of scientific papers\nsurface codes", [])
+    m = index.match(profile)
+    expected = [sum(w * index.score(t, i) for t, w in profile.weights.items() if t in index.scorer.vocab)
+                for i in range(len(LISTING))]
+    assert list(m.total) == pytest.approx(expected) and m.total[0] > 0 and m.total[1] > 0
+    assert m.top_terms(1) == ["codes", "surface", "surface codes"]  # the profile's words, best first
+    assert [t for _, t in m.contributions(1)] == ["code", "surfac", "surfac_code"]
+    assert m.contributions(2) == [] and m.top_terms(2) == []
+    # What is kept per term is the papers that have it: never a row per paper per term asked for.
+    index.match(build_profile("\n".join(f"word{n}" for n in range(500)), []))
+    assert all(len(where) <= len(LISTING) and (values > 0).all() for where, values, _ in index._sparse.values())
+    assert set(index._sparse) <= index.scorer.vocab
