@@ -105,6 +105,11 @@ def test_index_is_built_incrementally_and_replaces_a_papers_rows(store, archive)
 def test_the_index_stems_words_as_the_writers_retrieval_does():
     text = "Modelling the Müller-Lyon eﬀect: summarization studies ran 3 runs; informa- tion flows.\n日本語の論文"
     assert stems(text) == tokenize(text)
+    assert stems("KVキャッシュの圧縮") == ["kv", "キャッシュの圧縮"]
+
+
+def test_a_japanese_question_meets_the_papers_latin_words(store, archive):
+    assert search(store, "LitQAで評価している論文は?")[0].paper_key == archive[1]
 
 
 def test_references_are_not_indexed(store):
