@@ -49,6 +49,7 @@ class PaperFeedback:
     likes: int
     dislikes: int
     owner: int = 0  # the owner's own vote, 0 when none
+    readers: int = 0  # the net of subscribers' votes: each shapes that reader's own issue first
 
     @property
     def net(self) -> int:
@@ -177,8 +178,9 @@ def load_feedback(store: Store) -> list[PaperFeedback]:
     """The votes per paper, most recently voted first."""
     rows = store.query(
         "SELECT paper_key, sum(vote = 1) AS likes, sum(vote = -1) AS dislikes, "
-        "coalesce(sum(CASE WHEN voter = ? THEN vote END), 0) AS owner, max(updated) AS last "
+        "coalesce(sum(CASE WHEN voter = ? THEN vote END), 0) AS owner, "
+        "coalesce(sum(CASE WHEN voter LIKE 'subscriber:%' THEN vote END), 0) AS readers, max(updated) AS last "
         "FROM feedback GROUP BY paper_key ORDER BY last DESC, paper_key", (OWNER,),
     )
     return [PaperFeedback(paper=store.get_paper(r["paper_key"]), likes=r["likes"], dislikes=r["dislikes"],
-                          owner=r["owner"]) for r in rows]
+                          owner=r["owner"], readers=r["readers"]) for r in rows]

@@ -38,6 +38,8 @@ _TOP_TERMS_SHOWN = 3
 # best interest score, per vote: one "less like this" can take a near-copy from first to last.
 _FEEDBACK_WEIGHT = 1.0
 _MAX_VOTES_COUNTED = 3       # per paper: a popular paper must not drown every other signal
+# A subscriber's vote moves their own issue fully (digest.readers) and the editor's ranking at this weight.
+_READER_VOTE_WEIGHT = 0.5
 _MAX_FEEDBACK_PAPERS = 200   # the most recently voted; older votes stop counting
 _MIN_SIMILARITY_SHOWN = 0.1  # weaker resemblances still count but are not worth a reason line
 
@@ -201,8 +203,10 @@ def feedback_similarity(index: TermIndex, voted: list[Paper]) -> np.ndarray:
 
 
 def vote_weights(voted: list[PaperFeedback]) -> np.ndarray:
-    """Each voted paper's signed weight: its net votes, capped so a popular paper cannot drown the rest."""
-    return np.array([np.sign(f.net) * min(abs(f.net), _MAX_VOTES_COUNTED) for f in voted], dtype=np.float64)
+    """Each voted paper's signed weight: its net votes (a subscriber's at _READER_VOTE_WEIGHT), capped so a
+    popular paper cannot drown the rest."""
+    nets = [f.net - (1 - _READER_VOTE_WEIGHT) * f.readers for f in voted]
+    return np.array([np.sign(n) * min(abs(n), _MAX_VOTES_COUNTED) for n in nets], dtype=np.float64)
 
 
 def vote_moves(sim: np.ndarray, signed: np.ndarray, scale: float) -> np.ndarray:

@@ -342,3 +342,27 @@ def test_a_run_writes_up_the_pool_once_and_each_reader_chooses_from_it(tmp_path,
     assert [e.paper.key for e in got.entries] == ["2611.00002", editor[0]]
     assert why["2611.00002"] == "matches 'retrieval'" and got.entries[0].generation.tldr
     assert store.load_issue(rep.issue.id).entries == rep.issue.entries  # the editor's issue stays the editor's
+
+
+def test_a_readers_vote_moves_the_editors_ranking_at_half_the_weight_of_the_owners(store):
+    from digest.config import SelectionConfig
+    from digest.feedback import OWNER, load_feedback
+
+    papers = pool_papers()
+    for p in papers:
+        store.upsert_paper(p)
+    sel = SelectionConfig(interests="summaries of documents", max_papers=3)
+
+    def scores() -> dict[str, float]:
+        return {c.paper.key: c.score for c in select_papers(papers, sel, feedback=load_feedback(store))}
+
+    before = scores()
+    sid = reader(store, "voter@example.org")
+    record_vote(store, papers[4].key, MORE, subscriber_voter(sid))
+    by_reader = scores()
+    store.execute("DELETE FROM feedback")
+    record_vote(store, papers[4].key, MORE, OWNER)
+    by_owner = scores()
+    moved = papers[3].key  # the other retrieval paper
+    assert by_owner[moved] - before[moved] > 0.05
+    assert by_reader[moved] - before[moved] == pytest.approx((by_owner[moved] - before[moved]) / 2, abs=1e-3)
