@@ -12,7 +12,6 @@ from digest.errors import ConfigError, NotFoundError
 from digest.i18n import labels
 from digest.llm.client import ChatModel, ChatRequest, get_model
 from digest.llm.tokens import get_encoding
-from digest.records import Page
 from digest.store import Store
 from digest.writers.grounding import PageIndex
 from digest.writers.prompts import PromptSet
@@ -236,8 +235,12 @@ def _extractive(answer: AskAnswer, plan: _Plan) -> AskAnswer:
         answer.nothing_found, answer.text = True, nothing_found_text(answer.language)
         return answer
     best = max(s.hit.score for s in plan.sources)
-    kept = [s for s in plan.sources if s.hit.score >= EXTRACTIVE_SHARE * best or s.hit.passage_id in {
-        max((x for x in plan.sources if x.hit.paper_key == s.hit.paper_key), key=lambda x: x.hit.score).hit.passage_id}]
+    best_of_paper: dict[str, float] = {}
+    for s in plan.sources:
+        best_of_paper[s.hit.paper_key] = max(best_of_paper.get(s.hit.paper_key, 0.0), s.hit.score)
+    # Every paper found shows its best passage; its others only when they are near the best of all.
+    kept = [s for s in plan.sources
+            if s.hit.score >= EXTRACTIVE_SHARE * best or s.hit.score == best_of_paper[s.hit.paper_key]]
     answer.passages = [s.hit for s in kept]
     lang = answer.language.split("-")[0].lower()
     lines = [PASSAGES_NOTE.get(lang, PASSAGES_NOTE["en"])]
@@ -270,7 +273,7 @@ def _grounded(config: Config, store: Store, answer: AskAnswer, plan: _Plan, data
         src = plan.sources[at - 1]
         key = src.hit.paper_key
         if key not in page_index:
-            page_index[key] = PageIndex(_pages(store, key))
+            page_index[key] = PageIndex(store.pages(key))
         check = page_index[key].find(quote, [src.page])
         page = check.pages[0] if check.verified and check.pages else src.page
         citations[n] = Citation(n, key, src.title, page, check.trimmed or quote, check.verified, check.reason)
@@ -285,10 +288,6 @@ def _grounded(config: Config, store: Store, answer: AskAnswer, plan: _Plan, data
     for p in answer.papers:
         p.pages = sorted(pages[p.key])
     return answer
-
-
-def _pages(store: Store, key: str) -> list[Page]:
-    return store.pages(key)
 
 
 def _settle_marks(text: str, citations: dict[int, Citation], drop: bool) -> tuple[str, list[Citation], int]:
