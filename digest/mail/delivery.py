@@ -7,17 +7,15 @@ interruption is safely retried), and 'sent' right after the server's reply to th
 A row still 'sending' is ambiguous: the connection or the process died while the message was
 in flight, perhaps after the server took it, perhaps not. Such a message is sent again, in the
 same run's retry round or by the next run, with the same Message-ID (stable per issue and
-subscriber): every subscriber gets the issue, and only the one message in flight at a crash can
-arrive twice, as a copy the receiver can recognise. Nothing else is ever sent twice.
+subscriber): every subscriber gets the issue, and only the message in flight at a crash on each
+connection (mail.connections) can arrive twice, as a copy the receiver can recognise. Nothing else
+is ever sent twice: each recipient is taken by one connection only, and a send holds a lock on the
+store against a second one. The SMTP connection itself is digest.mail.smtp.
 """
 
 from __future__ import annotations
 
-import base64
-import os
 import re
-import smtplib
-import ssl
 import threading
 import time
 from collections import OrderedDict
@@ -25,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digest.config import Config, MailConfig
+from digest.config import Config
 from digest.errors import DigestError, MailError
 from digest.feedback import feedback_secret
 from digest.mail.message import (
@@ -36,13 +34,13 @@ from digest.mail.message import (
     sender_address,
     unsubscribe_url,
 )
+from digest.mail.smtp import Mailer
 from digest.mail.subscribers import get_by_id, get_subscriber, list_subscribers, normalize_email
 from digest.readers import reader_issue
 from digest.records import Issue
 from digest.store import Store, utcnow
 
 Progress = Callable[[int, int], None]
-
 
 
 @dataclass
@@ -67,148 +65,6 @@ class SendReport:
     def ok(self) -> bool:
         """True when every recipient has the issue, but for failures an earlier send already reported."""
         return not (self.deferred or self.failed or self.unknown)
-
-
-# ---- SMTP ------------------------------------------------------------------------------------------
-
-
-class Mailer:
-    """One SMTP connection reused for many messages; reconnects after the server drops it."""
-
-    def __init__(self, mail: MailConfig, env: dict[str, str] | None = None):
-        self.mail = mail
-        self.env = os.environ if env is None else env
-        self.smtp: smtplib.SMTP | None = None
-
-    def __enter__(self) -> Mailer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def connect(self) -> smtplib.SMTP:
-        """Open (or reuse) the connection: TLS as configured, then login with the password from the env."""
-        if self.smtp is not None:
-            return self.smtp
-        m = self.mail
-        if m.security not in ("starttls", "ssl", "none"):
-            raise DigestError(f"mail.security is {m.security!r}", hint="use starttls, ssl or none")
-        password = None
-        if m.username:
-            password = self.env.get(m.password_env or "")
-            if not password:
-                raise MailError(f"mail.username is set but ${m.password_env} is empty",
-                                hint=f"export {m.password_env}=... before sending")
-        context = ssl.create_default_context()  # honours $SSL_CERT_FILE for a private CA
-        smtp: smtplib.SMTP | None = None
-        try:
-            if m.security == "ssl":
-                smtp = smtplib.SMTP_SSL(m.host, m.port, timeout=m.timeout, context=context)
-            else:
-                smtp = smtplib.SMTP(m.host, m.port, timeout=m.timeout)
-            smtp.ehlo()
-            if m.security == "starttls":
-                smtp.starttls(context=context)
-                smtp.ehlo()
-            if m.username:
-                _login(smtp, m.username, password or "")
-        except (OSError, smtplib.SMTPException) as e:
-            if smtp is not None:
-                smtp.close()  # a half-open connection is not kept
-            if isinstance(e, smtplib.SMTPAuthenticationError):
-                raise MailError(f"SMTP login as {m.username!r} was refused ({e.smtp_code})",
-                                hint=f"check mail.username and ${m.password_env}") from None
-            if isinstance(e, smtplib.SMTPNotSupportedError):
-                raise MailError(f"{m.host}:{m.port} does not support that: {e}",
-                                hint="check mail.security (starttls, ssl or none)") from None
-            raise MailError(f"cannot connect to the SMTP server {m.host}:{m.port}: {e}",
-                            hint="check mail.host, mail.port and mail.security") from None
-        self.smtp = smtp
-        return smtp
-
-    def close(self) -> None:
-        """Say QUIT when the connection still works; drop it either way."""
-        if self.smtp is not None:
-            try:
-                self.smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                self.smtp.close()
-            self.smtp = None
-
-    def send(self, sender: str, rcpt: str, data: bytes, committing: Callable[[], None] | None = None
-             ) -> tuple[str, str]:
-        """Send one message; returns (outcome, detail) with outcome sent/temporary/permanent/unknown.
-
-        `committing` runs after the server's 354 and before the message goes out: the caller
-        records "may have been sent" there.
-        """
-        smtp = self.connect()
-        try:
-            for step, args, ok in (("mail", (sender,), (250,)), ("rcpt", (rcpt,), (250, 251)),
-                                   ("docmd", ("DATA",), (354,))):
-                code, resp = getattr(smtp, step)(*args)
-                if code not in ok:
-                    self._reset()
-                    return _classify(code, resp)
-        except (OSError, smtplib.SMTPException) as e:
-            # Nothing of the message was sent yet: safe to try again later.
-            self._drop()
-            return "temporary", f"connection lost before the message: {e}"
-        if committing:
-            committing()
-        try:
-            smtp.send(_dot_stuff(data))
-            code, resp = smtp.getreply()
-        except (OSError, smtplib.SMTPException) as e:
-            self._drop()
-            return "unknown", f"connection lost while sending the message: {e}"
-        if code == 250:
-            return "sent", ""
-        return _classify(code, resp)
-
-    def _reset(self) -> None:
-        try:
-            self.smtp.rset()  # type: ignore[union-attr]
-        except (OSError, smtplib.SMTPException):
-            self._drop()
-
-    def _drop(self) -> None:
-        if self.smtp is not None:
-            self.smtp.close()
-            self.smtp = None
-
-
-def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
-    smtp.ehlo_or_helo_if_needed()
-    mechanisms = smtp.esmtp_features.get("auth", "").upper().split()
-    if "PLAIN" not in mechanisms:
-        if not (user + password).isascii():
-            raise smtplib.SMTPNotSupportedError("a non-ASCII login needs AUTH PLAIN, which the server lacks")
-        smtp.login(user, password)
-        return
-    # One AUTH PLAIN attempt, UTF-8 as RFC 4616 says (smtplib would encode ASCII only, and on a
-    # refusal it goes on trying other mechanisms).
-    blob = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
-    code, resp = smtp.docmd("AUTH", "PLAIN " + blob)
-    if code != 235:
-        raise smtplib.SMTPAuthenticationError(code, resp)
-
-
-def _classify(code: int, resp: bytes | str) -> tuple[str, str]:
-    text = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
-    detail = f"{code} {text}".strip()
-    if 400 <= code < 500 or code == -1:
-        return "temporary", detail
-    return "permanent", detail
-
-
-def _dot_stuff(data: bytes) -> bytes:
-    # RFC 5321 4.5.2: a line starting with '.' gets another '.'; the message ends with CRLF.CRLF.
-    if data.startswith(b".") or b"\n." in data:  # a find is far cheaper than the substitution on 100 KB
-        data = re.sub(rb"(?m)^\.", b"..", data)
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
 
 
 def send_confirmation(config: Config, email: str, name: str, link: str) -> None:
