@@ -17,10 +17,12 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from email_fixtures import long_issue
 from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 from smtp_helpers import Inbox, Received, free_port, smtp_server
 
+from digest.cli.main import cli
 from digest.errors import MailError
 from digest.feedback import feedback_secret
 from digest.mail import delivery
@@ -298,6 +300,19 @@ def test_each_reader_gets_their_own_issue_with_its_reasons_once(cfg, store, tmp_
         assert POOL[0] in text and POOL[1] in text and POOL[2] not in text and "matches" not in text + html
     rows = store.query("SELECT status, count(*) AS n FROM deliveries GROUP BY status")
     assert [(r["status"], r["n"]) for r in rows] == [("sent", 8)]
+
+
+def test_send_dry_run_shows_each_readers_selection(config, store, tmp_path):
+    _week_with_pool(store)
+    _reader(store, "rag@example.org", keywords=["retrieval"], max_papers=1)
+    _reader(store, "plain@example.org")
+    conf = tmp_path / "digest.toml"
+    conf.write_text(f'[store]\narchive_dir = "{config.archive_dir}"\n[mail]\nhost = "127.0.0.1"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(conf), "send", "--dry-run", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "1 reader gets their own issue (the others the editor's)" in said
+    assert "rag@example.org: 2611.10002 (matches 'retrieval')" in said and "plain@example.org" not in said
 
 
 def test_a_reason_is_escaped_in_the_html(cfg, store):

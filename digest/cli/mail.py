@@ -161,6 +161,16 @@ def print_report(report: SendReport) -> None:
     if report.dry_run and report.files:
         out.print(f"Preview: {report.files[0]}  (and {len(report.files) - 1} more files beside it)",
                   markup=False, highlight=False)
+    if report.dry_run and report.selections:
+        shown = 10  # the whole list is in selections.txt beside the preview
+        gets = "gets" if len(report.selections) == 1 else "get"
+        out.print(f"{plural(len(report.selections), 'reader')} {gets} their own issue (the others the editor's):",
+                  markup=False, highlight=False)
+        for email, papers in report.selections[:shown]:
+            out.print(f"  {email}: " + "; ".join(f"{key} ({why})" if why else key for key, _, why in papers),
+                      markup=False, highlight=False)
+        if len(report.selections) > shown:
+            out.print(f"  ... every reader's papers: {report.files[-1]}", markup=False, highlight=False)
         print_email_size(report.files)
 
 
