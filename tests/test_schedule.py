@@ -7,6 +7,7 @@ received while replies were held, never by timing.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -92,6 +93,12 @@ def stored_papers(store, n: int):
     return papers
 
 
+def labelled_papers(store) -> int:
+    """Stored generations whose answers all carry a support label."""
+    rows = store.query("SELECT qa FROM generations")
+    return sum(1 for r in rows if (qa := json.loads(r["qa"])) and all(q.get("support") for q in qa))
+
+
 def start_generating(config, store, writer, papers, out: dict) -> threading.Thread:
     def run():
         try:
@@ -152,6 +159,8 @@ def test_the_overview_is_requested_while_an_answers_call_is_still_out(setup, con
     until(lambda: "overview" in held.arrivals(), "the overview request while the last answers reply is held")
     assert last_answers not in held.answered  # the overview came in while the last answers call was out
     assert held.arrivals().count("answers") == 4  # ... and was not retried
+    # The support check labels each paper's answers as the paper is written, not in one pass after the last.
+    until(lambda: labelled_papers(store) == 3, "the three finished papers' answers labelled and stored")
     held.release(last_answers)
     t.join(HANG)
     assert not t.is_alive() and "error" not in out, out.get("error")
