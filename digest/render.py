@@ -30,11 +30,14 @@ def safe_url(url: str | None) -> str:
     return url
 
 
+# HTML's three, then a backslash before each character Markdown could read as syntax: one pass (str.translate),
+# as the Markdown index of the archive runs every title and TL;DR through it.
+_MD_INERT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", **{c: "\\" + c for c in "\\`*_{}[]()#+!|~"}})
+
+
 def md_text(text: object) -> str:
     """Paper-derived text made inert in Markdown: one line, no links, emphasis, headings or raw HTML."""
-    text = " ".join(str(text or "").split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
+    return " ".join(str(text or "").split()).translate(_MD_INERT)
 
 
 def md_url(url: str | None) -> str:
