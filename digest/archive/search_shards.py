@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from digest.text import CJK_RANGES
 
@@ -37,21 +38,29 @@ _CJK_RUN = re.compile(f"[{CJK_RANGES}]+|[^{CJK_RANGES}]+")
 _CJK = re.compile(f"[{CJK_RANGES}]")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SearchDoc:
-    """One paper as the search page knows it."""
+    """One paper as the search page knows it; what a result shows (title, authors, TL;DR, language) and the
+    summary and Q&A texts are asked of a `SearchSource` only when a file that holds them is rendered: a
+    rebuild loads the papers of those files alone (SiteBuilder)."""
 
     key: str  # the paper's
     slug: str
-    issues: tuple[str, ...]
-    # What a result shows (title, authors, TL;DR, language) and the summary and Q&A texts, asked for only
-    # when a file that holds them is rendered: a rebuild loads the papers of those files alone (SiteBuilder).
-    shown: Callable[[], tuple[str, str, str, str]]
-    text: Callable[[], tuple[str, str]]
+    issues: list[str]
     # What the texts are made from, and a fingerprint of what a result shows: made of the store's stamps,
     # as hashing the texts of 5,000 papers twice over was most of what a one-issue rebuild spent here.
     source: str
     fp: str
+
+
+class SearchSource(Protocol):
+    """Where search files read what they show of a paper, once it is loaded."""
+
+    def shown(self, key: str) -> tuple[str, str, str, str]:
+        """Title, authors, TL;DR and language."""
+
+    def text(self, key: str) -> tuple[str, str]:
+        """The summary text and the Q&A text."""
 
 
 def fold(text: str) -> str:
@@ -92,11 +101,11 @@ def script(name: str, data: object) -> str:
     return f"DIGEST_SEARCH_LOAD({json.dumps(name)},{_js_json(data)});\n"
 
 
-def _postings(docs: list[SearchDoc], first: int) -> list[dict[str, list[int]]]:
+def _postings(docs: list[SearchDoc], first: int, source: SearchSource) -> list[dict[str, list[int]]]:
     buckets: list[dict[str, list[int]]] = [{} for _ in range(BUCKETS)]
     for n, d in enumerate(docs, first):
         masks: dict[str, int] = {}
-        for bit, text in enumerate((*d.shown()[:3], *d.text())):
+        for bit, text in enumerate((*source.shown(d.key)[:3], *source.text(d.key))):
             for t in set(terms(text)):
                 masks[t] = masks.get(t, 0) | (1 << bit)
         for t in sorted(masks):
@@ -105,7 +114,7 @@ def _postings(docs: list[SearchDoc], first: int) -> list[dict[str, list[int]]]:
 
 
 def search_files(docs: list[SearchDoc], issue_titles: dict[str, str], fingerprint: Callable[..., str],
-                 ) -> Iterator[tuple[str, str, Callable[[], str], list[str], list[str]]]:
+                 source: SearchSource) -> Iterator[tuple[str, str, Callable[[], str], list[str], list[str]]]:
     """(path, fingerprint, render, keys of the papers whose texts it holds, keys of the papers it shows) of
     every search file for `docs`, numbered in the order given."""
     manifest = {"format": 2, "docs": len(docs), "buckets": BUCKETS, "group": GROUP_SIZE, "meta": META_CHUNK,
@@ -121,7 +130,7 @@ def search_files(docs: list[SearchDoc], issue_titles: dict[str, str], fingerprin
         def render(b: int, group: list[SearchDoc] = group, start: int = start,
                    built: list = built) -> str:
             if not built:
-                built.append(_postings(group, start))
+                built.append(_postings(group, start, source))
             return script(f"t{b}-{start // GROUP_SIZE}", built[0][b])
         for b in range(BUCKETS):
             yield f"{SEARCH_DIR}/t{b}-{start // GROUP_SIZE}.js", fp, lambda b=b, render=render: render(b), keys, keys
@@ -129,18 +138,18 @@ def search_files(docs: list[SearchDoc], issue_titles: dict[str, str], fingerprin
         chunk = docs[start:start + META_CHUNK]
         name = f"m{start // META_CHUNK}"
         yield f"{SEARCH_DIR}/{name}.js", fingerprint(name, [d.fp for d in chunk]), lambda name=name, chunk=chunk: \
-            script(name, [_result(d) for d in chunk]), [], [d.key for d in chunk]
+            script(name, [_result(d, source) for d in chunk]), [], [d.key for d in chunk]
     for start in range(0, len(docs), TEXT_CHUNK):
         chunk = docs[start:start + TEXT_CHUNK]
         name = f"x{start // TEXT_CHUNK}"
         yield f"{SEARCH_DIR}/{name}.js", fingerprint(name, [d.source for d in chunk]), \
-            lambda name=name, chunk=chunk: script(name, [list(d.text()) for d in chunk]), [d.key for d in chunk], \
+            lambda name=name, chunk=chunk: script(name, [list(source.text(d.key)) for d in chunk]), [d.key for d in chunk], \
             [d.key for d in chunk]
 
 
-def _result(d: SearchDoc) -> list:
-    title, authors, tldr, language = d.shown()
-    return [d.slug, title, authors, tldr, list(d.issues), language]
+def _result(d: SearchDoc, source: SearchSource) -> list:
+    title, authors, tldr, language = source.shown(d.key)
+    return [d.slug, title, authors, tldr, d.issues, language]
 
 
 def shards_for_word(site_dir: Path, word: str) -> list[str]:

@@ -8,11 +8,13 @@ nothing new touches no file and permalinks (papers/<key>.html, issues/<id>.html)
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +25,15 @@ from digest.archive.compare import list_reports, reports_by_issue
 from digest.archive.feed import render_feed
 from digest.archive.incremental import BuildManifest, PageWriter, fingerprint, tree_fingerprint
 from digest.archive.search_shards import SEARCH_DIR, SearchDoc, search_files
-from digest.archive.views import PaperHead, PaperView, SiteHeads, fill_views, load_heads, load_site_data
+from digest.archive.views import (
+    PaperHead,
+    PaperView,
+    SiteHeads,
+    fill_views,
+    load_heads,
+    load_site_data,
+    quick_fingerprint,
+)
 from digest.categories import NAMES as CATEGORY_NAMES
 from digest.categories import category_name
 from digest.config import Config
@@ -193,6 +203,11 @@ class SiteBuilder:
             result.unchanged = len(previous.pages)
             result.removed = _remove_stale(self.site_dir, set(previous.pages))
             return result
+        with _no_collections() as collecting:
+            return self._build(result, previous, signature, environment, collecting)
+
+    def _build(self, result: BuildResult, previous: BuildManifest, signature: str, environment: str,
+               collecting: bool) -> BuildResult:
         started = time.perf_counter()
         heads = load_heads(self.store)
         loaded = time.perf_counter()
@@ -221,7 +236,16 @@ class SiteBuilder:
             self.issues.update({i.id: i for i in issues if set(heads.members[i.id]) <= shown})
         result.loaded = fill_views(self.store, self.views, writer.needed)
         filled = time.perf_counter()
-        result.processes = writer.render_pending(self.workers)
+        # Rendering makes short-lived cycles (template contexts): collected, but never by a look at all the
+        # loaded data, which is set aside (and then shared with forked workers, not copied page by page).
+        gc.freeze()
+        if collecting:
+            gc.enable()
+        try:
+            result.processes = writer.render_pending(self.workers)
+        finally:
+            gc.disable()
+            gc.unfreeze()
         result.seconds = {"load": loaded - started + filled - fingerprinted, "fingerprint": fingerprinted - loaded,
                           "render": writer.render_s, "write": writer.write_s}
         result.rendered, result.written, result.unchanged = writer.rendered, writer.written, writer.unchanged
@@ -253,7 +277,7 @@ class SiteBuilder:
         unchanged: set[str] = set()  # papers whose stamps (and their issues') are as the last build saw them
 
         def paper_page(h: PaperHead) -> None:
-            key, fp = h.paper.key, fingerprint(h.fp, self.thumbs.get(h.paper.key))
+            key, fp = h.paper.key, quick_fingerprint(h.fp, self.thumbs.get(h.paper.key) or "")
             if writer.previous.get(f"papers/{h.slug}.html") == fp:
                 unchanged.add(key)
             writer.page(f"papers/{h.slug}.html", fp,
@@ -358,11 +382,9 @@ class SiteBuilder:
                 "compare_index.html", root="../", lang=lang, L=L, page_title=L["site_compare"], reports=reports,
                 **listing))
         # Numbered in the order papers first appeared, so the files of older papers stay as they are.
-        docs = [SearchDoc(key=h.paper.key, slug=h.slug, issues=tuple(h.issue_ids),
-                          shown=functools.partial(_search_shown, views, h.paper.key),
-                          text=functools.partial(_search_text, views, h.paper.key), source=h.fp, fp=h.fp)
+        docs = [SearchDoc(h.paper.key, h.slug, h.issue_ids, h.fp, h.fp)
                 for h in sorted(papers.values(), key=lambda h: (h.issue_ids[-1] if h.issue_ids else "", h.paper.key))]
-        for rel, fp, render, needs, shows in search_files(docs, issue_titles, fingerprint):
+        for rel, fp, render, needs, shows in search_files(docs, issue_titles, fingerprint, _SearchViews(views)):
             writer.page(rel, fp, render, needs, shows)
         static = bundled_dir("templates") / "site" / "static"
         for f in sorted(static.iterdir()):
@@ -373,7 +395,8 @@ class SiteBuilder:
                                              for i in newest]),
                     lambda: render_feed(self, [full[i] for i in newest], meta, views),
                     needs=[k for i in newest for k in heads.members[i]])
-        md_exists = {i.id: (self.config.archive_dir / f"{i.id}.md").is_file() for i in issues}
+        md_files = _file_names(self.config.archive_dir)  # one listing, not a look per issue
+        md_exists = {i.id: f"{i.id}.md" in md_files for i in issues}
         readme = os.path.relpath(self.config.archive_dir / "README.md", self.site_dir)
         writer.page(readme, fingerprint([content[i.id] for i in issues], md_exists), lambda: self.render(
             "archive_readme.md", L=L, issues=issues, site_dir=self._relative_site_dir(), md_exists=md_exists,
@@ -438,13 +461,40 @@ class SiteBuilder:
             return ""
 
 
-def _search_shown(views: dict[str, PaperView], key: str) -> tuple[str, str, str, str]:
-    v = views[key]
-    return v.paper.title, "; ".join(v.paper.authors), v.tldr, v.language
+def _file_names(folder: Path) -> set[str]:
+    try:
+        return {e.name for e in os.scandir(folder) if e.is_file()}
+    except OSError:  # not there yet
+        return set()
 
 
-def _search_text(views: dict[str, PaperView], key: str) -> tuple[str, str]:
-    return views[key].search_text()
+@contextmanager
+def _no_collections():
+    """Python's cyclic garbage collector kept off while a build loads and fingerprints: what it makes lives
+    until the build ends and holds no cycles, and full collections over it were a quarter of a rebuild."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield enabled
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@dataclass
+class _SearchViews:
+    """What the search files show of the papers, read from their views once loaded (a SearchSource)."""
+
+    views: dict[str, PaperView]
+
+    def shown(self, key: str) -> tuple[str, str, str, str]:
+        """Title, authors, TL;DR and language."""
+        v = self.views[key]
+        return v.paper.title, "; ".join(v.paper.authors), v.tldr, v.language
+
+    def text(self, key: str) -> tuple[str, str]:
+        """The summary text and the Q&A text."""
+        return self.views[key].search_text()
 
 
 def _could_be(watched: str):
