@@ -94,16 +94,24 @@ def subscribe(store: Store, n: int) -> list[str]:
     return emails
 
 
-def timed_send(config: Config, store: Store, connections: int, n: int) -> float:
-    """Messages per second of one send to everyone (the ledger emptied first)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_send(config: Config, store: Store, connections: int, n: int, sink_pid: int) -> tuple[float, float, float]:
+    """One send to everyone (the ledger emptied first): messages per second, and the CPU milliseconds per
+    message of this process (every thread) and of the sink: what a busy machine cannot shrink."""
     store.execute("DELETE FROM deliveries")
     config.mail.connections = connections
-    t0 = time.perf_counter()
+    sink0, cpu0, t0 = cpu_seconds(sink_pid), time.process_time(), time.perf_counter()
     report = send_issue(config, store)
     elapsed = time.perf_counter() - t0
+    cpu, sink = time.process_time() - cpu0, cpu_seconds(sink_pid) - sink0
     if len(report.sent) != n or not report.ok:
         raise SystemExit(f"send with {connections} connections: {len(report.sent)} of {n} sent, ok={report.ok}")
-    return n / elapsed
+    return n / elapsed, cpu / n * 1000, sink / n * 1000
 
 
 def write_config(path: Path, archive: Path, port: int, connections: int) -> None:
@@ -179,10 +187,11 @@ def main() -> None:
             rates: dict[int, list[float]] = {1: [], 4: []}
             for r in range(args.rounds):
                 for connections in ((1, 4) if r % 2 == 0 else (4, 1)):
-                    rate = timed_send(config, store, connections, len(emails))
+                    rate, cpu, sink_cpu = timed_send(config, store, connections, len(emails), sink.pid)
                     rates[connections].append(rate)
                     print(f"round {r + 1}: {rate:.0f} msgs/s with {connections} connection"
-                          f"{'s' if connections > 1 else ''}", flush=True)
+                          f"{'s' if connections > 1 else ''}; CPU per message {cpu:.2f} ms here, "
+                          f"{sink_cpu:.2f} ms in the sink", flush=True)
             rng = random.Random(args.seed)
             kills = [kill_and_resume(config, store, emails, folder, port, log, statistics.median(rates[4]), rng)
                      for _ in range(args.kills)]

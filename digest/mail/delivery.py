@@ -352,7 +352,7 @@ class ReaderMails:
     (digest.readers.reader_issue), rendered once for every reader who gets the same papers with the same
     reasons. Only the latest selections are kept, so memory does not grow with the number of readers."""
 
-    KEEP = 256
+    KEEP = 32  # each holds its bodies rendered (a few hundred KB): enough for the selections many readers share
 
     def __init__(self, config: Config, store: Store, issue: Issue):
         self.config, self.store, self.issue = config, store, issue
