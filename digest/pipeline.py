@@ -128,6 +128,7 @@ class Spend(Usage):
     overview_estimate: Estimate = field(default_factory=Estimate)  # the week's overview call, if one is planned
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)  # e.g. why the support judge was skipped
+    early_overview: EarlyOverview | None = field(default=None, repr=False)  # made while papers were written
 
     def add_spent(self, usage: Usage, calls: int) -> None:
         """Add what a step's `calls` model calls spent (their time stays the step's own)."""
@@ -284,6 +285,7 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
         planned = sum(e.cost for _, e in report.estimate)
         early = EarlyOverview(config, writer, papers, issue_id=issue_id, model=writer.model_id, yes=yes,
                               already=lambda: max(planned, store.llm_spend_after(last_id)["cost"]))
+        report.early_overview = early
 
     def done(paper: Paper, gen: Generation) -> None:
         support.label(paper, gen)  # whether each answer's quote backs it by its words and numbers, as it arrives
@@ -395,8 +397,9 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
     if issue.status == "published":  # a draft is not read: its overview would be spent for nothing
         planned = sum(e.cost for _, e in report.estimate)
         last_id = store.last_llm_call_id()
-        outcome = write_overview(config, issue, writer, language=language, yes=yes,
-                                 already=max(planned, report.cost))
+        early = report.early_overview.result_for(issue) if report.early_overview else None
+        outcome = early or write_overview(config, issue, writer, language=language, yes=yes,
+                                          already=max(planned, report.cost))
         issue.overview, report.overview_note = outcome.overview, outcome.note
         # Counted from the call log like the papers' calls: a failed or repaired overview was paid for too.
         report.add_logged(store.llm_spend_after(last_id))

@@ -266,3 +266,36 @@ def test_closed_slots_make_no_waiting_call():
     slots.reopen()
     with slots.slot(1):
         pass
+
+
+def test_a_failed_early_overview_is_not_asked_again_for_the_finished_issue(tmp_path, httpserver, config, store,
+                                                                           llm_server):
+    """The issue's overview is the early call's outcome when written from the same papers: a refused overview
+    costs one failed call, as when it was made after the papers, not two."""
+    from pdfmaker import make_pdf
+    from weekfeed import TODAY, Item, serve_week
+
+    from digest.pipeline import run_week
+
+    pdf = make_pdf(tmp_path / "grounded.pdf", [PAGES[0].split(". "), PAGES[1].split(". ")])
+    serve_week(httpserver, config, [Item("2611.00077", 1, "Grounded digests of research papers",
+                                         "We answer questions about papers and quote the passage each answer "
+                                         "rests on.", pdf)])
+    config.selection.interests = ""
+    config.selection.categories = []
+    good = grounded_responder()
+
+    def no_overview(messages, schema):
+        if is_overview_request(schema):
+            raise RuntimeError("overloaded")  # the test server answers 500
+        return good(messages, schema)
+
+    llm_server.responder = no_overview
+    add_chat_model(config, "test-model", llm_server, max_output_tokens=4096)
+    config.llm.model = "test-model"
+    config.llm.max_retries = 0
+    rep = run_week(config, store, yes=True, today=TODAY)
+    assert rep.issue.status == "published" and rep.issue.overview is None
+    assert "the overview was not written" in rep.overview_note
+    asked = [r for r in llm_server.chat_requests() if is_overview_request(r["response_format"]["json_schema"]["schema"])]
+    assert len(asked) == 1

@@ -143,6 +143,7 @@ class EarlyOverview:
         self.decided = False
         self.outcome: OverviewOutcome | None = None
         self.error: BaseException | None = None
+        self.inputs: tuple | None = None  # what the early call was written from
 
     def outline_in(self, paper: Paper, g: Generation) -> None:
         """A paper's TL;DR and summary are settled: once every paper's are, write the overview in a thread."""
@@ -157,6 +158,7 @@ class EarlyOverview:
             issue = Issue(id=self.issue_id, week_start="", week_end="", language=self.writer.language,
                           model=self.model, created="",
                           entries=[IssueEntry(p, self.heads[p.key], i) for i, p in enumerate(self.papers, 1)])
+            self.inputs = _inputs(issue)
             self.thread = threading.Thread(target=self._write, args=(issue,), name="early-overview", daemon=True)
             self.thread.start()
 
@@ -177,10 +179,22 @@ class EarlyOverview:
             raise self.error
         return self.outcome
 
+    def result_for(self, issue: Issue) -> OverviewOutcome | None:
+        """The early outcome when it was written from exactly what the finished issue shows (else None): the
+        same themes write_overview would give, and a failed or refused early call is not made a second time."""
+        if self.outcome is None or self.inputs != _inputs(issue):
+            return None
+        return self.outcome
+
     @property
     def spent(self) -> float:
         """USD the early call spent (0 before it is done, or when its reply came from the call log)."""
         return self.outcome.spent.cost if self.outcome else 0.0
+
+
+def _inputs(issue: Issue) -> tuple:
+    """Everything an overview of the issue is written from."""
+    return issue.id, issue.model, issue.language, overview_papers(issue)
 
 
 def estimate_overview(config: Config, writer, papers: list[Paper]) -> Estimate:
