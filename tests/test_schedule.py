@@ -208,8 +208,9 @@ class WatchedSlots(CallSlots):
             return len(self.waiting)
 
 
-def test_a_freed_slot_goes_to_the_longest_chain_then_to_the_earliest():
-    slots = WatchedSlots(1)
+def run_in_order(slots: WatchedSlots, calls: list[tuple[str, int]]) -> list[str]:
+    """Fill every slot with a held call, queue `calls` (name, chain) one after another, then free the slots:
+    the order in which the queued calls got a slot."""
     order: list[str] = []
     release = threading.Event()
 
@@ -219,18 +220,33 @@ def test_a_freed_slot_goes_to_the_longest_chain_then_to_the_earliest():
             if hold:
                 release.wait(HANG)
 
-    first = threading.Thread(target=take, args=("first", 2, True))
-    first.start()
-    until(lambda: order == ["first"], "the first call in its slot")
     threads = []
-    for name, chain in (("answers A", 1), ("outline B", 2), ("answers C", 1), ("outline D", 2)):
+    for i in range(slots.free):
+        threads.append(threading.Thread(target=take, args=(f"held {i}", 2, True)))
+        threads[-1].start()
+    until(lambda: slots.free == 0, "every slot taken")
+    for name, chain in calls:
         threads.append(threading.Thread(target=take, args=(name, chain)))
         threads[-1].start()
-        until(lambda: slots.waiting_count() == len(threads), f"{name} waiting")
+        until(lambda name=name: slots.waiting_count() == len(threads) - len(order) and name not in order,
+              f"{name} waiting")
     release.set()
-    for th in [first, *threads]:
+    for th in threads:
         th.join(HANG)
-    assert order == ["first", "outline B", "outline D", "answers A", "answers C"]
+    return [name for name in order if not name.startswith("held")]
+
+
+QUEUED = [("answers A", 1), ("outline B", 2), ("answers C", 1), ("outline D", 2)]
+
+
+def test_a_freed_slot_goes_to_the_longest_chain_then_to_the_earliest():
+    assert run_in_order(WatchedSlots(2), QUEUED) == ["outline B", "outline D", "answers A", "answers C"]
+
+
+def test_with_one_slot_a_paper_is_finished_before_the_next_is_started():
+    """One slot: the order cannot shorten the run, and the answers call right after its outline finds the
+    paper in a local server's prompt cache."""
+    assert run_in_order(WatchedSlots(1), QUEUED) == ["answers A", "answers C", "outline B", "outline D"]
 
 
 def test_closed_slots_make_no_waiting_call():

@@ -77,11 +77,17 @@ class CallSlots:
     first call is made while the slots are full and no round runs half empty at the end: 12 papers x 2 calls
     on 8 slots take 3 rounds, where answers-first took 4. The week's overview (1 call, waiting on every
     outline) is then made among the answers calls instead of alone after them.
+
+    One slot runs one call at a time in any order, so the order cannot shorten the run: there the shortest
+    chain goes first, finishing a paper before starting the next, which keeps its text in a local server's
+    prompt cache for the answers call (llama.cpp with one slot keeps only the last prompt) and stores each
+    paper's generation as early as possible.
     """
 
     def __init__(self, n: int):
         self.free = max(1, n)
-        self.waiting: list[tuple[int, int]] = []  # a heap of (-calls ahead, ticket)
+        self.deepest_first = self.free > 1
+        self.waiting: list[tuple[int, int]] = []  # a heap of (priority, ticket): -calls ahead, or calls ahead
         self.tickets = itertools.count()
         self.closed = False
         self.cond = threading.Condition()
@@ -90,7 +96,7 @@ class CallSlots:
     def slot(self, chain: int = 1) -> Iterator[None]:
         """Hold one slot for a call with `chain` calls ahead of its result, its own included."""
         with self.cond:
-            ticket = (-chain, next(self.tickets))
+            ticket = (-chain if self.deepest_first else chain, next(self.tickets))
             heapq.heappush(self.waiting, ticket)
             try:
                 while not self.closed and (self.free == 0 or self.waiting[0] != ticket):
