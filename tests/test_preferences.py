@@ -191,10 +191,21 @@ def test_every_email_links_to_the_readers_own_page(config, store):
         with httpx.Client(timeout=60) as c:
             page = c.get(links["two@example.org"])
             assert page.status_code == 200 and "two@example.org" in page.text
-            form = _form(page.text) | {"keywords": "retrieval"}
+            form = _form(page.text) | {"keywords": "retrieval", "max_papers": "1"}
             assert c.post(links["two@example.org"], data=form).status_code == 200
-    assert get_interests(store, get_subscriber(store, "two@example.org").id).keywords == ["retrieval"]
-    assert get_interests(store, get_subscriber(store, "one@example.org").id).is_empty()
+        assert get_interests(store, get_subscriber(store, "two@example.org").id).keywords == ["retrieval"]
+        assert get_interests(store, get_subscriber(store, "one@example.org").id).is_empty()
+
+        # The next issue follows: two gets the one paper that matches, with why; one gets the editor's three.
+        titles = ["Graph neural networks for molecules", "Speech recognition at scale",
+                  "Dense retrieval for long documents"]
+        make_issue(store, week=-1, titles=titles)
+        before = len(inbox.messages)
+        send_issue(config, store)
+        bodies = {m.rcpt_tos[0]: m.msg.get_body(("plain",)).get_content() for m in inbox.messages[before:]}
+    assert [t for t in titles if t in bodies["two@example.org"]] == [titles[2]]
+    assert "matches 'retrieval'" in bodies["two@example.org"]  # the reason, under the paper
+    assert [t for t in titles if t in bodies["one@example.org"]] == titles
 
 
 def test_no_link_without_a_public_url_or_for_a_test_copy(config, store):
