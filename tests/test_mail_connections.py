@@ -23,7 +23,7 @@ from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 from smtp_helpers import Inbox, Received, free_port, smtp_server
 
 from digest.cli.main import cli
-from digest.errors import MailError
+from digest.errors import ExitStatus, MailError
 from digest.feedback import feedback_secret
 from digest.mail import delivery
 from digest.mail import message as message_mod
@@ -421,3 +421,28 @@ def test_kill_9_after_the_server_kept_the_four_in_flight_copies_only_those(confi
     assert all(n == 1 for e, n in counts.items() if e not in in_flight)
     for e in in_flight:
         assert len({m.msg["Message-ID"] for m in inbox.messages if m.rcpt_tos == [e]}) == 1
+
+
+def test_ctrl_c_with_four_messages_in_flight_stops_at_once_and_a_rerun_completes(config, store, tmp_path):
+    """The server holds four messages for 600 s and the SMTP timeout is 120 s: exiting within a minute shows
+    the send did not wait for them; they were never answered, so the rerun sends each exactly once."""
+    make_issue(store, n_papers=1)
+    emails = _subscribe(store, 16)
+    inbox = HoldAfter(answer=4, lose_unanswered=True)
+    with smtp_server(inbox) as port:
+        conf = tmp_path / "digest.toml"
+        conf.write_text(
+            f'[store]\narchive_dir = "{config.archive_dir}"\n'
+            f'[mail]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nper_minute = 0\ntimeout = 120\n'
+            f'connections = {CONNECTIONS}\n', encoding="utf-8")
+        proc = _digest(conf, "send")
+        _wait_for(lambda: inbox.held >= CONNECTIONS or proc.poll() is not None)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+        assert proc.returncode == ExitStatus.INTERRUPTED and "Interrupted" in output, output
+        _wait_for(lambda: len(inbox.lost) == CONNECTIONS)
+        inbox.answer = 10 ** 6
+        _rerun(conf)
+    assert {e: inbox.count_for(e) for e in emails} == {e: 1 for e in emails}
+    # Nothing else went into a message: every one the server kept is whole.
+    assert all(m.msg.get_body(("html",)).get_content().rstrip().endswith("</html>") for m in inbox.messages)

@@ -230,10 +230,14 @@ class _Run:
             for t in threads:
                 t.join()
         except BaseException:
-            # Ctrl-C or SIGTERM: no connection starts another message; the ones in flight finish.
+            # Ctrl-C or SIGTERM stops now, as with one connection: no connection starts another message, and
+            # the messages in flight are cut off (each stays 'sending', resent with its Message-ID next time).
             self.stop.set()
+            for mailer in mailers:
+                mailer.abort()
+            deadline = time.monotonic() + 10  # they return as soon as their socket gives up: this bounds a hang
             for t in threads:
-                t.join()
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
             raise
         if errors:
             raise errors[0]

@@ -7,6 +7,7 @@ import base64
 import os
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 
@@ -76,6 +77,19 @@ class Mailer:
             except (OSError, smtplib.SMTPException):
                 self.smtp.close()
             self.smtp = None
+
+    def abort(self) -> None:
+        """From another thread: cut the connection without a word, so a send blocked on it returns at once
+        (with 'unknown' once the message is under way: its row stays 'sending' and the next send resends it).
+
+        Nothing more can be written on it afterwards, so a QUIT from close() cannot slip into a message."""
+        smtp = self.smtp
+        sock = getattr(smtp, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def send(self, sender: str, rcpt: str, data: bytes, committing: Callable[[], None] | None = None
              ) -> tuple[str, str]:
