@@ -219,3 +219,34 @@ def test_a_ja_and_an_en_extractive_issue_label_their_answers_alike_and_note_only
             assert english not in body, (name, english)
     assert "限界や制約は何ですか?" in bodies["ja"]["markdown"]  # the compact email shows the first answers only
     assert 'lang="en"' in bodies["ja"]["html"]
+
+
+RARE_ABSTRACT = (
+    "Neural machine translation systems often mistranslate rare words in low-resource language pairs. "
+    "Recently, many teams have released their own software packages under permissive open licences for everyone. "
+    "In this paper, we propose LexCopy, a translation method that copies rare words from a bilingual lexicon. "
+    "LexCopy learns when to copy a lexicon entry and when to translate the rare word with the decoder. "
+    "The weather in the city where the authors met was unusually pleasant during the whole of the spring. "
+    "On three low-resource language pairs LexCopy improves the translation of rare words by 4.1 BLEU.")
+RARE_PAGES = [
+    Page(1, "LexCopy: Copying Rare Words from a Lexicon\n\nAbstract\n" + RARE_ABSTRACT),
+    Page(2, "1 Introduction\nRare words remain the main source of errors when neural machine translation is trained "
+            "on low-resource language pairs. A bilingual lexicon often lists exactly the rare words a decoder misses. "
+            "We introduce LexCopy, which copies rare words from the lexicon into the translation."),
+    Page(3, "6 Conclusion\nCopying rare words from a bilingual lexicon makes low-resource translation more faithful. "
+            "Our results show that LexCopy improves the translation of rare words on every language pair."),
+]
+
+
+def test_summary_keeps_the_sentences_about_what_the_paper_keeps_returning_to():
+    paper = Paper(key="k", title="LexCopy: Copying Rare Words from a Lexicon", abstract=RARE_ABSTRACT)
+    tldr, summary = summarise(paper, RARE_PAGES)
+    said = sentences(summary)
+    # The sentences sharing no term with the rest of the paper are left out; those about its subject are kept.
+    assert "weather" not in summary and "software packages" not in summary
+    assert "4.1 BLEU" in summary and "mistranslate rare words" in summary
+    # A discourse opener is cut, the sentence kept whole; the TL;DR is none of the summary's sentences.
+    assert "We propose LexCopy, a translation method that copies rare words from a bilingual lexicon." in said
+    assert "In this paper" not in summary and tldr not in said
+    paper_text = " ".join(" ".join(p.body.split()) for p in RARE_PAGES).lower()
+    assert all(s.lower()[3:] in paper_text for s in said)  # whole sentences of the paper ("We" was "we")

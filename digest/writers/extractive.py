@@ -9,8 +9,18 @@ from dataclasses import dataclass
 from digest.config import Config
 from digest.records import QA, Generation, Page, Paper, PaperStructure
 from digest.store import Store, utcnow
-from digest.text import is_formula_fragment, sentences, tokenize
+from digest.text import sentences
 from digest.writers.base import Estimate, abstract_reason, add_usage, generation_key
+from digest.writers.extractive_summary import (  # noqa: F401  (summarise_abstract, _one_line: callers import them here)
+    _FRONT_MATTER,
+    _NOT_CONTENT,
+    _one_line,
+    _readable,
+    abstract_from_pages,
+    key_sentences,
+    summarise,
+    summarise_abstract,
+)
 from digest.writers.grounding import PageIndex
 from digest.writers.retrieval import (
     Passage,
@@ -23,7 +33,7 @@ from digest.writers.retrieval import (
 )
 
 MODEL_ID = "extractive"
-VERSION = "extractive-4"  # bump when the method changes, so stored generations are redone
+VERSION = "extractive-5"  # bump when the method changes, so stored generations are redone
 
 # Words a sentence must have to answer each question at all: without one, the question is skipped
 # rather than answered with the nearest sentence ("main contributions" is not "Author contributions").
@@ -85,231 +95,11 @@ QUESTIONS: list[Question] = [
 SECTION_QUESTION = {"en": "What does the section “{title}” describe?", "ja": "「{title}」の節では何を述べていますか?"}
 _SECTION_QUESTIONS = 2  # at most, so the Q&A stays 8–10 answers
 _ADDRESSES_RE = {k: re.compile(v, re.I) for k, v in _ADDRESSES.items()}
-_CUE = re.compile(r"\b(we (?:propose|present|introduce|show|develop|describe)|this (?:paper|work)|our (?:method|approach|model))\b", re.I)
-_RESULT = re.compile(r"\d|outperform|improv|state-of-the-art|achiev", re.I)
 _WORD = re.compile(r"\w+")
-# Text that is not prose about the paper's content, whatever words it shares with a question.
-_NOT_CONTENT = re.compile(
-    r"author contributions?|contributed equally|acknowledg|we thank|funded by|funding|grant (?:no|number)"
-    r"|conceptuali[sz]ation|wrote the (?:paper|manuscript)|corresponding author|e-?mail|https?://|www\.|@\w"
-    r"|(?:\.\s?){4,}|copyright|licensed under|preprint|under review", re.I)
-_CITATION = re.compile(r"\[\d+(?:\s*[,–-]\s*\d+)*\]|\(\s*[A-Z][A-Za-z-]+(?: et al\.)?,? \d{4}[a-z]?\s*\)")
-
-def summarise_abstract(paper: Paper) -> tuple[str, str]:
-    """A TL;DR (the abstract's key sentence) and a summary (up to five sentences of it, in order)."""
-    sents = [s for s in sentences(paper.abstract or "") if not _FRONT_MATTER.search(s)] or [paper.title]
-    key = next((s for s in sents if _CUE.search(s)), sents[0])
-    tldr = _one_line(key)
-    chosen = []
-    for s in sents:
-        if s is sents[0] or s is key or _RESULT.search(s) or _CUE.search(s):
-            chosen.append(s)
-    if len(chosen) < 3:
-        chosen = sents[:4]
-    return tldr, " ".join(chosen[:5])
-
-
-def _one_line(sentence: str, max_words: int = 35) -> str:
-    """A TL;DR is one line: a long sentence is cut at a colon or semicolon, else after max_words."""
-    words = sentence.split()
-    if len(words) <= max_words:
-        return sentence
-    head = " ".join(words[:max_words])
-    for mark in (":", ";", " - ", " — "):
-        cut = head.find(mark, len(" ".join(words[:10])))
-        if cut > 0:
-            return head[:cut].rstrip(" ,") + "."
-    return head.rstrip(" ,;:") + "…"
-
-
-_CAPTION = re.compile(r"^(?:fig(?:ure)?|table|tab|algorithm|listing)\.?\s*\d", re.I)
-_BRACKET_CITE = re.compile(r"\[\d+(?:\s*[,–-]\s*\d+)*\]")
-_NUMBER_RUN = re.compile(r"(?:\b[\d.,%±]+\s+){4,}")  # a table row or a line of scores
-# Symbols of a formula: prose about a paper never needs them, a formula run into a sentence always has one.
-_MATH = re.compile(r"[=∈∉∑∏∫≤≥≈∝∗↦⊂⊆⊕⊗∀∃∇∂∥‖√∞±]|\b[a-zA-Z]\s?[_^]\s?[a-zA-Z0-9{]|[+−×]\s*[+−×]|^\(\d+\)")
-_ENDS = re.compile(r"[.!?][\"'”’)\]]*$")
 # A definition ("Let X be the matrix ...") states notation, not what the paper did with what.
 _DEFINITION = re.compile(r"\blet\s+\S+\s+(?:be|denote)\b|\bdenotes?\b|\bis defined as\b|\bwe define\b"
                          r"|\bwhere\s+\S+\s+(?:is|are)\b", re.I)
 
-
-def _readable(sentence: str) -> bool:
-    """A sentence worth showing: a whole sentence of prose, not a caption, a fragment, a table row, a
-    contents line, a "[3, 12] [14]" cluster or front and back matter (emails, funding, author roles)."""
-    s = sentence.strip()
-    if len(s) < 40 or len(s) > 600 or not (s[0].isupper() or s[0].isdigit() or s[0] in "“\"("):
-        return False
-    if _CAPTION.match(s) or _NOT_CONTENT.search(s) or _NUMBER_RUN.search(s) or _MATH.search(s) \
-            or is_formula_fragment(s):
-        return False
-    if not _ENDS.search(s):
-        return False  # cut at a page or column break, or a heading run into the text
-    if len(_BRACKET_CITE.findall(s)) >= 3:
-        return False
-    words = s.split()
-    letters = sum(w.isalpha() for w in words)
-    return letters >= 0.6 * len(words)
-
-
-def _best_sentences(text: str, query: str, n: int) -> list[str]:
-    """The n readable sentences of a passage that share most words with the query, in reading order."""
-    q = {w.lower() for w in _WORD.findall(query)}
-    sents = [s for s in sentences(text) if _readable(s)]
-    scored = sorted(range(len(sents)), key=lambda i: -len(q & {w.lower() for w in _WORD.findall(sents[i])}))
-    return [sents[i] for i in sorted(scored[:n])]
-
-
-# ---- the summary: the sentences that state the problem, the approach and the outcome --------------
-
-# (pattern, weight) per aspect; a sentence's score for an aspect is the sum of the weights it matches.
-_ASPECT_CUES = {
-    "challenge": [(r"\bhowever\b|\bbut\b|although|despite|while\b", 1.0),
-                  (r"challeng|problem|difficult|lack|limited|remain|suffer|bottleneck|costly|expensive|unclear"
-                   r"|little (?:work|attention|research)|ha(?:s|ve) not been|fail|issue|\bgap\b|hinder|struggl", 2.0),
-                  (r"\b(?:existing|traditional|conventional|current|previous|prior|most|standard) (?:\w+ )?"
-                   r"(?:methods?|approaches|models?|systems?|work|techniques|studies)\b|\brel(?:y|ies) on\b", 1.0)],
-    "approach": [(r"\bwe (?:propose|present|introduce|develop|describe|design|investigate|explore|study)"
-                  r"|(?:this|the present) (?:paper|work|article|study)|in this (?:paper|work)", 3.0),
-                 (r"our (?:method|approach|model|framework|system)|propos|novel|\bmethod|approach|framework", 1.0)],
-    "outcome": [(r"(?:results?|experiments?|evaluations?|analys[ie]s) (?:\w+ )?(?:show|demonstrate|indicate|suggest|reveal)"
-                 r"|we (?:show|find|demonstrate|observe) that", 3.0),
-                (r"outperform|improv|achiev|state-of-the-art|significant|\bgains?\b|better|effective"
-                 r"|\d+(?:\.\d+)?\s?%", 1.0)],
-}
-_ASPECT_RES = {a: [(re.compile(p, re.I), w) for p, w in cues] for a, cues in _ASPECT_CUES.items()}
-
-
-@dataclass(frozen=True)
-class _Weights:
-    """How much each trait of a sentence counts towards stating one aspect (tuned on aclsum's train and
-    val splits, never its test split): its cue words, the section it is in, how much of the title it
-    repeats, how much of it the abstract shares, its length (from `length` words) and its place."""
-
-    cue: float
-    section: dict[str, float]
-    title: float = 0.0
-    shared: float = 0.0
-    off_length: float = 0.0
-    length: int = 25
-    place: float = 0.0
-
-
-_WEIGHTS = {
-    "challenge": _Weights(0.5, {"abstract": 2.0, "introduction": 0.5, "conclusion": 0.5}),
-    "approach": _Weights(0.5, {"abstract": 1.0, "introduction": 0.0, "conclusion": 0.5}, title=1.0),
-    "outcome": _Weights(0.5, {"abstract": 2.0, "conclusion": 1.0}, shared=1.0, off_length=1.0, length=20,
-                        place=1.0),
-}
-
-
-def _aspect_score(sentence: str, aspect: str) -> float:
-    return sum(w for r, w in _ASPECT_RES[aspect] if r.search(sentence))
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    text: str
-    section: str  # abstract, introduction, conclusion
-    place: float  # 0 for the section's first sentence, towards 1 for its last
-    title: float  # the share of the title's words it repeats
-    shared: float  # the share of its words the abstract has too (1 for the abstract's own)
-
-
-def _candidates(title: str, abstract: str, sections: dict[str, list[Passage]]) -> list[_Candidate]:
-    title_terms = set(tokenize(title))
-    abstract_terms = set(tokenize(abstract))
-    out = []
-    for name in ("abstract", "introduction", "conclusion"):
-        sents = sentences(abstract) if name == "abstract" else \
-            [s for p in sections.get(name, []) if not p.appendix for s in sentences(p.text)]
-        for i, s in enumerate(sents):
-            if not _readable(s) or _FRONT_MATTER.search(s):
-                continue
-            t = set(tokenize(s))
-            out.append(_Candidate(s, name, i / max(1, len(sents)), len(t & title_terms) / max(1, len(title_terms)),
-                                  1.0 if name == "abstract" else len(t & abstract_terms) / max(1, len(t))))
-    return out
-
-
-def _weighed(c: _Candidate, aspect: str) -> float:
-    w = _WEIGHTS[aspect]
-    if c.section not in w.section:
-        return float("-inf")
-    return (w.cue * _aspect_score(c.text, aspect) + w.section[c.section] + w.title * c.title + w.shared * c.shared
-            - w.off_length * abs(len(c.text.split()) - w.length) / 25 + w.place * c.place)
-
-
-def key_sentences(abstract: str, sections: dict[str, list[Passage]], title: str = "") -> dict[str, str]:
-    """The sentence that best states each aspect (challenge, approach, outcome), each a different one,
-    from the abstract, introduction and conclusion (an outcome never from the introduction)."""
-    cands = _candidates(title, abstract, sections)
-    chosen: dict[str, str] = {}
-    for aspect in ("approach", "outcome", "challenge"):  # the most reliably cued first
-        best = max((c for c in cands if c.text not in chosen.values() and _aspect_score(c.text, aspect) > 0),
-                   key=lambda c: _weighed(c, aspect), default=None)
-        if best and _weighed(best, aspect) > float("-inf"):
-            chosen[aspect] = best.text
-    return {a: chosen[a] for a in ("challenge", "approach", "outcome") if a in chosen}
-
-
-def _tldr_sentence(cands: list[_Candidate], key: dict[str, str]) -> str | None:
-    """What the paper does, in one sentence the summary will not repeat: the introduction's or conclusion's
-    own statement of it ("In this paper we propose ...") when it has one, else the abstract's."""
-    said = [c for c in cands if c.section != "abstract" and _aspect_score(c.text, "approach") >= 3
-            and len(c.text.split()) <= 45]
-    best = max(said, key=lambda c: (c.title + c.shared, -c.place), default=None)
-    return best.text if best else key.get("approach")
-
-
-_SUMMARY_WORDS = 75  # about the length of aclsum's gold summaries plus a sentence
-_ASIDE = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\])")  # "(Smith et al., 2020)", "[3]", "(see Fig. 2)"
-
-
-def summarise(paper: Paper, pages: list[Page]) -> tuple[str, str]:
-    """A TL;DR and a summary (about _SUMMARY_WORDS words, at least three sentences) that never repeats it.
-
-    The summary is the abstract's opening, its claims and its results in reading order, with the
-    conclusion's outcome when the abstract states none, cited works and asides left out; measured on
-    aclsum this beats picking problem/approach/outcome sentences from the whole paper. Captions, formulas,
-    sentences cut at a page break and front matter are never picked."""
-    abstract = paper.abstract or abstract_from_pages(pages)
-    found = find_sections(pages) if pages else {}
-    sections = {name: found.get(name, []) for name in ("introduction", "conclusion")}
-    cands = _candidates(paper.title, abstract, sections)
-    own = [c for c in cands if c.section == "abstract"]
-    if not own:
-        return summarise_abstract(paper)
-    tldr = _tldr_sentence(cands, key_sentences(abstract, sections, paper.title)) or own[0].text
-
-    def weight(c: _Candidate) -> float:
-        return (c.place == 0) + bool(_CUE.search(c.text)) + bool(_RESULT.search(c.text))
-    chosen, words = [], 0
-    for c in sorted((c for c in own if c.text != tldr), key=lambda c: -weight(c)):
-        if words >= _SUMMARY_WORDS and len(chosen) >= 3:
-            break
-        chosen.append(c)
-        words += len(c.text.split())
-    chosen.sort(key=lambda c: c.place)
-    if not any(_aspect_score(c.text, "outcome") >= 3 for c in chosen):
-        outcome = max((c for c in cands if c.section == "conclusion" and c.text != tldr
-                       and _aspect_score(c.text, "outcome") >= 3), key=lambda c: _weighed(c, "outcome"), default=None)
-        chosen += [outcome] if outcome else []
-    summary = " ".join(_ASIDE.sub("", c.text) for c in chosen)
-    return _one_line(tldr), summary or abstract
-
-
-def abstract_from_pages(pages: list[Page]) -> str:
-    """The abstract as printed in the paper (for local PDFs, whose source gave none)."""
-    found = find_sections(pages).get("abstract") or []
-    text = " ".join(p.text for p in found).strip()
-    # Front matter that layouts print right after the abstract is not part of it.
-    cut = _FRONT_MATTER.search(text)
-    return text[:cut.start()].strip() if cut else text
-
-
-_FRONT_MATTER = re.compile(
-    r"\b(?:ACM Reference Format|CCS Concepts|Permission to make digital|Index Terms|Keywords\s*[:—-]"
-    r"|Additional Key Words|\d{4}\. In Proceedings of|(?-i:Keywords|KEYWORDS)\s)", re.I)
 
 
 class ExtractiveWriter:
