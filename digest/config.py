@@ -48,6 +48,7 @@ class SelectionConfig:
     interests: str = ""
     liked: list[str] = field(default_factory=list)  # list: specs of papers the owner liked
     pool_max: int = 30  # papers written up per week: the editor's issue plus what readers' interests rank high
+    rerank_model: str = ""  # a chat model that re-orders the top candidates once a week, with reasons; "" = off
 
 
 @dataclass
