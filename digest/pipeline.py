@@ -32,6 +32,7 @@ from digest.writers.chat import ChatWriter
 from digest.writers.extractive import ExtractiveWriter, abstract_from_pages
 from digest.writers.overview import EarlyOverview, estimate_overview, write_overview
 from digest.writers.prompts import PromptSet
+from digest.writers.rerank import Rerank
 from digest.writers.support_check import SupportCheck, plan_judge
 
 log = logging.getLogger("digest")
@@ -154,12 +155,13 @@ class RunReport(Spend):
     model: str = ""
     verdict: Verdict | None = None  # the quality gate's; a failed one means the issue is a draft
     overview_note: str = ""  # why the issue has no overview (or left part of it out)
+    rerank: Estimate = field(default_factory=Estimate)  # the week's re-rank call (selection.rerank_model), if any
 
 
 def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
                sources: list[str] | None = None, week: str | None = None,
-               reporter: Reporter | None = None) -> FetchReport:
-    """Read the sources, store the papers, select this week's, and store their page texts."""
+               reporter: Reporter | None = None, rerank: Rerank | None = None) -> FetchReport:
+    """Read the sources, store the papers, select this week's (re-ranked by `rerank`), and store their page texts."""
 
     reporter = reporter or SilentReporter()
     since = since or parse_since(None)
@@ -196,6 +198,8 @@ def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
                                   published=store.published_versions(exclude_issue=week),
                                   published_in=select.published_issues(store, exclude_issue=week),
                                   feedback=load_feedback(store))
+    if rerank:  # the model's order with its reasons; the BM25 order, and a warning, when its reply is unusable
+        chosen = rerank.apply(chosen, week, rep.warnings)
     pooled = readers.choose_pool(store, chosen, config.selection)
     select.save_selection(store, week, chosen)
     rep.explain = chosen
@@ -272,7 +276,8 @@ def generate_papers(config: Config, store: Store, writer: Writer, papers: list[P
     everything = [*papers, *pool]
     report.estimate = plan_judge(config, store, writer.model_id, estimate_papers(writer, everything))
     report.overview_estimate = estimate_overview(config, writer, papers)
-    total = sum(e.cost for _, e in report.estimate) + report.overview_estimate.cost
+    # report.cost: what the run spent before its papers (the week's re-rank call)
+    total = sum(e.cost for _, e in report.estimate) + report.overview_estimate.cost + report.cost
     if dry_run:
         report.dry_run = True
         return {}
@@ -359,8 +364,10 @@ def _run_week(config: Config, store: Store, *, since: datetime | None, sources: 
     writer = make_writer(config, store, model_id, language, dry_run=dry_run)
     if not dry_run:
         writer.preflight()  # a rejected key or unknown model is said before minutes of fetching and parsing
-    fetched = fetch_week(config, store, since=since, sources=sources, week=week, reporter=reporter)
-    report = RunReport(fetch=fetched, model=model_id)
+    rerank = Rerank(config, store, yes=yes, dry_run=dry_run, reporter=reporter)
+    fetched = fetch_week(config, store, since=since, sources=sources, week=week, reporter=reporter, rerank=rerank)
+    report = RunReport(fetch=fetched, model=model_id, rerank=rerank.estimate)
+    report.add_spent(rerank.usage, rerank.calls)
     if fetched.sources and fetched.sources_failed == fetched.sources:
         # Older candidates from earlier fetches must not make an issue that looks like this week's.
         failed = "; ".join(f"{what}: {why}" for what, why in fetched.failures[:3])

@@ -318,7 +318,7 @@ def select_papers(candidates: list[Paper], selection: SelectionConfig, *, liked:
                       reasons=list(notes[p.key]))
         text = f"{p.title}\n{p.abstract}"
         eligible = True
-        watched = next((w for w in selection.authors for a in p.authors if same_author(w, a)), None)
+        watched = watched_author(p, selection.authors)
         watched_as = next((a for a in p.authors if watched and same_author(watched, a)), None)
 
         if p.key in published:
@@ -389,13 +389,41 @@ def _rank(decided: list[tuple[Candidate, bool, bool]], limit: int, by_profile: b
         c.rank = n
         if not by_profile:
             c.reasons.append(f"no interest profile: ranked by recency (published {c.paper.published or 'unknown'})")
-        if n <= limit:
-            c.selected = True
-            c.reasons.append(f"rank {n} of {len(ranked)}: selected")
-        else:
-            c.reasons.append(f"rank {n} > max_papers {limit}")
+        c.selected = n <= limit
+        c.reasons.append(_rank_line(n, len(ranked), limit))
     left_out = sorted((c for c, ok, _ in decided if not ok), key=lambda c: (-c.score, c.paper.key))
     return ranked + left_out
+
+
+def _rank_line(n: int, total: int, limit: int) -> str:
+    return f"rank {n} of {total}: selected" if n <= limit else f"rank {n} > max_papers {limit}"
+
+
+_RANK_LINE = re.compile(r"rank \d+ (?:of \d+: selected|> max_papers \d+)")
+
+
+def reorder(candidates: list[Candidate], order: list[str], limit: int, why: dict[str, str]) -> list[Candidate]:
+    """The candidates with the ranked ones at the front put in `order` (keys), ranks and selection redone.
+
+    `order` must be a permutation of the keys of the first len(order) ranked candidates (a re-rank moves
+    papers within the top, it never brings in one the filters left out); `why[key]` is added as a reason.
+    """
+    ranked = [c for c in candidates if c.rank is not None]
+    head = {c.paper.key: c for c in ranked[:len(order)]}
+    if sorted(order) != sorted(head):
+        raise ValueError("a re-rank may only reorder the top of the ranked candidates")
+    ranked = [head[k] for k in order] + ranked[len(order):]
+    for n, c in enumerate(ranked, 1):
+        if c.paper.key in why:
+            c.reasons.append(why[c.paper.key])
+        c.rank, c.selected = n, n <= limit
+        c.reasons = [r for r in c.reasons if not _RANK_LINE.fullmatch(r)] + [_rank_line(n, len(ranked), limit)]
+    return ranked + [c for c in candidates if c.rank is None]
+
+
+def watched_author(paper: Paper, authors: list[str]) -> str | None:
+    """The watch list's name of one of the paper's authors, or None."""
+    return next((w for w in authors for a in paper.authors if same_author(w, a)), None)
 
 
 def _date_number(iso: str | None) -> int:
