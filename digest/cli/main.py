@@ -366,12 +366,14 @@ def cost(app: App, issue_id: str | None) -> None:
 
 def _print_plan(rep) -> None:
     out.print(plan_table(f"Planned calls ({rep.model})", rep.estimate))
-    ov = rep.overview_estimate
+    ov, rr = rep.overview_estimate, rep.rerank
+    if rr.calls:
+        out.print(f"the week's re-rank: {plural(rr.calls, 'call')}, estimated ${rr.cost:.4f}", highlight=False)
     if ov.calls:
         out.print(f"the week's overview: {plural(ov.calls, 'call')}, estimated ${ov.cost:.4f}", highlight=False)
-    total = sum(e.cost for _, e in rep.estimate) + ov.cost
-    out.print(f"dry run: {plural(sum(e.calls for _, e in rep.estimate) + ov.calls, 'call')}, estimated ${total:.4f}; "
-              "nothing sent.", highlight=False)
+    total = sum(e.cost for _, e in rep.estimate) + ov.cost + rr.cost
+    calls = sum(e.calls for _, e in rep.estimate) + ov.calls + rr.calls
+    out.print(f"dry run: {plural(calls, 'call')}, estimated ${total:.4f}; nothing sent.", highlight=False)
 
 
 # Commands of the later stages live in their own modules, each adding itself to the group.
