@@ -216,3 +216,7 @@ def test_a_run_selects_in_the_models_order_and_counts_its_call(tmp_path, httpser
     stored = load_selection(store, rep.issue.id)
     assert stored[0].paper.key == shown[3] and any("re-ranked by model-R" in r for r in stored[0].reasons)
     assert json.loads(store.query("SELECT reasons FROM candidates WHERE paper_key=?", (shown[3],))[0]["reasons"])
+    # `digest cost ISSUE` counts the week's re-rank call with the issue's.
+    from digest.llm.client import llm_cost_report
+    [cost] = [r for r in llm_cost_report(store, rep.issue.id) if r["model"] == "model-R"]
+    assert cost["calls"] == 1 and cost["cost"] == pytest.approx(rep.cost)

@@ -137,11 +137,13 @@ def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
     """
     where, params = "", ()
     if issue_id is not None:
-        # The week's overview is no paper's: its calls carry generation_key 'overview:<issue>[:<variant>]'.
+        # The week's overview and re-rank are no paper's: their calls carry generation_key
+        # 'overview:<issue>[:<variant>]' and 'rerank:<issue>'.
         where = ("WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=?) "
                  "OR c.generation_key = 'overview:' || ? "
-                 "OR substr(c.generation_key, 1, length(?) + 10) = 'overview:' || ? || ':'")
-        params = (issue_id, issue_id, issue_id, issue_id)
+                 "OR substr(c.generation_key, 1, length(?) + 10) = 'overview:' || ? || ':' "
+                 "OR c.generation_key = 'rerank:' || ?")
+        params = (issue_id, issue_id, issue_id, issue_id, issue_id)
     rows = store.query(
         "SELECT c.model AS model, count(*) AS calls, sum(c.status='ok') AS ok, "
         "sum(c.status='error') AS failed, sum(c.input_tokens) AS input_tokens, "
