@@ -22,7 +22,7 @@ from typing import Any
 
 import openai
 
-from digest import select
+from digest import readers, select
 from digest.config import Config
 from digest.errors import ConfigError, DigestError, LLMError, NotFoundError
 from digest.llm.client import ChatRequest, get_model
@@ -32,6 +32,7 @@ from digest.rerun import prompts_tag, variant_name
 from digest.store import Store, utcnow
 from digest.writers.base import check_budget, generate_many
 from digest.writers.chat import ChatWriter
+from digest.writers.rerank import Rerank
 from digest.writers.schemas import STEPS
 from digest.writers.support_check import check_support
 
@@ -248,17 +249,21 @@ def finish_job(config: Config, store: Store, job: dict, *, reporter: Reporter | 
 
 
 def _publish_week(config: Config, store: Store, job: dict, gens_by_lang: dict) -> dict[str, Generation]:
-    """The week's issue of `digest run --batch`, stored and written as `digest run` does."""
+    """The week's issue of `digest run --batch`, stored and written as `digest run` does, and its pool kept for
+    readers' own issues (items marked "pool" were written up for them, not for the editor's issue)."""
 
     week = job["week"]
     gens = gens_by_lang[week["language"]]
-    updates = select.updated_papers(store, week["id"])  # as select decided it when the batch was submitted
+    papers = [_paper(store, it) for it in job["items"]]
+    # As select decided it when the batch was submitted: which papers are new versions of published ones.
+    updates = {c.paper.key for c in select.load_selection(store, week["id"]) if c.is_update} & {p.key for p in papers}
     issue = Issue(id=week["id"], week_start=week["start"], week_end=week["end"], language=week["language"],
                   model=job["model"], created=utcnow())
-    for i, it in enumerate(job["items"], 1):
-        p = _paper(store, it)
+    editors = [p for p, it in zip(papers, job["items"]) if not it.get("pool")]
+    for i, p in enumerate(editors, 1):
         issue.entries.append(IssueEntry(paper=p, generation=gens.get(p.key), position=i, is_update=p.key in updates))
     publish_issue(config, store, issue, gens)
+    readers.save_pool(store, week["id"], papers, updates)  # each reader's issue is chosen from these
     return gens
 
 
@@ -268,8 +273,9 @@ def _estimate(config: Config, store: Store, job: dict) -> float:
 
 
 def _start(config: Config, store: Store, job: dict, *, yes: bool, dry_run: bool,
-           reporter: Reporter | None) -> SubmitReport:
-    cost = _estimate(config, store, job)
+           reporter: Reporter | None, before: float = 0.0) -> SubmitReport:
+    """Submit a job's first phase (or only plan it); `before` is what the job spent or plans to spend live."""
+    cost = _estimate(config, store, job) + before
     if dry_run:
         planned, papers = _plan(config, store, job, "outline")
         return SubmitReport(phase="outline", requests=len(planned), papers=papers, estimated_cost=cost,
@@ -301,19 +307,27 @@ def submit_rerun(config: Config, store: Store, issue_ids: list[str], model_id: s
 def submit_week(config: Config, store: Store, *, since: datetime | None = None, sources: list[str] | None = None,
                 model: str | None = None, language: str | None = None, yes: bool = False, dry_run: bool = False,
                 reporter: Reporter | None = None, today=None) -> tuple[Any, SubmitReport]:
-    """`digest run --batch`: fetch and select this week's papers, then generate them through the Batch API."""
+    """`digest run --batch`: fetch and select this week's papers, then generate them through the Batch API.
+
+    The week's pool (the editor's issue plus what readers' interests rank high, chosen by fetch_week as for
+    `digest run`) goes into the job; the week's re-rank, when configured, is one live call made first.
+    """
 
     model_id = model or config.llm.model
     _chat_model(config, store, model_id)
     language = language or config.output.language
     since = since or parse_since(None, today)
     week, start, end = issue_week(since, today)
-    fetched = fetch_week(config, store, since=since, sources=sources, week=week, reporter=reporter)
+    rerank = Rerank(config, store, yes=yes, dry_run=dry_run, reporter=reporter)
+    fetched = fetch_week(config, store, since=since, sources=sources, week=week, reporter=reporter, rerank=rerank)
     items = [{"issue": None, "paper": p.key, "version": store.get_paper(p.key).version, "language": language}
              for p in fetched.selected]
+    items += [{"issue": None, "paper": p.key, "version": store.get_paper(p.key).version, "language": language,
+               "pool": True} for p in fetched.pool]
     job = {"kind": "run", "model": model_id, "prompts_dir": None, "items": items,
            "week": {"id": week, "start": start.isoformat(), "end": end.isoformat(), "language": language}}
-    return fetched, _start(config, store, job, yes=yes, dry_run=dry_run, reporter=reporter)
+    before = rerank.estimate.cost if dry_run else rerank.usage.cost
+    return fetched, _start(config, store, job, yes=yes, dry_run=dry_run, reporter=reporter, before=before)
 
 
 # ---- status and collect --------------------------------------------------------------------------------

@@ -250,3 +250,62 @@ def test_batch_commands(config, store, issue, batch_server, tmp_path):
     assert status.count("advanced") == 2 and "outline" in status and "answers" in status
     assert batch_server.chat_requests() == []
     assert "model-B" in digest("issues", "list")
+
+
+def week_with_readers(tmp_path, httpserver, config, store):
+    """Four papers served as this week's listing: the editor's interests take two, a reader's the third."""
+    from pdfmaker import make_pdf
+    from weekfeed import Item, serve_week
+
+    from digest.mail.subscribers import add_subscriber
+    from digest.readers import ReaderInterests, set_interests
+
+    topics = [("Summaries of long documents", "We summarise long scientific documents for their readers."),
+              ("Faithful summaries", "Abstractive summaries that stay faithful to the documents they cover."),
+              ("Dense passage retrieval", "Dense retrieval of passages for open-domain question answering."),
+              ("Protein folding", "Diffusion models fold proteins from their amino acid sequences.")]
+    items = []
+    for n, (title, abstract) in enumerate(topics):
+        body = (f"{abstract} This paper explains the method in detail and reports the results of every "
+                "experiment we ran on the benchmark.")
+        pdf = make_pdf(tmp_path / f"p{n}.pdf", [[title, "Abstract", abstract, "1 Introduction", body]])
+        items.append(Item(f"2611.0000{n}", 1, title, abstract, pdf))
+    serve_week(httpserver, config, items)
+    config.selection.interests = "summaries"
+    config.selection.max_papers = 2
+    config.selection.pool_max = 3
+    sub, _ = add_subscriber(store, "rag@example.org")
+    set_interests(store, sub.id, ReaderInterests(keywords=["retrieval"], max_papers=2))
+    return sub.id
+
+
+def test_run_batch_writes_up_the_pool_for_readers(tmp_path, httpserver, config, store, batch_server):
+    """`digest run --batch` writes up the week's pool as `digest run` does: the issue stays the editor's, the
+    reader's pick is in the job, in issue_pool, and in that reader's issue with the batch's write-up."""
+    from weekfeed import TODAY
+
+    from digest.batch import submit_week
+    from digest.readers import forget_pools, reader_issue
+
+    batch_server.broken.clear()
+    rag = week_with_readers(tmp_path, httpserver, config, store)
+    fetched, dry = submit_week(config, store, model="model-B", dry_run=True, today=TODAY)
+    assert [p.key for p in fetched.pool] == ["2611.00002"]
+    assert dry.requests == 3 and dry.papers == 3 and batch_server.requests == []  # the pool is planned and costed
+
+    _, sub = submit_week(config, store, model="model-B", today=TODAY)
+    assert sub.requests == 3
+    while not sub.finished:
+        [rep] = collect_all(config, store)
+        sub = rep.next or sub
+    assert batch_server.chat_requests() == []  # every paper, the pool's too, through the batches
+    [issue_id] = store.issue_ids()
+    issue = store.load_issue(issue_id)
+    editor = [e.paper.key for e in issue.entries]
+    assert sorted(editor) == ["2611.00000", "2611.00001"]
+    pooled = [r["paper_key"] for r in store.query("SELECT paper_key FROM issue_pool ORDER BY position")]
+    assert pooled == [*editor, "2611.00002"]
+    forget_pools()
+    got, why = reader_issue(store, issue, rag, config)
+    assert [e.paper.key for e in got.entries][0] == "2611.00002" and why["2611.00002"] == "matches 'retrieval'"
+    assert got.entries[0].generation.model == "model-B" and got.entries[0].generation.tldr.startswith("model-B")
