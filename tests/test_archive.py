@@ -868,6 +868,11 @@ def test_a_change_to_one_paper_renders_its_pages_and_the_lists_only(two_weeks, t
     before = snapshot(site)
     again = build_archive(config, store)
     assert again.rendered == again.written == again.loaded == 0 and snapshot(site) == before
+    # The feed's entries kept from the last builds are the ones a build without them makes.
+    assert (config.cache_dir / site_module.FEED_CACHE).is_file()
+    (config.cache_dir / site_module.FEED_CACHE).unlink()
+    (site / MANIFEST_NAME).unlink()
+    assert build_archive(config, store).written == 0
     build_archive(config, store, tmp_path / "clean")
     assert site_files(site) == site_files(tmp_path / "clean")
 

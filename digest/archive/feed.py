@@ -41,32 +41,36 @@ def entry_id(list_id: str, issue_id: str) -> str:
     return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"paper-digest:{list_id}:issue:{issue_id}"))
 
 
-def render_feed(builder: SiteRenderer, issues: list[Issue], meta: dict[str, dict],
-                views: dict[str, Any]) -> str:
-    """The feed document for these issues (newest first); <updated> comes from the stored issue times."""
-    list_id = builder.config.mail.list_id or builder.title
+def feed_entry(builder: SiteRenderer, issue: Issue, views: dict[str, Any]) -> dict[str, Any]:
+    """What the feed shows of one issue but its id and times (JSON data): made once for as long as the issue,
+    its papers and the site's settings stay as they are (see SiteBuilder, which keeps them between builds)."""
+    L = labels(issue.language)
     base = builder.base_url
-    entries = []
-    for issue in issues:
-        L = labels(issue.language)
-        # Links inside the content must work from a feed reader: absolute when the site URL is
-        # known, otherwise relative to feed.xml (which sits at the site root).
-        content = builder.render(
-            "feed_entry.html", root=(base + "/") if base else "", lang=issue.language, L=L,
-            issue=issue, intro=issue_intro(issue, L), model_note=model_note(issue, L), views=views,
-        )
-        categories = sorted({c for e in issue.entries for c in e.paper.categories})
-        entries.append({
-            "issue": issue, "id": entry_id(list_id, issue.id),
-            "updated": rfc3339(meta[issue.id]["updated"]),
-            "published": rfc3339(meta[issue.id]["created"]),
-            "title": f"{builder.title} {issue.id}: "
-                     + count_papers(L, len(issue.entries)),
-            "summary": " / ".join(e.generation.tldr for e in issue.entries if e.generation and e.generation.tldr),
-            "content": content, "categories": categories,
-        })
-    updated = max((e["updated"] for e in entries), default="1970-01-01T00:00:00Z")
+    # Links inside the content must work from a feed reader: absolute when the site URL is known, otherwise
+    # relative to feed.xml (which sits at the site root).
+    content = builder.render(
+        "feed_entry.html", root=(base + "/") if base else "", lang=issue.language, L=L,
+        issue=issue, intro=issue_intro(issue, L), model_note=model_note(issue, L), views=views,
+    )
+    return {
+        "issue": {"id": issue.id, "language": issue.language},
+        "title": f"{builder.title} {issue.id}: " + count_papers(L, len(issue.entries)),
+        "summary": " / ".join(e.generation.tldr for e in issue.entries if e.generation and e.generation.tldr),
+        "content": content, "categories": sorted({c for e in issue.entries for c in e.paper.categories}),
+    }
+
+
+def render_feed(builder: SiteRenderer, entries: list[dict[str, Any]], meta: dict[str, dict]) -> str:
+    """The feed document for these issues' entries (newest first, made by feed_entry); <updated> comes from
+    the stored issue times."""
+    list_id = builder.config.mail.list_id or builder.title
+    dated = []
+    for e in entries:
+        issue_id = e["issue"]["id"]
+        dated.append(dict(e, id=entry_id(list_id, issue_id), updated=rfc3339(meta[issue_id]["updated"]),
+                          published=rfc3339(meta[issue_id]["created"])))
+    updated = max((e["updated"] for e in dated), default="1970-01-01T00:00:00Z")
     return builder.render(
-        "feed.xml", lang=builder.config.output.language, entries=entries, updated=updated,
+        "feed.xml", lang=builder.config.output.language, entries=dated, updated=updated,
         feed_id="urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"paper-digest:{list_id}:feed")),
     )

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemBytecodeCache
 
 from digest.archive.compare import list_reports, reports_by_issue
-from digest.archive.feed import render_feed
+from digest.archive.feed import feed_entry, render_feed
 from digest.archive.incremental import BuildManifest, PageWriter, fingerprint, tree_fingerprint
 from digest.archive.search_shards import SEARCH_DIR, SearchDoc, search_files
 from digest.archive.views import (
@@ -62,6 +62,8 @@ from digest.text import fix_mojibake, fold, same_author, slugify
 # Labels of the site's own chrome; merged over digest.i18n.labels(language).
 
 FEED_ENTRIES = 10  # newest issues in the Atom feed; each carries its full content (10 issues of 10 papers: ~0.7 MB)
+# The feed's entries as the last build made them, by a fingerprint of all they show (in the cache folder).
+FEED_CACHE = "site-feed-entries.json"
 SITE_DIR_NAME = "site"
 ISSUES_PER_PAGE = 20  # issues per page of the index (index.html, page/2.html, ...)
 PAPERS_PER_PAGE = 100  # papers per page of a category's or an author's list
@@ -144,6 +146,7 @@ class SiteBuilder:
         # Watched author -> keys of the papers listed under them, in the last build's manifest and in this one's.
         self._authors_before: dict[str, list[str]] = {}
         self._authors: dict[str, list[str]] = {}
+        self._environment = ""  # this build's environment_fingerprint()
         self.watch = sorted({a.strip() for a in config.selection.authors if a.strip()}, key=str.casefold)
 
     def environment_fingerprint(self) -> str:
@@ -196,7 +199,7 @@ class SiteBuilder:
         result = BuildResult(site_dir=self.site_dir)
         previous = BuildManifest.read(self.site_dir)
         signature = self.store.archive_signature()
-        environment = self.environment_fingerprint()
+        environment = self._environment = self.environment_fingerprint()
         if previous.is_current(signature, environment, self.site_dir):
             result.issues, result.papers = previous.counts.get("issues", 0), previous.counts.get("papers", 0)
             result.indexed = previous.counts.get("indexed", 0)
@@ -328,7 +331,7 @@ class SiteBuilder:
                 paper_page(h)
         categories: dict[str, list[PaperHead]] = {}
         for h in by_paper_newest:
-            for c in sorted(set(h.paper.categories)):
+            for c in h.paper.categories:  # each once, sorted (views.load_heads)
                 categories.setdefault(c, []).append(h)
         groups = [(c, slugify(c), len(hs)) for c, hs in sorted(categories.items())]
         # A paper is listed in each of its categories and under each watched author: render its item once.
@@ -390,17 +393,26 @@ class SiteBuilder:
         for f in sorted(static.iterdir()):
             if f.is_file():
                 writer.page(f"static/{f.name}", fingerprint("static"), lambda f=f: f.read_text(encoding="utf-8"))
+        # The feed's entries are kept between builds (FEED_CACHE): a new issue makes one, not ten.
         newest = [i.id for i in issues[:FEED_ENTRIES]]
+        entry_keys = {i: quick_fingerprint(self._environment, content[i], *(
+            self.thumbs.get(k) or "" for k in heads.members[i])) for i in newest}
+        made = _read_json(self.config.cache_dir / FEED_CACHE)
         writer.page("feed.xml", fingerprint([(content[i], meta[i], [self.thumbs.get(k) for k in heads.members[i]])
                                              for i in newest]),
-                    lambda: render_feed(self, [full[i] for i in newest], meta, views),
-                    needs=[k for i in newest for k in heads.members[i]])
+                    lambda: self._feed(newest, entry_keys, made, meta),
+                    needs=[k for i in newest if entry_keys[i] not in made for k in heads.members[i]])
         md_files = _file_names(self.config.archive_dir)  # one listing, not a look per issue
         md_exists = {i.id: f"{i.id}.md" in md_files for i in issues}
         readme = os.path.relpath(self.config.archive_dir / "README.md", self.site_dir)
         writer.page(readme, fingerprint([content[i.id] for i in issues], md_exists), lambda: self.render(
             "archive_readme.md", L=L, issues=issues, site_dir=self._relative_site_dir(), md_exists=md_exists,
             lang=lang))
+
+    def _feed(self, newest: list[str], keys: dict[str, str], made: dict[str, dict], meta: dict[str, dict]) -> str:
+        entries = {keys[i]: made.get(keys[i]) or feed_entry(self, self.issues[i], self.views) for i in newest}
+        _write_json(self.config.cache_dir / FEED_CACHE, entries)
+        return render_feed(self, [entries[keys[i]] for i in newest], meta)
 
     def _write_index_pages(self, writer: PageWriter, issues: list[Issue], meta: dict[str, dict],
                            card: dict[str, str], lang: str, L: dict[str, str], common: dict) -> None:
@@ -459,6 +471,24 @@ class SiteBuilder:
             return self.site_dir.resolve().relative_to(self.config.archive_dir.resolve()).as_posix()
         except ValueError:
             return ""
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or torn: made again
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:  # a cache folder we may not write: the entries are made again next time
+        pass
 
 
 def _file_names(folder: Path) -> set[str]:

@@ -43,7 +43,7 @@ class PaperView:
 class PaperHead:
     """What every build knows of a published paper, whose page it may not render."""
 
-    paper: Paper  # only what names its PDF and thumbnail, and its categories
+    paper: Paper  # only what names its PDF and thumbnail, and its categories (each once, sorted)
     slug: str
     authors: str  # as stored (JSON): read only where a watched author could be among them
     issue_ids: list[str]  # newest first
@@ -93,11 +93,11 @@ def load_heads(store: Store) -> SiteHeads:
         by_id[issue_id].entries.append(Card(position, CardPaper(key, title), None if tldr is None else CardTLDR(tldr)))
         ids.setdefault(key, []).append(issue_id)
     issue_stamp = {i.id: issue_stamps.get(i.id, "") for i in issues}
-    categories: dict[str, list[str]] = {}  # the same few lists recur: each read once
+    categories: dict[str, list[str]] = {}  # the same few lists recur: each read (and sorted) once
     papers = {}
     for key, arxiv_id, version, local_pdf, pdf_url, raw, authors in store.published_paper_heads():
         if raw not in categories:
-            categories[raw] = json.loads(raw)
+            categories[raw] = sorted(set(json.loads(raw)))
         issue_ids = ids.get(key, [])
         papers[key] = PaperHead(
             paper=Paper(key=key, title="", arxiv_id=arxiv_id, version=version, local_pdf=local_pdf, pdf_url=pdf_url,
