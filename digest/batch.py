@@ -28,7 +28,7 @@ from digest.errors import ConfigError, DigestError, LLMError, NotFoundError
 from digest.llm.client import ChatRequest, get_model
 from digest.pipeline import Reporter, SilentReporter, fetch_week, issue_week, make_writer, parse_since, publish_issue
 from digest.records import Generation, Issue, IssueEntry, Paper
-from digest.rerun import prompts_tag, variant_name
+from digest.rerun import pool_extra, prompts_tag, variant_name
 from digest.store import Store, utcnow
 from digest.writers.base import check_budget, generate_many
 from digest.writers.chat import ChatWriter
@@ -298,8 +298,9 @@ def submit_rerun(config: Config, store: Store, issue_ids: list[str], model_id: s
         lang = language or issue.language
         writer = make_writer(config, store, model_id, lang, prompts_dir)
         variant = variant_name(model_id, lang, issue.language, prompts_tag(config, writer, prompts_dir))
-        items += [{"issue": issue.id, "paper": e.paper.key, "version": e.paper.version, "language": lang,
-                   "variant": variant} for e in issue.entries]
+        extra, _ = pool_extra(store, issue)  # readers' own issues keep their papers in the new variant
+        items += [{"issue": issue.id, "paper": p.key, "version": p.version, "language": lang, "variant": variant}
+                  for p in [e.paper for e in issue.entries] + extra]
     job = {"kind": "rerun", "model": model_id, "prompts_dir": prompts_dir, "items": items}
     return _start(config, store, job, yes=yes, dry_run=dry_run, reporter=reporter)
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from digest import readers
 from digest.config import Config
 from digest.errors import ConfigError, NotFoundError, QualityGateError
 from digest.pipeline import (
@@ -37,6 +38,7 @@ class RerunReport(Spend):
     model: str
     variant: str
     papers: int = 0
+    pool: int = 0  # papers beyond the editor's written up for readers' own issues (issue 21)
     reused: int = 0  # generations that already existed for this paper version, prompts, model, settings
     fallbacks: list[str] = field(default_factory=list)  # papers the model failed on (abstract-only)
     overview_note: str = ""  # why the variant has no overview (or left part of it out)
@@ -65,10 +67,18 @@ def issue_papers(issue: Issue) -> list[Paper]:
     return [e.paper for e in issue.entries]
 
 
+def pool_extra(store: Store, issue: Issue) -> tuple[list[Paper], set[str]]:
+    """The papers of the issue's pool beyond its own entries (each reader's issue is chosen from the entries and
+    these), and the keys of those that update a published paper."""
+    pooled, updates = readers.pool_papers(store, issue.id)
+    have = {e.paper.key for e in issue.entries}
+    return [p for p in pooled if p.key not in have], updates
+
+
 def rerun_issue(config: Config, store: Store, issue_id: str, model_id: str, *, prompts_dir: str | None = None,
                 language: str | None = None, yes: bool = False, dry_run: bool = False,
                 reporter: Reporter | None = None) -> RerunReport:
-    """Generate every paper of a stored issue with `model_id` and attach the results as a new variant."""
+    """Generate every paper of a stored issue, its pool's too, with `model_id` and attach them as a new variant."""
     started = time.monotonic()
     reporter = reporter or SilentReporter()
     issue = store.load_issue(issue_id)
@@ -78,14 +88,16 @@ def rerun_issue(config: Config, store: Store, issue_id: str, model_id: str, *, p
         writer.preflight()
     variant = variant_name(model_id, language, issue.language, prompts_tag(config, writer, prompts_dir))
     papers = issue_papers(issue)
-    rep = RerunReport(issue_id=issue.id, model=model_id, variant=variant, papers=len(papers))
-    rep.reused = sum(1 for p in papers if writer.existing(p) is not None)
+    extra, pool_updates = pool_extra(store, issue)  # readers' issues keep their papers in the new variant
+    rep = RerunReport(issue_id=issue.id, model=model_id, variant=variant, papers=len(papers), pool=len(extra))
+    rep.reused = sum(1 for p in papers + extra if writer.existing(p) is not None)
     gens = generate_papers(config, store, writer, papers, yes=yes, dry_run=dry_run, reporter=reporter,
-                           report=rep)
+                           report=rep, pool=extra)
     if not dry_run:  # the variant tells what changed in its updated papers too, in its own words
-        describe_updates(config, store, writer, [e.paper for e in issue.entries if e.is_update], issue_id=issue.id,
-                         language=language, reporter=reporter, report=rep)
-    for p in papers:
+        updated = [e.paper for e in issue.entries if e.is_update] + [p for p in extra if p.key in pool_updates]
+        describe_updates(config, store, writer, updated, issue_id=issue.id, language=language, reporter=reporter,
+                         report=rep)
+    for p in papers + extra:
         g = gens.get(p.key)
         if g is None:
             continue

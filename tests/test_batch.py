@@ -309,3 +309,22 @@ def test_run_batch_writes_up_the_pool_for_readers(tmp_path, httpserver, config, 
     got, why = reader_issue(store, issue, rag, config)
     assert [e.paper.key for e in got.entries][0] == "2611.00002" and why["2611.00002"] == "matches 'retrieval'"
     assert got.entries[0].generation.model == "model-B" and got.entries[0].generation.tldr.startswith("model-B")
+
+
+def test_batch_rerun_writes_up_the_pool(config, store, issue, batch_server):
+    """`digest rerun ISSUE --model M --batch` batches the issue's pool too, so readers keep their papers."""
+    from dataclasses import replace
+
+    from digest.readers import save_pool
+
+    batch_server.broken.clear()
+    gens = {e.paper.key: e.generation for e in issue.entries}
+    store.save_issue(replace(issue, entries=issue.entries[:2]), gens)  # the third is a reader's pick only
+    save_pool(store, issue.id, [e.paper for e in issue.entries])
+    sub = submit_rerun(config, store, [ISSUE_ID], "model-B")
+    assert sub.requests == 3 and sub.papers == 3
+    while not sub.finished:
+        [rep] = collect_all(config, store)
+        sub = rep.next or sub
+    variant = {r["paper_key"] for r in store.query("SELECT paper_key FROM issue_generations WHERE model='model-B'")}
+    assert variant == {e.paper.key for e in issue.entries} and batch_server.chat_requests() == []

@@ -188,6 +188,46 @@ def test_other_language_and_prompts_are_new_variants(config, store, issue, model
     assert "著者" in (config.archive_dir / f"{ISSUE_ID}.md").read_text()
 
 
+def pool_issue(store, issue):
+    """The issue as `digest run` leaves it with a reader's pick: its first two papers are the editor's, the
+    third was written up for the reader (interested in retrieval) only."""
+    from dataclasses import replace
+
+    from digest.mail.subscribers import add_subscriber
+    from digest.readers import ReaderInterests, save_pool, set_interests
+
+    papers = [e.paper for e in issue.entries]
+    store.execute("UPDATE papers SET title=? WHERE key=?", ("Dense passage retrieval", papers[2].key))
+    gens = {e.paper.key: e.generation for e in issue.entries}
+    store.save_issue(replace(issue, entries=issue.entries[:2]), gens)
+    save_pool(store, issue.id, papers)
+    sub, _ = add_subscriber(store, "rag@example.org")
+    set_interests(store, sub.id, ReaderInterests(keywords=["retrieval"], max_papers=2))
+    return papers[2].key, sub.id
+
+
+def test_rerun_writes_up_the_pool_so_readers_keep_their_papers(config, store, issue, model_b):
+    from digest.readers import forget_pools, reader_issue
+
+    picked, reader = pool_issue(store, issue)
+    dry = rerun_issue(config, store, ISSUE_ID, "model-B", dry_run=True)
+    assert [p.key for p, _ in dry.estimate][-1] == picked and dry.papers == 2 and dry.pool == 1
+    assert model_b.chat_requests() == []
+
+    rep = rerun_issue(config, store, ISSUE_ID, "model-B")
+    assert rep.papers == 2 and rep.pool == 1 and rep.calls == 2 * 3 + 1  # three papers, one overview of two
+    use_variant(config, store, ISSUE_ID, "model-B")
+    shown = store.load_issue(ISSUE_ID)
+    assert len(shown.entries) == 2 and picked not in {e.paper.key for e in shown.entries}
+    forget_pools()
+    got, why = reader_issue(store, shown, reader, config)
+    assert got.entries[0].paper.key == picked and why[picked] == "matches 'retrieval'"
+    assert got.entries[0].generation.model == "model-B" and got.entries[0].generation.tldr.startswith("model-B")
+    # Rerunning again is free, the pool's paper included.
+    again = rerun_issue(config, store, ISSUE_ID, "model-B")
+    assert again.calls == 0 and again.reused == 3
+
+
 def test_unknown_issue_is_a_clear_error(config, store):
     with pytest.raises(NotFoundError, match="no issue '2020-W01'"):
         rerun_issue(config, store, "2020-W01", "extractive")

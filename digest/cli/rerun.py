@@ -66,7 +66,8 @@ def register(cli: click.Group) -> None:
                 console.print(f"[yellow]model failed[/] {f} (abstract-only; run again to retry)", highlight=False)
             if rep.overview_note:
                 console.print(f"note: {rep.overview_note}", highlight=False, markup=False)
-            out.print(f"{rep.issue_id}: {plural(rep.papers, 'paper')} as variant {rep.variant} ({rep.reused} already "
+            pool = f" and {rep.pool} more for readers' own issues" if rep.pool else ""
+            out.print(f"{rep.issue_id}: {plural(rep.papers, 'paper')}{pool} as variant {rep.variant} ({rep.reused} already "
                       f"done), {plural(rep.calls, 'LLM call')}, {plural(rep.input_tokens + rep.output_tokens, 'token')}, "
                       f"${rep.cost:.4f}, "
                       f"{rep.seconds:.1f} s. Compare: digest compare {rep.issue_id}", highlight=False)

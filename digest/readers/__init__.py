@@ -7,8 +7,8 @@ what they voted on, so the cost of a week grows with papers, never with readers.
 
 from digest.library import parse_library
 from digest.readers.interests import ReaderInterests, clean_interests, get_interests, set_interests
-from digest.readers.pool import choose_pool, forget_pools, pool_entries, reader_issue, save_pool
+from digest.readers.pool import choose_pool, forget_pools, pool_entries, pool_papers, reader_issue, save_pool
 from digest.readers.ranking import PoolRanker
 
 __all__ = ["ReaderInterests", "clean_interests", "get_interests", "set_interests", "parse_library", "reader_issue",
-           "PoolRanker", "choose_pool", "save_pool", "pool_entries", "forget_pools"]
+           "PoolRanker", "choose_pool", "save_pool", "pool_entries", "pool_papers", "forget_pools"]

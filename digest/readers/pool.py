@@ -86,6 +86,19 @@ def save_pool(store: Store, issue_id: str, papers: list[Paper], updates: set[str
         db.execute("UPDATE issues SET updated=? WHERE id=?", (now, issue_id))
 
 
+def pool_papers(store: Store, issue_id: str) -> tuple[list[Paper], set[str]]:
+    """The papers written up for an issue, the editor's first, each at the version written up, and the keys of
+    those that update a published paper (none for an issue from before pools were kept)."""
+    rows = store.query("SELECT ip.version AS pool_version, ip.is_update AS pool_update, p.* FROM issue_pool ip "
+                       "JOIN papers p ON p.key = ip.paper_key WHERE ip.issue_id=? ORDER BY ip.position", (issue_id,))
+    papers = []
+    for r in rows:
+        paper = store.paper_from_row(r)
+        paper.version = r["pool_version"] if r["pool_version"] is not None else paper.version
+        papers.append(paper)
+    return papers, {p.key for p, r in zip(papers, rows) if r["pool_update"]}
+
+
 def pool_entries(store: Store, issue: Issue) -> list[IssueEntry]:
     """Every paper written up for an issue, as entries: the editor's issue first, then the rest of the pool.
 
