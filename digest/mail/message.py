@@ -208,6 +208,7 @@ def issue_context(config: Config, issue: Issue, unsubscribe: str | None,
         entries.append({
             "n": len(entries) + 1,
             "title": title,
+            "title_lang": text_language(title, issue.language),  # an English title in a Japanese issue
             "authors": ", ".join(authors) + (f" {L['mail_et_al']}" if len(p.authors) > len(authors) else ""),
             "published": (p.published or "")[:10],
             "updated": (p.updated or "")[:10] if (p.updated or "")[:10] != (p.published or "")[:10] else "",
