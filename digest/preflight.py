@@ -63,6 +63,8 @@ def check_setup(config: Config, store: Store | None, *, smtp: bool | None = None
     for e in errors:
         add(Check(f"source {e.source}", False, e.detail + (f" ({e.hint})" if e.hint else "")))
     add(_check_model(config, store))
+    if config.selection.rerank_model.strip():  # the week's re-rank call (issue 21) goes to its own endpoint
+        add(_check_model(config, store, config.selection.rerank_model.strip(), "re-rank model"))
     env = os.environ if env is None else env
     for ch in config.channels:
         add(check_channel(ch, env, resolve or resolve_host))
@@ -118,16 +120,18 @@ def check_channel(ch: ChannelConfig, env: Mapping[str, str],
     return Check(what, True, f"{var} is set; {parts.hostname} resolves (nothing posted)")
 
 
-def _check_model(config: Config, store: Store) -> Check:
-    model_id = config.llm.model
+def _check_model(config: Config, store: Store, model_id: str | None = None, what: str = "model") -> Check:
+    model_id = model_id or config.llm.model
     if model_id == "extractive":
+        if what != "model":
+            return Check(f"{what} extractive", False, "makes no LLM calls: name a chat model or leave it empty")
         return Check("model extractive", True, "built in, no LLM (set llm.model for written summaries)")
     try:
         model = get_model(model_id, config, store)
         model.preflight()
     except DigestError as e:
-        return Check(f"model {model_id}", False, str(e))
-    return Check(f"model {model_id}", True, f"{model.endpoint} answers and takes the key")
+        return Check(f"{what} {model_id}", False, str(e))
+    return Check(f"{what} {model_id}", True, f"{model.endpoint} answers and takes the key")
 
 
 def _check_smtp(config: Config) -> Check:

@@ -220,3 +220,19 @@ def test_a_run_selects_in_the_models_order_and_counts_its_call(tmp_path, httpser
     from digest.llm.client import llm_cost_report
     [cost] = [r for r in llm_cost_report(store, rep.issue.id) if r["model"] == "model-R"]
     assert cost["calls"] == 1 and cost["cost"] == pytest.approx(rep.cost)
+
+
+def test_digest_check_tries_the_rerank_model(config, store, server):
+    from digest.preflight import check_setup
+
+    def rerank_check():
+        return [c for c in check_setup(config, store, smtp=False) if c.what.startswith("re-rank model")]
+
+    assert rerank_check() == []  # off: nothing to try
+    add_chat_model(config, "model-R", server)
+    config.selection.rerank_model = "model-R"
+    [ok] = rerank_check()
+    assert ok.ok and ok.what == "re-rank model model-R" and server.chat_requests() == []
+    config.selection.rerank_model = "model-typo"
+    [bad] = rerank_check()
+    assert not bad.ok and "model-typo" in bad.what
