@@ -101,7 +101,8 @@ def browser(tmp_path_factory):
     b.close()
 
 
-def _outputs(kind: str, lang: str, tmp_path, httpserver, config, store, llm_server) -> tuple[object, dict]:
+def _outputs(kind: str, lang: str, tmp_path, httpserver, config, store, llm_server,
+             responder=None) -> tuple[object, dict]:
     """One week written by `kind` in `lang`: its Markdown, email text and HTML, and the site's issue page."""
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"this is not a PDF at all")
@@ -114,7 +115,7 @@ def _outputs(kind: str, lang: str, tmp_path, httpserver, config, store, llm_serv
     config.selection.categories = []
     config.output.language = lang  # the site's own labels, as a Japanese archive is configured
     if kind == "chat":
-        llm_server.responder = grounded_responder(made_up_for="Claim Alignment")
+        llm_server.responder = responder or grounded_responder(made_up_for="Claim Alignment")
         add_chat_model(config, "test-model", llm_server, max_output_tokens=4096)
         config.llm.model = "test-model"
     rep = run_week(config, store, yes=True, language=lang, today=TODAY)
@@ -144,12 +145,9 @@ def _vocabulary(body: str, lang: str) -> dict[str, bool]:
     }
 
 
-@pytest.mark.parametrize("lang", ["en", "ja"])
-@pytest.mark.parametrize("kind", ["extractive", "chat"])
-def test_labels_and_languages_hold_in_every_output_read_in_chromium(kind, lang, browser, tmp_path, httpserver,
-                                                                     config, store, llm_server):
-    issue, outputs = _outputs(kind, lang, tmp_path, httpserver, config, store, llm_server)
-    lab = labels(lang)
+def _read(browser, issue, outputs: dict, lang: str) -> dict[str, str]:
+    """Each output's text as a reader sees it (the HTML ones from Chromium's DOM), after checking that every
+    visible text in the HTML is tagged with the language it is written in."""
     bodies = {"markdown": outputs["markdown"], "email text": outputs["email text"]}
     names = {", ".join(e.paper.authors) for e in issue.entries}  # names are in no language of their own
     mistagged = []
@@ -163,6 +161,16 @@ def test_labels_and_languages_hold_in_every_output_read_in_chromium(kind, lang, 
             if said and said != t["lang"].split("-")[0]:
                 mistagged.append((name, t["where"], t["lang"], t["text"][:90]))
     assert not mistagged, "text tagged with another language than its own:\n" + "\n".join(map(str, mistagged))
+    return bodies
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+@pytest.mark.parametrize("kind", ["extractive", "chat"])
+def test_labels_and_languages_hold_in_every_output_read_in_chromium(kind, lang, browser, tmp_path, httpserver,
+                                                                     config, store, llm_server):
+    issue, outputs = _outputs(kind, lang, tmp_path, httpserver, config, store, llm_server)
+    lab = labels(lang)
+    bodies = _read(browser, issue, outputs, lang)
 
     vocab = {name: _vocabulary(body, lang) for name, body in bodies.items()}
     for name, v in vocab.items():
@@ -184,3 +192,21 @@ def test_labels_and_languages_hold_in_every_output_read_in_chromium(kind, lang, 
         for name, body in bodies.items():
             found = [e for e in english if e in body]
             assert not found, (name, found)
+
+
+def test_a_model_answering_in_english_in_a_japanese_run_shows_no_english_under_japanese_headings(
+        browser, tmp_path, httpserver, config, store, llm_server):
+    """Questions and answers are checked for the issue's language like the TL;DR: English ones never go out."""
+    grounded = grounded_responder()
+
+    def english_answers(messages, schema):  # for one paper, so the issue passes the quality gate and goes out
+        reply = grounded(messages, schema)
+        for a in reply.get("answers", []) if ROUTES[0] in str(messages) else []:
+            a["answer"] = f"The paper reports that {a['quote'][:80]} on every benchmark it tried."
+        return reply
+
+    issue, outputs = _outputs("chat", "ja", tmp_path, httpserver, config, store, llm_server, english_answers)
+    bodies = _read(browser, issue, outputs, "ja")  # nothing English is tagged ja
+    for name, body in bodies.items():
+        assert "The paper reports that" not in body, name
+    assert sum(e.generation.drops.get("answers not in the issue's language", 0) for e in issue.entries) >= 8
