@@ -236,3 +236,41 @@ def test_digest_check_tries_the_rerank_model(config, store, server):
     config.selection.rerank_model = "model-typo"
     [bad] = rerank_check()
     assert not bad.ok and "model-typo" in bad.what
+
+
+def test_run_on_the_command_line_shows_the_rerank(tmp_path, httpserver, config, server):
+    """`digest run --dry-run` plans the re-rank call; `digest run` says what it did, or why it kept BM25's order."""
+    from click.testing import CliRunner
+    from pdfmaker import make_pdf
+    from weekfeed import Item, serve_week
+
+    from digest.cli.main import cli
+
+    items = []
+    for n, (title, abstract) in enumerate(TOPICS):
+        pdf = make_pdf(tmp_path / f"p{n}.pdf", [[title, "Abstract", abstract, "1 Introduction", abstract]])
+        items.append(Item(f"2611.0000{n}", 1, title, abstract, pdf))
+    serve_week(httpserver, config, items)
+    cfg = tmp_path / "digest.toml"
+    cfg.write_text(f'sources = ["{config.sources[0]}"]\n[store]\narchive_dir = "{tmp_path / "cli-archive"}"\n'
+                   f'[arxiv]\nrss_url = "{config.arxiv.rss_url}"\npdf_url = "{config.arxiv.pdf_url}"\n'
+                   f'[selection]\ninterests = "{INTERESTS}"\nmax_papers = 2\nrerank_model = "model-R"\n'
+                   f'[models."model-R"]\nbase_url = "{server.base_url}"\napi_key_env = ""\nprice_input = 1.0\n'
+                   'price_output = 4.0\n', encoding="utf-8")
+
+    def digest(*args):
+        result = CliRunner().invoke(cli, ["--config", str(cfg), *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    said = digest("run", "--dry-run")
+    assert "the week's re-rank: 1 call, estimated $" in said and "dry run: 1 call" in said
+    assert server.requests == []
+    said = digest("run")
+    assert "re-ranked the top 4 candidates with model-R" in said and len(server.chat_requests()) == 1
+
+    server.responder = lambda m, s: {"ranking": [{"key": "2611.99999", "reason": "not a candidate"}]}
+    # A fresh store, so the reply is asked for again.
+    cfg.write_text(cfg.read_text().replace("cli-archive", "cli-archive-2"), encoding="utf-8")
+    said = digest("run")
+    assert "warning re-rank by model-R not used, the selection keeps the BM25 order" in said
