@@ -17,6 +17,8 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from click.testing import CliRunner
 from email_fixtures import long_issue
 from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
@@ -202,6 +204,51 @@ def test_no_server_is_one_loud_error_with_four_connections(cfg, store):
         send_issue(cfg, store)
     assert store.query("SELECT count(*) AS n FROM deliveries")[0]["n"] == 0
     assert not [t for t in threading.enumerate() if t.name.startswith("smtp-")]
+
+
+class _AtMostTwo(Controller):
+    """An SMTP server that turns away a third connection at once with 421, as providers limit them."""
+
+    def __init__(self, handler, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.open = 0
+
+    def factory(self):
+        controller = self
+
+        class Limited(SMTP):
+            def connection_made(self, transport):
+                if controller.open >= 2:
+                    transport.write(b"421 4.7.0 too many connections\r\n")
+                    transport.close()
+                    return
+                controller.open += 1
+                super().connection_made(transport)
+
+            def connection_lost(self, exc):
+                controller.open -= 1
+                super().connection_lost(exc)
+
+        return Limited(self.handler, **self.SMTP_kwargs)
+
+
+def test_a_server_that_takes_fewer_connections_says_to_lower_mail_connections(cfg, store):
+    make_issue(store, n_papers=1)
+    emails = _subscribe(store, 12)
+    inbox = GatheringInbox(together=2)  # the two connections it takes are both open before the third is tried
+    controller = _AtMostTwo(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        cfg.mail.port = controller.port
+        with pytest.raises(MailError) as err:
+            send_issue(cfg, store)
+        assert "cannot connect" in str(err.value) and "lower mail.connections (now 4)" in str(err.value)
+        cfg.mail.connections = 2
+        report = send_issue(cfg, store)
+    finally:
+        controller.stop()
+    assert report.ok and sorted(report.sent + report.skipped) == emails
+    assert sorted(m.rcpt_tos[0] for m in inbox.messages) == emails
 
 
 def test_an_error_in_one_connection_stops_the_others_and_a_rerun_finishes(cfg, store, monkeypatch):

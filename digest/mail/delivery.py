@@ -240,7 +240,12 @@ class _Run:
                 t.join(timeout=max(0.0, deadline - time.monotonic()))
             raise
         if errors:
-            raise errors[0]
+            e = errors[0]
+            if isinstance(e, MailError) and any(m.smtp is not None for m in mailers):
+                # Other connections to the same server work: it most likely takes fewer at once.
+                raise MailError(e.message, hint=f"the server may take fewer connections at once: lower "
+                                f"mail.connections (now {len(mailers)}); {e.hint or ''}".rstrip("; ")) from None
+            raise e
         return retry
 
     def _work(self, mailer: Mailer, queue, retry: list[Recipient], may_retry: bool) -> None:
