@@ -619,7 +619,7 @@ class Store:
     def published_papers(self, keys: set[str] | None = None) -> list[Paper]:
         """Every paper that appeared in a published issue (or those of them in `keys`), by key."""
         return [self.paper_from_row(r) for r in self.query(
-            "SELECT * FROM papers WHERE key IN (SELECT paper_key FROM issue_papers WHERE issue_id IN "
+            f"SELECT * FROM papers WHERE {_led(keys)}key IN (SELECT paper_key FROM issue_papers WHERE issue_id IN "
             f"(SELECT id FROM issues WHERE status = 'published')) {_only('key', keys)} ORDER BY key", _keys(keys)
         )]
 
@@ -634,7 +634,8 @@ class Store:
             "g.note, g.n_dropped, g.created, g.input_tokens, g.cached_tokens, g.output_tokens, g.cost, "
             "g.latency_ms, g.revision, g.rowid AS stored_row, "
             "g.key IN (SELECT generation_key FROM issue_generations) AS shown "
-            f"FROM generations g WHERE g.paper_key IN (SELECT paper_key FROM issue_papers) {_only('g.paper_key', keys)} "
+            f"FROM generations g WHERE {_led(keys)}g.paper_key IN (SELECT paper_key FROM issue_papers) "
+            f"{_only('g.paper_key', keys)} "
             "ORDER BY g.paper_key, g.created DESC, g.key", _keys(keys)
         )
         return [(Generation(
@@ -675,6 +676,8 @@ class Store:
                   model=r["model"], created=r["created"], intro=r["intro"], status=r["status"])
             for r in self.query("SELECT * FROM issues WHERE status = 'published' ORDER BY week_start DESC, id DESC")
         ]
+        if keys is not None and not keys:
+            return issues, [], []
         entries = self.query(
             "SELECT issue_id, paper_key, version, position, is_update FROM issue_papers "
             f"WHERE issue_id IN (SELECT id FROM issues WHERE status = 'published') {_only('paper_key', keys)} "
@@ -689,6 +692,12 @@ def _only(column: str, keys: set[str] | None) -> str:
     """A condition keeping the rows whose `column` is one of `keys` (passed as one JSON parameter: any number
     of them), or none at all."""
     return "" if keys is None else f"AND {column} IN (SELECT value FROM json_each(?))"
+
+
+def _led(keys: set[str] | None) -> str:
+    # A unary plus keeps SQLite from looking rows up by the column it prefixes: with `keys`, the lookups go
+    # by them (a few), not by every published paper.
+    return "" if keys is None else "+"
 
 
 def _keys(keys: set[str] | None) -> tuple:

@@ -280,10 +280,11 @@ class SiteBuilder:
         unchanged: set[str] = set()  # papers whose stamps (and their issues') are as the last build saw them
 
         def paper_page(h: PaperHead) -> None:
-            key, fp = h.paper.key, quick_fingerprint(h.fp, self.thumbs.get(h.paper.key) or "")
-            if writer.previous.get(f"papers/{h.slug}.html") == fp:
+            key, rel, thumb = h.paper.key, f"papers/{h.slug}.html", self.thumbs.get(h.paper.key)
+            fp = quick_fingerprint(h.fp, thumb) if thumb else h.fp  # a page shows its paper, and its picture
+            if writer.previous.get(rel) == fp:
                 unchanged.add(key)
-            writer.page(f"papers/{h.slug}.html", fp,
+            writer.page(rel, fp,
                         lambda key=key: self.render("paper.html", root="../", lang=views[key].language,
                                                     L=labels(views[key].language), v=views[key],
                                                     page_title=views[key].paper.title, **common), needs=[key])
