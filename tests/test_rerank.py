@@ -267,7 +267,8 @@ def test_run_on_the_command_line_shows_the_rerank(tmp_path, httpserver, config, 
     assert "the week's re-rank: 1 call, estimated $" in said and "dry run: 1 call" in said
     assert server.requests == []
     said = digest("run")
-    assert "re-ranked the top 4 candidates with model-R" in said and len(server.chat_requests()) == 1
+    assert "re-ranked the top 4 candidates with model-R:" in said and len(server.chat_requests()) == 1
+    assert re.search(r"1\. (2611\.\d+)v1 \(BM25 rank 4\): reason for \1 2\. ", said)  # the papers, why
 
     server.responder = lambda m, s: {"ranking": [{"key": "2611.99999", "reason": "not a candidate"}]}
     # A fresh store, so the reply is asked for again.

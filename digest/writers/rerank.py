@@ -171,9 +171,14 @@ class Rerank:
         left = len(movable) - len(named)
         self.note = (f"re-ranked the top {len(movable)} candidates with {self.model_id}"
                      + (f"; {left} it left out follow in BM25 order" if left else ""))
-        if self.reporter is not None:
-            self.reporter.note(self.note)
-        return reorder(candidates, order, limit, why)
+        ranked = reorder(candidates, order, limit, why)
+        if self.reporter is not None:  # the run's report: what the model chose for the issue, and why
+            reasons = dict(ranking)
+            self.reporter.note("\n".join([self.note + ":", *(
+                f"  {c.rank}. {c.paper.versioned_id} (BM25 rank {was[c.paper.key]})"
+                + (f": {reasons[c.paper.key]}" if reasons[c.paper.key] else "")
+                for c in ranked if c.selected and c.paper.key in reasons)]))
+        return ranked
 
     def _call(self, req: ChatRequest, warnings: list[str]) -> LLMResult | None:
         last_id = self.store.last_llm_call_id()
