@@ -43,7 +43,7 @@ def prompt_keys(messages) -> list[str]:
 def reversing(messages, schema):
     """A model that puts the BM25 order upside down, with a reason naming the paper's place."""
     keys = prompt_keys(messages)
-    return {"ranking": [{"key": k, "reason": f"reason for {k}"} for k in reversed(keys)]}
+    return {"ranking": [{"key": k, "reason": f"reason for {k} [/]"} for k in reversed(keys)]}  # not markup
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_reorders_stores_reasons_and_logs_the_cost(config, store, ranked, server
     assert ranks(out) == [*reversed(bm25[:4]), bm25[4]]
     assert selected(out) == [bm25[3], bm25[2]] and warnings == []
     first = next(c for c in out if c.paper.key == bm25[3])
-    assert f"re-ranked by model-R (BM25 rank 4): reason for {bm25[3]}" in first.reasons
+    assert f"re-ranked by model-R (BM25 rank 4): reason for {bm25[3]} [/]" in first.reasons
     assert first.reasons[-1] == "rank 1 of 5: selected"
     assert not any(r.startswith("rank 4") for r in first.reasons)  # the BM25 rank line is replaced
     assert "re-ranked the top 4 candidates with model-R" in rerank.note
@@ -268,7 +268,7 @@ def test_run_on_the_command_line_shows_the_rerank(tmp_path, httpserver, config, 
     assert server.requests == []
     said = digest("run")
     assert "re-ranked the top 4 candidates with model-R:" in said and len(server.chat_requests()) == 1
-    assert re.search(r"1\. (2611\.\d+)v1 \(BM25 rank 4\): reason for \1 2\. ", said)  # the issue's papers, why
+    assert re.search(r"1\. (2611\.\d+)v1 \(BM25 rank 4\): reason for \1 \[/\] 2\. ", said)  # the issue's papers, why
 
     server.responder = lambda m, s: {"ranking": [{"key": "2611.99999", "reason": "not a candidate"}]}
     # A fresh store, so the reply is asked for again.

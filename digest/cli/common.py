@@ -81,7 +81,8 @@ class RichReporter:
         self.progress.refresh()
 
     def note(self, message: str) -> None:
-        self.progress.console.print(message)
+        # Plain text that may quote a model or a paper (a re-rank's reasons): never read as markup.
+        self.progress.console.print(escape(message), highlight=False)
 
 
 def plan_table(title: str, estimate) -> Table:
