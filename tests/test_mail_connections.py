@@ -360,6 +360,7 @@ def test_send_dry_run_shows_each_readers_selection(config, store, tmp_path):
     said = " ".join(result.output.split())
     assert "1 reader gets their own issue (the others the editor's)" in said
     assert "rag@example.org: 2611.10002 (matches 'retrieval')" in said and "plain@example.org" not in said
+    assert "HTML part:" in said  # the size check of a dry run is still there
 
 
 def test_a_reason_is_escaped_in_the_html(cfg, store):

@@ -161,6 +161,7 @@ def print_report(report: SendReport) -> None:
     if report.dry_run and report.files:
         out.print(f"Preview: {report.files[0]}  (and {len(report.files) - 1} more files beside it)",
                   markup=False, highlight=False)
+        print_email_size(report.files)
     if report.dry_run and report.selections:
         shown = 10  # the whole list is in selections.txt beside the preview
         gets = "gets" if len(report.selections) == 1 else "get"
@@ -171,7 +172,6 @@ def print_report(report: SendReport) -> None:
                       markup=False, highlight=False)
         if len(report.selections) > shown:
             out.print(f"  ... every reader's papers: {report.files[-1]}", markup=False, highlight=False)
-        print_email_size(report.files)
 
 
 def print_email_size(files: list[Path]) -> None:
