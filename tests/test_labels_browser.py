@@ -3,7 +3,7 @@
 One week of three papers (two readable PDFs, one that is not a PDF) is written by the built-in extractive
 model and by a chat model (tests/llm_server.py; its first answer quotes what the paper does not say), in
 English and in Japanese. Each issue is rendered as Markdown, as an email (text and HTML) and as the archive
-site's issue page; the HTML is opened in Chromium and read from the rendered DOM:
+site's issue page and a paper's page; the HTML is opened in Chromium and read from the rendered DOM:
 
 - the Q&A are described the same way in every output of a model kind (excerpts with their pages for the
   extractive model, never "verified" or a claim that quotes are checked; a chat model's unchecked quote
@@ -129,6 +129,7 @@ def _outputs(kind: str, lang: str, tmp_path, httpserver, config, store, llm_serv
         "email text": text,
         "email html": email,
         "site": config.archive_dir / "site" / "issues" / f"{rep.issue.id}.html",
+        "paper page": next((config.archive_dir / "site" / "papers").glob("*2611.00011*.html")),
     }
 
 
@@ -151,7 +152,7 @@ def _read(browser, issue, outputs: dict, lang: str) -> dict[str, str]:
     bodies = {"markdown": outputs["markdown"], "email text": outputs["email text"]}
     names = {", ".join(e.paper.authors) for e in issue.entries}  # names are in no language of their own
     mistagged = []
-    for name in ("email html", "site"):
+    for name in ("email html", "site", "paper page"):
         browser.open(outputs[name].resolve().as_uri())
         page = browser.evaluate(DOM_TEXTS)
         assert page["lang"] == lang, name
@@ -179,14 +180,17 @@ def test_labels_and_languages_hold_in_every_output_read_in_chromium(kind, lang, 
             assert v["excerpts"] and not v["quotes checked"] and not v["flagged"] and not v["verified count"], \
                 (name, v)
         else:  # quotes are checked, the one the paper lacks is flagged, and no answer is called an excerpt
-            assert v["quotes checked"] and v["flagged"] and not v["excerpts"], (name, v)
+            assert (v["quotes checked"] or name == "paper page") and v["flagged"] and not v["excerpts"], (name, v)
     counts = {name: re.findall(re.escape(lab["verified"]).replace(r"\{n\}", r"(\d+)").replace(r"\{total\}", r"(\d+)"),
                                body) for name, body in bodies.items()}
-    assert len({tuple(c) for c in counts.values() if c}) <= 1, counts  # where a count is shown, it is the same
+    # Where a count is shown it is the same: the issue's outputs alike, the paper's page as its issue shows it.
+    page = counts.pop("paper page")
+    assert len({tuple(c) for c in counts.values() if c}) <= 1, counts
+    assert page[:1] == counts["site"][:1], (page, counts)
 
     note = lab["abstract_only"].split("{")[0].strip()  # the unreadable PDF's note, in the issue's language
     for name, body in bodies.items():
-        assert note in body, name
+        assert note in body or name == "paper page", name  # a paper's own page has its own notes only
     if lang == "ja":
         english = [v for k, v in labels("en").items() if len(v) > 12 and "{" not in v and labels("ja")[k] != v]
         for name, body in bodies.items():
