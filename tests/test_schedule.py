@@ -77,6 +77,13 @@ class HeldReplies:
             self.released.add(n)
             self.cond.notify_all()
 
+    def release_all(self) -> None:
+        """Release every held reply, and hold none from now on."""
+        with self.cond:
+            self.hold = lambda kind, n: False
+            self.released.update(range(len(self.arrived)))
+            self.cond.notify_all()
+
     def arrivals(self) -> list[str]:
         with self.cond:
             return list(self.arrived)
@@ -315,3 +322,37 @@ def test_a_failed_early_overview_is_not_asked_again_for_the_finished_issue(tmp_p
     assert "the overview was not written" in rep.overview_note
     asked = [r for r in llm_server.chat_requests() if is_overview_request(r["response_format"]["json_schema"]["schema"])]
     assert len(asked) == 1
+
+
+def test_a_run_stopping_error_makes_no_further_call(setup, config, store, llm_server):
+    """A rejected key stops the run: calls waiting for a slot are not made, nor the next call of a paper whose
+    call was in flight (it finishes, and is in the call log for the next run)."""
+    from llm_server import Step
+
+    from digest.errors import LLMError
+    from digest.writers.base import generate_many
+
+    held = HeldReplies()
+    llm_server.responder = held
+    llm_server.push(Step(status=401, body={"error": {"message": "Incorrect API key provided", "type": "x"}}))
+    writer = make_writer(config, store, "test-model", "en")
+    started: list[str] = []
+    finished: list[str] = []
+    generate = writer.generate
+
+    def watched(paper, **kw):
+        started.append(paper.key)  # papers not yet started when the run stops are never started
+        try:
+            return generate(paper, **kw)
+        finally:
+            finished.append(paper.key)
+
+    writer.generate = watched
+    with pytest.raises(LLMError):
+        generate_many(setup, writer, concurrency=2)
+    until(lambda: held.arrivals()[:1] == ["outline"], "the other outline in flight")
+    # The outline in flight, and one that the slot freed by the refusal may have started before the run stopped.
+    held.release_all()
+    until(lambda: len(finished) == len(started) or "answers" in held.arrivals(), "every started paper done")
+    assert "answers" not in held.arrivals()  # a paper whose call was in flight makes no next call
+    assert len(llm_server.chat_requests()) <= 3  # and the papers still waiting for a slot make none
