@@ -20,16 +20,20 @@ written in place, since nothing served them before and the journal repairs a tor
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
+import re
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import digest
+from digest.archive.search_shards import SEARCH_DIR
 from digest.archive.workers import run_shares, split, worker_count
 
 MANIFEST_NAME = ".build-manifest.json"
@@ -39,6 +43,10 @@ _FORMAT = 1
 # Tests only: the build kills itself (SIGKILL) once it has written this many pages, to show a killed build
 # is repaired by the next one.
 KILL_AFTER_ENV = "DIGEST_TEST_ARCHIVE_KILL_AFTER"
+# What remove_stale may remove: our own kinds of files in our own folders.
+_MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static", "page", "compare", SEARCH_DIR)
+_YEAR_DIR = re.compile(r"\d{4}$")  # 2026/index.html: the page of a year
+_MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml", ".bib", ".ris", ".json")
 
 
 def fingerprint(*parts: object) -> str:
@@ -248,6 +256,66 @@ class PageWriter:
             folder.mkdir(parents=True, exist_ok=True)
             self.folders[folder] = {e.name for e in os.scandir(folder)}
         return self.folders[folder]
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object kept in a file, or an empty one if there is none or it cannot be read."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or torn: made again
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Keep a JSON object in a file, whole or not at all; a folder that cannot be written keeps nothing."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:  # a cache folder we may not write: the entries are made again next time
+        pass
+
+
+def file_names(folder: Path) -> set[str]:
+    """The names of the files in a folder (none if it is not there)."""
+    try:
+        return {e.name for e in os.scandir(folder) if e.is_file()}
+    except OSError:  # not there yet
+        return set()
+
+
+@contextmanager
+def no_collections() -> Iterator[bool]:
+    """Python's cyclic garbage collector kept off while a build loads and fingerprints: what it makes lives
+    until the build ends and holds no cycles, and full collections over it were a quarter of a rebuild."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield enabled
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def remove_stale(site_dir: Path, produced: set[str], listed: dict[str, set[str]] | None = None) -> int:
+    """Remove the site's files no build produced any more; how many. Only our own kinds of files in our own
+    folders: anything a user put beside them stays. `listed` holds folders' files as a build found them
+    before writing (what it wrote since is produced, never stale)."""
+    removed = 0
+    if not site_dir.is_dir():
+        return 0
+    listed = listed or {}
+    dirs = [d.name for d in os.scandir(site_dir) if d.is_dir() and (d.name in _MANAGED_DIRS or _YEAR_DIR.match(d.name))]
+    for sub in sorted(dirs):
+        names = listed[sub] if sub in listed else {f.name for f in os.scandir(site_dir / sub)}
+        for name in sorted(n for n in names if n.endswith(_MANAGED_SUFFIXES) and f"{sub}/{n}" not in produced):
+            path = os.path.join(site_dir, sub, name)
+            if os.path.splitext(name)[1] in _MANAGED_SUFFIXES and os.path.isfile(path):
+                os.unlink(path)
+                removed += 1
+    return removed
 
 
 _kill_after = [int(os.environ.get(KILL_AFTER_ENV) or 0)]

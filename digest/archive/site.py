@@ -14,7 +14,6 @@ import json
 import os
 import re
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,8 +22,18 @@ from jinja2 import Environment, FileSystemBytecodeCache
 
 from digest.archive.compare import list_reports, reports_by_issue
 from digest.archive.feed import feed_entry, render_feed
-from digest.archive.incremental import BuildManifest, PageWriter, fingerprint, tree_fingerprint
-from digest.archive.search_shards import SEARCH_DIR, SearchDoc, search_files
+from digest.archive.incremental import (
+    BuildManifest,
+    PageWriter,
+    file_names,
+    fingerprint,
+    no_collections,
+    read_json,
+    remove_stale,
+    tree_fingerprint,
+    write_json,
+)
+from digest.archive.search_shards import SearchDoc, search_files
 from digest.archive.views import (
     PaperHead,
     PaperView,
@@ -67,9 +76,6 @@ FEED_CACHE = "site-feed-entries.json"
 SITE_DIR_NAME = "site"
 ISSUES_PER_PAGE = 20  # issues per page of the index (index.html, page/2.html, ...)
 PAPERS_PER_PAGE = 100  # papers per page of a category's or an author's list
-_MANAGED_DIRS = ("issues", "papers", "categories", "authors", "static", "page", "compare", SEARCH_DIR)
-_YEAR_DIR = re.compile(r"\d{4}$")  # 2026/index.html: the page of a year
-_MANAGED_SUFFIXES = (".html", ".js", ".css", ".xml", ".bib", ".ris", ".json")
 # The control characters XML forbids, as UTF-8 bytes: none is part of a longer UTF-8 sequence, so they can
 # be deleted from the encoded page (as fast as a copy); U+FFFE and U+FFFF are three bytes each.
 _XML_ILLEGAL_BYTES = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
@@ -204,9 +210,9 @@ class SiteBuilder:
             result.issues, result.papers = previous.counts.get("issues", 0), previous.counts.get("papers", 0)
             result.indexed = previous.counts.get("indexed", 0)
             result.unchanged = len(previous.pages)
-            result.removed = _remove_stale(self.site_dir, set(previous.pages))
+            result.removed = remove_stale(self.site_dir, set(previous.pages))
             return result
-        with _no_collections() as collecting:
+        with no_collections() as collecting:
             return self._build(result, previous, signature, environment, collecting)
 
     def _build(self, result: BuildResult, previous: BuildManifest, signature: str, environment: str,
@@ -253,7 +259,7 @@ class SiteBuilder:
                           "render": writer.render_s, "write": writer.write_s}
         result.rendered, result.written, result.unchanged = writer.rendered, writer.written, writer.unchanged
         result.written_paths, result.rendered_paths = writer.written_paths, writer.rendered_paths
-        result.removed = _remove_stale(self.site_dir, set(writer.pages), writer.listed)
+        result.removed = remove_stale(self.site_dir, set(writer.pages), writer.listed)
         BuildManifest(signature=signature, environment=environment, pages=writer.pages,
                       counts={"issues": result.issues, "papers": result.papers, "indexed": result.indexed},
                       authors=self._authors).write(self.site_dir)
@@ -398,12 +404,12 @@ class SiteBuilder:
         newest = [i.id for i in issues[:FEED_ENTRIES]]
         entry_keys = {i: quick_fingerprint(self._environment, content[i], *(
             self.thumbs.get(k) or "" for k in heads.members[i])) for i in newest}
-        made = _read_json(self.config.cache_dir / FEED_CACHE)
+        made = read_json(self.config.cache_dir / FEED_CACHE)
         writer.page("feed.xml", fingerprint([(content[i], meta[i], [self.thumbs.get(k) for k in heads.members[i]])
                                              for i in newest]),
                     lambda: self._feed(newest, entry_keys, made, meta),
                     needs=[k for i in newest if entry_keys[i] not in made for k in heads.members[i]])
-        md_files = _file_names(self.config.archive_dir)  # one listing, not a look per issue
+        md_files = file_names(self.config.archive_dir)  # one listing, not a look per issue
         md_exists = {i.id: f"{i.id}.md" in md_files for i in issues}
         readme = os.path.relpath(self.config.archive_dir / "README.md", self.site_dir)
         writer.page(readme, fingerprint([content[i.id] for i in issues], md_exists), lambda: self.render(
@@ -412,7 +418,7 @@ class SiteBuilder:
 
     def _feed(self, newest: list[str], keys: dict[str, str], made: dict[str, dict], meta: dict[str, dict]) -> str:
         entries = {keys[i]: made.get(keys[i]) or feed_entry(self, self.issues[i], self.views) for i in newest}
-        _write_json(self.config.cache_dir / FEED_CACHE, entries)
+        write_json(self.config.cache_dir / FEED_CACHE, entries)
         return render_feed(self, [entries[keys[i]] for i in newest], meta)
 
     def _write_index_pages(self, writer: PageWriter, issues: list[Issue], meta: dict[str, dict],
@@ -474,44 +480,6 @@ class SiteBuilder:
             return ""
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # none yet, or torn: made again
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-        tmp.replace(path)
-    except OSError:  # a cache folder we may not write: the entries are made again next time
-        pass
-
-
-def _file_names(folder: Path) -> set[str]:
-    try:
-        return {e.name for e in os.scandir(folder) if e.is_file()}
-    except OSError:  # not there yet
-        return set()
-
-
-@contextmanager
-def _no_collections():
-    """Python's cyclic garbage collector kept off while a build loads and fingerprints: what it makes lives
-    until the build ends and holds no cycles, and full collections over it were a quarter of a rebuild."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield enabled
-    finally:
-        if enabled:
-            gc.enable()
-
-
 @dataclass
 class _SearchViews:
     """What the search files show of the papers, read from their views once loaded (a SearchSource)."""
@@ -564,24 +532,6 @@ def page_links(n: int, hrefs: list[str], first: str, last: str, prefix: str = ""
     reached from page n through `prefix`) and the first and last items it shows."""
     return {"first": first, "last": last, "newer": prefix + hrefs[n - 1] if n > 0 else None,
             "older": prefix + hrefs[n + 1] if n + 1 < len(hrefs) else None}
-
-
-def _remove_stale(site_dir: Path, produced: set[str], listed: dict[str, set[str]] | None = None) -> int:
-    # Only our own kinds of files in our own folders: anything a user put beside them stays. `listed` holds
-    # folders' files as a build found them before writing (what it wrote since is produced, never stale).
-    removed = 0
-    if not site_dir.is_dir():
-        return 0
-    listed = listed or {}
-    dirs = [d.name for d in os.scandir(site_dir) if d.is_dir() and (d.name in _MANAGED_DIRS or _YEAR_DIR.match(d.name))]
-    for sub in sorted(dirs):
-        names = listed[sub] if sub in listed else {f.name for f in os.scandir(site_dir / sub)}
-        for name in sorted(n for n in names if n.endswith(_MANAGED_SUFFIXES) and f"{sub}/{n}" not in produced):
-            path = os.path.join(site_dir, sub, name)
-            if os.path.splitext(name)[1] in _MANAGED_SUFFIXES and os.path.isfile(path):
-                os.unlink(path)
-                removed += 1
-    return removed
 
 
 def build_archive(config: Config, store: Store, site_dir: Path | None = None, workers: int = 0) -> BuildResult:
