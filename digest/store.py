@@ -568,21 +568,20 @@ class Store:
     def archive_signature(self) -> str:
         """One cheap query that changes whenever anything the archive site shows may have changed.
 
-        Rewrites replace rows (new rowids) or bump a time, so counts, max rowids and max times suffice; but
-        issues are few and change in place (`issues use` within the second of the last update kept max(updated)),
-        so theirs are read whole: their model, language, status and time.
+        Every such write stamps the paper or issue it changes with the next number of a counter and a random
+        mark (migrations.m017_archive_changes): the newest stamp says it, in place writes included (a support
+        label, a paper's record). Counts and max rowids stay beside it; issues are few and read whole.
         """
         return self.query(
             "SELECT (SELECT count(*) || '/' || coalesce(group_concat(id || ' ' || model || ' ' || language || ' ' "
             "|| status || ' ' || coalesce(updated, ''), ','), '') FROM issues) || '|' || "
             "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_papers) || '|' || "
             "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_generations) || '|' || "
-            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) || '/' || total(revision) FROM generations) || '|' || "
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM generations) || '|' || "
             "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM issue_overviews) || '|' || "
             "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM version_changes) || '|' || "
-            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) || '/' || coalesce(max(last_seen), '') "
-            "FROM papers) || '|' || coalesce((SELECT seq || '.' || mark FROM archive_changes ORDER BY seq DESC "
-            "LIMIT 1), '') AS signature"
+            "(SELECT count(*) || '/' || coalesce(max(rowid), 0) FROM papers) || '|' || "
+            "coalesce((SELECT seq || '.' || mark FROM archive_changes ORDER BY seq DESC LIMIT 1), '') AS signature"
         )[0]["signature"]
 
     def archive_token(self) -> str:
