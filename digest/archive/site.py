@@ -328,7 +328,7 @@ class SiteBuilder:
             # references (citation keys, names, dates) are made once for the three.
             refs = functools.cache(lambda issue_id=issue.id: references(full[issue_id]))
             for fmt, (suffix, _) in FORMATS.items():
-                writer.page(f"issues/{issue.id}.{suffix}", fingerprint(fmt, content[issue.id]),
+                writer.page(f"issues/{issue.id}.{suffix}", quick_fingerprint(fmt, content[issue.id]),
                             lambda issue_id=issue.id, fmt=fmt, refs=refs: export_issue(full[issue_id], fmt, refs()),
                             needs=shown)
             for h in homed.pop(issue.id, []):

@@ -93,6 +93,7 @@ def load_heads(store: Store) -> SiteHeads:
         by_id[issue_id].entries.append(Card(position, CardPaper(key, title), None if tldr is None else CardTLDR(tldr)))
         ids.setdefault(key, []).append(issue_id)
     issue_stamp = {i.id: issue_stamps.get(i.id, "") for i in issues}
+    issue_token = {i: f"{i}@{stamp}" for i, stamp in issue_stamp.items()}  # made once, not once per paper
     categories: dict[str, list[str]] = {}  # the same few lists recur: each read (and sorted) once
     papers = {}
     for key, arxiv_id, version, local_pdf, pdf_url, raw, authors in store.published_paper_heads():
@@ -103,7 +104,7 @@ def load_heads(store: Store) -> SiteHeads:
             paper=Paper(key=key, title="", arxiv_id=arxiv_id, version=version, local_pdf=local_pdf, pdf_url=pdf_url,
                         categories=categories[raw]),
             slug=slugify(key), authors=authors, issue_ids=issue_ids,
-            fp=quick_fingerprint(key, paper_stamps.get(key, ""), *(f"{i}@{issue_stamp[i]}" for i in issue_ids)))
+            fp=quick_fingerprint(key, paper_stamps.get(key, ""), *[issue_token[i] for i in issue_ids]))
     issue_fp = {i.id: quick_fingerprint(i.id, issue_stamp[i.id], *(
         f"{e.paper.key}@{paper_stamps.get(e.paper.key, '')}" for e in i.entries)) for i in issues}
     members = {i.id: [e.paper.key for e in i.entries] for i in issues}
