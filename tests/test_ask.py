@@ -189,14 +189,16 @@ def test_any_term_is_quoted_into_a_valid_fts_query(store, archive):
                        (_fts_query(["litqa", "AND"]),))[0][0] >= 1
 
 
-def test_a_question_of_common_words_only_needs_them_all_and_scores_the_newest(store, archive, monkeypatch):
+def test_a_question_of_common_words_only_is_searched_in_the_newest_passages(store, archive, monkeypatch):
     import digest.ask.index as ix
     monkeypatch.setattr(ix, "COMMON_DF", 1)  # every word is common
-    assert {h.paper_key for h in search(store, "KV cache memory")} == {archive[0]}  # all three words: AND
-    assert {h.paper_key for h in search(store, "agents questions")} == {archive[1]}
-    monkeypatch.setattr(ix, "COMMON_BUDGET", 1)  # only the newest passage holding them is scored
-    newest = search(store, "introduction")
-    assert len(newest) == 1 and newest[0].paper_key == archive[2]
+    assert search(store, "KV cache memory")[0].paper_key == archive[0]
+    birds = store.query("SELECT count(*) FROM passages WHERE paper_key=?", (archive[2],))[0][0]
+    monkeypatch.setattr(ix, "COMMON_BUDGET", birds)  # only the newest paper's passages are searched
+    assert {h.paper_key for h in search(store, "KV cache memory light")} == {archive[2]}
+    assert search(store, "KV cache memory") == []
+    # A question scoped to one paper searches all of it, however common its words.
+    assert search(store, "KV cache memory", paper_key=archive[0])[0].paper_key == archive[0]
 
 
 def test_the_rarest_words_are_queried_first_within_a_budget(store, archive, monkeypatch):

@@ -33,10 +33,10 @@ MAX_QUERY_TERMS = 16
 # question's terms up costs the same at 500 papers as at 50,000.
 COMMON_DF = 3000
 # Passages the BM25 query may score, summed over its terms (rarest first): a search stays well under 200 ms
-# at 50,000 papers. A common term tells BM25 little; it is used (all of them together, AND) only when the
-# question has no rarer one.
-POSTINGS_BUDGET = 30_000
-COMMON_BUDGET = 15_000  # the newest passages an all-common-words question is scored over
+# at 50,000 papers. A common term tells BM25 little; it is used only when the question has no rarer one.
+POSTINGS_BUDGET = 20_000
+COMMON_BUDGET = 6_000  # the newest passages a question of common words only is searched in
+MAX_COMMON_TERMS = 6  # BM25's work per passage grows with the terms
 # BM25 column weights: the passage's words, its section heading, the paper's title.
 _WEIGHTS = (1.0, 0.5, 0.8)
 _PROBE = ("Models modelling summarization summarize studies running approaches compressed evaluation "
@@ -188,10 +188,10 @@ def question_terms(question: str) -> list[str]:
     return list(dict.fromkeys(stems(question, QUESTION_STOPWORDS)))
 
 
-def _fts_query(terms: list[str], join: str = " OR ") -> str:
-    """An FTS5 query that only ever means "any of these terms" (or "all of them"): each is a quoted string,
-    so no user text is read as FTS syntax (NEAR, *, ^, column filters)."""
-    return join.join('"' + t.replace('"', '""') + '"' for t in terms)
+def _fts_query(terms: list[str]) -> str:
+    """An FTS5 query that only ever means "any of these terms": each is a quoted string, so no user text is
+    read as FTS syntax (AND, NEAR, *, ^, column filters)."""
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
 def _document_frequencies(store: Store, terms: list[str], cap: int) -> dict[str, int]:
@@ -203,9 +203,9 @@ def _document_frequencies(store: Store, terms: list[str], cap: int) -> dict[str,
     return out
 
 
-def _query_terms(df: dict[str, int]) -> tuple[list[str], str]:
-    """The terms the BM25 query uses and how they combine: the rarest while the budget lasts (OR), else
-    every common term together (AND)."""
+def _query_terms(df: dict[str, int]) -> tuple[list[str], bool]:
+    """The terms the BM25 query uses, the rarest while the budget lasts, and whether they are all common
+    (the question has no rarer word)."""
     rare = sorted((t for t, n in df.items() if 0 < n < COMMON_DF), key=lambda t: df[t])
     kept, spent = [], 0
     for t in rare[:MAX_QUERY_TERMS]:
@@ -214,8 +214,8 @@ def _query_terms(df: dict[str, int]) -> tuple[list[str], str]:
         kept.append(t)
         spent += df[t]
     if kept:
-        return kept, " OR "
-    return [t for t, n in df.items() if n >= COMMON_DF][:MAX_QUERY_TERMS], " AND "
+        return kept, False
+    return [t for t, n in df.items() if n >= COMMON_DF][:MAX_COMMON_TERMS], True
 
 
 def _scope(since: str | None, category: str | None, issue: str | None,
@@ -246,20 +246,19 @@ def search(store: Store, question: str, *, k: int = 8, since: str | None = None,
     terms = question_terms(question)[:4 * MAX_QUERY_TERMS]
     if not terms or k <= 0:
         return []
-    total = store.query("SELECT coalesce(sum(passages), 0) FROM passage_index_papers")[0][0]
+    # Passages ever indexed (ids are not reused while the largest stays): near enough the count for term
+    # weights, and read from the index's end instead of summed over every paper.
+    total = store.query("SELECT coalesce(max(id), 0) FROM passages")[0][0]
     df = _document_frequencies(store, terms, COMMON_DF)
-    kept, join = _query_terms(df)
+    kept, common = _query_terms(df)
     if not kept:
         return []
-    query = _fts_query(kept, join)
+    query = _fts_query(kept)
     where, params = "", []
-    if join == " AND ":
-        # Common words only: BM25 scores their newest COMMON_BUDGET passages (a digest reads forward), not
-        # the hundreds of thousands that hold "model" at 50,000 papers.
-        oldest = store.query("SELECT rowid FROM passage_fts WHERE passage_fts MATCH ? ORDER BY rowid DESC "
-                             "LIMIT 1 OFFSET ?", (query, COMMON_BUDGET - 1))
-        if oldest:
-            where, params = " AND f.rowid >= ?", [oldest[0][0]]
+    if common and not paper_key:
+        # Common words only: BM25 scores the newest COMMON_BUDGET passages (a digest reads forward), not the
+        # hundreds of thousands that hold "model" at 50,000 papers; FTS5 reads only that range of ids.
+        where, params = " AND f.rowid > ?", [total - COMMON_BUDGET]
     if paper_key:
         # A paper's passages are one run of ids (written in one transaction): FTS5 reads only that range.
         lo, hi = store.query("SELECT min(id), max(id) FROM passages WHERE paper_key=?", (paper_key,))[0]
