@@ -538,6 +538,17 @@ LABELS["ja"].update({
     "ask_link_paper": "この論文について質問する",
 })
 
+# The archive's issue page: the rest of the week's pool, written up for readers' own issues (issue 21).
+LABELS["en"].update({
+    "site_pool_heading": "Also written up this week for readers' own issues",
+    "site_pool_note": "Not in this issue: each reader's own issue may choose these papers by their interests.",
+})
+LABELS["ja"].update({
+    "site_pool_heading": "読者ごとの号のために今週要約したその他の論文",
+    "site_pool_note": "この号には含まれませんが、読者ごとの号では関心に応じてこれらの論文が選ばれることがあります。",
+})
+
+
 def labels(language: str) -> dict[str, str]:
     """Labels for a language, falling back to English for any missing language or key."""
     base = dict(LABELS["en"])

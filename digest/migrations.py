@@ -524,6 +524,24 @@ def m017_archive_changes() -> str:
     )
 
 
+@migration
+def m021_pool_stamps() -> str:
+    # Issue 21: the archive shows each issue's pool (the papers written up for readers' own issues) beside
+    # the editor's issue, so a write to issue_pool must stamp what it changes on the site, as
+    # m017_archive_changes does for the other tables: the issue (its page lists the pool) and the paper
+    # (its page and the lists name the issues it was written up for).
+    stamp = ("INSERT INTO archive_changes (kind, key, seq, mark) VALUES ('{kind}', {row}.{column}, "
+             "(SELECT coalesce(max(seq), 0) + 1 FROM archive_changes), lower(hex(randomblob(6)))) "
+             "ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq, mark = excluded.mark;")
+    triggers = []
+    for kind, column in (("paper", "paper_key"), ("issue", "issue_id")):
+        for event, rows in (("INSERT", ("NEW",)), ("UPDATE", ("OLD", "NEW")), ("DELETE", ("OLD",))):
+            body = " ".join(stamp.format(kind=kind, row=r, column=column) for r in rows)
+            triggers.append(f"CREATE TRIGGER archive_issue_pool_{kind}_{event.lower()} AFTER {event} ON issue_pool "
+                            f"BEGIN {body} END;")
+    return "\n".join(triggers)
+
+
 def apply_migrations(db: sqlite3.Connection) -> int:
     """Run the migrations not yet applied; return the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")

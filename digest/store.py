@@ -600,8 +600,7 @@ class Store:
         thumbnail, and its categories and authors as stored (JSON)."""
         return self.query(
             "SELECT key, arxiv_id, version, local_pdf, pdf_url, categories, authors FROM papers WHERE key IN "
-            "(SELECT paper_key FROM issue_papers WHERE issue_id IN (SELECT id FROM issues WHERE status = 'published')) "
-            "ORDER BY key"
+            f"({_SITE_PAPERS}) ORDER BY key"
         )
 
     def published_cards(self) -> list[sqlite3.Row]:
@@ -615,11 +614,21 @@ class Store:
             "WHERE i.status = 'published' ORDER BY i.week_start DESC, i.id DESC, ip.position"
         )
 
+    def published_pool(self, keys: set[str] | None = None) -> list[sqlite3.Row]:
+        """Per published issue (newest first), the papers of its pool past the editor's issue that have a
+        write-up in the variant it shows (as readers.pool_entries), in pool order (only the papers `keys`, if
+        given): issue_id, paper_key, version, position, is_update."""
+        return self.query(
+            f"SELECT ip.issue_id, ip.paper_key, ip.version, ip.position, ip.is_update FROM ({_POOL_ONLY}) ip "
+            f"JOIN issues i ON i.id = ip.issue_id WHERE 1 {_only('ip.paper_key', keys)} "
+            "ORDER BY i.week_start DESC, i.id DESC, ip.position", _keys(keys)
+        )
+
     def published_papers(self, keys: set[str] | None = None) -> list[Paper]:
-        """Every paper that appeared in a published issue (or those of them in `keys`), by key."""
+        """Every paper that appeared in a published issue or its pool (or those of them in `keys`), by key."""
         return [self.paper_from_row(r) for r in self.query(
-            f"SELECT * FROM papers WHERE {_led(keys)}key IN (SELECT paper_key FROM issue_papers WHERE issue_id IN "
-            f"(SELECT id FROM issues WHERE status = 'published')) {_only('key', keys)} ORDER BY key", _keys(keys)
+            f"SELECT * FROM papers WHERE {_led(keys)}key IN ({_SITE_PAPERS}) {_only('key', keys)} ORDER BY key",
+            _keys(keys)
         )]
 
     def published_generation_heads(self, keys: set[str] | None = None) -> list[tuple[Generation, bool, str]]:
@@ -633,7 +642,8 @@ class Store:
             "g.note, g.n_dropped, g.created, g.input_tokens, g.cached_tokens, g.output_tokens, g.cost, "
             "g.latency_ms, g.revision, g.rowid AS stored_row, "
             "g.key IN (SELECT generation_key FROM issue_generations) AS shown "
-            f"FROM generations g WHERE {_led(keys)}g.paper_key IN (SELECT paper_key FROM issue_papers) "
+            f"FROM generations g WHERE {_led(keys)}g.paper_key IN (SELECT paper_key FROM issue_papers UNION "
+            "SELECT paper_key FROM issue_pool) "
             f"{_only('g.paper_key', keys)} "
             "ORDER BY g.paper_key, g.created DESC, g.key", _keys(keys)
         )
@@ -685,6 +695,19 @@ class Store:
         links = self.query("SELECT issue_id, paper_key, model, generation_key FROM issue_generations "
                            f"WHERE 1 {_only('paper_key', keys)}", _keys(keys))
         return issues, entries, links
+
+
+# The pool's papers past the editor's issue, of published issues, written up in the variant the issue shows.
+_POOL_ONLY = (
+    "SELECT ip.* FROM issue_pool ip JOIN issues i ON i.id = ip.issue_id AND i.status = 'published' "
+    "JOIN issue_generations ig ON ig.issue_id = ip.issue_id AND ig.paper_key = ip.paper_key AND ig.model = i.model "
+    "WHERE NOT EXISTS (SELECT 1 FROM issue_papers x WHERE x.issue_id = ip.issue_id AND x.paper_key = ip.paper_key)"
+)
+# Every paper the archive site shows: those of published issues and of their pools (issue 21).
+_SITE_PAPERS = (
+    "SELECT paper_key FROM issue_papers WHERE issue_id IN (SELECT id FROM issues WHERE status = 'published') "
+    f"UNION SELECT paper_key FROM ({_POOL_ONLY})"
+)
 
 
 def _only(column: str, keys: set[str] | None) -> str:

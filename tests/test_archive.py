@@ -896,3 +896,61 @@ def test_stamps_of_another_store_or_of_a_store_that_went_back_are_not_trusted(tw
     assert "Another paper under the same numbers" in (site / "papers" / "2611.09900.html").read_text()
     build_archive(config, store, tmp_path / "clean")
     assert site_files(site) == site_files(tmp_path / "clean")
+
+
+def test_the_pool_is_shown_after_the_issue_and_a_pool_change_renders_what_shows_it(two_weeks, tmp_path):
+    # Issue 21: the archive shows the editor's issue plus every paper of the week's pool; the stamps of
+    # m021_pool_stamps make a change to the pool re-render its issue's page, its papers' and the lists only.
+    from digest.readers import save_pool
+
+    config, store = two_weeks
+    config.selection.authors = ["Lovelace"]
+    site = config.archive_dir / "site"
+    build_archive(config, store)
+    before = site_files(site)
+    editor = [e.paper for e in store.load_issue("2026-W47").entries]
+    # A pool of the editor's papers alone (no reader asked for more): every page as it was, but the feed's
+    # <updated> when the clock moved on (save_pool stamps the issue's updated time).
+    save_pool(store, "2026-W47", editor)
+    same = build_archive(config, store)
+    assert {os.path.relpath(p, site) for p in same.written_paths} <= {"feed.xml"}
+    assert {k: v for k, v in site_files(site).items() if k != "feed.xml"} == \
+        {k: v for k, v in before.items() if k != "feed.xml"}
+    before = site_files(site)
+    # A reader's pick joins the pool, written up in the variant the issue shows.
+    pick = make_paper(50, title="A pool paper on retrieval for one reader")
+    store.upsert_paper(pick)
+    g = make_generation(pick, created="2026-11-16T08:00:00+00:00")
+    store.save_generation(g, {"model": "test-model"})
+    store.add_issue_generation("2026-W47", g)
+    save_pool(store, "2026-W47", editor + [pick])
+    pooled = build_archive(config, store)
+    own = {"issues/2026-W47.html", "papers/2611.10050.html"}
+    exports = {f"issues/2026-W47.{s}" for s in ("bib", "ris", "json")}  # the issue's stamp moved: same bytes
+    editor_pages = {f"papers/{p.key}.html" for p in editor}  # they name the issue: same bytes
+    assert own <= set(pooled.rendered_paths)
+    assert not {p for p in pooled.rendered_paths if p not in own | exports | editor_pages and not LISTING.match(p)}
+    assert {os.path.relpath(p, site) for p in pooled.written_paths if not LISTING.match(os.path.relpath(p, site))} \
+        == own
+    page = (site / "issues" / "2026-W47.html").read_text()
+    section = page[page.index("Also written up this week for readers&#39; own issues"):]
+    assert 'id="p-2611.10050"' in section and 'href="../papers/2611.10050.html"' in section
+    assert f"TL;DR of {pick.title}." in section and not any(f"papers/{p.key}.html" in section for p in editor)
+    assert page.index("Also written up this week") > max(page.index(f'id="p-{p.key}"') for p in editor)
+    paper_page = (site / "papers" / "2611.10050.html").read_text()
+    assert 'href="../issues/2026-W47.html#p-2611.10050"' in paper_page and f"Summary of {pick.title}" in paper_page
+    assert pick.title in (site / "categories" / "cs.CL.html").read_text()
+    assert any(pick.title in f.read_text() for f in (site / "search").glob("m*.js"))
+    assert (site / "issues" / "2026-W46.html").read_bytes() == before["issues/2026-W46.html"]
+    assert json.loads((site / "issues" / "2026-W47.json").read_bytes()) == json.loads(before["issues/2026-W47.json"])
+    # Nothing new: nothing rendered; and the incremental site is the one a clean build makes.
+    again = build_archive(config, store)
+    assert again.rendered == again.written == 0
+    build_archive(config, store, tmp_path / "clean")
+    assert site_files(site) == site_files(tmp_path / "clean")
+    # Plain SQL on the pool is seen too (the triggers of m021_pool_stamps): the pick leaves the site.
+    store.execute("DELETE FROM issue_pool WHERE paper_key = '2611.10050'")
+    dropped = build_archive(config, store)
+    assert "issues/2026-W47.html" in dropped.rendered_paths and dropped.removed >= 1
+    assert not (site / "papers" / "2611.10050.html").exists()
+    assert (site / "issues" / "2026-W47.html").read_bytes() == before["issues/2026-W47.html"]

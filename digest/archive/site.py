@@ -51,7 +51,7 @@ from digest.export import FORMATS, export_issue, references
 from digest.feedback import SITE, feedback_secret, vote_urls
 from digest.i18n import labels
 from digest.pdf.thumbnail import publish_thumbnails
-from digest.records import Generation, Issue
+from digest.records import Generation, Issue, IssueEntry
 from digest.render import (
     changes_view,
     count_papers,
@@ -149,6 +149,7 @@ class SiteBuilder:
         # issue id -> the issue, whole.
         self.views: dict[str, PaperView] = {}
         self.issues: dict[str, Issue] = {}
+        self.pools: dict[str, list[IssueEntry]] = {}  # issue id -> its pool past its own papers (issue 21)
         # Watched author -> keys of the papers listed under them, in the last build's manifest and in this one's.
         self._authors_before: dict[str, list[str]] = {}
         self._authors: dict[str, list[str]] = {}
@@ -239,10 +240,11 @@ class SiteBuilder:
         # and the write-ups of those whose write-ups they show.
         shown = writer.shown
         if shown:
-            issues, _, views, _ = load_site_data(self.store, shown if len(shown) < len(heads.papers) else None)
+            issues, _, views, _, pools = load_site_data(self.store, shown if len(shown) < len(heads.papers) else None)
             self.views.update(views)
             # Whole only where every paper of the issue was loaded: those are the ones the pages show.
             self.issues.update({i.id: i for i in issues if set(heads.members[i.id]) <= shown})
+            self.pools.update({i: es for i, es in pools.items() if set(heads.pool[i]) <= shown})
         result.loaded = fill_views(self.store, self.views, writer.needed)
         filled = time.perf_counter()
         # Rendering makes short-lived cycles (template contexts): collected, but never by a look at all the
@@ -304,7 +306,7 @@ class SiteBuilder:
                 "issue.html", root="../", lang=issue.language, L=labels(issue.language), issue=issue, newer=newer,
                 older=older, intro=issue_intro(issue, labels(issue.language)),
                 model_note=model_note(issue, labels(issue.language)), other_models=other_models[issue_id],
-                page_title=f"{self.title} {issue.id}", **common)
+                pool=self.pools.get(issue_id, []), page_title=f"{self.title} {issue.id}", **common)
 
         # Each paper's page right after its newest issue's: rendered in the same share of the work, it
         # reuses the answers' HTML that issue page made (see SiteBuilder.qa_html, digest.archive.workers).
@@ -320,10 +322,11 @@ class SiteBuilder:
             shown = heads.members[issue.id]
             shown_elsewhere = [item[k] for k in shown if k in item]
             pictures = [self.thumbs.get(k) for k in shown]
+            pool = heads.pool.get(issue.id, [])  # listed after the issue's own papers (issue 21)
             writer.page(f"issues/{issue.id}.html",
                         fingerprint(content[issue.id], newer, older, other_models[issue.id], shown_elsewhere,
-                                    pictures),
-                        lambda issue_id=issue.id: issue_page(issue_id), needs=shown)
+                                    pictures, *([[item[k] for k in pool]] if pool else [])),
+                        lambda issue_id=issue.id: issue_page(issue_id), needs=shown + pool)
             # Beside the page, for reference managers: the issue page links each of these files. Their
             # references (citation keys, names, dates) are made once for the three.
             refs = functools.cache(lambda issue_id=issue.id: references(full[issue_id]))

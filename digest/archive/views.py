@@ -80,6 +80,7 @@ class SiteHeads:
     papers: dict[str, PaperHead]
     issue_fp: dict[str, str]  # issue id -> a fingerprint of everything its page shows of it and its papers
     members: dict[str, list[str]]  # issue id -> its papers' keys, in order
+    pool: dict[str, list[str]] = field(default_factory=dict)  # issue id -> its pool's other papers' keys
 
 
 def load_heads(store: Store) -> SiteHeads:
@@ -92,6 +93,12 @@ def load_heads(store: Store) -> SiteHeads:
     for issue_id, key, position, title, tldr in store.published_cards():
         by_id[issue_id].entries.append(Card(position, CardPaper(key, title), None if tldr is None else CardTLDR(tldr)))
         ids.setdefault(key, []).append(issue_id)
+    pool: dict[str, list[str]] = {}
+    order = {i.id: n for n, i in enumerate(issues)}
+    for issue_id, key, *_ in store.published_pool():  # issue 21: the papers written up for readers' own issues
+        pool.setdefault(issue_id, []).append(key)
+        ids.setdefault(key, []).append(issue_id)
+        ids[key].sort(key=order.__getitem__)  # newest first, as the editor's issues are
     issue_stamp = {i.id: issue_stamps.get(i.id, "") for i in issues}
     issue_token = {i: f"{i}@{stamp}" for i, stamp in issue_stamp.items()}  # made once, not once per paper
     categories: dict[str, list[str]] = {}  # the same few lists recur: each read (and sorted) once
@@ -109,7 +116,7 @@ def load_heads(store: Store) -> SiteHeads:
         f"{e.paper.key}@{paper_stamps.get(e.paper.key, '')}" for e in i.entries)) for i in issues}
     members = {i.id: [e.paper.key for e in i.entries] for i in issues}
     return SiteHeads(issues=issues, meta=store.issue_times_and_models(), papers=papers, issue_fp=issue_fp,
-                     members=members)
+                     members=members, pool=pool)
 
 
 def quick_fingerprint(*parts: str) -> str:
@@ -118,10 +125,11 @@ def quick_fingerprint(*parts: str) -> str:
     return hashlib.sha1("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
-def load_site_data(store: Store, keys: set[str] | None = None
-                   ) -> tuple[list[Issue], dict[str, dict], dict[str, PaperView], dict[str, str]]:
+def load_site_data(store: Store, keys: set[str] | None = None) -> tuple[
+        list[Issue], dict[str, dict], dict[str, PaperView], dict[str, str], dict[str, list[IssueEntry]]]:
     """Every published issue (newest first), their stored times and models, a view of every published paper,
-    and a stamp of each generation's stored content (its row and revision).
+    a stamp of each generation's stored content (its row and revision), and each issue's pool past its own
+    papers as entries (issue 21: the papers written up for readers' own issues).
 
     With `keys`, only those papers are loaded, and each issue gets only their entries: whole for an issue all
     of whose papers are among them. Generations come without their summaries and answers (most of what
@@ -139,9 +147,9 @@ def load_site_data(store: Store, keys: set[str] | None = None
             v.generations.append(g)
             if in_issue:
                 shown.setdefault(g.paper_key, []).append(g)
-    issues = _assemble_issues(store, views, generations, keys)
+    issues, pools = _assemble_issues(store, views, generations, keys)
     for issue in issues:
-        for e in issue.entries:
+        for e in issue.entries + pools.get(issue.id, []):
             v = views.get(e.paper.key)
             if v is None:
                 continue
@@ -161,7 +169,7 @@ def load_site_data(store: Store, keys: set[str] | None = None
             used = v.generations
         v.text_generations = used
         v.text_source = " ".join(stamps[g.key] for g in used)
-    return issues, meta, views, stamps
+    return issues, meta, views, stamps, pools
 
 
 def fill_views(store: Store, views: dict[str, PaperView], keys: set[str]) -> int:
@@ -172,19 +180,21 @@ def fill_views(store: Store, views: dict[str, PaperView], keys: set[str]) -> int
     return len(todo)
 
 def _assemble_issues(store: Store, views: dict[str, PaperView], generations: dict[str, Generation],
-                     keys: set[str] | None) -> list[Issue]:
+                     keys: set[str] | None) -> tuple[list[Issue], dict[str, list[IssueEntry]]]:
     # As Store.load_issue builds each issue, but from the papers and generations loaded once for all.
     issues, entries, links = store.published_issues_bulk(keys)
     by_id = {i.id: i for i in issues}
     chosen = {(r["issue_id"], r["paper_key"]): r["generation_key"]
               for r in links if r["issue_id"] in by_id and r["model"] == by_id[r["issue_id"]].model}
-    for r in entries:
+    pools: dict[str, list[IssueEntry]] = {}
+    for r, into in [(r, by_id[r["issue_id"]].entries) for r in entries] + [
+            (r, pools.setdefault(r["issue_id"], [])) for r in store.published_pool(keys) if r["issue_id"] in by_id]:
         paper = views[r["paper_key"]].paper
         if r["version"] is not None and r["version"] != paper.version:
             paper = replace(paper, version=r["version"])
         g = generations.get(chosen.get((r["issue_id"], r["paper_key"]), ""))
         changes = store.shown_changes(paper, g, by_id[r["issue_id"]]) if r["is_update"] else None
-        by_id[r["issue_id"]].entries.append(IssueEntry(paper=paper, generation=g, position=r["position"],
-                                                       is_update=bool(r["is_update"]), changes=changes))
+        into.append(IssueEntry(paper=paper, generation=g, position=r["position"], is_update=bool(r["is_update"]),
+                               changes=changes))
     store.attach_overviews(issues)
-    return issues
+    return issues, pools
