@@ -20,12 +20,13 @@ from click.testing import CliRunner
 from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 from jinja2 import Environment
 
-from digest.archive import search_shards
+from digest.archive import listings, search_shards
 from digest.archive import site as site_module
 from digest.archive.incremental import JOURNAL_NAME, KILL_AFTER_ENV, MANIFEST_NAME, BuildManifest
+from digest.archive.listings import index_pages
 from digest.archive.search import ensure_index, query_terms, reindex, search
 from digest.archive.search_shards import bucket, fold, terms
-from digest.archive.site import SiteBuilder, build_archive, index_pages, slugify
+from digest.archive.site import SiteBuilder, build_archive, slugify
 from digest.config import SelectionConfig
 from digest.errors import DigestError
 from digest.records import Generation, Issue, IssueEntry, Paper
@@ -571,7 +572,7 @@ def test_index_paginates_from_the_oldest_page_with_a_page_per_year(config, store
 
 
 def test_category_and_author_lists_paginate_and_a_new_issue_leaves_older_pages(config, store, monkeypatch):
-    monkeypatch.setattr(site_module, "PAPERS_PER_PAGE", 4)
+    monkeypatch.setattr(listings, "PAPERS_PER_PAGE", 4)
     config.selection.authors = ["Lovelace"]
     for week in range(5):  # 10 papers, all in cs.CL and all by Lovelace
         make_issue(store, week=week, n_papers=2)
@@ -803,8 +804,8 @@ def test_the_quick_author_test_never_refuses_a_name_same_author_accepts():
              "Ada Lovelace", "Author 7", "Author 17", "山田 太郎", "JosÃ© RaÃºl", "José Raúl", "Raul", "ＡＢＣ Def",
              "Abc Def", "O'Neil", "Smith-Jones", "Jones", "Xi", "Lee", "LEE, X.", "ﬁnn Doe"]
     pairs = [(w, a) for w in names for a in names]
-    assert all(site_module._could_be(w)(a) for w, a in pairs if same_author(w, a))
-    assert not site_module._could_be("Jane Doe")("Author 7")  # what makes it quick
+    assert all(listings._could_be(w)(a) for w, a in pairs if same_author(w, a))
+    assert not listings._could_be("Jane Doe")("Author 7")  # what makes it quick
 
 
 def test_an_unreadable_journal_has_every_page_written_again(two_weeks):

@@ -326,3 +326,18 @@ def _count_write() -> None:
         _kill_after[0] -= 1
         if _kill_after[0] == 0:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+# The control characters XML forbids, as UTF-8 bytes: none is part of a longer UTF-8 sequence, so they can
+# be deleted from the encoded page (as fast as a copy); U+FFFE and U+FFFF are three bytes each.
+_XML_ILLEGAL_BYTES = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
+_NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
+
+
+def xml_safe_bytes(text: str) -> bytes:
+    """A page as UTF-8, without the characters XML forbids (PDF extraction leaves some behind)."""
+    data = text.encode("utf-8").translate(None, _XML_ILLEGAL_BYTES)
+    for bad in _NONCHARACTERS:
+        if bad in data:
+            data = data.replace(bad, b"")
+    return data

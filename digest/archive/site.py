@@ -3,6 +3,8 @@
 Everything is rendered from the store alone. Output is byte-stable: nothing depends on the build
 time, everything is sorted, and a file is written only when its bytes change, so a rebuild with
 nothing new touches no file and permalinks (papers/<key>.html, issues/<id>.html) never move.
+This module renders the pages of issues and papers and the site-wide files; the lists of issues and of
+papers are digest.archive.listings', the build's file mechanics digest.archive.incremental's.
 """
 
 from __future__ import annotations
@@ -10,9 +12,7 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
-import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemBytecodeCache
 
+from digest.archive import listings
 from digest.archive.compare import list_reports, reports_by_issue
 from digest.archive.feed import feed_entry, render_feed
 from digest.archive.incremental import (
@@ -32,11 +33,14 @@ from digest.archive.incremental import (
     remove_stale,
     tree_fingerprint,
     write_json,
+    xml_safe_bytes,
 )
+from digest.archive.listings import write_index_pages, write_paper_lists
 from digest.archive.search_shards import SearchDoc, search_files
 from digest.archive.views import (
     PaperHead,
     PaperView,
+    SearchViews,
     SiteHeads,
     fill_views,
     load_heads,
@@ -44,7 +48,6 @@ from digest.archive.views import (
     quick_fingerprint,
 )
 from digest.categories import NAMES as CATEGORY_NAMES
-from digest.categories import category_name
 from digest.config import Config
 from digest.errors import DigestError
 from digest.export import FORMATS, export_issue, references
@@ -66,7 +69,7 @@ from digest.render import (
 )
 from digest.resources import bundled_dir, jinja_environment
 from digest.store import Store
-from digest.text import fix_mojibake, fold, same_author, slugify
+from digest.text import slugify
 
 # Labels of the site's own chrome; merged over digest.i18n.labels(language).
 
@@ -74,13 +77,6 @@ FEED_ENTRIES = 10  # newest issues in the Atom feed; each carries its full conte
 # The feed's entries as the last build made them, by a fingerprint of all they show (in the cache folder).
 FEED_CACHE = "site-feed-entries.json"
 SITE_DIR_NAME = "site"
-ISSUES_PER_PAGE = 20  # issues per page of the index (index.html, page/2.html, ...)
-PAPERS_PER_PAGE = 100  # papers per page of a category's or an author's list
-# The control characters XML forbids, as UTF-8 bytes: none is part of a longer UTF-8 sequence, so they can
-# be deleted from the encoded page (as fast as a copy); U+FFFE and U+FFFF are three bytes each.
-_XML_ILLEGAL_BYTES = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
-_NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
-
 
 @dataclass
 class BuildResult:
@@ -167,7 +163,8 @@ class SiteBuilder:
         return fingerprint(
             tree_fingerprint(bundled_dir("templates") / "site"), self.title, self.base_url,
             self.config.output.language, self.watch, self.config.mail.list_id, secret, md_files,
-            self._relative_site_dir(), ISSUES_PER_PAGE, PAPERS_PER_PAGE, FEED_ENTRIES, self.subscribe_action,
+            self._relative_site_dir(), listings.ISSUES_PER_PAGE, listings.PAPERS_PER_PAGE, FEED_ENTRIES,
+            self.subscribe_action,
             [(r.stem, r.models) for r in list_reports(self.config.archive_dir / "compare")], store_token,
         )
 
@@ -313,7 +310,7 @@ class SiteBuilder:
         homed: dict[str, list[PaperHead]] = {}
         for h in papers.values():
             homed.setdefault(h.issue_ids[0] if h.issue_ids else "", []).append(h)
-        self._write_index_pages(writer, issues, meta, content, lang, L, common)
+        write_index_pages(self, writer, issues, meta, content, lang, L, common)
         index = {issue.id: n for n, issue in enumerate(issues)}
         other_models = {i.id: [m for m in meta[i.id]["models"] if m != i.model] for i in issues}
         for n, issue in enumerate(issues):
@@ -339,11 +336,6 @@ class SiteBuilder:
         for hs in homed.values():  # papers of no issue this site shows
             for h in hs:
                 paper_page(h)
-        categories: dict[str, list[PaperHead]] = {}
-        for h in by_paper_newest:
-            for c in h.paper.categories:  # each once, sorted (views.load_heads)
-                categories.setdefault(c, []).append(h)
-        groups = [(c, slugify(c), len(hs)) for c, hs in sorted(categories.items())]
         # A paper is listed in each of its categories and under each watched author: render its item once.
         items_html: dict[str, str] = {}
         macros = self.macros(L, views)
@@ -353,35 +345,8 @@ class SiteBuilder:
                 items_html[v.paper.key] = macros.paper_item(v)
             return items_html[v.paper.key]
         listing = dict(common, paper_item_html=paper_item_html)
-        writer.page("categories/index.html", fingerprint(groups), lambda: self.render(
-            "groups.html", root="../", lang=lang, L=L, page_title=L["categories"], kind="categories",
-            groups=groups, **listing))
-        for c, hs in categories.items():
-            self._write_listing(writer, "categories", c, category_name(c), hs, item, lang=lang, L=L,
-                                up=("categories/index.html", L["categories"]), **listing)
-        if self.watch:
-            matches = functools.lru_cache(maxsize=None)(same_author)  # the same names recur in many papers
-            could = {name: _could_be(name) for name in self.watch}
-
-            def wrote(name: str, h: PaperHead) -> bool:
-                # The quick test on the stored list as a whole (a name it refuses is in none of its parts),
-                # unless escapes there could hide a name's letters: most papers are never decoded.
-                if "\\" not in h.authors and not could[name](h.authors):
-                    return False
-                return any(could[name](a) and matches(name, a) for a in json.loads(h.authors))
-            # A paper unchanged since the last build is listed under whom it was then.
-            before = {name: set(self._authors_before[name]) for name in self.watch if name in self._authors_before}
-            authors = {name: [h for h in by_paper_newest if (h.paper.key in before[name] if name in before
-                                                             and h.paper.key in unchanged else wrote(name, h))]
-                       for name in self.watch}
-            self._authors = {name: sorted(h.paper.key for h in hs) for name, hs in authors.items()}
-            author_groups = [(a, slugify(a), len(authors[a])) for a in self.watch]
-            writer.page("authors/index.html", fingerprint(author_groups), lambda: self.render(
-                "groups.html", root="../", lang=lang, L=L, page_title=L["site_watched_authors"],
-                kind="authors", groups=author_groups, **listing))
-            for name in self.watch:
-                self._write_listing(writer, "authors", name, name, authors[name], item, lang=lang, L=L,
-                                    up=("authors/index.html", L["site_watched_authors"]), **listing)
+        self._authors = write_paper_lists(self, writer, by_paper_newest, item, self.watch, self._authors_before,
+                                          unchanged, listing, lang, L)
         writer.page("search.html", fingerprint("search"), lambda: self.render(
             "search.html", root="", lang=lang, L=L, page_title=L["search"], **listing))
         writer.page("subscribe.html", fingerprint("subscribe"), lambda: self.render(
@@ -397,7 +362,7 @@ class SiteBuilder:
         # Numbered in the order papers first appeared, so the files of older papers stay as they are.
         docs = [SearchDoc(h.paper.key, h.slug, h.issue_ids, h.fp, h.fp)
                 for h in sorted(papers.values(), key=lambda h: (h.issue_ids[-1] if h.issue_ids else "", h.paper.key))]
-        for rel, fp, render, needs, shows in search_files(docs, issue_titles, fingerprint, _SearchViews(views)):
+        for rel, fp, render, needs, shows in search_files(docs, issue_titles, fingerprint, SearchViews(views)):
             writer.page(rel, fp, render, needs, shows)
         static = bundled_dir("templates") / "site" / "static"
         for f in sorted(static.iterdir()):
@@ -424,58 +389,6 @@ class SiteBuilder:
         write_json(self.config.cache_dir / FEED_CACHE, entries)
         return render_feed(self, [entries[keys[i]] for i in newest], meta)
 
-    def _write_index_pages(self, writer: PageWriter, issues: list[Issue], meta: dict[str, dict],
-                           card: dict[str, str], lang: str, L: dict[str, str], common: dict) -> None:
-        """The index, paginated (index.html, page/2.html, ...), and a page per year (2026/index.html)."""
-        all_years = sorted({i.id[:4] for i in issues}, reverse=True)
-        pages = index_pages(len(issues))
-        hrefs = ["index.html"] + [f"page/{number}.html" for number, _, _ in pages[1:]]
-
-        def by_year(shown: list[Issue]) -> dict[str, list[Issue]]:
-            years: dict[str, list[Issue]] = {}
-            for issue in shown:
-                years.setdefault(issue.id[:4], []).append(issue)
-            return years
-
-        for n, (_, start, end) in enumerate(pages):
-            root = "" if n == 0 else "../"
-            shown = issues[start:end]
-            pager = page_links(n, hrefs, shown[-1].id if shown else "", shown[0].id if shown else "", root)
-            title = self.title if n == 0 else f"{self.title} · {pager['first']} – {pager['last']}"
-            # Counts and page numbers from the newest would change every page each week: older pages
-            # show only what they hold, so a new issue re-renders the front page (and, every
-            # ISSUES_PER_PAGE issues, the page the front page hands on).
-            fp = fingerprint([card[i.id] for i in shown], pager, all_years, len(issues) if n == 0 else None)
-            writer.page(hrefs[n], fp, lambda root=root, shown=shown, pager=pager, title=title, n=n: self.render(
-                "index.html", root=root, lang=lang, L=L, years=by_year(shown), meta=meta, page_title=title,
-                issues=shown, all_years=all_years, pager=pager, year=None,
-                issue_count=len(issues) if n == 0 else None, **common))
-        for y in all_years:
-            shown = [i for i in issues if i.id[:4] == y]
-            writer.page(f"{y}/index.html", fingerprint([card[i.id] for i in shown], all_years),
-                        lambda y=y, shown=shown: self.render(
-                            "index.html", root="../", lang=lang, L=L, years={y: shown}, meta=meta,
-                            page_title=L["site_year_title"].format(year=y), issues=shown, all_years=all_years,
-                            pager=None, year=y, issue_count=None, **common))
-
-    def _write_listing(self, writer: PageWriter, folder: str, heading: str, title: str, papers: list[PaperHead],
-                       item: dict[str, str], **ctx) -> None:
-        """A category's or an author's papers, newest first, in pages counted from the oldest as the index's
-        are: <slug>.html holds the newest, <slug>~<n>.html the older ones, which a new issue leaves as they are."""
-        slug = slugify(heading)  # "~" is never in a slug: a page name cannot be another listing's
-        pages = index_pages(len(papers), PAPERS_PER_PAGE)
-        names = [f"{slug}.html"] + [f"{slug}~{number}.html" for number, _, _ in pages[1:]]
-        for n, (_, start, end) in enumerate(pages):
-            shown = papers[start:end]
-            pager = page_links(n, names, shown[-1].issue_ids[0] if shown and shown[-1].issue_ids else "",
-                               shown[0].issue_ids[0] if shown and shown[0].issue_ids else "")
-            total = len(papers) if n == 0 else None  # only the front page changes with every new paper
-            keys = [h.paper.key for h in shown]
-            writer.page(f"{folder}/{names[n]}", fingerprint(heading, [item[k] for k in keys], pager, total),
-                        lambda keys=keys, pager=pager, total=total: self.render(
-                            "listing.html", root="../", page_title=title, heading=heading,
-                            papers=[self.views[k] for k in keys], pager=pager, total=total, **ctx), shows=keys)
-
     def _relative_site_dir(self) -> str:
         try:
             return self.site_dir.resolve().relative_to(self.config.archive_dir.resolve()).as_posix()
@@ -483,58 +396,9 @@ class SiteBuilder:
             return ""
 
 
-@dataclass
-class _SearchViews:
-    """What the search files show of the papers, read from their views once loaded (a SearchSource)."""
-
-    views: dict[str, PaperView]
-
-    def shown(self, key: str) -> tuple[str, str, str, str]:
-        """Title, authors, TL;DR and language."""
-        v = self.views[key]
-        return v.paper.title, "; ".join(v.paper.authors), v.tldr, v.language
-
-    def text(self, key: str) -> tuple[str, str]:
-        """The summary text and the Q&A text."""
-        return self.views[key].search_text()
-
-
-def _could_be(watched: str):
-    """A quick test that is False only for names same_author(watched, name) would refuse: an ASCII name
-    folds to its lower case, and it can be the same person only if it holds a word of the watched name (its
-    family name is one). Folding every author of 5,000 papers was most of what the author lists cost."""
-    words = re.findall(r"[^\W\d_]+", fold(fix_mojibake(watched)))
-    return lambda name: not name.isascii() or any(w in name.lower() for w in words)
-
-
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
-
-
-def index_pages(n_items: int, per_page: int = ISSUES_PER_PAGE) -> list[tuple[int, int, int]]:
-    """The pages of a list as (number, start, end) slices of its items, newest first.
-
-    Pages are counted from the oldest, so an older page keeps its number and its items as new ones
-    arrive: the front page (index.html) holds the newest items, between per_page and twice that many
-    once there are enough; page/<number>.html hold per_page each.
-    """
-    full = n_items // per_page
-    if full <= 1:
-        return [(full or 1, 0, n_items)]
-    front = n_items - (full - 1) * per_page
-    pages = [(full, 0, front)]
-    for number in range(full - 1, 0, -1):
-        start = front + (full - 1 - number) * per_page
-        pages.append((number, start, start + per_page))
-    return pages
-
-
-def page_links(n: int, hrefs: list[str], first: str, last: str, prefix: str = "") -> dict[str, str | None]:
-    """What page n of a list paginated by index_pages links to (`hrefs` are the pages' files, front first,
-    reached from page n through `prefix`) and the first and last items it shows."""
-    return {"first": first, "last": last, "newer": prefix + hrefs[n - 1] if n > 0 else None,
-            "older": prefix + hrefs[n + 1] if n + 1 < len(hrefs) else None}
 
 
 def build_archive(config: Config, store: Store, site_dir: Path | None = None, workers: int = 0) -> BuildResult:
@@ -543,12 +407,3 @@ def build_archive(config: Config, store: Store, site_dir: Path | None = None, wo
     if not store.issue_ids():
         raise DigestError("there is no issue to archive yet", hint="run `digest run` first")
     return SiteBuilder(config, store, site_dir, workers).build()
-
-
-def xml_safe_bytes(text: str) -> bytes:
-    """A page as UTF-8, without the characters XML forbids (PDF extraction leaves some behind)."""
-    data = text.encode("utf-8").translate(None, _XML_ILLEGAL_BYTES)
-    for bad in _NONCHARACTERS:
-        if bad in data:
-            data = data.replace(bad, b"")
-    return data

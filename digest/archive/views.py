@@ -40,6 +40,22 @@ class PaperView:
 
 
 @dataclass
+class SearchViews:
+    """What the search files show of the papers, read from their views once loaded (a SearchSource)."""
+
+    views: dict[str, PaperView]
+
+    def shown(self, key: str) -> tuple[str, str, str, str]:
+        """Title, authors, TL;DR and language."""
+        v = self.views[key]
+        return v.paper.title, "; ".join(v.paper.authors), v.tldr, v.language
+
+    def text(self, key: str) -> tuple[str, str]:
+        """The summary text and the Q&A text."""
+        return self.views[key].search_text()
+
+
+@dataclass
 class PaperHead:
     """What every build knows of a published paper, whose page it may not render."""
 
