@@ -955,3 +955,21 @@ def test_the_pool_is_shown_after_the_issue_and_a_pool_change_renders_what_shows_
     assert "issues/2026-W47.html" in dropped.rendered_paths and dropped.removed >= 1
     assert not (site / "papers" / "2611.10050.html").exists()
     assert (site / "issues" / "2026-W47.html").read_bytes() == before["issues/2026-W47.html"]
+
+
+def test_a_japanese_issue_labels_its_pool_in_japanese(config, store):
+    from digest.i18n import labels
+    from digest.readers import save_pool
+
+    issue = make_issue(store, n_papers=1, language="ja")
+    pick = make_paper(70, title="A pool paper in English")
+    store.upsert_paper(pick)
+    g = make_generation(pick, "test-model", "ja")
+    store.save_generation(g, {"model": "test-model"})
+    store.add_issue_generation(issue.id, g)
+    save_pool(store, issue.id, [e.paper for e in issue.entries] + [pick])
+    build_archive(config, store)
+    page = (config.archive_dir / "site" / "issues" / f"{issue.id}.html").read_text()
+    assert labels("ja")["site_pool_heading"] in page and labels("en")["site_pool_heading"] not in page
+    # The paper's own English title is tagged as English on a Japanese page.
+    assert 'href="../papers/2611.10070.html" lang="en">A pool paper in English</a>' in page
