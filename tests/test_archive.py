@@ -919,7 +919,7 @@ def test_the_pool_is_shown_after_the_issue_and_a_pool_change_renders_what_shows_
         {k: v for k, v in before.items() if k != "feed.xml"}
     before = site_files(site)
     # A reader's pick joins the pool, written up in the variant the issue shows.
-    pick = make_paper(50, title="A pool paper on retrieval for one reader")
+    pick = make_paper(50, title="A zymurgic pool paper for one reader")
     store.upsert_paper(pick)
     g = make_generation(pick, created="2026-11-16T08:00:00+00:00")
     store.save_generation(g, {"model": "test-model"})
@@ -942,6 +942,7 @@ def test_the_pool_is_shown_after_the_issue_and_a_pool_change_renders_what_shows_
     assert 'href="../issues/2026-W47.html#p-2611.10050"' in paper_page and f"Summary of {pick.title}" in paper_page
     assert pick.title in (site / "categories" / "cs.CL.html").read_text()
     assert any(pick.title in f.read_text() for f in (site / "search").glob("m*.js"))
+    assert [(h.paper_key, h.issue_ids) for h in search(store, "zymurgic")] == [("2611.10050", ["2026-W47"])]
     assert (site / "issues" / "2026-W46.html").read_bytes() == before["issues/2026-W46.html"]
     assert json.loads((site / "issues" / "2026-W47.json").read_bytes()) == json.loads(before["issues/2026-W47.json"])
     # Nothing new: nothing rendered; and the incremental site is the one a clean build makes.

@@ -60,14 +60,9 @@ def document_text(generations: list[Generation]) -> tuple[str, str]:
 
 
 def published_documents(store: Store) -> list[SearchDoc]:
-    """Every paper that appeared in an issue, with the text of the generations issues show."""
-    papers = {
-        r["key"]: store.paper_from_row(r)
-        for r in store.query(
-            "SELECT * FROM papers WHERE key IN (SELECT paper_key FROM issue_papers WHERE issue_id IN "
-            "(SELECT id FROM issues WHERE status = 'published')) ORDER BY key"
-        )
-    }
+    """Every paper that appeared in an issue or was written up for its pool (as the archive site shows them),
+    with the text of the generations issues show."""
+    papers = {p.key: p for p in store.published_papers()}
     gens: dict[str, list[Generation]] = {}
     for r in store.query(
         "SELECT * FROM generations WHERE key IN (SELECT generation_key FROM issue_generations) "
@@ -167,7 +162,8 @@ def search(store: Store, query: str, limit: int = 20) -> list[SearchHit]:
     for r in rows:
         issues = [
             x["issue_id"] for x in store.query(
-                "SELECT ip.issue_id FROM issue_papers ip JOIN issues i ON i.id = ip.issue_id "
+                "SELECT ip.issue_id FROM (SELECT issue_id, paper_key FROM issue_papers UNION "
+                "SELECT issue_id, paper_key FROM issue_pool) ip JOIN issues i ON i.id = ip.issue_id "
                 "WHERE ip.paper_key=? ORDER BY i.week_start DESC, i.id DESC", (r["paper_key"],),
             )
         ]
