@@ -26,10 +26,11 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from factories import HOSTILE_TITLE, make_generation, make_issue
+from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 
 from digest.archive.compare import write_compare
 from digest.archive.site import build_archive
+from digest.readers import save_pool
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed")
 CHROMIUM = os.environ.get("DIGEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
 
 UNIQUE_WORD = "quetzalcoatlus"
 XSS_TITLE = '"><svg onload="window.__xss=1"></svg><script>window.__xss=2</script> Sparse & dense'
+POOL_TITLE = '<img src=x onerror="window.__xss=3"> A pool pick for readers'
 
 # Run in every page: what the tests look at, in one round trip.
 PAGE_FACTS = """(() => ({
@@ -219,6 +221,13 @@ def sites(tmp_path_factory) -> dict[str, Path]:
     for issue in (w47, w46, w45):
         _second_variant(store, issue, "gpt-4o-mini")
         write_compare(cfg, store, issue.id, now=datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+    # A paper written up for readers' own issues only: the issue page lists it after its own (issue 21).
+    pick = make_paper(90, title=POOL_TITLE)
+    store.upsert_paper(pick)
+    g = make_generation(pick, created="2026-11-16T08:00:00+00:00")
+    store.save_generation(g, {})
+    store.add_issue_generation(w47.id, g)
+    save_pool(store, w47.id, [e.paper for e in w47.entries] + [pick])
     build_archive(cfg, store)
     ja = replace(cfg, output=replace(cfg.output, language="ja"), web=replace(cfg.web, public_url=""))
     build_archive(ja, store, cfg.archive_dir / "site-ja")
@@ -323,6 +332,9 @@ def test_crawl_every_internal_link_no_404_no_errors_no_injection(browser, server
     issue = seen_pages[server + "issues/2026-W47.html"]["text"]
     assert "<script>alert(1)</script> <img src=x onerror=alert(2)>" in issue
     assert '"><svg onload="window.__xss=1"></svg>' in issue
+    # The pool's paper: listed under the issue's own papers, its page reached from there.
+    assert POOL_TITLE in issue[issue.index("Also written up this week for readers' own issues"):]
+    assert POOL_TITLE in seen_pages[server + "papers/2611.10090.html"]["text"]
     assert seen_pages[server + "issues/2026-W46.html"]["lang"] == "ja"
     assert "今週の論文" in seen_pages[server + "issues/2026-W46.html"]["text"]
 
