@@ -319,11 +319,11 @@ class SiteBuilder:
             shown = heads.members[issue.id]
             shown_elsewhere = [item[k] for k in shown if k in item]
             pictures = [self.thumbs.get(k) for k in shown]
-            pool = heads.pool.get(issue.id, [])  # listed after the issue's own papers (issue 21)
+            pool = heads.pool.get(issue.id, [])  # listed after its own papers: titles and TL;DRs alone (issue 21)
             writer.page(f"issues/{issue.id}.html",
                         fingerprint(content[issue.id], newer, older, other_models[issue.id], shown_elsewhere,
                                     pictures, *([[item[k] for k in pool]] if pool else [])),
-                        lambda issue_id=issue.id: issue_page(issue_id), needs=shown + pool)
+                        lambda issue_id=issue.id: issue_page(issue_id), needs=shown, shows=pool)
             # Beside the page, for reference managers: the issue page links each of these files. Their
             # references (citation keys, names, dates) are made once for the three.
             refs = functools.cache(lambda issue_id=issue.id: references(full[issue_id]))
