@@ -45,3 +45,24 @@ class AskModel:
         joiner = "" if lang == "ja" else " "
         return {"nothing_found": False, "answer": joiner.join(c for c, _ in claims),
                 "claims": [c for _, c in claims]}
+
+
+# Three papers' page texts, two of which answer QUESTION (for the `ask` tests).
+KV = [
+    "1 Introduction\nLong-context inference is limited by the memory the key-value cache takes on the GPU.\n"
+    "We compress the KV cache of transformer decoders by quantizing keys and values to two bits per value.\n",
+    "3 Method\nOur quantizer groups channels by their outlier statistics before rounding each group.\n"
+    "The KV cache then needs eight times less memory while perplexity rises by less than one percent.\n",
+]
+LITQA = [
+    "1 Introduction\nScientific question answering needs agents that read full papers rather than abstracts.\n"
+    "We evaluate retrieval agents on the LitQA benchmark and on PubMedQA with human experts as a reference.\n",
+    "4 Results\nOur agent answers 69 percent of LitQA questions correctly and cites the passages it used.\n"
+    "Human experts answered 66 percent of the same questions within the same time limit.\n",
+]
+BIRDS = [
+    "1 Introduction\nMigratory songbirds navigate with a magnetic compass that depends on light in the retina.\n"
+    "We tracked three hundred warblers with light-weight geolocators across two migration seasons.\n",
+    "2 Findings\nBirds released under red light lost their orientation while birds under blue light kept it.\n",
+]
+QUESTION = "Which papers evaluate agents on LitQA, and how is the KV cache compressed?"

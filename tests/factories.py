@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
+
+import click
 
 from digest.records import QA, Generation, Issue, IssueEntry, Paper, Usage
 from digest.store import Store
@@ -68,3 +71,18 @@ def make_issue(store: Store, *, week: int = 0, n_papers: int = 3, language: str 
         issue.entries.append(IssueEntry(paper=p, generation=g, position=i + 1))
     store.save_issue(issue, gens)
     return store.load_issue(issue.id)
+
+
+def command_group(config, store: Store, register: Callable[[click.Group], None]) -> click.Group:
+    """A `digest`-like click group holding one command family, its context object carrying config and store."""
+    class Obj:
+        def __init__(self):
+            self.config, self.store = config, store
+
+    @click.group()
+    @click.pass_context
+    def cli(ctx):
+        ctx.obj = Obj()
+
+    register(cli)
+    return cli

@@ -12,11 +12,10 @@ import textwrap
 import time
 from pathlib import Path
 
-import click
 import pytest
-from ask_model import MADE_UP_QUOTE, AskModel
+from ask_model import BIRDS, KV, LITQA, MADE_UP_QUOTE, QUESTION, AskModel
 from click.testing import CliRunner
-from factories import make_issue, make_paper
+from factories import command_group, make_issue, make_paper
 
 from digest.ask.answer import ask, estimate_cost, nothing_found_text
 from digest.ask.index import _fts_query, ensure_index, index_paper, search, stale_papers, stems
@@ -28,25 +27,6 @@ from digest.store import Store
 from digest.text import tokenize
 
 ROOT = Path(__file__).resolve().parent.parent
-
-KV = [
-    "1 Introduction\nLong-context inference is limited by the memory the key-value cache takes on the GPU.\n"
-    "We compress the KV cache of transformer decoders by quantizing keys and values to two bits per value.\n",
-    "3 Method\nOur quantizer groups channels by their outlier statistics before rounding each group.\n"
-    "The KV cache then needs eight times less memory while perplexity rises by less than one percent.\n",
-]
-LITQA = [
-    "1 Introduction\nScientific question answering needs agents that read full papers rather than abstracts.\n"
-    "We evaluate retrieval agents on the LitQA benchmark and on PubMedQA with human experts as a reference.\n",
-    "4 Results\nOur agent answers 69 percent of LitQA questions correctly and cites the passages it used.\n"
-    "Human experts answered 66 percent of the same questions within the same time limit.\n",
-]
-BIRDS = [
-    "1 Introduction\nMigratory songbirds navigate with a magnetic compass that depends on light in the retina.\n"
-    "We tracked three hundred warblers with light-weight geolocators across two migration seasons.\n",
-    "2 Findings\nBirds released under red light lost their orientation while birds under blue light kept it.\n",
-]
-QUESTION = "Which papers evaluate agents on LitQA, and how is the KV cache compressed?"
 
 
 def store_paper(store: Store, i: int, title: str, bodies: list[str], *, category: str = "cs.CL") -> str:
@@ -300,23 +280,10 @@ def test_bad_questions_and_scopes_are_one_line_errors(config, store, archive):
 # ---- the command ------------------------------------------------------------------------------------------
 
 
-def _cli(config, store) -> click.Group:
-    class Obj:
-        def __init__(self):
-            self.config, self.store = config, store
-
-    @click.group()
-    @click.pass_context
-    def cli(ctx):
-        ctx.obj = Obj()
-
-    register(cli)
-    return cli
-
 
 def test_cli_json_has_citations_with_links_to_archive_and_pdf_pages(config, store, archive, chat):
     config.web.public_url = "https://digest.example.org"
-    r = CliRunner().invoke(_cli(config, store), ["ask", QUESTION, "--model", "m", "--json"])
+    r = CliRunner().invoke(command_group(config, store, register), ["ask", QUESTION, "--model", "m", "--json"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["citations"] and all(c["verified"] for c in data["citations"])
@@ -326,7 +293,7 @@ def test_cli_json_has_citations_with_links_to_archive_and_pdf_pages(config, stor
 
 
 def test_cli_text_and_dry_run(config, store, archive, chat):
-    cli = _cli(config, store)
+    cli = command_group(config, store, register)
     r = CliRunner().invoke(cli, ["ask", QUESTION, "--model", "m", "--dry-run"])
     assert r.exit_code == 0, r.output
     assert "estimated $" in " ".join(r.output.split()) and "nothing sent" in r.output and chat.chat_requests() == []

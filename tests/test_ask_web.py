@@ -15,7 +15,7 @@ from functools import partial
 
 import httpx
 import pytest
-from ask_model import MADE_UP_QUOTE, AskModel
+from ask_model import BIRDS, KV, LITQA, MADE_UP_QUOTE, QUESTION, AskModel
 from factories import make_issue
 from llm_server import Step
 from web_helpers import web_server
@@ -35,24 +35,7 @@ from digest.text import slugify
 NOW = datetime(2026, 12, 7, 23, 59, 30, tzinfo=UTC)  # half a minute before the cap's UTC day turns
 PUBLIC = "https://digest.example.org"
 
-KV = [
-    "1 Introduction\nLong-context inference is limited by the memory the key-value cache takes on the GPU.\n"
-    "We compress the KV cache of transformer decoders by quantizing keys and values to two bits per value.\n",
-    "3 Method\nOur quantizer groups channels by their outlier statistics before rounding each group.\n"
-    "The KV cache then needs eight times less memory while perplexity rises by less than one percent.\n",
-]
-LITQA = [
-    "1 Introduction\nScientific question answering needs agents that read full papers rather than abstracts.\n"
-    "We evaluate retrieval agents on the LitQA benchmark and on PubMedQA with human experts as a reference.\n",
-    "4 Results\nOur agent answers 69 percent of LitQA questions correctly and cites the passages it used.\n"
-    "Human experts answered 66 percent of the same questions within the same time limit.\n",
-]
-BIRDS = [
-    "1 Introduction\nMigratory songbirds navigate with a magnetic compass that depends on light in the retina.\n"
-    "We tracked three hundred warblers with light-weight geolocators across two migration seasons.\n",
-]
 TITLES = ["Two-bit KV cache quantization", "Agents that read papers", "Magnetic compass of songbirds"]
-QUESTION = "Which papers evaluate agents on LitQA, and how is the KV cache compressed?"
 
 
 class Clock:

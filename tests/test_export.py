@@ -8,12 +8,11 @@ import re
 from pathlib import Path
 
 import bibtexparser
-import click
 import jsonschema
 import pytest
 from bibtexparser.middlewares import SeparateCoAuthors, SplitNameParts
 from click.testing import CliRunner
-from factories import make_generation, make_issue
+from factories import command_group, make_generation, make_issue
 
 from digest.archive.site import build_archive
 from digest.cli.export import FORMAT_NAMES, register
@@ -375,24 +374,11 @@ def test_unknown_format_is_a_digest_error():
     assert tuple(FORMATS) == FORMAT_NAMES  # the CLI's choices, spelled out for a fast --help
 
 
-def _cli(config, store):
-    class Obj:
-        def __init__(self):
-            self.config, self.store = config, store
-
-    @click.group()
-    @click.pass_context
-    def cli(ctx):
-        ctx.obj = Obj()
-
-    register(cli)
-    return cli
-
 
 def test_cli_exports_the_newest_issue_to_stdout_or_a_file(config, store, tmp_path):
     make_issue(store, week=1, n_papers=2)
     newest = make_issue(store, week=0, n_papers=3)
-    cli = _cli(config, store)
+    cli = command_group(config, store, register)
     runner = CliRunner()
     r = runner.invoke(cli, ["export"])
     assert r.exit_code == 0, r.output
