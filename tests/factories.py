@@ -7,6 +7,8 @@ from datetime import date, timedelta
 
 import click
 
+from digest.mail.subscribers import add_subscriber
+from digest.readers import ReaderInterests, set_interests
 from digest.records import QA, Generation, Issue, IssueEntry, Paper, Usage
 from digest.store import Store
 
@@ -86,3 +88,11 @@ def command_group(config, store: Store, register: Callable[[click.Group], None])
 
     register(cli)
     return cli
+
+
+def add_reader(store: Store, email: str, **interests) -> int:
+    """A subscriber with these interests (none: a reader who asked for nothing); returns their id."""
+    sub, _ = add_subscriber(store, email)
+    if interests:
+        set_interests(store, sub.id, ReaderInterests(**interests))
+    return sub.id

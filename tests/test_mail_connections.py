@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 from click.testing import CliRunner
 from email_fixtures import long_issue
-from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
+from factories import HOSTILE_TITLE, add_reader, make_generation, make_issue, make_paper
 from smtp_helpers import Inbox, Received, free_port, smtp_server
 
 from digest.cli.main import cli
@@ -301,12 +301,6 @@ def _week_with_pool(store) -> Issue:
     return store.load_issue(issue.id)
 
 
-def _reader(store, email: str, **interests) -> int:
-    sub, _ = add_subscriber(store, email)
-    if interests:
-        set_interests(store, sub.id, ReaderInterests(**interests))
-    return sub.id
-
 
 def _bodies(got: Received) -> tuple[str, str]:
     text, html = (p.get_content() for p in got.msg.iter_parts())
@@ -315,11 +309,11 @@ def _bodies(got: Received) -> tuple[str, str]:
 
 def test_each_reader_gets_their_own_issue_with_its_reasons_once(cfg, store, tmp_path):
     _week_with_pool(store)
-    _reader(store, "rag@example.org", keywords=["retrieval"], max_papers=1)
-    _reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
+    add_reader(store, "rag@example.org", keywords=["retrieval"], max_papers=1)
+    add_reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
     plain = [f"plain{i}@example.org" for i in range(6)]
     for e in plain:
-        _reader(store, e)
+        add_reader(store, e)
     dry = send_issue(cfg, store, dry_run=True, out_dir=tmp_path / "outbox")
     assert {e: [(k, why) for k, _, why in papers] for e, papers in dry.selections} == {
         "rag@example.org": [("2611.10002", "matches 'retrieval'")],
@@ -351,8 +345,8 @@ def test_each_reader_gets_their_own_issue_with_its_reasons_once(cfg, store, tmp_
 
 def test_send_dry_run_shows_each_readers_selection(config, store, tmp_path):
     _week_with_pool(store)
-    _reader(store, "rag@example.org", keywords=["retrieval"], max_papers=1)
-    _reader(store, "plain@example.org")
+    add_reader(store, "rag@example.org", keywords=["retrieval"], max_papers=1)
+    add_reader(store, "plain@example.org")
     conf = tmp_path / "digest.toml"
     conf.write_text(f'[store]\narchive_dir = "{config.archive_dir}"\n[mail]\nhost = "127.0.0.1"\n', encoding="utf-8")
     result = CliRunner().invoke(cli, ["--config", str(conf), "send", "--dry-run", "--out", str(tmp_path / "o")])

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from factories import make_generation, make_paper
+from factories import add_reader, make_generation, make_paper
 
 from digest.errors import DigestError
 from digest.feedback import LESS, MORE, record_vote, subscriber_voter
-from digest.mail.subscribers import add_subscriber
 from digest.readers import (
     PoolRanker,
     ReaderInterests,
@@ -74,19 +73,13 @@ def week(store):
     return store.load_issue(issue.id)
 
 
-def reader(store, email: str, **interests) -> int:
-    sub, _ = add_subscriber(store, email)
-    if interests:
-        set_interests(store, sub.id, ReaderInterests(**interests))
-    return sub.id
-
 
 def keys(issue: Issue) -> list[str]:
     return [e.paper.key for e in issue.entries]
 
 
 def test_interests_round_trip_and_validation(store):
-    sid = reader(store, "a@example.org")
+    sid = add_reader(store, "a@example.org")
     assert get_interests(store, sid) == ReaderInterests()
     stored = set_interests(store, sid, ReaderInterests(
         keywords=[" retrieval ", "Retrieval", "RAG"], authors=["Jane Doe"], categories=["cs.IR"],
@@ -103,15 +96,15 @@ def test_interests_round_trip_and_validation(store):
 
 
 def test_a_reader_without_interests_gets_the_editors_issue(store, config, week):
-    sid = reader(store, "plain@example.org")
+    sid = add_reader(store, "plain@example.org")
     got, why = reader_issue(store, week, sid, config)
     assert got is week and why == {}
 
 
 def test_two_readers_get_different_issues_each_paper_with_its_reason(store, config, week):
     papers = pool_papers()
-    rag = reader(store, "rag@example.org", keywords=["retrieval"], authors=["J. Doe"], max_papers=3)
-    bio = reader(store, "bio@example.org", categories=["q-bio"], keywords=["molecules"], max_papers=2)
+    rag = add_reader(store, "rag@example.org", keywords=["retrieval"], authors=["J. Doe"], max_papers=3)
+    bio = add_reader(store, "bio@example.org", categories=["q-bio"], keywords=["molecules"], max_papers=2)
     got_rag, why_rag = reader_issue(store, week, rag, config)
     got_bio, why_bio = reader_issue(store, week, bio, config)
 
@@ -129,7 +122,7 @@ def test_two_readers_get_different_issues_each_paper_with_its_reason(store, conf
 def test_default_length_is_the_editors_and_the_overview_follows_the_readers_papers(store, config, week):
     papers = pool_papers()
     config.selection.max_papers = 4
-    sid = reader(store, "facts@example.org", keywords=["factual"])
+    sid = add_reader(store, "facts@example.org", keywords=["factual"])
     got, why = reader_issue(store, week, sid, config)
     assert len(got.entries) == 4
     assert keys(got)[0] == papers[2].key and "matches 'factual'" in why[papers[2].key]
@@ -142,7 +135,7 @@ def test_default_length_is_the_editors_and_the_overview_follows_the_readers_pape
 
 def test_a_library_ranks_and_its_own_papers_are_not_shown_again(store, config, week):
     papers = pool_papers()
-    sid = reader(store, "lib@example.org", max_papers=2, library=[
+    sid = add_reader(store, "lib@example.org", max_papers=2, library=[
         {"title": "Evaluating Summary Factuality.", "authors": [], "abstract": ""},  # this week's paper 3, by title
         {"title": "Faithfulness in abstractive summarisation", "authors": [],
          "abstract": "Abstractive summaries that stay faithful to their source."},
@@ -155,8 +148,8 @@ def test_a_library_ranks_and_its_own_papers_are_not_shown_again(store, config, w
 
 def test_votes_move_only_the_voters_ranking(store, config, week):
     papers = pool_papers()
-    a = reader(store, "a@example.org", categories=["cs.CL"], max_papers=3)
-    b = reader(store, "b@example.org", categories=["cs.CL"], max_papers=3)
+    a = add_reader(store, "a@example.org", categories=["cs.CL"], max_papers=3)
+    b = add_reader(store, "b@example.org", categories=["cs.CL"], max_papers=3)
     before_a, _ = reader_issue(store, week, a, config)
     before_b, _ = reader_issue(store, week, b, config)
     assert keys(before_a) == keys(before_b) == [papers[0].key, papers[1].key, papers[2].key]
@@ -177,7 +170,7 @@ def test_votes_move_only_the_voters_ranking(store, config, week):
 
 def test_a_reader_with_votes_alone_gets_a_personal_order(store, config, week):
     papers = pool_papers()
-    sid = reader(store, "voter@example.org")
+    sid = add_reader(store, "voter@example.org")
     record_vote(store, papers[6].key, MORE, subscriber_voter(sid))
     got, why = reader_issue(store, week, sid, config)
     assert keys(got)[0] == papers[6].key and why[papers[6].key] == f"similar to {papers[6].key} you liked"
@@ -194,12 +187,12 @@ def test_pool_takes_what_readers_rank_high_up_to_pool_max(store, config):
     assert {c.paper.key for c in chosen if c.selected} == {p.key for p in papers[:EDITOR]}
     assert choose_pool(store, chosen, config.selection) == []  # no reader asked for anything
 
-    reader(store, "rag@example.org", keywords=["retrieval"], max_papers=2)
-    reader(store, "rag2@example.org", keywords=["dense retrieval"], max_papers=1)
-    reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
-    reader(store, "facts@example.org", keywords=["factual", "faithful"], max_papers=2)  # the editor's papers
-    reader(store, "asks-nothing@example.org", keywords=[], max_papers=6)  # the editor's issue, six long
-    gone = reader(store, "gone@example.org", keywords=["molecules"], max_papers=1)
+    add_reader(store, "rag@example.org", keywords=["retrieval"], max_papers=2)
+    add_reader(store, "rag2@example.org", keywords=["dense retrieval"], max_papers=1)
+    add_reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
+    add_reader(store, "facts@example.org", keywords=["factual", "faithful"], max_papers=2)  # the editor's papers
+    add_reader(store, "asks-nothing@example.org", keywords=[], max_papers=6)  # the editor's issue, six long
+    gone = add_reader(store, "gone@example.org", keywords=["molecules"], max_papers=1)
     store.execute("UPDATE subscribers SET status='unsubscribed' WHERE id=?", (gone,))
     extra = choose_pool(store, chosen, config.selection)
     # Two places beyond the editor's three: the paper in two readers' issues, then the next by its place.
@@ -326,8 +319,8 @@ def test_a_run_writes_up_the_pool_once_and_each_reader_chooses_from_it(tmp_path,
     config.selection.interests = "summaries"
     config.selection.max_papers = 2
     config.selection.pool_max = 3
-    rag = reader(store, "rag@example.org", keywords=["retrieval"], max_papers=2)
-    reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
+    rag = add_reader(store, "rag@example.org", keywords=["retrieval"], max_papers=2)
+    add_reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
 
     dry = run_week(config, store, dry_run=True, today=TODAY)
     assert len(dry.estimate) == 3  # the editor's two and the one paper two readers' interests could add
@@ -357,7 +350,7 @@ def test_a_readers_vote_moves_the_editors_ranking_at_half_the_weight_of_the_owne
         return {c.paper.key: c.score for c in select_papers(papers, sel, feedback=load_feedback(store))}
 
     before = scores()
-    sid = reader(store, "voter@example.org")
+    sid = add_reader(store, "voter@example.org")
     record_vote(store, papers[4].key, MORE, subscriber_voter(sid))
     by_reader = scores()
     store.execute("DELETE FROM feedback")
