@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from factories import make_issue
+from waits import wait_for
 
 from digest.channels.base import issue_post
 from digest.channels.delivery import BUILDERS, RetryPolicy, deliver_issue, redact
@@ -253,13 +253,6 @@ def _digest(conf: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
                              *args], cwd=ROOT, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for(cond, timeout: float = 120.0) -> None:  # bounds a hang only
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out waiting"
-        time.sleep(0.005)
-
-
 def _config_file(path: Path, archive: Path, *channels: ChannelConfig) -> Path:
     text = f'[store]\narchive_dir = "{archive}"\n[output]\narchive_url = "https://digest.example.org"\n'
     for c in channels:
@@ -278,7 +271,7 @@ def test_kill_9_while_the_server_holds_a_message_then_resume_posts_every_part(co
     with webhook_server(hooks) as base:
         env = env_for(base, ch)
         proc = _digest(conf, env, "send", "--channel", "team")
-        _wait_for(lambda: len(hooks.received) >= 2 or proc.poll() is not None)
+        wait_for(lambda: len(hooks.received) >= 2 or proc.poll() is not None)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         assert proc.returncode == -signal.SIGKILL, proc.stdout.read()

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.policy import default
@@ -23,6 +22,7 @@ from click.testing import CliRunner
 from email_fixtures import long_issue
 from factories import HOSTILE_TITLE, add_reader, make_generation, make_issue, make_paper
 from smtp_helpers import Inbox, Received, free_port, smtp_server
+from waits import wait_for
 
 from digest.cli.main import cli
 from digest.errors import ExitStatus, MailError
@@ -57,13 +57,6 @@ def _subscribe(store, n: int) -> list[str]:
         add_subscriber(store, e, "山田 花子" if i == 0 else f"Reader {i}")
     return emails
 
-
-def _wait_for(cond, timeout: float = 120.0) -> None:  # bounds a hang only
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.005)
 
 
 @dataclass
@@ -409,7 +402,7 @@ def _kill_with_four_in_flight(config, tmp_path, inbox: HoldAfter, port: int) -> 
         f'connections = {CONNECTIONS}\nunsubscribe_url = "https://digest.example.org/unsubscribe/{{token}}"\n',
         encoding="utf-8")
     proc = _digest(conf, "send")
-    _wait_for(lambda: inbox.held >= CONNECTIONS or proc.poll() is not None)
+    wait_for(lambda: inbox.held >= CONNECTIONS or proc.poll() is not None)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, proc.stdout.read()
@@ -432,7 +425,7 @@ def test_kill_9_with_four_messages_in_flight_then_rerun_loses_and_duplicates_not
     inbox = HoldAfter(answer=10, lose_unanswered=True)
     with smtp_server(inbox) as port:
         conf = _kill_with_four_in_flight(config, tmp_path, inbox, port)
-        _wait_for(lambda: len(inbox.lost) == CONNECTIONS)
+        wait_for(lambda: len(inbox.lost) == CONNECTIONS)
         assert len(inbox.messages) == 10
         rows = {r["status"]: r["n"] for r in store.query("SELECT status, count(*) AS n FROM deliveries GROUP BY status")}
         assert rows == {"sent": 10, "sending": CONNECTIONS}  # exactly the four in flight are in doubt
@@ -478,11 +471,11 @@ def test_ctrl_c_with_four_messages_in_flight_stops_at_once_and_a_rerun_completes
             f'[mail]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nper_minute = 0\ntimeout = 120\n'
             f'connections = {CONNECTIONS}\n', encoding="utf-8")
         proc = _digest(conf, "send")
-        _wait_for(lambda: inbox.held >= CONNECTIONS or proc.poll() is not None)
+        wait_for(lambda: inbox.held >= CONNECTIONS or proc.poll() is not None)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
         assert proc.returncode == ExitStatus.INTERRUPTED and "Interrupted" in output, output
-        _wait_for(lambda: len(inbox.lost) == CONNECTIONS)
+        wait_for(lambda: len(inbox.lost) == CONNECTIONS)
         inbox.answer = 10 ** 6
         _rerun(conf)
     assert {e: inbox.count_for(e) for e in emails} == {e: 1 for e in emails}

@@ -11,12 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from factories import make_issue
 from smtp_helpers import Inbox, smtp_server
+from waits import wait_for
 
 from digest.mail.subscribers import add_subscriber
 
@@ -54,20 +54,13 @@ def _write_config(path: Path, archive: Path, port: int) -> None:
         'unsubscribe_url = "https://digest.example.org/unsubscribe/{token}"\n', encoding="utf-8")
 
 
-def _wait_for(cond, timeout: float = 120.0) -> None:  # bounds a hang only
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.005)
-
 
 def _kill_mid_message(conf: Path, inbox: HoldingInbox, nth: int) -> None:
     """Start `digest send` and SIGKILL it while the server holds the nth message, before its 250 reply."""
     inbox.hold_from = nth
     proc = _digest(conf, "send")
     # The ambiguous moment a real crash can hit: the data went out, the answer did not come back.
-    _wait_for(lambda: len(inbox.messages) + len(inbox.lost) >= nth or proc.poll() is not None)
+    wait_for(lambda: len(inbox.messages) + len(inbox.lost) >= nth or proc.poll() is not None)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL, proc.stdout.read()
@@ -89,7 +82,7 @@ def test_kill_9_while_the_server_loses_the_message_then_rerun_delivers_it(config
     with smtp_server(inbox) as port:
         _write_config(conf, config.archive_dir, port)
         _kill_mid_message(conf, inbox, 4)
-        _wait_for(lambda: len(inbox.lost) == 1)
+        wait_for(lambda: len(inbox.lost) == 1)
         assert len(inbox.messages) == 3
 
         inbox.hold_from = 0
