@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import click
 
 from digest.mail.subscribers import add_subscriber
-from digest.readers import ReaderInterests, set_interests
+from digest.readers import ReaderInterests, save_pool, set_interests
 from digest.records import QA, Generation, Issue, IssueEntry, Paper, Usage
 from digest.store import Store
 
@@ -96,3 +96,20 @@ def add_reader(store: Store, email: str, **interests) -> int:
     if interests:
         set_interests(store, sub.id, ReaderInterests(**interests))
     return sub.id
+
+
+def store_week_with_pool(store: Store, papers: list[Paper], editor: int) -> Issue:
+    """Store every paper written up, an issue of the first `editor` of them, and all of them as its pool;
+    returns the issue as stored (before save_pool, so a caller can attach more, e.g. an overview)."""
+    gens = {}
+    for p in papers:
+        store.upsert_paper(p)
+        g = make_generation(p)
+        store.save_generation(g, {"model": g.model})
+        gens[p.key] = g
+    issue = Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en", model="test-model",
+                  created="2026-11-16T08:00:00+00:00")
+    issue.entries = [IssueEntry(paper=p, generation=gens[p.key], position=n) for n, p in enumerate(papers[:editor], 1)]
+    store.save_issue(issue, gens)
+    save_pool(store, issue.id, papers)
+    return issue

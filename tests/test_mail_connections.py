@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 from click.testing import CliRunner
 from email_fixtures import long_issue
-from factories import HOSTILE_TITLE, add_reader, make_generation, make_issue, make_paper
+from factories import HOSTILE_TITLE, add_reader, make_issue, make_paper, store_week_with_pool
 from smtp_helpers import Inbox, Received, free_port, smtp_server
 from waits import wait_for
 
@@ -34,8 +34,8 @@ from digest.mail.message import IssueMail, Recipient, feedback_links, message_id
 from digest.mail.mime import BodyTemplate, encode_body
 from digest.mail.preferences import preferences_url
 from digest.mail.subscribers import add_subscriber, list_subscribers
-from digest.readers import ReaderInterests, save_pool, set_interests
-from digest.records import Issue, IssueEntry
+from digest.readers import ReaderInterests, set_interests
+from digest.records import Issue
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = "from digest.cli import main\nmain()\n"
@@ -56,7 +56,6 @@ def _subscribe(store, n: int) -> list[str]:
     for i, e in enumerate(emails):
         add_subscriber(store, e, "山田 花子" if i == 0 else f"Reader {i}")
     return emails
-
 
 
 @dataclass
@@ -279,20 +278,8 @@ POOL = ["Grounded summarisation of long documents", "Faithful abstractive summar
 
 def _week_with_pool(store) -> Issue:
     """The editor's issue of the first two papers; all four written up, in the week's pool."""
-    papers = [make_paper(i, title=t) for i, t in enumerate(POOL)]
-    gens = {}
-    for p in papers:
-        store.upsert_paper(p)
-        g = make_generation(p)
-        store.save_generation(g, {"model": g.model})
-        gens[p.key] = g
-    issue = Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en", model="test-model",
-                  created="2026-11-16T08:00:00+00:00")
-    issue.entries = [IssueEntry(paper=p, generation=gens[p.key], position=n) for n, p in enumerate(papers[:2], 1)]
-    store.save_issue(issue, gens)
-    save_pool(store, issue.id, papers)
+    issue = store_week_with_pool(store, [make_paper(i, title=t) for i, t in enumerate(POOL)], 2)
     return store.load_issue(issue.id)
-
 
 
 def _bodies(got: Received) -> tuple[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from factories import add_reader, make_generation, make_paper
+from factories import add_reader, make_paper, store_week_with_pool
 
 from digest.errors import DigestError
 from digest.feedback import LESS, MORE, record_vote, subscriber_voter
@@ -15,10 +15,9 @@ from digest.readers import (
     choose_pool,
     get_interests,
     reader_issue,
-    save_pool,
     set_interests,
 )
-from digest.records import Issue, IssueEntry, Overview, Theme
+from digest.records import Issue, Overview, Theme
 from digest.select import select_papers
 
 # The editor's issue is papers 0-2; papers 3-6 are in the pool because readers asked for them.
@@ -54,24 +53,11 @@ def pool_papers():
 @pytest.fixture
 def week(store):
     """An issue of the editor's three papers, its pool of seven stored and written up, and its overview."""
-    papers = pool_papers()
-    gens = {}
-    for p in papers:
-        store.upsert_paper(p)
-        g = make_generation(p)
-        store.save_generation(g, {"model": g.model})
-        gens[p.key] = g
-    issue = Issue(id="2026-W47", week_start="2026-11-16", week_end="2026-11-22", language="en", model="test-model",
-                  created="2026-11-16T08:00:00+00:00")
-    issue.entries = [IssueEntry(paper=p, generation=gens[p.key], position=n) for n, p in
-                     enumerate(papers[:EDITOR], 1)]
-    store.save_issue(issue, gens)
+    issue = store_week_with_pool(store, pool_papers(), EDITOR)
     store.set_overview(issue.id, issue.model, "en", Overview(
         issue_id=issue.id, model=issue.model, language="en",
         themes=[Theme("Summaries", "Three takes on summaries.", [1, 2, 3]), Theme("Facts", "Factuality.", [3])]))
-    save_pool(store, issue.id, papers)
     return store.load_issue(issue.id)
-
 
 
 def keys(issue: Issue) -> list[str]:
