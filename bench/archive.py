@@ -63,22 +63,35 @@ def timed(config: Config, store: Store, site_dir: Path | None = None, workers: i
     return result, time.perf_counter() - t0, time.process_time() - c0
 
 
-# Migrations newer than the old code: their tables and triggers, dropped from the old code's copy of the store.
-NEWER_MIGRATIONS = {"m017_archive_changes": ["archive_changes", "archive_store"]}
+# Run by the old code's interpreter: the schema objects and migrations it knows, from an empty store.
+OLD_SCHEMA = """
+import json, sqlite3
+from digest.migrations import apply_migrations
+db = sqlite3.connect(":memory:")
+apply_migrations(db)
+print(json.dumps({"objects": [r[0] for r in db.execute("SELECT name FROM sqlite_master")],
+                  "migrations": [r[0] for r in db.execute("SELECT name FROM _migrations")]}))
+"""
 
 
-def copy_for_old_code(store: Store, path: Path) -> Path:
-    """A copy of the store as the old code knows it (see NEWER_MIGRATIONS)."""
+def copy_for_old_code(python: str, store: Store, path: Path) -> Path:
+    """A copy of the store as the old code knows it: the tables, triggers and indexes of newer migrations
+    dropped and those migrations forgotten, so the old code opens it as its own."""
+    proc = subprocess.run([python, "-c", OLD_SCHEMA], capture_output=True, text=True, cwd="/", timeout=600)
+    if proc.returncode:
+        sys.exit(f"the old code could not make its schema: {proc.stderr.strip().splitlines()[-1:]}")
+    known = json.loads(proc.stdout)
     path.unlink(missing_ok=True)
     copy = sqlite3.connect(path)
     store.db.backup(copy)
-    for name, tables in NEWER_MIGRATIONS.items():
-        for (trigger,) in copy.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'archive_%'"
-                                       ).fetchall():
-            copy.execute(f"DROP TRIGGER {trigger}")
-        for table in tables:
-            copy.execute(f"DROP TABLE IF EXISTS {table}")
-        copy.execute("DELETE FROM _migrations WHERE name = ?", (name,))
+    for kind in ("trigger", "index", "table"):  # triggers first: they name the tables dropped after them
+        for (name,) in copy.execute("SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'",
+                                    (kind,)).fetchall():
+            if name not in known["objects"] and copy.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone():  # an FTS table takes its own
+                copy.execute(f'DROP {kind.upper()} "{name}"')
+    copy.execute(f"DELETE FROM _migrations WHERE name NOT IN ({','.join('?' * len(known['migrations']))})",
+                 known["migrations"])
     copy.commit()
     copy.close()
     return path
@@ -137,7 +150,7 @@ def main() -> None:
         _, serial_s, serial_cpu = timed(config, store, Path(tmp) / "one-process", workers=1)
         shutil.rmtree(config.cache_dir / "templates")  # a first build compiles the templates too
         old_site, old_db = Path(tmp) / "old-site", Path(tmp) / "old.sqlite"
-        old_first = old_build(args.old, config, old_site, copy_for_old_code(store, old_db))[0] if args.old else 0.0
+        old_first = old_build(args.old, config, old_site, copy_for_old_code(args.old, store, old_db))[0] if args.old else 0.0
         first, build_s, _ = timed(config, store)
         site = first.site_dir
         size = sum(f.stat().st_size for f in site.rglob("*") if f.is_file())
@@ -156,7 +169,7 @@ def main() -> None:
                 old_nothing.append(old_build(args.old, config, old_site, old_db))
             make_issue(store, week=week, n_papers=args.papers)
             if args.old:
-                copy_for_old_code(store, old_db)
+                copy_for_old_code(args.old, store, old_db)
             # Who goes first alternates: a page cache warmed by the other must not favour one side.
             if args.old and week % 2 == 0:
                 old_ones.append(old_build(args.old, config, old_site, old_db))

@@ -101,10 +101,13 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 def text_language(text: str, language: str) -> str:
     """The language a generation's text is in, for lang attributes: a Japanese issue's extractive or
     abstract text is the paper's English, not Japanese."""
-    letters = [c for c in text if c.isalpha()]
-    cjk = bool(letters) and len(_CJK.findall(text)) >= 0.1 * len(letters)
+    # Called for every title and TL;DR on every page of the site: letters are counted only when the text has
+    # CJK characters at all, which most English texts do not.
+    cjk = False
+    if _CJK.search(text):
+        cjk = len(_CJK.findall(text)) >= 0.1 * sum(map(str.isalpha, text))
     if language.split("-")[0].lower() in ("ja", "zh", "ko"):
-        return language if cjk or not letters else "en"
+        return language if cjk or not any(map(str.isalpha, text)) else "en"
     return "ja" if cjk else language
 
 
