@@ -27,7 +27,8 @@ With --send, every reader's email is then rendered and sent through bench/mail.p
 (`per_minute = 0`, 4 connections), and the line ends with `; send <x> msgs/s`.
 
 Last line: `personal: precision@5 <r> vs editor <e> (<x>x, target 2x); choosing <n> readers <s> s (<c> s
-CPU; target < 10 s), peak <a> MB after <n/10>, <b> MB after <n>, <k> MB kept by a second pass; pool <s> s`.
+CPU; target < 10 s), peak <a> MB after <n/10>, <b> MB after <n>, <k> MB kept by a second pass; pool <s> s;
+papers written up (2 LLM calls each) with 1 reader <p1>, with <n> <pn> (pool_max 30)`.
 """
 
 from __future__ import annotations
@@ -265,6 +266,13 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         extra = choose_pool(store, cands, sel)
         pooling = time.perf_counter() - started
+        # What one reader alone would have the week write up: the LLM's work is the pool's papers, so this
+        # against the figure above is how the LLM calls change from 1 reader to all of them (pool_max bounds it).
+        one = Store(Path(tmp) / "one-reader.db")
+        sub, _ = add_subscriber(one, "reader0@example.org")
+        set_interests(one, sub.id, readers[0][0])
+        extra_one = choose_pool(one, select_papers(papers, sel), sel)
+        one.close()
         sent = send_all(config, store, Path(tmp), len(ids)) if args.send else ""
         store.close()
 
@@ -274,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"personal: precision@5 {mine:.3f} vs editor {editor:.3f} ({ratio:.1f}x, target 2x); choosing "
           f"{len(ids)} readers {choosing:.1f} s ({choosing_cpu:.1f} s CPU; target < 10 s), peak {peaks[0]:.1f} MB "
           f"after {tenth}, {peaks[-1]:.1f} MB after {len(ids)}, {again:+.1f} MB kept by a second pass; "
-          f"pool {pooling:.1f} s" + sent)
+          f"pool {pooling:.1f} s; papers written up (2 LLM calls each) with 1 reader {EDITOR_PAPERS + len(extra_one)}, "
+          f"with {len(ids)} {EDITOR_PAPERS + len(extra)} (pool_max {sel.pool_max})" + sent)
 
 
 if __name__ == "__main__":
