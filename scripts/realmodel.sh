@@ -15,7 +15,9 @@
 #
 # Settings (environment): REALMODEL_CACHE (default ~/.cache/paper-digest/realmodel), REALMODEL_PORT (8089),
 # REALMODEL_THREADS (2), REALMODEL_CONTEXT (8192), PYTHON (the repo's .venv/bin/python).
-# On 2 busy cores a paper takes several minutes: run it under `nice -n 10` and in the background.
+# On 2 busy cores a paper takes several minutes: run it in the background. Beside other work, give the server
+# fewer threads than cores (REALMODEL_THREADS=1): llama.cpp's threads wait for each other, and with every core
+# contended 2 threads wrote 0.15 tokens/s where 1 wrote 3 (docs/local-models.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
