@@ -33,6 +33,7 @@ from digest.mail.delivery import _Pacer, send_issue
 from digest.mail.message import IssueMail, Recipient, feedback_links, message_id, render_parts, unsubscribe_url
 from digest.mail.mime import BodyTemplate, encode_body
 from digest.mail.preferences import preferences_url
+from digest.mail.smtp import Mailer
 from digest.mail.subscribers import add_subscriber, list_subscribers
 from digest.readers import ReaderInterests, set_interests
 from digest.records import Issue
@@ -468,3 +469,23 @@ def test_ctrl_c_with_four_messages_in_flight_stops_at_once_and_a_rerun_completes
     assert {e: inbox.count_for(e) for e in emails} == {e: 1 for e in emails}
     # Nothing else went into a message: every one the server kept is whole.
     assert all(m.msg.get_body(("html",)).get_content().rstrip().endswith("</html>") for m in inbox.messages)
+
+
+def test_closing_a_connection_another_thread_is_dropping_does_not_fail(config):
+    """After Ctrl-C the main thread closes every connection while a sending thread, its socket just cut by
+    abort(), drops the same one: whichever sees it first, the other must not fail on what is gone."""
+    mailer = Mailer(config.mail)
+
+    class CutConnection:
+        closed = 0
+
+        def quit(self):
+            mailer._drop()  # the sending thread, between our look at the connection and our use of it
+            raise OSError("connection reset")
+
+        def close(self):
+            CutConnection.closed += 1
+
+    mailer.smtp = CutConnection()
+    mailer.close()
+    assert mailer.smtp is None and CutConnection.closed >= 1

@@ -71,12 +71,14 @@ class Mailer:
 
     def close(self) -> None:
         """Say QUIT when the connection still works; drop it either way."""
-        if self.smtp is not None:
+        # Taken out first: after a Ctrl-C the sending thread may still be dropping the same connection (abort()
+        # cut its socket), and either of them may see it gone; closing it twice is harmless.
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
             try:
-                self.smtp.quit()
+                smtp.quit()
             except (OSError, smtplib.SMTPException):
-                self.smtp.close()
-            self.smtp = None
+                smtp.close()
 
     def abort(self) -> None:
         """From another thread: cut the connection without a word, so a send blocked on it returns at once
@@ -123,15 +125,17 @@ class Mailer:
         return _classify(code, resp)
 
     def _reset(self) -> None:
+        smtp = self.smtp
         try:
-            self.smtp.rset()  # type: ignore[union-attr]
+            if smtp is not None:
+                smtp.rset()
         except (OSError, smtplib.SMTPException):
             self._drop()
 
     def _drop(self) -> None:
-        if self.smtp is not None:
-            self.smtp.close()
-            self.smtp = None
+        smtp, self.smtp = self.smtp, None  # see close()
+        if smtp is not None:
+            smtp.close()
 
 
 def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
