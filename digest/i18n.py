@@ -509,6 +509,7 @@ LABELS["en"].update({
     "web_ask_cross_site": "Questions can only be asked from this site's own Ask page.",
     "ask_link_nav": "Ask",
     "ask_link_paper": "Ask about this paper",
+    "mail_ask": "Ask",  # the HTML email's short form, beside PDF
 })
 LABELS["ja"].update({
     "web_ask_heading": "アーカイブに質問する",
@@ -536,6 +537,7 @@ LABELS["ja"].update({
     "web_ask_cross_site": "質問はこのサイトの質問ページからのみ受け付けています。",
     "ask_link_nav": "質問",
     "ask_link_paper": "この論文について質問する",
+    "mail_ask": "質問",
 })
 
 # The archive's issue page: the rest of the week's pool, written up for readers' own issues (issue 21).

@@ -365,9 +365,13 @@ def test_site_and_email_link_to_the_ask_page_only_with_a_public_url(config, stor
     assert f'<a href="{PUBLIC}/ask">Ask</a>' in (config.archive_dir / "site/index.html").read_text()
     issue = store.load_issue()
     msg = build_message(config, issue, Recipient(email="reader@example.org"))
-    text = msg.get_body(("plain",)).get_content()
+    text, html = (msg.get_body((kind,)).get_content() for kind in ("plain", "html"))
     for e in issue.entries:
         assert f"Ask about this paper: {PUBLIC}/ask?paper={e.paper.key}" in text
+        assert f'<a href="{PUBLIC}/ask?paper={e.paper.key}" class="a">Ask</a>' in html
+    config.web.public_url = ""
+    bare = build_message(config, issue, Recipient(email="reader@example.org"))
+    assert "/ask" not in bare.get_body(("html",)).get_content() + bare.get_body(("plain",)).get_content()
 
 
 # ---- in a browser ----------------------------------------------------------------------------------------
