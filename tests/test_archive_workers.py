@@ -152,7 +152,9 @@ def test_a_worker_dies_with_a_killed_build_instead_of_writing_on(tmp_path):
 
         def work(share):
             if share == ["child"]:
-                (out / "child.pid").write_text(str(os.getpid()))
+                # Written whole, then renamed: the parent waits for the name, and must never read an empty file.
+                (out / "child.pid.part").write_text(str(os.getpid()))
+                (out / "child.pid.part").rename(out / "child.pid")
                 deadline = time.monotonic() + 60  # bounds a hang only: the parent is killed long before
                 while os.getppid() == parent and time.monotonic() < deadline:
                     time.sleep(0.01)
