@@ -100,15 +100,20 @@ class Inbox:
             self.messages.append(got)
         self.received.set()
         if self.delay:
-            try:
-                await asyncio.sleep(self.delay)
-            except asyncio.CancelledError:  # aiosmtpd cancels the handler when the client disconnects
-                if self.lose_unanswered:
-                    with self.lock:
-                        self.messages.remove(got)
-                        self.lost.append(got)
-                raise
+            await self.hold(got, self.delay)
         return "250 2.0.0 OK"
+
+    async def hold(self, got: Received, seconds: float) -> None:
+        """Keep a received message unanswered for `seconds`; if the client goes away meanwhile, a server that
+        answers before it takes responsibility (`lose_unanswered`) loses it."""
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:  # aiosmtpd cancels the handler when the client disconnects
+            if self.lose_unanswered:
+                with self.lock:
+                    self.messages.remove(got)
+                    self.lost.append(got)
+            raise
 
     def count_for(self, address: str) -> int:
         with self.lock:

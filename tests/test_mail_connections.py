@@ -365,14 +365,7 @@ class HoldAfter(Inbox):
             self.messages.append(got)
             self.held += hold
         if hold:
-            try:
-                await asyncio.sleep(600)
-            except asyncio.CancelledError:  # aiosmtpd cancels the handler when the client disconnects
-                if self.lose_unanswered:
-                    with self.lock:
-                        self.messages.remove(got)
-                        self.lost.append(got)
-                raise
+            await self.hold(got, 600)
         return "250 2.0.0 OK"
 
 
