@@ -1,5 +1,7 @@
 """The extractive model's pieces: TL;DR and summary from the abstract, the abstract from the text."""
 
+import re
+
 from digest.mail.message import render_parts
 from digest.pdf.clean import clean_pages
 from digest.records import QA, Generation, Issue, IssueEntry, Page, Paper
@@ -13,6 +15,7 @@ from digest.writers.extractive import (
     summarise,
     summarise_abstract,
 )
+from digest.writers.extractive_summary import third_person
 
 ABSTRACT = ("Large language models are hard to evaluate on long documents. Existing metrics miss "
             "unfaithful claims. We propose FaithScore, a metric that checks each claim against the source. "
@@ -22,7 +25,7 @@ ABSTRACT = ("Large language models are hard to evaluate on long documents. Exist
 
 def test_tldr_is_the_sentence_that_says_what_the_paper_does():
     tldr, summary = summarise_abstract(Paper(key="k", title="t", abstract=ABSTRACT))
-    assert tldr == "We propose FaithScore, a metric that checks each claim against the source."
+    assert tldr == "They propose FaithScore, a metric that checks each claim against the source."
     assert "0.71 Kendall tau" in summary and summary.startswith("Large language models")
 
 
@@ -89,7 +92,7 @@ def test_contents_tables_and_citation_clusters_are_never_shown():
 def test_summary_is_at_most_four_sentences_without_front_matter():
     abstract = ABSTRACT + " Keywords evaluation, faithfulness, metrics"
     tldr, summary = summarise(Paper(key="k", title="t", abstract=abstract), [])
-    assert tldr.startswith("We propose FaithScore") and "Keywords" not in summary
+    assert tldr.startswith("They propose FaithScore") and "Keywords" not in summary
     assert 2 <= len(sentences(summary)) <= 4 and "0.71 Kendall tau" in summary
 
 
@@ -246,7 +249,15 @@ def test_summary_keeps_the_sentences_about_what_the_paper_keeps_returning_to():
     assert "weather" not in summary and "software packages" not in summary
     assert "4.1 BLEU" in summary and "mistranslate rare words" in summary
     # A discourse opener is cut, the sentence kept whole; the TL;DR is none of the summary's sentences.
-    assert "We propose LexCopy, a translation method that copies rare words from a bilingual lexicon." in said
+    # The authors' "we" is told in the third person, as a digest tells of them.
+    assert "They propose LexCopy, a translation method that copies rare words from a bilingual lexicon." in said
     assert "In this paper" not in summary and tldr not in said
-    paper_text = " ".join(" ".join(p.body.split()) for p in RARE_PAGES).lower()
-    assert all(s.lower()[3:] in paper_text for s in said)  # whole sentences of the paper ("We" was "we")
+    assert not re.search(r"\b(?:[Ww]e|[Oo]urs?|us)\b", summary + tldr)
+    paper_text = third_person(" ".join(" ".join(p.body.split()) for p in RARE_PAGES)).lower()
+    assert all(s.lower()[5:] in paper_text for s in said)  # whole sentences of the paper ("They" was "they")
+
+
+def test_the_authors_first_person_is_told_in_the_third():
+    assert third_person("We show that our model helps us; ours is faster. We-chat stays.") == \
+        "They show that their model helps them; theirs is faster. We-chat stays."
+    assert third_person("Western users swear by it") == "Western users swear by it"  # whole words only
