@@ -17,8 +17,8 @@ Measured:
   in their hidden set, averaged over readers; next to the same for the editor's issue, which every reader
   gets today (target: at least 2x);
 - choosing: the time for reader_issue for every reader, through the store as `digest send` calls it
-  (target < 10 s for 5,000), and its peak memory (tracemalloc, a second pass) after a tenth of the readers
-  and after all of them (flat: the same);
+  (target < 10 s for 5,000), and its peak memory (tracemalloc, a second pass) after a tenth, half and all
+  of the readers (flat: the pool's caches fill with the words and names readers ask for, then stop growing);
 - the pool: `digest run`'s choose_pool over the same readers (it runs once a week, for everyone).
 
     .venv/bin/python bench/personal.py [--readers 5000] [--pool 300] [--seed 7] [--send]
@@ -27,7 +27,8 @@ With --send, every reader's email is then rendered and sent through bench/mail.p
 (`per_minute = 0`, 4 connections), and the line ends with `; send <x> msgs/s`.
 
 Last line: `personal: precision@5 <r> vs editor <e> (<x>x, target 2x); choosing <n> readers <s> s (<c> s
-CPU; target < 10 s), peak <a> MB after <n/10>, <b> MB after <n>, <k> MB kept by a second pass; pool <s> s;
+CPU; target < 10 s), peak <a> MB after <n/10>, <b> MB after <n/2>, <c> MB after <n>, <k> MB kept by a
+second pass; pool <s> s;
 papers written up (2 LLM calls each) with 1 reader <p1>, with <n> <pn> (pool_max 30)`.
 """
 
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         peaks = []
         for n, sid in enumerate(ids, 1):
             reader_issue(store, issue, sid, config)
-            if n in (tenth, len(ids)):
+            if n in (tenth, len(ids) // 2, len(ids)):
                 peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
         kept = tracemalloc.get_traced_memory()[0]
         for sid in ids:
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
         again = (tracemalloc.get_traced_memory()[0] - kept) / 2**20
         tracemalloc.stop()
 
-        # The pool as `digest run` chooses it: the editor's ten plus what readers rank high, up to 30.
+        # The pool as `digest run` chooses it: the editor's ten plus what readers rank high, filled to 30.
         sel = editor_selection()
         sel.pool_max = 30
         cands = select_papers(papers, sel)
@@ -281,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     ratio = mine / editor if editor else float("inf")
     print(f"personal: precision@5 {mine:.3f} vs editor {editor:.3f} ({ratio:.1f}x, target 2x); choosing "
           f"{len(ids)} readers {choosing:.1f} s ({choosing_cpu:.1f} s CPU; target < 10 s), peak {peaks[0]:.1f} MB "
-          f"after {tenth}, {peaks[-1]:.1f} MB after {len(ids)}, {again:+.1f} MB kept by a second pass; "
+          f"after {tenth}, {peaks[1]:.1f} MB after {len(ids) // 2}, {peaks[-1]:.1f} MB after {len(ids)}, "
+          f"{again:+.1f} MB kept by a second pass; "
           f"pool {pooling:.1f} s; papers written up (2 LLM calls each) with 1 reader {EDITOR_PAPERS + len(extra_one)}, "
           f"with {len(ids)} {EDITOR_PAPERS + len(extra)} (pool_max {sel.pool_max})" + sent)
 

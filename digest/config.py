@@ -47,7 +47,7 @@ class SelectionConfig:
     announce_types: list[str] = field(default_factory=lambda: ["new", "cross"])
     interests: str = ""
     liked: list[str] = field(default_factory=list)  # list: specs of papers the owner liked
-    pool_max: int = 30  # papers written up per week: the editor's issue plus what readers' interests rank high
+    pool_max: int = 30  # papers written up per week once a reader has interests: the editor's issue, then what readers rank high
     rerank_model: str = ""  # a chat model that re-orders the top candidates once a week, with reasons; "" = off
 
 

@@ -188,6 +188,30 @@ def test_pool_takes_what_readers_rank_high_up_to_pool_max(store, config):
     assert choose_pool(store, chosen, config.selection) == []
 
 
+def test_pool_is_as_large_for_one_reader_as_for_many(store, config):
+    """The week's write-ups (its LLM calls) depend on pool_max, not on how many readers there are."""
+    papers = pool_papers()
+    config.selection.max_papers = EDITOR
+    config.selection.interests = "summaries of documents"
+    config.selection.pool_max = 6
+    for p in papers:
+        store.upsert_paper(p)
+    chosen = select_papers(papers, config.selection)
+    add_reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
+    one = choose_pool(store, chosen, config.selection)
+    # Their pick first; then the papers next in their ranking fill the pool to pool_max.
+    assert len(one) == 3 and one[0].paper.key == papers[5].key
+    assert "in the own issue of 1 reader" in one[0].reasons[-1]
+    assert all("filled to pool_max" in c.reasons[-1] for c in one[1:])
+    for n in range(40):
+        add_reader(store, f"r{n}@example.org", keywords=[["retrieval"], ["molecules"], ["factual"]][n % 3],
+                   max_papers=2)
+    chosen = select_papers(papers, config.selection)
+    many = choose_pool(store, chosen, config.selection)
+    assert len(many) == len(one) == config.selection.pool_max - EDITOR
+    assert many[0].paper.key != one[0].paper.key  # what many readers want comes first
+
+
 def test_ranker_memory_is_keyed_by_what_readers_ask_not_by_readers():
     ranker = PoolRanker(pool_papers())
     for _ in range(200):

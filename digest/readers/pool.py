@@ -42,35 +42,49 @@ def _learn(store: Store, ranker: PoolRanker, keys) -> None:
 
 
 def choose_pool(store: Store, candidates: list[Candidate], selection: SelectionConfig) -> list[Candidate]:
-    """The candidates past the editor's selection that readers rank high, up to selection.pool_max in all.
+    """The candidates past the editor's selection that readers rank high, filling the pool to
+    selection.pool_max papers as soon as one reader has interests.
 
     Only papers that passed the editor's filters (exclude keywords, categories, announce types, published)
     can join: the editor still decides what may go out, each reader only what of it comes first. A paper
-    in the top of more readers' issues goes in first; the editor's rank breaks ties.
+    in the top of more readers' issues goes in first, then the papers next in readers' rankings, then the
+    editor's; the editor's rank breaks ties. Filling the pool keeps the week's LLM calls the same for one
+    reader as for thousands (pool_max is the knob), and a reader who changes their interests or votes
+    before the send still finds the papers they rank next.
     """
     selected = [c for c in candidates if c.selected]
     others = [c for c in candidates if c.rank is not None and not c.selected]
     room = selection.pool_max - len(selected)
     readers = active_readers(store) if room > 0 and others else {}
+    readers = {sid: i for sid, i in readers.items() if not i.is_empty()}  # cleared: the editor's issue
     if not readers:
         return []
     ranked = selected + others
     ranker = PoolRanker([c.paper for c in ranked], {c.paper.key for c in selected})
     votes = _votes_by_reader(store)
     _learn(store, ranker, {k for sid in readers for k, _ in votes.get(sid, ())})
+    # Places in each reader's own issue, and (to fill the pool) the places just below it.
     wanted: dict[int, list[int]] = {}
+    next_up: dict[int, list[int]] = {}
     for sid, interests in readers.items():
-        if interests.is_empty():  # cleared interests: the editor's issue, which asks nothing of the pool
-            continue
         limit = interests.max_papers or selection.max_papers
-        for place, choice in enumerate(ranker.rank(interests, votes.get(sid, []), limit), 1):
+        depth = max(limit, selection.pool_max)  # deep enough to hold `room` papers past the editor's
+        for place, choice in enumerate(ranker.rank(interests, votes.get(sid, []), depth, explain=False), 1):
             if choice.index >= len(selected):
-                wanted.setdefault(choice.index, []).append(place)
-    order = sorted(wanted, key=lambda i: (-len(wanted[i]), sum(wanted[i]), i))[:room]
-    chosen = [ranked[i] for i in order]
-    for c, i in zip(chosen, order):
-        n = len(wanted[i])
-        c.reasons.append(f"in the week's pool: in the own issue of {n} reader{'s' if n != 1 else ''}")
+                (wanted if place <= limit else next_up).setdefault(choice.index, []).append(place)
+
+    def by_readers(places: dict[int, list[int]]) -> list[int]:
+        return sorted(places, key=lambda i: (-len(places[i]), sum(places[i]), i))
+    fill = [i for i in by_readers(next_up) if i not in wanted]
+    rest = [i for i in range(len(selected), len(ranked)) if i not in wanted and i not in next_up]
+    chosen = []
+    for i in (by_readers(wanted) + fill + rest)[:room]:
+        c, n = ranked[i], len(wanted.get(i) or next_up.get(i) or ())
+        readers_ = f"{n} reader{'s' if n != 1 else ''}"
+        c.reasons.append(f"in the week's pool: in the own issue of {readers_}" if i in wanted else
+                         f"in the week's pool (filled to pool_max): next in the ranking of {readers_}" if n else
+                         "in the week's pool (filled to pool_max): next in the editor's ranking")
+        chosen.append(c)
     return chosen
 
 

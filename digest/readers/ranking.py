@@ -139,8 +139,10 @@ class PoolRanker:
                 surface.setdefault(term, word)
         return Profile(weights, surface), set(words.weights)
 
-    def rank(self, interests: ReaderInterests, votes: list[tuple[str, int]], limit: int) -> list[Choice]:
-        """The reader's top `limit` papers of the pool, best first, each with why; ties keep the pool's order."""
+    def rank(self, interests: ReaderInterests, votes: list[tuple[str, int]], limit: int,
+             explain: bool = True) -> list[Choice]:
+        """The reader's top `limit` papers of the pool, best first, each with why (unless not `explain`);
+        ties keep the pool's order."""
         n = len(self.papers)
         if not n:
             return []
@@ -169,7 +171,7 @@ class PoolRanker:
         order = [i for i in np.lexsort((np.arange(n), -np.round(total, 9))) if i not in have][:limit]
         keys = [k for k, _ in voted]
         return [Choice(int(i), float(total[i]), self._why(int(i), match, own_words, keywords, authors, categories,
-                                                          (sim, signed, moves, keys)))
+                                                          (sim, signed, moves, keys)) if explain else "")
                 for i in order]
 
     def _why(self, i, match, own_words, keywords, authors, categories, votes) -> str:
