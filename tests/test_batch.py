@@ -308,6 +308,10 @@ def test_run_batch_writes_up_the_pool_for_readers(tmp_path, httpserver, config, 
     forget_pools()
     got, why = reader_issue(store, issue, rag, config)
     assert [e.paper.key for e in got.entries][0] == "2611.00002" and why["2611.00002"] == "matches 'retrieval'"
+    # `digest cost ISSUE` counts the pool's paper with the editor's: the week paid for all three.
+    from digest.llm.calllog import llm_cost_report
+    [cost] = [r for r in llm_cost_report(store, issue_id) if r["model"] == "model-B"]
+    assert cost["papers"] == 3
     assert got.entries[0].generation.model == "model-B" and got.entries[0].generation.tldr.startswith("model-B")
 
 

@@ -345,7 +345,7 @@ def _run_batch(app: App, since, sources, model, language, yes, dry_run, send_mai
 @click.argument("issue_id", required=False)
 @pass_app
 def cost(app: App, issue_id: str | None) -> None:
-    """Tokens and money spent, per model (for one issue's papers when ISSUE is given)."""
+    """Tokens and money spent, per model (for one issue when ISSUE is given: its papers and week's pool)."""
     from rich.table import Table
 
     from digest.llm.client import llm_cost_report

@@ -130,7 +130,8 @@ def overview_key(issue_id: str, variant: str = "") -> str:
 
 
 def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
-    """Calls, tokens and cost per model (only the papers of one issue when issue_id is given).
+    """Calls, tokens and cost per model (only one issue's when issue_id is given: its papers, the rest of
+    its week's pool, written up for readers, and its overview and re-rank).
 
     Each dict: model, calls (HTTP attempts), ok, failed, input_tokens, cached_tokens, output_tokens, cost,
     papers, and issue_id when asked for one. Replies served from the call log are not calls and cost nothing.
@@ -139,11 +140,12 @@ def llm_cost_report(store: Store, issue_id: str | None = None) -> list[dict]:
     if issue_id is not None:
         # The week's overview and re-rank are no paper's: their calls carry generation_key
         # 'overview:<issue>[:<variant>]' and 'rerank:<issue>'.
-        where = ("WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=?) "
+        where = ("WHERE c.paper_key IN (SELECT paper_key FROM issue_papers WHERE issue_id=? "
+                 "UNION SELECT paper_key FROM issue_pool WHERE issue_id=?) "
                  "OR c.generation_key = 'overview:' || ? "
                  "OR substr(c.generation_key, 1, length(?) + 10) = 'overview:' || ? || ':' "
                  "OR c.generation_key = 'rerank:' || ?")
-        params = (issue_id, issue_id, issue_id, issue_id, issue_id)
+        params = (issue_id, issue_id, issue_id, issue_id, issue_id, issue_id)
     rows = store.query(
         "SELECT c.model AS model, count(*) AS calls, sum(c.status='ok') AS ok, "
         "sum(c.status='error') AS failed, sum(c.input_tokens) AS input_tokens, "
