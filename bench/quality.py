@@ -388,7 +388,9 @@ def run(args: argparse.Namespace) -> list[dict]:
     """Every model on every set asked for: the rows of the table."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        config = bench_config(args, Path(tmp))
+        if args.keep:  # the store (generations, call log) kept for a look afterwards
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+        config = bench_config(args, Path(args.keep or tmp))
         store = Store(config.db_path)
         models = list(dict.fromkeys([args.model, "extractive", LEAD]))
         sets = ["aclsum", "corpus"] if args.set == "both" else [args.set]
@@ -444,6 +446,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--concurrency", type=int, default=0, help="calls in flight (default: the config's)")
     ap.add_argument("--language", default="en")
     ap.add_argument("--test-server", action="store_true", help="run the model against tests/llm_server.py")
+    ap.add_argument("--keep", metavar="DIR", help="keep the bench's store (digest.db: generations, calls) in DIR")
     args = ap.parse_args(argv)
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index it builds
     server = None
