@@ -66,7 +66,8 @@ class SubmitReport:
     phase: str = ""
     requests: int = 0
     papers: int = 0
-    estimated_cost: float = 0.0
+    estimated_cost: float = 0.0  # the batches at batch prices plus `live_cost`
+    live_cost: float = 0.0  # what the job spends (or plans to) outside the batches: the week's re-rank
     finished: bool = False  # nothing needed a batch: the job was completed on the spot
     dry_run: bool = False
     issues: list[str] = field(default_factory=list)
@@ -279,10 +280,11 @@ def _start(config: Config, store: Store, job: dict, *, yes: bool, dry_run: bool,
     if dry_run:
         planned, papers = _plan(config, store, job, "outline")
         return SubmitReport(phase="outline", requests=len(planned), papers=papers, estimated_cost=cost,
-                            dry_run=True, issues=sorted({it["issue"] for it in job["items"] if it.get("issue")}))
-    check_budget(cost, config.llm.max_cost, yes=yes, what="at batch prices")
+                            live_cost=before, dry_run=True, issues=sorted({it["issue"] for it in job["items"] if it.get("issue")}))
+    check_budget(cost, config.llm.max_cost, yes=yes,
+                 what="at batch prices" + (", with the week's re-rank at its live price" if before else ""))
     rep = advance(config, store, job, "outline", reporter=reporter)
-    rep.estimated_cost = cost
+    rep.estimated_cost, rep.live_cost = cost, before
     return rep
 
 

@@ -332,3 +332,24 @@ def test_batch_rerun_writes_up_the_pool(config, store, issue, batch_server):
         sub = rep.next or sub
     variant = {r["paper_key"] for r in store.query("SELECT paper_key FROM issue_generations WHERE model='model-B'")}
     assert variant == {e.paper.key for e in issue.entries} and batch_server.chat_requests() == []
+
+
+def test_run_batch_dry_run_prices_the_rerank_live(tmp_path, httpserver, config, store, batch_server):
+    """The week's re-rank is one live call: `run --batch --dry-run` prices it at the model's own price, apart
+    from the batches at half price, and says so."""
+    from weekfeed import TODAY
+
+    from digest.batch import submit_week
+    from digest.cli.rerun import print_submitted
+
+    week_with_readers(tmp_path, httpserver, config, store)
+    _, plain = submit_week(config, store, model="model-B", dry_run=True, today=TODAY)
+    assert plain.live_cost == 0
+    config.selection.rerank_model = "model-B"
+    _, dry = submit_week(config, store, model="model-B", dry_run=True, today=TODAY)
+    assert dry.live_cost > 0 and dry.estimated_cost == pytest.approx(plain.estimated_cost + dry.live_cost)
+    assert batch_server.requests == []
+    from digest.cli.common import out
+    with out.capture() as said:
+        print_submitted(dry)
+    assert f"${dry.live_cost:.4f} for the week's re-rank, a live call" in " ".join(said.get().split())

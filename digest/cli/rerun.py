@@ -10,8 +10,12 @@ from digest.wording import plural
 
 def print_submitted(rep) -> None:
     if rep.dry_run:
+        priced = f"${rep.estimated_cost:.4f} at batch prices"
+        if rep.live_cost:  # the week's re-rank is one live call, at the model's own price
+            priced = (f"${rep.estimated_cost:.4f}: ${rep.estimated_cost - rep.live_cost:.4f} at batch prices and "
+                      f"${rep.live_cost:.4f} for the week's re-rank, a live call")
         out.print(f"dry run: {plural(rep.requests, rep.phase + ' request')} for {plural(rep.papers, 'paper')}, estimated "
-                  f"${rep.estimated_cost:.4f} at batch prices; nothing sent.", highlight=False)
+                  f"{priced}; nothing sent.", highlight=False)
     elif rep.finished:
         out.print(f"Nothing to send: every call was already made; {', '.join(rep.issues) or 'the issue'} "
                   "updated.", highlight=False)
