@@ -161,9 +161,12 @@ class RunReport(Spend):
 def fetch_week(config: Config, store: Store, *, since: datetime | None = None,
                sources: list[str] | None = None, week: str | None = None,
                reporter: Reporter | None = None, rerank: Rerank | None = None) -> FetchReport:
-    """Read the sources, store the papers, select this week's (re-ranked by `rerank`), and store their page texts."""
+    """Read the sources, store the papers, select this week's (re-ranked by `rerank`, by default
+    selection.rerank_model as `digest run` would), and store their page texts."""
 
     reporter = reporter or SilentReporter()
+    # `digest fetch` selects what `digest run` would: a run after it takes the re-rank from the call log.
+    rerank = rerank or Rerank(config, store, reporter=reporter)
     since = since or parse_since(None)
     specs = sources or config.sources
     if not specs:

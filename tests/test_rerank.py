@@ -220,6 +220,12 @@ def test_a_run_selects_in_the_models_order_and_counts_its_call(tmp_path, httpser
     from digest.llm.client import llm_cost_report
     [cost] = [r for r in llm_cost_report(store, rep.issue.id) if r["model"] == "model-R"]
     assert cost["calls"] == 1 and cost["cost"] == pytest.approx(rep.cost)
+    # `digest fetch --explain` shows the order the run used, its reasons too, from the call log.
+    from digest.pipeline import fetch_week, parse_since
+    fetched = fetch_week(config, store, week=rep.issue.id, since=parse_since(None, TODAY))
+    assert [p.key for p in fetched.selected] == [shown[3], shown[2]]
+    assert any("re-ranked by model-R" in r for r in fetched.explain[0].reasons)
+    assert len(server.chat_requests()) == 1
 
 
 def test_digest_check_tries_the_rerank_model(config, store, server):
