@@ -75,7 +75,10 @@ def test_get_shows_and_post_changes_a_readers_interests(client, store, config):
     form.update(keywords="speech recognition, retrieval\nRetrieval\n<b>graphs</b>、検索", authors="Doe, Jane\nMin Kim",
                 categories="cs.cl, cs.SD　quant-ph", max_papers="5")
     r = client.post(path, data=form)
-    assert r.status_code == 200 and "Saved" in r.text
+    # Post/Redirect/Get: a reload of the page that says "Saved" sends nothing again.
+    assert r.status_code == 303 and r.headers["location"] == f"{form['token']}?saved=1"
+    r = client.get(f"{path}?saved=1")  # where the relative Location leads
+    assert r.status_code == 200 and "Saved" in r.text and "Saved" not in client.get(path).text
     got = get_interests(store, sub.id)
     # Commas part keywords, not authors ("Doe, Jane" is one name); a repeat in another case counts once.
     assert got.keywords == ["speech recognition", "retrieval", "<b>graphs</b>", "検索"]
@@ -86,16 +89,17 @@ def test_get_shows_and_post_changes_a_readers_interests(client, store, config):
     # The page shows what was stored, and sending it back unchanged changes nothing.
     again = _form(client.get(path).text)
     assert again["max_papers"] == "5" and again["keywords"].splitlines() == got.keywords
-    assert client.post(path, data=again).status_code == 200 and get_interests(store, sub.id) == got
+    assert client.post(path, data=again, follow_redirects=True).status_code == 200 and get_interests(store, sub.id) == got
 
     # A library file replaces the library; the checkbox removes it; empty fields mean the editor's issue.
-    r = client.post(path, data=again, files={"library": ("my library.bib", BIBTEX.encode(), "application/x-bibtex")})
+    r = client.post(path, data=again, files={"library": ("my library.bib", BIBTEX.encode(), "application/x-bibtex")},
+                    follow_redirects=True)
     assert r.status_code == 200 and "2 papers from your library" in r.text
     titles = [it["title"] for it in get_interests(store, sub.id).library]
     assert titles == ["Dense Retrieval for Long Documents", "Speech Recognition at Scale"]
     cleared = {"token": form["token"], "keywords": "", "authors": "", "categories": "", "max_papers": "",
                "clear_library": "1"}
-    assert client.post(path, data=cleared).status_code == 200
+    assert client.post(path, data=cleared, follow_redirects=True).status_code == 200
     assert get_interests(store, sub.id).is_empty() and get_interests(store, sub.id).max_papers is None
     assert "No library yet" in client.get(path).text
 
@@ -192,7 +196,8 @@ def test_every_email_links_to_the_readers_own_page(config, store):
             page = c.get(links["two@example.org"])
             assert page.status_code == 200 and "two@example.org" in page.text
             form = _form(page.text) | {"keywords": "retrieval", "max_papers": "1"}
-            assert c.post(links["two@example.org"], data=form).status_code == 200
+            r = c.post(links["two@example.org"], data=form, follow_redirects=True)
+            assert r.status_code == 200 and str(r.url) == links["two@example.org"] + "?saved=1"
         assert get_interests(store, get_subscriber(store, "two@example.org").id).keywords == ["retrieval"]
         assert get_interests(store, get_subscriber(store, "one@example.org").id).is_empty()
 
@@ -282,12 +287,12 @@ def test_the_next_issue_follows_what_the_reader_saved(client, store, config):
     other, _ = add_subscriber(store, "other@example.org")
     path = _path(store, reader)
     form = _form(client.get(path).text)
-    assert client.post(path, data=form | {"keywords": "retrieval", "max_papers": "1"}).status_code == 200
+    assert client.post(path, data=form | {"keywords": "retrieval", "max_papers": "1"}).status_code == 303
     mine, why = reader_issue(store, issue, reader.id, config)
     key = issue.entries[2].paper.key
     assert [e.paper.key for e in mine.entries] == [key] and "retrieval" in why[key]
     assert reader_issue(store, issue, other.id, config)[0] is issue
     # Changed again: the next choice follows.
-    assert client.post(path, data=form | {"keywords": "speech recognition", "max_papers": "2"}).status_code == 200
+    assert client.post(path, data=form | {"keywords": "speech recognition", "max_papers": "2"}).status_code == 303
     mine, why = reader_issue(store, issue, reader.id, config)
     assert mine.entries[0].paper.key == issue.entries[1].paper.key and len(mine.entries) == 2

@@ -11,9 +11,9 @@ import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -142,7 +142,7 @@ def register(app: Flask, config: Config, store: Store, page: Callable[..., Respo
         if sub is None:
             return invalid()
         interests = get_interests(store, sub.id)
-        return show(token, sub, _form_of(interests), len(interests.library))
+        return show(token, sub, _form_of(interests), len(interests.library), saved=request.args.get("saved") == "1")
 
     @app.post("/preferences/<token>")
     def preferences_post(token: str) -> Response:
@@ -176,5 +176,6 @@ def register(app: Flask, config: Config, store: Store, page: Callable[..., Respo
                                                           library=library, max_papers=max_papers))
         except DigestError as e:  # a bound of the store's this page does not know of
             return show(token, sub, form, len(current.library), status=400, error=e.message)
-        saved = get_interests(store, sub.id)
-        return show(token, sub, _form_of(saved), len(saved.library), saved=True)
+        # Post/Redirect/Get: reloading the page that says "Saved" must not send the form (and a library) again.
+        # Relative, so a proxy's path prefix in front of `digest serve` is kept.
+        return redirect(f"{quote(token, safe='')}?saved=1", 303)
