@@ -550,6 +550,17 @@ LABELS["ja"].update({
     "site_pool_note": "この号には含まれませんが、読者ごとの号では関心に応じてこれらの論文が選ばれることがあります。",
 })
 
+# `digest ask`'s own text (the CLI, --json and the Ask page's answer).
+LABELS["en"].update({
+    "ask_nothing_found": "Nothing in the archive answers this.",
+    "ask_passages_note": "Passages from the archive (extractive: no model wrote this; the passages are quoted as "
+                         "they are).",
+})
+LABELS["ja"].update({
+    "ask_nothing_found": "アーカイブ内にこの質問に答える論文はありません。",
+    "ask_passages_note": "アーカイブからの抜粋(抽出型:モデルによる文章ではなく、論文の文章をそのまま示しています)。",
+})
+
 
 def labels(language: str) -> dict[str, str]:
     """Labels for a language, falling back to English for any missing language or key."""

@@ -32,20 +32,9 @@ EXTRACTIVE_SHARE = 0.5
 _DELIMITER = re.compile(r"<\s*(/?)\s*passages\s*>", re.IGNORECASE)
 _MARK = re.compile(r"\[(\d{1,3})\]")
 
-# What the answer says when the archive has nothing on a question: an honest answer, not an error.
-NOTHING_FOUND = {
-    "en": "Nothing in the archive answers this.",
-    "ja": "アーカイブ内にこの質問に答える論文はありません。",
-}
-PASSAGES_NOTE = {
-    "en": "Passages from the archive (extractive: no model wrote this; the passages are quoted as they are).",
-    "ja": "アーカイブからの抜粋(抽出型:モデルによる文章ではなく、論文の文章をそのまま示しています)。",
-}
-
-
 def nothing_found_text(language: str) -> str:
     """'Nothing in the archive answers this.' in the answer's language (English when it has no wording)."""
-    return NOTHING_FOUND.get(language.split("-")[0].lower(), NOTHING_FOUND["en"])
+    return labels(language)["ask_nothing_found"]
 
 
 ANSWER_SCHEMA = {
@@ -242,8 +231,7 @@ def _extractive(answer: AskAnswer, plan: _Plan) -> AskAnswer:
     kept = [s for s in plan.sources
             if s.hit.score >= EXTRACTIVE_SHARE * best or s.hit.score == best_of_paper[s.hit.paper_key]]
     answer.passages = [s.hit for s in kept]
-    lang = answer.language.split("-")[0].lower()
-    lines = [PASSAGES_NOTE.get(lang, PASSAGES_NOTE["en"])]
+    lines = [labels(answer.language)["ask_passages_note"]]
     for p in plan.papers:
         mine = [s for s in kept if s.hit.paper_key == p.key]
         p.pages = sorted({s.page for s in mine})
