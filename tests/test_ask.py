@@ -82,6 +82,29 @@ def test_index_is_built_incrementally_and_replaces_a_papers_rows(store, archive)
     assert all(h.paper_key != kv for h in search(store, "KV cache quantizing"))
 
 
+def test_the_catch_up_scans_the_archive_only_after_a_text_changed(store, archive, monkeypatch):
+    """At 50,000 papers finding what is stale takes seconds: ensure_index skips it while no text changed."""
+    from digest.ask import index as ix
+
+    kv, _, birds = archive
+    ensure_index(store)
+    scans = []
+    real = ix.stale_papers
+    monkeypatch.setattr(ix, "stale_papers", lambda s: scans.append(1) or real(s))
+    assert ix.index_is_current(store) and ensure_index(store) == 0 and scans == []
+    # Each write that can make a paper's rows stale moves the counter: new pages, a failed text.
+    store.save_pages(birds, 3, [Page(number=1, body="1 Introduction\nWe count warblers on geolocators "
+                                                    "across forty islands of the Pacific ocean.\n", refs="")],
+                     pdf_path=None, token_count=None)
+    assert not ix.index_is_current(store) and ensure_index(store) == 1 and len(scans) == 1
+    assert ensure_index(store) == 0 and len(scans) == 1
+    store.mark_text_failed(kv, 2, "unreadable")
+    assert ensure_index(store) == 1 and len(scans) == 2
+    assert all(h.paper_key != kv for h in search(store, "KV cache quantizing"))
+    # A rebuild empties the index and finds it whole again only once every paper is back in it.
+    assert ix.rebuild_index(store) == 2 and ix.index_is_current(store)
+
+
 def test_the_index_stems_words_as_the_writers_retrieval_does():
     text = "Modelling the Müller-Lyon eﬀect: summarization studies ran 3 runs; informa- tion flows.\n日本語の論文"
     assert stems(text) == tokenize(text)
@@ -310,6 +333,7 @@ def test_cli_text_and_dry_run(config, store, archive, chat):
 def test_the_command_catches_up_the_index_and_fails_in_one_line(tmp_path, store, archive):
     del archive
     store.execute("DELETE FROM passage_index_papers")  # as if stored before the index existed
+    store.execute("DELETE FROM passage_index_state")
     (tmp_path / "digest.toml").write_text('[store]\narchive_dir = "archive"\n', encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "digest", "--config", str(tmp_path / "digest.toml"), "ask"]

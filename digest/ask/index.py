@@ -118,6 +118,7 @@ def _reset(store: Store) -> None:
         db.execute("INSERT INTO passage_fts (passage_fts) VALUES ('delete-all')")
         db.execute("DELETE FROM passages")
         db.execute("DELETE FROM passage_index_papers")
+        db.execute("DELETE FROM passage_index_state")
 
 
 def rebuild_index(store: Store, progress: Callable[[int, int], None] | None = None) -> int:
@@ -163,8 +164,22 @@ def stale_papers(store: Store) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _text_changes(store: Store) -> int:
+    return store.query("SELECT n FROM text_changes WHERE id = 1")[0][0]
+
+
+def index_is_current(store: Store) -> bool:
+    """Whether no page text has changed since the index was last found whole (one row read, at any size)."""
+    rows = store.query("SELECT text_changes, tokenizer FROM passage_index_state WHERE id = 1")
+    return bool(rows) and rows[0]["tokenizer"] == TOKENIZER and rows[0]["text_changes"] == _text_changes(store)
+
+
 def ensure_index(store: Store, progress: Callable[[int, int], None] | None = None) -> int:
     """Index every stored paper not indexed yet or indexed from older texts; returns how many were (re)indexed."""
+    if index_is_current(store):
+        return 0
+    # Read before the scan: a text stored while it runs moves the counter past this, and is found next time.
+    changes = _text_changes(store)
     if _other_tokenizer(store):
         _reset(store)
     todo = stale_papers(store)
@@ -172,6 +187,9 @@ def ensure_index(store: Store, progress: Callable[[int, int], None] | None = Non
         index_paper(store, key)
         if progress:
             progress(n, len(todo))
+    store.execute("INSERT INTO passage_index_state (id, text_changes, tokenizer) VALUES (1, ?, ?) "
+                  "ON CONFLICT (id) DO UPDATE SET text_changes = excluded.text_changes, "
+                  "tokenizer = excluded.tokenizer", (changes, TOKENIZER))
     return len(todo)
 
 

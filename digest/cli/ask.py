@@ -66,16 +66,18 @@ def register(cli: click.Group) -> None:
 def _catch_up(store: Store, reindex: bool) -> None:
     """Index the papers stored before the index existed or by an interrupted run (all of them with
     --reindex), with a progress line when there are any."""
-    from digest.ask.index import ensure_index, rebuild_index, stale_papers
+    from contextlib import ExitStack
+
+    from digest.ask.index import ensure_index, rebuild_index
     from digest.cli.common import RichReporter
 
-    if not reindex and not stale_papers(store):
-        return
-    with RichReporter() as reporter:
-        reporter.start("indexing passages", 0)
+    with ExitStack() as stack:
+        reporter = None
 
         def progress(done: int, total: int) -> None:
-            if done == 1:
+            nonlocal reporter
+            if reporter is None:  # the line appears only when there is something to index
+                reporter = stack.enter_context(RichReporter())
                 reporter.start("indexing passages", total)
             reporter.advance()
 
