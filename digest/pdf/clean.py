@@ -11,6 +11,7 @@ from typing import NamedTuple
 import ftfy
 
 from digest.pdf.blocks import set_apart
+from digest.pdf.layout import restore_tex_glyphs
 from digest.pdf.marks import strip_marks
 from digest.pdf.references import _is_appendix_start, _split_references  # noqa: F401  (known here too)
 from digest.pdf.sentences import text_defects  # noqa: F401  (benchmarks count defects from here)
@@ -175,7 +176,8 @@ def _drop_vertical_stamp(lines: list[str]) -> list[str]:
 
 def normalize_text(text: str) -> str:
     """NFKC (ligatures, full-width forms), TeX spacing accents merged, control characters removed."""
-    text = _CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = restore_tex_glyphs(text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL_RE.sub("", text)
     text = _ACCENT_RE.sub(lambda m: m.group(2) + _SPACING_ACCENTS[m.group(1)], text)
     text = unicodedata.normalize("NFKC", text)
     return unicodedata.normalize("NFC", text)

@@ -152,6 +152,8 @@ def _clean_name(part: str) -> str | None:
         return None
     if len(tokens) == 1 and not name[0].isupper():
         return None
+    if not name.isupper() and any(len(t) >= 3 and t.isalpha() and t.isupper() for t in tokens):
+        return None  # an acronym in a mixed-case line is an institution ('ETH Zurich'), not a person
     if name.isupper() and len(name) > 3:
         # ACM's ALL-CAPS author lines: 'LUCY LU WANG' -> 'Lucy Lu Wang' (initials stay 'A.').
         name = " ".join(t if len(t.rstrip(".")) == 1 else t.capitalize() for t in tokens)
@@ -186,7 +188,20 @@ def affiliation_parts(line: Line) -> list[str]:
         parts = [p.strip(" ,;") for p in line.marked.split("|") if p.strip(" ,;")]
     else:
         parts = [re.sub(r"^[\d*∗†‡§¶♠♢♡♣♦□⋄]+\s*", "", text).strip()]
+    parts = [_clean_place(p) for p in parts]
     return [p for p in parts if len(p) > 2 and not _EMAIL_RE.search(p)]
+
+
+# An accent left standing apart from any letter, as a spacing character or (after normalising) a combining one.
+_LOOSE_ACCENT_RE = re.compile(r"(?:^|\s+)[´ˇ¨˜ˆ¸˚˘˝\u0300-\u036f]+(?=\s|$)")
+
+
+def _clean_place(text: str) -> str:
+    """A place as printed: TeX's spacing accents put back on their letters ('Universit¨at'), the ones set
+    apart from any letter dropped, and pdfium's U+FFFE (a hyphen it took for a soft one) read as join_lines
+    reads it at a line's end: a hyphen before a capital ('Ludwig-Maximilians-Universität'), else nothing."""
+    text = normalize_text(re.sub(r"\ufffe(?=[A-ZÀ-Þ])", "-", text).replace("\ufffe", ""))
+    return re.sub(r"\s+", " ", _LOOSE_ACCENT_RE.sub("", text)).strip()
 
 
 def find_date(lines: list[Line], meta_date: str | None) -> str | None:

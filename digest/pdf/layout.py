@@ -89,7 +89,7 @@ def read_page(page, number: int, *, detail: bool) -> PageLines:
             y1 = max(bx[3] for bx in boxes)
             font, bold_first = _font(raw, handle, idx[0], buf)
             bold = bold_first and _font(raw, handle, idx[-1], buf)[1]
-            line = Line(seg.strip(), round(size, 1), bold, x0, y0, x1, y1, number, font.split("+")[-1])
+            line = Line(restore_tex_glyphs(seg).strip(), round(size, 1), bold, x0, y0, x1, y1, number, font.split("+")[-1])
             if detail:
                 bottoms = [tp.get_charbox(i)[1] for i in idx]
                 _split_marks(line, seg, [i - a for i in idx], sizes, bottoms)
@@ -97,6 +97,19 @@ def read_page(page, number: int, *, detail: bool) -> PageLines:
         return PageLines(number, width, height, lines)
     finally:
         tp.close()
+
+
+# A TeX font without a ToUnicode map gives its glyphs' codes: in the T1 (Cork) encoding 0x1B-0x1F are the
+# ff, fi, fl, ffi, ffl ligatures and 0x10/0x11 the double quotes, in OT1 0x0B-0x0F the ligatures. Read
+# as control characters they would be dropped ('modied', 'uctuation'); touching a letter, they are these.
+_TEX_GLYPHS = {"\x1b": "ff", "\x1c": "fi", "\x1d": "fl", "\x1e": "ffi", "\x1f": "ffl", "\x0b": "ff", "\x0c": "fi",
+               "\x0d": "fl", "\x0e": "ffi", "\x0f": "ffl", "\x10": "\u201c", "\x11": "\u201d"}
+_TEX_GLYPH_RE = re.compile("(?<=[^\\W\\d_])[\x0b-\x11\x1b-\x1f]|[\x0b-\x11\x1b-\x1f](?=[^\\W\\d_])")
+
+
+def restore_tex_glyphs(text: str) -> str:
+    """Ligatures and quotes of a TeX font that has no Unicode map, where they touch a letter."""
+    return _TEX_GLYPH_RE.sub(lambda m: _TEX_GLYPHS[m.group(0)], text)
 
 
 def _page_text(raw, tp) -> str:
@@ -161,9 +174,9 @@ def _split_marks(line: Line, seg: str, positions: list[int], sizes: list[float],
     if run:
         marks.append(run)
         marked.append("|")
-    line.plain = re.sub(r"\s+", " ", "".join(plain)).strip()
+    line.plain = re.sub(r"\s+", " ", restore_tex_glyphs("".join(plain))).strip()
     line.plain = re.sub(r"\s+([,.;:])", r"\1", line.plain)
-    line.marked = re.sub(r"\s+", " ", "".join(marked)).strip()
+    line.marked = re.sub(r"\s+", " ", restore_tex_glyphs("".join(marked))).strip()
     line.marks = marks
 
 

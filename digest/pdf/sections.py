@@ -56,13 +56,27 @@ class _Candidate:
     index: int  # position in reading order over the whole paper
 
 
-def body_size(pages: list[PageLines]) -> float:
-    """The size most of the paper's characters are set in."""
+@dataclass(frozen=True)
+class BodyType:
+    """The type most of a paper's characters are set in: its size, and whether it reads as bold."""
+
+    size: float = 10.0
+    bold: bool = False
+
+
+def body_type(pages: list[PageLines]) -> BodyType:
+    """The size most of the paper's characters are set in, and whether most of them report bold (some
+    PDFs' fonts, TeX's Type 3 bitmap fonts among them, say bold for every character: then bold tells no
+    heading from the text)."""
     counts: Counter[float] = Counter()
+    bold = total = 0
     for page in pages:
         for ln in page.lines:
             counts[ln.size] += len(ln.text)
-    return counts.most_common(1)[0][0] if counts else 10.0
+            total += len(ln.text)
+            bold += len(ln.text) if ln.bold else 0
+    size = counts.most_common(1)[0][0] if counts else 10.0
+    return BodyType(size, bool(total) and bold > 0.5 * total)
 
 
 def _norm(text: str) -> str:
@@ -94,16 +108,24 @@ def _running_texts(pages: list[PageLines]) -> set[str]:
     return {k for k, n in counts.items() if n >= 3 and k}
 
 
-def heading_candidate(line: Line, body: float) -> tuple[str | None, str] | None:
-    """(number, heading) when a line looks like a heading by its own text and type, else None."""
+def centered(line: Line, page: PageLines) -> bool:
+    """A short line set in the middle of the page: how some styles set a heading in the body's own type
+    ('1. Introduction' in small capitals, neither bold nor larger)."""
+    width = line.x1 - line.x0
+    return width < page.width * 0.45 and abs((line.x0 + line.x1) / 2 - page.width / 2) < page.width * 0.03
+
+
+def heading_candidate(line: Line, body: BodyType, *, set_apart: bool = False) -> tuple[str | None, str] | None:
+    """(number, heading) when a line looks like a heading by its own text and type (or, numbered, by being
+    `set_apart` in the middle of the page), else None."""
     text = re.sub(r"\s+", " ", line.text.replace("\ufffe", "")).strip()
     if not 2 <= len(text) <= 100 or len(text.split()) > 14 or text[-1] in ",;:" or _LABEL_RE.match(text):
         return None
     if text.startswith(("[", "(", "•", "–", "-", "∗", "*", "†")) or "@" in text or "http" in text:
         return None
-    strong = line.bold or line.size >= body + 1.0
-    caps = _is_allcaps(text) and line.size >= body - 0.3
-    if not (strong or caps):
+    strong = line.bold and not body.bold or line.size >= body.size + 1.0
+    caps = _is_allcaps(text) and line.size >= body.size - 0.3
+    if not (strong or caps or set_apart and line.size >= body.size - 0.3 and _NUMBERED_RE.match(text)):
         return None
     appendix = _APPENDIX_RE.match(text)
     if appendix:
@@ -162,7 +184,7 @@ def _top_number(number: str) -> int | None:
 def find_sections(pages: list[PageLines], start: tuple[int, int] = (1, 0)) -> list[Section]:
     """The section tree of a paper from its lines, from `start` (page, line index) on: the header before
     it is not body text."""
-    body = body_size(pages)
+    body = body_type(pages)
     skip_pages = _contents_pages(pages)
     running = _running_texts(pages)
     found: list[_Candidate] = []
@@ -174,7 +196,10 @@ def find_sections(pages: list[PageLines], start: tuple[int, int] = (1, 0)) -> li
         while i < len(page.lines):
             line = page.lines[i]
             order += 1
-            got = heading_candidate(line, body) if _norm(line.text) not in running else None
+            # A running header is never set larger than the body; a heading may repeat its words
+            # ('2. The strucplot framework' under the running title 'The Strucplot Framework').
+            repeated = _norm(line.text) in running and line.size < body.size + 1.0
+            got = None if repeated else heading_candidate(line, body, set_apart=centered(line, page))
             if got is None:
                 i += 1
                 continue
@@ -186,7 +211,7 @@ def find_sections(pages: list[PageLines], start: tuple[int, int] = (1, 0)) -> li
     return _tree(found, body)
 
 
-def _tree(found: list[_Candidate], body: float) -> list[Section]:
+def _tree(found: list[_Candidate], body: BodyType) -> list[Section]:
     """Keep the candidates that behave like a paper's headings, level them and mark appendices and references."""
     numbered_styles = Counter(c.style for c in found if c.number and _top_number(c.number) and "." not in c.number)
     known_styles = {c.style for c in found if _norm(c.heading) in KNOWN_HEADINGS}
@@ -214,12 +239,13 @@ def _tree(found: list[_Candidate], body: float) -> list[Section]:
                 continue
             level = _level(number)
         elif number:  # a letter: an appendix section, or a list item ('A The Model') in body type
-            if not (in_back or c.style in top_styles or c.style in sub_styles) or c.line.size < body - 0.3:
+            if not (in_back or c.style in top_styles or c.style in sub_styles) or c.line.size < body.size - 0.3:
                 continue
             level = _level(number)
         else:
             if not known and (numbered_paper or not (
-                    c.style in top_styles or c.style in sub_styles or (c.line.bold and c.line.size >= body + 0.5))):
+                    c.style in top_styles or c.style in sub_styles
+                    or (c.line.bold and not body.bold and c.line.size >= body.size + 0.5))):
                 continue
             level = 2 if c.style in sub_styles and c.style not in top_styles and not known else 1
         kind = "body"

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from digest.pdf import header as hd
 from digest.pdf.layout import Line, PageLines, metadata, read_document
-from digest.pdf.sections import body_size, find_sections, heading_candidate
+from digest.pdf.sections import BodyType, body_type, find_sections, heading_candidate
 from digest.records import PaperStructure
 
 _HEADER_PAGES = 2  # the abstract of a paper with a cover-like first page starts on page 2
 _MIN_PROSE_CHARS = 40  # a header line is short; the abstract's lines are not
+_MIN_HEADLESS_ABSTRACT_WORDS = 20  # an abstract without the word 'Abstract' is a paragraph, not a line
 
 
 def read_structure(path: Path, *, header_only: bool = False) -> PaperStructure:
@@ -35,7 +36,7 @@ def structure_from_lines(pages: list[PageLines], meta: dict[str, str] | None = N
     meta = meta or {}
     if not pages:
         return PaperStructure()
-    body = body_size(pages)
+    body = body_type(pages)
     out, end = _header(pages, body, meta)
     if not header_only:
         out.sections = [s for s in find_sections(pages, start=end) if s.heading.casefold() != "abstract"]
@@ -47,7 +48,7 @@ _FUNCTION_WORDS = {"the", "we", "is", "are", "to", "in", "that", "this", "with",
                    "can", "our", "it", "which", "these", "has", "have", "from", "at"}
 
 
-def _is_heading(line: Line, body: float) -> bool:
+def _is_heading(line: Line, body: BodyType) -> bool:
     """A numbered heading, or a heading that opens a paper's body ('Introduction'): the header is over."""
     got = heading_candidate(line, body)
     if got is None:
@@ -56,7 +57,7 @@ def _is_heading(line: Line, body: float) -> bool:
     return bool(number) or re.sub(r"[^a-z ]", "", heading.casefold()).strip() in _STOP_HEADINGS
 
 
-def _header(pages: list[PageLines], body: float, meta: dict[str, str]) -> tuple[PaperStructure, tuple[int, int]]:
+def _header(pages: list[PageLines], body: BodyType, meta: dict[str, str]) -> tuple[PaperStructure, tuple[int, int]]:
     """The header from the first pages, and where the body starts (page, line index)."""
     first = pages[0]
     lines = first.lines
@@ -124,6 +125,8 @@ def _header(pages: list[PageLines], body: float, meta: dict[str, str]) -> tuple[
     if start is None:
         return out, (1, after)
     text, end = _abstract(pages, start, opened[2] if opened else None, body)
+    if not opened and len(text.split()) < _MIN_HEADLESS_ABSTRACT_WORDS:
+        return out, (1, after)  # a line of an address or a footnote, not an abstract without its heading
     out.abstract = text
     return out, end
 
@@ -135,13 +138,13 @@ def _upright(line: Line, page: PageLines) -> bool:
 def _prose(line: Line) -> bool:
     """A line of running text: long, lower-case, with the small words sentences have."""
     text = hd.text_of(line)
-    words = re.findall(r"[a-z]+", text)
+    words = re.findall(r"\b[a-z]+\b", text)  # whole words: '1081a' or 'The Netherlands' hold no 'a' or 'he'
     small = sum(w in _FUNCTION_WORDS for w in words)
     return len(text) >= _MIN_PROSE_CHARS and (small >= 2 or small == 1 and not hd.is_affiliation(line))
 
 
 def _abstract(pages: list[PageLines], at: tuple[int, int], first: str | None,
-              body: float) -> tuple[str, tuple[int, int]]:
+              body: BodyType) -> tuple[str, tuple[int, int]]:
     """The abstract from the line after `at` (or that line's own remainder `first`) to the first heading,
     keywords line, or change of type; and where the body starts. An abstract that fills its page to the
     bottom mid-sentence goes on at the top of the next one."""

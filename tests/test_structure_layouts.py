@@ -1,0 +1,101 @@
+"""Layouts met on papers nobody tuned for (Journal of Statistical Software articles shipped as R package
+vignettes, read from Debian's r-cran-* packages): every character reported bold, headings centred in the
+body's own type, a running title that repeats a heading, an address where an abstract would be, TeX glyphs
+without a Unicode map, and affiliations with TeX's spacing accents. Each PDF is laid out here."""
+
+from __future__ import annotations
+
+from pdfmaker import make_layout_pdf
+
+from digest.pdf.clean import normalize_text
+from digest.pdf.layout import restore_tex_glyphs
+from digest.pdf.structure import read_structure
+
+PAGE_WIDTH = 612
+
+
+def lines(y0: float, n: int, *, bold: bool = False, size: float = 10, x: float = 72,
+          text: str = "This is a line of body text that we use to fill the page with words") -> list:
+    return [(x, y0 - 12 * i, size, text, bold) for i in range(n)]
+
+
+def centred(y: float, text: str, size: float = 10) -> tuple:
+    """A line in the middle of the page (Helvetica is about half its size wide per character)."""
+    return (PAGE_WIDTH / 2 - len(text) * size * 0.26, y, size, text, False)
+
+
+def test_a_paper_whose_every_character_reads_bold_finds_headings_by_size(tmp_path):
+    # Some TeX fonts report bold for every character: bold then tells no heading from the text, and a
+    # sentence's last word alone on a line ('appendix.') must not open an appendix on page 1.
+    page = [(72, 740, 17, "A Paper Set in Fonts That Say Bold", True), (72, 716, 12, "Ada Lovelace", True),
+            (72, 700, 10, "Abstract", True), (72, 688, 10, "We study what a parser does with such fonts.", True),
+            (72, 664, 14, "1. Introduction", True)] + lines(644, 6, bold=True) + [
+        (72, 560, 10, "More details about the code used are provided in an", True), (72, 548, 10, "appendix.", True),
+        (72, 520, 14, "2. The linear regression model", True)] + lines(500, 8, bold=True) + [
+        (72, 390, 12, "2.1. Dealing with autocorrelation", True)] + lines(370, 6, bold=True)
+    s = read_structure(make_layout_pdf(tmp_path / "bold.pdf", [page]))
+    assert [(x.number, x.heading, x.kind) for x in s.sections] == [
+        ("1", "Introduction", "body"), ("2", "The linear regression model", "body"),
+        ("2.1", "Dealing with autocorrelation", "body")]
+
+
+def test_numbered_headings_centred_in_the_body_type(tmp_path):
+    pages = [[(72, 740, 14, "Quantile Regression in R", True), centred(716, "Roger Koenker"),
+              centred(680, "1. Introduction")] + lines(660, 10) + [centred(520, "2. What is a vignette?")]
+             + lines(500, 10) + [(72, 360, 10, "1. We list things in the text as well, flush left.", False)]
+             + lines(340, 5)]
+    s = read_structure(make_layout_pdf(tmp_path / "centred.pdf", pages))
+    assert [(x.number, x.heading) for x in s.sections] == [("1", "Introduction"), ("2", "What is a vignette?")]
+
+
+def test_a_heading_that_repeats_the_running_title_is_kept(tmp_path):
+    running = "The Strucplot Framework"
+    pages = [[(72, 740, 17, "The Strucplot Framework: Visualizing Tables", True), (72, 716, 12, "David Meyer", False),
+              (72, 690, 14, "1. Introduction", True)] + lines(670, 20)]
+    for n in range(2, 5):
+        page = [(250, 770, 9, running, False)] + lines(740, 10)
+        if n == 3:
+            page += [(72, 600, 14, "2. The strucplot framework", True)] + lines(580, 5)
+        pages.append(page)
+    s = read_structure(make_layout_pdf(tmp_path / "running.pdf", pages))
+    assert [(x.number, x.heading, x.page) for x in s.sections] == [
+        ("1", "Introduction", 1), ("2", "The strucplot framework", 3)]
+
+
+def test_an_address_line_before_the_first_heading_is_no_abstract(tmp_path):
+    page = [(72, 740, 17, "coin: A Computational Framework", False), (72, 716, 12, "Torsten Hothorn, Kurt Hornik", False),
+            (72, 690, 10, "Department of Statistics, Some University", False),
+            (72, 678, 10, "De Boelelaan 1081a, 1081 HV Amsterdam, The Netherlands", False),
+            (72, 640, 14, "1 Introduction", True)] + lines(620, 10)
+    s = read_structure(make_layout_pdf(tmp_path / "address.pdf", [page]))
+    assert s.authors == ["Torsten Hothorn", "Kurt Hornik"] and s.abstract == ""
+    assert [x.heading for x in s.sections] == ["Introduction"]
+
+
+def test_an_acronym_line_under_a_name_is_a_place_not_an_author(tmp_path):
+    page = [(72, 740, 17, "Fitting Linear Mixed-Effects Models", True), (72, 716, 12, "Douglas Bates", False),
+            (72, 704, 12, "University of Wisconsin-Madison", False), (72, 692, 12, "Martin Maechler", False),
+            (72, 680, 12, "ETH Zurich", False), (72, 650, 11, "Abstract", True),
+            (72, 636, 9, "Maximum likelihood estimates of the parameters in linear mixed-effects models.", False),
+            (72, 610, 14, "1. Introduction", True)] + lines(590, 10)
+    s = read_structure(make_layout_pdf(tmp_path / "acronym.pdf", [page]))
+    assert s.authors == ["Douglas Bates", "Martin Maechler"]
+
+
+def test_tex_glyphs_without_a_unicode_map_read_as_the_letters_they_print():
+    # T1 encoding: 0x1C fi, 0x1D fl, 0x10/0x11 the double quotes; OT1: 0x0B ff. A form feed between
+    # paragraphs touches no letter and stays a control character (removed).
+    raw = "a (slightly) modi\x1ced version of the generalized \x1ductuation test, \x10dating\x11, e\x0bect\n\x0c\nnext"
+    assert restore_tex_glyphs("modi\x1ced") == "modified"
+    assert normalize_text(raw) == "a (slightly) modified version of the generalized fluctuation test, “dating”, effect\n\nnext"
+
+
+def test_affiliations_keep_their_accents_and_hyphens():
+    from digest.pdf.header import _clean_place
+
+    assert _clean_place("Universit¨at Innsbruck") == "Universität Innsbruck"
+    assert _clean_place("Institut fur Medizininformatik, Biometrie und Epidemiologie ¨") == \
+        "Institut fur Medizininformatik, Biometrie und Epidemiologie"
+    # pdfium's U+FFFE: a hyphen before a capital, a soft one before a small letter.
+    assert _clean_place("Ludwig-Maximilians\ufffeUniversität München") == "Ludwig-Maximilians-Universität München"
+    assert _clean_place("WU Wirtschafts\ufffeuniversität Wien") == "WU Wirtschaftsuniversität Wien"
