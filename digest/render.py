@@ -63,6 +63,7 @@ def standard_intro(issue: Issue, lab: dict[str, str]) -> str:
 _NOTE_KINDS = [(re.compile(p), key) for p, key in (
     (r"TL;DR and summary taken from the abstract: (?P<detail>.*)", "note_from_abstract"),
     (r"questions left out: (?P<detail>.*)", "note_questions_left_out"),
+    (r"questions asked by the digest: (?P<detail>.*)", "note_stand_in_questions"),
     (r"the model failed \((?P<detail>.*)\)", "note_model_failed"),
     (r"PDF unreadable: (?P<detail>.*)", "note_pdf_unreadable"),
     (r"no PDF text available", "note_no_text"),

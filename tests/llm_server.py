@@ -718,6 +718,8 @@ class SmallModel:
     - "long_tldr": the TL;DR is three sentences, cut by the length bound;
     - "near_duplicate_questions": "main method" beside "main approach", "main results" beside "main
       quantitative results" (in the first reply; a repair asks about other things);
+    - "repeats_after_repair": questions 2 to 5 all ask "What is the method used in the paper?", in the repair
+      too (as the 1.5B model did on the corpus);
     - "copied_tldr": the TL;DR is the summary's first sentence, in the repair too;
     - "invented_theme": the overview adds a theme claiming what no paper says.
     Without a mode it answers like a faithful model: different questions, each answered from its own sentence.
@@ -771,6 +773,8 @@ class SmallModel:
         if "near_duplicate_questions" in self.modes and not repair:
             questions[1:5] = ["What is the main method of the paper?", "What is the main approach of the paper?",
                               "What are the main results?", "What are the main quantitative results?"]
+        if "repeats_after_repair" in self.modes:
+            questions[1:5] = ["What is the method used in the paper?"] * 4
         tldr = sentences[0] if sentences else f"A study of {title}"
         if "title_tldr" in self.modes and not repair:
             tldr = title

@@ -111,6 +111,22 @@ def test_near_duplicate_questions_are_repaired_and_the_repair_shows_them(config,
     assert g.status == "ok" and len(g.qa) == 8 and "main approach" not in " ".join(q.question for q in g.qa)
 
 
+def test_questions_still_repeated_after_the_repair_give_way_to_the_digests_own(config, store, llm_server, paper):
+    """A model that repeats one question however it is told: its repeats are replaced by questions the digest
+    asks of every paper (here the headline ones: the paper has no headings for the others), listed in the
+    answers request, answered in the same call and shown; the note says which were the digest's."""
+    g = generate(config, store, llm_server, paper, SmallModel("repeats_after_repair"))
+    [answers] = [r for r in llm_server.chat_requests() if "Task 2 of 2" in r["messages"][-1]["content"]]
+    task = answers["messages"][-1]["content"]
+    assert "3. What problem does the paper address?" in task and "5. What are the main results?" in task
+    assert "new ones take their places" in task
+    shown = [q.question for q in g.qa]
+    assert shown.count("What is the method used in the paper?") == 1
+    assert {"What problem does the paper address?", "What does the paper propose?",
+            "What are the main results?"} <= set(shown)
+    assert "questions asked by the digest: 3, 4, 5" in g.note and "left out" not in g.note
+
+
 def test_near_duplicates_in_meaning_not_only_in_letters():
     def same(a, b):
         return near_duplicate(meaning_words(a), meaning_words(b))
@@ -252,3 +268,29 @@ def test_a_tldr_still_copying_the_summary_after_the_repair_is_its_first_sentence
     first = g.tldr
     assert first.startswith("Annotators read each summary sentence") and not g.note
     assert first not in g.summary and g.summary.startswith("Coarse judgements")  # said once, nothing lost
+
+
+def test_stand_ins_ask_about_the_sections_the_paper_has():
+    from digest.writers.outline_check import check_outline
+    from digest.writers.retrieval import Passage
+    from digest.writers.stand_ins import stand_in_questions
+
+    passages = [Passage(1, "We propose a parser.", 0, "1 Introduction", ("1 Introduction",)),
+                Passage(3, "We use the ACL corpus.", 1, "4 Experiments", ("4 Experiments",)),
+                Passage(6, "It fails on scans.", 2, "6 Limitations", ("6 Limitations",))]
+    repeat = {"question": "What is the method used in the paper?", "search_terms": ["method"]}
+    questions = [{"question": "What does the paper propose?", "search_terms": ["propose"]}] + [dict(repeat)] * 7
+    data = {"kind": "empirical", "tldr": "A parser for papers is proposed here.",
+            "summary": "A parser is proposed and tested on a corpus of papers.", "questions": questions}
+    check = check_outline(data, "en")
+    assert sorted(check.repeated) == [3, 4, 5, 6, 7, 8]
+    replaced = stand_in_questions(questions, check, passages, "en")
+    asked = [q["question"] for q in questions]
+    # Not the proposal again (question 1 asks it), nothing about future work (no conclusion to answer from).
+    assert asked[2:] == ["What problem does the paper address?", "What are the main results?",
+                         "What data or benchmarks does it use?", "What is it compared against?",
+                         "What are the main contributions?", "What are the limitations?"]
+    assert replaced == [3, 4, 5, 6, 7, 8] and not check.bad_questions and not check.repeated
+    # A language the digest has no questions in keeps the repeats (they are left out, as before).
+    again = [{"question": "Quelle est la méthode ?", "search_terms": []}] * 3
+    assert stand_in_questions(again, check_outline({**data, "questions": again}, "fr"), passages, "fr") == []

@@ -37,6 +37,7 @@ from digest.writers.schemas import (
     STEPS,
     TLDR_CHARS,
 )
+from digest.writers.stand_ins import stand_in_questions
 
 log = logging.getLogger("digest")
 
@@ -96,7 +97,7 @@ class PaperPlan:
         """Step 2: step 1 and its reply, then the questions to answer (with passages for them when cut)."""
         w, questions = self.writer, self.questions(outline)
         extra = w.extra_passages(self.text, questions, self.budget)
-        msgs = w.answers_messages(self.outline().messages, outline.text, self.text, len(questions), extra,
+        msgs = w.answers_messages(self.outline().messages, outline.text, self.text, questions, extra,
                                   concise=concise)
         return self._request("answers", msgs)
 
@@ -271,10 +272,13 @@ class ChatWriter:
         ]
 
     def answers_messages(self, outline_msgs: list[dict], outline_text: str, pt: PaperText,
-                         n_questions: int, extra: list[Block], *, concise: bool = False) -> list[dict]:
-        """The outline call's messages and reply, then task 2 (with extra passages when the paper was cut)."""
+                         questions: list[dict], extra: list[Block], *, concise: bool = False) -> list[dict]:
+        """The outline call's messages and reply, then task 2: the questions, listed (some may be stand-ins
+        for the model's repeats), with extra passages when the paper was cut."""
         task = self.prompts.render("answers.j2", **self.common, extra_blocks=extra, mode=pt.mode,
-                                   n_questions=n_questions, concise=concise)
+                                   questions=[" ".join(q["question"].split()) for q in questions],
+                                   stand_ins=any(q.get("stand_in") for q in questions),
+                                   n_questions=len(questions), concise=concise)
         return outline_msgs + [{"role": "assistant", "content": outline_text},
                                {"role": "user", "content": task}]
 
@@ -327,7 +331,11 @@ class ChatWriter:
                 log.info("%s: outline unusable after a repair: %s", paper.versioned_id, check.summary())
                 return self.fallback(paper, key, f"the model's outline failed its checks ({check.summary()})",
                                      results, started)
+            passages = plan.text.index.passages if plan.text.index else split_passages(plan.text.pages)
+            stood_in = stand_in_questions(outline.data["questions"], check, passages, self.language)
             tldr, summary, note, drops = self._tldr_summary(paper, plan.text, outline, check)
+            if stood_in:
+                note = "; ".join(filter(None, [note, f"questions asked by the digest: {', '.join(map(str, stood_in))}"]))
             status = "ok" if plan.text.mode != "abstract" else "abstract-only"
             if on_outline:
                 on_outline(paper, Generation(key=key, paper_key=paper.key, version=paper.version,
