@@ -261,3 +261,37 @@ def test_the_authors_first_person_is_told_in_the_third():
     assert third_person("We show that our model helps us; ours is faster. We-chat stays.") == \
         "They show that their model helps them; theirs is faster. We-chat stays."
     assert third_person("Western users swear by it") == "Western users swear by it"  # whole words only
+
+
+def test_a_paper_without_an_abstract_is_summarised_from_its_opening_not_its_title():
+    intro = ("The coin package provides a unified approach to conditional inference procedures commonly known as "
+             "permutation tests. The theoretical basis for the design and implementation is the general framework "
+             "for permutation tests given by Strasser and Weber (1999). Test procedures for nominal, ordinal and "
+             "continuous data with or without censoring are all part of this framework.")
+    pages = [Page(1, "coin: A Computational Framework for Conditional Inference\n\n1 Introduction\n" + intro
+                  + "\n\n2 Permutation tests\nWe consider the test statistic of the general form below.\n")]
+    paper = Paper(key="k", title="coin: A Computational Framework for Conditional Inference", abstract="")
+    tldr, summary = summarise(paper, pages)
+    assert tldr != paper.title and summary != paper.title
+    assert "unified approach to conditional inference" in tldr + " " + summary
+    assert "(1999)" not in summary
+
+
+def test_a_sentence_about_the_document_is_never_the_tldr():
+    pages = [Page(1, "A Study of Counts\n\nAbstract\nCount data are modelled with hurdle models in R. Hurdle models "
+                     "capture excess zeros better than Poisson models on medical care data.\n\n1 Introduction\n"
+                     "Count data often show excess zeros in economics and the social sciences. The remainder of "
+                     "this paper is organized as follows in four sections of text.\n\n5 Conclusion\n"
+                     "Hurdle models handle the excess zeros of count data well in every data set examined here.\n"
+                     "Computational details\nThe results in this paper were obtained using R 4.0.0 with the "
+                     "packages MASS and pscl.\n")]
+    tldr, _ = summarise(Paper(key="k", title="A Study of Counts", abstract=""), pages)
+    assert "were obtained using" not in tldr and "remainder of this paper" not in tldr
+
+
+def test_cited_works_cut_from_a_sentence_leave_one_full_stop():
+    from digest.writers.extractive_summary import _trimmed
+
+    assert _trimmed("For a more detailed overview see Hothorn et al. (2006).") == \
+        "For a more detailed overview see Hothorn et al."
+    assert _trimmed("It waits … and then stops.") == "It waits … and then stops."

@@ -33,7 +33,7 @@ from digest.writers.retrieval import (
 )
 
 MODEL_ID = "extractive"
-VERSION = "extractive-6"  # bump when the method changes, so stored generations are redone
+VERSION = "extractive-7"  # bump when the method changes, so stored generations are redone
 
 # Words a sentence must have to answer each question at all: without one, the question is skipped
 # rather than answered with the nearest sentence ("main contributions" is not "Author contributions").

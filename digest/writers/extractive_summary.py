@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from digest.records import Page, Paper
 from digest.text import is_formula_fragment, sentences, tokenize
-from digest.writers.retrieval import Passage, find_sections
+from digest.writers.retrieval import Passage, find_sections, split_passages
 
 _CUE = re.compile(r"\b(we (?:propose|present|introduce|show|develop|describe)|this (?:paper|work)|our (?:method|approach|model))\b", re.I)
 _RESULT = re.compile(r"\d|outperform|improv|state-of-the-art|achiev", re.I)
@@ -119,6 +119,14 @@ def _aspect_score(sentence: str, aspect: str) -> float:
     return sum(w for r, w in _ASPECT_RES[aspect] if r.search(sentence))
 
 
+# A sentence about the document rather than the work, though it names "this paper": how it is organised,
+# or how its results were computed ("The results in this paper were obtained using R 4.0.0 ...").
+_ABOUT_THE_DOCUMENT = re.compile(
+    r"\b(?:rest|remainder|outline|organi[sz]ation|structure) of (?:this|the) (?:paper|work|article|vignette)"
+    r"|\bthis (?:paper|work|article|vignette) is (?:organi[sz]ed|structured)"
+    r"|\bwere (?:obtained|computed|produced|generated|run) (?:using|with)\b|\bcomputational details\b", re.I)
+
+
 @dataclass(frozen=True)
 class _Candidate:
     text: str
@@ -136,7 +144,7 @@ def _candidates(title: str, abstract: str, sections: dict[str, list[Passage]]) -
         sents = sentences(abstract) if name == "abstract" else \
             [s for p in sections.get(name, []) if not p.appendix for s in sentences(p.text)]
         for i, s in enumerate(sents):
-            if not _readable(s) or _FRONT_MATTER.search(s):
+            if not _readable(s) or _FRONT_MATTER.search(s) or _ABOUT_THE_DOCUMENT.search(s):
                 continue
             t = set(tokenize(s))
             out.append(_Candidate(s, name, i / max(1, len(sents)), len(t & title_terms) / max(1, len(title_terms)),
@@ -177,6 +185,7 @@ def _tldr_sentence(cands: list[_Candidate], key: dict[str, str]) -> str | None:
 # The length a summary comes closest to. aclsum's gold summaries run about 66 words; a sentence's worth
 # more keeps their terms at little cost in precision (train and val splits: 80 beat 60, 70 and 90).
 _SUMMARY_WORDS = 80
+_ABSTRACT_STAND_IN_WORDS = 200  # what a paper without an abstract is summarised from: its opening
 _TITLE_WEIGHT = 2.0  # the title names a term as much as two sentences that use it
 _ASIDE = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\])")  # "(Smith et al., 2020)", "[3]", "(see Fig. 2)"
 # A discourse opener ties a sentence to its neighbours in the abstract, which a summary may not keep.
@@ -202,6 +211,7 @@ def _trimmed(sentence: str) -> str:
     """A sentence as the summary prints it: without cited works, asides or a discourse opener, told of the
     authors in the third person."""
     text = _ASIDE.sub("", sentence)
+    text = re.sub(r"(?<!\.)\.\.(?!\.)", ".", re.sub(r"\s+([.,;:])", r"\1", text))  # 'et al. (2006).' -> 'et al.
     rest = _OPENER.sub("", text)
     if rest != text and len(rest.split()) >= 6:
         text = rest[0].upper() + rest[1:]
@@ -247,13 +257,17 @@ def summarise(paper: Paper, pages: list[Page]) -> tuple[str, str]:
     abstract, introduction, conclusion and title) best for their length, in reading order, with the
     conclusion's outcome when they state none; cited works, asides and discourse openers are left out, and
     the authors are told of in the third person. Measured on aclsum's train and val splits, this beats the
-    abstract's opening, claims and results (ROUGE-1 0.472/0.474 against 0.441/0.455; 0.458/0.460 in the
+    abstract's opening, claims and results (ROUGE-1 0.472/0.473 against 0.441/0.455; 0.458/0.460 in the
     first person) and any pick from the introduction or conclusion, whose
     sentences the gold summaries paraphrase less. Captions, formulas, sentences cut at a page break and
     front matter are never picked."""
     abstract = paper.abstract or abstract_from_pages(pages)
     found = find_sections(pages) if pages else {}
     sections = {name: found.get(name, []) for name in ("introduction", "conclusion")}
+    if not abstract.strip():
+        # A paper without an abstract (a report, a vignette) says what it is about where its introduction
+        # opens: that opening stands in for the abstract, not the title.
+        abstract = " ".join(p.text for p in _opening(sections["introduction"] or split_passages(pages)))
     cands = _candidates(paper.title, abstract, sections)
     own = [c for c in cands if c.section == "abstract"]
     if not own:
@@ -267,6 +281,18 @@ def summarise(paper: Paper, pages: list[Page]) -> tuple[str, str]:
         chosen += [outcome] if outcome else []
     summary = " ".join(_trimmed(c.text) for c in chosen)
     return _one_line(third_person(tldr)), summary or abstract
+
+
+def _opening(passages: list[Passage], words: int = _ABSTRACT_STAND_IN_WORDS) -> list[Passage]:
+    """The first passages of the body text, about as long as an abstract."""
+    out, n = [], 0
+    for p in passages:
+        if n >= words:
+            break
+        if not p.appendix:
+            out.append(p)
+            n += len(p.text.split())
+    return out
 
 
 def abstract_from_pages(pages: list[Page]) -> str:
