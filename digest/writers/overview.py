@@ -326,7 +326,11 @@ _GENERIC = frozenset(stem(w) for w in (
     "understand", "understanding", "powerful", "hundreds", "quality", "scale", "leverage", "feature", "features",
     "process", "source", "sources", "often", "help", "helps", "need", "needs", "support", "designed", "design",
     "information", "read", "reading", "general", "specific", "common", "potential", "effective", "effectively",
-    "powered", "comprehensive", "enable", "enables", "allow", "allows",
+    "powered", "comprehensive", "enable", "enables", "allow", "allows", "associated", "related", "respective",
+    "respectively", "particular", "particularly", "certain", "similar", "simple", "possible", "consider",
+    "considered", "usually", "typically", "addition", "additional", "order", "case", "cases", "example",
+    "examples", "following", "follows", "section", "sections", "discussed", "introduction", "illustrate",
+    "illustrated", "illustrations",
     # the vocabulary of any research paper, whatever its field
     "data", "dataset", "datasets", "publication", "publications", "published", "publish", "scientific", "science",
     "research", "researcher", "researchers", "literature", "article", "articles", "analysis", "analyze", "analyse",
