@@ -118,8 +118,8 @@ def test_questions_still_repeated_after_the_repair_give_way_to_the_digests_own(c
     g = generate(config, store, llm_server, paper, SmallModel("repeats_after_repair"))
     [answers] = [r for r in llm_server.chat_requests() if "Task 2 of 2" in r["messages"][-1]["content"]]
     task = answers["messages"][-1]["content"]
-    assert "3. What problem does the paper address?" in task and "5. What are the main results?" in task
-    assert "new ones take their places" in task
+    assert "Question 3: What problem does the paper address?" in task and "Question 5: What are the main results?" in task
+    assert "Answer these questions in their places instead" in task
     shown = [q.question for q in g.qa]
     assert shown.count("What is the method used in the paper?") == 1
     assert {"What problem does the paper address?", "What does the paper propose?",

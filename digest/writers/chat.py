@@ -273,12 +273,13 @@ class ChatWriter:
 
     def answers_messages(self, outline_msgs: list[dict], outline_text: str, pt: PaperText,
                          questions: list[dict], extra: list[Block], *, concise: bool = False) -> list[dict]:
-        """The outline call's messages and reply, then task 2: the questions, listed (some may be stand-ins
-        for the model's repeats), with extra passages when the paper was cut."""
+        """The outline call's messages and reply, then task 2 (with extra passages when the paper was cut).
+
+        The model answers the questions it wrote; the digest's stand-ins for its repeats are named by number,
+        and only then: listing every question was seen to make a small model quote its own list back."""
+        stand_ins = [(n, " ".join(q["question"].split())) for n, q in enumerate(questions, 1) if q.get("stand_in")]
         task = self.prompts.render("answers.j2", **self.common, extra_blocks=extra, mode=pt.mode,
-                                   questions=[" ".join(q["question"].split()) for q in questions],
-                                   stand_ins=any(q.get("stand_in") for q in questions),
-                                   n_questions=len(questions), concise=concise)
+                                   stand_ins=stand_ins, n_questions=len(questions), concise=concise)
         return outline_msgs + [{"role": "assistant", "content": outline_text},
                                {"role": "user", "content": task}]
 
