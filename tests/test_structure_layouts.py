@@ -99,3 +99,18 @@ def test_affiliations_keep_their_accents_and_hyphens():
     # pdfium's U+FFFE: a hyphen before a capital, a soft one before a small letter.
     assert _clean_place("Ludwig-Maximilians\ufffeUniversität München") == "Ludwig-Maximilians-Universität München"
     assert _clean_place("WU Wirtschafts\ufffeuniversität Wien") == "WU Wirtschaftsuniversität Wien"
+
+
+def test_authors_in_one_row_are_read_when_their_surnames_appear_again(tmp_path):
+    row = "Achim Zeileis Friedrich Leisch Kurt Hornik Christian Kleiber"
+    first = [(72, 740, 17, "strucchange: Testing for Structural Change", False), (72, 716, 12, row, False),
+             (72, 690, 9, "Abstract", False),
+             (72, 676, 9, "This is a modified version of Zeileis, Leisch, Hornik, and Kleiber (2002) on change.", False),
+             (72, 640, 14, "1. Introduction", True)] + lines(620, 10)
+    second = [(200, 770, 9, "Achim Zeileis, Friedrich Leisch, Kurt Hornik, Christian Kleiber", False)] + lines(740, 10)
+    s = read_structure(make_layout_pdf(tmp_path / "row.pdf", [first, second]))
+    assert s.authors == ["Achim Zeileis", "Friedrich Leisch", "Kurt Hornik", "Christian Kleiber"]
+    # The same row with its surnames nowhere else is a subtitle, not four people.
+    first[1] = (72, 716, 12, "Structural Change Linear Regression Models Tested Twice Today", False)
+    s = read_structure(make_layout_pdf(tmp_path / "subtitle.pdf", [first]))
+    assert s.authors == []

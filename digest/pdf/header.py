@@ -181,6 +181,22 @@ def author_line(line: Line) -> tuple[list[str], str | None]:
     return (names, None) if names and len(names) >= len(parts) else ([], None)
 
 
+def names_in_a_row(line: Line, elsewhere: str) -> list[str]:
+    """Authors set in one row with nothing between them ('Achim Zeileis Friedrich Leisch Kurt Hornik'): read
+    as first-name/surname pairs, when most of the surnames are printed elsewhere on the first pages too (the
+    running head, a citation of the paper's earlier version), which a title or a place would not be."""
+    tokens = text_of(line).split()
+    if not 4 <= len(tokens) <= 12 or len(tokens) % 2 or not all(
+            _NAME_TOKEN_RE.match(t) and t[0].isupper() and len(t.rstrip(".")) > 1 and not t.isupper() for t in tokens):
+        return []
+    surnames = tokens[1::2]
+    seen = sum(1 for s in surnames if re.search(rf"(?<!\w){re.escape(s)}(?!\w)", elsewhere))
+    if seen < max(2, (len(surnames) + 1) // 2):
+        return []
+    names = [_clean_name(f"{a} {b}") for a, b in zip(tokens[::2], surnames)]
+    return [n for n in names if n] if all(names) else []
+
+
 def affiliation_parts(line: Line) -> list[str]:
     """Affiliations on one line: a line of several marked places ('†AI2 ♦Univ. of Michigan') gives several."""
     text = line.text

@@ -120,6 +120,14 @@ def _header(pages: list[PageLines], body: BodyType, meta: dict[str, str]) -> tup
         else:
             continue
         break
+    if title and not out.authors:
+        # Names in one row without commas: confirmed by the surnames printed elsewhere on the first pages.
+        elsewhere = "\n".join(ln.text for page in pages[:_HEADER_PAGES] for ln in page.lines
+                              if ln not in header_lines)
+        for ln in header_lines[:3]:
+            out.authors = hd.names_in_a_row(ln, elsewhere)
+            if out.authors:
+                break
     out.published = hd.find_date(header_lines + first.lines, hd.pdf_date(meta.get("CreationDate")))
     start = abstract_at or prose_at
     if start is None:
