@@ -295,3 +295,17 @@ def test_cited_works_cut_from_a_sentence_leave_one_full_stop():
     assert _trimmed("For a more detailed overview see Hothorn et al. (2006).") == \
         "For a more detailed overview see Hothorn et al."
     assert _trimmed("It waits … and then stops.") == "It waits … and then stops."
+
+
+def test_section_questions_ask_only_about_sections_the_pdf_has():
+    from digest.records import PaperStructure, Section
+    from digest.writers.extractive import _own_sections
+    from digest.writers.retrieval import Passage
+
+    def passage(i, heading):
+        return Passage(i, f"Text of the part under {heading} number {i}.", i, heading, (heading,))
+    passages = [passage(1, "2 Formula module"), passage(2, "RX"), passage(3, "RX"), passage(4, "3 Penalized least squares")]
+    read = PaperStructure(sections=[Section("Formula module", 1, 1, "2"), Section("Penalized least squares", 1, 4, "3")])
+    assert [h for _, h in _own_sections(passages, set(), read)] == ["Formula module", "Penalized least squares"]
+    # Without the PDF's tree, a heading of two letters is still no section to ask about.
+    assert "RX" not in [h for _, h in _own_sections(passages, set())]

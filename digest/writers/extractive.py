@@ -33,7 +33,7 @@ from digest.writers.retrieval import (
 )
 
 MODEL_ID = "extractive"
-VERSION = "extractive-7"  # bump when the method changes, so stored generations are redone
+VERSION = "extractive-8"  # bump when the method changes, so stored generations are redone
 
 # Words a sentence must have to answer each question at all: without one, the question is skipped
 # rather than answered with the nearest sentence ("main contributions" is not "Author contributions").
@@ -197,7 +197,7 @@ class ExtractiveWriter:
                 continue
             used.add(found[0].index)
             add(q.text[lang], found[1], [found[0].page])
-        for passage, heading in _own_sections(passages, used):
+        for passage, heading in _own_sections(passages, used, structure):
             if len(qa) >= 10:
                 break
             excerpt = _excerpt(passage.text, heading + " " + _SECTION_CUES, _SECTION_CUE_RE, said, "section")
@@ -240,10 +240,14 @@ _SECTION_CUES = "we this section propose present describe introduce our"
 _SECTION_CUE_RE = re.compile(r"\bwe\b|\bour\b|this (?:section|part|chapter)|\bis\b|\bare\b", re.I)
 
 
-def _own_sections(passages: list[Passage], used: set[int]) -> list[tuple[Passage, str]]:
+def _own_sections(passages: list[Passage], used: set[int],
+                  structure: PaperStructure | None = None) -> list[tuple[Passage, str]]:
     """The first unused passage of each of the paper's top-level body sections whose heading names
     something of its own ("3 Dependency Relation Path Correlation", not "4 Experiments"), largest first,
-    at most _SECTION_QUESTIONS of them, with the heading as printed without its number."""
+    at most _SECTION_QUESTIONS of them, with the heading as printed without its number. When the PDF's
+    own section tree was read, a heading must be one of its sections: a symbol on a line of its own ('RX')
+    is no section to ask about."""
+    known = {_heading_key(x.heading) for x in structure.sections} if structure and structure.sections else None
     sizes: dict[str, list[Passage]] = {}
     for p in passages:
         if p.appendix or not p.path or p.index in used:
@@ -258,10 +262,17 @@ def _own_sections(passages: list[Passage], used: set[int]) -> list[tuple[Passage
             continue
         if words & {"related", "acknowledgments", "acknowledgements", "references", "appendix"}:
             continue
+        if sum(len(w) for w in words) < 4 or known is not None and _heading_key(name) not in known:
+            continue
         out.append((ps[0], name))
         if len(out) == _SECTION_QUESTIONS:
             break
     return sorted(out, key=lambda x: x[0].index)
+
+
+def _heading_key(heading: str) -> str:
+    """A heading as two readings of it compare: no number, letters only, lower case."""
+    return " ".join(re.findall(r"[^\W\d_]+", _HEADING_NUMBER.sub("", heading).lower()))
 
 
 def _excerpt(text: str, query: str, addresses: re.Pattern, shown: set[str], need: str = "") -> str:
