@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from factories import HOSTILE_TITLE, make_generation, make_issue, make_paper
 from jinja2 import Environment
 
-from digest.archive import listings, search_shards
+from digest.archive import listings, queries, search_shards
 from digest.archive import site as site_module
 from digest.archive.incremental import JOURNAL_NAME, KILL_AFTER_ENV, MANIFEST_NAME, BuildManifest
 from digest.archive.listings import index_pages
@@ -729,7 +729,7 @@ def test_pages_a_killed_build_tore_are_written_again_even_when_the_store_went_ba
             (site / rel).write_bytes((site / rel).read_bytes()[:10])
     saved.backup(store.db)  # the new issue is gone again: the store is as the last whole build saw it
     saved.close()
-    assert BuildManifest.read(site).signature != store.archive_signature()
+    assert BuildManifest.read(site).signature != queries.archive_signature(store)
     result = build_archive(config, store)
     assert set(torn) & set(result.rendered_paths)
     assert site_files(site) == before
@@ -745,8 +745,9 @@ def test_one_new_issue_loads_only_the_write_ups_of_the_pages_it_renders(config, 
     assert build_archive(config, store).loaded == 0
     make_issue(store, week=-1, n_papers=1)
     filled: list[str] = []
-    fill = store.fill_generations
-    monkeypatch.setattr(store, "fill_generations", lambda gs: (filled.extend(g.paper_key for g in gs), fill(gs)))
+    fill = queries.fill_generations
+    monkeypatch.setattr(queries, "fill_generations",
+                        lambda st, gs: (filled.extend(g.paper_key for g in gs), fill(st, gs)))
     result = build_archive(config, store)
     # The new paper (its issue, page, search files) and the issue before it (its page links the new one;
     # the feed shows both); none of the four older issues' papers.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from digest.records import Generation, Paper
 from digest.store import Store
 from digest.text import CJK_RE, fold
+from digest.archive import queries
 
 _TERM_RE = re.compile(r'"([^"]+)"|(\S+)')
 _SIGNATURE_SQL = (
@@ -62,7 +63,7 @@ def document_text(generations: list[Generation]) -> tuple[str, str]:
 def published_documents(store: Store) -> list[SearchDoc]:
     """Every paper that appeared in an issue or was written up for its pool (as the archive site shows them),
     with the text of the generations issues show."""
-    papers = {p.key: p for p in store.published_papers()}
+    papers = {p.key: p for p in queries.published_papers(store)}
     gens: dict[str, list[Generation]] = {}
     for r in store.query(
         "SELECT * FROM generations WHERE key IN (SELECT generation_key FROM issue_generations) "

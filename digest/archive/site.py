@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemBytecodeCache
 
-from digest.archive import listings
+from digest.archive import listings, queries
 from digest.archive.compare import list_reports, reports_by_issue
 from digest.archive.feed import feed_entry, render_feed
 from digest.archive.incremental import (
@@ -156,7 +156,7 @@ class SiteBuilder:
         """Everything besides the store that shapes the output: templates, version, settings, .md files."""
         secret = hashlib.sha1(feedback_secret(self.store)).hexdigest() if self.base_url else ""
         # Fingerprints are made of this store's change stamps (see views.load_heads): another's start afresh.
-        store_token = self.store.archive_token()
+        store_token = queries.archive_token(self.store)
         # The Markdown index links the issues' .md files that exist (it is itself a .md file beside them).
         md_files = sorted(p.name for p in self.config.archive_dir.glob("*.md") if p.name != "README.md") \
             if self.config.archive_dir.is_dir() else []
@@ -202,7 +202,7 @@ class SiteBuilder:
         """Render what changed since the last build (everything the first time); remove stale pages."""
         result = BuildResult(site_dir=self.site_dir)
         previous = BuildManifest.read(self.site_dir)
-        signature = self.store.archive_signature()
+        signature = queries.archive_signature(self.store)
         environment = self._environment = self.environment_fingerprint()
         if previous.is_current(signature, environment, self.site_dir):
             result.issues, result.papers = previous.counts.get("issues", 0), previous.counts.get("papers", 0)

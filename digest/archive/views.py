@@ -17,6 +17,7 @@ from digest.archive.search import document_text
 from digest.records import Generation, Issue, IssueEntry, Paper
 from digest.store import Store
 from digest.text import slugify
+from digest.archive import queries
 
 
 @dataclass
@@ -102,16 +103,16 @@ class SiteHeads:
 def load_heads(store: Store) -> SiteHeads:
     """Every published issue's card and every published paper's head, with fingerprints made of the stamps
     the store keeps of their changes: a few cheap queries, nothing per paper that grows with its text."""
-    paper_stamps, issue_stamps = store.archive_stamps()
-    issues, _, _ = store.published_issues_bulk(keys=set())
+    paper_stamps, issue_stamps = queries.archive_stamps(store)
+    issues, _, _ = queries.published_issues_bulk(store, keys=set())
     by_id = {i.id: i for i in issues}
     ids: dict[str, list[str]] = {}
-    for issue_id, key, position, title, tldr in store.published_cards():
+    for issue_id, key, position, title, tldr in queries.published_cards(store):
         by_id[issue_id].entries.append(Card(position, CardPaper(key, title), None if tldr is None else CardTLDR(tldr)))
         ids.setdefault(key, []).append(issue_id)
     pool: dict[str, list[str]] = {}
     order = {i.id: n for n, i in enumerate(issues)}
-    for issue_id, key, *_ in store.published_pool():  # issue 21: the papers written up for readers' own issues
+    for issue_id, key, *_ in queries.published_pool(store):  # issue 21: the papers written up for readers' own issues
         pool.setdefault(issue_id, []).append(key)
         ids.setdefault(key, []).append(issue_id)
         ids[key].sort(key=order.__getitem__)  # newest first, as the editor's issues are
@@ -119,7 +120,7 @@ def load_heads(store: Store) -> SiteHeads:
     issue_token = {i: f"{i}@{stamp}" for i, stamp in issue_stamp.items()}  # made once, not once per paper
     categories: dict[str, list[str]] = {}  # the same few lists recur: each read (and sorted) once
     papers = {}
-    for key, arxiv_id, version, local_pdf, pdf_url, raw, authors in store.published_paper_heads():
+    for key, arxiv_id, version, local_pdf, pdf_url, raw, authors in queries.published_paper_heads(store):
         if raw not in categories:
             categories[raw] = sorted(set(json.loads(raw)))
         issue_ids = ids.get(key, [])
@@ -131,7 +132,7 @@ def load_heads(store: Store) -> SiteHeads:
     issue_fp = {i.id: quick_fingerprint(i.id, issue_stamp[i.id], *(
         f"{e.paper.key}@{paper_stamps.get(e.paper.key, '')}" for e in i.entries)) for i in issues}
     members = {i.id: [e.paper.key for e in i.entries] for i in issues}
-    return SiteHeads(issues=issues, meta=store.issue_times_and_models(), papers=papers, issue_fp=issue_fp,
+    return SiteHeads(issues=issues, meta=queries.issue_times_and_models(store), papers=papers, issue_fp=issue_fp,
                      members=members, pool=pool)
 
 
@@ -150,12 +151,12 @@ def load_site_data(store: Store, keys: set[str] | None = None) -> tuple[
     With `keys`, only those papers are loaded, and each issue gets only their entries: whole for an issue all
     of whose papers are among them. Generations come without their summaries and answers (most of what
     loading them all cost): `fill_views` loads those of the papers whose pages are rendered."""
-    meta = store.issue_times_and_models()
-    views = {p.key: PaperView(paper=p, slug=slugify(p.key)) for p in store.published_papers(keys)}
+    meta = queries.issue_times_and_models(store)
+    views = {p.key: PaperView(paper=p, slug=slugify(p.key)) for p in queries.published_papers(store, keys)}
     generations: dict[str, Generation] = {}
     shown: dict[str, list[Generation]] = {}
     stamps: dict[str, str] = {}
-    for g, in_issue, stamp in store.published_generation_heads(keys):
+    for g, in_issue, stamp in queries.published_generation_heads(store, keys):
         generations[g.key] = g
         stamps[g.key] = stamp
         v = views.get(g.paper_key)
@@ -178,7 +179,7 @@ def load_site_data(store: Store, keys: set[str] | None = None) -> tuple[
     # Search indexes the generations issues show, or all of a paper's if those have no text at all: known
     # from the TL;DRs alone but for the rare paper whose shown generations have none (those are filled).
     untold = [g for key in views for g in shown.get(key, []) if not any(s.tldr for s in shown[key])]
-    store.fill_generations(untold)
+    queries.fill_generations(store, untold)
     for key, v in views.items():
         used = shown.get(key, [])
         if not any(document_text([g]) != ("", "") for g in used):
@@ -192,19 +193,19 @@ def fill_views(store: Store, views: dict[str, PaperView], keys: set[str]) -> int
     """Load the summaries and answers of every generation of the papers `keys` (loaded without them by
     load_site_data): an issue's entries share these objects; the number of generations filled."""
     todo = [g for k in sorted(keys) if k in views for g in views[k].generations if not g.summary and not g.qa]
-    store.fill_generations(todo)
+    queries.fill_generations(store, todo)
     return len(todo)
 
 def _assemble_issues(store: Store, views: dict[str, PaperView], generations: dict[str, Generation],
                      keys: set[str] | None) -> tuple[list[Issue], dict[str, list[IssueEntry]]]:
     # As Store.load_issue builds each issue, but from the papers and generations loaded once for all.
-    issues, entries, links = store.published_issues_bulk(keys)
+    issues, entries, links = queries.published_issues_bulk(store, keys)
     by_id = {i.id: i for i in issues}
     chosen = {(r["issue_id"], r["paper_key"]): r["generation_key"]
               for r in links if r["issue_id"] in by_id and r["model"] == by_id[r["issue_id"]].model}
     pools: dict[str, list[IssueEntry]] = {}
     for r, into in [(r, by_id[r["issue_id"]].entries) for r in entries] + [
-            (r, pools.setdefault(r["issue_id"], [])) for r in store.published_pool(keys) if r["issue_id"] in by_id]:
+            (r, pools.setdefault(r["issue_id"], [])) for r in queries.published_pool(store, keys) if r["issue_id"] in by_id]:
         paper = views[r["paper_key"]].paper
         if r["version"] is not None and r["version"] != paper.version:
             paper = replace(paper, version=r["version"])
