@@ -294,3 +294,26 @@ def test_stand_ins_ask_about_the_sections_the_paper_has():
     # A language the digest has no questions in keeps the repeats (they are left out, as before).
     again = [{"question": "Quelle est la méthode ?", "search_terms": []}] * 3
     assert stand_in_questions(again, check_outline({**data, "questions": again}, "fr"), passages, "fr") == []
+
+
+def test_a_stand_in_questions_answer_shows_only_when_the_paper_backs_it():
+    from digest.writers.answer_check import UNVERIFIED_STAND_IN, check_answers
+
+    pages = [Page(1, PAGES[0]), Page(2, PAGES[1])]
+    questions = [{"question": "How do annotators judge the faithfulness of a long summary?"},
+                 {"question": "What problem does the paper address?", "stand_in": True},
+                 {"question": "What are the main results?", "stand_in": True}]
+    made_up = "The paper addresses the problem of judging long summaries written by models today."
+    answers = [
+        {"question_index": 1, "answer": "They read each summary sentence beside the source passages it draws upon.",
+         "pages": [1], "quote": "Annotators judge every sentence of the summary in a long form against sources."},
+        {"question_index": 2, "answer": "Judging the faithfulness of long model summaries.", "pages": [1],
+         "quote": made_up},
+        {"question_index": 3, "answer": "Agreement rose from 0.45 to 0.62 with fine-grained guidelines.",
+         "pages": [2], "quote": "Inter-annotator agreement rose from 0.45 to 0.62 once the fine-grained guidelines "
+                                "were followed."}]
+    qa, _, drops = check_answers(questions, answers, pages, drop_unverified=False, language="en")
+    # The model's own unverified answer is shown, marked (llm.unverified = "mark"); the digest's is not.
+    assert [(q.question, q.verified) for q in qa] == [(questions[0]["question"], False),
+                                                     ("What are the main results?", True)]
+    assert drops == {UNVERIFIED_STAND_IN: 1}

@@ -18,6 +18,7 @@ REJECTED_QUESTION = "answers to questions the outline check rejected"
 UNANSWERED = "questions left unanswered"
 NON_ANSWER = "answers that only restate the question"
 UNVERIFIED_DROPPED = "answers dropped because their quote is not in the paper"
+UNVERIFIED_STAND_IN = "answers to the digest's stand-in questions whose quote is not in the paper"
 PAGE_OUT_OF_RANGE = "cited page numbers that are not pages of the paper"
 SAME_ANSWER = "answers repeating another question's answer or quote"
 OFF_QUESTION = "answers not about their question"
@@ -145,6 +146,11 @@ def check_answers(questions: list[dict], answers: list[dict], pages: list[Page],
         check = index.find(quote, cited or [p.number for p in pages])
         if not check.verified and drop_unverified:
             drops[UNVERIFIED_DROPPED] += 1
+            continue
+        if not check.verified and questions[i - 1].get("stand_in"):
+            # The digest asked this one in the place of a model's repeat: it adds an answer only when the
+            # paper backs it, whatever llm.unverified says of the model's own questions.
+            drops[UNVERIFIED_STAND_IN] += 1
             continue
         if check.trimmed:  # shown as far as it is the paper's text, never as verified in full
             quote = check.trimmed + " …"
