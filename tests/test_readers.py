@@ -162,14 +162,19 @@ def test_a_reader_with_votes_alone_gets_a_personal_order(store, config, week):
     assert keys(got)[0] == papers[6].key and why[papers[6].key] == f"similar to {papers[6].key} you liked"
 
 
-def test_pool_takes_what_readers_rank_high_up_to_pool_max(store, config):
+def editor_candidates(store, config, pool_max: int):
+    """The week's seven papers stored and selected by the editor's interests (three of them), with pool_max."""
     papers = pool_papers()
     config.selection.max_papers = EDITOR
     config.selection.interests = "summaries of documents"
-    config.selection.pool_max = 5
+    config.selection.pool_max = pool_max
     for p in papers:
         store.upsert_paper(p)
-    chosen = select_papers(papers, config.selection)
+    return papers, select_papers(papers, config.selection)
+
+
+def test_pool_takes_what_readers_rank_high_up_to_pool_max(store, config):
+    papers, chosen = editor_candidates(store, config, pool_max=5)
     assert {c.paper.key for c in chosen if c.selected} == {p.key for p in papers[:EDITOR]}
     assert choose_pool(store, chosen, config.selection) == []  # no reader asked for anything
 
@@ -190,13 +195,7 @@ def test_pool_takes_what_readers_rank_high_up_to_pool_max(store, config):
 
 def test_pool_is_as_large_for_one_reader_as_for_many(store, config):
     """The week's write-ups (its LLM calls) depend on pool_max, not on how many readers there are."""
-    papers = pool_papers()
-    config.selection.max_papers = EDITOR
-    config.selection.interests = "summaries of documents"
-    config.selection.pool_max = 6
-    for p in papers:
-        store.upsert_paper(p)
-    chosen = select_papers(papers, config.selection)
+    papers, chosen = editor_candidates(store, config, pool_max=6)
     add_reader(store, "bio@example.org", keywords=["protein"], max_papers=1)
     one = choose_pool(store, chosen, config.selection)
     # Their pick first; then the papers next in their ranking fill the pool to pool_max.
