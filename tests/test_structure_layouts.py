@@ -114,3 +114,31 @@ def test_authors_in_one_row_are_read_when_their_surnames_appear_again(tmp_path):
     first[1] = (72, 716, 12, "Structural Change Linear Regression Models Tested Twice Today", False)
     s = read_structure(make_layout_pdf(tmp_path / "subtitle.pdf", [first]))
     assert s.authors == []
+
+
+def test_a_one_word_title_and_authors_joined_by_a_capital_and(tmp_path):
+    page = [(200, 740, 17, "Concordance", False), (180, 712, 12, "TORSTEN HOTHORN, FRANK BRETZ, AND ALAN GENZ", False),
+            (72, 680, 14, "1 The concordance statistic", False)] + lines(660, 10)
+    s = read_structure(make_layout_pdf(tmp_path / "one.pdf", [page]))
+    assert s.title == "Concordance" and s.authors == ["Torsten Hothorn", "Frank Bretz", "Alan Genz"]
+
+
+def test_an_abstract_ends_at_a_row_of_barred_keywords_and_drops_its_compile_stamp(tmp_path):
+    page = [(72, 740, 22, "Rcpp Attributes", True), (72, 716, 8, "Dirk Eddelbuettel and Romain Francois", True),
+            (72, 700, 6, "This version was compiled on January 11, 2022", False),
+            (72, 684, 7, "Rcpp attributes provide a high-level syntax for declaring C++ functions as callable", True),
+            (72, 674, 7, "from R and automatically generating the code required to invoke them.", True),
+            (72, 660, 7, "Rcpp | attributes | R | C++", False),
+            (72, 630, 9, "1 Introduction", True)] + lines(610, 10, bold=True, size=8.6)
+    s = read_structure(make_layout_pdf(tmp_path / "pinp.pdf", [page]))
+    assert s.abstract == ("Rcpp attributes provide a high-level syntax for declaring C++ functions as callable "
+                          "from R and automatically generating the code required to invoke them.")
+
+
+def test_a_row_of_names_read_as_one_long_name_is_split_when_the_surnames_recur(tmp_path):
+    page = [(72, 740, 17, "An Introduction to glmnet", False), (72, 716, 12, "Trevor Hastie Junyang Qian Kenneth Tay", False),
+            (72, 690, 10, "Abstract", False),
+            (72, 676, 9, "Glmnet fits lasso paths; see Hastie, Qian and Tay for the package this note describes.", False),
+            (72, 640, 14, "1 Introduction", False)] + lines(620, 10)
+    s = read_structure(make_layout_pdf(tmp_path / "glmnet.pdf", [page]))
+    assert s.authors == ["Trevor Hastie", "Junyang Qian", "Kenneth Tay"]

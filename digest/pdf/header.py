@@ -53,6 +53,11 @@ _SECTION_NUMBER_RE = re.compile(r"^\d{1,2}(?:\.\d{1,2})*\.?\s+[A-Z]")  # '5 Disc
 MAX_TITLE_CHARS = 300  # longer 'titles' are a whole page set in one font, or a metadata abstract
 
 
+_ONE_WORD_LABELS = {"abstract", "article", "articles", "research", "preprint", "contents", "editorial", "original",
+                    "supplementary", "supplement", "correspondence", "perspective", "perspectives", "commentary",
+                    "proceedings", "submitted", "technical", "tutorial", "overview", "vignette", "appendix"}
+
+
 def plausible_title(text: str | None) -> str | None:
     """The text as a title, or None when it is too short, too long, junk, letter-spaced or a table row."""
     t = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text or "")).strip()
@@ -60,8 +65,11 @@ def plausible_title(text: str | None) -> str | None:
             or t.endswith(".") and len(t.split()) > 4):  # a sentence, not a title
         return None
     words = t.split()
-    # Letter-spaced headings come out as 'A R L L M'; reject those.
-    if len(words) < 2 or sum(len(w) for w in words) / len(words) < 3:
+    # Letter-spaced headings come out as 'A R L L M'; reject those. One word is a title when it is a long one
+    # ('Concordance'), not a label a first page prints large ('Article', 'Preprint').
+    if len(words) < 2 and not (t.isalpha() and len(t) >= 8 and t.lower() not in _ONE_WORD_LABELS):
+        return None
+    if sum(len(w) for w in words) / len(words) < 3:
         return None
     if looks_like_table_row(words):
         return None
@@ -136,7 +144,7 @@ def upright(line: Line, page: PageLines) -> bool:
 
 def split_names(text: str) -> list[str]:
     """Names in an author line: 'A, B and C', 'A · B', 'A; B'; each checked to look like a name."""
-    parts = re.split(r"\s*(?:,|;|·|•|\u2022|\band\b|&|\s{3,}|\t|\|)\s*", normalize_text(text))
+    parts = re.split(r"\s*(?:,|;|·|•|\u2022|\b(?:and|AND)\b|&|\s{3,}|\t|\|)\s*", normalize_text(text))
     return [n for n in (_clean_name(p) for p in parts) if n]
 
 
@@ -181,11 +189,11 @@ def author_line(line: Line) -> tuple[list[str], str | None]:
     return (names, None) if names and len(names) >= len(parts) else ([], None)
 
 
-def names_in_a_row(line: Line, elsewhere: str) -> list[str]:
+def names_in_a_row(text: str, elsewhere: str) -> list[str]:
     """Authors set in one row with nothing between them ('Achim Zeileis Friedrich Leisch Kurt Hornik'): read
     as first-name/surname pairs, when most of the surnames are printed elsewhere on the first pages too (the
     running head, a citation of the paper's earlier version), which a title or a place would not be."""
-    tokens = text_of(line).split()
+    tokens = text.split()
     if not 4 <= len(tokens) <= 12 or len(tokens) % 2 or not all(
             _NAME_TOKEN_RE.match(t) and t[0].isupper() and len(t.rstrip(".")) > 1 and not t.isupper() for t in tokens):
         return []
@@ -247,9 +255,19 @@ def pdf_date(value: str | None) -> str | None:
         return None
 
 
+# Keywords set as a row of terms between bars ('Rcpp | attributes | R | C++'), without the word.
+_BARRED_TERMS_RE = re.compile(r"^[^|]{1,40}(?:\s\|\s[^|]{1,40}){2,}$")
+# A line that dates the document rather than saying anything ('This version was compiled on April 3, 2022').
+STAMP_LINE_RE = re.compile(r"^(?:this (?:version|document|vignette) was (?:compiled|generated|built|rendered|last "
+                           r"(?:updated|modified))|(?:version|compiled|last (?:updated|modified|compiled)):)\b",
+                           re.IGNORECASE)
+
+
 def is_abstract_end(line: Line) -> bool:
-    """Keywords, CCS concepts, 'Contents' or an introduction heading: the abstract is over."""
-    return bool(_ABSTRACT_END_RE.match(line.text) or _INTRO_RE.match(line.text))
+    """Keywords (with the word, or as a row of terms between bars), CCS concepts, 'Contents' or an
+    introduction heading: the abstract is over."""
+    return bool(_ABSTRACT_END_RE.match(line.text) or _INTRO_RE.match(line.text)
+                or _BARRED_TERMS_RE.match(line.text.strip()))
 
 
 def abstract_start(line: Line) -> str | None:

@@ -120,12 +120,14 @@ def _header(pages: list[PageLines], body: BodyType, meta: dict[str, str]) -> tup
         else:
             continue
         break
-    if title and not out.authors:
-        # Names in one row without commas: confirmed by the surnames printed elsewhere on the first pages.
+    if title:
+        # Names in one row without commas ('Achim Zeileis Friedrich Leisch Kurt Hornik'), whether the row was
+        # left unread or read as one long name: pairs, when the surnames are printed elsewhere on the first pages.
         elsewhere = "\n".join(ln.text for page in pages[:_HEADER_PAGES] for ln in page.lines
                               if ln not in header_lines)
-        for ln in header_lines[:3]:
-            out.authors = hd.names_in_a_row(ln, elsewhere)
+        out.authors = [n for a in out.authors for n in (hd.names_in_a_row(a, elsewhere) or [a])]
+        for ln in header_lines[:3] if not out.authors else []:
+            out.authors = hd.names_in_a_row(hd.text_of(ln), elsewhere)
             if out.authors:
                 break
     out.published = hd.find_date(header_lines + first.lines, hd.pdf_date(meta.get("CreationDate")))
@@ -166,9 +168,9 @@ def _abstract(pages: list[PageLines], at: tuple[int, int], first: str | None,
             ln = page.lines[i]
             if hd.is_abstract_end(ln) or _is_heading(ln, body):
                 return hd.join_lines(texts), (number, i)
-            if ln.text.strip().isdigit():
+            if ln.text.strip().isdigit() or hd.STAMP_LINE_RE.match(ln.text.strip()):
                 i += 1
-                continue  # a page number
+                continue  # a page number, or the date the document was compiled
             if size is None:
                 size = ln.size
             elif abs(ln.size - size) > 0.8 and not (i and _continues(ln, page.lines[i - 1])):
