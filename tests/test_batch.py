@@ -254,8 +254,7 @@ def test_batch_commands(config, store, issue, batch_server, tmp_path):
 
 def week_with_readers(tmp_path, httpserver, config, store):
     """Four papers served as this week's listing: the editor's interests take two, a reader's the third."""
-    from pdfmaker import make_pdf
-    from weekfeed import Item, serve_week
+    from weekfeed import serve_topic_week
 
     from digest.mail.subscribers import add_subscriber
     from digest.readers import ReaderInterests, set_interests
@@ -264,13 +263,8 @@ def week_with_readers(tmp_path, httpserver, config, store):
               ("Faithful summaries", "Abstractive summaries that stay faithful to the documents they cover."),
               ("Dense passage retrieval", "Dense retrieval of passages for open-domain question answering."),
               ("Protein folding", "Diffusion models fold proteins from their amino acid sequences.")]
-    items = []
-    for n, (title, abstract) in enumerate(topics):
-        body = (f"{abstract} This paper explains the method in detail and reports the results of every "
-                "experiment we ran on the benchmark.")
-        pdf = make_pdf(tmp_path / f"p{n}.pdf", [[title, "Abstract", abstract, "1 Introduction", body]])
-        items.append(Item(f"2611.0000{n}", 1, title, abstract, pdf))
-    serve_week(httpserver, config, items)
+    serve_topic_week(tmp_path, httpserver, config, topics, " This paper explains the method in detail and reports "
+                     "the results of every experiment we ran on the benchmark.")
     config.selection.interests = "summaries"
     config.selection.max_papers = 2
     config.selection.pool_max = 3

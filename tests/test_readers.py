@@ -310,8 +310,7 @@ def test_cli_set_and_csv_round_trip(store, config, tmp_path, week):
 
 
 def test_a_run_writes_up_the_pool_once_and_each_reader_chooses_from_it(tmp_path, httpserver, config, store):
-    from pdfmaker import make_pdf
-    from weekfeed import TODAY, Item, serve_week
+    from weekfeed import TODAY, serve_topic_week
 
     from digest.pipeline import run_week
 
@@ -319,12 +318,7 @@ def test_a_run_writes_up_the_pool_once_and_each_reader_chooses_from_it(tmp_path,
               ("Faithful summaries", "Abstractive summaries that stay faithful."),
               ("Dense passage retrieval", "Dense retrieval of passages for question answering."),
               ("Protein folding", "Diffusion models fold proteins.")]
-    items = []
-    for n, (title, abstract) in enumerate(topics):
-        pdf = make_pdf(tmp_path / f"p{n}.pdf", [[title, "Abstract", abstract, "1 Introduction",
-                                                  f"{abstract} This paper explains how, in detail, with results."]])
-        items.append(Item(f"2611.0000{n}", 1, title, abstract, pdf))
-    serve_week(httpserver, config, items)
+    serve_topic_week(tmp_path, httpserver, config, topics)
     config.selection.interests = "summaries"
     config.selection.max_papers = 2
     config.selection.pool_max = 3

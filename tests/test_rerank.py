@@ -188,17 +188,11 @@ def test_extractive_cannot_rerank(config, store):
 
 def test_a_run_selects_in_the_models_order_and_counts_its_call(tmp_path, httpserver, config, store, server):
     """`digest run` with the extractive writer and a re-rank model: the issue is the model's, its call is the run's."""
-    from pdfmaker import make_pdf
-    from weekfeed import TODAY, Item, serve_week
+    from weekfeed import TODAY, serve_topic_week
 
     from digest.pipeline import run_week
 
-    items = []
-    for n, (title, abstract) in enumerate(TOPICS):
-        pdf = make_pdf(tmp_path / f"p{n}.pdf", [[title, "Abstract", abstract, "1 Introduction",
-                                                  f"{abstract} This paper explains how, in detail, with results."]])
-        items.append(Item(f"2611.0000{n}", 1, title, abstract, pdf))
-    serve_week(httpserver, config, items)
+    serve_topic_week(tmp_path, httpserver, config, TOPICS)
     config.selection.interests = INTERESTS
     config.selection.max_papers = 2
     config.selection.pool_max = 2
@@ -247,16 +241,11 @@ def test_digest_check_tries_the_rerank_model(config, store, server):
 def test_run_on_the_command_line_shows_the_rerank(tmp_path, httpserver, config, server):
     """`digest run --dry-run` plans the re-rank call; `digest run` says what it did, or why it kept BM25's order."""
     from click.testing import CliRunner
-    from pdfmaker import make_pdf
-    from weekfeed import Item, serve_week
+    from weekfeed import serve_topic_week
 
     from digest.cli.main import cli
 
-    items = []
-    for n, (title, abstract) in enumerate(TOPICS):
-        pdf = make_pdf(tmp_path / f"p{n}.pdf", [[title, "Abstract", abstract, "1 Introduction", abstract]])
-        items.append(Item(f"2611.0000{n}", 1, title, abstract, pdf))
-    serve_week(httpserver, config, items)
+    serve_topic_week(tmp_path, httpserver, config, TOPICS, more="")
     cfg = tmp_path / "digest.toml"
     cfg.write_text(f'sources = ["{config.sources[0]}"]\n[store]\narchive_dir = "{tmp_path / "cli-archive"}"\n'
                    f'[arxiv]\nrss_url = "{config.arxiv.rss_url}"\npdf_url = "{config.arxiv.pdf_url}"\n'

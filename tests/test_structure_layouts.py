@@ -24,6 +24,13 @@ def centred(y: float, text: str, size: float = 10) -> tuple:
     return (PAGE_WIDTH / 2 - len(text) * size * 0.26, y, size, text, False)
 
 
+def front(title: str, byline: str, *middle: tuple[float, str]) -> list:
+    """A first page: a title, a byline, the given (size, text) lines under it, then '1 Introduction' and text."""
+    page = [(72, 740, 17, title, False), (72, 716, 12, byline, False)]
+    page += [(72, 690 - 12 * i, size, text, False) for i, (size, text) in enumerate(middle)]
+    return page + [(72, 640, 14, "1 Introduction", True)] + lines(620, 10)
+
+
 def test_a_paper_whose_every_character_reads_bold_finds_headings_by_size(tmp_path):
     # Some TeX fonts report bold for every character: bold then tells no heading from the text, and a
     # sentence's last word alone on a line ('appendix.') must not open an appendix on page 1.
@@ -63,10 +70,9 @@ def test_a_heading_that_repeats_the_running_title_is_kept(tmp_path):
 
 
 def test_an_address_line_before_the_first_heading_is_no_abstract(tmp_path):
-    page = [(72, 740, 17, "coin: A Computational Framework", False), (72, 716, 12, "Torsten Hothorn, Kurt Hornik", False),
-            (72, 690, 10, "Department of Statistics, Some University", False),
-            (72, 678, 10, "De Boelelaan 1081a, 1081 HV Amsterdam, The Netherlands", False),
-            (72, 640, 14, "1 Introduction", True)] + lines(620, 10)
+    page = front("coin: A Computational Framework", "Torsten Hothorn, Kurt Hornik",
+                 (10, "Department of Statistics, Some University"),
+                 (10, "De Boelelaan 1081a, 1081 HV Amsterdam, The Netherlands"))
     s = read_structure(make_layout_pdf(tmp_path / "address.pdf", [page]))
     assert s.authors == ["Torsten Hothorn", "Kurt Hornik"] and s.abstract == ""
     assert [x.heading for x in s.sections] == ["Introduction"]
@@ -136,9 +142,7 @@ def test_an_abstract_ends_at_a_row_of_barred_keywords_and_drops_its_compile_stam
 
 
 def test_a_row_of_names_read_as_one_long_name_is_split_when_the_surnames_recur(tmp_path):
-    page = [(72, 740, 17, "An Introduction to glmnet", False), (72, 716, 12, "Trevor Hastie Junyang Qian Kenneth Tay", False),
-            (72, 690, 10, "Abstract", False),
-            (72, 676, 9, "Glmnet fits lasso paths; see Hastie, Qian and Tay for the package this note describes.", False),
-            (72, 640, 14, "1 Introduction", False)] + lines(620, 10)
+    page = front("An Introduction to glmnet", "Trevor Hastie Junyang Qian Kenneth Tay", (10, "Abstract"),
+                 (9, "Glmnet fits lasso paths; see Hastie, Qian and Tay for the package this note describes."))
     s = read_structure(make_layout_pdf(tmp_path / "glmnet.pdf", [page]))
     assert s.authors == ["Trevor Hastie", "Junyang Qian", "Kenneth Tay"]

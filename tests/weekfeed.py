@@ -74,6 +74,19 @@ def serve_week(httpserver, config, items: list[Item], categories: str = "cs.CL")
     config.sources = [f"arxiv:{categories}"]
 
 
+def serve_topic_week(tmp_path: Path, httpserver, config, topics: list[tuple[str, str]],
+                     more: str = " This paper explains how, in detail, with results.") -> list[Item]:
+    """One small PDF per (title, abstract), served as this week's listing 2611.00000, 2611.00001, ..."""
+    from pdfmaker import make_pdf
+
+    items = []
+    for n, (title, abstract) in enumerate(topics):
+        pdf = make_pdf(tmp_path / f"p{n}.pdf", [[title, "Abstract", abstract, "1 Introduction", abstract + more]])
+        items.append(Item(f"2611.0000{n}", 1, title, abstract, pdf))
+    serve_week(httpserver, config, items)
+    return items
+
+
 _PAGE = re.compile(r"^\[page (\d+)\]\n(.*?)(?=^\[page \d+\]|^</paper>)", re.M | re.S)
 _SENT = re.compile(r"[^.!?]{40,300}[.!?]")
 
