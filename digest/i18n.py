@@ -381,10 +381,12 @@ LABELS["ja"].update({
 # An issue written without an LLM opens with what its answers are (excerpts, nothing to check), and the
 # notes a writer leaves on a paper are shown in the issue's language (render.generation_note).
 LABELS["en"].update({
-    "intro_extractive": "{count} papers this week ({start} – {end}). Written without an LLM: the TL;DR, "
-                        "summary and answers are the papers' own sentences, each answer an excerpt with its page.",
-    "intro_extractive_one": "One paper this week ({start} – {end}). Written without an LLM: the TL;DR, "
-                            "summary and answers are the paper's own sentences, each answer an excerpt with its page.",
+    "intro_extractive": "{count} papers this week ({start} – {end}). Written without an LLM: the TL;DR and "
+                        "summary are the papers' own sentences (citations cut, the authors' “we” told as “they”), "
+                        "each answer an excerpt with its page.",
+    "intro_extractive_one": "One paper this week ({start} – {end}). Written without an LLM: the TL;DR and "
+                            "summary are the paper's own sentences (citations cut, the authors' “we” told as "
+                            "“they”), each answer an excerpt with its page.",
     "note_sep": "; ",
     "note_from_abstract": "TL;DR and summary taken from the abstract: {detail}",
     "note_questions_left_out": "questions left out: {detail}",
@@ -397,10 +399,10 @@ LABELS["en"].update({
     "cmp_no_check": "—",
 })
 LABELS["ja"].update({
-    "intro_extractive": "今週の論文は{count}本です({start}〜{end})。LLMを使わずに作成しました: TL;DR・要約・回答は"
-                        "論文の文そのもので、各回答はページ付きの抜粋です。",
-    "intro_extractive_one": "今週の論文は1本です({start}〜{end})。LLMを使わずに作成しました: TL;DR・要約・回答は"
-                            "論文の文そのもので、各回答はページ付きの抜粋です。",
+    "intro_extractive": "今週の論文は{count}本です({start}〜{end})。LLMを使わずに作成しました: TL;DR・要約は"
+                        "論文の文(引用を省き、著者の「we」を三人称にしたもの)で、各回答はページ付きの抜粋です。",
+    "intro_extractive_one": "今週の論文は1本です({start}〜{end})。LLMを使わずに作成しました: TL;DR・要約は"
+                            "論文の文(引用を省き、著者の「we」を三人称にしたもの)で、各回答はページ付きの抜粋です。",
     "note_sep": "。",
     "note_from_abstract": "モデルのTL;DRと要約が検査に通らなかったため、アブストラクトから取りました",
     "note_questions_left_out": "検査に通らなかった一部の質問を除外しました",
