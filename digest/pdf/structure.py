@@ -120,7 +120,7 @@ def _header(pages: list[PageLines], body: BodyType, meta: dict[str, str]) -> tup
         else:
             continue
         break
-    if title:
+    if title and (not out.authors or any(len(a.split()) >= 4 for a in out.authors)):
         # Names in one row without commas ('Achim Zeileis Friedrich Leisch Kurt Hornik'), whether the row was
         # left unread or read as one long name: pairs, when the surnames are printed elsewhere on the first pages.
         elsewhere = "\n".join(ln.text for page in pages[:_HEADER_PAGES] for ln in page.lines

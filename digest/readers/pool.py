@@ -50,7 +50,7 @@ def choose_pool(store: Store, candidates: list[Candidate], selection: SelectionC
     in the top of more readers' issues goes in first, then the papers next in readers' rankings, then the
     editor's; the editor's rank breaks ties. Filling the pool keeps the week's LLM calls the same for one
     reader as for thousands (pool_max is the knob), and a reader who changes their interests or votes
-    before the send still finds the papers they rank next.
+    before the send is chosen for from all pool_max papers.
     """
     selected = [c for c in candidates if c.selected]
     others = [c for c in candidates if c.rank is not None and not c.selected]
@@ -80,9 +80,9 @@ def choose_pool(store: Store, candidates: list[Candidate], selection: SelectionC
     chosen = []
     for i in (by_readers(wanted) + fill + rest)[:room]:
         c, n = ranked[i], len(wanted.get(i) or next_up.get(i) or ())
-        readers_ = f"{n} reader{'s' if n != 1 else ''}"
-        c.reasons.append(f"in the week's pool: in the own issue of {readers_}" if i in wanted else
-                         f"in the week's pool (filled to pool_max): next in the ranking of {readers_}" if n else
+        who = f"{n} reader{'s' if n != 1 else ''}"
+        c.reasons.append(f"in the week's pool: in the own issue of {who}" if i in wanted else
+                         f"in the week's pool (filled to pool_max): next in the ranking of {who}" if n else
                          "in the week's pool (filled to pool_max): next in the editor's ranking")
         chosen.append(c)
     return chosen

@@ -332,8 +332,8 @@ class ChatWriter:
                 log.info("%s: outline unusable after a repair: %s", paper.versioned_id, check.summary())
                 return self.fallback(paper, key, f"the model's outline failed its checks ({check.summary()})",
                                      results, started)
-            passages = plan.text.index.passages if plan.text.index else split_passages(plan.text.pages)
-            stood_in = stand_in_questions(outline.data["questions"], check, passages, self.language)
+            stood_in = stand_in_questions(outline.data["questions"], check, self._passages(plan.text),
+                                          self.language) if check.repeated else []
             tldr, summary, note, drops = self._tldr_summary(paper, plan.text, outline, check)
             if stood_in:
                 note = "; ".join(filter(None, [note, f"questions asked by the digest: {', '.join(map(str, stood_in))}"]))
@@ -434,6 +434,11 @@ class ChatWriter:
         again = plan.check(fixed)
         worse = len(again.problems) > len(check.problems)
         return (outline, check) if worse else (fixed, again)
+
+    @staticmethod
+    def _passages(pt: PaperText) -> list[Passage]:
+        """The paper's passages: the index's when the paper was cut to fit, else split from its pages."""
+        return pt.index.passages if pt.index else split_passages(pt.pages)
 
     def call(self, req: ChatRequest) -> LLMResult:
         """One model call in a free slot (the longest chain of calls still ahead gets the next one)."""

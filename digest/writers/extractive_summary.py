@@ -211,7 +211,7 @@ def _trimmed(sentence: str) -> str:
     """A sentence as the summary prints it: without cited works, asides or a discourse opener, told of the
     authors in the third person."""
     text = _ASIDE.sub("", sentence)
-    text = re.sub(r"(?<!\.)\.\.(?!\.)", ".", re.sub(r"\s+([.,;:])", r"\1", text))  # 'et al. (2006).' -> 'et al.
+    text = re.sub(r"(?<!\.)\.\.(?!\.)", ".", re.sub(r"\s+([.,;:])", r"\1", text))  # "et al. (2006)." -> "et al."
     rest = _OPENER.sub("", text)
     if rest != text and len(rest.split()) >= 6:
         text = rest[0].upper() + rest[1:]

@@ -34,12 +34,12 @@ def stand_in_questions(questions: list[dict], check: OutlineCheck, passages: lis
         if topic in topics or any(near_duplicate(meaning_words(text), words) for words in kept):
             continue
         if section_passages(passages, topic) if headed else topic in _HEADLINE_TOPICS:
-            spare.append((topic, text, q.query.split()))
+            spare.append((text, q.query.split()))
     replaced = []
     for i in sorted(check.repeated):
         if not spare:
             break
-        topic, text, terms = spare.pop(0)
+        text, terms = spare.pop(0)
         questions[i - 1] = {"question": text, "search_terms": terms, "stand_in": True}
         check.bad_questions.pop(i, None)
         check.repeated.pop(i)
